@@ -1,0 +1,46 @@
+#!/usr/bin/env bash
+# One-shot set-up for a fresh Debian 12 machine: system packages, npm ci, the native addon.
+# Idempotent and quick when everything is already in place.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+need_pkgs=()
+have_pkg() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q "install ok installed"; }
+
+# libtorch: from LIBTORCH (a libtorch 2.x download, e.g. for CUDA) or Debian's libtorch-dev (1.13).
+if [ -z "${LIBTORCH:-}" ]; then
+  have_pkg libtorch-dev || need_pkgs+=(libtorch-dev)
+fi
+# Debian's libtorch calls BLAS through the system alternative; without OpenBLAS GEMM is ~35x slower.
+have_pkg libopenblas0-pthread || need_pkgs+=(libopenblas0-pthread)
+command -v g++ >/dev/null 2>&1 || need_pkgs+=(g++)
+command -v make >/dev/null 2>&1 || need_pkgs+=(make)
+command -v python3 >/dev/null 2>&1 || need_pkgs+=(python3)
+# Extra packages asked for by a caller (benchmarks, browser tests): NODULESEG_EXTRA_APT="pkg1 pkg2".
+for p in ${NODULESEG_EXTRA_APT:-}; do have_pkg "$p" || need_pkgs+=("$p"); done
+
+if [ ${#need_pkgs[@]} -gt 0 ]; then
+  if [ "$(id -u)" -ne 0 ]; then
+    echo "noduleseg: missing system packages; run as root: apt-get install -y ${need_pkgs[*]}" >&2
+    exit 1
+  fi
+  echo "noduleseg: installing ${need_pkgs[*]} (apt-get)" >&2
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -q >/dev/null
+  apt-get install -y -q --no-install-recommends "${need_pkgs[@]}" >/dev/null
+fi
+
+# npm ci when node_modules is missing or older than the lock file.
+if [ ! -f node_modules/.package-lock.json ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
+  echo "noduleseg: npm ci" >&2
+  npm ci --no-audit --no-fund >&2
+fi
+
+# Native addon: rebuild when missing or when a source is newer than the binary.
+addon=build/Release/noduleseg_native.node
+if [ -f binding.gyp ]; then
+  if [ ! -f "$addon" ] || [ -n "$(find native binding.gyp scripts/find-libtorch.mjs -newer "$addon" 2>/dev/null | head -1)" ]; then
+    echo "noduleseg: building the native addon (libtorch; takes a few minutes)" >&2
+    npx --no-install node-gyp rebuild -j 2 >build-native.log 2>&1 || { tail -40 build-native.log >&2; echo "noduleseg: native build failed; full log in build-native.log" >&2; exit 1; }
+  fi
+fi
