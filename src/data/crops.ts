@@ -1,0 +1,136 @@
+/**
+ * The lidc-crops set in memory: every crop's image (int16 HU) and mask (uint8), decoded once.
+ */
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { gunzipSync } from 'node:zlib';
+import { UserError } from '../errors.ts';
+import { describeFsError } from '../io/atomic.ts';
+import { decodeNifti1 } from '../io/nifti.ts';
+import type { Vec3 } from '../io/volume.ts';
+import { Volume } from '../io/volume.ts';
+import { lidcCropsDir, requireData } from './paths.ts';
+
+export type Split = 'train' | 'val';
+
+export interface CropCase {
+  /** e.g. "LIDC-IDRI-0001_R_1" */
+  id: string;
+  patientId: string;
+  split: Split;
+  /** int16 HU on the crop's grid. */
+  image: Volume<Int16Array>;
+  /** 0/1 on the same grid. */
+  mask: Uint8Array;
+  /** Nodule area per axial slice (mm2), from the mask. */
+  sliceAreaMm2: Float64Array;
+  /** The nodule's diameter from metadata.csv (mm). */
+  diameterMm: number;
+}
+
+/** Minimal CSV (the set's files have no quoted fields; a quote is refused rather than misread). */
+export function parseCsv(text: string, path: string): Array<Record<string, string>> {
+  const lines = text.split(/\r?\n/).filter((l) => l.length > 0);
+  if (lines.length === 0) throw new UserError(`${path}: empty CSV`);
+  if (text.includes('"')) throw new UserError(`${path}: quoted CSV fields are not supported`);
+  const head = lines[0]!.split(',');
+  return lines.slice(1).map((l, n) => {
+    const cells = l.split(',');
+    if (cells.length !== head.length) throw new UserError(`${path}: line ${n + 2} has ${cells.length} fields, the header ${head.length}`);
+    return Object.fromEntries(head.map((h, c) => [h, cells[c]!]));
+  });
+}
+
+function readText(path: string): string {
+  try {
+    return readFileSync(path, 'utf8');
+  } catch (e) {
+    throw new UserError(`${path}: cannot read (${describeFsError(e)})`, { cause: e });
+  }
+}
+
+function readGz(path: string): Uint8Array {
+  let raw: Buffer;
+  try {
+    raw = readFileSync(path);
+  } catch (e) {
+    throw new UserError(`${path}: cannot read (${describeFsError(e)})`, { cause: e });
+  }
+  try {
+    return raw[0] === 0x1f && raw[1] === 0x8b ? gunzipSync(raw) : raw;
+  } catch (e) {
+    throw new UserError(`${path}: truncated or corrupt gzip data`, { cause: e });
+  }
+}
+
+export interface LoadCropsOptions {
+  /** The lidc-crops folder; default from NODULESEG_DATA or ../shared/data. */
+  dir?: string;
+  /** Only these splits (default both). */
+  splits?: Split[];
+  /** At most this many cases, in splits.csv order (for quick runs and tests). */
+  limit?: number;
+}
+
+const cache = new Map<string, CropCase>();
+
+/**
+ * Loads the crops listed in splits.csv. Decoded crops are cached for the life of the process,
+ * so a train and a val dataset built one after the other decode each file once.
+ */
+export function loadCrops(options: LoadCropsOptions = {}): CropCase[] {
+  const dir = requireData(options.dir ?? lidcCropsDir());
+  const splits = parseCsv(readText(join(dir, 'splits.csv')), join(dir, 'splits.csv'));
+  const meta = new Map(parseCsv(readText(join(dir, 'metadata.csv')), join(dir, 'metadata.csv')).map((r) => [r['case']!, r]));
+  const want = new Set<Split>(options.splits ?? ['train', 'val']);
+  const out: CropCase[] = [];
+  for (const row of splits) {
+    const split = row['split'] as Split;
+    if (split !== 'train' && split !== 'val') throw new UserError(`${join(dir, 'splits.csv')}: unknown split "${row['split']}" for ${row['case']}`);
+    if (!want.has(split)) continue;
+    if (options.limit !== undefined && out.length >= options.limit) break;
+    const id = row['case']!;
+    const key = `${dir}\u0000${id}`;
+    let c = cache.get(key);
+    if (!c) {
+      c = decodeCase(dir, id, row['patient_id']!, split, Number(meta.get(id)?.['diameter_mm'] ?? Number.NaN));
+      cache.set(key, c);
+    }
+    out.push(c);
+  }
+  return out;
+}
+
+function decodeCase(dir: string, id: string, patientId: string, split: Split, diameterMm: number): CropCase {
+  const imagePath = join(dir, 'image', `${id}.nii.gz`);
+  const maskPath = join(dir, 'mask', `${id}.nii.gz`);
+  const img = decodeNifti1(readGz(imagePath), imagePath);
+  const m = decodeNifti1(readGz(maskPath), maskPath, { raw: true });
+  if (!(img.data instanceof Int16Array)) throw new UserError(`${imagePath}: expected int16 HU voxels, got ${img.data.constructor.name}`);
+  if (!img.sameGrid(m, 1e-3)) throw new UserError(`${maskPath}: mask grid differs from its image`);
+  const mask = new Uint8Array(m.data.length);
+  for (let n = 0; n < mask.length; n++) mask[n] = m.data[n]! > 0 ? 1 : 0;
+  const [nx, ny, nz] = img.dims;
+  const pixelMm2 = img.spacingMm[0] * img.spacingMm[1];
+  const sliceAreaMm2 = new Float64Array(nz);
+  for (let k = 0; k < nz; k++) {
+    let count = 0;
+    const off = k * nx * ny;
+    for (let p = 0; p < nx * ny; p++) count += mask[off + p]!;
+    sliceAreaMm2[k] = count * pixelMm2;
+  }
+  return {
+    id,
+    patientId,
+    split,
+    image: img as Volume<Int16Array>,
+    mask,
+    sliceAreaMm2,
+    diameterMm,
+  };
+}
+
+/** The crop centre in voxels: the set centres each nodule in its crop. */
+export function cropCentreVoxel(dims: Vec3): Vec3 {
+  return [(dims[0] - 1) / 2, (dims[1] - 1) / 2, (dims[2] - 1) / 2];
+}

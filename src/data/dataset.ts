@@ -1,0 +1,211 @@
+/**
+ * Training samples from the in-memory crops: one sample per axial slice of every crop, as a 2D
+ * patch (contextSlices = 1) or a 2.5D stack, with its labels, in plain typed arrays (NCHW).
+ */
+import type { CropCase } from './crops.ts';
+import { cropCentreVoxel } from './crops.ts';
+import { mixSeed, mulberry32, shuffle, uniform, type Rng } from './prng.ts';
+import { sizeClassOf, type SizeBins } from './size-bins.ts';
+import {
+  intensityMap,
+  planeMap,
+  sampleImage,
+  sampleMask,
+  stackSlices,
+  validateSliceConfig,
+  type Affine2,
+  type SliceConfig,
+} from './slices.ts';
+
+export interface AugmentConfig {
+  /** Mirror x and/or y, each with probability 1/2. */
+  flip: boolean;
+  /** Turn by a random multiple of 90 degrees. */
+  rot90: boolean;
+  /** With this probability, also rotate by up to +-maxRotateDeg and zoom within zoomRange. */
+  rotateScaleProb: number;
+  maxRotateDeg: number;
+  /** Zoom factor range; 1.1 shows the nodule 10% larger. */
+  zoomRange: [number, number];
+  /** Normalised intensities become x * (1 + a) + b, a in +-intensityScale, b in +-intensityShift. */
+  intensityScale: number;
+  intensityShift: number;
+}
+
+export const DEFAULT_AUGMENT: AugmentConfig = {
+  flip: true,
+  rot90: true,
+  rotateScaleProb: 0.5,
+  maxRotateDeg: 15,
+  zoomRange: [0.9, 1.1],
+  intensityScale: 0.1,
+  intensityShift: 0.05,
+};
+
+export interface SliceBatch {
+  /** [N, C, H, W], C = contextSlices, normalised intensities. */
+  image: Float32Array;
+  imageShape: [number, number, number, number];
+  /** [N, 1, H, W], 0/1: the nodule in the centre slice. */
+  mask: Uint8Array;
+  maskShape: [number, number, number, number];
+  /** [N]: 0 none, 1 small, 2 medium, 3 large (area in the original slice, see SizeBins). */
+  sizeClass: Int32Array;
+  /** [N]: 1 when the centre slice holds nodule. */
+  presence: Uint8Array;
+  /** [N]: nodule area of the centre slice in the original crop (mm2). */
+  areaMm2: Float32Array;
+  /** [N]: which case (index into dataset.cases) and which slice each sample is. */
+  caseIndex: Int32Array;
+  slice: Int32Array;
+}
+
+export interface SliceDatasetOptions {
+  cases: readonly CropCase[];
+  slice: SliceConfig;
+  sizeBins: SizeBins;
+  /** null or absent: no augmentation. */
+  augment?: AugmentConfig | null;
+  /** 'all' slices (default) or only those with nodule. */
+  slices?: 'all' | 'nodule';
+}
+
+export class SliceDataset {
+  readonly cases: readonly CropCase[];
+  readonly config: SliceConfig;
+  readonly sizeBins: SizeBins;
+  readonly augment: AugmentConfig | null;
+  /** Sample n is slice sampleSlice[n] of case sampleCase[n]. */
+  readonly sampleCase: Int32Array;
+  readonly sampleSlice: Int32Array;
+
+  constructor(options: SliceDatasetOptions) {
+    validateSliceConfig(options.slice);
+    this.cases = options.cases;
+    this.config = { ...options.slice };
+    this.sizeBins = options.sizeBins;
+    this.augment = options.augment ?? null;
+    const cs: number[] = [];
+    const zs: number[] = [];
+    options.cases.forEach((c, ci) => {
+      for (let z = 0; z < c.image.dims[2]; z++) {
+        if (options.slices === 'nodule' && !(c.sliceAreaMm2[z]! > 0)) continue;
+        cs.push(ci);
+        zs.push(z);
+      }
+    });
+    this.sampleCase = Int32Array.from(cs);
+    this.sampleSlice = Int32Array.from(zs);
+  }
+
+  get length(): number {
+    return this.sampleCase.length;
+  }
+
+  /**
+   * The samples at `indices`. With a seed and an augmentation config, each sample is augmented
+   * from its own stream mixSeed(seed, sampleIndex), so a sample's augmentation depends only on
+   * (seed, index), not on batch size or order.
+   */
+  batch(indices: ArrayLike<number>, seed: number | null = null): SliceBatch {
+    const n = indices.length;
+    const P = this.config.patchSize;
+    const C = this.config.contextSlices;
+    const plane = P * P;
+    const out: SliceBatch = {
+      image: new Float32Array(n * C * plane),
+      imageShape: [n, C, P, P],
+      mask: new Uint8Array(n * plane),
+      maskShape: [n, 1, P, P],
+      sizeClass: new Int32Array(n),
+      presence: new Uint8Array(n),
+      areaMm2: new Float32Array(n),
+      caseIndex: new Int32Array(n),
+      slice: new Int32Array(n),
+    };
+    for (let b = 0; b < n; b++) {
+      const s = indices[b]!;
+      if (!(s >= 0 && s < this.length)) throw new RangeError(`SliceDataset.batch: index ${s} out of range [0, ${this.length})`);
+      const ci = this.sampleCase[s]!;
+      const z = this.sampleSlice[s]!;
+      const c = this.cases[ci]!;
+      const [nx, ny, nz] = c.image.dims;
+      let A: Affine2 = [1, 0, 0, 1];
+      let jitterScale = 0;
+      let jitterShift = 0;
+      if (this.augment && seed !== null) {
+        const rng = mulberry32(mixSeed(seed, s));
+        const drawn = drawAugment(this.augment, rng);
+        A = drawn.A;
+        jitterScale = drawn.jitterScale;
+        jitterShift = drawn.jitterShift;
+      }
+      const map = planeMap(cropCentreVoxel(c.image.dims), c.image.spacingMm, this.config, A);
+      const im = intensityMap(this.config.normalisation, jitterScale, jitterShift);
+      sampleImage(c.image.data, nx, ny, stackSlices(z, nz, C), map, P, im, out.image, b * C * plane);
+      const area = c.sliceAreaMm2[z]!;
+      sampleMask(c.mask, nx, ny, z, map, P, out.mask, b * plane, !(area > 0));
+      out.areaMm2[b] = area;
+      out.sizeClass[b] = sizeClassOf(area, this.sizeBins);
+      out.presence[b] = area > 0 ? 1 : 0;
+      out.caseIndex[b] = ci;
+      out.slice[b] = z;
+    }
+    return out;
+  }
+
+  /** Sample order of an epoch: a seeded shuffle (or 0..n-1 without a seed). */
+  order(seed: number | null): Int32Array {
+    const idx = Array.from({ length: this.length }, (_, i) => i);
+    if (seed !== null) shuffle(idx, mulberry32(mixSeed(seed, 0x5eed)));
+    return Int32Array.from(idx);
+  }
+
+  /**
+   * One epoch in batches. `seed` fixes both the order and the augmentation; null gives the
+   * samples in order without augmentation (validation).
+   */
+  *batches(batchSize: number, seed: number | null, options: { dropLast?: boolean } = {}): Generator<SliceBatch> {
+    if (!Number.isInteger(batchSize) || batchSize < 1) throw new RangeError(`batches: batchSize must be a positive integer, got ${batchSize}`);
+    const order = this.order(seed);
+    for (let start = 0; start < order.length; start += batchSize) {
+      const end = Math.min(order.length, start + batchSize);
+      if (options.dropLast && end - start < batchSize) break;
+      yield this.batch(order.subarray(start, end), seed);
+    }
+  }
+
+  /** Counts of the labels over all samples (no sampling, so it is instant). */
+  labelStats(): { samples: number; withNodule: number; sizeClassCounts: [number, number, number, number] } {
+    const counts: [number, number, number, number] = [0, 0, 0, 0];
+    let withNodule = 0;
+    for (let s = 0; s < this.length; s++) {
+      const area = this.cases[this.sampleCase[s]!]!.sliceAreaMm2[this.sampleSlice[s]!]!;
+      if (area > 0) withNodule++;
+      counts[sizeClassOf(area, this.sizeBins)]++;
+    }
+    return { samples: this.length, withNodule, sizeClassCounts: counts };
+  }
+}
+
+/** Draws one sample's augmentation, in a fixed order so streams stay reproducible. */
+export function drawAugment(cfg: AugmentConfig, rng: Rng): { A: Affine2; jitterScale: number; jitterShift: number } {
+  const flipX = cfg.flip && rng() < 0.5;
+  const flipY = cfg.flip && rng() < 0.5;
+  const turns = cfg.rot90 ? Math.floor(rng() * 4) : 0;
+  const doRS = rng() < cfg.rotateScaleProb;
+  const theta = doRS ? (uniform(rng, -cfg.maxRotateDeg, cfg.maxRotateDeg) * Math.PI) / 180 : 0;
+  const zoom = doRS ? uniform(rng, cfg.zoomRange[0], cfg.zoomRange[1]) : 1;
+  const jitterScale = uniform(rng, -cfg.intensityScale, cfg.intensityScale);
+  const jitterShift = uniform(rng, -cfg.intensityShift, cfg.intensityShift);
+  // The map takes patch mm to source mm, so a zoom z samples 1/z as far out.
+  const angle = theta + (turns * Math.PI) / 2;
+  const cos = Math.round(Math.cos(angle) * 1e12) / 1e12;
+  const sin = Math.round(Math.sin(angle) * 1e12) / 1e12;
+  const fx = flipX ? -1 : 1;
+  const fy = flipY ? -1 : 1;
+  const k = 1 / zoom;
+  // R(angle) * diag(fx, fy) / zoom
+  const A: Affine2 = [cos * fx * k, -sin * fy * k, sin * fx * k, cos * fy * k];
+  return { A, jitterScale, jitterShift };
+}
