@@ -1,0 +1,277 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, mkdirSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import {
+  computeSizeBins,
+  drawAugment,
+  loadCrops,
+  loadSizeBins,
+  loadTrainVal,
+  missingDataReason,
+  lidcCropsDir,
+  dataRoot,
+  mulberry32,
+  saveSizeBins,
+  SliceDataset,
+  sizeClassOf,
+  sliceGrid,
+  slicesToMask,
+  stackSlices,
+  volumeToSlices,
+  DEFAULT_SLICE_CONFIG,
+  type AugmentConfig,
+  type SliceConfig,
+} from '../../src/data/index.ts';
+import { isUserError } from '../../src/errors.ts';
+
+const skip = missingDataReason(lidcCropsDir());
+if (skip) console.log(`# skipping lidc-crops tests: ${skip}`);
+
+const NONE: AugmentConfig = { flip: false, rot90: false, rotateScaleProb: 0, maxRotateDeg: 0, zoomRange: [1, 1], intensityScale: 0, intensityShift: 0 };
+
+test('data root honours NODULESEG_DATA', () => {
+  const before = process.env['NODULESEG_DATA'];
+  process.env['NODULESEG_DATA'] = '/nonexistent/nodule-data';
+  try {
+    assert.equal(dataRoot(), '/nonexistent/nodule-data');
+    assert.match(missingDataReason(lidcCropsDir()) ?? '', /lidc-crops not found/);
+    assert.throws(() => loadCrops(), (e) => isUserError(e) && /\/nonexistent\/nodule-data\/lidc-crops not found/.test(e.message));
+  } finally {
+    if (before === undefined) delete process.env['NODULESEG_DATA'];
+    else process.env['NODULESEG_DATA'] = before;
+  }
+});
+
+test('stacks replicate edge slices', () => {
+  assert.deepEqual(stackSlices(0, 5, 3), [0, 0, 1]);
+  assert.deepEqual(stackSlices(4, 5, 5), [2, 3, 4, 4, 4]);
+  assert.deepEqual(stackSlices(2, 5, 1), [2]);
+  assert.deepEqual(stackSlices(0, 1, 3), [0, 0, 0]);
+});
+
+test('mulberry32 is seeded and uniform-ish', () => {
+  const a = mulberry32(42);
+  const b = mulberry32(42);
+  const xs = Array.from({ length: 1000 }, () => a());
+  assert.deepEqual(xs, Array.from({ length: 1000 }, () => b()));
+  const mean = xs.reduce((s, x) => s + x, 0) / xs.length;
+  assert.ok(Math.abs(mean - 0.5) < 0.05, `mean ${mean}`);
+  assert.ok(xs.every((x) => x >= 0 && x < 1));
+});
+
+test('a crops folder with a missing file fails with a one-line message naming it', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'noduleseg-crops-'));
+  mkdirSync(join(dir, 'image'));
+  mkdirSync(join(dir, 'mask'));
+  writeFileSync(join(dir, 'splits.csv'), 'case,patient_id,split\nX_R_1,X,train\n');
+  writeFileSync(join(dir, 'metadata.csv'), 'case,diameter_mm\nX_R_1,5\n');
+  assert.throws(() => loadCrops({ dir }), (e) => isUserError(e) && e.message.includes(join(dir, 'image', 'X_R_1.nii.gz')) && !e.message.includes('\n'));
+  writeFileSync(join(dir, 'splits.csv'), 'case,patient_id,split\nX_R_1,X,test\n');
+  assert.throws(() => loadCrops({ dir }), (e) => isUserError(e) && /unknown split "test"/.test(e.message));
+});
+
+test('lidc-crops pipeline: decode, bins, shapes, labels, augmentation, inference twin', { skip: skip ?? false }, async (t) => {
+  let t0 = performance.now();
+  const all = loadCrops();
+  const decodeMs = performance.now() - t0;
+  console.log(`# decoded ${all.length} crops (${2 * all.length} NIfTI files) in ${decodeMs.toFixed(0)} ms`);
+  assert.equal(all.length, 802);
+  const train = all.filter((c) => c.split === 'train');
+  const val = all.filter((c) => c.split === 'val');
+  assert.equal(train.length, 689);
+  assert.equal(val.length, 113);
+  assert.equal(new Set(train.map((c) => c.patientId)).size, 374);
+  assert.ok(!val.some((c) => train.some((d) => d.patientId === c.patientId)), 'split is by patient');
+  assert.ok(decodeMs < 20000, `decoding took ${decodeMs} ms`);
+  // Loading again hits the in-memory cache.
+  t0 = performance.now();
+  assert.equal(loadCrops()[0], all[0]);
+  assert.ok(performance.now() - t0 < 1000);
+
+  await t.test('size bins are the training tertiles and round-trip through JSON', () => {
+    const bins = computeSizeBins(train);
+    assert.ok(bins.edgesMm2[0] > 0 && bins.edgesMm2[1] > bins.edgesMm2[0]);
+    assert.throws(() => computeSizeBins(val), /training cases only/);
+    const counts = [0, 0, 0, 0];
+    for (const c of train) for (const a of c.sliceAreaMm2) counts[sizeClassOf(a, bins)]!++;
+    const nonzero = counts[1]! + counts[2]! + counts[3]!;
+    assert.equal(nonzero, bins.nonzeroSlices);
+    for (const k of [1, 2, 3]) assert.ok(Math.abs(counts[k]! / nonzero - 1 / 3) < 0.01, `class ${k}: ${counts[k]} of ${nonzero}`);
+    assert.equal(sizeClassOf(0, bins), 0);
+    const dir = mkdtempSync(join(tmpdir(), 'noduleseg-bins-'));
+    saveSizeBins(join(dir, 'bins.json'), bins);
+    assert.deepEqual(loadSizeBins(join(dir, 'bins.json')), bins);
+    writeFileSync(join(dir, 'bad.json'), '{"format":"x"}');
+    assert.throws(() => loadSizeBins(join(dir, 'bad.json')), (e) => isUserError(e) && e.message.includes('bad.json'));
+  });
+
+  const data = loadTrainVal({ slice: { contextSlices: 3 }, augment: NONE });
+  const P = DEFAULT_SLICE_CONFIG.patchSize;
+
+  await t.test('batch shapes and value ranges (2.5D, window normalisation)', () => {
+    const b = data.train.batch([0, 1, 2, 3, 4, 5, 6, 7]);
+    assert.deepEqual(b.imageShape, [8, 3, P, P]);
+    assert.deepEqual(b.maskShape, [8, 1, P, P]);
+    assert.equal(b.image.length, 8 * 3 * P * P);
+    assert.equal(b.mask.length, 8 * P * P);
+    assert.equal(b.sizeClass.length, 8);
+    assert.ok(b.image.every((x) => x >= 0 && x <= 1));
+    assert.ok(b.mask.every((x) => x === 0 || x === 1));
+    // Sample 0 is slice 0 of case 0: the stack repeats it below.
+    assert.equal(b.slice[0], 0);
+    assert.deepEqual(b.image.subarray(0, P * P), b.image.subarray(P * P, 2 * P * P));
+  });
+
+  await t.test('label statistics: presence, size classes and resampled mask area agree', () => {
+    const stats = data.train.labelStats();
+    const total = train.reduce((s, c) => s + c.image.dims[2], 0);
+    assert.equal(stats.samples, total);
+    assert.equal(stats.sizeClassCounts.reduce((a, b) => a + b, 0), total);
+    assert.equal(stats.sizeClassCounts[0], total - stats.withNodule);
+    console.log(`# train: ${stats.samples} slices, ${stats.withNodule} with nodule, size classes ${stats.sizeClassCounts.join('/')}; val: ${data.val.length} slices`);
+    let checked = 0;
+    let ratioSum = 0;
+    for (const b of data.train.batches(512, null)) {
+      for (let n = 0; n < b.sizeClass.length; n++) {
+        assert.equal(b.presence[n], b.areaMm2[n]! > 0 ? 1 : 0);
+        assert.equal(b.sizeClass[n], sizeClassOf(b.areaMm2[n]!, data.sizeBins));
+        if (b.areaMm2[n]! > 20) {
+          let count = 0;
+          for (let p = 0; p < P * P; p++) count += b.mask[n * P * P + p]!;
+          ratioSum += (count * DEFAULT_SLICE_CONFIG.spacingMm ** 2) / b.areaMm2[n]!;
+          checked++;
+        }
+      }
+    }
+    const meanRatio = ratioSum / checked;
+    assert.ok(checked > 1000);
+    assert.ok(Math.abs(meanRatio - 1) < 0.1, `resampled / original nodule area ${meanRatio}`);
+  });
+
+  await t.test('2.5D centre channel equals the 2D sample', () => {
+    const flat = new SliceDataset({ cases: train, slice: { ...DEFAULT_SLICE_CONFIG, contextSlices: 1 }, sizeBins: data.sizeBins });
+    const a = flat.batch([100]);
+    const b = data.train.batch([100]);
+    assert.deepEqual(b.image.subarray(P * P, 2 * P * P), a.image);
+  });
+
+  await t.test('z-score normalisation', () => {
+    const z: SliceConfig = { ...DEFAULT_SLICE_CONFIG, normalisation: { kind: 'zscore', meanHU: -500, stdHU: 250, minHU: -1000, maxHU: 400 } };
+    const w = new SliceDataset({ cases: train, slice: DEFAULT_SLICE_CONFIG, sizeBins: data.sizeBins }).batch([50]);
+    const s = new SliceDataset({ cases: train, slice: z, sizeBins: data.sizeBins }).batch([50]);
+    for (let p = 0; p < P * P; p += 97) {
+      const hu = w.image[p]! * 1400 - 1000;
+      assert.ok(Math.abs(s.image[p]! - (hu + 500) / 250) < 1e-3);
+    }
+  });
+
+  await t.test('augmentation is seeded, and flips / 90-degree turns are exact permutations', () => {
+    const aug = new SliceDataset({ cases: train, slice: DEFAULT_SLICE_CONFIG, sizeBins: data.sizeBins, augment: { ...NONE, flip: true, rot90: true } });
+    const plain = new SliceDataset({ cases: train, slice: DEFAULT_SLICE_CONFIG, sizeBins: data.sizeBins });
+    const idx = [5, 300, 1234, 4000];
+    const a1 = aug.batch(idx, 7);
+    const a2 = aug.batch(idx, 7);
+    assert.deepEqual(a1.image, a2.image);
+    assert.deepEqual(a1.mask, a2.mask);
+    const a3 = aug.batch([idx[2]!], 7); // same sample alone: same augmentation
+    assert.deepEqual(a3.image, a1.image.subarray(2 * P * P, 3 * P * P));
+    const base = plain.batch(idx);
+    let changed = 0;
+    for (let n = 0; n < idx.length; n++) {
+      const img = base.image.subarray(n * P * P, (n + 1) * P * P);
+      const got = a1.image.subarray(n * P * P, (n + 1) * P * P);
+      const found = dihedral(img, P).some((cand) => maxAbsDiff(cand, got) < 1e-4);
+      assert.ok(found, `sample ${idx[n]} is not a flip/turn of the original`);
+      if (maxAbsDiff(img, got) > 1e-4) changed++;
+      const m = Float32Array.from(base.mask.subarray(n * P * P, (n + 1) * P * P));
+      const mg = Float32Array.from(a1.mask.subarray(n * P * P, (n + 1) * P * P));
+      assert.ok(dihedral(m, P).some((cand) => maxAbsDiff(cand, mg) === 0), 'mask follows the image');
+    }
+    assert.ok(changed > 0, 'some sample changed');
+    const full = new SliceDataset({ cases: train, slice: DEFAULT_SLICE_CONFIG, sizeBins: data.sizeBins, augment: { ...NONE, flip: true, rotateScaleProb: 1, maxRotateDeg: 15, zoomRange: [0.9, 1.1], intensityScale: 0.1, intensityShift: 0.05 } });
+    assert.deepEqual(full.batch(idx, 3).image, full.batch(idx, 3).image);
+    assert.notDeepEqual(full.batch(idx, 3).image, full.batch(idx, 4).image);
+    const d = drawAugment({ ...NONE, rotateScaleProb: 1, maxRotateDeg: 15, zoomRange: [0.9, 1.1] }, mulberry32(1));
+    const det = d.A[0] * d.A[3] - d.A[1] * d.A[2];
+    assert.ok(det > 1 / 1.1 ** 2 - 1e-9 && det < 1 / 0.9 ** 2 + 1e-9);
+  });
+
+  await t.test('epoch order is a seeded permutation', () => {
+    const o1 = data.train.order(11);
+    assert.deepEqual(o1, data.train.order(11));
+    assert.notDeepEqual(o1, data.train.order(12));
+    assert.deepEqual([...o1].sort((a, b) => a - b), Array.from({ length: data.train.length }, (_, i) => i));
+    let n = 0;
+    for (const b of data.train.batches(1000, 11)) n += b.imageShape[0];
+    assert.equal(n, data.train.length);
+  });
+
+  await t.test('inference twin: same input as training, and the inverse resampling restores the mask', () => {
+    const ci = 10;
+    const c = train[ci]!;
+    const grid = sliceGrid(c.image, { ...DEFAULT_SLICE_CONFIG, contextSlices: 3 });
+    const x = volumeToSlices(grid);
+    const nz = c.image.dims[2];
+    assert.deepEqual(x.shape, [nz, 3, P, P]);
+    const first = [...data.train.sampleCase].indexOf(ci);
+    const b = data.train.batch(Array.from({ length: nz }, (_, z) => first + z));
+    assert.deepEqual(x.input, b.image);
+    // Feed the resampled training masks back as probabilities: the crop mask comes back.
+    const mask = slicesToMask(Float32Array.from(b.mask), grid);
+    assert.deepEqual(mask.dims, c.image.dims);
+    assert.ok(mask.sameGrid(c.image, 0));
+    const dice = diceOf(mask.data, c.mask);
+    assert.ok(dice > 0.9, `dice ${dice}`);
+  });
+
+  await t.test('epoch timing', () => {
+    for (const k of [1, 3]) {
+      const ds = loadTrainVal({ slice: { contextSlices: k } }).train;
+      const t1 = performance.now();
+      let n = 0;
+      for (const b of ds.batches(64, 1)) n += b.imageShape[0];
+      const ms = performance.now() - t1;
+      console.log(`# epoch of ${n} augmented ${k === 1 ? '2D' : '2.5D (k=3)'} samples, 64x64: ${ms.toFixed(0)} ms`);
+      assert.ok(ms < 15000);
+    }
+  });
+});
+
+function maxAbsDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
+  let m = 0;
+  for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs(a[i]! - b[i]!));
+  return m;
+}
+
+/** The 8 flips/turns of a P x P image. */
+function dihedral(img: Float32Array, P: number): Float32Array[] {
+  const out: Float32Array[] = [];
+  for (let t = 0; t < 8; t++) {
+    const r = new Float32Array(P * P);
+    for (let v = 0; v < P; v++) {
+      for (let u = 0; u < P; u++) {
+        let x = t & 4 ? P - 1 - u : u;
+        let y = v;
+        for (let q = 0; q < (t & 3); q++) [x, y] = [P - 1 - y, x];
+        r[u + P * v] = img[x + P * y]!;
+      }
+    }
+    out.push(r);
+  }
+  return out;
+}
+
+function diceOf(a: ArrayLike<number>, b: ArrayLike<number>): number {
+  let inter = 0;
+  let sa = 0;
+  let sb = 0;
+  for (let i = 0; i < a.length; i++) {
+    inter += a[i]! && b[i]! ? 1 : 0;
+    sa += a[i]! ? 1 : 0;
+    sb += b[i]! ? 1 : 0;
+  }
+  return (2 * inter) / (sa + sb);
+}
+
