@@ -1,0 +1,416 @@
+// The tensor handle (one JS object per at::Tensor), argument readers and tensor creation.
+#include "common.h"
+
+#include <ATen/ATen.h>
+
+#include <cstring>
+#include <sstream>
+
+namespace ns {
+
+static Napi::FunctionReference* g_ctor = nullptr;
+
+std::string ShapeString(at::IntArrayRef s) {
+  std::ostringstream o;
+  o << "[";
+  for (size_t i = 0; i < s.size(); i++) o << (i ? ", " : "") << s[i];
+  o << "]";
+  return o.str();
+}
+
+void ThrowType(Napi::Env env, const std::string& msg) { throw Napi::TypeError::New(env, msg); }
+void ThrowError(Napi::Env env, const std::string& msg) { throw Napi::Error::New(env, msg); }
+
+at::ScalarType DTypeFromCode(int code) {
+  switch (code) {
+    case 0: return at::kFloat;
+    case 1: return at::kDouble;
+    case 2: return at::kShort;
+    case 3: return at::kInt;
+    case 4: return at::kLong;
+    case 5: return at::kByte;
+    case 6: return at::kBool;
+    default: throw std::invalid_argument("unknown dtype code " + std::to_string(code));
+  }
+}
+
+int CodeFromDType(at::ScalarType st) {
+  switch (st) {
+    case at::kFloat: return 0;
+    case at::kDouble: return 1;
+    case at::kShort: return 2;
+    case at::kInt: return 3;
+    case at::kLong: return 4;
+    case at::kByte: return 5;
+    case at::kBool: return 6;
+    default: return -1;
+  }
+}
+
+// ---- TensorWrap -------------------------------------------------------------------------------
+
+Napi::Function TensorWrap::Init(Napi::Env env) {
+  Napi::Function fn = DefineClass(env, "NativeTensor",
+      {
+          InstanceMethod<&TensorWrap::Dispose>("dispose"),
+          InstanceMethod<&TensorWrap::IsDisposed>("isDisposed"),
+          InstanceMethod<&TensorWrap::Shape>("shape"),
+          InstanceMethod<&TensorWrap::DType>("dtype"),
+          InstanceMethod<&TensorWrap::RequiresGrad>("requiresGrad"),
+          InstanceMethod<&TensorWrap::SetRequiresGrad>("setRequiresGrad"),
+          InstanceMethod<&TensorWrap::Grad>("grad"),
+          InstanceMethod<&TensorWrap::SetGrad>("setGrad"),
+          InstanceMethod<&TensorWrap::IsLeaf>("isLeaf"),
+          InstanceMethod<&TensorWrap::Item>("item"),
+          InstanceMethod<&TensorWrap::ToBuffer>("toBuffer"),
+          InstanceMethod<&TensorWrap::NBytes>("nbytes"),
+      });
+  g_ctor = new Napi::FunctionReference(Napi::Persistent(fn));
+  return fn;
+}
+
+TensorWrap::TensorWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<TensorWrap>(info) {}
+
+TensorWrap::~TensorWrap() { Release(Env()); }
+
+void TensorWrap::Set(Napi::Env env, at::Tensor t) {
+  t_ = std::move(t);
+  set_ = true;
+  bytes_ = static_cast<int64_t>(t_.numel()) * static_cast<int64_t>(t_.element_size());
+  TrackAlloc(env, bytes_);
+}
+
+void TensorWrap::Release(napi_env env) {
+  if (t_.defined()) {
+    t_ = at::Tensor();
+    TrackFree(env, bytes_);
+    bytes_ = 0;
+  }
+}
+
+Napi::Object TensorWrap::Wrap(Napi::Env env, at::Tensor t) {
+  if (!t.defined()) ThrowError(env, "internal: an op returned an undefined tensor");
+  Napi::Object obj = g_ctor->New({});
+  TensorWrap* w = Napi::ObjectWrap<TensorWrap>::Unwrap(obj);
+  w->Set(env, std::move(t));
+  return obj;
+}
+
+TensorWrap* TensorWrap::FromValue(Napi::Value v) {
+  if (!v.IsObject()) return nullptr;
+  void* p = nullptr;
+  if (napi_unwrap(v.Env(), v, &p) != napi_ok || p == nullptr) {
+    // napi_unwrap leaves a pending exception on failure in some versions; clear it.
+    bool pending = false;
+    napi_is_exception_pending(v.Env(), &pending);
+    if (pending) {
+      napi_value ex;
+      napi_get_and_clear_last_exception(v.Env(), &ex);
+    }
+    return nullptr;
+  }
+  auto* w = static_cast<TensorWrap*>(p);
+  return w->magic_ == kMagic ? w : nullptr;
+}
+
+const at::Tensor& TensorWrap::tensor(Napi::Env env) const {
+  if (!t_.defined()) ThrowError(env, "tensor already disposed");
+  return t_;
+}
+
+Napi::Value TensorWrap::Dispose(const Napi::CallbackInfo& info) {
+  Release(info.Env());
+  return info.Env().Undefined();
+}
+
+Napi::Value TensorWrap::IsDisposed(const Napi::CallbackInfo& info) {
+  return Napi::Boolean::New(info.Env(), !t_.defined());
+}
+
+Napi::Value TensorWrap::Shape(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  const at::Tensor& t = tensor(env);
+  auto sizes = t.sizes();
+  Napi::Array a = Napi::Array::New(env, sizes.size());
+  for (size_t i = 0; i < sizes.size(); i++) a.Set(static_cast<uint32_t>(i), Napi::Number::New(env, static_cast<double>(sizes[i])));
+  return a;
+}
+
+Napi::Value TensorWrap::DType(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  return Napi::Number::New(env, CodeFromDType(tensor(env).scalar_type()));
+}
+
+Napi::Value TensorWrap::RequiresGrad(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  return Napi::Boolean::New(env, tensor(env).requires_grad());
+}
+
+Napi::Value TensorWrap::SetRequiresGrad(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  bool b = ArgBool(info, 0, "requiresGrad_", "requiresGrad");
+  NS_TRY
+  // set_requires_grad is non-const on TensorBase but mutates the shared TensorImpl.
+  const_cast<at::Tensor&>(tensor(env)).set_requires_grad(b);
+  return env.Undefined();
+  NS_CATCH(env)
+}
+
+Napi::Value TensorWrap::Grad(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  NS_TRY
+  const at::Tensor& g = tensor(env).grad();
+  if (!g.defined()) return env.Null();
+  return Out(env, g);
+  NS_CATCH(env)
+}
+
+Napi::Value TensorWrap::SetGrad(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  auto g = ArgOptTensor(info, 0, "setGrad", "grad");
+  NS_TRY
+  const_cast<at::Tensor&>(tensor(env)).mutable_grad() = g ? *g : at::Tensor();
+  return env.Undefined();
+  NS_CATCH(env)
+}
+
+Napi::Value TensorWrap::IsLeaf(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  return Napi::Boolean::New(env, tensor(env).is_leaf());
+}
+
+Napi::Value TensorWrap::Item(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  NS_TRY
+  const at::Tensor& t = tensor(env);
+  if (t.numel() != 1) ThrowError(env, "item: tensor must have exactly one element, got shape " + ShapeString(t.sizes()));
+  return Napi::Number::New(env, t.item().toDouble());
+  NS_CATCH(env)
+}
+
+Napi::Value TensorWrap::ToBuffer(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  NS_TRY
+  at::Tensor c = tensor(env).detach().contiguous();
+  size_t n = static_cast<size_t>(c.numel()) * c.element_size();
+  Napi::ArrayBuffer buf = Napi::ArrayBuffer::New(env, n);
+  if (n) std::memcpy(buf.Data(), c.data_ptr(), n);
+  return buf;
+  NS_CATCH(env)
+}
+
+Napi::Value TensorWrap::NBytes(const Napi::CallbackInfo& info) {
+  return Napi::Number::New(info.Env(), static_cast<double>(bytes_));
+}
+
+// ---- argument readers ---------------------------------------------------------------------------
+
+static std::string Where(const char* op, const char* arg) { return std::string(op) + ": " + arg; }
+
+bool IsNullish(const Napi::Value& v) { return v.IsUndefined() || v.IsNull(); }
+
+const at::Tensor& ArgTensor(const Napi::CallbackInfo& info, size_t i, const char* op, const char* arg) {
+  TensorWrap* w = i < info.Length() ? TensorWrap::FromValue(info[i]) : nullptr;
+  if (!w) ThrowType(info.Env(), Where(op, arg) + " must be a Tensor");
+  return w->tensor(info.Env());
+}
+
+c10::optional<at::Tensor> ArgOptTensor(const Napi::CallbackInfo& info, size_t i, const char* op, const char* arg) {
+  if (i >= info.Length() || IsNullish(info[i])) return c10::nullopt;
+  return ArgTensor(info, i, op, arg);
+}
+
+std::vector<at::Tensor> ArgTensors(const Napi::CallbackInfo& info, size_t i, const char* op, const char* arg) {
+  if (i >= info.Length() || !info[i].IsArray()) ThrowType(info.Env(), Where(op, arg) + " must be an array of Tensors");
+  Napi::Array a = info[i].As<Napi::Array>();
+  std::vector<at::Tensor> out;
+  out.reserve(a.Length());
+  for (uint32_t k = 0; k < a.Length(); k++) {
+    TensorWrap* w = TensorWrap::FromValue(a.Get(k));
+    if (!w) ThrowType(info.Env(), Where(op, arg) + "[" + std::to_string(k) + "] must be a Tensor");
+    out.push_back(w->tensor(info.Env()));
+  }
+  return out;
+}
+
+double ArgNumber(const Napi::CallbackInfo& info, size_t i, const char* op, const char* arg) {
+  if (i >= info.Length() || !info[i].IsNumber()) ThrowType(info.Env(), Where(op, arg) + " must be a number");
+  return info[i].As<Napi::Number>().DoubleValue();
+}
+
+c10::optional<double> ArgOptNumber(const Napi::CallbackInfo& info, size_t i, const char* op, const char* arg) {
+  if (i >= info.Length() || IsNullish(info[i])) return c10::nullopt;
+  return ArgNumber(info, i, op, arg);
+}
+
+int64_t ArgInt(const Napi::CallbackInfo& info, size_t i, const char* op, const char* arg) {
+  double d = ArgNumber(info, i, op, arg);
+  if (d != static_cast<double>(static_cast<int64_t>(d))) ThrowType(info.Env(), Where(op, arg) + " must be an integer, got " + std::to_string(d));
+  return static_cast<int64_t>(d);
+}
+
+bool ArgBool(const Napi::CallbackInfo& info, size_t i, const char* op, const char* arg) {
+  if (i >= info.Length() || !info[i].IsBoolean()) ThrowType(info.Env(), Where(op, arg) + " must be a boolean");
+  return info[i].As<Napi::Boolean>().Value();
+}
+
+std::vector<int64_t> ArgInts(const Napi::CallbackInfo& info, size_t i, const char* op, const char* arg) {
+  if (i >= info.Length() || !info[i].IsArray()) ThrowType(info.Env(), Where(op, arg) + " must be an array of integers");
+  Napi::Array a = info[i].As<Napi::Array>();
+  std::vector<int64_t> out(a.Length());
+  for (uint32_t k = 0; k < a.Length(); k++) {
+    Napi::Value v = a.Get(k);
+    if (!v.IsNumber()) ThrowType(info.Env(), Where(op, arg) + " must be an array of integers");
+    double d = v.As<Napi::Number>().DoubleValue();
+    if (d != static_cast<double>(static_cast<int64_t>(d))) ThrowType(info.Env(), Where(op, arg) + " must be an array of integers");
+    out[k] = static_cast<int64_t>(d);
+  }
+  return out;
+}
+
+std::string ArgString(const Napi::CallbackInfo& info, size_t i, const char* op, const char* arg) {
+  if (i >= info.Length() || !info[i].IsString()) ThrowType(info.Env(), Where(op, arg) + " must be a string");
+  return info[i].As<Napi::String>().Utf8Value();
+}
+
+at::ScalarType ArgDType(const Napi::CallbackInfo& info, size_t i, const char* op) {
+  int64_t c = ArgInt(info, i, op, "dtype");
+  if (c < 0 || c > 6) ThrowType(info.Env(), Where(op, "dtype") + " is not a known dtype code");
+  return DTypeFromCode(static_cast<int>(c));
+}
+
+// ---- creation -----------------------------------------------------------------------------------
+
+static at::TensorOptions Opts(at::ScalarType st) { return at::TensorOptions().dtype(st); }
+
+// fromBuffer(typedArray, dtype, shape): copies the bytes into a new tensor.
+NS_FN(FromBuffer) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 1 || !info[0].IsTypedArray()) ThrowType(env, "tensor: data must be a typed array");
+  Napi::TypedArray ta = info[0].As<Napi::TypedArray>();
+  at::ScalarType st = ArgDType(info, 1, "tensor");
+  std::vector<int64_t> shape = ArgInts(info, 2, "tensor", "shape");
+  NS_TRY
+  int64_t numel = 1;
+  for (int64_t s : shape) {
+    if (s < 0) ThrowError(env, "tensor: shape " + ShapeString(shape) + " has a negative size");
+    numel *= s;
+  }
+  at::Tensor t = at::empty(shape, Opts(st));
+  size_t need = static_cast<size_t>(numel) * t.element_size();
+  if (ta.ByteLength() != need) {
+    ThrowError(env, "tensor: data has " + std::to_string(ta.ElementLength()) + " elements but shape " +
+                        ShapeString(shape) + " needs " + std::to_string(numel));
+  }
+  if (need) {
+    const uint8_t* src = static_cast<const uint8_t*>(ta.ArrayBuffer().Data()) + ta.ByteOffset();
+    std::memcpy(t.data_ptr(), src, need);
+  }
+  return Out(env, t);
+  NS_CATCH(env)
+}
+
+NS_FN(Zeros) {
+  Napi::Env env = info.Env();
+  auto shape = ArgInts(info, 0, "zeros", "shape");
+  auto st = ArgDType(info, 1, "zeros");
+  NS_TRY return Out(env, at::zeros(shape, Opts(st))); NS_CATCH(env)
+}
+
+NS_FN(Ones) {
+  Napi::Env env = info.Env();
+  auto shape = ArgInts(info, 0, "ones", "shape");
+  auto st = ArgDType(info, 1, "ones");
+  NS_TRY return Out(env, at::ones(shape, Opts(st))); NS_CATCH(env)
+}
+
+NS_FN(Empty) {
+  Napi::Env env = info.Env();
+  auto shape = ArgInts(info, 0, "empty", "shape");
+  auto st = ArgDType(info, 1, "empty");
+  NS_TRY return Out(env, at::empty(shape, Opts(st))); NS_CATCH(env)
+}
+
+NS_FN(Full) {
+  Napi::Env env = info.Env();
+  auto shape = ArgInts(info, 0, "full", "shape");
+  double v = ArgNumber(info, 1, "full", "value");
+  auto st = ArgDType(info, 2, "full");
+  NS_TRY return Out(env, at::full(shape, v, Opts(st))); NS_CATCH(env)
+}
+
+NS_FN(Arange) {
+  Napi::Env env = info.Env();
+  double a = ArgNumber(info, 0, "arange", "start");
+  double b = ArgNumber(info, 1, "arange", "end");
+  double s = ArgNumber(info, 2, "arange", "step");
+  auto st = ArgDType(info, 3, "arange");
+  if (s == 0) ThrowError(env, "arange: step must be non-zero");
+  NS_TRY return Out(env, at::arange(a, b, s, Opts(st))); NS_CATCH(env)
+}
+
+NS_FN(Linspace) {
+  Napi::Env env = info.Env();
+  double a = ArgNumber(info, 0, "linspace", "start");
+  double b = ArgNumber(info, 1, "linspace", "end");
+  int64_t n = ArgInt(info, 2, "linspace", "steps");
+  auto st = ArgDType(info, 3, "linspace");
+  if (n < 0) ThrowError(env, "linspace: steps must be >= 0, got " + std::to_string(n));
+  NS_TRY return Out(env, at::linspace(a, b, n, Opts(st))); NS_CATCH(env)
+}
+
+NS_FN(Eye) {
+  Napi::Env env = info.Env();
+  int64_t n = ArgInt(info, 0, "eye", "n");
+  int64_t m = ArgInt(info, 1, "eye", "m");
+  auto st = ArgDType(info, 2, "eye");
+  NS_TRY return Out(env, at::eye(n, m, Opts(st))); NS_CATCH(env)
+}
+
+NS_FN(Rand) {
+  Napi::Env env = info.Env();
+  auto shape = ArgInts(info, 0, "rand", "shape");
+  auto st = ArgDType(info, 1, "rand");
+  NS_TRY return Out(env, at::rand(shape, Opts(st))); NS_CATCH(env)
+}
+
+NS_FN(Randn) {
+  Napi::Env env = info.Env();
+  auto shape = ArgInts(info, 0, "randn", "shape");
+  auto st = ArgDType(info, 1, "randn");
+  NS_TRY return Out(env, at::randn(shape, Opts(st))); NS_CATCH(env)
+}
+
+NS_FN(Randint) {
+  Napi::Env env = info.Env();
+  int64_t lo = ArgInt(info, 0, "randint", "low");
+  int64_t hi = ArgInt(info, 1, "randint", "high");
+  auto shape = ArgInts(info, 2, "randint", "shape");
+  auto st = ArgDType(info, 3, "randint");
+  if (hi <= lo) ThrowError(env, "randint: high must be > low, got low=" + std::to_string(lo) + " high=" + std::to_string(hi));
+  NS_TRY return Out(env, at::randint(lo, hi, shape, Opts(st))); NS_CATCH(env)
+}
+
+NS_FN(Randperm) {
+  Napi::Env env = info.Env();
+  int64_t n = ArgInt(info, 0, "randperm", "n");
+  NS_TRY return Out(env, at::randperm(n, Opts(at::kLong))); NS_CATCH(env)
+}
+
+void InitTensor(Napi::Env env, Napi::Object exports) {
+  exports.Set("NativeTensor", TensorWrap::Init(env));
+  NS_EXPORT(exports, "fromBuffer", FromBuffer);
+  NS_EXPORT(exports, "zeros", Zeros);
+  NS_EXPORT(exports, "ones", Ones);
+  NS_EXPORT(exports, "empty", Empty);
+  NS_EXPORT(exports, "full", Full);
+  NS_EXPORT(exports, "arange", Arange);
+  NS_EXPORT(exports, "linspace", Linspace);
+  NS_EXPORT(exports, "eye", Eye);
+  NS_EXPORT(exports, "rand", Rand);
+  NS_EXPORT(exports, "randn", Randn);
+  NS_EXPORT(exports, "randint", Randint);
+  NS_EXPORT(exports, "randperm", Randperm);
+}
+
+}  // namespace ns
