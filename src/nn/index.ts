@@ -30,6 +30,7 @@ export {
   InstanceNorm2d,
   InstanceNorm3d,
   GroupNorm,
+  freezeBatchNorm,
   type NormOptions,
   type GroupNormOptions,
 } from './normalization.ts';
@@ -37,6 +38,7 @@ export {
   Linear,
   Dropout,
   Dropout2d,
+  Dropout3d,
   MaxPool2d,
   MaxPool3d,
   AvgPool2d,

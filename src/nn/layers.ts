@@ -68,6 +68,14 @@ export class Dropout2d extends _DropoutNd {
   }
 }
 
+/** Zeroes whole channels of [N, C, D, H, W] input. */
+export class Dropout3d extends _DropoutNd {
+  forward(x: Tensor): Tensor {
+    if (x.ndim !== 5) throw new Error(`Dropout3d: expected input [N, C, D, H, W], got [${x.shape.join(', ')}]`);
+    return F.dropout3d(x, this.p, this.training);
+  }
+}
+
 export interface PoolOptions {
   /** Default: the kernel size. */
   stride?: Size;

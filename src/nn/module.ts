@@ -9,7 +9,7 @@
  * Parameter tensors are never replaced: loading a state dict copies into them in place, so an
  * optimizer built on `parameters()` keeps working.
  */
-import { noGrad, type DType, type Tensor } from '../tensor/index.ts';
+import { keep, noGrad, type DType, type Tensor } from '../tensor/index.ts';
 import { loadTensors, saveTensors } from './serialization.ts';
 
 /** Glob on dotted names (`*` = one name segment or part of one, `**` = anything, `?` = one char) or a RegExp. */
@@ -104,11 +104,13 @@ export abstract class Module<I extends unknown[] = [Tensor], O = Tensor> {
 
   /**
    * Register a trainable tensor. It is switched to requiresGrad (as `nn.Parameter` does); null
-   * reserves the name (e.g. `bias` when bias=false) without a tensor.
+   * reserves the name (e.g. `bias` when bias=false) without a tensor. Registered tensors belong to
+   * the module: they are exempt from `tidy` scopes (a model built inside one survives it) and are
+   * freed by `dispose()`.
    */
   protected registerParameter<T extends Tensor | null>(name: string, t: T): T {
     this.checkName('parameter', name);
-    if (t !== null) t.requiresGrad_(true);
+    if (t !== null) keep(t).requiresGrad_(true);
     this._parameters.set(name, t);
     return t;
   }
@@ -116,6 +118,7 @@ export abstract class Module<I extends unknown[] = [Tensor], O = Tensor> {
   /** Register a state tensor that is saved but not trained (running statistics, counters). */
   protected registerBuffer<T extends Tensor | null>(name: string, t: T, persistent = true): T {
     this.checkName('buffer', name);
+    if (t !== null) keep(t);
     this._buffers.set(name, t);
     if (!persistent) this._nonPersistent.add(name);
     return t;

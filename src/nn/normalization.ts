@@ -1,6 +1,6 @@
 /** Normalisation layers, after `torch/nn/modules/batchnorm.py`, `instancenorm.py`, `normalization.py`. */
 import { F, noGrad, ones, zeros, type DType, type Tensor } from '../tensor/index.ts';
-import { Module } from './module.ts';
+import { Module, nameMatches, type AnyModule, type NamePattern } from './module.ts';
 
 export interface NormOptions {
   eps?: number;
@@ -132,6 +132,22 @@ export abstract class _BatchNorm extends _NormBase {
       this.eps,
     );
   }
+}
+
+/**
+ * Set `bnFrozen` on every BatchNorm in `root` (whose dotted name matches `pattern`, when given) and
+ * return how many were set. With frozen=true they switch to eval mode at once and stay there.
+ */
+export function freezeBatchNorm(root: AnyModule, frozen = true, pattern?: NamePattern): number {
+  let n = 0;
+  for (const [name, m] of root.namedModules()) {
+    if (m instanceof _BatchNorm && (pattern === undefined || nameMatches(name, pattern))) {
+      m.bnFrozen = frozen;
+      if (!frozen) m.training = root.training;
+      n++;
+    }
+  }
+  return n;
 }
 
 export class BatchNorm2d extends _BatchNorm {

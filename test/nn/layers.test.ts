@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { manualSeed, noGrad, ones, randn, tensor, tidy, type Tensor } from '../../src/tensor/index.ts';
+import { manualSeed, memory, noGrad, ones, randn, tensor, tidy, type Tensor } from '../../src/tensor/index.ts';
 import {
   AdaptiveAvgPool2d,
   AdaptiveAvgPool3d,
@@ -14,6 +14,7 @@ import {
   ConvTranspose3d,
   Dropout,
   Dropout2d,
+  Dropout3d,
   GELU,
   GroupNorm,
   Identity,
@@ -220,6 +221,24 @@ test('InstanceNorm and GroupNorm normalise per sample', () => {
   for (const m of [inorm, gn, gn2, in3]) m.dispose();
 });
 
+test('InstanceNorm with running stats averages the per-instance statistics (and counts no batches)', () => {
+  const m = new InstanceNorm2d(1, { trackRunningStats: true });
+  const x = tensor([1, 2, 3, 4, 0, 0, 0, 4], [2, 1, 2, 2]);
+  tidy(() => m.forward(x));
+  // Instance means 2.5 and 1, unbiased variances 5/3 and 4 (PyTorch gives 0.175, 1.18333, 0).
+  assertClose(vals(m.runningMean!), [0.1 * ((2.5 + 1) / 2)], 1e-6);
+  assertClose(vals(m.runningVar!), [0.9 + 0.1 * ((5 / 3 + 4) / 2)], 1e-6);
+  assert.equal(m.numBatchesTracked!.item(), 0);
+  m.eval();
+  const y = m.forward(x);
+  const rm = 0.175;
+  const rv = 0.9 + 0.1 * ((5 / 3 + 4) / 2);
+  assertClose(vals(y), vals(x).map((v) => (v - rm) / Math.sqrt(rv + 1e-5)), 1e-5);
+  x.dispose();
+  y.dispose();
+  m.dispose();
+});
+
 test('Linear with set weights', () => {
   const lin = new Linear(3, 2);
   setData(lin.weight, [1, 0, -1, 0.5, 0.5, 0.5]);
@@ -255,6 +274,15 @@ test('Dropout: identity in eval; in training, zeros or scaled by 1/(1-p); Dropou
     if (ch[0] === 0) dropped++;
   }
   assert.ok(dropped > 4 && dropped < 28, `dropped ${dropped} of 32 channels`);
+  const x3 = ones([2, 6, 2, 3, 3]);
+  const y3 = new Dropout3d(0.5).forward(x3);
+  const v3 = vals(y3);
+  for (let c = 0; c < 12; c++) {
+    const ch = v3.slice(c * 18, (c + 1) * 18);
+    assert.ok(ch.every((e) => e === ch[0]) && (ch[0] === 0 || ch[0] === 2), `3d channel ${c} is all-or-nothing`);
+  }
+  x3.dispose();
+  y3.dispose();
   assert.throws(() => new Dropout(1.5), /p must be in \[0, 1\]/);
   for (const t of [x, yt, ye, y2]) t.dispose();
 });
@@ -322,4 +350,26 @@ test('activations and Sequential', () => {
   assert.equal(seq.length, 4);
   for (const t of [x, xin, y, yn, neg]) t.dispose();
   seq.dispose();
+});
+
+test('a forward pass outside tidy leaves only its output alive', () => {
+  const cases: [{ forward(x: Tensor): Tensor; dispose(): void }, number[]][] = [
+    [new Conv2d(2, 3, 4, { padding: 'same' }), [1, 2, 5, 5]],
+    [new Conv3d(2, 3, 3), [1, 2, 4, 4, 4]],
+    [new ConvTranspose2d(2, 3, 2, { stride: 2 }), [1, 2, 3, 3]],
+    [new BatchNorm2d(2), [2, 2, 3, 3]],
+    [new BatchNorm2d(2, { momentum: null }), [2, 2, 3, 3]],
+    [new InstanceNorm2d(2, { trackRunningStats: true, affine: true }), [2, 2, 3, 3]],
+    [new GroupNorm(1, 2), [2, 2, 3, 3]],
+    [new Sequential(new Conv2d(2, 2, 3), new BatchNorm2d(2), new ReLU(), new Identity(), new MaxPool2d(2), new Upsample({ scaleFactor: 2 })), [1, 2, 6, 6]],
+  ];
+  for (const [m, shape] of cases) {
+    const x = randn(shape);
+    const before = memory().numTensors;
+    const y = m.forward(x);
+    assert.equal(memory().numTensors, before + 1, `${String(m)} made exactly one tensor`);
+    y.dispose();
+    x.dispose();
+    m.dispose();
+  }
 });

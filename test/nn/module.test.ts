@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { manualSeed, noGrad, randn, tensor, tidy, zeros, type Tensor } from '../../src/tensor/index.ts';
+import { manualSeed, memory, noGrad, randn, tensor, tidy, zeros, type Tensor } from '../../src/tensor/index.ts';
 import {
   BatchNorm2d,
   Conv2d,
@@ -13,6 +13,7 @@ import {
   ReLU,
   Sequential,
   AdaptiveAvgPool2d,
+  freezeBatchNorm,
   loadTensors,
   nameMatches,
   readSafetensors,
@@ -277,4 +278,58 @@ test('ModuleList registers children but has no forward; dispose frees every tens
   assert.ok(ps.every((p) => p.isDisposed));
   assert.ok(list.isDisposed);
   assert.throws(() => list.stateDict(), /already disposed/);
+});
+
+test('a module built inside tidy() keeps its tensors; forward/backward leaks nothing', () => {
+  const net = tidy(() => {
+    const n = new Net();
+    tidy(() => n.forward(randn([2, 1, 4, 4])));
+    return n;
+  });
+  assert.ok(net.stateDict()['conv.weight']!.numel === 18 && !net.conv.weight.isDisposed, 'parameters survive tidy');
+  assert.equal(net.bn.numBatchesTracked!.item(), 1);
+  const x = randn([2, 1, 4, 4]);
+  const before = memory().numTensors;
+  for (let i = 0; i < 3; i++) {
+    tidy(() => {
+      const loss = net.forward(x).square().mean();
+      loss.backward();
+    });
+    for (const p of net.parameters()) p.grad?.dispose();
+  }
+  // The only tensors that may remain are the parameters' gradients, held natively, not as handles.
+  assert.equal(memory().numTensors, before);
+  x.dispose();
+  net.dispose();
+});
+
+test('gradients reach every trainable parameter and skip frozen ones', () => {
+  manualSeed(4);
+  const net = new Net();
+  net.freeze('conv.weight').freeze(/^head\.0\./);
+  const x = randn([3, 1, 4, 4]);
+  tidy(() => net.forward(x).square().sum().backward());
+  for (const [name, p] of net.namedParameters()) {
+    const g = p.grad;
+    if (name === 'conv.weight' || name.startsWith('head.0.')) assert.equal(g, null, `${name} is frozen`);
+    else {
+      assert.ok(g !== null, `${name} has a gradient`);
+      assert.deepEqual(g.shape, p.shape, name);
+      assert.ok(vals(g).some((v) => v !== 0), `${name} gradient is not all zero`);
+      g.dispose();
+    }
+  }
+  x.dispose();
+  net.dispose();
+});
+
+test('freezeBatchNorm freezes the BatchNorms selected by name', () => {
+  const net = new Net();
+  assert.equal(freezeBatchNorm(net, true, 'conv'), 0);
+  assert.equal(freezeBatchNorm(net), 1);
+  assert.equal(net.bn.bnFrozen, true);
+  assert.equal(net.train().bn.training, false);
+  assert.equal(freezeBatchNorm(net, false), 1);
+  assert.equal(net.bn.training, true, 'unfreezing restores the network mode');
+  net.dispose();
 });
