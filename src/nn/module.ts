@@ -210,6 +210,11 @@ export abstract class Module<I extends unknown[] = [Tensor], O = Tensor> {
     return this.namedBuffers(recurse).map(([, t]) => t);
   }
 
+  /** Drop every parameter's gradient (PyTorch's zero_grad(set_to_none=True)). */
+  zeroGrad(): void {
+    for (const p of this.parameters()) p.grad = null;
+  }
+
   /** Set training mode on this module and every descendant. */
   train(mode = true): this {
     for (const m of this.modules()) m.setTrainingFlag(mode);

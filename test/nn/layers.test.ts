@@ -373,3 +373,54 @@ test('a forward pass outside tidy leaves only its output alive', () => {
     m.dispose();
   }
 });
+
+test('gradients through layers match central finite differences (float64)', () => {
+  manualSeed(5);
+  const layers: [string, { forward(x: Tensor): Tensor; parameters(): Tensor[]; zeroGrad(): void; dispose(): void }, number[]][] = [
+    ['conv same/even', new Conv2d(2, 2, 2, { padding: 'same', dtype: 'float64' }), [2, 2, 3, 3]],
+    ['convT', new ConvTranspose2d(2, 1, 3, { stride: 2, padding: 1, outputPadding: 1, dtype: 'float64' }), [1, 2, 2, 2]],
+    ['batchnorm', new BatchNorm2d(2, { dtype: 'float64' }), [3, 2, 2, 2]],
+    ['groupnorm', new GroupNorm(2, 4, { dtype: 'float64' }), [2, 4, 2, 2]],
+    ['linear', new Linear(3, 2, { dtype: 'float64' }), [4, 3]],
+  ];
+  for (const [label, m, shape] of layers) {
+    const x = randn(shape).to('float64');
+    // A random projection makes the loss depend on every output element differently.
+    const probe = tidy(() => m.forward(x));
+    const r = randn(probe.shape).to('float64');
+    probe.dispose();
+    const loss = (): Tensor => m.forward(x).mul(r).sum();
+    // BatchNorm in training would move its running stats on every call; they do not affect the loss.
+    for (const p of m.parameters()) {
+      m.zeroGrad();
+      tidy(() => loss().backward());
+      const g = p.grad!;
+      const analytic = vals(g);
+      g.dispose();
+      const base = vals(p);
+      const eps = 1e-6;
+      const numeric = base.map((_, i) => {
+        const at = (d: number): number => {
+          const v = base.slice();
+          v[i]! += d;
+          noGrad(() => {
+            const t = tensor(new Float64Array(v), p.shape, 'float64');
+            p.copy_(t);
+            t.dispose();
+          });
+          return tidy(() => loss().item());
+        };
+        return (at(eps) - at(-eps)) / (2 * eps);
+      });
+      noGrad(() => {
+        const t = tensor(new Float64Array(base), p.shape, 'float64');
+        p.copy_(t);
+        t.dispose();
+      });
+      assertClose(analytic, numeric, 1e-5, `${label} d/d${p.shape.join('x')}`);
+    }
+    x.dispose();
+    r.dispose();
+    m.dispose();
+  }
+});

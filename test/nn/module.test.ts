@@ -200,6 +200,8 @@ test('state dict round trip through a safetensors file gives equal outputs and k
     i32: tensor([7, -8, 9], [3], 'int32'),
     u8: tensor([255], [1, 1], 'uint8'),
     b: tensor([1, 0, 1], [3], 'bool'),
+    // A non-contiguous view is written in row-major order of its own shape.
+    view: tensor([0, 1, 2, 3, 4, 5], [2, 3], 'int64').transpose(0, 1),
   };
   saveTensors(tfile, src);
   const back = loadTensors(tfile);
@@ -207,6 +209,7 @@ test('state dict round trip through a safetensors file gives equal outputs and k
     assert.equal(back.tensors[k]!.dtype, t.dtype, k);
     assert.deepEqual(back.tensors[k]!.shape, t.shape, k);
     assert.deepEqual(bytes(back.tensors[k]!), bytes(t), k);
+    assert.deepEqual(back.tensors[k]!.toArray(), t.toArray(), k);
     back.tensors[k]!.dispose();
     t.dispose();
   }
@@ -297,6 +300,9 @@ test('a module built inside tidy() keeps its tensors; forward/backward leaks not
     });
     for (const p of net.parameters()) p.grad?.dispose();
   }
+  assert.ok(net.parameters().every((p) => { const g = p.grad; g?.dispose(); return g !== null; }));
+  net.zeroGrad();
+  assert.ok(net.parameters().every((p) => p.grad === null), 'zeroGrad drops every gradient');
   // The only tensors that may remain are the parameters' gradients, held natively, not as handles.
   assert.equal(memory().numTensors, before);
   x.dispose();
