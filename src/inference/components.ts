@@ -1,0 +1,98 @@
+/** 3D connected components of a binary mask, for keeping the nodule at the prompt. */
+
+/**
+ * Keeps the 26-connected component of `mask` that contains `seedVoxel`, or, when the seed is
+ * background, the component whose voxel is nearest to it in mm. Returns a new mask (all zeros
+ * when the input is empty).
+ */
+export function keepComponentAt(
+  mask: Uint8Array,
+  dims: readonly [number, number, number],
+  spacingMm: readonly [number, number, number],
+  seedVoxel: readonly [number, number, number],
+): Uint8Array {
+  const [nx, ny, nz] = dims;
+  const out = new Uint8Array(mask.length);
+  const sx = clampInt(seedVoxel[0], nx), sy = clampInt(seedVoxel[1], ny), sz = clampInt(seedVoxel[2], nz);
+  let start = sx + nx * (sy + ny * sz);
+  if (!mask[start]) {
+    let best = -1, bestD = Infinity;
+    for (let z = 0; z < nz; z++) for (let y = 0; y < ny; y++) for (let x = 0; x < nx; x++) {
+      const i = x + nx * (y + ny * z);
+      if (!mask[i]) continue;
+      const d = ((x - seedVoxel[0]) * spacingMm[0]) ** 2 + ((y - seedVoxel[1]) * spacingMm[1]) ** 2 + ((z - seedVoxel[2]) * spacingMm[2]) ** 2;
+      if (d < bestD) { bestD = d; best = i; }
+    }
+    if (best < 0) return out;
+    start = best;
+  }
+  const stack = new Int32Array(mask.length);
+  let top = 0;
+  stack[top++] = start;
+  out[start] = 1;
+  while (top > 0) {
+    const i = stack[--top]!;
+    const x = i % nx, y = Math.floor(i / nx) % ny, z = Math.floor(i / (nx * ny));
+    for (let dz = -1; dz <= 1; dz++) {
+      const zz = z + dz;
+      if (zz < 0 || zz >= nz) continue;
+      for (let dy = -1; dy <= 1; dy++) {
+        const yy = y + dy;
+        if (yy < 0 || yy >= ny) continue;
+        for (let dx = -1; dx <= 1; dx++) {
+          const xx = x + dx;
+          if (xx < 0 || xx >= nx) continue;
+          const j = xx + nx * (yy + ny * zz);
+          if (mask[j] && !out[j]) {
+            out[j] = 1;
+            stack[top++] = j;
+          }
+        }
+      }
+    }
+  }
+  return out;
+}
+
+function clampInt(v: number, n: number): number {
+  return Math.min(n - 1, Math.max(0, Math.round(v)));
+}
+
+/** Labels of all 26-connected components (1..count) and their sizes. */
+export function labelComponents(mask: Uint8Array, dims: readonly [number, number, number]): { labels: Int32Array; sizes: number[] } {
+  const [nx, ny, nz] = dims;
+  const labels = new Int32Array(mask.length);
+  const sizes: number[] = [0];
+  const stack = new Int32Array(mask.length);
+  for (let s = 0; s < mask.length; s++) {
+    if (!mask[s] || labels[s]) continue;
+    const label = sizes.length;
+    let size = 0, top = 0;
+    stack[top++] = s;
+    labels[s] = label;
+    while (top > 0) {
+      const i = stack[--top]!;
+      size++;
+      const x = i % nx, y = Math.floor(i / nx) % ny, z = Math.floor(i / (nx * ny));
+      for (let dz = -1; dz <= 1; dz++) {
+        const zz = z + dz;
+        if (zz < 0 || zz >= nz) continue;
+        for (let dy = -1; dy <= 1; dy++) {
+          const yy = y + dy;
+          if (yy < 0 || yy >= ny) continue;
+          for (let dx = -1; dx <= 1; dx++) {
+            const xx = x + dx;
+            if (xx < 0 || xx >= nx) continue;
+            const j = xx + nx * (yy + ny * zz);
+            if (mask[j] && !labels[j]) {
+              labels[j] = label;
+              stack[top++] = j;
+            }
+          }
+        }
+      }
+    }
+    sizes.push(size);
+  }
+  return { labels, sizes };
+}

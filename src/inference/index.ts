@@ -1,0 +1,2 @@
+export { predictSlices, segmentVolume, type PredictOptions, type SlicePrediction, type CropSegmentation, type SegmentCropOptions } from './predict.ts';
+export { keepComponentAt, labelComponents } from './components.ts';

@@ -1,0 +1,98 @@
+/**
+ * Running a segmentation network over a crop: slices in batches, probabilities back onto the
+ * crop's grid, threshold, and the 3D component at the prompt.
+ */
+import { tensor, tidy, noGrad, F } from '../tensor/index.ts';
+import { sliceGrid, volumeToSlices, slicesToProbability, type SliceConfig } from '../data/index.ts';
+import type { Volume, Vec3 } from '../io/volume.ts';
+import type { SegmentationNetwork } from '../models/types.ts';
+import { keepComponentAt } from './components.ts';
+
+export interface PredictOptions {
+  /** Slices per forward pass. */
+  batchSize?: number;
+  /** Average over horizontal/vertical flips (test-time augmentation). */
+  flipTta?: boolean;
+}
+
+export interface SlicePrediction {
+  /** Foreground probability per slice [Z, P, P]. */
+  probs: Float32Array;
+  /** Size-class probabilities [Z, K], or null for segmentation-only models. */
+  classProbs: Float32Array | null;
+  numClasses: number;
+}
+
+/**
+ * Forward passes over [Z, C, P, P] inputs in batches, in eval mode, without gradients. The
+ * model's training flag is restored afterwards.
+ */
+export function predictSlices(model: SegmentationNetwork, input: Float32Array, shape: readonly [number, number, number, number], options: PredictOptions = {}): SlicePrediction {
+  const [z, c, p, q] = shape;
+  const batch = Math.max(1, options.batchSize ?? 64);
+  const wasTraining = model.training;
+  model.eval();
+  const probs = new Float32Array(z * p * q);
+  let classProbs: Float32Array | null = null;
+  let numClasses = 0;
+  try {
+    noGrad(() => {
+      for (let s = 0; s < z; s += batch) {
+        const n = Math.min(batch, z - s);
+        tidy(() => {
+          const x = tensor(input.subarray(s * c * p * q, (s + n) * c * p * q), [n, c, p, q]);
+          const out = model.forward(x);
+          let prob = out.maskLogits.sigmoid();
+          let cls = out.classLogits ? F.softmax(out.classLogits, 1) : null;
+          if (options.flipTta) {
+            for (const dims of [[3], [2], [2, 3]]) {
+              const o = model.forward(x.flip(dims));
+              prob = prob.add(o.maskLogits.sigmoid().flip(dims));
+              if (cls && o.classLogits) cls = cls.add(F.softmax(o.classLogits, 1));
+            }
+            prob = prob.div(4);
+            if (cls) cls = cls.div(4);
+          }
+          probs.set(prob.toTypedArray() as Float32Array, s * p * q);
+          if (cls) {
+            numClasses = cls.shape[1]!;
+            classProbs ??= new Float32Array(z * numClasses);
+            classProbs.set(cls.toTypedArray() as Float32Array, s * numClasses);
+          }
+        });
+      }
+    });
+  } finally {
+    model.train(wasTraining);
+  }
+  return { probs, classProbs, numClasses };
+}
+
+export interface CropSegmentation {
+  mask: Volume<Uint8Array>;
+  probability: Volume<Float32Array>;
+  /** Size-class probabilities per axial slice [Z, K] (null without a classifier). */
+  classProbs: Float32Array | null;
+  numClasses: number;
+}
+
+export interface SegmentCropOptions extends PredictOptions {
+  threshold?: number;
+  /** The prompt: where the nodule is, in voxels of `volume` (default: the volume's centre). */
+  centreVoxel?: Vec3;
+  /** Keep only the 3D component at the prompt (default true). */
+  keepPromptComponent?: boolean;
+}
+
+/** Segments the nodule of a crop (or of a scan around a prompt) on the volume's own grid. */
+export function segmentVolume(model: SegmentationNetwork, volume: Volume, slice: SliceConfig, options: SegmentCropOptions = {}): CropSegmentation {
+  const grid = sliceGrid(volume, slice, options.centreVoxel);
+  const x = volumeToSlices(grid);
+  const pred = predictSlices(model, x.input, x.shape, options);
+  const probability = slicesToProbability(pred.probs, grid);
+  const threshold = options.threshold ?? 0.5;
+  let mask: Uint8Array = new Uint8Array(probability.data.length);
+  for (let i = 0; i < mask.length; i++) mask[i] = probability.data[i]! > threshold ? 1 : 0;
+  if (options.keepPromptComponent !== false) mask = keepComponentAt(mask, volume.dims, volume.spacingMm, grid.centreVoxel);
+  return { mask: volume.withData(mask, 'SEG'), probability, classProbs: pred.classProbs, numClasses: pred.numClasses };
+}

@@ -1,0 +1,74 @@
+/**
+ * Losses of the segmentation and joint models (MONAI's DiceLoss / DiceCELoss conventions).
+ * All take logits.
+ */
+import { F, type Tensor } from '../tensor/index.ts';
+
+export interface DiceLossOptions {
+  /** Added to numerator and denominator (MONAI smooth_nr / smooth_dr). */
+  smooth?: number;
+  /**
+   * true: one Dice over the whole batch (MONAI batch=True), which stays defined when a slice has
+   * no nodule; false: mean of per-sample Dice.
+   */
+  batch?: boolean;
+}
+
+/** 1 - soft Dice between sigmoid(logits) and a {0,1} target of the same shape [N, 1, H, W]. */
+export function softDiceLoss(logits: Tensor, target: Tensor, options: DiceLossOptions = {}): Tensor {
+  const smooth = options.smooth ?? 1;
+  if (logits.shape.join() !== target.shape.join()) {
+    throw new RangeError(`softDiceLoss: logits [${logits.shape}] and target [${target.shape}] differ in shape`);
+  }
+  const p = logits.sigmoid();
+  const dims = options.batch === false ? [1, 2, 3] : [0, 1, 2, 3];
+  const inter = p.mul(target).sum(dims);
+  const denom = p.sum(dims).add(target.sum(dims));
+  return inter.mul(2).add(smooth).div(denom.add(smooth)).rsub(1).mean();
+}
+
+export interface SegLossWeights {
+  dice: number;
+  bce: number;
+  /** Cross-entropy of the size class (joint model only). */
+  cls: number;
+  /** Dice + BCE on the decoder's raw logits when an STD layer follows (deep supervision). */
+  raw: number;
+}
+
+export const DEFAULT_LOSS_WEIGHTS: SegLossWeights = { dice: 1, bce: 1, cls: 0.5, raw: 0.5 };
+
+export interface LossParts {
+  total: Tensor;
+  dice: number;
+  bce: number;
+  cls: number;
+}
+
+/**
+ * Dice + BCE on the final mask logits, optional auxiliary Dice + BCE on the raw logits, and
+ * cross-entropy on the size class. `target` is float {0,1} [N,1,H,W]; `sizeClass` int64 [N].
+ */
+export function segmentationLoss(
+  out: { maskLogits: Tensor; rawMaskLogits: Tensor; classLogits: Tensor | null },
+  target: Tensor,
+  sizeClass: Tensor | null,
+  w: SegLossWeights,
+  classWeight?: Tensor,
+): LossParts {
+  const dice = softDiceLoss(out.maskLogits, target);
+  const bce = F.binaryCrossEntropyWithLogits(out.maskLogits, target);
+  let total = dice.mul(w.dice).add(bce.mul(w.bce));
+  if (w.raw > 0 && out.rawMaskLogits !== out.maskLogits) {
+    const rawDice = softDiceLoss(out.rawMaskLogits, target);
+    const rawBce = F.binaryCrossEntropyWithLogits(out.rawMaskLogits, target);
+    total = total.add(rawDice.mul(w.dice).add(rawBce.mul(w.bce)).mul(w.raw));
+  }
+  let cls = NaN;
+  if (out.classLogits && sizeClass && w.cls > 0) {
+    const ce = F.crossEntropy(out.classLogits, sizeClass, classWeight ? { weight: classWeight } : {});
+    total = total.add(ce.mul(w.cls));
+    cls = ce.item();
+  }
+  return { total, dice: dice.item(), bce: bce.item(), cls };
+}

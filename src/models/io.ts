@@ -1,0 +1,88 @@
+/**
+ * A model file: safetensors weights plus, in its metadata, everything needed to rebuild and run
+ * the model (architecture config, slice sampling, size bins, threshold) and how it was made.
+ */
+import { existsSync } from 'node:fs';
+import { UserError } from '../errors.ts';
+import { loadTensors, readSafetensors } from '../nn/index.ts';
+import type { SizeBins, SliceConfig } from '../data/index.ts';
+import { validateModelConfig, type ModelConfig } from './config.ts';
+import { JointNet, classAreaIntervalsPx } from './joint.ts';
+import { EncoderDecoder } from './unet.ts';
+import type { SegmentationNetwork } from './types.ts';
+
+export const MODEL_FORMAT = 'noduleseg.model';
+
+export interface ModelInfo {
+  format: typeof MODEL_FORMAT;
+  version: 1;
+  config: ModelConfig;
+  slice: SliceConfig;
+  sizeBins: SizeBins;
+  /** Probability threshold for the mask. */
+  threshold: number;
+  /** Free-form provenance: training command, data, epochs, metrics, attribution. */
+  provenance: Record<string, unknown>;
+}
+
+/** Builds a network from its config (the explicit registry of architectures). */
+export function buildModel(config: ModelConfig, slice: SliceConfig, sizeBins: SizeBins): SegmentationNetwork {
+  validateModelConfig(config);
+  switch (config.arch) {
+    case 'unet':
+    case 'resunet':
+      return new EncoderDecoder(config);
+    case 'joint':
+      return new JointNet(config, {
+        classAreaIntervalsPx: config.sizePrior ? classAreaIntervalsPx(sizeBins.edgesMm2, slice.spacingMm, slice.patchSize) : undefined,
+      });
+  }
+}
+
+export function saveModel(file: string, model: SegmentationNetwork, info: Omit<ModelInfo, 'format' | 'version' | 'config'>): void {
+  const full: ModelInfo = { format: MODEL_FORMAT, version: 1, config: model.config, ...info };
+  model.save(file, { [MODEL_FORMAT]: JSON.stringify(full) });
+}
+
+/** Reads a model file's description without loading its weights. */
+export function readModelInfo(file: string): ModelInfo {
+  if (!existsSync(file)) throw new UserError(`${file}: model file not found`);
+  let metadata: Record<string, string>;
+  try {
+    metadata = readSafetensors(file).metadata;
+  } catch (e) {
+    throw new UserError(`${file}: not a readable model file: ${(e as Error).message}`);
+  }
+  const raw = metadata[MODEL_FORMAT];
+  if (!raw) throw new UserError(`${file}: safetensors file without noduleseg model metadata`);
+  let info: ModelInfo;
+  try {
+    info = JSON.parse(raw) as ModelInfo;
+  } catch {
+    throw new UserError(`${file}: model metadata is not valid JSON`);
+  }
+  if (info.format !== MODEL_FORMAT || info.version !== 1) throw new UserError(`${file}: unsupported model format ${String(info.format)} v${String(info.version)}`);
+  try {
+    validateModelConfig(info.config);
+  } catch (e) {
+    throw new UserError(`${file}: ${(e as Error).message}`);
+  }
+  return info;
+}
+
+/** Rebuilds the network from the file alone and loads its weights (strict). */
+export function loadModel(file: string): { model: SegmentationNetwork; info: ModelInfo } {
+  const info = readModelInfo(file);
+  const model = buildModel(info.config, info.slice, info.sizeBins);
+  const { tensors } = loadTensors(file);
+  try {
+    model.loadStateDict(tensors, { strict: true });
+  } catch (e) {
+    model.dispose();
+    throw new UserError(`${file}: weights do not match the model they describe: ${(e as Error).message.split('\n').join('; ')}`);
+  } finally {
+    for (const t of Object.values(tensors)) t.dispose();
+  }
+  model.eval();
+  return { model, info };
+}
