@@ -10,7 +10,8 @@
         "native/ops_reduce.cc",
         "native/ops_shape.cc",
         "native/ops_nn.cc",
-        "native/autograd.cc"
+        "native/autograd.cc",
+        "native/optim.cc"
       ],
       "include_dirs": [
         "<!@(node -p \"require('node-addon-api').include_dir\")",
@@ -20,7 +21,6 @@
         "NAPI_CPP_EXCEPTIONS",
         "NAPI_VERSION=8",
         "NODE_ADDON_API_DISABLE_DEPRECATED",
-        "NS_NO_OPTIM",
         "_GLIBCXX_USE_CXX11_ABI=<!(node scripts/find-libtorch.mjs abi)"
       ],
       "cflags!": ["-fno-exceptions", "-fno-rtti"],
