@@ -178,14 +178,13 @@ export abstract class Module<I extends unknown[] = [Tensor], O = Tensor> {
     return [...this._modules.values()];
   }
 
-  private namedMembers(kind: '_parameters' | '_buffers', recurse: boolean, persistentOnly: boolean): [string, Tensor][] {
+  private namedMembers(kind: '_parameters' | '_buffers', recurse: boolean): [string, Tensor][] {
     const out: [string, Tensor][] = [];
     const seen = new Set<Tensor>();
     const mods = recurse ? this.namedModules() : [['', this as unknown as AnyModule] as [string, AnyModule]];
     for (const [prefix, m] of mods) {
       for (const [n, t] of m[kind]) {
         if (t === null || seen.has(t)) continue;
-        if (persistentOnly && kind === '_buffers' && m._nonPersistent.has(n)) continue;
         seen.add(t);
         out.push([prefix === '' ? n : `${prefix}.${n}`, t]);
       }
@@ -195,7 +194,7 @@ export abstract class Module<I extends unknown[] = [Tensor], O = Tensor> {
 
   /** Parameters with dotted names, in registration order; a tensor shared by two modules appears once. */
   namedParameters(recurse = true): [string, Tensor][] {
-    return this.namedMembers('_parameters', recurse, false);
+    return this.namedMembers('_parameters', recurse);
   }
 
   parameters(recurse = true): Tensor[] {
@@ -203,7 +202,7 @@ export abstract class Module<I extends unknown[] = [Tensor], O = Tensor> {
   }
 
   namedBuffers(recurse = true): [string, Tensor][] {
-    return this.namedMembers('_buffers', recurse, false);
+    return this.namedMembers('_buffers', recurse);
   }
 
   buffers(recurse = true): Tensor[] {

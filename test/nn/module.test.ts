@@ -51,9 +51,10 @@ class Raw extends Module {
   constructor() {
     super();
   }
-  add(kind: 'p' | 'b' | 'm', name: string): void {
+  add(kind: 'p' | 'b' | 'nb' | 'm', name: string): void {
     if (kind === 'p') this.registerParameter(name, zeros([1]));
     else if (kind === 'b') this.registerBuffer(name, zeros([1]));
+    else if (kind === 'nb') this.registerBuffer(name, zeros([1]), false);
     else this.registerModule(name, new ReLU());
   }
   forward(x: Tensor): Tensor {
@@ -71,6 +72,10 @@ test('names are validated: no dots, no empty names, no duplicates across kinds',
   assert.throws(() => m.add('m', 'w'), /module name "w" is already registered/);
   m.add('m', 'act');
   assert.throws(() => m.add('p', 'act'), /"act" is already registered/);
+  m.add('b', 'stats');
+  m.add('nb', 'cache');
+  assert.deepEqual(m.namedBuffers().map(([n]) => n), ['stats', 'cache']);
+  assert.deepEqual(Object.keys(m.stateDict()), ['w', 'stats'], 'non-persistent buffers are not saved');
   m.dispose();
 });
 
