@@ -1,0 +1,218 @@
+/**
+ * DICOM Segmentation (binary SEG) of one mask, referencing the CT series it was made on.
+ *
+ * Built as a naturalized dataset and written by dcmjs. dcmjs's own derivations.Segmentation
+ * wants the source as an enhanced multi-frame dataset and adds little for a single segment, so
+ * the IOD's attributes are filled here (PS3.3 A.51, C.8.20) and checked by reading the file back.
+ */
+import dcmjs from 'dcmjs';
+import { readFileSync } from 'node:fs';
+import { UserError } from '../errors.ts';
+import { describeFsError, writeFileAtomic } from './atomic.ts';
+import type { Volume } from './volume.ts';
+
+export const SEG_SOP_CLASS = '1.2.840.10008.5.1.4.1.1.66.4';
+const EXPLICIT_LE = '1.2.840.10008.1.2.1';
+
+export interface SegOptions {
+  segmentLabel?: string;
+  /** MANUAL for reader outlines, AUTOMATIC for a model's output. */
+  algorithmType?: 'MANUAL' | 'SEMIAUTOMATIC' | 'AUTOMATIC';
+  algorithmName?: string;
+  seriesDescription?: string;
+}
+
+function code(value: string, scheme: string, meaning: string): Record<string, unknown> {
+  return { CodeValue: value, CodingSchemeDesignator: scheme, CodeMeaning: meaning };
+}
+
+/** Encodes a 0/1 mask on `source`'s grid as a DICOM SEG Part 10 file. */
+export function encodeDicomSeg(mask: Uint8Array, source: Volume, options: SegOptions = {}): Uint8Array {
+  if (source.source?.format !== 'dicom') throw new UserError(`DICOM SEG: the image was not read from a DICOM series, so there is nothing to reference; write NIfTI instead`);
+  if (mask.length !== source.voxelCount) throw new RangeError(`encodeDicomSeg: mask has ${mask.length} voxels, the series ${source.voxelCount}`);
+  const ref = source.source.series;
+  const [cols, rows, nz] = source.dims;
+  const plane = cols * rows;
+  const d = source.direction;
+  const iop = [d[0], d[3], d[6], d[1], d[4], d[7]];
+  let frames: number[] = [];
+  for (let k = 0; k < nz; k++) {
+    for (let p = k * plane; p < (k + 1) * plane; p++) {
+      if (mask[p]) {
+        frames.push(k);
+        break;
+      }
+    }
+  }
+  if (frames.length === 0) frames = [0]; // a SEG needs at least one frame; this one is empty
+  // 1-bit pixels, packed LSB first, frames back to back (PS3.5 8.1.1).
+  const bits = new Uint8Array(Math.ceil((frames.length * plane) / 8));
+  frames.forEach((k, f) => {
+    const base = f * plane;
+    for (let p = 0; p < plane; p++) if (mask[k * plane + p]) bits[(base + p) >> 3]! |= 1 << ((base + p) & 7);
+  });
+  const uid = dcmjs.data.DicomMetaDictionary.uid;
+  const sopInstanceUid = uid();
+  const now = dcmjs.data.DicomMetaDictionary;
+  const dataset: Record<string, unknown> = {
+    SOPClassUID: SEG_SOP_CLASS,
+    SOPInstanceUID: sopInstanceUid,
+    Modality: 'SEG',
+    SeriesInstanceUID: uid(),
+    SeriesNumber: 300,
+    InstanceNumber: 1,
+    SeriesDescription: options.seriesDescription ?? 'noduleseg nodule mask',
+    ContentDate: now.date(),
+    ContentTime: now.time(),
+    ContentLabel: 'NODULE',
+    ContentDescription: 'Lung nodule segmentation',
+    ContentCreatorName: 'noduleseg',
+    Manufacturer: 'noduleseg',
+    StudyInstanceUID: ref.studyInstanceUid,
+    StudyDate: ref.studyDate,
+    StudyID: ref.studyId,
+    AccessionNumber: ref.accessionNumber,
+    PatientID: ref.patientId,
+    PatientName: ref.patientName,
+    FrameOfReferenceUID: ref.frameOfReferenceUid,
+    ImageType: ['DERIVED', 'PRIMARY'],
+    SegmentationType: 'BINARY',
+    SamplesPerPixel: 1,
+    PhotometricInterpretation: 'MONOCHROME2',
+    Rows: rows,
+    Columns: cols,
+    BitsAllocated: 1,
+    BitsStored: 1,
+    HighBit: 0,
+    PixelRepresentation: 0,
+    LossyImageCompression: '00',
+    NumberOfFrames: frames.length,
+    SegmentSequence: [
+      {
+        SegmentNumber: 1,
+        SegmentLabel: options.segmentLabel ?? 'Nodule',
+        SegmentAlgorithmType: options.algorithmType ?? 'AUTOMATIC',
+        ...(options.algorithmType === 'MANUAL' ? {} : { SegmentAlgorithmName: options.algorithmName ?? 'noduleseg' }),
+        SegmentedPropertyCategoryCodeSequence: [code('49755003', 'SCT', 'Morphologically Altered Structure')],
+        SegmentedPropertyTypeCodeSequence: [code('27925004', 'SCT', 'Nodule')],
+      },
+    ],
+    ReferencedSeriesSequence: [
+      {
+        SeriesInstanceUID: ref.seriesInstanceUid,
+        ReferencedInstanceSequence: ref.sopInstanceUids.map((u) => ({ ReferencedSOPClassUID: ref.sopClassUid, ReferencedSOPInstanceUID: u })),
+      },
+    ],
+    DimensionOrganizationSequence: [{ DimensionOrganizationUID: uid() }],
+    SharedFunctionalGroupsSequence: [
+      {
+        PlaneOrientationSequence: [{ ImageOrientationPatient: iop }],
+        PixelMeasuresSequence: [{ PixelSpacing: [source.spacingMm[1], source.spacingMm[0]], SliceThickness: source.spacingMm[2], SpacingBetweenSlices: source.spacingMm[2] }],
+      },
+    ],
+    PerFrameFunctionalGroupsSequence: frames.map((k) => ({
+      FrameContentSequence: [{ DimensionIndexValues: [1, k + 1] }],
+      PlanePositionSequence: [{ ImagePositionPatient: source.voxelToWorld([0, 0, k]) }],
+      SegmentIdentificationSequence: [{ ReferencedSegmentNumber: 1 }],
+      DerivationImageSequence: [
+        {
+          SourceImageSequence: [
+            {
+              ReferencedSOPClassUID: ref.sopClassUid,
+              ReferencedSOPInstanceUID: ref.sopInstanceUids[k],
+              PurposeOfReferenceCodeSequence: [code('121322', 'DCM', 'Source image for image processing operation')],
+            },
+          ],
+          DerivationCodeSequence: [code('113076', 'DCM', 'Segmentation')],
+        },
+      ],
+    })),
+    PixelData: [bits.buffer],
+    _vrMap: { PixelData: 'OB' },
+  };
+  const meta = dcmjs.data.DicomMetaDictionary.denaturalizeDataset({
+    MediaStorageSOPClassUID: SEG_SOP_CLASS,
+    MediaStorageSOPInstanceUID: sopInstanceUid,
+    TransferSyntaxUID: EXPLICIT_LE,
+    ImplementationClassUID: '1.2.826.0.1.3680043.10.1453.1',
+    ImplementationVersionName: 'noduleseg',
+  });
+  const dict = new dcmjs.data.DicomDict(meta);
+  dict.dict = dcmjs.data.DicomMetaDictionary.denaturalizeDataset(dataset);
+  return new Uint8Array(dict.write());
+}
+
+export function writeDicomSeg(path: string, mask: Uint8Array, source: Volume, options: SegOptions = {}): void {
+  writeFileAtomic(path, encodeDicomSeg(mask, source, options));
+}
+
+export interface DicomSegContents {
+  sopClassUid: string;
+  referencedSeriesUid: string;
+  studyInstanceUid: string;
+  frameOfReferenceUid: string;
+  segmentLabels: string[];
+  frames: number;
+  /** The mask on `reference`'s grid, placed frame by frame through each frame's source image. */
+  mask: Uint8Array;
+}
+
+/**
+ * Reads a binary SEG back onto the grid of the series it references (given as `reference`).
+ * Frames are placed by their source SOP Instance UID, or by ImagePositionPatient when absent.
+ */
+export function readDicomSeg(path: string, reference: Volume): DicomSegContents {
+  let buf: Buffer;
+  try {
+    buf = readFileSync(path);
+  } catch (e) {
+    throw new UserError(`${path}: cannot read (${describeFsError(e)})`, { cause: e });
+  }
+  let ds: Record<string, unknown>;
+  try {
+    const dict = dcmjs.data.DicomMessage.readFile(buf.buffer.slice(buf.byteOffset, buf.byteOffset + buf.byteLength) as ArrayBuffer);
+    ds = dcmjs.data.DicomMetaDictionary.naturalizeDataset(dict.dict);
+  } catch (e) {
+    throw new UserError(`${path}: not a readable DICOM file (${e instanceof Error ? e.message.split('\n')[0] : String(e)})`, { cause: e });
+  }
+  if (ds['SOPClassUID'] !== SEG_SOP_CLASS) throw new UserError(`${path}: not a DICOM SEG (SOP class ${String(ds['SOPClassUID'])})`);
+  if (ds['SegmentationType'] !== 'BINARY') throw new UserError(`${path}: only BINARY segmentations are supported`);
+  const rows = Number(ds['Rows']);
+  const cols = Number(ds['Columns']);
+  const [nx, ny] = reference.dims;
+  if (rows !== ny || cols !== nx) throw new UserError(`${path}: frame size ${cols}x${rows} does not match the series (${nx}x${ny})`);
+  const frames = Number(ds['NumberOfFrames'] ?? 1);
+  const seq = (x: unknown): Array<Record<string, unknown>> => (Array.isArray(x) ? (x as Array<Record<string, unknown>>) : x && typeof x === 'object' ? [x as Record<string, unknown>] : []);
+  const pixel = ds['PixelData'];
+  const bytes = new Uint8Array(Array.isArray(pixel) ? (pixel[0] as ArrayBuffer) : (pixel as ArrayBuffer));
+  const plane = rows * cols;
+  if (bytes.length * 8 < frames * plane) throw new UserError(`${path}: truncated pixel data`);
+  const sopUids = reference.source?.format === 'dicom' ? reference.source.series.sopInstanceUids : [];
+  const perFrame = seq(ds['PerFrameFunctionalGroupsSequence']);
+  const mask = new Uint8Array(reference.voxelCount);
+  for (let f = 0; f < frames; f++) {
+    const fg = perFrame[f] ?? {};
+    const src = seq(seq(fg['DerivationImageSequence'])[0]?.['SourceImageSequence'])[0];
+    let k = src ? sopUids.indexOf(String(src['ReferencedSOPInstanceUID'])) : -1;
+    if (k < 0) {
+      const ipp = seq(fg['PlanePositionSequence'])[0]?.['ImagePositionPatient'] as number[] | undefined;
+      if (!ipp) throw new UserError(`${path}: frame ${f + 1} has neither a source image nor a position`);
+      k = Math.round(reference.worldToVoxel(ipp.map(Number))[2]);
+    }
+    if (k < 0 || k >= reference.dims[2]) throw new UserError(`${path}: frame ${f + 1} lies outside the series`);
+    for (let p = 0; p < plane; p++) {
+      const bit = f * plane + p;
+      if (bytes[bit >> 3]! & (1 << (bit & 7))) mask[k * plane + p] = 1;
+    }
+  }
+  const refSeries = seq(ds['ReferencedSeriesSequence'])[0];
+  return {
+    sopClassUid: String(ds['SOPClassUID']),
+    referencedSeriesUid: String(refSeries?.['SeriesInstanceUID'] ?? ''),
+    studyInstanceUid: String(ds['StudyInstanceUID'] ?? ''),
+    frameOfReferenceUid: String(ds['FrameOfReferenceUID'] ?? ''),
+    segmentLabels: seq(ds['SegmentSequence']).map((s) => String(s['SegmentLabel'] ?? '')),
+    frames,
+    mask,
+  };
+}
