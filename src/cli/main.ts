@@ -7,6 +7,8 @@ export type CommandRegistrar = (program: Command) => void;
 
 const registrars: Array<() => Promise<{ register: CommandRegistrar }>> = [
   // One line per command module, e.g. () => import('./inspect.ts'),
+  () => import('./inspect.ts'),
+  () => import('./lidc.ts'),
 ];
 
 export async function buildProgram(): Promise<Command> {

@@ -17,6 +17,7 @@ import { basename, join } from 'node:path';
 import { XMLParser, XMLValidator } from 'fast-xml-parser';
 import { UserError } from '../errors.ts';
 import { describeFsError } from './atomic.ts';
+import { readDicomSeries, type DicomReadOptions, type DicomSeriesResult } from './dicom.ts';
 import type { Vec3, Volume } from './volume.ts';
 
 export const CHARACTERISTICS = ['subtlety', 'internalStructure', 'calcification', 'sphericity', 'margin', 'lobulation', 'spiculation', 'texture', 'malignancy'] as const;
@@ -433,4 +434,19 @@ export function findLidcXml(dir: string, seriesUid: string): string {
   if (matching.length === 0) throw new UserError(`${dir}: no LIDC XML for series ${seriesUid} (found ${found.map((p) => basename(p)).join(', ')})`);
   if (matching.length > 1) throw new UserError(`${dir}: several LIDC XML files for series ${seriesUid}: ${matching.join(', ')}`);
   return matching[0]!;
+}
+
+export interface LidcScan {
+  series: DicomSeriesResult;
+  xml: LidcXml;
+  nodules: LidcNodule[];
+}
+
+/** Reads a DICOM series folder and the LIDC XML beside it, and groups the reads into nodules. */
+export function readLidcScan(dir: string, options: DicomReadOptions = {}): LidcScan {
+  const series = readDicomSeries(dir, options);
+  const src = series.volume.source;
+  const uid = src?.format === 'dicom' ? src.series.seriesInstanceUid : '';
+  const xml = parseLidcXml(findLidcXml(dir, uid));
+  return { series, xml, nodules: groupNodules(xml, series.volume) };
 }
