@@ -1,0 +1,61 @@
+import type { Command } from 'commander';
+import { join } from 'node:path';
+import { UserError } from '../errors.ts';
+import { loadTrainConfig } from '../train/config.ts';
+import { train } from '../train/trainer.ts';
+import { makeProgress } from './progress.ts';
+
+export function register(program: Command): void {
+  program
+    .command('train')
+    .description('train a model from a JSON config on lidc-crops (validation on val each epoch)')
+    .requiredOption('-c, --config <file>', 'training config (JSON); see configs/')
+    .option('-o, --out <dir>', 'output folder (default runs/<config name>)')
+    .option('--resume', 'continue from <out>/latest.ckpt.safetensors')
+    .option('--epochs <n>', 'override the number of epochs', parseIntArg('--epochs'))
+    .option('--time-budget <minutes>', 'stop after this many minutes of training', parseFloatArg('--time-budget'))
+    .option('--seed <n>', 'override the seed', parseIntArg('--seed'))
+    .option('--threads <n>', 'intra-op threads (default: all cores)', parseIntArg('--threads'))
+    .action((opts: { config: string; out?: string; resume?: boolean; epochs?: number; timeBudget?: number; seed?: number; threads?: number }) => {
+      const cfg = loadTrainConfig(opts.config);
+      if (opts.epochs !== undefined) cfg.epochs = opts.epochs;
+      if (opts.timeBudget !== undefined) cfg.timeBudgetMinutes = opts.timeBudget;
+      if (opts.seed !== undefined) cfg.seed = opts.seed;
+      if (opts.threads !== undefined) cfg.threads = opts.threads;
+      const outDir = opts.out ?? join('runs', cfg.name);
+      const progress = makeProgress();
+      const log = (s: string) => process.stderr.write(s + '\n');
+      const result = train(cfg, {
+        outDir,
+        resume: opts.resume ?? false,
+        command: `noduleseg ${process.argv.slice(2).join(' ')}`,
+        events: {
+          onMessage: log,
+          onEpochStart: (e, n, steps) => progress.start(steps, `epoch ${e}/${n}`),
+          onStep: (s, _n, info) => progress.update(s, `loss ${info.loss.toFixed(4)} ${info.samplesPerSecond.toFixed(1)} samples/s`),
+          onEpochEnd: (r, best) => {
+            progress.stop();
+            const val = r.valDice !== undefined ? ` val dice ${r.valDice.toFixed(4)} sens ${r.valSensitivity!.toFixed(4)} prec ${r.valPrecision!.toFixed(4)}${best ? ' (best)' : ''}` : '';
+            log(`epoch ${r.epoch}: loss ${r.trainLoss.toFixed(4)} lr ${r.lr.toExponential(2)} ${r.samplesPerSecond.toFixed(1)} samples/s ${r.seconds.toFixed(0)} s${val}`);
+          },
+        },
+      });
+      log(`best val Dice ${result.bestValDice.toFixed(4)} at epoch ${result.bestEpoch}; model: ${result.bestModelPath}; ${(result.trainSeconds / 60).toFixed(1)} min of training`);
+    });
+}
+
+export function parseIntArg(name: string): (v: string) => number {
+  return (v) => {
+    const n = Number(v);
+    if (!Number.isInteger(n) || n < 0) throw new UserError(`${name}: expected a non-negative integer, got "${v}"`);
+    return n;
+  };
+}
+
+export function parseFloatArg(name: string): (v: string) => number {
+  return (v) => {
+    const n = Number(v);
+    if (!Number.isFinite(n) || n <= 0) throw new UserError(`${name}: expected a positive number, got "${v}"`);
+    return n;
+  };
+}

@@ -1,0 +1,131 @@
+/** Training configuration: a JSON file, merged over defaults, validated with messages that name the file. */
+import { readFileSync } from 'node:fs';
+import { UserError } from '../errors.ts';
+import { DEFAULT_AUGMENT, DEFAULT_SLICE_CONFIG, validateSliceConfig, type AugmentConfig, type SliceConfig } from '../data/index.ts';
+import { DEFAULT_LOSS_WEIGHTS, type SegLossWeights } from '../losses/index.ts';
+import { defaultJointConfig, validateModelConfig, type ModelConfig } from '../models/index.ts';
+
+export interface TrainConfig {
+  name: string;
+  model: ModelConfig;
+  slice: SliceConfig;
+  /** null: no augmentation. */
+  augment: AugmentConfig | null;
+  /** Which slices of the training crops are samples: all, or only those with nodule. */
+  sliceSelection: 'all' | 'nodule';
+  epochs: number;
+  batchSize: number;
+  optimizer: { kind: 'adam' | 'adamw' | 'sgd'; lr: number; weightDecay: number; momentum?: number };
+  /** Per-iteration cosine decay after a linear warm-up, or a constant rate. */
+  schedule: { kind: 'cosine' | 'constant'; warmupEpochs: number; minLrFactor: number };
+  loss: SegLossWeights;
+  /** Gradient-norm clipping (0 = off). */
+  gradClip: number;
+  seed: number;
+  /** Intra-op threads (0 = all cores). */
+  threads: number;
+  threshold: number;
+  /** Stop training after this many minutes (then validate and save); null = no limit. */
+  timeBudgetMinutes: number | null;
+  /** Validate every k epochs (and always after the last). */
+  valEvery: number;
+  /** Use only the first N cases of each split (quick runs, tests); null = all. */
+  trainLimit: number | null;
+  valLimit: number | null;
+  /** Flip test-time augmentation during validation. */
+  valFlipTta: boolean;
+}
+
+export function defaultModelFor(arch: ModelConfig['arch'], inChannels: number): ModelConfig {
+  const features = [16, 32, 64, 128, 256];
+  if (arch === 'joint') return defaultJointConfig({ inChannels, features });
+  return { arch, inChannels, features, norm: 'batch' };
+}
+
+export const DEFAULT_TRAIN: Omit<TrainConfig, 'model' | 'name'> = {
+  slice: DEFAULT_SLICE_CONFIG,
+  augment: DEFAULT_AUGMENT,
+  sliceSelection: 'all',
+  epochs: 20,
+  batchSize: 32,
+  optimizer: { kind: 'adam', lr: 1e-3, weightDecay: 0 },
+  schedule: { kind: 'cosine', warmupEpochs: 1, minLrFactor: 0.01 },
+  loss: DEFAULT_LOSS_WEIGHTS,
+  gradClip: 5,
+  seed: 1,
+  threads: 0,
+  threshold: 0.5,
+  timeBudgetMinutes: null,
+  valEvery: 1,
+  trainLimit: null,
+  valLimit: null,
+  valFlipTta: false,
+};
+
+type Json = Record<string, unknown>;
+
+function isObject(v: unknown): v is Json {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+/** Parses a config object (from a file or code) over the defaults. `where` names it in errors. */
+export function resolveTrainConfig(raw: unknown, where: string): TrainConfig {
+  if (!isObject(raw)) throw new UserError(`${where}: a training config must be a JSON object`);
+  const known = new Set(['name', 'model', ...Object.keys(DEFAULT_TRAIN)]);
+  for (const k of Object.keys(raw)) if (!known.has(k) && !k.startsWith('$')) throw new UserError(`${where}: unknown setting "${k}"`);
+  const slice: SliceConfig = { ...DEFAULT_SLICE_CONFIG, ...(isObject(raw['slice']) ? (raw['slice'] as Partial<SliceConfig>) : {}) };
+  const modelRaw = isObject(raw['model']) ? raw['model'] : {};
+  const arch = (modelRaw['arch'] ?? 'joint') as ModelConfig['arch'];
+  if (arch !== 'unet' && arch !== 'resunet' && arch !== 'joint') throw new UserError(`${where}: model.arch must be unet, resunet or joint, got ${JSON.stringify(arch)}`);
+  const model = { ...defaultModelFor(arch, slice.contextSlices), ...modelRaw } as ModelConfig;
+  const cfg: TrainConfig = {
+    ...DEFAULT_TRAIN,
+    ...(raw as Partial<TrainConfig>),
+    name: typeof raw['name'] === 'string' ? raw['name'] : 'model',
+    model,
+    slice,
+    augment: raw['augment'] === null ? null : { ...DEFAULT_AUGMENT, ...(isObject(raw['augment']) ? (raw['augment'] as Partial<AugmentConfig>) : {}) },
+    optimizer: { ...DEFAULT_TRAIN.optimizer, ...(isObject(raw['optimizer']) ? (raw['optimizer'] as Partial<TrainConfig['optimizer']>) : {}) },
+    schedule: { ...DEFAULT_TRAIN.schedule, ...(isObject(raw['schedule']) ? (raw['schedule'] as Partial<TrainConfig['schedule']>) : {}) },
+    loss: { ...DEFAULT_TRAIN.loss, ...(isObject(raw['loss']) ? (raw['loss'] as Partial<SegLossWeights>) : {}) },
+  };
+  try {
+    validateSliceConfig(cfg.slice);
+    validateModelConfig(cfg.model);
+  } catch (e) {
+    throw new UserError(`${where}: ${(e as Error).message}`);
+  }
+  if (cfg.model.inChannels !== cfg.slice.contextSlices) {
+    throw new UserError(`${where}: model.inChannels (${cfg.model.inChannels}) must equal slice.contextSlices (${cfg.slice.contextSlices})`);
+  }
+  const posInt = (k: keyof TrainConfig) => {
+    const v = cfg[k];
+    if (typeof v !== 'number' || !Number.isInteger(v) || v < 1) throw new UserError(`${where}: ${k} must be a positive integer, got ${JSON.stringify(v)}`);
+  };
+  posInt('epochs');
+  posInt('batchSize');
+  posInt('valEvery');
+  if (!['adam', 'adamw', 'sgd'].includes(cfg.optimizer.kind)) throw new UserError(`${where}: optimizer.kind must be adam, adamw or sgd`);
+  if (!(cfg.optimizer.lr > 0)) throw new UserError(`${where}: optimizer.lr must be positive`);
+  if (!['cosine', 'constant'].includes(cfg.schedule.kind)) throw new UserError(`${where}: schedule.kind must be cosine or constant`);
+  if (!(cfg.threshold > 0 && cfg.threshold < 1)) throw new UserError(`${where}: threshold must be in (0, 1)`);
+  if (!(cfg.sliceSelection === 'all' || cfg.sliceSelection === 'nodule')) throw new UserError(`${where}: sliceSelection must be all or nodule`);
+  if (cfg.timeBudgetMinutes !== null && !(cfg.timeBudgetMinutes > 0)) throw new UserError(`${where}: timeBudgetMinutes must be positive or null`);
+  return cfg;
+}
+
+export function loadTrainConfig(file: string): TrainConfig {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (e) {
+    throw new UserError(`${file}: cannot read config: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+  }
+  let raw: unknown;
+  try {
+    raw = JSON.parse(text);
+  } catch (e) {
+    throw new UserError(`${file}: not valid JSON: ${(e as Error).message}`);
+  }
+  return resolveTrainConfig(raw, file);
+}

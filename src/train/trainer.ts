@@ -1,0 +1,232 @@
+/**
+ * The training lifecycle (nnU-Net's shape, without its size): data -> model -> per epoch
+ * (train steps, validation with per-nodule 3D Dice, latest + best checkpoints, JSONL log,
+ * PNG curves). Seeded; resumable from the latest checkpoint, losing at most one epoch.
+ */
+import { appendFileSync, existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { loadCrops, SliceDataset, computeSizeBins, mixSeed, type CropCase, type SizeBins } from '../data/index.ts';
+import { evaluateOnCrops } from '../eval/crops.ts';
+import { segmentationLoss } from '../losses/index.ts';
+import { buildModel, saveModel, type SegmentationNetwork } from '../models/index.ts';
+import { Adam, AdamW, SGD, clipGradNorm, type Optimizer } from '../optim/index.ts';
+import { manualSeed, setNumThreads, tensor, tidy } from '../tensor/index.ts';
+import { writePlotPng } from '../report/plot.ts';
+import { writeFileAtomic } from '../io/atomic.ts';
+import { saveCheckpoint, loadCheckpoint, type EpochRecord } from './checkpoint.ts';
+import type { TrainConfig } from './config.ts';
+
+export interface TrainerEvents {
+  onEpochStart?(epoch: number, totalEpochs: number, steps: number): void;
+  onStep?(step: number, steps: number, info: { loss: number; samplesPerSecond: number }): void;
+  onEpochEnd?(record: EpochRecord, isBest: boolean): void;
+  onValidation?(done: number, total: number): void;
+  onMessage?(text: string): void;
+}
+
+export interface TrainOptions {
+  outDir: string;
+  resume?: boolean;
+  /** Command line that started this run, recorded in the model file. */
+  command?: string;
+  events?: TrainerEvents;
+  /** Pre-loaded cases (tests, experiments); default: lidc-crops train/val. */
+  cases?: { train: CropCase[]; val: CropCase[] };
+  sizeBins?: SizeBins;
+}
+
+export interface TrainResult {
+  bestValDice: number;
+  bestEpoch: number;
+  epochs: number;
+  log: EpochRecord[];
+  bestModelPath: string;
+  trainSeconds: number;
+}
+
+export const ATTRIBUTION =
+  'Trained on LIDC-IDRI (CC BY 3.0): Armato SG III, et al. Medical Physics 38(2):915-931, 2011; doi 10.7937/K9/TCIA.2015.LO9QL9SX; Clark K, et al. J Digit Imaging 26(6):1045-1057, 2013.';
+
+export function makeOptimizer(cfg: TrainConfig, model: SegmentationNetwork): Optimizer {
+  const params = model.parameters().filter((p) => p.requiresGrad);
+  const o = cfg.optimizer;
+  switch (o.kind) {
+    case 'adam':
+      return new Adam(params, { lr: o.lr, weightDecay: o.weightDecay });
+    case 'adamw':
+      return new AdamW(params, { lr: o.lr, weightDecay: o.weightDecay });
+    case 'sgd':
+      return new SGD(params, { lr: o.lr, weightDecay: o.weightDecay, momentum: o.momentum ?? 0.9, nesterov: true });
+  }
+}
+
+/** Learning rate at a global step: linear warm-up, then cosine to minLrFactor * lr (or constant). */
+export function lrAt(cfg: TrainConfig, step: number, stepsPerEpoch: number): number {
+  const base = cfg.optimizer.lr;
+  const warm = Math.round(cfg.schedule.warmupEpochs * stepsPerEpoch);
+  if (step < warm) return (base * (step + 1)) / warm;
+  if (cfg.schedule.kind === 'constant') return base;
+  const total = Math.max(1, cfg.epochs * stepsPerEpoch - warm);
+  const t = Math.min(1, (step - warm) / total);
+  const min = base * cfg.schedule.minLrFactor;
+  return min + ((base - min) * (1 + Math.cos(Math.PI * t))) / 2;
+}
+
+export function train(cfg: TrainConfig, options: TrainOptions): TrainResult {
+  const ev = options.events ?? {};
+  mkdirSync(options.outDir, { recursive: true });
+  if (cfg.threads > 0) setNumThreads(cfg.threads);
+  const cases = options.cases ?? loadSplitCases(cfg);
+  const sizeBins = options.sizeBins ?? computeSizeBins(cases.train);
+  const trainSet = new SliceDataset({ cases: cases.train, slice: cfg.slice, sizeBins, augment: cfg.augment, slices: cfg.sliceSelection });
+  const stats = trainSet.labelStats();
+  ev.onMessage?.(
+    `data: ${cases.train.length} train / ${cases.val.length} val nodules, ${stats.samples} training slices ` +
+      `(${stats.withNodule} with nodule; size classes ${stats.sizeClassCounts.join('/')})`,
+  );
+
+  manualSeed(cfg.seed);
+  const model = buildModel(cfg.model, cfg.slice, sizeBins);
+  const optimizer = makeOptimizer(cfg, model);
+  const latestPath = join(options.outDir, 'latest.ckpt.safetensors');
+  const bestPath = join(options.outDir, 'best.safetensors');
+  const logPath = join(options.outDir, 'log.jsonl');
+  writeFileAtomic(join(options.outDir, 'config.json'), JSON.stringify(cfg, null, 2) + '\n');
+
+  let epoch = 0, step = 0, bestValDice = -1, bestEpoch = -1, trainSeconds = 0;
+  let log: EpochRecord[] = [];
+  if (options.resume && existsSync(latestPath)) {
+    const st = loadCheckpoint(latestPath, model, optimizer);
+    ({ epoch, step, bestValDice, bestEpoch, trainSeconds, log } = st);
+    ev.onMessage?.(`resumed from ${latestPath} after epoch ${epoch} (best val Dice ${bestValDice.toFixed(4)} at epoch ${bestEpoch})`);
+    writeFileSync(logPath, log.map((r) => JSON.stringify(r)).join('\n') + (log.length ? '\n' : ''));
+  } else if (existsSync(logPath)) {
+    writeFileSync(logPath, '');
+  }
+
+  const stepsPerEpoch = Math.ceil(trainSet.length / cfg.batchSize);
+  // Size classes are imbalanced (most slices of a crop have no nodule): weight CE by inverse frequency.
+  const counts = stats.sizeClassCounts.map((c) => Math.max(1, c));
+  const inv = counts.map((c) => stats.samples / (counts.length * c));
+  const classWeight = tensor(Float32Array.from(inv), [inv.length]);
+  const budgetSeconds = cfg.timeBudgetMinutes === null ? Infinity : cfg.timeBudgetMinutes * 60;
+  let stopForBudget = false;
+
+  while (epoch < cfg.epochs && !stopForBudget) {
+    model.train();
+    ev.onEpochStart?.(epoch + 1, cfg.epochs, stepsPerEpoch);
+    const t0 = performance.now();
+    let sumLoss = 0, sumDice = 0, sumBce = 0, sumCls = 0, nSteps = 0, nSamples = 0;
+    let b = 0;
+    for (const batch of trainSet.batches(cfg.batchSize, mixSeed(cfg.seed, epoch + 1))) {
+      const lr = lrAt(cfg, step, stepsPerEpoch);
+      for (const g of optimizer.paramGroups) g.lr = lr;
+      const parts = tidy(() => {
+        const x = tensor(batch.image, batch.imageShape);
+        const y = tensor(batch.mask, batch.maskShape).to('float32');
+        const cls = tensor(batch.sizeClass, [batch.sizeClass.length]).to('int64');
+        const out = model.forward(x);
+        const loss = segmentationLoss(out, y, cls, cfg.loss, classWeight);
+        optimizer.zeroGrad();
+        loss.total.backward();
+        if (cfg.gradClip > 0) clipGradNorm(optimizer.paramGroups.flatMap((g) => [...g.params]), cfg.gradClip);
+        optimizer.step();
+        return { total: loss.total.item(), dice: loss.dice, bce: loss.bce, cls: loss.cls };
+      });
+      step++;
+      nSteps++;
+      nSamples += batch.sizeClass.length;
+      sumLoss += parts.total;
+      sumDice += parts.dice;
+      sumBce += parts.bce;
+      sumCls += Number.isFinite(parts.cls) ? parts.cls : 0;
+      const elapsed = (performance.now() - t0) / 1000;
+      ev.onStep?.(++b, stepsPerEpoch, { loss: sumLoss / nSteps, samplesPerSecond: nSamples / elapsed });
+      if (trainSeconds + elapsed > budgetSeconds) {
+        stopForBudget = true;
+        ev.onMessage?.(`time budget of ${cfg.timeBudgetMinutes} min reached during epoch ${epoch + 1} (step ${b}/${stepsPerEpoch})`);
+        break;
+      }
+    }
+    const seconds = (performance.now() - t0) / 1000;
+    trainSeconds += seconds;
+    epoch++;
+    const record: EpochRecord = {
+      epoch,
+      trainLoss: sumLoss / nSteps,
+      trainDice: sumDice / nSteps,
+      trainBce: sumBce / nSteps,
+      trainCls: sumCls / nSteps,
+      lr: optimizer.paramGroups[0]!.lr,
+      samplesPerSecond: nSamples / seconds,
+      seconds,
+    };
+    let isBest = false;
+    if (epoch % cfg.valEvery === 0 || epoch === cfg.epochs || stopForBudget) {
+      const acc = evaluateOnCrops(model, cases.val, cfg.slice, {
+        threshold: cfg.threshold,
+        skipHd95: true,
+        flipTta: cfg.valFlipTta,
+        onCase: ev.onValidation,
+      });
+      const s = acc.aggregate();
+      record.valDice = s.dice.mean;
+      record.valSensitivity = s.sensitivity.mean;
+      record.valPrecision = s.precision.mean;
+      if (s.dice.mean > bestValDice) {
+        isBest = true;
+        bestValDice = s.dice.mean;
+        bestEpoch = epoch;
+        saveModel(bestPath, model, {
+          slice: cfg.slice,
+          sizeBins,
+          threshold: cfg.threshold,
+          provenance: provenance(cfg, options, { epoch, valDice: s.dice.mean, valSensitivity: s.sensitivity.mean, valPrecision: s.precision.mean, trainSeconds }),
+        });
+      }
+    }
+    log.push(record);
+    appendFileSync(logPath, JSON.stringify(record) + '\n');
+    saveCheckpoint(latestPath, model, optimizer, { config: cfg, epoch, step, bestValDice, bestEpoch, log, trainSeconds });
+    writeCurves(join(options.outDir, 'curves.png'), log);
+    ev.onEpochEnd?.(record, isBest);
+  }
+  classWeight.dispose();
+  model.dispose();
+  return { bestValDice, bestEpoch, epochs: epoch, log, bestModelPath: bestPath, trainSeconds };
+}
+
+function loadSplitCases(cfg: TrainConfig): { train: CropCase[]; val: CropCase[] } {
+  const train = loadCrops({ splits: ['train'], ...(cfg.trainLimit !== null ? { limit: cfg.trainLimit } : {}) });
+  const val = loadCrops({ splits: ['val'], ...(cfg.valLimit !== null ? { limit: cfg.valLimit } : {}) });
+  return { train, val };
+}
+
+function provenance(cfg: TrainConfig, options: TrainOptions, metrics: Record<string, number>): Record<string, unknown> {
+  return {
+    name: cfg.name,
+    command: options.command ?? null,
+    data: options.cases ? 'custom cases' : 'lidc-crops train split; validated on the val split',
+    attribution: ATTRIBUTION,
+    trainConfig: cfg,
+    ...metrics,
+    createdAt: new Date().toISOString(),
+  };
+}
+
+function writeCurves(file: string, log: EpochRecord[]): void {
+  const x = log.map((r) => r.epoch);
+  const val = log.filter((r) => r.valDice !== undefined);
+  writePlotPng(file, [
+    { title: 'training loss', series: [{ label: 'loss', x, y: log.map((r) => r.trainLoss), color: [200, 60, 40] }, { label: 'dice loss', x, y: log.map((r) => r.trainDice), color: [40, 90, 200] }] },
+    {
+      title: 'validation (per nodule)',
+      yRange: [0, 1],
+      series: [
+        { label: 'dice', x: val.map((r) => r.epoch), y: val.map((r) => r.valDice!), color: [30, 140, 60] },
+        { label: 'sensitivity', x: val.map((r) => r.epoch), y: val.map((r) => r.valSensitivity!), color: [200, 120, 0] },
+        { label: 'precision', x: val.map((r) => r.epoch), y: val.map((r) => r.valPrecision!), color: [120, 40, 160] },
+      ],
+    },
+  ]);
+}
