@@ -431,7 +431,15 @@ export function findLidcXml(dir: string, seriesUid: string): string {
     const head = readFileSync(p, 'utf8').slice(0, 4000);
     return head.includes('LidcReadMessage') && head.includes(seriesUid);
   });
-  if (matching.length === 0) throw new UserError(`${dir}: no LIDC XML for series ${seriesUid} (found ${found.map((p) => basename(p)).join(', ')})`);
+  if (matching.length === 0) {
+    // A broken file may be the one meant: say what is wrong with it rather than "not found".
+    for (const p of found) {
+      const xml = readFileSync(p, 'utf8');
+      const v = xml.includes('LidcReadMessage') ? XMLValidator.validate(xml) : true;
+      if (v !== true) throw new UserError(`${p}: malformed XML (line ${v.err.line}: ${v.err.msg})`);
+    }
+    throw new UserError(`${dir}: no LIDC XML for series ${seriesUid} (found ${found.map((p) => basename(p)).join(', ')})`);
+  }
   if (matching.length > 1) throw new UserError(`${dir}: several LIDC XML files for series ${seriesUid}: ${matching.join(', ')}`);
   return matching[0]!;
 }
