@@ -8,6 +8,8 @@ export type CommandRegistrar = (program: Command) => void;
 const registrars: Array<() => Promise<{ register: CommandRegistrar }>> = [
   // One line per command module, e.g. () => import('./inspect.ts'),
   () => import('./train.ts'),
+  () => import('./segment.ts'),
+  () => import('./eval.ts'),
   () => import('./inspect.ts'),
   () => import('./lidc.ts'),
 ];

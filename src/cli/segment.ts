@@ -1,0 +1,203 @@
+import type { Command } from 'commander';
+import { existsSync, readdirSync, statSync, readFileSync, mkdirSync } from 'node:fs';
+import { basename, join, dirname, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { UserError } from '../errors.ts';
+import { readVolume, writeNiftiMask, writeDicomSeg, writeOverlayPng, type Vec3, type Volume } from '../io/index.ts';
+import { writeFileAtomic } from '../io/atomic.ts';
+import { loadModel, type ModelInfo, type SegmentationNetwork } from '../models/index.ts';
+import { segmentCrop, segmentAtPrompts, type NoduleResult } from '../inference/index.ts';
+import { setNumThreads } from '../tensor/index.ts';
+import { makeProgress } from './progress.ts';
+import { parseIntArg } from './train.ts';
+
+/** The model shipped in the repository. */
+export const DEFAULT_MODEL = resolve(dirname(fileURLToPath(import.meta.url)), '../../models/noduleseg.safetensors');
+
+const IMAGE_FILE = /\.(nii\.gz|nii|mhd|nrrd)$/i;
+
+interface SegmentCliOptions {
+  input: string;
+  output?: string;
+  point?: string;
+  voxel?: string;
+  points?: string;
+  model: string;
+  report?: string;
+  png?: string;
+  threshold?: number;
+  tta?: boolean;
+  batchSize?: number;
+  threads?: number;
+}
+
+export function register(program: Command): void {
+  program
+    .command('segment')
+    .description('segment nodules: a crop centred on a nodule, a folder of crops, or points in a whole scan')
+    .requiredOption('-i, --input <path>', 'a crop or scan (.nii.gz, .nii, .mhd, .nrrd), a DICOM series folder, or a folder of crops')
+    .option('-o, --output <path>', 'mask file (.nii.gz/.nii; .dcm = DICOM SEG for DICOM input) or, for a folder of crops, an output folder')
+    .option('--point <x,y,z>', 'nodule position in world mm (LPS, as DICOM/ITK/LUNA16); repeatable as "x,y,z;x,y,z"')
+    .option('--voxel <i,j,k>', 'nodule position in voxels (0-based); repeatable as "i,j,k;i,j,k"')
+    .option('--points <csv>', 'CSV of nodule positions with LUNA16 columns coordX,coordY,coordZ (world mm)')
+    .option('-m, --model <file>', 'model file', DEFAULT_MODEL)
+    .option('--report <file>', 'write the JSON report here (default: beside the output, or stdout)')
+    .option('--png <dir>', 'write PNG overlays (lung window, mask outline) into this folder')
+    .option('--threshold <p>', 'probability threshold (default: the model\'s)', parseProbability)
+    .option('--tta', 'average over flipped inputs (slower, slightly smoother)')
+    .option('--batch-size <n>', 'slices per forward pass', parseIntArg('--batch-size'), 64)
+    .option('--threads <n>', 'intra-op threads (default: all cores)', parseIntArg('--threads'))
+    .action(async (opts: SegmentCliOptions) => {
+      await runSegment(opts);
+    });
+}
+
+function parseProbability(v: string): number {
+  const p = Number(v);
+  if (!(p > 0 && p < 1)) throw new UserError(`--threshold: expected a probability in (0, 1), got "${v}"`);
+  return p;
+}
+
+function parseTriples(text: string, flag: string): Vec3[] {
+  return text.split(';').filter((s) => s.trim()).map((s) => {
+    const v = s.split(',').map((t) => Number(t.trim()));
+    if (v.length !== 3 || v.some((x) => !Number.isFinite(x))) throw new UserError(`${flag}: expected three numbers "a,b,c", got "${s}"`);
+    return v as Vec3;
+  });
+}
+
+function readPointsCsv(file: string): Vec3[] {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch {
+    throw new UserError(`${file}: cannot read the points CSV`);
+  }
+  const lines = text.split(/\r?\n/).filter((l) => l.trim());
+  if (lines.length < 2) throw new UserError(`${file}: no points (a header with coordX,coordY,coordZ and one row per nodule)`);
+  const head = lines[0]!.split(',').map((h) => h.trim());
+  const ix = head.indexOf('coordX'), iy = head.indexOf('coordY'), iz = head.indexOf('coordZ');
+  if (ix < 0 || iy < 0 || iz < 0) throw new UserError(`${file}: needs the columns coordX, coordY, coordZ`);
+  return lines.slice(1).map((l, n) => {
+    const c = l.split(',');
+    const p = [Number(c[ix]), Number(c[iy]), Number(c[iz])];
+    if (p.some((x) => !Number.isFinite(x))) throw new UserError(`${file}: line ${n + 2}: coordinates are not numbers`);
+    return p as Vec3;
+  });
+}
+
+async function runSegment(opts: SegmentCliOptions): Promise<void> {
+  if (opts.threads) setNumThreads(opts.threads);
+  if (!existsSync(opts.input)) throw new UserError(`${opts.input}: no such file or folder`);
+  const prompts = [opts.point, opts.voxel, opts.points].filter((x) => x !== undefined).length;
+  if (prompts > 1) throw new UserError('give only one of --point, --voxel, --points');
+  if (opts.output && !/\.(nii\.gz|nii|dcm)$/i.test(opts.output) && statSync(opts.input).isFile()) {
+    throw new UserError(`${opts.output}: the output must end in .nii.gz, .nii or .dcm`);
+  }
+  if (!existsSync(opts.model)) {
+    throw new UserError(`${opts.model}: model file not found${opts.model === DEFAULT_MODEL ? ' (the shipped model is missing from this checkout)' : ''}`);
+  }
+  const { model, info } = loadModel(opts.model);
+  try {
+    const isDir = statSync(opts.input).isDirectory();
+    const cropFiles = isDir ? readdirSync(opts.input).filter((f) => IMAGE_FILE.test(f)).sort() : [];
+    if (isDir && cropFiles.length > 0 && prompts === 0) {
+      await segmentCropFolder(model, info, opts, cropFiles);
+      return;
+    }
+    const volume = await readVolume(opts.input);
+    if (prompts === 0) {
+      await segmentOneCrop(model, info, opts, volume);
+      return;
+    }
+    let voxels: Vec3[];
+    if (opts.voxel) voxels = parseTriples(opts.voxel, '--voxel');
+    else {
+      const world = opts.point ? parseTriples(opts.point, '--point') : readPointsCsv(opts.points!);
+      voxels = world.map((w) => volume.worldToVoxel(w));
+    }
+    for (const [n, v] of voxels.entries()) {
+      if (v.some((x, d) => x < -0.5 || x > volume.dims[d]! - 0.5)) {
+        throw new UserError(`${opts.input}: point ${n + 1} (voxel ${v.map((x) => x.toFixed(1)).join(', ')}) lies outside the image [${volume.dims.join(' x ')}]`);
+      }
+    }
+    const progress = makeProgress();
+    progress.start(voxels.length, 'segmenting nodules');
+    const { labels, nodules } = segmentAtPrompts(model, info, volume, voxels, {
+      threshold: opts.threshold,
+      flipTta: opts.tta,
+      batchSize: opts.batchSize,
+      onNodule: (d) => progress.update(d),
+    });
+    progress.stop();
+    writeOutputs(opts, volume, labels, nodules, info);
+  } finally {
+    model.dispose();
+  }
+}
+
+async function segmentOneCrop(model: SegmentationNetwork, info: ModelInfo, opts: SegmentCliOptions, crop: Volume): Promise<void> {
+  const { seg, nodule } = segmentCrop(model, info, crop, { threshold: opts.threshold, flipTta: opts.tta, batchSize: opts.batchSize });
+  writeOutputs(opts, crop, seg.mask.data, [nodule], info);
+}
+
+async function segmentCropFolder(model: SegmentationNetwork, info: ModelInfo, opts: SegmentCliOptions, files: string[]): Promise<void> {
+  if (!opts.output) throw new UserError('--output <dir> is required for a folder of crops');
+  if (IMAGE_FILE.test(opts.output) || /\.dcm$/i.test(opts.output)) throw new UserError(`${opts.output}: for a folder of crops the output must be a folder`);
+  mkdirSync(opts.output, { recursive: true });
+  if (opts.png) mkdirSync(opts.png, { recursive: true });
+  const progress = makeProgress();
+  progress.start(files.length, 'segmenting crops');
+  const report: Record<string, NoduleResult> = {};
+  const t0 = Date.now();
+  for (const [n, f] of files.entries()) {
+    const crop = await readVolume(join(opts.input, f));
+    const { seg, nodule } = segmentCrop(model, info, crop, { threshold: opts.threshold, flipTta: opts.tta, batchSize: opts.batchSize });
+    const stem = f.replace(IMAGE_FILE, '');
+    writeNiftiMask(join(opts.output, `${stem}.nii.gz`), seg.mask.data, crop);
+    if (opts.png && nodule.measures.voxelCount > 0) writeOverlayPng(join(opts.png, `${stem}.png`), crop, seg.mask.data);
+    report[stem] = nodule;
+    progress.update(n + 1);
+  }
+  progress.stop();
+  const reportPath = opts.report ?? join(opts.output, 'report.json');
+  writeFileAtomic(reportPath, JSON.stringify({ model: modelSummary(opts.model, info), cases: report }, null, 2) + '\n');
+  process.stderr.write(`${files.length} crops segmented in ${((Date.now() - t0) / 1000).toFixed(1)} s; masks in ${opts.output}, report ${reportPath}\n`);
+}
+
+function modelSummary(file: string, info: ModelInfo): Record<string, unknown> {
+  return { file: basename(file), arch: info.config.arch, threshold: info.threshold, slice: info.slice };
+}
+
+function writeOutputs(opts: SegmentCliOptions, volume: Volume, labels: Uint8Array, nodules: NoduleResult[], info: ModelInfo): void {
+  const out = opts.output;
+  if (out) {
+    if (/\.dcm$/i.test(out)) {
+      if (volume.source?.format !== 'dicom') throw new UserError(`${out}: DICOM SEG output needs a DICOM series input; write .nii.gz instead`);
+      const binary = Uint8Array.from(labels, (v) => (v ? 1 : 0));
+      writeDicomSeg(out, binary, volume, { algorithmType: 'AUTOMATIC', algorithmName: `noduleseg ${info.config.arch}`, segmentLabel: 'Nodule' });
+    } else {
+      writeNiftiMask(out, labels, volume);
+    }
+  }
+  if (opts.png) {
+    mkdirSync(opts.png, { recursive: true });
+    for (const n of nodules) {
+      if (n.measures.voxelCount === 0) continue;
+      const only = Uint8Array.from(labels, (v) => (v === n.label ? 1 : 0));
+      writeOverlayPng(join(opts.png, `nodule-${n.label}.png`), volume, only, { slices: 'all-mask' });
+    }
+  }
+  const report = JSON.stringify({ input: opts.input, model: modelSummary(opts.model, info), nodules }, null, 2) + '\n';
+  const reportPath = opts.report ?? (out ? out.replace(/\.(nii\.gz|nii|dcm)$/i, '.json') : undefined);
+  if (reportPath) writeFileAtomic(reportPath, report);
+  else process.stdout.write(report);
+  for (const n of nodules) {
+    const m = n.measures;
+    process.stderr.write(
+      `nodule ${n.label}: ${m.volumeMm3.toFixed(1)} mm3, longest axial diameter ${m.longestAxialDiameterMm.toFixed(1)} mm ` +
+        `(perpendicular ${m.perpendicularDiameterMm.toFixed(1)} mm), mean ${m.meanHU.toFixed(0)} HU${n.sizeClass ? `, size class ${n.sizeClass}` : ''}` +
+        `${n.warnings.length ? ' — ' + n.warnings.join('; ') : ''}\n`,
+    );
+  }
+}
