@@ -179,7 +179,8 @@ export function readDicomSeries(dir: string, options: DicomReadOptions = {}): Di
     const dup = steps.findIndex((s) => s < 1e-3);
     if (dup >= 0) throw new UserError(`${placed[dup + 1]!.file}: two slices at the same position (${placed[dup]!.d.toFixed(3)} mm along the normal)`);
     const sorted = [...steps].sort((a, b) => a - b);
-    const median = sorted[Math.floor(sorted.length / 2)]!;
+    // Lower median: with few slices a gap must not become the expected step.
+    const median = sorted[Math.floor((sorted.length - 1) / 2)]!;
     const gapAt = steps.findIndex((s) => s > 1.5 * median);
     if (gapAt >= 0) {
       const missing = Math.round(steps[gapAt]! / median) - 1;
