@@ -4,24 +4,8 @@ import { mkdirSync, readdirSync, readFileSync, writeFileSync, existsSync } from 
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { isUserError } from '../../src/errors.ts';
-import { spawnSync } from 'node:child_process';
 import { parseLidcXml, readVolume, readNifti, Volume, writeNifti, writeItkImage } from '../../src/io/index.ts';
-import { niftiHeader, tempDir, writeFakeSeries } from './helpers.ts';
-
-interface CliResult {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
-
-/** Runs command lines through test/io/cli-runner.ts in one child process. */
-function runCliBatch(cases: string[][]): CliResult[] {
-  const d = tempDir('cli');
-  writeFileSync(join(d, 'cases.json'), JSON.stringify(cases));
-  const r = spawnSync(process.execPath, ['--import', 'tsx', join(import.meta.dirname, 'cli-runner.ts'), join(d, 'cases.json'), join(d, 'results.json')], { encoding: 'utf8' });
-  assert.equal(r.status, 0, r.stderr);
-  return JSON.parse(readFileSync(join(d, 'results.json'), 'utf8')) as CliResult[];
-}
+import { niftiHeader, runCliBatch, tempDir, writeFakeSeries, type CliResult } from './helpers.ts';
 
 const dir = tempDir('bad');
 const good = new Volume({ data: new Int16Array(24).map((_, i) => i), dims: [4, 3, 2], spacingMm: [1, 1, 2], originMm: [0, 0, 0] });

@@ -1,6 +1,8 @@
 // Small fabricated inputs for the io tests, written to temporary folders.
 import dcmjs from 'dcmjs';
-import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import assert from 'node:assert/strict';
+import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
@@ -92,3 +94,19 @@ export function niftiHeader(o: { dims: number[]; datatype?: number; bitpix?: num
   b.set([0x6e, 0x2b, 0x31, 0], 344);
   return b;
 }
+
+export interface CliResult {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+/** Runs command lines through test/io/cli-runner.ts in one child process. */
+export function runCliBatch(cases: string[][]): CliResult[] {
+  const d = tempDir('cli');
+  writeFileSync(join(d, 'cases.json'), JSON.stringify(cases));
+  const r = spawnSync(process.execPath, ['--import', 'tsx', join(import.meta.dirname, 'cli-runner.ts'), join(d, 'cases.json'), join(d, 'results.json')], { encoding: 'utf8' });
+  assert.equal(r.status, 0, r.stderr);
+  return JSON.parse(readFileSync(join(d, 'results.json'), 'utf8')) as CliResult[];
+}
+

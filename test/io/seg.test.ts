@@ -1,0 +1,74 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import dicomParser from 'dicom-parser';
+import { PNG } from 'pngjs';
+import { isUserError } from '../../src/errors.ts';
+import {
+  consensusMask,
+  readDicomSeg,
+  readDicomSeries,
+  readLidcScan,
+  readNifti,
+  SEG_SOP_CLASS,
+  Volume,
+  writeDicomSeg,
+} from '../../src/io/index.ts';
+import { lidcScansDir, missingDataReason } from '../../src/data/paths.ts';
+import { runCliBatch, tempDir, writeFakeSeries, type CliResult } from './helpers.ts';
+
+test('DICOM SEG references its source series and reads back voxel for voxel', () => {
+  const dir = tempDir('seg');
+  writeFakeSeries(join(dir, 'ct'), [0, 2, 4, 6].map((z) => ({ z, rows: 12, cols: 10 })));
+  const ct = readDicomSeries(join(dir, 'ct')).volume;
+  const mask = new Uint8Array(ct.voxelCount);
+  for (let j = 2; j < 7; j++) for (let i = 3; i < 9; i++) mask[ct.index(i, j, 1)] = 1;
+  mask[ct.index(0, 0, 3)] = 1;
+  const out = join(dir, 'seg', 'mask.dcm');
+  writeDicomSeg(out, mask, ct);
+  const back = readDicomSeg(out, ct);
+  assert.deepEqual(back.mask, mask);
+  assert.equal(back.frames, 2); // only slices with mask
+  const src = ct.source?.format === 'dicom' ? ct.source.series : null;
+  assert.ok(src);
+  assert.equal(back.referencedSeriesUid, src.seriesInstanceUid);
+  assert.equal(back.studyInstanceUid, src.studyInstanceUid);
+  assert.equal(back.frameOfReferenceUid, src.frameOfReferenceUid);
+  // An independent parser sees a binary SEG with the source instances referenced.
+  const ds = dicomParser.parseDicom(readFileSync(out));
+  assert.equal(ds.string('x00080016'), SEG_SOP_CLASS);
+  assert.equal(ds.string('x00080060'), 'SEG');
+  assert.equal(ds.uint16('x00280100'), 1);
+  assert.equal(ds.string('x00620001'), 'BINARY');
+  assert.notEqual(ds.string('x0020000e'), src.seriesInstanceUid, 'a SEG is a new series');
+  const refs = ds.elements['x00081115']!.items![0]!.dataSet!.elements['x0008114a']!.items!;
+  assert.deepEqual(refs.map((r) => r.dataSet!.string('x00081155')), src.sopInstanceUids);
+  // An empty mask still makes a valid SEG (one empty frame).
+  writeDicomSeg(join(dir, 'seg', 'empty.dcm'), new Uint8Array(ct.voxelCount), ct);
+  assert.equal(readDicomSeg(join(dir, 'seg', 'empty.dcm'), ct).mask.reduce((a, b) => a + b, 0), 0);
+});
+
+test('DICOM SEG needs a DICOM source', () => {
+  const v = new Volume({ data: new Int16Array(8), dims: [2, 2, 2], spacingMm: [1, 1, 1], originMm: [0, 0, 0] });
+  const dir = tempDir('seg-bad');
+  assert.throws(() => writeDicomSeg(join(dir, 'x.dcm'), new Uint8Array(8), v), (e) => isUserError(e) && /not read from a DICOM series/.test(e.message));
+  assert.ok(!existsSync(join(dir, 'x.dcm')));
+});
+
+const skip = missingDataReason(lidcScansDir());
+test('LIDC-IDRI-0001 consensus as SEG, NIfTI and PNG from the command line', { skip: skip ?? false }, () => {
+  const dir = tempDir('lidc-real');
+  const scan = join(lidcScansDir(), 'LIDC-IDRI-0001');
+  const [r] = runCliBatch([['lidc', scan, '--agreement', 'any', '--output', join(dir, 'm.nii.gz'), '--seg', join(dir, 'm.dcm'), '--png', join(dir, 'm.png')]]) as [CliResult];
+  assert.equal(r.code, 0, r.stderr);
+  assert.match(r.stdout, /4 readers; 1 nodule\(s\) >= 3 mm; 9 mark\(s\) of nodules < 3 mm; 13 non-nodule mark\(s\)/);
+  const { series, nodules } = readLidcScan(scan);
+  const expected = consensusMask(nodules, 'any', series.volume.voxelCount);
+  const nifti = readNifti(join(dir, 'm.nii.gz'));
+  assert.ok(nifti.sameGrid(series.volume, 1e-4), 'the NIfTI mask lies on the series grid');
+  assert.deepEqual(nifti.data, expected);
+  assert.deepEqual(readDicomSeg(join(dir, 'm.dcm'), series.volume).mask, expected);
+  const png = PNG.sync.read(readFileSync(join(dir, 'm.png')));
+  assert.ok(png.width > 50 && png.height > 50);
+});
