@@ -134,3 +134,27 @@ function decodeCase(dir: string, id: string, patientId: string, split: Split, di
 export function cropCentreVoxel(dims: Vec3): Vec3 {
   return [(dims[0] - 1) / 2, (dims[1] - 1) / 2, (dims[2] - 1) / 2];
 }
+
+/**
+ * Mean and standard deviation of HU, clipped to [minHU, maxHU], over the nodule voxels (as
+ * nnU-Net normalises CT by its foreground) or all voxels: the numbers a z-score
+ * normalisation needs. Pass the training cases only.
+ */
+export function huStats(cases: readonly CropCase[], options: { minHU: number; maxHU: number; region: 'nodule' | 'all' }): { meanHU: number; stdHU: number; voxels: number } {
+  let n = 0;
+  let sum = 0;
+  let sum2 = 0;
+  for (const c of cases) {
+    const d = c.image.data;
+    for (let i = 0; i < d.length; i++) {
+      if (options.region === 'nodule' && !c.mask[i]) continue;
+      const v = Math.min(options.maxHU, Math.max(options.minHU, d[i]!));
+      n++;
+      sum += v;
+      sum2 += v * v;
+    }
+  }
+  if (n === 0) throw new RangeError('huStats: no voxels');
+  const meanHU = sum / n;
+  return { meanHU, stdHU: Math.sqrt(Math.max(0, sum2 / n - meanHU * meanHU)), voxels: n };
+}

@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import {
   computeSizeBins,
   drawAugment,
+  huStats,
   loadCrops,
   loadSizeBins,
   loadTrainVal,
@@ -27,7 +28,7 @@ import {
 import { isUserError } from '../../src/errors.ts';
 
 const skip = missingDataReason(lidcCropsDir());
-if (skip) console.log(`# skipping lidc-crops tests: ${skip}`);
+if (skip) console.log(`skipping lidc-crops tests: ${skip}`);
 
 const NONE: AugmentConfig = { flip: false, rot90: false, rotateScaleProb: 0, maxRotateDeg: 0, zoomRange: [1, 1], intensityScale: 0, intensityShift: 0 };
 
@@ -76,7 +77,7 @@ test('lidc-crops pipeline: decode, bins, shapes, labels, augmentation, inference
   let t0 = performance.now();
   const all = loadCrops();
   const decodeMs = performance.now() - t0;
-  console.log(`# decoded ${all.length} crops (${2 * all.length} NIfTI files) in ${decodeMs.toFixed(0)} ms`);
+  console.log(`decoded ${all.length} crops (${2 * all.length} NIfTI files) in ${decodeMs.toFixed(0)} ms`);
   assert.equal(all.length, 802);
   const train = all.filter((c) => c.split === 'train');
   const val = all.filter((c) => c.split === 'val');
@@ -130,7 +131,7 @@ test('lidc-crops pipeline: decode, bins, shapes, labels, augmentation, inference
     assert.equal(stats.samples, total);
     assert.equal(stats.sizeClassCounts.reduce((a, b) => a + b, 0), total);
     assert.equal(stats.sizeClassCounts[0], total - stats.withNodule);
-    console.log(`# train: ${stats.samples} slices, ${stats.withNodule} with nodule, size classes ${stats.sizeClassCounts.join('/')}; val: ${data.val.length} slices`);
+    console.log(`train: ${stats.samples} slices, ${stats.withNodule} with nodule, size classes ${stats.sizeClassCounts.join('/')}; val: ${data.val.length} slices`);
     let checked = 0;
     let ratioSum = 0;
     for (const b of data.train.batches(512, null)) {
@@ -155,6 +156,16 @@ test('lidc-crops pipeline: decode, bins, shapes, labels, augmentation, inference
     const a = flat.batch([100]);
     const b = data.train.batch([100]);
     assert.deepEqual(b.image.subarray(P * P, 2 * P * P), a.image);
+  });
+
+  await t.test('HU statistics for z-scoring', () => {
+    const all = huStats(train, { minHU: -1000, maxHU: 400, region: 'all' });
+    const nod = huStats(train, { minHU: -1000, maxHU: 400, region: 'nodule' });
+    assert.equal(nod.voxels, train.reduce((s, c) => s + c.mask.reduce((a, b) => a + b, 0), 0));
+    // Nodules are soft tissue; the crops around them are mostly lung (air).
+    assert.ok(nod.meanHU > -400 && nod.meanHU < 100, `nodule mean ${nod.meanHU}`);
+    assert.ok(all.meanHU < nod.meanHU - 200, `crop mean ${all.meanHU}`);
+    assert.ok(nod.stdHU > 50 && nod.stdHU < 700);
   });
 
   await t.test('z-score normalisation', () => {
@@ -233,7 +244,7 @@ test('lidc-crops pipeline: decode, bins, shapes, labels, augmentation, inference
       let n = 0;
       for (const b of ds.batches(64, 1)) n += b.imageShape[0];
       const ms = performance.now() - t1;
-      console.log(`# epoch of ${n} augmented ${k === 1 ? '2D' : '2.5D (k=3)'} samples, 64x64: ${ms.toFixed(0)} ms`);
+      console.log(`epoch of ${n} augmented ${k === 1 ? '2D' : '2.5D (k=3)'} samples, 64x64: ${ms.toFixed(0)} ms`);
       assert.ok(ms < 15000);
     }
   });
