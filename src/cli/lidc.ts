@@ -6,9 +6,10 @@ import {
   noduleReport,
   parseAgreement,
   readLidcScan,
-  writeDicomSeg,
-  writeNiftiMask,
-  writeOverlayPng,
+  encodeDicomSeg,
+  encodeNiftiFile,
+  renderOverlayPng,
+  writeFilesAtomicSet,
   type Agreement,
 } from '../io/index.ts';
 
@@ -46,6 +47,18 @@ export function register(program: Command): void {
         if (chosen.length === 0) throw new UserError(`--nodule: no nodule ${opts.nodule} in ${xml.path} (there are ${nodules.length})`);
       }
       const reports = chosen.map((n) => noduleReport(n, vol, xml, agreement));
+      const written: string[] = [];
+      if (opts.output || opts.seg || opts.png) {
+        const mask = consensusMask(chosen, agreement, vol.voxelCount);
+        // Encode everything first, then write the set, so a failure leaves no partial output.
+        const files: Array<[string, Uint8Array]> = [];
+        if (opts.output) files.push([opts.output, encodeNiftiFile(opts.output, vol.withData(mask, 'SEG'))]);
+        if (opts.seg) files.push([opts.seg, encodeDicomSeg(mask, vol, { algorithmType: 'MANUAL', segmentLabel: 'Nodule (LIDC consensus)' })]);
+        if (opts.png) files.push([opts.png, renderOverlayPng(vol, mask, { slices: 'all-mask' })]);
+        // Written before anything is printed: a failure prints one line and leaves no file.
+        writeFilesAtomicSet(files);
+        written.push(...files.map(([p]) => p));
+      }
       if (opts.json) {
         process.stdout.write(JSON.stringify({ xml: xml.path, readers: xml.readers.length, smallNodules: xml.smallNodules.length, nonNodules: xml.nonNodules.length, nodules: reports }, null, 2) + '\n');
       } else {
@@ -60,20 +73,6 @@ export function register(program: Command): void {
         }
         process.stdout.write(out.join('\n') + '\n');
       }
-      if (opts.output || opts.seg || opts.png) {
-        const mask = consensusMask(chosen, agreement, vol.voxelCount);
-        if (opts.output) {
-          writeNiftiMask(opts.output, mask, vol);
-          process.stderr.write(`wrote ${opts.output}\n`);
-        }
-        if (opts.seg) {
-          writeDicomSeg(opts.seg, mask, vol, { algorithmType: 'MANUAL', segmentLabel: 'Nodule (LIDC consensus)' });
-          process.stderr.write(`wrote ${opts.seg}\n`);
-        }
-        if (opts.png) {
-          writeOverlayPng(opts.png, vol, mask, { slices: 'all-mask' });
-          process.stderr.write(`wrote ${opts.png}\n`);
-        }
-      }
+      for (const path of written) process.stderr.write(`wrote ${path}\n`);
     });
 }

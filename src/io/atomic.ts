@@ -61,3 +61,21 @@ export function describeFsError(e: unknown): string {
   }
   return e instanceof Error ? e.message.split('\n')[0]! : String(e);
 }
+
+/**
+ * Writes several files as a set: all bytes are ready before the first write, and if one write
+ * fails the files this call already wrote are removed, so a command leaves all of its outputs
+ * or none.
+ */
+export function writeFilesAtomicSet(files: ReadonlyArray<readonly [string, Uint8Array | string]>): void {
+  const done: string[] = [];
+  try {
+    for (const [path, bytes] of files) {
+      writeFileAtomic(path, bytes);
+      done.push(path);
+    }
+  } catch (e) {
+    for (const p of done) rmSync(p, { force: true });
+    throw e;
+  }
+}

@@ -6,7 +6,8 @@
 export { Volume, type Vec3, type Mat3, type VoxelArray, type Modality, type VolumeSource, type DicomSeriesRef, type VolumeInit } from './volume.ts';
 export { readVolume, type ReadVolumeOptions } from './read.ts';
 export { readDicomSeries, listDicomSeries, type DicomReadOptions, type DicomSeriesResult, type DicomSeriesSummary } from './dicom.ts';
-export { readNifti, writeNifti, writeNiftiMask, encodeNifti } from './nifti.ts';
+export { readNifti, writeNifti, writeNiftiMask, encodeNifti, encodeNiftiFile } from './nifti.ts';
+export { writeFileAtomic, writeFilesAtomicSet } from './atomic.ts';
 export { readItkImage, writeItkImage } from './itk.ts';
 export { writeDicomSeg, readDicomSeg, encodeDicomSeg, SEG_SOP_CLASS, type SegOptions, type DicomSegContents } from './dicom-seg.ts';
 export { renderOverlayPng, writeOverlayPng, LUNG_WINDOW_HU, type OverlayOptions } from './png.ts';

@@ -356,11 +356,16 @@ function matrixToQuaternion(R: number[]): [number, number, number] {
   return [b, c, d];
 }
 
-/** Writes a volume as NIfTI-1 (.nii or .nii.gz by the name), atomically. */
-export function writeNifti(path: string, vol: Volume): void {
+/** The bytes of a NIfTI-1 file for `path` (gzipped when it ends in .gz). */
+export function encodeNiftiFile(path: string, vol: Volume): Uint8Array {
   if (!isNiftiPath(path)) throw new UserError(`${path}: a NIfTI output must end in .nii or .nii.gz`);
   const bytes = encodeNifti(vol);
-  writeFileAtomic(path, /\.gz$/i.test(path) ? gzipSync(bytes, { level: 6 }) : bytes);
+  return /\.gz$/i.test(path) ? gzipSync(bytes, { level: 6 }) : bytes;
+}
+
+/** Writes a volume as NIfTI-1 (.nii or .nii.gz by the name), atomically. */
+export function writeNifti(path: string, vol: Volume): void {
+  writeFileAtomic(path, encodeNiftiFile(path, vol));
 }
 
 /** A uint8 mask on `reference`'s grid, written with the reference's geometry exactly. */

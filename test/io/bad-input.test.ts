@@ -154,6 +154,8 @@ test('lidc command: bad XML, no XML, bad agreement, bad series: exit 1, one line
     [lidcFolder('lidc-agree', lidcXml(SERIES)), ['--agreement', 'most'], /--agreement: expected a fraction/],
     [lidcFolder('lidc-nodule', lidcXml(SERIES)), ['--nodule', '7'], /--nodule: no nodule 7/],
     [series('lidc-gap', [{ z: 0 }, { z: 2 }, { z: 6 }]), [], /gap in the series/],
+    // The NIfTI is written first, then the PNG fails: the NIfTI must be removed again.
+    [lidcFolder('lidc-blocked', lidcXml(SERIES)), ['--png', join(put('blocker-file', 'x'), 'm.png')], /blocker-file\/m\.png: cannot/],
   ];
   const outDir = (folder: string) => join(dir, `${folder.split('/').pop()}-out`);
   const results = runCliBatch(cases.map(([folder, extra]) => ['lidc', folder, '--output', join(outDir(folder), 'm.nii.gz'), ...extra]));
@@ -162,6 +164,7 @@ test('lidc command: bad XML, no XML, bad agreement, bad series: exit 1, one line
     assert.equal(r.code, 1, `${folder}: ${r.stderr}`);
     assert.match(r.stderr, /^noduleseg: [^\n]+\n$/);
     assert.match(r.stderr, reason);
+    assert.equal(r.stdout, '', 'nothing listed when the command fails');
     assert.ok(!existsSync(join(outDir(folder), 'm.nii.gz')), 'no output file');
   }
 });
