@@ -1,0 +1,63 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { loadCrops, missingDataReason, lidcCropsDir } from '../../src/data/index.ts';
+import { loadModel } from '../../src/models/index.ts';
+import { resolveTrainConfig, loadTrainConfig } from '../../src/train/config.ts';
+import { train, lrAt } from '../../src/train/trainer.ts';
+
+const missing = missingDataReason(lidcCropsDir());
+
+test('training configs in configs/ all resolve', () => {
+  for (const name of ['unet-2d', 'resunet-2d', 'joint-2d', 'joint-2d-nofcb', 'joint-2d-nostd', 'joint-2d-noprior', 'joint-2.5d', 'smoke']) {
+    const cfg = loadTrainConfig(join('configs', `${name}.json`));
+    assert.equal(cfg.name, name);
+    assert.equal(cfg.model.inChannels, cfg.slice.contextSlices);
+  }
+});
+
+test('bad configs are refused naming the file and the setting', () => {
+  assert.throws(() => resolveTrainConfig({ epochs: 0 }, 'x.json'), /x\.json: epochs must be a positive integer/);
+  assert.throws(() => resolveTrainConfig({ model: { arch: 'vnet' } }, 'x.json'), /x\.json: model\.arch must be/);
+  assert.throws(() => resolveTrainConfig({ slice: { contextSlices: 3 }, model: { arch: 'unet', inChannels: 1 } }, 'y.json'), /y\.json: model\.inChannels \(1\) must equal slice\.contextSlices \(3\)/);
+  assert.throws(() => resolveTrainConfig({ lr: 1 }, 'z.json'), /unknown setting "lr"/);
+  assert.throws(() => loadTrainConfig('/nonexistent/cfg.json'), /cannot read config/);
+});
+
+test('learning rate: linear warm-up then cosine to the floor', () => {
+  const cfg = resolveTrainConfig({ epochs: 10, optimizer: { lr: 1e-3 }, schedule: { warmupEpochs: 1, minLrFactor: 0.1 } }, 'cfg');
+  assert.ok(Math.abs(lrAt(cfg, 0, 10) - 1e-4) < 1e-12);
+  assert.ok(Math.abs(lrAt(cfg, 9, 10) - 1e-3) < 1e-12);
+  assert.ok(Math.abs(lrAt(cfg, 10, 10) - 1e-3) < 1e-12);
+  assert.ok(Math.abs(lrAt(cfg, 100, 10) - 1e-4) < 1e-9);
+  assert.ok(lrAt(cfg, 50, 10) < 1e-3 && lrAt(cfg, 50, 10) > 1e-4);
+});
+
+test('train on a few real crops, keep best and latest, resume where it stopped', { skip: missing ?? false }, () => {
+  const dir = mkdtempSync(join(tmpdir(), 'noduleseg-train-'));
+  try {
+    const cases = { train: loadCrops({ splits: ['train'], limit: 12 }), val: loadCrops({ splits: ['val'], limit: 3 }) };
+    const cfg = resolveTrainConfig({ name: 't', model: { arch: 'joint', features: [4, 8, 16] }, epochs: 1, batchSize: 16, threads: 1 }, 'test');
+    const r1 = train(cfg, { outDir: dir, cases });
+    assert.equal(r1.epochs, 1);
+    for (const f of ['best.safetensors', 'latest.ckpt.safetensors', 'log.jsonl', 'curves.png', 'config.json']) assert.ok(existsSync(join(dir, f)), f);
+    // "Killed" after epoch 1: resume with a longer schedule and continue from epoch 2.
+    const cfg2 = { ...cfg, epochs: 2 };
+    const r2 = train(cfg2, { outDir: dir, cases, resume: true });
+    assert.equal(r2.epochs, 2);
+    assert.deepEqual(r2.log.map((r) => r.epoch), [1, 2]);
+    const lines = readFileSync(join(dir, 'log.jsonl'), 'utf8').trim().split('\n');
+    assert.equal(lines.length, 2);
+    const { model, info } = loadModel(join(dir, 'best.safetensors'));
+    assert.equal(info.config.arch, 'joint');
+    assert.match(String(info.provenance['attribution']), /LIDC-IDRI/);
+    model.dispose();
+    // A checkpoint of another architecture is refused with a message naming the file.
+    const other = resolveTrainConfig({ model: { arch: 'unet', features: [4, 8, 16] } }, 'o');
+    assert.throws(() => train({ ...other, epochs: 3 }, { outDir: dir, cases, resume: true }), /latest\.ckpt\.safetensors: checkpoint does not match/);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
