@@ -214,9 +214,14 @@ test('lidc-crops pipeline: decode, bins, shapes, labels, augmentation, inference
     assert.deepEqual(o1, data.train.order(11));
     assert.notDeepEqual(o1, data.train.order(12));
     assert.deepEqual([...o1].sort((a, b) => a - b), Array.from({ length: data.train.length }, (_, i) => i));
-    let n = 0;
-    for (const b of data.train.batches(1000, 11)) n += b.imageShape[0];
-    assert.equal(n, data.train.length);
+    // Batches follow the order; the last one is short unless dropped.
+    const it = data.train.batches(1000, 11);
+    const first = it.next().value!;
+    assert.deepEqual(first.caseIndex, Int32Array.from(o1.subarray(0, 1000), (s) => data.train.sampleCase[s]!));
+    const sizes = [...new SliceDataset({ cases: train.slice(0, 40), slice: DEFAULT_SLICE_CONFIG, sizeBins: data.sizeBins }).batches(64, 1)].map((b) => b.imageShape[0]);
+    const total = train.slice(0, 40).reduce((a, c) => a + c.image.dims[2], 0);
+    assert.equal(sizes.reduce((a, b) => a + b, 0), total);
+    assert.ok(sizes.slice(0, -1).every((x) => x === 64));
   });
 
   await t.test('inference twin: same input as training, and the inverse resampling restores the mask', () => {
