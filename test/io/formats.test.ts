@@ -243,3 +243,22 @@ test('PNG overlay: lung window grey levels, red outline, montage layout', () => 
   // Three tiles of (8 + 4) x (5 + 4) voxels at scale 2, with 2-pixel gaps.
   assert.deepEqual([montage.width, montage.height], [3 * 24 + 2 * 2, 18]);
 });
+
+test('big-endian NIfTI is read the same as little-endian', () => {
+  const dir = tempDir('be');
+  const v = sample([1, 0, 0, 0, 1, 0, 0, 0, 1]);
+  writeNifti(join(dir, 'le.nii'), v);
+  const le = readFileSync(join(dir, 'le.nii'));
+  const be = Buffer.from(le);
+  const swap = (off: number, n: number) => be.subarray(off, off + n).reverse();
+  swap(0, 4); // sizeof_hdr
+  for (let a = 0; a < 8; a++) swap(40 + 2 * a, 2); // dim
+  for (const o of [70, 72, 252, 254]) swap(o, 2); // datatype, bitpix, qform_code, sform_code
+  for (let o = 76; o < 120; o += 4) swap(o, 4); // pixdim, vox_offset, scl_slope, scl_inter
+  for (let o = 256; o < 328; o += 4) swap(o, 4); // quatern, qoffset, srow
+  for (let p = 352; p < be.length; p += 2) swap(p, 2); // int16 voxels
+  writeFileSync(join(dir, 'be.nii'), be);
+  const r = readNifti(join(dir, 'be.nii'));
+  assert.deepEqual(r.data, v.data);
+  assert.deepEqual([r.dims, r.spacingMm, r.originMm, r.direction], [v.dims, v.spacingMm, v.originMm, v.direction]);
+});
