@@ -29,7 +29,7 @@ export function register(program: Command): void {
       const warnings: string[] = [];
       let vol: Volume;
       if (isDir) {
-        const r = readDicomSeries(path, opts.series ? { seriesUid: opts.series } : {});
+        const r = await readDicomSeries(path, opts.series ? { seriesUid: opts.series } : {});
         vol = r.volume;
         warnings.push(...r.warnings);
       } else {

@@ -36,9 +36,9 @@ export function register(program: Command): void {
     .option('--nodule <n>', 'only this nodule (its number in the list)')
     .option('--series <uid>', 'the series to read when the folder holds several')
     .option('--json', 'print the nodule reports as JSON')
-    .action((dir: string, opts: LidcOptions) => {
+    .action(async (dir: string, opts: LidcOptions) => {
       const agreement: Agreement = parseAgreement(opts.agreement);
-      const { series, xml, nodules } = readLidcScan(dir, opts.series ? { seriesUid: opts.series } : {});
+      const { series, xml, nodules } = await readLidcScan(dir, opts.series ? { seriesUid: opts.series } : {});
       const vol = series.volume;
       let chosen = nodules;
       if (opts.nodule !== undefined) {

@@ -3,9 +3,14 @@
  *
  * dicom-parser gives the elements; what no library does for us here is the series logic: pick
  * the series, order slices along the slice normal (not by InstanceNumber or file name, which
- * scanners do not keep consistent), check the spacing, and apply each slice's rescale.
+ * scanners do not keep consistent), check the spacing, and apply each slice's rescale (ITK's
+ * series reader applies the first slice's rescale to all slices, which is wrong when they differ).
+ * Compressed pixel data (JPEG, JPEG 2000, RLE...) is decoded file by file by @itk-wasm/dicom
+ * (GDCM), which applies that file's own rescale.
  */
 import dicomParser from 'dicom-parser';
+import { readImageDicomFileSeriesNode } from '@itk-wasm/dicom';
+import { quietly } from './itk.ts';
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { UserError } from '../errors.ts';
@@ -128,7 +133,7 @@ function scanFolder(dir: string): { slices: SliceHeader[]; skipped: number } {
   return { slices, skipped };
 }
 
-export function readDicomSeries(dir: string, options: DicomReadOptions = {}): DicomSeriesResult {
+export async function readDicomSeries(dir: string, options: DicomReadOptions = {}): Promise<DicomSeriesResult> {
   const { slices: all } = scanFolder(dir);
   if (all.length === 0) throw new UserError(`${dir}: no DICOM images in this folder`);
   const seriesInFolder = summarise(all);
@@ -202,9 +207,21 @@ export function readDicomSeries(dir: string, options: DicomReadOptions = {}): Di
   let integral = true;
   let lo = Infinity;
   let hi = -Infinity;
-  placed.forEach((s, k) => {
+  for (const [k, s] of placed.entries()) {
     const ts = str(s.ds, 'x00020010');
-    if (!UNCOMPRESSED.has(ts)) throw new UserError(`${s.file}: compressed transfer syntax ${ts} is not supported; decompress the series first (e.g. gdcmconv --raw)`);
+    const off = k * n;
+    if (!UNCOMPRESSED.has(ts)) {
+      // Values come back rescaled by the file's own slope/intercept.
+      const hu = await decodeCompressed(s.file, cols, rows);
+      for (let p = 0; p < n; p++) {
+        const v = hu[p]!;
+        raw[off + p] = v;
+        if (!Number.isInteger(v)) integral = false;
+        if (v < lo) lo = v;
+        if (v > hi) hi = v;
+      }
+      continue;
+    }
     const el = s.ds.elements['x7fe00010']!;
     const bits = s.ds.uint16('x00280100') ?? 16;
     const signed = (s.ds.uint16('x00280103') ?? 0) === 1;
@@ -217,7 +234,6 @@ export function readDicomSeries(dir: string, options: DicomReadOptions = {}): Di
     if (!Number.isInteger(slope) || !Number.isInteger(inter)) integral = false;
     const dv = new DataView(s.bytes.buffer, s.bytes.byteOffset + el.dataOffset, n * bpp);
     const le = ts !== '1.2.840.10008.1.2.2';
-    const off = k * n;
     for (let p = 0; p < n; p++) {
       const v = bpp === 2 ? (signed ? dv.getInt16(2 * p, le) : dv.getUint16(2 * p, le)) : signed ? dv.getInt8(p) : dv.getUint8(p);
       const hu = v * slope + inter;
@@ -225,7 +241,7 @@ export function readDicomSeries(dir: string, options: DicomReadOptions = {}): Di
       if (hu < lo) lo = hu;
       if (hu > hi) hi = hu;
     }
-  });
+  }
   const data = integral && lo >= -32768 && hi <= 32767 ? Int16Array.from(raw) : Float32Array.from(raw);
 
   const direction: Mat3 = [rowDir[0], colDir[0], normal[0], rowDir[1], colDir[1], normal[1], rowDir[2], colDir[2], normal[2]];
@@ -253,4 +269,23 @@ export function readDicomSeries(dir: string, options: DicomReadOptions = {}): Di
     source: { format: 'dicom', path: dir, series },
   });
   return { volume, files: placed.map((p) => p.file), warnings, seriesInFolder };
+}
+
+/** One compressed single-frame file through GDCM (itk-wasm): its pixels, rescaled. */
+async function decodeCompressed(file: string, cols: number, rows: number): Promise<ArrayLike<number>> {
+  let data: unknown;
+  let size: number[];
+  try {
+    const r = await quietly(() => readImageDicomFileSeriesNode({ inputImages: [file], singleSortedSeries: true }));
+    data = r.outputImage.data;
+    size = r.outputImage.size;
+  } catch (e) {
+    const msg = (e instanceof Error ? e.message : String(e)).split('\n').find((l) => l.trim()) ?? 'decoder failed';
+    throw new UserError(`${file}: cannot decode the compressed pixel data (${msg.trim()})`, { cause: e });
+  }
+  if (size[0] !== cols || size[1] !== rows || !data || typeof data !== 'object' || !('length' in data)) {
+    throw new UserError(`${file}: the decoder returned ${size.join('x')} pixels, expected ${cols}x${rows}`);
+  }
+  if (data instanceof BigInt64Array || data instanceof BigUint64Array) throw new UserError(`${file}: 64-bit pixels are not supported`);
+  return data as ArrayLike<number>;
 }

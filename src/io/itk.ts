@@ -37,18 +37,21 @@ export async function readItkImage(path: string): Promise<Volume> {
   return fromItkImage(img, path);
 }
 
-/** The itk-wasm pipelines print their exceptions to stdout/stderr; we report them ourselves. */
-async function quietly<T>(fn: () => Promise<T>): Promise<T> {
-  const out = process.stdout.write;
-  const err = process.stderr.write;
-  const swallow = (() => true) as typeof process.stdout.write;
-  process.stdout.write = swallow;
-  process.stderr.write = swallow;
+/**
+ * itk-wasm prints a failing pipeline's exception with console.log/console.error before it
+ * throws; we report the failure ourselves in one line, so those two are muted for the call.
+ * (Only the console functions: the process streams, which other code may be using, are not.)
+ */
+export async function quietly<T>(fn: () => Promise<T>): Promise<T> {
+  const log = console.log;
+  const error = console.error;
+  console.log = () => undefined;
+  console.error = () => undefined;
   try {
     return await fn();
   } finally {
-    process.stdout.write = out;
-    process.stderr.write = err;
+    console.log = log;
+    console.error = error;
   }
 }
 

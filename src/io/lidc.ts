@@ -451,8 +451,8 @@ export interface LidcScan {
 }
 
 /** Reads a DICOM series folder and the LIDC XML beside it, and groups the reads into nodules. */
-export function readLidcScan(dir: string, options: DicomReadOptions = {}): LidcScan {
-  const series = readDicomSeries(dir, options);
+export async function readLidcScan(dir: string, options: DicomReadOptions = {}): Promise<LidcScan> {
+  const series = await readDicomSeries(dir, options);
   const src = series.volume.source;
   const uid = src?.format === 'dicom' ? src.series.seriesInstanceUid : '';
   const xml = parseLidcXml(findLidcXml(dir, uid));

@@ -20,7 +20,7 @@ export async function readVolume(path: string, options: ReadVolumeOptions = {}):
   } catch (e) {
     throw new UserError(`${path}: cannot read (${describeFsError(e)})`, { cause: e });
   }
-  if (isDir) return readDicomSeries(path, options).volume;
+  if (isDir) return (await readDicomSeries(path, options)).volume;
   if (isItkPath(path)) return readItkImage(path);
   if (isNiftiPath(path) || looksLikeNifti(path)) {
     const bytes = readNiftiBytes(path);

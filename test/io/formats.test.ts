@@ -152,11 +152,11 @@ test('our NIfTI reader agrees with itk-wasm on the crops (voxels and geometry)',
   }
 });
 
-test('DICOM series: sorted along the normal whatever the file order; spacing and rescale', () => {
+test('DICOM series: sorted along the normal whatever the file order; spacing and rescale', async () => {
   const dir = tempDir('dcm');
   // Files written in shuffled z order with InstanceNumber disagreeing with position.
   writeFakeSeries(dir, [{ z: 34, instance: 1 }, { z: 30, instance: 5 }, { z: 36, instance: 2, slope: 2, intercept: -2048 }, { z: 32, instance: 3 }]);
-  const r = readDicomSeries(dir);
+  const r = await readDicomSeries(dir);
   const v = r.volume;
   assert.deepEqual(v.dims, [4, 3, 4]);
   assert.deepEqual(v.spacingMm, [0.75, 0.5, 2]);
@@ -169,12 +169,27 @@ test('DICOM series: sorted along the normal whatever the file order; spacing and
   close(v.voxelToWorld([1, 2, 3]), [-10 + 0.75, -20 + 2 * 0.5, 36], 1e-12, 'world');
 });
 
-test('DICOM: a folder with two series asks which one; --series picks it', () => {
+test('DICOM: RLE-compressed slices decode (through GDCM) to the same HU, each with its own rescale', async () => {
+  const dir = tempDir('rle');
+  const slices = [{ z: 0 }, { z: 2, slope: 2, intercept: -2048 }, { z: 4 }];
+  writeFakeSeries(join(dir, 'plain'), slices);
+  writeFakeSeries(join(dir, 'rle'), slices.map((s) => ({ ...s, rle: true })));
+  const plain = (await readDicomSeries(join(dir, 'plain'))).volume;
+  const rle = (await readDicomSeries(join(dir, 'rle'))).volume;
+  assert.deepEqual(rle.data, plain.data);
+  assert.equal(rle.data[12], (0 + 10) * 2 - 2048);
+  assert.deepEqual([rle.dims, rle.spacingMm, rle.originMm], [plain.dims, plain.spacingMm, plain.originMm]);
+  // A corrupt compressed file is a one-line error naming it.
+  const files = writeFakeSeries(join(dir, 'bad'), [{ z: 0, rle: true }, { z: 2, rle: true, truncateBy: 30 }]);
+  await assert.rejects(readVolume(join(dir, 'bad')), (e: unknown) => e instanceof Error && e.message.startsWith(files[1]!) && !e.message.includes('\n'));
+});
+
+test('DICOM: a folder with two series asks which one; --series picks it', async () => {
   const dir = tempDir('dcm2');
   writeFakeSeries(join(dir, 'a'), [{ z: 0 }, { z: 2 }]);
   writeFakeSeries(join(dir, 'b'), [{ z: 0, series: '1.2.826.0.1.3680043.10.1453.8.2' }, { z: 1, series: '1.2.826.0.1.3680043.10.1453.8.2' }, { z: 2, series: '1.2.826.0.1.3680043.10.1453.8.2' }]);
-  assert.throws(() => readDicomSeries(dir), /2 series in this folder, choose one: .*8\.1 \(CT, 2 files\).*8\.2 \(CT, 3 files\)/);
-  assert.equal(readDicomSeries(dir, { seriesUid: '1.2.826.0.1.3680043.10.1453.8.2' }).volume.dims[2], 3);
+  await assert.rejects(readDicomSeries(dir), /2 series in this folder, choose one: .*8\.1 \(CT, 2 files\).*8\.2 \(CT, 3 files\)/);
+  assert.equal((await readDicomSeries(dir, { seriesUid: '1.2.826.0.1.3680043.10.1453.8.2' })).volume.dims[2], 3);
 });
 
 test('crop around a centre (world or voxel), air outside, and paste back', () => {

@@ -21,6 +21,35 @@ export interface FakeSlice {
   intercept?: number;
   /** Drop the last bytes of the file (a truncated copy). */
   truncateBy?: number;
+  /** Store the pixels RLE Lossless compressed (transfer syntax 1.2.840.10008.1.2.5). */
+  rle?: boolean;
+}
+
+/** PackBits as DICOM RLE uses it (PS3.5 G.3.1), literal runs only: valid, if not small. */
+function packBits(src: Uint8Array): number[] {
+  const out: number[] = [];
+  for (let i = 0; i < src.length; i += 128) {
+    const n = Math.min(128, src.length - i);
+    out.push(n - 1, ...src.subarray(i, i + n));
+  }
+  if (out.length % 2) out.push(0);
+  return out;
+}
+
+/** One RLE frame of int16 pixels: a 64-byte header, then the high-byte and low-byte segments. */
+function rleFrame(px: Int16Array): ArrayBuffer {
+  const hi = Uint8Array.from(px, (v) => (v >> 8) & 255);
+  const lo = Uint8Array.from(px, (v) => v & 255);
+  const s1 = packBits(hi);
+  const s2 = packBits(lo);
+  const out = new Uint8Array(64 + s1.length + s2.length);
+  const dv = new DataView(out.buffer);
+  dv.setUint32(0, 2, true);
+  dv.setUint32(4, 64, true);
+  dv.setUint32(8, 64 + s1.length, true);
+  out.set(s1, 64);
+  out.set(s2, 64 + s1.length);
+  return out.buffer;
 }
 
 /** Writes single-frame CT-like DICOM files (int16, 4x3 by default) with dcmjs. */
@@ -56,18 +85,18 @@ export function writeFakeSeries(dir: string, slices: FakeSlice[]): string[] {
       PhotometricInterpretation: 'MONOCHROME2',
       RescaleSlope: s.slope ?? 1,
       RescaleIntercept: s.intercept ?? -1024,
-      PixelData: [px.buffer],
-      _vrMap: { PixelData: 'OW' },
+      PixelData: [s.rle ? rleFrame(px) : px.buffer],
+      _vrMap: { PixelData: s.rle ? 'OB' : 'OW' },
     };
     const meta = dcmjs.data.DicomMetaDictionary.denaturalizeDataset({
       MediaStorageSOPClassUID: ds.SOPClassUID,
       MediaStorageSOPInstanceUID: sop,
-      TransferSyntaxUID: '1.2.840.10008.1.2.1',
+      TransferSyntaxUID: s.rle ? '1.2.840.10008.1.2.5' : '1.2.840.10008.1.2.1',
       ImplementationClassUID: '1.2.826.0.1.3680043.10.1453.1',
     });
     const dict = new dcmjs.data.DicomDict(meta);
     dict.dict = dcmjs.data.DicomMetaDictionary.denaturalizeDataset(ds);
-    let bytes = new Uint8Array(dict.write());
+    let bytes = new Uint8Array(dict.write({ fragmentMultiframe: false }));
     if (s.truncateBy) bytes = bytes.subarray(0, bytes.length - s.truncateBy);
     const file = join(dir, `IM${String(n + 1).padStart(4, '0')}.dcm`);
     writeFileSync(file, bytes);

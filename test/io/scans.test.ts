@@ -43,7 +43,7 @@ const EXPECT = {
 for (const [patient, expect] of Object.entries(EXPECT)) {
   test(`${patient}: DICOM series and LIDC reads`, { skip: skip ?? false }, async (t) => {
     const dir = seriesDir(patient);
-    const series = readDicomSeries(join(scans, patient));
+    const series = await readDicomSeries(join(scans, patient));
     const vol = series.volume;
 
     await t.test('dims, spacing, modality, HU range', () => {

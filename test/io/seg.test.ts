@@ -18,10 +18,10 @@ import {
 import { lidcScansDir, missingDataReason } from '../../src/data/paths.ts';
 import { runCliBatch, tempDir, writeFakeSeries, type CliResult } from './helpers.ts';
 
-test('DICOM SEG references its source series and reads back voxel for voxel', () => {
+test('DICOM SEG references its source series and reads back voxel for voxel', async () => {
   const dir = tempDir('seg');
   writeFakeSeries(join(dir, 'ct'), [0, 2, 4, 6].map((z) => ({ z, rows: 12, cols: 10 })));
-  const ct = readDicomSeries(join(dir, 'ct')).volume;
+  const ct = (await readDicomSeries(join(dir, 'ct'))).volume;
   const mask = new Uint8Array(ct.voxelCount);
   for (let j = 2; j < 7; j++) for (let i = 3; i < 9; i++) mask[ct.index(i, j, 1)] = 1;
   mask[ct.index(0, 0, 3)] = 1;
@@ -57,13 +57,13 @@ test('DICOM SEG needs a DICOM source', () => {
 });
 
 const skip = missingDataReason(lidcScansDir());
-test('LIDC-IDRI-0001 consensus as SEG, NIfTI and PNG from the command line', { skip: skip ?? false }, () => {
+test('LIDC-IDRI-0001 consensus as SEG, NIfTI and PNG from the command line', { skip: skip ?? false }, async () => {
   const dir = tempDir('lidc-real');
   const scan = join(lidcScansDir(), 'LIDC-IDRI-0001');
   const [r] = runCliBatch([['lidc', scan, '--agreement', 'any', '--output', join(dir, 'm.nii.gz'), '--seg', join(dir, 'm.dcm'), '--png', join(dir, 'm.png')]]) as [CliResult];
   assert.equal(r.code, 0, r.stderr);
   assert.match(r.stdout, /4 readers; 1 nodule\(s\) >= 3 mm; 9 mark\(s\) of nodules < 3 mm; 13 non-nodule mark\(s\)/);
-  const { series, nodules } = readLidcScan(scan);
+  const { series, nodules } = await readLidcScan(scan);
   const expected = consensusMask(nodules, 'any', series.volume.voxelCount);
   const nifti = readNifti(join(dir, 'm.nii.gz'));
   assert.ok(nifti.sameGrid(series.volume, 1e-4), 'the NIfTI mask lies on the series grid');
