@@ -6,10 +6,11 @@
  * F functions (parameters as plain tensors), mirroring the Python script line for line.
  * Ends with: ratio train=<ours/pytorch> infer=<ours/pytorch>
  */
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
+import { createInterface } from 'node:readline';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { F, cat, full, getNumThreads, keep, manualSeed, noGrad, rand, randn, setNumThreads, tidy, zeros, ones, type Tensor } from '../src/tensor/index.ts';
+import { F, cat, full, getNumThreads, keep, manualSeed, noGrad, rand, randn, setNumThreads, tidy, torchVersion, zeros, ones, type Tensor } from '../src/tensor/index.ts';
 import { Adam } from '../src/optim/index.ts';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
@@ -19,9 +20,9 @@ const threads = Number(process.env.BENCH_THREADS ?? getNumThreads());
 const batch = 16;
 const size = 64;
 const warmup = 3;
-const trainIters = Number(process.env.BENCH_TRAIN_ITERS ?? 8);
-const inferIters = Number(process.env.BENCH_INFER_ITERS ?? 20);
-const rounds = Number(process.env.BENCH_ROUNDS ?? 3);
+const trainIters = Number(process.env.BENCH_TRAIN_ITERS ?? 3);
+const inferIters = Number(process.env.BENCH_INFER_ITERS ?? 6);
+const rounds = Number(process.env.BENCH_ROUNDS ?? 8);
 const levels = [16, 32, 64, 128];
 
 interface Block { w1: Tensor; g1: Tensor; b1: Tensor; m1: Tensor; v1: Tensor; w2: Tensor; g2: Tensor; b2: Tensor; m2: Tensor; v2: Tensor }
@@ -61,40 +62,54 @@ function buildUNet(): { params: Tensor[]; forward: (x: Tensor, training: boolean
   const headW = convW(1, levels[0]!, 1);
   const headB = vec(1, 0);
 
-  const runBlock = (x: Tensor, p: Block, training: boolean): Tensor => {
-    x = F.conv2d(x, p.w1, null, { padding: 1 });
-    x = F.relu(F.batchNorm(x, p.m1, p.v1, p.g1, p.b1, training, 0.1, 1e-5));
-    x = F.conv2d(x, p.w2, null, { padding: 1 });
-    return F.relu(F.batchNorm(x, p.m2, p.v2, p.g2, p.b2, training, 0.1, 1e-5));
+  // Each intermediate is disposed as soon as the next op has consumed it (autograd keeps what it
+  // needs natively), so memory is reused while hot in cache, as with Python's refcounting.
+  const then = (x: Tensor, y: Tensor): Tensor => {
+    x.dispose();
+    return y;
   };
-  const forward = (x: Tensor, training: boolean): Tensor => {
+  const runBlock = (x: Tensor, p: Block, training: boolean): Tensor => {
+    let y = F.conv2d(x, p.w1, null, { padding: 1 });
+    y = then(y, F.batchNorm(y, p.m1, p.v1, p.g1, p.b1, training, 0.1, 1e-5));
+    y = then(y, F.relu(y));
+    y = then(y, F.conv2d(y, p.w2, null, { padding: 1 }));
+    y = then(y, F.batchNorm(y, p.m2, p.v2, p.g2, p.b2, training, 0.1, 1e-5));
+    return then(y, F.relu(y));
+  };
+  const forward = (input: Tensor, training: boolean): Tensor => {
     const skips: Tensor[] = [];
+    let x = input;
     enc.forEach((p, i) => {
-      x = runBlock(x, p, training);
+      const y = runBlock(x, p, training);
+      if (x !== input) x.dispose();
+      x = y;
       if (i < enc.length - 1) {
         skips.push(x);
         x = F.maxPool2d(x, 2);
       }
     });
     ups.forEach((u, i) => {
-      x = F.convTranspose2d(x, u.w, u.b, { stride: 2 });
-      x = cat([x, skips.pop()!], 1);
-      x = runBlock(x, dec[i]!, training);
+      const up = F.convTranspose2d(x, u.w, u.b, { stride: 2 });
+      x.dispose();
+      const skip = skips.pop()!;
+      const joined = cat([up, skip], 1);
+      up.dispose();
+      skip.dispose();
+      x = then(joined, runBlock(joined, dec[i]!, training));
     });
-    return F.conv2d(x, headW, headB);
+    return then(x, F.conv2d(x, headW, headB));
   };
   return { params, forward };
 }
 
-function runOurs(): { train: number; infer: number } {
+function setupOurs(): { train: () => void; infer: () => void } {
   setNumThreads(threads);
   manualSeed(0);
   const net = buildUNet();
   const opt = new Adam(net.params, { lr: 1e-3 });
   const x = keep(randn([batch, 1, size, size]));
   const target = keep(tidy(() => rand([batch, 1, size, size]).gt(0.5).float()));
-
-  const trainStep = (): void => {
+  const train = (): void => {
     opt.zeroGrad(true);
     tidy(() => {
       F.binaryCrossEntropyWithLogits(net.forward(x, true), target).backward();
@@ -104,24 +119,20 @@ function runOurs(): { train: number; infer: number } {
   const infer = (): void => {
     noGrad(() => tidy(() => { net.forward(x, false); }));
   };
-  const bestRate = (fn: () => void, iters: number): number => {
-    let best = 0;
-    for (let r = 0; r < rounds; r++) {
-      const t0 = process.hrtime.bigint();
-      for (let i = 0; i < iters; i++) fn();
-      const dt = Number(process.hrtime.bigint() - t0) / 1e9;
-      best = Math.max(best, (batch * iters) / dt);
-    }
-    return best;
-  };
   for (let i = 0; i < warmup; i++) {
-    trainStep();
+    train();
     infer();
   }
-  return { train: bestRate(trainStep, trainIters), infer: bestRate(infer, inferIters) };
+  return { train, infer };
 }
 
-function ensurePyTorch(): void {
+function timeOurs(fn: () => void, iters: number): number {
+  const t0 = process.hrtime.bigint();
+  for (let i = 0; i < iters; i++) fn();
+  return Number(process.hrtime.bigint() - t0) / 1e9;
+}
+
+async function ensurePyTorch(): Promise<void> {
   const probe = spawnSync(PY, ['-c', 'import torch'], { stdio: 'ignore' });
   if (probe.status === 0) return;
   console.log('bench: PyTorch (python3-torch) is missing; installing it through scripts/setup.sh');
@@ -132,23 +143,66 @@ function ensurePyTorch(): void {
   if (r.status !== 0) throw new Error('bench: could not install python3-torch (run as root: apt-get install -y python3-torch)');
 }
 
-function runPyTorch(): { train: number; infer: number; threads: number; torch: string } {
-  const args = [join(root, 'bench', 'engine_pytorch.py'), threads, batch, size, warmup, trainIters, inferIters, rounds].map(String);
-  const r = spawnSync(PY, args, { encoding: 'utf8', env: { ...process.env, OMP_NUM_THREADS: String(threads) } });
-  if (r.status !== 0) throw new Error(`bench: PyTorch side failed:\n${r.stderr}`);
-  const line = r.stdout.trim().split('\n').pop()!;
-  return JSON.parse(line) as { train: number; infer: number; threads: number; torch: string };
+/** The PyTorch process: warmed up, then timing "train N" / "infer N" requests. */
+class PyTorchSide {
+  private readonly proc;
+  private readonly lines: string[] = [];
+  private waiting: ((l: string) => void) | undefined;
+  private stderr = '';
+  info: { threads: number; torch: string } = { threads: 0, torch: '' };
+
+  constructor() {
+    const args = [join(root, 'bench', 'engine_pytorch.py'), threads, batch, size, warmup].map(String);
+    this.proc = spawn(PY, args, { env: { ...process.env, OMP_NUM_THREADS: String(threads) }, stdio: ['pipe', 'pipe', 'pipe'] });
+    this.proc.stderr.on('data', (d: Buffer) => { this.stderr += d.toString(); });
+    createInterface({ input: this.proc.stdout }).on('line', (l) => {
+      if (this.waiting) { const w = this.waiting; this.waiting = undefined; w(l); } else this.lines.push(l);
+    });
+    this.proc.on('exit', (code) => {
+      if (this.waiting && code !== 0) this.waiting(`error ${code}`);
+    });
+  }
+
+  private next(): Promise<string> {
+    const l = this.lines.shift();
+    if (l !== undefined) return Promise.resolve(l);
+    return new Promise((res) => { this.waiting = res; });
+  }
+
+  async ready(): Promise<void> {
+    const l = await this.next();
+    if (!l.startsWith('ready ')) throw new Error(`bench: PyTorch side failed: ${l}\n${this.stderr}`);
+    this.info = JSON.parse(l.slice(6)) as { threads: number; torch: string };
+  }
+
+  async time(what: 'train' | 'infer', n: number): Promise<number> {
+    this.proc.stdin.write(`${what} ${n}\n`);
+    const l = await this.next();
+    const s = Number(l);
+    if (!Number.isFinite(s)) throw new Error(`bench: PyTorch side failed: ${l}\n${this.stderr}`);
+    return s;
+  }
+
+  close(): void {
+    this.proc.stdin.end();
+  }
 }
 
-ensurePyTorch();
-console.log(`U-Net 2D (levels ${levels.join('/')}), batch ${batch} at ${size}x${size}, ${threads} thread(s); best of ${rounds} rounds`);
-// Alternate the two sides so a slow spell on the machine does not favour either.
-const ours = runOurs();
-const py = runPyTorch();
-const ours2 = runOurs();
-const py2 = runPyTorch();
-const o = { train: Math.max(ours.train, ours2.train), infer: Math.max(ours.infer, ours2.infer) };
-const p = { train: Math.max(py.train, py2.train), infer: Math.max(py.infer, py2.infer) };
-console.log(`noduleseg: train ${o.train.toFixed(1)} samples/s, infer ${o.infer.toFixed(1)} samples/s`);
-console.log(`pytorch ${py.torch} (${py.threads} thread(s)): train ${p.train.toFixed(1)} samples/s, infer ${p.infer.toFixed(1)} samples/s`);
-console.log(`ratio train=${(o.train / p.train).toFixed(3)} infer=${(o.infer / p.infer).toFixed(3)}`);
+await ensurePyTorch();
+console.log(`U-Net 2D (levels ${levels.join('/')}, Conv-BN-ReLU, transposed-conv up, Adam), batch ${batch} at ${size}x${size}, ${threads} thread(s)`);
+const py = new PyTorchSide();
+await py.ready();
+const ours = setupOurs();
+// Short rounds, alternating the engines; the best round of each counts, so a busy spell on a
+// shared machine does not favour either side.
+const best = { oursTrain: 0, pyTrain: 0, oursInfer: 0, pyInfer: 0 };
+for (let r = 0; r < rounds; r++) {
+  best.oursTrain = Math.max(best.oursTrain, (batch * trainIters) / timeOurs(ours.train, trainIters));
+  best.pyTrain = Math.max(best.pyTrain, (batch * trainIters) / (await py.time('train', trainIters)));
+  best.oursInfer = Math.max(best.oursInfer, (batch * inferIters) / timeOurs(ours.infer, inferIters));
+  best.pyInfer = Math.max(best.pyInfer, (batch * inferIters) / (await py.time('infer', inferIters)));
+}
+py.close();
+console.log(`noduleseg (libtorch ${torchVersion()}): train ${best.oursTrain.toFixed(1)} samples/s, infer ${best.oursInfer.toFixed(1)} samples/s`);
+console.log(`pytorch ${py.info.torch} (${py.info.threads} thread(s)): train ${best.pyTrain.toFixed(1)} samples/s, infer ${best.pyInfer.toFixed(1)} samples/s`);
+console.log(`ratio train=${(best.oursTrain / best.pyTrain).toFixed(3)} infer=${(best.oursInfer / best.pyInfer).toFixed(3)}`);

@@ -1,6 +1,8 @@
 """PyTorch side of `npm run bench:engine`: the same 2D U-Net, batch and timing as bench/engine.ts.
 
-Run with Debian's /usr/bin/python3 (python3-torch). Prints one JSON line with samples/s.
+Run with Debian's /usr/bin/python3 (python3-torch). After warm-up it prints "ready <json>", then
+answers each stdin line "train N" / "infer N" with the seconds N iterations took, so the Node
+side can alternate short rounds of both engines (fair when the machine is shared).
 """
 import json
 import math
@@ -12,7 +14,7 @@ import torch.nn.functional as F
 
 
 def main():
-    threads, batch, size, warmup, train_iters, infer_iters, rounds = (int(a) for a in sys.argv[1:8])
+    threads, batch, size, warmup = (int(a) for a in sys.argv[1:5])
     torch.set_num_threads(threads)
     torch.manual_seed(0)
     levels = [16, 32, 64, 128]
@@ -86,22 +88,17 @@ def main():
         with torch.no_grad():
             return forward(x, False)
 
-    def best_rate(fn, iters):
-        best = 0.0
-        for _ in range(rounds):
-            t0 = time.perf_counter()
-            for _ in range(iters):
-                fn()
-            dt = time.perf_counter() - t0
-            best = max(best, batch * iters / dt)
-        return best
-
     for _ in range(warmup):
         train_step()
         infer()
-    train = best_rate(train_step, train_iters)
-    inference = best_rate(infer, infer_iters)
-    print(json.dumps({"train": train, "infer": inference, "threads": torch.get_num_threads(), "torch": torch.__version__}))
+    print("ready " + json.dumps({"threads": torch.get_num_threads(), "torch": torch.__version__}), flush=True)
+    for line in sys.stdin:
+        what, n = line.split()
+        fn = train_step if what == "train" else infer
+        t0 = time.perf_counter()
+        for _ in range(int(n)):
+            fn()
+        print(time.perf_counter() - t0, flush=True)
 
 
 if __name__ == "__main__":

@@ -44,16 +44,20 @@ class TensorWrap : public Napi::ObjectWrap<TensorWrap> {
   Napi::Value Item(const Napi::CallbackInfo& info);
   Napi::Value ToBuffer(const Napi::CallbackInfo& info);
   Napi::Value NBytes(const Napi::CallbackInfo& info);
+  Napi::Value ReportExternal(const Napi::CallbackInfo& info);
 
   uint32_t magic_ = kMagic;
   bool set_ = false;
   at::Tensor t_;
   int64_t bytes_ = 0;
+  bool reported_ = false;  // bytes_ was reported to V8 as external memory
 };
 
-// Memory accounting (memory.cc): live tensor handles and their bytes.
-void TrackAlloc(napi_env env, int64_t bytes);
-void TrackFree(napi_env env, int64_t bytes);
+// Memory accounting (memory.cc): live tensor handles and their bytes. TrackAlloc returns whether
+// the bytes were also reported to V8 (only outside tidy scopes; see src/tensor/engine.ts).
+bool TrackAlloc(napi_env env, int64_t bytes);
+void TrackFree(napi_env env, int64_t bytes, bool reported);
+void ReportExternalBytes(napi_env env, int64_t bytes);
 
 // DType codes shared with src/native/binding.ts.
 at::ScalarType DTypeFromCode(int code);

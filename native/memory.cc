@@ -7,24 +7,43 @@
 
 #include <atomic>
 
+#include <dlfcn.h>
+
 namespace ns {
 
 static std::atomic<int64_t> g_numTensors{0};
 static std::atomic<int64_t> g_numBytes{0};
 
-void TrackAlloc(napi_env env, int64_t bytes) {
+// Tensors made inside a tidy scope are freed deterministically when it closes, so they are not
+// reported to V8: reporting them made V8 start a GC cycle every few steps of a training loop, and
+// its helper threads then competed with libtorch's OpenMP threads. Tensors made outside any scope
+// (or leaving one) are reported, so the GC runs before leaked tensors pile up.
+static bool g_report = true;
+
+bool TrackAlloc(napi_env env, int64_t bytes) {
   g_numTensors++;
   g_numBytes += bytes;
-  // Tells V8 that this small JS object holds native memory, so GC runs before RSS grows unbounded.
+  if (!g_report || !bytes) return false;
+  int64_t ignored;
+  napi_adjust_external_memory(env, bytes, &ignored);
+  return true;
+}
+
+void ReportExternalBytes(napi_env env, int64_t bytes) {
   int64_t ignored;
   if (bytes) napi_adjust_external_memory(env, bytes, &ignored);
 }
 
-void TrackFree(napi_env env, int64_t bytes) {
+void TrackFree(napi_env env, int64_t bytes, bool reported) {
   g_numTensors--;
   g_numBytes -= bytes;
   int64_t ignored;
-  if (bytes) napi_adjust_external_memory(env, -bytes, &ignored);
+  if (reported && bytes) napi_adjust_external_memory(env, -bytes, &ignored);
+}
+
+NS_FN(SetExternalReporting) {
+  g_report = ArgBool(info, 0, "setExternalReporting", "enabled");
+  return info.Env().Undefined();
 }
 
 NS_FN(Memory) {
@@ -35,11 +54,34 @@ NS_FN(Memory) {
   return o;
 }
 
+// libtorch builds without MKL (Debian's) call BLAS (OpenBLAS) for some ops, e.g. transposed
+// convolutions; OpenBLAS keeps its own pool, sized from the environment at load. Resize it with
+// the intra-op count so "n threads" means n threads. A no-op when the BLAS has no such call.
+static void SetBlasThreads(int n) {
+  using Fn = void (*)(int);
+  static Fn fn = nullptr;
+  static bool looked = false;
+  if (!looked) {
+    looked = true;
+    fn = reinterpret_cast<Fn>(dlsym(RTLD_DEFAULT, "openblas_set_num_threads"));
+    for (const char* lib : {"libblas.so.3", "libopenblas.so.0", "libopenblas.so"}) {
+      if (fn) break;
+      void* h = dlopen(lib, RTLD_LAZY | RTLD_NOLOAD);
+      if (h) fn = reinterpret_cast<Fn>(dlsym(h, "openblas_set_num_threads"));
+    }
+  }
+  if (fn) fn(n);
+}
+
 NS_FN(SetNumThreads) {
   Napi::Env env = info.Env();
   int64_t n = ArgInt(info, 0, "setNumThreads", "n");
   if (n < 1) ThrowError(env, "setNumThreads: n must be >= 1, got " + std::to_string(n));
-  NS_TRY at::set_num_threads(static_cast<int>(n)); return env.Undefined(); NS_CATCH(env)
+  NS_TRY
+  at::set_num_threads(static_cast<int>(n));
+  SetBlasThreads(static_cast<int>(n));
+  return env.Undefined();
+  NS_CATCH(env)
 }
 
 NS_FN(GetNumThreads) { return Napi::Number::New(info.Env(), at::get_num_threads()); }
@@ -71,6 +113,7 @@ NS_FN(TorchVersion) {
 
 void InitMemory(Napi::Env env, Napi::Object exports) {
   NS_EXPORT(exports, "memory", Memory);
+  NS_EXPORT(exports, "setExternalReporting", SetExternalReporting);
   NS_EXPORT(exports, "setNumThreads", SetNumThreads);
   NS_EXPORT(exports, "getNumThreads", GetNumThreads);
   NS_EXPORT(exports, "manualSeed", ManualSeed);

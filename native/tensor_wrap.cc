@@ -64,6 +64,7 @@ Napi::Function TensorWrap::Init(Napi::Env env) {
           InstanceMethod<&TensorWrap::Item>("item"),
           InstanceMethod<&TensorWrap::ToBuffer>("toBuffer"),
           InstanceMethod<&TensorWrap::NBytes>("nbytes"),
+          InstanceMethod<&TensorWrap::ReportExternal>("reportExternal"),
       });
   g_ctor = new Napi::FunctionReference(Napi::Persistent(fn));
   return fn;
@@ -77,14 +78,15 @@ void TensorWrap::Set(Napi::Env env, at::Tensor t) {
   t_ = std::move(t);
   set_ = true;
   bytes_ = static_cast<int64_t>(t_.numel()) * static_cast<int64_t>(t_.element_size());
-  TrackAlloc(env, bytes_);
+  reported_ = TrackAlloc(env, bytes_);
 }
 
 void TensorWrap::Release(napi_env env) {
   if (t_.defined()) {
     t_ = at::Tensor();
-    TrackFree(env, bytes_);
+    TrackFree(env, bytes_, reported_);
     bytes_ = 0;
+    reported_ = false;
   }
 }
 
@@ -201,6 +203,15 @@ Napi::Value TensorWrap::ToBuffer(const Napi::CallbackInfo& info) {
 
 Napi::Value TensorWrap::NBytes(const Napi::CallbackInfo& info) {
   return Napi::Number::New(info.Env(), static_cast<double>(bytes_));
+}
+
+// Called for a tensor that leaves every tidy scope: from now on only the GC may free it.
+Napi::Value TensorWrap::ReportExternal(const Napi::CallbackInfo& info) {
+  if (t_.defined() && !reported_) {
+    ReportExternalBytes(info.Env(), bytes_);
+    reported_ = true;
+  }
+  return info.Env().Undefined();
 }
 
 // ---- argument readers ---------------------------------------------------------------------------

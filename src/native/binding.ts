@@ -23,6 +23,8 @@ export interface NativeTensor {
   /** A copy of the (contiguous) data. */
   toBuffer(): ArrayBuffer;
   nbytes(): number;
+  /** Reports the bytes to V8 as external memory (for a tensor leaving every tidy scope). */
+  reportExternal(): void;
 }
 
 /** A JS number or boolean becomes a PyTorch-style wrapped scalar on the native side. */
@@ -74,6 +76,8 @@ export interface NativeAddon {
   randperm(n: number): NativeTensor;
   // memory, threads, seeding, grad mode
   memory(): { numTensors: number; numBytes: number };
+  /** Off while a tidy scope is open: scoped tensors are freed by the scope, not the GC. */
+  setExternalReporting(enabled: boolean): void;
   setNumThreads(n: number): void;
   getNumThreads(): number;
   manualSeed(seed: number): void;

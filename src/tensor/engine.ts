@@ -10,6 +10,8 @@ export interface Tracked {
   readonly isDisposed: boolean;
   /** @internal set by keep(): no tidy scope frees it. */
   _kept: boolean;
+  /** @internal reports its native bytes to V8 once it leaves every tidy scope. */
+  _escape(): void;
 }
 
 const scopes: Tracked[][] = [];
@@ -56,16 +58,19 @@ export function tidy<T>(fn: () => T): T {
   if (typeof fn !== 'function') throw new TypeError('tidy: fn must be a function');
   if (isAsync(fn)) throw new TypeError('tidy: fn must be synchronous (an async function would let tensors escape the scope)');
   const scope: Tracked[] = [];
+  // Scoped tensors are freed by the scope, so they are not reported to V8 as external memory
+  // (that would start GC cycles in the middle of training steps); see native/memory.cc.
+  if (scopes.length === 0) loadNative().setExternalReporting(false);
   scopes.push(scope);
   let result: T;
   try {
     result = fn();
   } catch (e) {
-    scopes.pop();
+    popScope();
     for (const t of scope) if (!t._kept) t.dispose();
     throw e;
   }
-  scopes.pop();
+  popScope();
   if (result instanceof Promise) {
     for (const t of scope) if (!t._kept) t.dispose();
     throw new TypeError('tidy: fn returned a Promise; tidy scopes are synchronous');
@@ -74,9 +79,10 @@ export function tidy<T>(fn: () => T): T {
   collect(result, keepSet);
   const parent = scopes.length ? scopes[scopes.length - 1] : undefined;
   for (const t of scope) {
-    if (t._kept) continue;
+    if (t._kept || t.isDisposed) continue;
     if (keepSet.has(t)) {
       if (parent) parent.push(t);
+      else t._escape();
     } else {
       t.dispose();
     }
@@ -87,7 +93,13 @@ export function tidy<T>(fn: () => T): T {
 /** Exempts t from every tidy scope (it lives until disposed explicitly or collected). */
 export function keep<T extends Tracked>(t: T): T {
   t._kept = true;
+  t._escape();
   return t;
+}
+
+function popScope(): void {
+  scopes.pop();
+  if (scopes.length === 0) loadNative().setExternalReporting(true);
 }
 
 /** Live native tensor handles and their bytes (views count their own elements). */
@@ -136,4 +148,9 @@ export function getNumThreads(): number {
 /** Seeds libtorch's default generator (rand, randn, randint, dropout, uniform_, normal_). */
 export function manualSeed(seed: number): void {
   loadNative().manualSeed(seed);
+}
+
+/** The libtorch version the addon was compiled against (e.g. "1.13.0"). */
+export function torchVersion(): string {
+  return loadNative().torchVersion();
 }

@@ -108,6 +108,11 @@ export class Tensor implements Tracked {
     return n;
   }
 
+  /** @internal */
+  _escape(): void {
+    if (!this._disposed) this._h.reportExternal();
+  }
+
   get isDisposed(): boolean {
     return this._disposed;
   }
