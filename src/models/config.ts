@@ -44,6 +44,11 @@ export interface ResUNetConfig extends CommonConfig {
 
 export interface JointConfig extends CommonConfig {
   arch: 'joint';
+  /**
+   * Channels of the classification branch per level (same length as features). A narrower
+   * classifier costs a quarter of the segmentation encoder at half width.
+   */
+  clsFeatures: number[];
   /** Size classes predicted by the classification branch (0 = no nodule, then small/medium/large). */
   numClasses: number;
   /** Feature combination blocks at every encoder scale (false = the "without FCB" ablation). */
@@ -66,6 +71,7 @@ export function defaultJointConfig(overrides: Partial<JointConfig> = {}): JointC
     arch: 'joint',
     inChannels: 1,
     features: [16, 32, 64, 128, 256],
+    clsFeatures: [8, 16, 32, 64, 128],
     norm: 'batch',
     numClasses: 4,
     fcb: true,
@@ -84,6 +90,9 @@ export function validateModelConfig(c: ModelConfig): void {
   for (const f of c.features) if (!Number.isInteger(f) || f < 1) throw new RangeError(`${where}: features must be positive integers, got ${JSON.stringify(c.features)}`);
   if (!['batch', 'instance', 'group'].includes(c.norm)) throw new RangeError(`${where}: norm must be batch, instance or group, got ${String(c.norm)}`);
   if (c.arch === 'joint') {
+    if (!Array.isArray(c.clsFeatures) || c.clsFeatures.length !== c.features.length || c.clsFeatures.some((f) => !Number.isInteger(f) || f < 1)) {
+      throw new RangeError(`${where}: clsFeatures must be positive integers, one per level of features (${c.features.length}), got ${JSON.stringify(c.clsFeatures)}`);
+    }
     if (!Number.isInteger(c.numClasses) || c.numClasses < 2) throw new RangeError(`${where}: numClasses must be >= 2, got ${c.numClasses}`);
     if (c.sizePrior && !c.std) throw new RangeError(`${where}: sizePrior needs the STD layer (std must not be null)`);
     if (c.std) {

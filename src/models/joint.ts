@@ -17,18 +17,28 @@ import { validateModelConfig, type JointConfig, type SizePriorConfig } from './c
 import { SoftThresholdDynamics, type AreaBounds } from './std.ts';
 import type { SegmentationOutput } from './types.ts';
 
+/**
+ * Feature combination block: both branches' maps concatenated, mixed by a 1x1 convolution with
+ * normalisation and ReLU into each branch's width, and added back to each branch (residual, so a
+ * block that learns nothing useful can fade to zero).
+ */
 export class FeatureCombinationBlock extends Module<[Tensor, Tensor], [Tensor, Tensor]> {
-  readonly mix: Conv2d;
-  readonly norm: TensorModule;
+  readonly toSeg: Conv2d;
+  readonly segNorm: TensorModule;
+  readonly toCls: Conv2d;
+  readonly clsNorm: TensorModule;
   constructor(segChannels: number, clsChannels: number, norm: JointConfig['norm']) {
     super();
-    if (segChannels !== clsChannels) throw new RangeError('FeatureCombinationBlock: both branches must have the same width');
-    this.mix = this.registerModule('mix', new Conv2d(segChannels + clsChannels, segChannels, 1, { bias: false }));
-    this.norm = this.registerModule('norm', makeNorm(norm, segChannels));
+    this.toSeg = this.registerModule('toSeg', new Conv2d(segChannels + clsChannels, segChannels, 1, { bias: false }));
+    this.segNorm = this.registerModule('segNorm', makeNorm(norm, segChannels));
+    this.toCls = this.registerModule('toCls', new Conv2d(segChannels + clsChannels, clsChannels, 1, { bias: false }));
+    this.clsNorm = this.registerModule('clsNorm', makeNorm(norm, clsChannels));
   }
   forward(seg: Tensor, cls: Tensor): [Tensor, Tensor] {
-    const fused = this.norm.forward(this.mix.forward(cat([seg, cls], 1))).relu();
-    return [seg.add(fused), cls.add(fused)];
+    const both = cat([seg, cls], 1);
+    const s = this.segNorm.forward(this.toSeg.forward(both)).relu();
+    const c = this.clsNorm.forward(this.toCls.forward(both)).relu();
+    return [seg.add(s), cls.add(c)];
   }
 }
 
@@ -72,19 +82,20 @@ export class JointNet extends Module<[Tensor], SegmentationOutput> {
     validateModelConfig(config);
     this.config = config;
     const f = config.features;
+    const cf = config.clsFeatures;
     this.segEncoder = this.registerModule('segEncoder', new ModuleList<ResidualBlock>());
     this.clsEncoder = this.registerModule('clsEncoder', new ModuleList<ResidualBlock>());
     for (let i = 0; i < f.length; i++) {
       const inCh = i === 0 ? config.inChannels : f[i - 1]!;
       this.segEncoder.append(new ResidualBlock(inCh, f[i]!, config.norm, i === 0 ? 1 : 2));
-      this.clsEncoder.append(new ResidualBlock(inCh, f[i]!, config.norm, i === 0 ? 1 : 2));
+      this.clsEncoder.append(new ResidualBlock(i === 0 ? config.inChannels : cf[i - 1]!, cf[i]!, config.norm, i === 0 ? 1 : 2));
     }
-    this.fcbs = config.fcb ? this.registerModule('fcbs', new ModuleList(f.map((c) => new FeatureCombinationBlock(c, c, config.norm)))) : null;
+    this.fcbs = config.fcb ? this.registerModule('fcbs', new ModuleList(f.map((c, i) => new FeatureCombinationBlock(c, cf[i]!, config.norm)))) : null;
     this.decoder = this.registerModule('decoder', new ModuleList<UpBlock>());
     for (let i = f.length - 1; i > 0; i--) this.decoder.append(new UpBlock(f[i]!, f[i - 1]!, f[i - 1]!, 'residual', config.norm));
     this.head = this.registerModule('head', new Conv2d(f[0]!, 1, 1));
     this.classifierDropout = this.registerModule('classifierDropout', new Dropout(config.classifierDropout));
-    this.classifier = this.registerModule('classifier', new Linear(f[f.length - 1]!, config.numClasses));
+    this.classifier = this.registerModule('classifier', new Linear(cf[cf.length - 1]!, config.numClasses));
     this.std = config.std
       ? this.registerModule('std', new SoftThresholdDynamics(config.std, { iterations: config.std.iterations, kernelHalfSize: config.std.kernelHalfSize }))
       : null;

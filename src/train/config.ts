@@ -38,7 +38,7 @@ export interface TrainConfig {
 
 export function defaultModelFor(arch: ModelConfig['arch'], inChannels: number): ModelConfig {
   const features = [16, 32, 64, 128, 256];
-  if (arch === 'joint') return defaultJointConfig({ inChannels, features });
+  if (arch === 'joint') return defaultJointConfig({ inChannels, features, clsFeatures: features.map((c) => c / 2) });
   return { arch, inChannels, features, norm: 'batch' };
 }
 
@@ -78,6 +78,10 @@ export function resolveTrainConfig(raw: unknown, where: string): TrainConfig {
   const arch = (modelRaw['arch'] ?? 'joint') as ModelConfig['arch'];
   if (arch !== 'unet' && arch !== 'resunet' && arch !== 'joint') throw new UserError(`${where}: model.arch must be unet, resunet or joint, got ${JSON.stringify(arch)}`);
   const model = { ...defaultModelFor(arch, slice.contextSlices), ...modelRaw } as ModelConfig;
+  // A joint model given only `features` gets a classification branch of half their width.
+  if (model.arch === 'joint' && modelRaw['features'] !== undefined && modelRaw['clsFeatures'] === undefined && Array.isArray(model.features)) {
+    model.clsFeatures = model.features.map((c) => Math.max(1, Math.ceil(c / 2)));
+  }
   const cfg: TrainConfig = {
     ...DEFAULT_TRAIN,
     ...(raw as Partial<TrainConfig>),

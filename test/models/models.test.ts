@@ -27,10 +27,10 @@ function configs(): ModelConfig[] {
   return [
     { arch: 'unet', inChannels: 1, features, norm: 'batch' },
     { arch: 'resunet', inChannels: 3, features, norm: 'group' },
-    defaultJointConfig({ features }),
-    defaultJointConfig({ features, fcb: false, std: null, sizePrior: null }),
-    defaultJointConfig({ features, sizePrior: null, norm: 'instance' }),
-    defaultJointConfig({ features, sizePrior: { mode: 'expected', confidence: 0, margin: 0.1 } }),
+    defaultJointConfig({ features, clsFeatures: [4, 4, 8] }),
+    defaultJointConfig({ features, clsFeatures: features, fcb: false, std: null, sizePrior: null }),
+    defaultJointConfig({ features, clsFeatures: features, sizePrior: null, norm: 'instance' }),
+    defaultJointConfig({ features, clsFeatures: features, sizePrior: { mode: 'expected', confidence: 0, margin: 0.1 } }),
   ];
 }
 
@@ -61,7 +61,8 @@ test('every network: output shapes and a gradient for every parameter', () => {
 test('constructor rejects impossible configs, naming the option', () => {
   assert.throws(() => buildModel({ arch: 'unet', inChannels: 0, features: [4, 8], norm: 'batch' }, SLICE, BINS), /inChannels/);
   assert.throws(() => buildModel(defaultJointConfig({ std: null }), SLICE, BINS), /sizePrior needs the STD layer/);
-  assert.throws(() => new JointNet(defaultJointConfig({ features: [4, 8] })), /classAreaIntervalsPx/);
+  assert.throws(() => buildModel(defaultJointConfig({ clsFeatures: [8, 16] }), SLICE, BINS), /clsFeatures must be/);
+  assert.throws(() => new JointNet(defaultJointConfig({ features: [4, 8], clsFeatures: [4, 8] })), /classAreaIntervalsPx/);
 });
 
 /** A disc of logits (+4 inside, -4 outside) with 4% of pixels flipped (speckle). */
@@ -153,7 +154,7 @@ test('size-class intervals follow the bins and the patch spacing', () => {
 
 test('a few training steps of the joint model lower the loss', () => {
   manualSeed(7);
-  const model = buildModel(defaultJointConfig({ features: [4, 8, 16] }), SLICE, BINS);
+  const model = buildModel(defaultJointConfig({ features: [4, 8, 16], clsFeatures: [2, 4, 8] }), SLICE, BINS);
   const opt = new Adam(model.parameters(), { lr: 3e-3 });
   // Discs of three sizes at random offsets; class = size (1..3).
   const n = 12;
@@ -205,7 +206,7 @@ test('a model file rebuilds its model alone, with identical outputs', () => {
   const dir = mkdtempSync(join(tmpdir(), 'noduleseg-model-'));
   try {
     manualSeed(5);
-    const cfg = defaultJointConfig({ features: [4, 8, 16] });
+    const cfg = defaultJointConfig({ features: [4, 8, 16], clsFeatures: [2, 4, 8] });
     const model = buildModel(cfg, SLICE, BINS);
     const file = join(dir, 'm.safetensors');
     saveModel(file, model, { slice: SLICE, sizeBins: BINS, threshold: 0.4, provenance: { note: 'test' } });

@@ -39,7 +39,7 @@ test('train on a few real crops, keep best and latest, resume where it stopped',
   const dir = mkdtempSync(join(tmpdir(), 'noduleseg-train-'));
   try {
     const cases = { train: loadCrops({ splits: ['train'], limit: 12 }), val: loadCrops({ splits: ['val'], limit: 3 }) };
-    const cfg = resolveTrainConfig({ name: 't', model: { arch: 'joint', features: [4, 8, 16] }, epochs: 1, batchSize: 16, threads: 1 }, 'test');
+    const cfg = resolveTrainConfig({ name: 't', model: { arch: 'joint', features: [4, 8, 16], clsFeatures: [2, 4, 8] }, epochs: 1, batchSize: 16, threads: 1 }, 'test');
     const r1 = train(cfg, { outDir: dir, cases });
     assert.equal(r1.epochs, 1);
     for (const f of ['best.safetensors', 'latest.ckpt.safetensors', 'log.jsonl', 'curves.png', 'config.json']) assert.ok(existsSync(join(dir, f)), f);
