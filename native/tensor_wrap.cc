@@ -120,9 +120,19 @@ const at::Tensor& TensorWrap::tensor(Napi::Env env) const {
   return t_;
 }
 
+// Frees the tensor and this wrapper now. Without napi_remove_wrap the wrapper would wait for a GC
+// finaliser, and Node runs those from the event loop: a long synchronous training loop would pile
+// them up (RSS grew ~13 MB per 1,000 steps). The JS object is left without a native pointer;
+// src/tensor refuses to use it ("tensor already disposed").
 Napi::Value TensorWrap::Dispose(const Napi::CallbackInfo& info) {
-  Release(info.Env());
-  return info.Env().Undefined();
+  Napi::Env env = info.Env();
+  Release(env);
+  void* self = nullptr;
+  if (napi_remove_wrap(env, info.This(), &self) == napi_ok && self == this) {
+    magic_ = 0;
+    delete this;  // ~ObjectWrap deletes the (weak) reference made by napi_wrap
+  }
+  return env.Undefined();
 }
 
 Napi::Value TensorWrap::IsDisposed(const Napi::CallbackInfo& info) {
