@@ -1,0 +1,93 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { lidcCropsDir, missingDataReason, DEFAULT_SLICE_CONFIG, type SizeBins } from '../../src/data/index.ts';
+import { readVolume, Volume } from '../../src/io/index.ts';
+import { buildModel, saveModel, defaultJointConfig } from '../../src/models/index.ts';
+import { segmentationMetrics } from '../../src/metrics/index.ts';
+import { manualSeed } from '../../src/tensor/index.ts';
+import { DEFAULT_MODEL } from '../../src/cli/segment.ts';
+import { runCli } from './run-cli.ts';
+
+const missing = missingDataReason(lidcCropsDir());
+const BINS: SizeBins = { format: 'noduleseg.size-bins', version: 1, edgesMm2: [27.6, 82.1], classes: ['none', 'small', 'medium', 'large'], nonzeroSlices: 3, source: 'test' };
+
+function tinyModel(dir: string): string {
+  manualSeed(1);
+  const model = buildModel(defaultJointConfig({ features: [4, 8, 16], clsFeatures: [2, 4, 8] }), DEFAULT_SLICE_CONFIG, BINS);
+  const file = join(dir, 'tiny.safetensors');
+  saveModel(file, model, { slice: DEFAULT_SLICE_CONFIG, sizeBins: BINS, threshold: 0.5, provenance: {} });
+  model.dispose();
+  return file;
+}
+
+test('segment: bad arguments and files end with one line, exit 1 and no output', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'noduleseg-seg-'));
+  try {
+    const model = tinyModel(dir);
+    const image = join(dir, 'img.nii.gz');
+    // A small synthetic CT: a 6 mm-radius sphere of soft tissue in air.
+    const data = new Int16Array(40 * 40 * 12).map((_, i) => {
+      const x = i % 40, y = Math.floor(i / 40) % 40, z = Math.floor(i / 1600);
+      return ((x - 20) * 0.7) ** 2 + ((y - 20) * 0.7) ** 2 + ((z - 6) * 1.25) ** 2 < 36 ? 40 : -850;
+    });
+    const { writeNifti } = await import('../../src/io/index.ts');
+    writeNifti(image, new Volume({ data, dims: [40, 40, 12], spacingMm: [0.7, 0.7, 1.25], originMm: [0, 0, 0], modality: 'CT' }));
+    writeFileSync(join(dir, 'bad.safetensors'), 'not a model');
+    const cases: Array<[string[], RegExp]> = [
+      [['segment', '-i', join(dir, 'nope.nii.gz'), '-m', model], /nope\.nii\.gz: no such file or folder/],
+      [['segment', '-i', image, '-m', join(dir, 'missing.safetensors')], /missing\.safetensors: model file not found/],
+      [['segment', '-i', image, '-m', join(dir, 'bad.safetensors')], /bad\.safetensors: not a readable model file/],
+      [['segment', '-i', image, '-m', model, '--threshold', '2'], /--threshold: expected a probability/],
+      [['segment', '-i', image, '-m', model, '--voxel', '1,2'], /--voxel: expected three numbers/],
+      [['segment', '-i', image, '-m', model, '--voxel', '1,2,300'], /lies outside the image/],
+      [['segment', '-i', image, '-m', model, '-o', join(dir, 'out.png')], /must end in \.nii\.gz, \.nii or \.dcm/],
+      [['segment', '-i', image, '-m', model, '-o', join(dir, 'out.dcm')], /DICOM SEG output needs a DICOM series input/],
+      [['segment', '-i', image, '-m', model, '--point', '1,2,3', '--voxel', '1,2,3'], /only one of --point, --voxel, --points/],
+    ];
+    for (const [args, re] of cases) {
+      const r = await runCli(args);
+      assert.equal(r.code, 1, `${args.join(' ')} -> ${r.stderr}`);
+      assert.match(r.stderr, re);
+      assert.equal(r.stderr.trim().split('\n').length, 1, `one line: ${r.stderr}`);
+    }
+    assert.ok(!existsSync(join(dir, 'out.dcm')) && !existsSync(join(dir, 'out.png')));
+    // The pipeline itself, with an untrained model: a mask on the input's exact grid and a report.
+    const out = join(dir, 'mask.nii.gz');
+    const r = await runCli(['segment', '-i', image, '-m', model, '-o', out, '--voxel', '20,20,6']);
+    assert.equal(r.code, 0, r.stderr);
+    const mask = await readVolume(out);
+    const ct = await readVolume(image);
+    assert.ok(mask.sameGrid(ct));
+    const report = JSON.parse(readFileSync(join(dir, 'mask.json'), 'utf8')) as { nodules: Array<{ label: number; promptVoxel: number[] }> };
+    assert.equal(report.nodules.length, 1);
+    assert.deepEqual(report.nodules[0]!.promptVoxel, [20, 20, 6]);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('segment with the shipped model: three real crops reach Dice >= 0.7 each', { skip: missing ?? false }, async () => {
+  assert.ok(existsSync(DEFAULT_MODEL), `the shipped model ${DEFAULT_MODEL} is missing`);
+  const dir = mkdtempSync(join(tmpdir(), 'noduleseg-seg3-'));
+  try {
+    const crops = lidcCropsDir();
+    const ids = ['LIDC-IDRI-0181_R_2', 'LIDC-IDRI-0260_R_3', 'LIDC-IDRI-0252_R_1'];
+    mkdirSync(join(dir, 'in'));
+    for (const id of ids) symlinkSync(resolve(crops, 'image', `${id}.nii.gz`), join(dir, 'in', `${id}.nii.gz`));
+    const r = await runCli(['segment', '-i', join(dir, 'in'), '-o', join(dir, 'out'), '--threads', '1']);
+    assert.equal(r.code, 0, r.stderr);
+    assert.deepEqual(readdirSync(join(dir, 'out')).filter((f) => f.endsWith('.nii.gz')).sort(), ids.map((i) => `${i}.nii.gz`).sort());
+    for (const id of ids) {
+      const pred = await readVolume(join(dir, 'out', `${id}.nii.gz`));
+      const ref = await readVolume(join(crops, 'mask', `${id}.nii.gz`));
+      assert.ok(pred.sameGrid(ref), `${id}: output on the input's grid`);
+      const m = segmentationMetrics(pred, ref, { hd95: false });
+      assert.ok(m.dice >= 0.7, `${id}: Dice ${m.dice.toFixed(3)}`);
+    }
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
