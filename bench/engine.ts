@@ -189,7 +189,7 @@ class PyTorchSide {
 }
 
 await ensurePyTorch();
-console.log(`U-Net 2D (levels ${levels.join('/')}, Conv-BN-ReLU, transposed-conv up, Adam), batch ${batch} at ${size}x${size}, ${threads} thread(s)`);
+console.log(`U-Net 2D (levels ${levels.join('/')}, Conv-BN-ReLU, transposed-conv up, Adam), batch ${batch} at ${size}x${size}, ${threads} thread(s), OMP_WAIT_POLICY=${process.env.OMP_WAIT_POLICY} (both sides)`);
 const py = new PyTorchSide();
 await py.ready();
 const ours = setupOurs();

@@ -192,6 +192,10 @@ export function loadNative(): NativeAddon {
         '  with another libtorch: LIBTORCH=/path/to/libtorch npm run setup',
     );
   }
+  // libgomp reads its wait policy once, when libtorch loads. Its default (spin at barriers)
+  // made 2-thread ops ~8x slower whenever another process held a core (measured: conv2d
+  // fwd+bwd 80 ms vs 11 ms passive, 6 ms single-threaded). An explicit setting is kept.
+  if (process.env.OMP_WAIT_POLICY === undefined) process.env.OMP_WAIT_POLICY = 'PASSIVE';
   const require = createRequire(import.meta.url);
   try {
     cached = require(ADDON_PATH) as NativeAddon;
