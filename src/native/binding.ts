@@ -161,7 +161,8 @@ export interface NativeAddon {
 export const DTYPE_CODES = ['float32', 'float64', 'int16', 'int32', 'int64', 'uint8', 'bool'] as const;
 
 const here = dirname(fileURLToPath(import.meta.url));
-export const ADDON_PATH = join(here, '..', '..', 'build', 'Release', 'noduleseg_native.node');
+/** NODULESEG_NATIVE_ADDON selects another build (e.g. one against a second libtorch, for testing). */
+export const ADDON_PATH = process.env.NODULESEG_NATIVE_ADDON ?? join(here, '..', '..', 'build', 'Release', 'noduleseg_native.node');
 
 function explain(e: unknown): string {
   const msg = e instanceof Error ? e.message : String(e);
