@@ -22,7 +22,7 @@ const size = 64;
 const warmup = 3;
 const trainIters = Number(process.env.BENCH_TRAIN_ITERS ?? 3);
 const inferIters = Number(process.env.BENCH_INFER_ITERS ?? 6);
-const rounds = Number(process.env.BENCH_ROUNDS ?? 8);
+const rounds = Number(process.env.BENCH_ROUNDS ?? 10);
 const levels = [16, 32, 64, 128];
 
 interface Block { w1: Tensor; g1: Tensor; b1: Tensor; m1: Tensor; v1: Tensor; w2: Tensor; g2: Tensor; b2: Tensor; m2: Tensor; v2: Tensor }

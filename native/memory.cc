@@ -19,7 +19,7 @@ static std::atomic<int64_t> g_numBytes{0};
 // reported to V8: reporting them made V8 start a GC cycle every few steps of a training loop, and
 // its helper threads then competed with libtorch's OpenMP threads. Tensors made outside any scope
 // (or leaving one) are reported, so the GC runs before leaked tensors pile up.
-static bool g_report = true;
+static thread_local bool g_report = true;  // per JS thread (main or worker)
 
 bool TrackAlloc(napi_env env, int64_t bytes) {
   g_numTensors++;

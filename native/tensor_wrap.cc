@@ -8,7 +8,10 @@
 
 namespace ns {
 
-static Napi::FunctionReference* g_ctor = nullptr;
+// Per-environment constructor, so the addon also works in worker threads (each has its own env).
+struct AddonData {
+  Napi::FunctionReference tensorCtor;
+};
 
 std::string ShapeString(at::IntArrayRef s) {
   std::ostringstream o;
@@ -66,7 +69,9 @@ Napi::Function TensorWrap::Init(Napi::Env env) {
           InstanceMethod<&TensorWrap::NBytes>("nbytes"),
           InstanceMethod<&TensorWrap::ReportExternal>("reportExternal"),
       });
-  g_ctor = new Napi::FunctionReference(Napi::Persistent(fn));
+  auto* data = new AddonData();
+  data->tensorCtor = Napi::Persistent(fn);
+  env.SetInstanceData<AddonData>(data);
   return fn;
 }
 
@@ -92,7 +97,7 @@ void TensorWrap::Release(napi_env env) {
 
 Napi::Object TensorWrap::Wrap(Napi::Env env, at::Tensor t) {
   if (!t.defined()) ThrowError(env, "internal: an op returned an undefined tensor");
-  Napi::Object obj = g_ctor->New({});
+  Napi::Object obj = env.GetInstanceData<AddonData>()->tensorCtor.New({});
   TensorWrap* w = Napi::ObjectWrap<TensorWrap>::Unwrap(obj);
   w->Set(env, std::move(t));
   return obj;

@@ -164,7 +164,8 @@ const here = dirname(fileURLToPath(import.meta.url));
 /** NODULESEG_NATIVE_ADDON selects another build (e.g. one against a second libtorch, for testing). */
 export const ADDON_PATH = process.env.NODULESEG_NATIVE_ADDON ?? join(here, '..', '..', 'build', 'Release', 'noduleseg_native.node');
 
-function explain(e: unknown): string {
+/** The load error with its likely cause and fix (exported for tests). */
+export function explainLoadError(e: unknown): string {
   const msg = e instanceof Error ? e.message : String(e);
   const causes: string[] = [];
   if (/lib(torch|c10|torch_cpu)[^:]*\.so[^:]*: cannot open shared object/.test(msg)) {
@@ -201,7 +202,7 @@ export function loadNative(): NativeAddon {
   try {
     cached = require(ADDON_PATH) as NativeAddon;
   } catch (e) {
-    throw new Error(explain(e), { cause: e });
+    throw new Error(explainLoadError(e), { cause: e });
   }
   return cached;
 }
