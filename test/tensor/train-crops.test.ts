@@ -10,7 +10,7 @@ import { Adam } from '../../src/optim/index.ts';
 
 const DATA = join(import.meta.dirname, '..', '..', '..', 'shared', 'data', 'lidc-crops');
 const SIDE = 32;
-const CASES = 24;
+const CASES = 16;
 
 /** The middle axial slice of a crop, centre-cropped / zero-padded to SIDE x SIDE (x fastest). */
 async function middleSlice(path: string, fill: number): Promise<Float32Array> {
