@@ -67,6 +67,9 @@ describe('gradients match finite differences (float64)', () => {
     gradcheck('pad replicate', (a) => pad(a, [1, 1, 1, 1], 'replicate'), [r(1, 1, 3, 3)]);
     gradcheck('indexSelect', (a) => a.indexSelect(1, tensor([2, 0, 2], [3], 'int64')), [r(2, 3)]);
     gradcheck('where', (a, b) => where(a.gt(0), a, b), [awayFromZero([5]), r(5)]);
+    gradcheck('gather', (a) => a.gather(1, tensor([[0, 0, 2], [1, 2, 1]], [2, 3], 'int64')), [r(2, 3)]);
+    gradcheck('maskedFill', (a) => a.maskedFill(tensor([true, false, true, false]), 2), [r(4)]);
+    gradcheck('lerp', (a, b) => a.lerp(b, 0.3), [r(3), r(3)]);
   });
 
   it('matmul and linear', () => {
@@ -81,6 +84,7 @@ describe('gradients match finite differences (float64)', () => {
     gradcheck('conv3d', (x, w, b) => F.conv3d(x, w, b, { padding: 1 }), [r(1, 1, 3, 3, 3), r(2, 1, 3, 3, 3), r(2)]);
     gradcheck('convTranspose2d', (x, w, b) => F.convTranspose2d(x, w, b, { stride: 2, padding: 1, outputPadding: 1 }),
       [r(1, 2, 3, 3), r(2, 3, 3, 3), r(3)]);
+    gradcheck('conv1d', (x, w, b) => F.conv1d(x, w, b, { padding: 1, stride: 2 }), [r(2, 2, 5), r(3, 2, 3), r(3)]);
     gradcheck('convTranspose3d', (x, w, b) => F.convTranspose3d(x, w, b, { stride: 2 }), [r(1, 2, 2, 2, 2), r(2, 1, 2, 2, 2), r(1)]);
   });
 
@@ -105,6 +109,13 @@ describe('gradients match finite differences (float64)', () => {
     gradcheck('bilinear alignCorners', (x) => F.interpolate(x, { size: [5, 4], mode: 'bilinear', alignCorners: true }), [r(1, 1, 3, 3)]);
     gradcheck('trilinear', (x) => F.interpolate(x, { size: 3, mode: 'trilinear' }), [r(1, 1, 2, 2, 2)]);
     gradcheck('nearest', (x) => F.interpolate(x, { scaleFactor: 2 }), [r(1, 1, 2, 3)]);
+    gradcheck('nearest 3d', (x) => F.interpolate(x, { size: [3, 4, 2] }), [r(1, 1, 2, 2, 2)]);
+    gradcheck('adaptiveMaxPool3d', (x) => F.adaptiveMaxPool3d(x, 1), [r(1, 2, 2, 2, 2)]);
+  });
+
+  it('dropout (re-seeded so every evaluation draws the same mask)', () => {
+    gradcheck('dropout', (x) => { manualSeed(5); return F.dropout(x, 0.4, true); }, [r(12)]);
+    gradcheck('dropout2d', (x) => { manualSeed(6); return F.dropout2d(x, 0.5, true); }, [r(1, 6, 2, 2)]);
   });
 
   it('softmax and losses', () => {
