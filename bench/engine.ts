@@ -20,9 +20,9 @@ const threads = Number(process.env.BENCH_THREADS ?? getNumThreads());
 const batch = 16;
 const size = 64;
 const warmup = 3;
-const trainIters = Number(process.env.BENCH_TRAIN_ITERS ?? 3);
-const inferIters = Number(process.env.BENCH_INFER_ITERS ?? 6);
-const rounds = Number(process.env.BENCH_ROUNDS ?? 10);
+const trainIters = Number(process.env.BENCH_TRAIN_ITERS ?? 2);
+const inferIters = Number(process.env.BENCH_INFER_ITERS ?? 4);
+const rounds = Number(process.env.BENCH_ROUNDS ?? 20);
 const levels = [16, 32, 64, 128];
 
 interface Block { w1: Tensor; g1: Tensor; b1: Tensor; m1: Tensor; v1: Tensor; w2: Tensor; g2: Tensor; b2: Tensor; m2: Tensor; v2: Tensor }
@@ -197,10 +197,16 @@ const ours = setupOurs();
 // shared machine does not favour either side.
 const best = { oursTrain: 0, pyTrain: 0, oursInfer: 0, pyInfer: 0 };
 for (let r = 0; r < rounds; r++) {
-  best.oursTrain = Math.max(best.oursTrain, (batch * trainIters) / timeOurs(ours.train, trainIters));
+  // Which engine goes first alternates too, so a slow drift does not favour either.
+  const oursFirst = r % 2 === 0;
+  const oursTrain = (): void => { best.oursTrain = Math.max(best.oursTrain, (batch * trainIters) / timeOurs(ours.train, trainIters)); };
+  const oursInfer = (): void => { best.oursInfer = Math.max(best.oursInfer, (batch * inferIters) / timeOurs(ours.infer, inferIters)); };
+  if (oursFirst) oursTrain();
   best.pyTrain = Math.max(best.pyTrain, (batch * trainIters) / (await py.time('train', trainIters)));
-  best.oursInfer = Math.max(best.oursInfer, (batch * inferIters) / timeOurs(ours.infer, inferIters));
+  if (!oursFirst) oursTrain();
+  if (oursFirst) oursInfer();
   best.pyInfer = Math.max(best.pyInfer, (batch * inferIters) / (await py.time('infer', inferIters)));
+  if (!oursFirst) oursInfer();
 }
 py.close();
 console.log(`noduleseg (libtorch ${torchVersion()}): train ${best.oursTrain.toFixed(1)} samples/s, infer ${best.oursInfer.toFixed(1)} samples/s`);
