@@ -11,7 +11,7 @@ setFlagsFromString('--expose-gc');
 const gc = runInNewContext('gc') as () => void;
 
 describe('memory stays flat', () => {
-  it('5,000 training steps: RSS growth under 24 MiB and numTensors back to baseline', () => {
+  it('5,000 training steps: RSS growth under 16 MiB and numTensors back to baseline', () => {
     manualSeed(3);
     const base = memory().numTensors;
     const [w, b, target] = tidy(() => [randn([64, 64]).mul(0.1), zeros([64]), ones([32, 64]).mul(0.5)]);
@@ -36,7 +36,8 @@ describe('memory stays flat', () => {
     gc();
     const growth = (process.memoryUsage().rss - rss0) / 2 ** 20;
     assert.ok(Number.isFinite(last));
-    assert.ok(growth < 24, `RSS grew by ${growth.toFixed(1)} MiB over 4,500 steps`);
+    console.log(`# RSS growth over 4,500 steps: ${growth.toFixed(1)} MiB`);
+    assert.ok(growth < 16, `RSS grew by ${growth.toFixed(1)} MiB over 4,500 steps`);
     // parameters (2), target, optimizer state copies are native-only: only our 3 handles remain
     assert.equal(memory().numTensors, base + 3);
     for (const t of [w, b, target]) t.dispose();
