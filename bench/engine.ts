@@ -4,30 +4,40 @@
  * inference pass after warm-up, timed here and in PyTorch (bench/engine_pytorch.py, Debian's
  * python3-torch) with the same thread count. The network is built directly from tensor ops and
  * F functions (parameters as plain tensors), mirroring the Python script line for line.
+ * Each engine runs in its own child process (this file with --serve, and the Python script), and
+ * the two are driven in short alternating rounds; two fresh pairs of processes are measured, and
+ * the best round of each engine counts. On a shared machine a busy spell or an unlucky process
+ * (memory layout) slows a round or a process, never speeds it up, so the best is the fair figure.
  * Ends with: ratio train=<ours/pytorch> infer=<ours/pytorch>
  */
 import { spawn, spawnSync } from 'node:child_process';
 import { createInterface } from 'node:readline';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { F, cat, full, getNumThreads, keep, manualSeed, noGrad, rand, randn, setNumThreads, tidy, torchVersion, zeros, ones, type Tensor } from '../src/tensor/index.ts';
-import { Adam } from '../src/optim/index.ts';
+import { availableParallelism } from 'node:os';
+import type { Tensor } from '../src/tensor/index.ts';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const PY = '/usr/bin/python3';
 
-const threads = Number(process.env.BENCH_THREADS ?? getNumThreads());
+const threads = Number(process.env.BENCH_THREADS ?? availableParallelism());
 const batch = 16;
 const size = 64;
 const warmup = 3;
 const trainIters = Number(process.env.BENCH_TRAIN_ITERS ?? 2);
 const inferIters = Number(process.env.BENCH_INFER_ITERS ?? 4);
-const rounds = Number(process.env.BENCH_ROUNDS ?? 20);
+const rounds = Number(process.env.BENCH_ROUNDS ?? 12);
+const passes = Number(process.env.BENCH_PASSES ?? 2);
+const serving = process.argv.includes('--serve');
+// Loaded only in the --serve child, so the driver process holds no libtorch threads.
+const T = serving ? await import('../src/tensor/index.ts') : undefined;
+const O = serving ? await import('../src/optim/index.ts') : undefined;
 const levels = [16, 32, 64, 128];
 
 interface Block { w1: Tensor; g1: Tensor; b1: Tensor; m1: Tensor; v1: Tensor; w2: Tensor; g2: Tensor; b2: Tensor; m2: Tensor; v2: Tensor }
 
 function buildUNet(): { params: Tensor[]; forward: (x: Tensor, training: boolean) => Tensor } {
+  const { F, cat, full, keep, randn, tidy, zeros, ones } = T!;
   const params: Tensor[] = [];
   const convW = (cout: number, cin: number, k: number): Tensor => {
     const w = keep(tidy(() => randn([cout, cin, k, k]).mul(Math.sqrt(2 / (cin * k * k)))).requiresGrad_());
@@ -103,10 +113,11 @@ function buildUNet(): { params: Tensor[]; forward: (x: Tensor, training: boolean
 }
 
 function setupOurs(): { train: () => void; infer: () => void } {
+  const { F, keep, manualSeed, noGrad, rand, randn, setNumThreads, tidy } = T!;
   setNumThreads(threads);
   manualSeed(0);
   const net = buildUNet();
-  const opt = new Adam(net.params, { lr: 1e-3 });
+  const opt = new O!.Adam(net.params, { lr: 1e-3 });
   const x = keep(randn([batch, 1, size, size]));
   const target = keep(tidy(() => rand([batch, 1, size, size]).gt(0.5).float()));
   const train = (): void => {
@@ -143,23 +154,22 @@ async function ensurePyTorch(): Promise<void> {
   if (r.status !== 0) throw new Error('bench: could not install python3-torch (run as root: apt-get install -y python3-torch)');
 }
 
-/** The PyTorch process: warmed up, then timing "train N" / "infer N" requests. */
-class PyTorchSide {
+/** A child process serving "train N" / "infer N" with the seconds taken, after warm-up. */
+class Side {
   private readonly proc;
   private readonly lines: string[] = [];
   private waiting: ((l: string) => void) | undefined;
   private stderr = '';
   info: { threads: number; torch: string } = { threads: 0, torch: '' };
 
-  constructor() {
-    const args = [join(root, 'bench', 'engine_pytorch.py'), threads, batch, size, warmup].map(String);
-    this.proc = spawn(PY, args, { env: { ...process.env, OMP_NUM_THREADS: String(threads) }, stdio: ['pipe', 'pipe', 'pipe'] });
+  constructor(readonly name: string, cmd: string, args: string[]) {
+    this.proc = spawn(cmd, args, { env: { ...process.env, OMP_NUM_THREADS: String(threads) }, stdio: ['pipe', 'pipe', 'pipe'] });
     this.proc.stderr.on('data', (d: Buffer) => { this.stderr += d.toString(); });
     createInterface({ input: this.proc.stdout }).on('line', (l) => {
       if (this.waiting) { const w = this.waiting; this.waiting = undefined; w(l); } else this.lines.push(l);
     });
     this.proc.on('exit', (code) => {
-      if (this.waiting && code !== 0) this.waiting(`error ${code}`);
+      if (this.waiting) this.waiting(`exited with code ${code}`);
     });
   }
 
@@ -169,18 +179,20 @@ class PyTorchSide {
     return new Promise((res) => { this.waiting = res; });
   }
 
-  async ready(): Promise<void> {
+  async ready(): Promise<this> {
     const l = await this.next();
-    if (!l.startsWith('ready ')) throw new Error(`bench: PyTorch side failed: ${l}\n${this.stderr}`);
+    if (!l.startsWith('ready ')) throw new Error(`bench: ${this.name} side failed: ${l}\n${this.stderr}`);
     this.info = JSON.parse(l.slice(6)) as { threads: number; torch: string };
+    return this;
   }
 
-  async time(what: 'train' | 'infer', n: number): Promise<number> {
+  /** Samples per second over n iterations. */
+  async rate(what: 'train' | 'infer', n: number): Promise<number> {
     this.proc.stdin.write(`${what} ${n}\n`);
     const l = await this.next();
     const s = Number(l);
-    if (!Number.isFinite(s)) throw new Error(`bench: PyTorch side failed: ${l}\n${this.stderr}`);
-    return s;
+    if (!Number.isFinite(s)) throw new Error(`bench: ${this.name} side failed: ${l}\n${this.stderr}`);
+    return (batch * n) / s;
   }
 
   close(): void {
@@ -188,27 +200,50 @@ class PyTorchSide {
   }
 }
 
-await ensurePyTorch();
-console.log(`U-Net 2D (levels ${levels.join('/')}, Conv-BN-ReLU, transposed-conv up, Adam), batch ${batch} at ${size}x${size}, ${threads} thread(s), OMP_WAIT_POLICY=${process.env.OMP_WAIT_POLICY} (both sides)`);
-const py = new PyTorchSide();
-await py.ready();
-const ours = setupOurs();
-// Short rounds, alternating the engines; the best round of each counts, so a busy spell on a
-// shared machine does not favour either side.
-const best = { oursTrain: 0, pyTrain: 0, oursInfer: 0, pyInfer: 0 };
-for (let r = 0; r < rounds; r++) {
-  // Which engine goes first alternates too, so a slow drift does not favour either.
-  const oursFirst = r % 2 === 0;
-  const oursTrain = (): void => { best.oursTrain = Math.max(best.oursTrain, (batch * trainIters) / timeOurs(ours.train, trainIters)); };
-  const oursInfer = (): void => { best.oursInfer = Math.max(best.oursInfer, (batch * inferIters) / timeOurs(ours.infer, inferIters)); };
-  if (oursFirst) oursTrain();
-  best.pyTrain = Math.max(best.pyTrain, (batch * trainIters) / (await py.time('train', trainIters)));
-  if (!oursFirst) oursTrain();
-  if (oursFirst) oursInfer();
-  best.pyInfer = Math.max(best.pyInfer, (batch * inferIters) / (await py.time('infer', inferIters)));
-  if (!oursFirst) oursInfer();
+/** --serve: the noduleseg side, speaking the same protocol as bench/engine_pytorch.py. */
+async function serve(): Promise<void> {
+  const ours = setupOurs();
+  process.stdout.write(`ready ${JSON.stringify({ threads: T!.getNumThreads(), torch: T!.torchVersion() })}\n`);
+  for await (const line of createInterface({ input: process.stdin })) {
+    const [what, n] = line.split(' ');
+    process.stdout.write(`${timeOurs(what === 'train' ? ours.train : ours.infer, Number(n))}\n`);
+  }
 }
-py.close();
-console.log(`noduleseg (libtorch ${torchVersion()}): train ${best.oursTrain.toFixed(1)} samples/s, infer ${best.oursInfer.toFixed(1)} samples/s`);
-console.log(`pytorch ${py.info.torch} (${py.info.threads} thread(s)): train ${best.pyTrain.toFixed(1)} samples/s, infer ${best.pyInfer.toFixed(1)} samples/s`);
-console.log(`ratio train=${(best.oursTrain / best.pyTrain).toFixed(3)} infer=${(best.oursInfer / best.pyInfer).toFixed(3)}`);
+
+async function drive(): Promise<void> {
+  await ensurePyTorch();
+  // The same OpenMP wait policy on both sides (src/native/binding.ts defaults it to PASSIVE).
+  process.env.OMP_WAIT_POLICY ??= 'PASSIVE';
+  console.log(`U-Net 2D (levels ${levels.join('/')}, Conv-BN-ReLU, transposed-conv up, Adam), batch ${batch} at ${size}x${size}, ` +
+    `${threads} thread(s), OMP_WAIT_POLICY=${process.env.OMP_WAIT_POLICY} (both sides); ${passes} x ${rounds} alternating rounds`);
+  const best = { oursTrain: 0, pyTrain: 0, oursInfer: 0, pyInfer: 0 };
+  let oursInfo = { threads: 0, torch: '' };
+  let pyInfo = { threads: 0, torch: '' };
+  for (let p = 0; p < passes; p++) {
+    // Started one after the other so their warm-ups do not overlap.
+    const ours = await new Side('noduleseg', process.execPath, ['--import', 'tsx', fileURLToPath(import.meta.url), '--serve']).ready();
+    const py = await new Side('PyTorch', PY, [join(root, 'bench', 'engine_pytorch.py'), threads, batch, size, warmup].map(String)).ready();
+    oursInfo = ours.info;
+    pyInfo = py.info;
+    for (let r = 0; r < rounds; r++) {
+      // Which engine goes first alternates, so a slow drift favours neither.
+      const [a, b] = r % 2 === 0 ? [ours, py] : [py, ours];
+      for (const what of ['train', 'infer'] as const) {
+        const n = what === 'train' ? trainIters : inferIters;
+        for (const side of [a, b]) {
+          const v = await side.rate(what, n);
+          const key = `${side === ours ? 'ours' : 'py'}${what === 'train' ? 'Train' : 'Infer'}` as keyof typeof best;
+          best[key] = Math.max(best[key], v);
+        }
+      }
+    }
+    ours.close();
+    py.close();
+  }
+  console.log(`noduleseg (libtorch ${oursInfo.torch}, ${oursInfo.threads} thread(s)): train ${best.oursTrain.toFixed(1)} samples/s, infer ${best.oursInfer.toFixed(1)} samples/s`);
+  console.log(`pytorch ${pyInfo.torch} (${pyInfo.threads} thread(s)): train ${best.pyTrain.toFixed(1)} samples/s, infer ${best.pyInfer.toFixed(1)} samples/s`);
+  console.log(`ratio train=${(best.oursTrain / best.pyTrain).toFixed(3)} infer=${(best.oursInfer / best.pyInfer).toFixed(3)}`);
+}
+
+if (serving) await serve();
+else await drive();
