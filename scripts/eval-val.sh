@@ -10,7 +10,7 @@ DATA="${NODULESEG_DATA:-../shared/data}/lidc-crops"
 [ -f "$DATA/splits.csv" ] || { echo "eval-val: $DATA/splits.csv not found (set NODULESEG_DATA)" >&2; exit 1; }
 rm -rf "$OUT" && mkdir -p "$OUT/image" "$OUT/ref"
 DATA_ABS="$(cd "$DATA" && pwd)"
-awk -F, '$3=="val"{print $1}' "$DATA/splits.csv" | while read -r c; do
+tr -d "\r" < "$DATA/splits.csv" | awk -F, '$3=="val"{print $1}' | while read -r c; do
   ln -s "$DATA_ABS/image/$c.nii.gz" "$OUT/image/$c.nii.gz"
   ln -s "$DATA_ABS/mask/$c.nii.gz" "$OUT/ref/$c.nii.gz"
 done
