@@ -37,10 +37,14 @@ if [ ! -f node_modules/.package-lock.json ] || [ package-lock.json -nt node_modu
 fi
 
 # Native addon: rebuild when missing or when a source is newer than the binary.
+# Also rebuild when the libtorch asked for (LIBTORCH, or the system one) differs from the last build's.
 addon=build/Release/noduleseg_native.node
+stamp=build/libtorch.stamp
+want_torch="${LIBTORCH:-system}"
 if [ -f binding.gyp ]; then
-  if [ ! -f "$addon" ] || [ -n "$(find native binding.gyp scripts/find-libtorch.mjs -newer "$addon" 2>/dev/null | head -1)" ]; then
+  if [ ! -f "$addon" ] || [ "$(cat "$stamp" 2>/dev/null)" != "$want_torch" ] || [ -n "$(find native binding.gyp scripts/find-libtorch.mjs -newer "$addon" 2>/dev/null | head -1)" ]; then
     echo "noduleseg: building the native addon (libtorch; takes a few minutes)" >&2
     npx --no-install node-gyp rebuild -j 2 >build-native.log 2>&1 || { tail -40 build-native.log >&2; echo "noduleseg: native build failed; full log in build-native.log" >&2; exit 1; }
+    echo "$want_torch" > "$stamp"
   fi
 fi
