@@ -9,7 +9,7 @@ import { buildModel, saveModel, defaultJointConfig } from '../../src/models/inde
 import { segmentationMetrics } from '../../src/metrics/index.ts';
 import { manualSeed } from '../../src/tensor/index.ts';
 import { DEFAULT_MODEL } from '../../src/cli/segment.ts';
-import { runCli } from './run-cli.ts';
+import { runCliBatch } from '../io/helpers.ts';
 
 const missing = missingDataReason(lidcCropsDir());
 const BINS: SizeBins = { format: 'noduleseg.size-bins', version: 1, edgesMm2: [27.6, 82.1], classes: ['none', 'small', 'medium', 'large'], nonzeroSlices: 3, source: 'test' };
@@ -47,8 +47,11 @@ test('segment: bad arguments and files end with one line, exit 1 and no output',
       [['segment', '-i', image, '-m', model, '-o', join(dir, 'out.dcm')], /DICOM SEG output needs a DICOM series input/],
       [['segment', '-i', image, '-m', model, '--point', '1,2,3', '--voxel', '1,2,3'], /only one of --point, --voxel, --points/],
     ];
-    for (const [args, re] of cases) {
-      const r = await runCli(args);
+    // Command lines run in a child process: capturing this process's stdout would hide the test
+    // runner's own reports.
+    const results = runCliBatch([...cases.map(([a]) => a), ['segment', '-i', image, '-m', model, '-o', join(dir, 'mask.nii.gz'), '--voxel', '20,20,6']]);
+    for (const [k, [args, re]] of cases.entries()) {
+      const r = results[k]!;
       assert.equal(r.code, 1, `${args.join(' ')} -> ${r.stderr}`);
       assert.match(r.stderr, re);
       assert.equal(r.stderr.trim().split('\n').length, 1, `one line: ${r.stderr}`);
@@ -56,7 +59,7 @@ test('segment: bad arguments and files end with one line, exit 1 and no output',
     assert.ok(!existsSync(join(dir, 'out.dcm')) && !existsSync(join(dir, 'out.png')));
     // The pipeline itself, with an untrained model: a mask on the input's exact grid and a report.
     const out = join(dir, 'mask.nii.gz');
-    const r = await runCli(['segment', '-i', image, '-m', model, '-o', out, '--voxel', '20,20,6']);
+    const r = results[cases.length]!;
     assert.equal(r.code, 0, r.stderr);
     const mask = await readVolume(out);
     const ct = await readVolume(image);
@@ -77,7 +80,8 @@ test('segment with the shipped model: three real crops reach Dice >= 0.7 each', 
     const ids = ['LIDC-IDRI-0181_R_2', 'LIDC-IDRI-0260_R_3', 'LIDC-IDRI-0252_R_1'];
     mkdirSync(join(dir, 'in'));
     for (const id of ids) symlinkSync(resolve(crops, 'image', `${id}.nii.gz`), join(dir, 'in', `${id}.nii.gz`));
-    const r = await runCli(['segment', '-i', join(dir, 'in'), '-o', join(dir, 'out'), '--threads', '1']);
+    const [r] = runCliBatch([['segment', '-i', join(dir, 'in'), '-o', join(dir, 'out'), '--threads', '1']]);
+    assert.ok(r);
     assert.equal(r.code, 0, r.stderr);
     assert.deepEqual(readdirSync(join(dir, 'out')).filter((f) => f.endsWith('.nii.gz')).sort(), ids.map((i) => `${i}.nii.gz`).sort());
     for (const id of ids) {
