@@ -91,9 +91,6 @@ async function runSegment(opts: SegmentCliOptions): Promise<void> {
   if (!existsSync(opts.input)) throw new UserError(`${opts.input}: no such file or folder`);
   const prompts = [opts.point, opts.voxel, opts.points].filter((x) => x !== undefined).length;
   if (prompts > 1) throw new UserError('give only one of --point, --voxel, --points');
-  if (opts.output && !/\.(nii\.gz|nii|dcm)$/i.test(opts.output) && statSync(opts.input).isFile()) {
-    throw new UserError(`${opts.output}: the output must end in .nii.gz, .nii or .dcm`);
-  }
   if (!existsSync(opts.model)) {
     throw new UserError(`${opts.model}: model file not found${opts.model === DEFAULT_MODEL ? ' (the shipped model is missing from this checkout)' : ''}`);
   }
@@ -104,6 +101,9 @@ async function runSegment(opts: SegmentCliOptions): Promise<void> {
     if (isDir && cropFiles.length > 0 && prompts === 0) {
       await segmentCropFolder(model, info, opts, cropFiles);
       return;
+    }
+    if (opts.output && !/\.(nii\.gz|nii|dcm)$/i.test(opts.output)) {
+      throw new UserError(`${opts.output}: the output must end in .nii.gz, .nii or .dcm`);
     }
     const volume = await readVolume(opts.input);
     if (prompts === 0) {
