@@ -7,7 +7,8 @@
  *     u_{t+1} = softmax(eps^2 (o - lambda * G_sigma * (1 - 2 u_t))),
  * reduces to one channel:
  *     u_{t+1} = sigmoid(eps^2 (z - 2 lambda G_sigma * (1 - 2 u_t)) + b),
- * where b is the per-image shift of the volume constraint: found by bisection so that sum(u)
+ * where b is the per-image shift of the volume constraint: found by safeguarded Newton steps
+ * (the method note says bisection; Newton reaches the same root in fewer passes) so that sum(u)
  * lies in [minArea, maxArea] (pixels). The bisection runs without gradient (b is a constant for
  * autograd, as a Lagrange multiplier would be), the rest is differentiable, sigma/lambda/eps
  * included.
