@@ -9,7 +9,7 @@
  *     u_{t+1} = sigmoid(eps^2 (z - 2 lambda G_sigma * (1 - 2 u_t)) + b),
  * where b is the per-image shift of the volume constraint: found by safeguarded Newton steps
  * (the method note says bisection; Newton reaches the same root in fewer passes) so that sum(u)
- * lies in [minArea, maxArea] (pixels). The bisection runs without gradient (b is a constant for
+ * lies in [minArea, maxArea] (pixels). That search runs without gradient (b is a constant for
  * autograd, as a Lagrange multiplier would be), the rest is differentiable, sigma/lambda/eps
  * included.
  */
