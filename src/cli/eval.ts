@@ -34,7 +34,7 @@ export function register(program: Command): void {
         const pred = await readVolume(join(opts.pred, f));
         const ref = await readVolume(join(opts.ref, refs.get(stem(f))!));
         if (!pred.sameGrid(ref)) throw new UserError(`${join(opts.pred, f)}: not on the grid of its reference ${join(opts.ref, refs.get(stem(f))!)}`);
-        acc.update(stem(f), segmentationMetrics({ data: pred.data, dims: pred.dims, spacingMm: pred.spacingMm }, { data: ref.data, dims: ref.dims, spacingMm: ref.spacingMm }));
+        acc.update(stem(f), segmentationMetrics(pred, ref));
         progress.update(n + 1);
       }
       progress.stop();

@@ -60,22 +60,19 @@ export function segmentAtPrompts(
   options: SegmentOptions & { onNodule?: (done: number, total: number) => void } = {},
 ): { labels: Uint8Array; nodules: NoduleResult[] } {
   if (promptsVoxel.length > 255) throw new RangeError('segmentAtPrompts: at most 255 nodules per label mask');
-  const labels = new Uint8Array(scan.voxelCount);
+  const labels = scan.withData(new Uint8Array(scan.voxelCount), 'SEG');
   const nodules: NoduleResult[] = [];
   const size = promptCropSize(scan, info);
   promptsVoxel.forEach((p, k) => {
     const { crop, startVoxel } = cropAround(scan, { voxel: p }, size);
     const local: Vec3 = [p[0] - startVoxel[0], p[1] - startVoxel[1], p[2] - startVoxel[2]];
     const seg = segmentVolume(model, crop, info.slice, { threshold: options.threshold ?? info.threshold, flipTta: options.flipTta, batchSize: options.batchSize, centreVoxel: local });
-    const labelled = new Uint8Array(seg.mask.data.length);
-    for (let i = 0; i < labelled.length; i++) labelled[i] = seg.mask.data[i] ? k + 1 : 0;
-    const full = scan.withData(new Uint8Array(scan.voxelCount), 'SEG');
-    pasteCrop(full, crop.withData(labelled, 'SEG'));
-    for (let i = 0; i < labels.length; i++) if (full.data[i] && !labels[i]) labels[i] = full.data[i]!;
+    const labelled = Uint8Array.from(seg.mask.data, (v) => (v ? k + 1 : 0));
+    pasteCrop(labels, crop.withData(labelled, 'SEG'), 'fill');
     nodules.push(describeNodule(k + 1, crop, seg, local, scan, startVoxel));
     options.onNodule?.(k + 1, promptsVoxel.length);
   });
-  return { labels, nodules };
+  return { labels: labels.data, nodules };
 }
 
 function describeNodule(label: number, crop: Volume, seg: CropSegmentation, promptLocal: Vec3, frame: Volume, startVoxel: Vec3): NoduleResult {

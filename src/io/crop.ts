@@ -77,9 +77,11 @@ export function gridOffset(crop: Volume, target: Volume, tolVoxel = 0.05): Vec3 
 
 /**
  * Writes a crop's voxels into `target` at the crop's place (found from its geometry), clipped to
- * the target. mode 'replace' copies, 'max' keeps the larger value (a union for masks).
+ * the target. mode 'replace' copies, 'max' keeps the larger value (a union for masks), 'fill'
+ * writes the crop's non-zero voxels only where the target is still 0 (labels pasted one by one,
+ * an earlier label kept where two overlap).
  */
-export function pasteCrop<T extends VoxelArray>(target: Volume<T>, crop: Volume, mode: 'replace' | 'max' = 'replace'): Vec3 {
+export function pasteCrop<T extends VoxelArray>(target: Volume<T>, crop: Volume, mode: 'replace' | 'max' | 'fill' = 'replace'): Vec3 {
   const start = gridOffset(crop, target);
   const [nx, ny, nz] = target.dims;
   const [sx, sy, sz] = crop.dims;
@@ -96,7 +98,7 @@ export function pasteCrop<T extends VoxelArray>(target: Volume<T>, crop: Volume,
         if (xi < 0 || xi >= nx) continue;
         const ti = xi + nx * (yj + ny * zk);
         const v = s[i + sx * (j + sy * k)]!;
-        if (mode === 'replace' || v > t[ti]!) t[ti] = v;
+        if (mode === 'replace' || (mode === 'max' ? v > t[ti]! : v !== 0 && t[ti] === 0)) t[ti] = v;
       }
     }
   }

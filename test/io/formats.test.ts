@@ -235,6 +235,17 @@ test('crop around a centre (world or voxel), air outside, and paste back', () =>
   pasteCrop(m, cm, 'max');
   assert.equal(m.data[0], 1);
   assert.equal(m.data.reduce((a, b) => a + b, 0), 28);
+  // Labels paste with mode 'fill': zeros of the crop and voxels already labelled are left alone.
+  const lab = v.withData(new Uint8Array(v.voxelCount));
+  const c1 = cropAround(lab, { voxel: [3, 2, 2] }, [3, 3, 3], 0).crop;
+  c1.data.fill(1);
+  pasteCrop(lab, c1, 'fill');
+  const c2 = cropAround(lab, { voxel: [4, 2, 2] }, [3, 3, 3], 0).crop;
+  c2.data.fill(2);
+  c2.data[0] = 0;
+  pasteCrop(lab, c2, 'fill');
+  assert.equal(lab.data.filter((x) => x === 1).length, 27);
+  assert.equal(lab.data.filter((x) => x === 2).length, 9);
   // Off-grid crops are refused rather than silently misplaced.
   const shifted = new Volume({ data: crop.data, dims: crop.dims, spacingMm: crop.spacingMm, originMm: [crop.originMm[0] + 0.3, crop.originMm[1], crop.originMm[2]], direction: crop.direction });
   assert.throws(() => pasteCrop(target, shifted), /not on the target grid/);
