@@ -12,6 +12,8 @@ const registrars: Array<() => Promise<{ register: CommandRegistrar }>> = [
   () => import('./eval.ts'),
   () => import('./inspect.ts'),
   () => import('./lidc.ts'),
+  () => import('./finetune.ts'),
+  () => import('./synth.ts'),
 ];
 
 export async function buildProgram(): Promise<Command> {

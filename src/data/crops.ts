@@ -41,7 +41,7 @@ export function parseCsv(text: string, path: string): Array<Record<string, strin
   });
 }
 
-function readText(path: string): string {
+export function readText(path: string): string {
   try {
     return readFileSync(path, 'utf8');
   } catch (e) {
@@ -93,7 +93,7 @@ export function loadCrops(options: LoadCropsOptions = {}): CropCase[] {
     const key = `${dir}\u0000${id}`;
     let c = cache.get(key);
     if (!c) {
-      c = decodeCase(dir, id, row['patient_id']!, split, Number(meta.get(id)?.['diameter_mm'] ?? Number.NaN));
+      c = decodeCropFiles(join(dir, 'image', `${id}.nii.gz`), join(dir, 'mask', `${id}.nii.gz`), id, row['patient_id']!, split, Number(meta.get(id)?.['diameter_mm'] ?? Number.NaN));
       cache.set(key, c);
     }
     out.push(c);
@@ -101,9 +101,8 @@ export function loadCrops(options: LoadCropsOptions = {}): CropCase[] {
   return out;
 }
 
-function decodeCase(dir: string, id: string, patientId: string, split: Split, diameterMm: number): CropCase {
-  const imagePath = join(dir, 'image', `${id}.nii.gz`);
-  const maskPath = join(dir, 'mask', `${id}.nii.gz`);
+/** Decodes one crop (int16 HU image and its mask on the same grid) into a case. */
+export function decodeCropFiles(imagePath: string, maskPath: string, id: string, patientId: string, split: Split, diameterMm: number): CropCase {
   const img = decodeNifti1(readGz(imagePath), imagePath);
   const m = decodeNifti1(readGz(maskPath), maskPath, { raw: true });
   if (!(img.data instanceof Int16Array)) throw new UserError(`${imagePath}: expected int16 HU voxels, got ${img.data.constructor.name}`);

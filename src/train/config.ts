@@ -14,6 +14,11 @@ export interface TrainConfig {
   /** Which slices of the training crops are samples: all, or only those with nodule. */
   sliceSelection: 'all' | 'nodule';
   epochs: number;
+  /**
+   * Stop after this many optimizer steps in total (the schedule spans them, and the number of
+   * epochs follows from it); null = epochs x steps per epoch. Fine-tuning uses a fixed step budget.
+   */
+  maxSteps: number | null;
   batchSize: number;
   optimizer: { kind: 'adam' | 'adamw' | 'sgd'; lr: number; weightDecay: number; momentum?: number };
   /** Per-iteration cosine decay after a linear warm-up, or a constant rate. */
@@ -47,6 +52,7 @@ export const DEFAULT_TRAIN: Omit<TrainConfig, 'model' | 'name'> = {
   augment: DEFAULT_AUGMENT,
   sliceSelection: 'all',
   epochs: 20,
+  maxSteps: null,
   batchSize: 32,
   optimizer: { kind: 'adam', lr: 1e-3, weightDecay: 0 },
   schedule: { kind: 'cosine', warmupEpochs: 1, minLrFactor: 0.01 },
@@ -114,6 +120,7 @@ export function resolveTrainConfig(raw: unknown, where: string): TrainConfig {
   if (!['cosine', 'constant'].includes(cfg.schedule.kind)) throw new UserError(`${where}: schedule.kind must be cosine or constant`);
   if (!(cfg.threshold > 0 && cfg.threshold < 1)) throw new UserError(`${where}: threshold must be in (0, 1)`);
   if (!(cfg.sliceSelection === 'all' || cfg.sliceSelection === 'nodule')) throw new UserError(`${where}: sliceSelection must be all or nodule`);
+  if (cfg.maxSteps !== null && !(Number.isInteger(cfg.maxSteps) && cfg.maxSteps >= 1)) throw new UserError(`${where}: maxSteps must be a positive integer or null`);
   if (cfg.timeBudgetMinutes !== null && !(cfg.timeBudgetMinutes > 0)) throw new UserError(`${where}: timeBudgetMinutes must be positive or null`);
   return cfg;
 }

@@ -10,15 +10,17 @@ import { evaluateOnCrops } from '../eval/crops.ts';
 import { segmentationLoss } from '../losses/index.ts';
 import { buildModel, saveModel, type SegmentationNetwork } from '../models/index.ts';
 import { Adam, AdamW, SGD, clipGradNorm, type Optimizer } from '../optim/index.ts';
-import { manualSeed, setNumThreads, tensor, tidy } from '../tensor/index.ts';
+import { manualSeed, setNumThreads, tensor, tidy, type Tensor } from '../tensor/index.ts';
 import { writePlotPng } from '../report/plot.ts';
 import { writeFileAtomic } from '../io/atomic.ts';
+import { UserError } from '../errors.ts';
 import { saveCheckpoint, loadCheckpoint, type EpochRecord } from './checkpoint.ts';
 import type { TrainConfig } from './config.ts';
 
 export interface TrainerEvents {
   onEpochStart?(epoch: number, totalEpochs: number, steps: number): void;
-  onStep?(step: number, steps: number, info: { loss: number; samplesPerSecond: number }): void;
+  /** `lrs`: the learning rate of each parameter group at this step. */
+  onStep?(step: number, steps: number, info: { loss: number; samplesPerSecond: number; lrs: number[] }): void;
   onEpochEnd?(record: EpochRecord, isBest: boolean): void;
   onValidation?(done: number, total: number): void;
   onMessage?(text: string): void;
@@ -33,6 +35,27 @@ export interface TrainOptions {
   /** Pre-loaded cases (tests, experiments); default: lidc-crops train/val. */
   cases?: { train: CropCase[]; val: CropCase[] };
   sizeBins?: SizeBins;
+  /**
+   * Called on the freshly built (seeded) model before the optimizer is made: fine-tuning loads
+   * its initial weights and freezes layers here.
+   */
+  prepareModel?: (model: SegmentationNetwork) => void;
+  /**
+   * Parameter groups with learning-rate multipliers of the schedule's rate (discriminative
+   * rates). Frozen parameters are dropped from them, and groups left empty too. Default: one
+   * group of every trainable parameter.
+   */
+  paramGroups?: (model: SegmentationNetwork) => TrainParamGroup[];
+  /** Merged into the saved model's provenance (how it was made). */
+  provenance?: Record<string, unknown>;
+  /** What the data was, for the provenance (default: the lidc-crops splits, or "custom cases"). */
+  dataDescription?: string;
+}
+
+export interface TrainParamGroup {
+  name: string;
+  params: Tensor[];
+  lrScale: number;
 }
 
 export interface TrainResult {
@@ -47,17 +70,35 @@ export interface TrainResult {
 export const ATTRIBUTION =
   'Trained on LIDC-IDRI (CC BY 3.0): Armato SG III, et al. Medical Physics 38(2):915-931, 2011; doi 10.7937/K9/TCIA.2015.LO9QL9SX; Clark K, et al. J Digit Imaging 26(6):1045-1057, 2013.';
 
-export function makeOptimizer(cfg: TrainConfig, model: SegmentationNetwork): Optimizer {
-  const params = model.parameters().filter((p) => p.requiresGrad);
+/**
+ * The optimizer over the trainable parameters, one optimizer group per non-empty parameter group
+ * (their lrScale is returned in the same order). Frozen parameters never reach the optimizer, so
+ * weight decay cannot move them either.
+ */
+export function makeOptimizer(cfg: TrainConfig, model: SegmentationNetwork, groups?: TrainParamGroup[]): { optimizer: Optimizer; lrScales: number[]; groupNames: string[] } {
+  const given = groups ?? [{ name: 'all', params: model.parameters(), lrScale: 1 }];
+  const kept = given.map((g) => ({ ...g, params: g.params.filter((p) => p.requiresGrad) })).filter((g) => g.params.length > 0);
+  if (kept.length === 0) throw new UserError('nothing to train: every parameter is frozen');
   const o = cfg.optimizer;
+  const pg = kept.map((g) => ({ params: g.params, lr: o.lr * g.lrScale }));
+  let optimizer: Optimizer;
   switch (o.kind) {
     case 'adam':
-      return new Adam(params, { lr: o.lr, weightDecay: o.weightDecay });
+      optimizer = new Adam(pg, { lr: o.lr, weightDecay: o.weightDecay });
+      break;
     case 'adamw':
-      return new AdamW(params, { lr: o.lr, weightDecay: o.weightDecay });
+      optimizer = new AdamW(pg, { lr: o.lr, weightDecay: o.weightDecay });
+      break;
     case 'sgd':
-      return new SGD(params, { lr: o.lr, weightDecay: o.weightDecay, momentum: o.momentum ?? 0.9, nesterov: true });
+      optimizer = new SGD(pg, { lr: o.lr, weightDecay: o.weightDecay, momentum: o.momentum ?? 0.9, nesterov: true });
+      break;
   }
+  return { optimizer, lrScales: kept.map((g) => g.lrScale), groupNames: kept.map((g) => g.name) };
+}
+
+/** Optimizer steps of the whole run: maxSteps when set, else epochs x steps per epoch. */
+export function totalSteps(cfg: TrainConfig, stepsPerEpoch: number): number {
+  return cfg.maxSteps ?? cfg.epochs * stepsPerEpoch;
 }
 
 /** Learning rate at a global step: linear warm-up, then cosine to minLrFactor * lr (or constant). */
@@ -66,7 +107,7 @@ export function lrAt(cfg: TrainConfig, step: number, stepsPerEpoch: number): num
   const warm = Math.round(cfg.schedule.warmupEpochs * stepsPerEpoch);
   if (step < warm) return (base * (step + 1)) / warm;
   if (cfg.schedule.kind === 'constant') return base;
-  const total = Math.max(1, cfg.epochs * stepsPerEpoch - warm);
+  const total = Math.max(1, totalSteps(cfg, stepsPerEpoch) - warm);
   const t = Math.min(1, (step - warm) / total);
   const min = base * cfg.schedule.minLrFactor;
   return min + ((base - min) * (1 + Math.cos(Math.PI * t))) / 2;
@@ -87,7 +128,8 @@ export function train(cfg: TrainConfig, options: TrainOptions): TrainResult {
 
   manualSeed(cfg.seed);
   const model = buildModel(cfg.model, cfg.slice, sizeBins);
-  const optimizer = makeOptimizer(cfg, model);
+  options.prepareModel?.(model);
+  const { optimizer, lrScales } = makeOptimizer(cfg, model, options.paramGroups?.(model));
   const latestPath = join(options.outDir, 'latest.ckpt.safetensors');
   const bestPath = join(options.outDir, 'best.safetensors');
   const logPath = join(options.outDir, 'log.jsonl');
@@ -104,7 +146,11 @@ export function train(cfg: TrainConfig, options: TrainOptions): TrainResult {
     writeFileSync(logPath, '');
   }
 
+  if (trainSet.length === 0) throw new UserError('no training slices (no training cases, or none with nodule slices)');
   const stepsPerEpoch = Math.ceil(trainSet.length / cfg.batchSize);
+  const allSteps = totalSteps(cfg, stepsPerEpoch);
+  const epochs = Math.ceil(allSteps / stepsPerEpoch);
+  const validate = cases.val.length > 0;
   // Size classes are imbalanced (most slices of a crop have no nodule): weight CE by inverse frequency.
   const counts = stats.sizeClassCounts.map((c) => Math.max(1, c));
   const inv = counts.map((c) => stats.samples / (counts.length * c));
@@ -112,15 +158,16 @@ export function train(cfg: TrainConfig, options: TrainOptions): TrainResult {
   const budgetSeconds = cfg.timeBudgetMinutes === null ? Infinity : cfg.timeBudgetMinutes * 60;
   let stopForBudget = false;
 
-  while (epoch < cfg.epochs && !stopForBudget) {
+  while (epoch < epochs && step < allSteps && !stopForBudget) {
     model.train();
-    ev.onEpochStart?.(epoch + 1, cfg.epochs, stepsPerEpoch);
+    ev.onEpochStart?.(epoch + 1, epochs, Math.min(stepsPerEpoch, allSteps - step));
     const t0 = performance.now();
     let sumLoss = 0, sumDice = 0, sumBce = 0, sumCls = 0, nSteps = 0, nSamples = 0;
     let b = 0;
     for (const batch of trainSet.batches(cfg.batchSize, mixSeed(cfg.seed, epoch + 1))) {
+      if (step >= allSteps) break;
       const lr = lrAt(cfg, step, stepsPerEpoch);
-      for (const g of optimizer.paramGroups) g.lr = lr;
+      optimizer.paramGroups.forEach((g, i) => { g.lr = lr * lrScales[i]!; });
       const parts = tidy(() => {
         const x = tensor(batch.image, batch.imageShape);
         const y = tensor(batch.mask, batch.maskShape).to('float32');
@@ -141,7 +188,7 @@ export function train(cfg: TrainConfig, options: TrainOptions): TrainResult {
       sumBce += parts.bce;
       sumCls += Number.isFinite(parts.cls) ? parts.cls : 0;
       const elapsed = (performance.now() - t0) / 1000;
-      ev.onStep?.(++b, stepsPerEpoch, { loss: sumLoss / nSteps, samplesPerSecond: nSamples / elapsed });
+      ev.onStep?.(++b, stepsPerEpoch, { loss: sumLoss / nSteps, samplesPerSecond: nSamples / elapsed, lrs: optimizer.paramGroups.map((g) => g.lr) });
       if (trainSeconds + elapsed > budgetSeconds) {
         stopForBudget = true;
         ev.onMessage?.(`time budget of ${cfg.timeBudgetMinutes} min reached during epoch ${epoch + 1} (step ${b}/${stepsPerEpoch})`);
@@ -162,7 +209,13 @@ export function train(cfg: TrainConfig, options: TrainOptions): TrainResult {
       seconds,
     };
     let isBest = false;
-    if (epoch % cfg.valEvery === 0 || epoch === cfg.epochs || stopForBudget) {
+    const last = epoch === epochs || step >= allSteps || stopForBudget;
+    if (!validate && last) {
+      // No validation cases (a final fit on all the data): the model is the last epoch's.
+      isBest = true;
+      bestEpoch = epoch;
+      saveModel(bestPath, model, { slice: cfg.slice, sizeBins, threshold: cfg.threshold, provenance: provenance(cfg, options, { epoch, steps: step, trainSeconds }) });
+    } else if (validate && (epoch % cfg.valEvery === 0 || last)) {
       const acc = evaluateOnCrops(model, cases.val, cfg.slice, {
         threshold: cfg.threshold,
         skipHd95: true,
@@ -181,7 +234,7 @@ export function train(cfg: TrainConfig, options: TrainOptions): TrainResult {
           slice: cfg.slice,
           sizeBins,
           threshold: cfg.threshold,
-          provenance: provenance(cfg, options, { epoch, valDice: s.dice.mean, valSensitivity: s.sensitivity.mean, valPrecision: s.precision.mean, trainSeconds }),
+          provenance: provenance(cfg, options, { epoch, steps: step, valDice: s.dice.mean, valSensitivity: s.sensitivity.mean, valPrecision: s.precision.mean, trainSeconds }),
         });
       }
     }
@@ -206,9 +259,10 @@ function provenance(cfg: TrainConfig, options: TrainOptions, metrics: Record<str
   return {
     name: cfg.name,
     command: options.command ?? null,
-    data: options.cases ? 'custom cases' : 'lidc-crops train split; validated on the val split',
+    data: options.dataDescription ?? (options.cases ? 'custom cases' : 'lidc-crops train split; validated on the val split'),
     attribution: ATTRIBUTION,
     trainConfig: cfg,
+    ...options.provenance,
     ...metrics,
     createdAt: new Date().toISOString(),
   };
