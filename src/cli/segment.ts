@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import { existsSync, readdirSync, statSync, readFileSync, mkdirSync } from 'node:fs';
+import { existsSync, readdirSync, statSync, readFileSync, mkdirSync, mkdtempSync, renameSync, rmSync } from 'node:fs';
 import { basename, join, dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { UserError } from '../errors.ts';
@@ -144,22 +144,42 @@ async function segmentOneCrop(model: SegmentationNetwork, info: ModelInfo, opts:
 async function segmentCropFolder(model: SegmentationNetwork, info: ModelInfo, opts: SegmentCliOptions, files: string[]): Promise<void> {
   if (!opts.output) throw new UserError('--output <dir> is required for a folder of crops');
   if (IMAGE_FILE.test(opts.output) || /\.dcm$/i.test(opts.output)) throw new UserError(`${opts.output}: for a folder of crops the output must be a folder`);
-  mkdirSync(opts.output, { recursive: true });
-  if (opts.png) mkdirSync(opts.png, { recursive: true });
+  // A bad file halfway must not leave a partial set: masks and overlays go to staging folders
+  // and are moved into place only after every crop has been segmented.
+  const created: string[] = [];
+  const stage = (dir: string): string => {
+    if (!existsSync(dir)) created.push(dir);
+    mkdirSync(dir, { recursive: true });
+    return mkdtempSync(join(dir, '.noduleseg-staging-'));
+  };
+  const maskStage = stage(opts.output);
+  const pngStage = opts.png ? stage(opts.png) : null;
   const progress = makeProgress();
-  progress.start(files.length, 'segmenting crops');
   const report: Record<string, NoduleResult> = {};
   const t0 = Date.now();
-  for (const [n, f] of files.entries()) {
-    const crop = await readVolume(join(opts.input, f));
-    const { seg, nodule } = segmentCrop(model, info, crop, { threshold: opts.threshold, flipTta: opts.tta, batchSize: opts.batchSize });
-    const stem = f.replace(IMAGE_FILE, '');
-    writeNiftiMask(join(opts.output, `${stem}.nii.gz`), seg.mask.data, crop);
-    if (opts.png && nodule.measures.voxelCount > 0) writeOverlayPng(join(opts.png, `${stem}.png`), crop, seg.mask.data);
-    report[stem] = nodule;
-    progress.update(n + 1);
+  try {
+    progress.start(files.length, 'segmenting crops');
+    for (const [n, f] of files.entries()) {
+      const crop = await readVolume(join(opts.input, f));
+      const { seg, nodule } = segmentCrop(model, info, crop, { threshold: opts.threshold, flipTta: opts.tta, batchSize: opts.batchSize });
+      const stem = f.replace(IMAGE_FILE, '');
+      writeNiftiMask(join(maskStage, `${stem}.nii.gz`), seg.mask.data, crop);
+      if (pngStage && nodule.measures.voxelCount > 0) writeOverlayPng(join(pngStage, `${stem}.png`), crop, seg.mask.data);
+      report[stem] = nodule;
+      progress.update(n + 1);
+    }
+    progress.stop();
+    for (const [from, to] of [[maskStage, opts.output], ...(pngStage && opts.png ? [[pngStage, opts.png]] : [])] as Array<[string, string]>) {
+      for (const name of readdirSync(from)) renameSync(join(from, name), join(to, name));
+    }
+  } catch (e) {
+    progress.stop();
+    throw e;
+  } finally {
+    rmSync(maskStage, { recursive: true, force: true });
+    if (pngStage) rmSync(pngStage, { recursive: true, force: true });
+    if (Object.keys(report).length < files.length) for (const dir of created) rmSync(dir, { recursive: true, force: true });
   }
-  progress.stop();
   const reportPath = opts.report ?? join(opts.output, 'report.json');
   writeFileAtomic(reportPath, JSON.stringify({ model: modelSummary(opts.model, info), cases: report }, null, 2) + '\n');
   process.stderr.write(`${files.length} crops segmented in ${((Date.now() - t0) / 1000).toFixed(1)} s; masks in ${opts.output}, report ${reportPath}\n`);

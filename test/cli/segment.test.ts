@@ -36,6 +36,13 @@ test('segment: bad arguments and files end with one line, exit 1 and no output',
     const { writeNifti } = await import('../../src/io/index.ts');
     writeNifti(image, new Volume({ data, dims: [40, 40, 12], spacingMm: [0.7, 0.7, 1.25], originMm: [0, 0, 0], modality: 'CT' }));
     writeFileSync(join(dir, 'bad.safetensors'), 'not a model');
+    const folder = join(dir, 'crops');
+    mkdirSync(folder);
+    writeFileSync(join(folder, 'a-good.nii.gz'), readFileSync(image));
+    writeFileSync(join(folder, 'b-bad.nii.gz'), 'not gzip at all');
+    const keptOut = join(dir, 'kept-out');
+    mkdirSync(keptOut);
+    writeFileSync(join(keptOut, 'earlier.txt'), 'a file the user had');
     const cases: Array<[string[], RegExp]> = [
       [['segment', '-i', join(dir, 'nope.nii.gz'), '-m', model], /nope\.nii\.gz: no such file or folder/],
       [['segment', '-i', image, '-m', join(dir, 'missing.safetensors')], /missing\.safetensors: model file not found/],
@@ -46,6 +53,9 @@ test('segment: bad arguments and files end with one line, exit 1 and no output',
       [['segment', '-i', image, '-m', model, '-o', join(dir, 'out.png')], /must end in \.nii\.gz, \.nii or \.dcm/],
       [['segment', '-i', image, '-m', model, '-o', join(dir, 'out.dcm')], /DICOM SEG output needs a DICOM series input/],
       [['segment', '-i', image, '-m', model, '--point', '1,2,3', '--voxel', '1,2,3'], /only one of --point, --voxel, --points/],
+      // A folder whose second crop is corrupt: no mask of the first may be left behind.
+      [['segment', '-i', folder, '-m', model, '-o', join(dir, 'new-out'), '--png', join(dir, 'new-png')], /b-bad\.nii\.gz/],
+      [['segment', '-i', folder, '-m', model, '-o', keptOut], /b-bad\.nii\.gz/],
     ];
     // Command lines run in a child process: capturing this process's stdout would hide the test
     // runner's own reports.
@@ -54,9 +64,13 @@ test('segment: bad arguments and files end with one line, exit 1 and no output',
       const r = results[k]!;
       assert.equal(r.code, 1, `${args.join(' ')} -> ${r.stderr}`);
       assert.match(r.stderr, re);
-      assert.equal(r.stderr.trim().split('\n').length, 1, `one line: ${r.stderr}`);
+      // Progress lines (non-TTY) may come before the error; the error itself is one line.
+      const lines = r.stderr.trim().split('\n').filter((l) => !/^segmenting crops /.test(l));
+      assert.equal(lines.length, 1, `one line: ${r.stderr}`);
     }
     assert.ok(!existsSync(join(dir, 'out.dcm')) && !existsSync(join(dir, 'out.png')));
+    assert.ok(!existsSync(join(dir, 'new-out')) && !existsSync(join(dir, 'new-png')), 'folders made for a failed run are removed');
+    assert.deepEqual(readdirSync(keptOut), ['earlier.txt'], 'an existing output folder keeps only what it had');
     // The pipeline itself, with an untrained model: a mask on the input's exact grid and a report.
     const out = join(dir, 'mask.nii.gz');
     const r = results[cases.length]!;
