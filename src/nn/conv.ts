@@ -125,6 +125,29 @@ export abstract class _ConvNd extends Module {
     return { sym, padded: pad(x, extra) };
   }
 
+  /** The forward pass of an ordinary convolution through its functional op (2D or 3D). */
+  protected convolve(x: Tensor, op: typeof F.conv2d): Tensor {
+    this.checkInput(x);
+    const { sym, padded } = this.samePadding(x);
+    try {
+      return op(padded ?? x, this.weight, this.bias ?? undefined, { stride: this.stride, padding: sym, dilation: this.dilation, groups: this.groups });
+    } finally {
+      padded?.dispose();
+    }
+  }
+
+  /** The forward pass of a transposed convolution (its options cannot ask for 'same' padding). */
+  protected convolveTransposed(x: Tensor, op: typeof F.convTranspose2d): Tensor {
+    this.checkInput(x);
+    return op(x, this.weight, this.bias ?? undefined, {
+      stride: this.stride,
+      padding: this.padding as number[],
+      outputPadding: this.outputPadding,
+      dilation: this.dilation,
+      groups: this.groups,
+    });
+  }
+
   protected override extraRepr(): string {
     const parts = [`${this.inChannels}, ${this.outChannels}`, `kernelSize=[${this.kernelSize.join(', ')}]`];
     if (this.stride.some((s) => s !== 1)) parts.push(`stride=[${this.stride.join(', ')}]`);
@@ -144,18 +167,7 @@ export class Conv2d extends _ConvNd {
   }
 
   forward(x: Tensor): Tensor {
-    this.checkInput(x);
-    const { sym, padded } = this.samePadding(x);
-    try {
-      return F.conv2d(padded ?? x, this.weight, this.bias ?? undefined, {
-        stride: this.stride,
-        padding: sym,
-        dilation: this.dilation,
-        groups: this.groups,
-      });
-    } finally {
-      padded?.dispose();
-    }
+    return this.convolve(x, F.conv2d);
   }
 }
 
@@ -165,18 +177,7 @@ export class Conv3d extends _ConvNd {
   }
 
   forward(x: Tensor): Tensor {
-    this.checkInput(x);
-    const { sym, padded } = this.samePadding(x);
-    try {
-      return F.conv3d(padded ?? x, this.weight, this.bias ?? undefined, {
-        stride: this.stride,
-        padding: sym,
-        dilation: this.dilation,
-        groups: this.groups,
-      });
-    } finally {
-      padded?.dispose();
-    }
+    return this.convolve(x, F.conv3d);
   }
 }
 
@@ -186,14 +187,7 @@ export class ConvTranspose2d extends _ConvNd {
   }
 
   forward(x: Tensor): Tensor {
-    this.checkInput(x);
-    return F.convTranspose2d(x, this.weight, this.bias ?? undefined, {
-      stride: this.stride,
-      padding: this.padding as number[],
-      outputPadding: this.outputPadding,
-      dilation: this.dilation,
-      groups: this.groups,
-    });
+    return this.convolveTransposed(x, F.convTranspose2d);
   }
 }
 
@@ -203,13 +197,6 @@ export class ConvTranspose3d extends _ConvNd {
   }
 
   forward(x: Tensor): Tensor {
-    this.checkInput(x);
-    return F.convTranspose3d(x, this.weight, this.bias ?? undefined, {
-      stride: this.stride,
-      padding: this.padding as number[],
-      outputPadding: this.outputPadding,
-      dilation: this.dilation,
-      groups: this.groups,
-    });
+    return this.convolveTransposed(x, F.convTranspose3d);
   }
 }
