@@ -12,6 +12,7 @@ const registrars: Array<() => Promise<{ register: CommandRegistrar }>> = [
   () => import('./eval.ts'),
   () => import('./inspect.ts'),
   () => import('./lidc.ts'),
+  () => import('./serve.ts'),
   () => import('./finetune.ts'),
   () => import('./synth.ts'),
 ];

@@ -1,0 +1,77 @@
+import type { Command } from 'commander';
+import { existsSync, statSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { UserError } from '../errors.ts';
+import { dataRoot } from '../data/paths.ts';
+import { setNumThreads } from '../tensor/index.ts';
+import { startViewer } from '../server/index.ts';
+import { DEFAULT_MODEL } from './segment.ts';
+import { parseIntArg } from './train.ts';
+
+interface ServeCliOptions {
+  port: number;
+  host: string;
+  data?: string;
+  model: string;
+  threads?: number;
+  maxUploadMb: number;
+}
+
+export function register(program: Command): void {
+  program
+    .command('serve')
+    .description('browser viewer: open a scan, click a nodule, see and download its segmentation')
+    .option('-p, --port <n>', 'port (0 = any free port)', parsePort, 8600)
+    .option('--host <address>', 'address to listen on (another than 127.0.0.1 exposes the viewer to the network)', '127.0.0.1')
+    .option('-d, --data <folder>', 'folder of scans the viewer may open (default: $NODULESEG_DATA or ../shared/data)')
+    .option('-m, --model <file>', 'model file', DEFAULT_MODEL)
+    .option('--threads <n>', 'intra-op threads (default: all cores)', parseIntArg('--threads'))
+    .option('--max-upload-mb <n>', 'largest upload accepted, MiB', parsePositive('--max-upload-mb'), 1024)
+    .action(async (opts: ServeCliOptions) => {
+      await runServe(opts);
+    });
+}
+
+function parsePort(v: string): number {
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 0 || n > 65535) throw new UserError(`--port: expected a port number 0-65535, got "${v}"`);
+  return n;
+}
+
+function parsePositive(name: string): (v: string) => number {
+  return (v) => {
+    const n = Number(v);
+    if (!Number.isFinite(n) || n <= 0) throw new UserError(`${name}: expected a positive number, got "${v}"`);
+    return n;
+  };
+}
+
+async function runServe(opts: ServeCliOptions): Promise<void> {
+  if (opts.threads) setNumThreads(opts.threads);
+  const dataDir = resolve(opts.data ?? dataRoot());
+  if (!existsSync(dataDir) || !statSync(dataDir).isDirectory()) throw new UserError(`${dataDir}: no such data folder (give --data <folder>)`);
+  if (!existsSync(opts.model)) {
+    throw new UserError(`${opts.model}: model file not found${opts.model === DEFAULT_MODEL ? ' (the shipped model is missing from this checkout)' : ''}`);
+  }
+  let viewer;
+  try {
+    viewer = await startViewer({ dataDir, modelFile: opts.model, port: opts.port, host: opts.host, maxUploadBytes: Math.round(opts.maxUploadMb * 1024 * 1024) });
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code === 'EADDRINUSE') throw new UserError(`port ${opts.port} is in use; pick another with --port (0 = any free port)`);
+    if (code === 'EADDRNOTAVAIL' || code === 'ENOTFOUND') throw new UserError(`--host ${opts.host}: not an address of this machine`);
+    throw e;
+  }
+  process.stdout.write(`noduleseg viewer: ${viewer.url} (scans from ${dataDir}; Ctrl-C to stop)\n`);
+  if (opts.host !== '127.0.0.1' && opts.host !== 'localhost' && opts.host !== '::1') {
+    process.stderr.write(`noduleseg: listening on ${opts.host}: anyone who can reach this address can open the scans in ${dataDir}\n`);
+  }
+  // Runs until a signal; the upload area is removed on the way out.
+  await new Promise<void>((done) => {
+    const stop = (): void => {
+      void viewer.close().then(done);
+    };
+    process.once('SIGINT', stop);
+    process.once('SIGTERM', stop);
+  });
+}

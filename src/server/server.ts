@@ -1,0 +1,280 @@
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { randomUUID } from 'node:crypto';
+import { mkdtempSync, readFileSync, readdirSync, realpathSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { basename, dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { isUserError } from '../errors.ts';
+import { readLidcScan, readVolume, type Vec3, type Volume } from '../io/index.ts';
+import { HttpError } from './http-error.ts';
+import { PathRefused, resolveUnderRoot } from './safe-path.ts';
+import { listScans } from './scans.ts';
+import { Segmenter, Session, type DisplayStep, type LidcRead } from './session.ts';
+import { readBody, saveMultipart, formatBytes } from './upload.ts';
+
+const HERE = dirname(fileURLToPath(import.meta.url));
+const WEB_DIR = resolve(HERE, '../../web');
+/** NiiVue's self-contained ES module (no imports of its own), served as it is from node_modules. */
+const NIIVUE_JS = resolve(dirname(fileURLToPath(import.meta.resolve('@niivue/niivue'))), '../../dist/index.js');
+
+/** The only static files the server hands out: a fixed table, so no URL can name another file. */
+const STATIC: Record<string, { file: string; type: string }> = {
+  '/': { file: join(WEB_DIR, 'index.html'), type: 'text/html; charset=utf-8' },
+  '/index.html': { file: join(WEB_DIR, 'index.html'), type: 'text/html; charset=utf-8' },
+  '/app.js': { file: join(WEB_DIR, 'app.js'), type: 'text/javascript; charset=utf-8' },
+  '/style.css': { file: join(WEB_DIR, 'style.css'), type: 'text/css; charset=utf-8' },
+  '/vendor/niivue.js': { file: NIIVUE_JS, type: 'text/javascript; charset=utf-8' },
+};
+
+export interface ViewerServerOptions {
+  dataDir: string;
+  segmenter: Segmenter;
+  modelSummary: Record<string, unknown>;
+  /** Largest accepted upload, bytes. */
+  maxUploadBytes: number;
+  /** Scans kept open at once; the least recently used is closed beyond this. */
+  maxSessions: number;
+  /** Host the server is bound to; on a loopback address only loopback Host headers are served. */
+  host: string;
+  log: (line: string) => void;
+}
+
+const JSON_LIMIT_BYTES = 64 * 1024;
+const SESSION_ID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+const LOOPBACK = new Set(['127.0.0.1', 'localhost', '[::1]', '::1']);
+
+/** The viewer's HTTP server (not yet listening) and a cleanup for its upload area. */
+export function createViewerServer(opts: ViewerServerOptions): { server: Server; dispose: () => void } {
+  const rootReal = realpathSync(opts.dataDir);
+  const tempRoot = mkdtempSync(join(tmpdir(), 'noduleseg-serve-'));
+  const sessions = new Map<string, Session>();
+  const loopbackOnly = LOOPBACK.has(opts.host);
+
+  const addSession = (name: string, volume: Volume, lidc: LidcRead[], notes: string[]): Session => {
+    const s = new Session(randomUUID(), name, volume, lidc, notes);
+    sessions.set(s.id, s);
+    while (sessions.size > opts.maxSessions) {
+      const oldest = [...sessions.values()].sort((a, b) => a.lastUsed - b.lastUsed)[0]!;
+      sessions.delete(oldest.id);
+    }
+    return s;
+  };
+
+  const getSession = (id: string): Session => {
+    const s = SESSION_ID.test(id) ? sessions.get(id) : undefined;
+    if (!s) throw new HttpError(404, 'this scan is no longer open on the server; open it again');
+    s.lastUsed = Date.now();
+    return s;
+  };
+
+  const handle = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
+    if (loopbackOnly) {
+      // A page from another site resolving its name to 127.0.0.1 (DNS rebinding) sends its own Host.
+      const host = (req.headers.host ?? '').replace(/:\d+$/, '').toLowerCase();
+      if (!LOOPBACK.has(host)) throw new HttpError(403, 'this server only answers requests addressed to the local machine');
+    }
+    const url = new URL(req.url ?? '/', 'http://local');
+    const path = url.pathname;
+    const method = req.method ?? 'GET';
+    const fixed = STATIC[path];
+    if (fixed && (method === 'GET' || method === 'HEAD')) {
+      return send(res, 200, readFileSync(fixed.file), fixed.type, { 'cache-control': 'no-cache' });
+    }
+    if (path === '/api/info' && method === 'GET') {
+      return sendJson(res, 200, { dataFolder: basename(rootReal), model: opts.modelSummary, maxUploadBytes: opts.maxUploadBytes, maxUpload: formatBytes(opts.maxUploadBytes) });
+    }
+    if (path === '/api/scans' && method === 'GET') return sendJson(res, 200, { scans: listScans(rootReal) });
+    if (path === '/api/open' && method === 'POST') {
+      const requested = url.searchParams.get('path') ?? '';
+      const real = resolveUnderRoot(rootReal, requested);
+      const { volume, lidc, notes } = await readScan(real);
+      const s = addSession(requested, volume, lidc, notes);
+      opts.log(`opened ${requested}: ${volume.dims.join(' x ')} voxels${lidc.length ? `, ${lidc.length} LIDC nodules` : ''}`);
+      return sendJson(res, 200, describeSession(s));
+    }
+    if (path === '/api/upload' && method === 'POST') {
+      const body = await readBody(req, opts.maxUploadBytes);
+      const up = await saveMultipart(body, req.headers['content-type'], tempRoot);
+      try {
+        const { volume, lidc, notes, name } = await readUpload(up.dir, up.names);
+        const s = addSession(`upload: ${name}`, volume, lidc, notes);
+        opts.log(`opened an upload (${up.names.length} file${up.names.length > 1 ? 's' : ''}): ${volume.dims.join(' x ')} voxels`);
+        return sendJson(res, 200, describeSession(s));
+      } catch (e) {
+        // Error messages name the file: show the uploaded name, not the server's temporary folder.
+        if (e instanceof Error) e.message = e.message.split(up.dir + '/').join('').split(up.dir).join('upload');
+        throw e;
+      } finally {
+        up.cleanup();
+      }
+    }
+    const m = /^\/api\/sessions\/([^/]+)(\/.*)?$/.exec(path);
+    if (m) {
+      const s = getSession(m[1]!);
+      const rest = m[2] ?? '';
+      if (rest === '' && method === 'GET') return sendJson(res, 200, describeSession(s));
+      if (rest === '' && method === 'DELETE') {
+        sessions.delete(s.id);
+        return sendJson(res, 200, { closed: true });
+      }
+      // Display copies: the path carries the parameters so that NiiVue sees a name ending in .nii.
+      const scanMatch = /^\/scan-([12])\.nii$/.exec(rest);
+      if (scanMatch && method === 'GET') return send(res, 200, s.scanBytes(Number(scanMatch[1]) as DisplayStep), 'application/octet-stream');
+      const overlayMatch = /^\/overlay-([12])-(\d+)(?:-\w+)?\.nii$/.exec(rest);
+      if (overlayMatch && method === 'GET') {
+        return send(res, 200, s.overlayNifti(Number(overlayMatch[2]), Number(overlayMatch[1]) as DisplayStep), 'application/octet-stream', { 'cache-control': 'no-store' });
+      }
+      if (rest === '/nodules' && method === 'POST') {
+        const body = parseJson(await readBody(req, JSON_LIMIT_BYTES));
+        const point = body['pointMm'];
+        if (!Array.isArray(point) || point.length !== 3 || !point.every((v) => typeof v === 'number' && Number.isFinite(v))) {
+          throw new HttpError(400, 'pointMm: expected three numbers (world mm, LPS)');
+        }
+        const p = point as Vec3;
+        const v = s.volume.worldToVoxel(p).map(Math.round);
+        const inside = v.every((x, d) => x >= 0 && x < s.volume.dims[d]!);
+        const existing = inside ? s.noduleAt(v[0]! + s.volume.dims[0] * (v[1]! + s.volume.dims[1] * v[2]!)) : undefined;
+        if (existing) return sendJson(res, 200, { nodule: Session.view(existing), existing: true });
+        const t0 = performance.now();
+        let n;
+        try {
+          n = await s.segment(opts.segmenter, p);
+        } catch (e) {
+          if (e instanceof RangeError) throw new HttpError(400, e.message);
+          throw e;
+        }
+        const ms = performance.now() - t0;
+        opts.log(`nodule ${n.label} on ${s.name}: ${n.result.measures.volumeMm3.toFixed(1)} mm3 in ${(ms / 1000).toFixed(2)} s`);
+        return sendJson(res, 200, { nodule: Session.view(n), existing: false, segmentMs: Math.round(ms) });
+      }
+      const del = /^\/nodules\/(\d+)$/.exec(rest);
+      if (del && method === 'DELETE') {
+        if (!s.remove(Number(del[1]))) throw new HttpError(404, `no nodule ${del[1]} on this scan`);
+        return sendJson(res, 200, describeSession(s));
+      }
+      const stem = downloadStem(s.name);
+      if (rest === '/labels.nii.gz' && method === 'GET') {
+        return send(res, 200, s.labelMaskNiftiGz(), 'application/gzip', attachment(`${stem}-nodules.nii.gz`));
+      }
+      if (rest === '/seg.dcm' && method === 'GET') {
+        if (!s.isDicom) throw new HttpError(400, 'a DICOM SEG needs a scan read from DICOM; download the NIfTI mask instead');
+        if (s.nodules.length === 0) throw new HttpError(400, 'no nodule to put in a DICOM SEG yet');
+        return send(res, 200, s.dicomSeg(String(opts.modelSummary['arch'] ?? 'model')), 'application/dicom', attachment(`${stem}-nodules-seg.dcm`));
+      }
+      if (rest === '/report.json' && method === 'GET') {
+        const text = JSON.stringify(s.report(opts.modelSummary), null, 2) + '\n';
+        return send(res, 200, Buffer.from(text), 'application/json; charset=utf-8', attachment(`${stem}-nodules.json`));
+      }
+    }
+    throw new HttpError(404, `not found: ${method} ${path}`);
+  };
+
+  const server = createServer((req, res) => {
+    handle(req, res).catch((e: unknown) => {
+      const [status, message] = errorStatus(e);
+      if (status >= 500) opts.log(`error on ${req.method} ${req.url}: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}`);
+      if (res.headersSent) {
+        res.destroy();
+        return;
+      }
+      sendJson(res, status, { error: message });
+    });
+  });
+  // Slow or stuck clients must not hold sockets for ever.
+  server.requestTimeout = 10 * 60 * 1000;
+  server.headersTimeout = 60 * 1000;
+  const dispose = (): void => {
+    sessions.clear();
+    rmSync(tempRoot, { recursive: true, force: true });
+  };
+  return { server, dispose };
+}
+
+function describeSession(s: Session): Record<string, unknown> {
+  return {
+    id: s.id,
+    name: s.name,
+    dims: s.volume.dims,
+    spacingMm: s.volume.spacingMm,
+    modality: s.volume.modality,
+    dicom: s.isDicom,
+    notes: s.notes,
+    nodules: s.nodules.map((n) => Session.view(n)),
+    lidc: s.lidc.map(({ consensus: _c, ...r }) => r),
+  };
+}
+
+/** Reads a scan from the data folder; a DICOM folder with an LIDC XML also yields the readers' nodules. */
+async function readScan(real: string): Promise<{ volume: Volume; lidc: LidcRead[]; notes: string[] }> {
+  if (statSync(real).isDirectory()) {
+    const hasXml = readdirSync(real).some((f) => /\.xml$/i.test(f));
+    if (hasXml) {
+      try {
+        const scan = await readLidcScan(real);
+        return { volume: scan.series.volume, lidc: Session.lidcReads(scan), notes: scan.series.warnings };
+      } catch (e) {
+        if (!isUserError(e)) throw e;
+        const volume = await readVolume(real);
+        return { volume, lidc: [], notes: [`LIDC reads not shown: ${e.message}`] };
+      }
+    }
+  }
+  return { volume: await readVolume(real), lidc: [], notes: [] };
+}
+
+const IMAGE_FILE = /\.(nii|nii\.gz|mhd|mha|nrrd)$/i;
+
+/** An upload is one image file (a .mhd with its .raw), or the files of one DICOM series (and its XML). */
+async function readUpload(dir: string, names: string[]): Promise<{ volume: Volume; lidc: LidcRead[]; notes: string[]; name: string }> {
+  const images = names.filter((n) => IMAGE_FILE.test(n));
+  if (images.length > 1) throw new HttpError(400, `upload one scan at a time (got ${images.join(', ')})`);
+  if (images.length === 1) {
+    const volume = await readVolume(join(dir, images[0]!));
+    return { volume, lidc: [], notes: [], name: images[0]! };
+  }
+  const { volume, lidc, notes } = await readScan(dir);
+  return { volume, lidc, notes, name: `${names.length} DICOM file${names.length > 1 ? 's' : ''}` };
+}
+
+function errorStatus(e: unknown): [number, string] {
+  if (e instanceof HttpError) return [e.status, e.message];
+  if (e instanceof PathRefused) return [e.reason === 'outside' ? 403 : 404, e.message];
+  if (isUserError(e)) return [400, e.message];
+  return [500, `internal error: ${e instanceof Error ? e.message : String(e)}`];
+}
+
+function parseJson(buf: Buffer): Record<string, unknown> {
+  try {
+    const v: unknown = JSON.parse(buf.toString('utf8'));
+    if (v && typeof v === 'object' && !Array.isArray(v)) return v as Record<string, unknown>;
+  } catch {
+    // fall through
+  }
+  throw new HttpError(400, 'expected a JSON object');
+}
+
+function downloadStem(name: string): string {
+  const stem = name.replace(/^upload: /, '').split('/').filter(Boolean).pop() ?? 'scan';
+  return stem.replace(IMAGE_FILE, '').replace(/[^A-Za-z0-9._-]/g, '_').slice(0, 80) || 'scan';
+}
+
+function attachment(file: string): Record<string, string> {
+  return { 'content-disposition': `attachment; filename="${file}"`, 'cache-control': 'no-store' };
+}
+
+function send(res: ServerResponse, status: number, body: Uint8Array, type: string, extra: Record<string, string> = {}): void {
+  res.writeHead(status, {
+    'content-type': type,
+    'content-length': String(body.byteLength),
+    'x-content-type-options': 'nosniff',
+    'referrer-policy': 'no-referrer',
+    'x-frame-options': 'DENY',
+    ...extra,
+  });
+  res.end(body);
+}
+
+function sendJson(res: ServerResponse, status: number, value: unknown): void {
+  send(res, status, Buffer.from(JSON.stringify(value)), 'application/json; charset=utf-8', { 'cache-control': 'no-store' });
+}
+

@@ -1,0 +1,277 @@
+import { gzipSync } from 'node:zlib';
+import { Volume, encodeNifti, encodeDicomSeg, consensusVoxels, noduleReport, type LidcScan, type NoduleReport, type Vec3 } from '../io/index.ts';
+import { segmentAtPrompts, type NoduleResult } from '../inference/index.ts';
+import type { ModelInfo, SegmentationNetwork } from '../models/index.ts';
+
+/** In-plane display subsampling: 1 = full resolution. */
+export type DisplayStep = 1 | 2;
+/** Overlay values, shown with NiiVue's drawing palette (1 red, 2 green). */
+const OVERLAY_SELECTED = 2;
+const OVERLAY_OTHER = 1;
+
+/** One LIDC nodule as the page shows it: the readers' consensus (>= half of them) and its voxels. */
+export interface LidcRead extends NoduleReport {
+  /** Sorted voxel indices of the consensus mask (kept server-side to compare with the model). */
+  consensus: Int32Array;
+}
+
+/** A segmented nodule: the report of `noduleseg segment` plus its voxels and its LIDC match. */
+export interface SessionNodule {
+  /** Stable id within the session; also its value in the downloaded label mask (1..255). */
+  label: number;
+  result: NoduleResult;
+  /** Sorted voxel indices of the mask in the scan. */
+  voxels: Int32Array;
+  /** The LIDC nodule it overlaps most, and the Dice with its consensus mask. */
+  lidcMatch: { index: number; dice: number } | null;
+}
+
+/** What the page receives for a nodule (no voxel lists). */
+export interface NoduleView {
+  label: number;
+  volumeMm3: number;
+  voxelCount: number;
+  equivalentDiameterMm: number;
+  longestAxialDiameterMm: number;
+  perpendicularDiameterMm: number;
+  meanHU: number | null;
+  sizeClass: string | null;
+  sizeClassProbabilities: number[] | null;
+  meanProbability: number;
+  warnings: string[];
+  promptWorldMm: Vec3;
+  promptVoxel: Vec3;
+  centroidWorldMm: Vec3 | null;
+  lidcMatch: { index: number; dice: number } | null;
+}
+
+/**
+ * The model and its settings. The forward pass is synchronous, but calls go through one promise
+ * chain anyway so that a request never interleaves with another's model call.
+ */
+export class Segmenter {
+  private queue: Promise<unknown> = Promise.resolve();
+  constructor(
+    readonly model: SegmentationNetwork,
+    readonly info: ModelInfo,
+    readonly modelName: string,
+  ) {}
+
+  run<T>(fn: (model: SegmentationNetwork, info: ModelInfo) => T): Promise<T> {
+    const next = this.queue.then(() => fn(this.model, this.info));
+    this.queue = next.catch(() => undefined);
+    return next;
+  }
+}
+
+/** One opened scan and the nodules segmented on it. Sessions never share state. */
+export class Session {
+  readonly nodules: SessionNodule[] = [];
+  private nextLabel = 1;
+  private scanNifti = new Map<DisplayStep, Uint8Array>();
+  lastUsed = Date.now();
+
+  constructor(
+    readonly id: string,
+    readonly name: string,
+    readonly volume: Volume,
+    readonly lidc: LidcRead[],
+    readonly notes: string[],
+  ) {}
+
+  static lidcReads(scan: LidcScan): LidcRead[] {
+    return scan.nodules.map((n) => ({ ...noduleReport(n, scan.series.volume, scan.xml), consensus: consensusVoxels(n) }));
+  }
+
+  get isDicom(): boolean {
+    return this.volume.source?.format === 'dicom';
+  }
+
+  /**
+   * The scan as an uncompressed NIfTI-1 for the viewer, at full resolution (step 1) or averaged
+   * over step x step in-plane blocks: software WebGL (no GPU) needs tens of seconds for a full
+   * 512 x 512 CT, a quarter of that at step 2. Built once per step.
+   */
+  scanBytes(step: DisplayStep): Uint8Array {
+    let bytes = this.scanNifti.get(step);
+    if (!bytes) {
+      bytes = encodeNifti(step === 1 ? this.volume : downsampleInPlane(this.volume, step, 'mean'));
+      this.scanNifti.set(step, bytes);
+    }
+    return bytes;
+  }
+
+  /** The nodule containing voxel index `i`, if any: a click inside a nodule selects it. */
+  noduleAt(index: number): SessionNodule | undefined {
+    return this.nodules.find((n) => binarySearch(n.voxels, index));
+  }
+
+  async segment(segmenter: Segmenter, pointMm: Vec3): Promise<SessionNodule> {
+    const voxel = this.volume.worldToVoxel(pointMm);
+    const dims = this.volume.dims;
+    if (voxel.some((x, d) => x < -0.5 || x > dims[d]! - 0.5)) throw new RangeError('the point lies outside the scan');
+    if (this.nextLabel > 255) throw new RangeError('at most 255 nodules per scan; remove some first');
+    // The same call as `noduleseg segment --point`: one prompt, the shipped model's settings.
+    const { labels, nodules } = await segmenter.run((model, info) => segmentAtPrompts(model, info, this.volume, [voxel]));
+    let count = 0;
+    for (let i = 0; i < labels.length; i++) if (labels[i]) count++;
+    const voxels = new Int32Array(count);
+    for (let i = 0, n = 0; i < labels.length; i++) if (labels[i]) voxels[n++] = i;
+    const label = this.nextLabel++;
+    const nodule: SessionNodule = { label, result: { ...nodules[0]!, label }, voxels, lidcMatch: this.matchLidc(voxels) };
+    this.nodules.push(nodule);
+    return nodule;
+  }
+
+  remove(label: number): boolean {
+    const k = this.nodules.findIndex((n) => n.label === label);
+    if (k < 0) return false;
+    this.nodules.splice(k, 1);
+    return true;
+  }
+
+  private matchLidc(voxels: Int32Array): { index: number; dice: number } | null {
+    let best: { index: number; dice: number } | null = null;
+    for (const r of this.lidc) {
+      const common = intersectionSize(voxels, r.consensus);
+      if (common === 0) continue;
+      const dice = (2 * common) / (voxels.length + r.consensus.length);
+      if (!best || dice > best.dice) best = { index: r.index, dice: Math.round(dice * 1e4) / 1e4 };
+    }
+    return best;
+  }
+
+  /** The label mask (each nodule's voxels hold its label) on the scan's grid. */
+  labelMask(): Uint8Array {
+    const out = new Uint8Array(this.volume.voxelCount);
+    for (const n of this.nodules) for (const v of n.voxels) out[v] = n.label;
+    return out;
+  }
+
+  /**
+   * The display overlay on the display grid of `step`: OVERLAY_SELECTED for the selected nodule,
+   * OVERLAY_OTHER for the others (NiiVue's drawing colours tell them apart).
+   */
+  overlayNifti(selected: number | null, step: DisplayStep): Uint8Array {
+    const out = new Uint8Array(this.volume.voxelCount);
+    for (const n of this.nodules) {
+      const value = n.label === selected ? OVERLAY_SELECTED : OVERLAY_OTHER;
+      for (const v of n.voxels) out[v] = Math.max(out[v]!, value);
+    }
+    const full = this.volume.withData(out, 'SEG');
+    return encodeNifti(step === 1 ? full : downsampleInPlane(full, step, 'max'));
+  }
+
+  labelMaskNiftiGz(): Uint8Array {
+    return gzipSync(encodeNifti(this.volume.withData(this.labelMask(), 'SEG')), { level: 6 });
+  }
+
+  dicomSeg(modelName: string): Uint8Array {
+    const binary = Uint8Array.from(this.labelMask(), (v) => (v ? 1 : 0));
+    return encodeDicomSeg(binary, this.volume, { algorithmType: 'AUTOMATIC', algorithmName: `noduleseg ${modelName}`, segmentLabel: 'Nodule' });
+  }
+
+  report(model: Record<string, unknown>): Record<string, unknown> {
+    return {
+      scan: this.name,
+      dims: this.volume.dims,
+      spacingMm: this.volume.spacingMm,
+      model,
+      nodules: this.nodules.map((n) => ({ ...n.result, lidcMatch: n.lidcMatch })),
+      lidc: this.lidc.map(({ consensus: _c, ...r }) => r),
+    };
+  }
+
+  static view(n: SessionNodule): NoduleView {
+    const r = n.result;
+    const m = r.measures;
+    return {
+      label: n.label,
+      volumeMm3: m.volumeMm3,
+      voxelCount: m.voxelCount,
+      equivalentDiameterMm: m.equivalentDiameterMm,
+      longestAxialDiameterMm: m.longestAxialDiameterMm,
+      perpendicularDiameterMm: m.perpendicularDiameterMm,
+      meanHU: Number.isFinite(m.meanHU) ? m.meanHU : null,
+      sizeClass: r.sizeClass,
+      sizeClassProbabilities: r.sizeClassProbabilities,
+      meanProbability: r.meanProbability,
+      warnings: r.warnings,
+      promptWorldMm: r.promptWorldMm,
+      promptVoxel: r.promptVoxel,
+      centroidWorldMm: r.centroidWorldMm,
+      lidcMatch: n.lidcMatch,
+    };
+  }
+}
+
+function binarySearch(a: Int32Array, x: number): boolean {
+  let lo = 0;
+  let hi = a.length - 1;
+  while (lo <= hi) {
+    const mid = (lo + hi) >> 1;
+    const v = a[mid]!;
+    if (v === x) return true;
+    if (v < x) lo = mid + 1;
+    else hi = mid - 1;
+  }
+  return false;
+}
+
+function intersectionSize(a: Int32Array, b: Int32Array): number {
+  let i = 0;
+  let j = 0;
+  let n = 0;
+  while (i < a.length && j < b.length) {
+    if (a[i] === b[j]) {
+      n++;
+      i++;
+      j++;
+    } else if (a[i]! < b[j]!) i++;
+    else j++;
+  }
+  return n;
+}
+
+/**
+ * A coarser grid for display: step x step in-plane blocks, averaged (an image) or maximum (a
+ * mask, so small nodules stay visible). The new voxel centres are the blocks' centres, so world
+ * coordinates line up with the full-resolution scan.
+ */
+export function downsampleInPlane(vol: Volume, step: number, how: 'mean' | 'max'): Volume {
+  const [nx, ny, nz] = vol.dims;
+  const mx = Math.ceil(nx / step);
+  const my = Math.ceil(ny / step);
+  const src = vol.data;
+  const size = mx * my * nz;
+  // Integer CT stays int16 (half the bytes for the browser); rounding the mean costs < 0.5 HU.
+  const out = how === 'max' ? new Uint8Array(size) : src instanceof Float32Array || src instanceof Float64Array ? new Float32Array(size) : new Int16Array(size);
+  const round = out instanceof Int16Array;
+  for (let k = 0; k < nz; k++) {
+    for (let j = 0; j < my; j++) {
+      for (let i = 0; i < mx; i++) {
+        let acc = 0;
+        let n = 0;
+        for (let b = 0; b < step && j * step + b < ny; b++) {
+          const row = (k * ny + j * step + b) * nx;
+          for (let a = 0; a < step && i * step + a < nx; a++) {
+            const v = Number(src[row + i * step + a]);
+            if (how === 'max') acc = Math.max(acc, v);
+            else acc += v;
+            n++;
+          }
+        }
+        out[(k * my + j) * mx + i] = how === 'max' ? acc : round ? Math.round(acc / n) : acc / n;
+      }
+    }
+  }
+  const half = (step - 1) / 2;
+  return new Volume({
+    data: out,
+    dims: [mx, my, nz],
+    spacingMm: [vol.spacingMm[0] * step, vol.spacingMm[1] * step, vol.spacingMm[2]],
+    originMm: vol.voxelToWorld([half, half, 0]),
+    direction: vol.direction,
+    modality: vol.modality,
+  });
+}
