@@ -95,18 +95,20 @@ export function createViewerServer(opts: ViewerServerOptions): { server: Server;
     if (path === '/api/upload' && method === 'POST') {
       const body = await readBody(req, opts.maxUploadBytes);
       const up = await saveMultipart(body, req.headers['content-type'], tempRoot);
+      let read: Awaited<ReturnType<typeof readUpload>>;
       try {
-        const { volume, lidc, notes, name } = await readUpload(up.dir, up.names);
-        const s = addSession(`upload: ${name}`, volume, lidc, notes);
-        opts.log(`opened an upload (${up.names.length} file${up.names.length > 1 ? 's' : ''}): ${volume.dims.join(' x ')} voxels`);
-        return sendJson(res, 200, describeSession(s));
+        read = await readUpload(up.dir, up.names);
       } catch (e) {
         // Error messages name the file: show the uploaded name, not the server's temporary folder.
         if (e instanceof Error) e.message = e.message.split(up.dir + '/').join('').split(up.dir).join('upload');
         throw e;
       } finally {
+        // Removed before answering: the volume is in memory now.
         up.cleanup();
       }
+      const s = addSession(`upload: ${read.name}`, read.volume, read.lidc, read.notes);
+      opts.log(`opened an upload (${up.names.length} file${up.names.length > 1 ? 's' : ''}): ${read.volume.dims.join(' x ')} voxels`);
+      return sendJson(res, 200, describeSession(s));
     }
     const m = /^\/api\/sessions\/([^/]+)(\/.*)?$/.exec(path);
     if (m) {

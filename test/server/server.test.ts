@@ -1,0 +1,227 @@
+import { describe, test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { gunzipSync } from 'node:zlib';
+import { decodeNifti1 } from '../../src/io/nifti.ts';
+import { rawRequest, runCli, startServe, writeSphereCt, type ServeProcess } from './helpers.ts';
+
+// One server for the whole file (start-up loads the model): a data folder with two synthetic
+// scans, a secret file beside it, and links from inside the folder to outside it.
+const root = mkdtempSync(join(tmpdir(), 'noduleseg-serve-test-'));
+const data = join(root, 'data');
+const tmp = join(root, 'tmp');
+const SECRET = 'TOP-SECRET-CONTENT-0123';
+let srv: ServeProcess;
+
+interface NoduleJson {
+  nodule: { label: number; volumeMm3: number; voxelCount: number; promptWorldMm: number[]; warnings: string[] };
+  existing: boolean;
+}
+interface SessionJson {
+  id: string;
+  dims: number[];
+  dicom: boolean;
+  nodules: Array<{ label: number }>;
+}
+
+async function api(path: string, init?: RequestInit): Promise<{ status: number; json: Record<string, unknown> }> {
+  const res = await fetch(new URL(path, srv.url), init);
+  const text = await res.text();
+  return { status: res.status, json: JSON.parse(text) as Record<string, unknown> };
+}
+
+async function alive(): Promise<void> {
+  const r = await api('/api/info');
+  assert.equal(r.status, 200, 'the server still answers');
+}
+
+function form(files: Array<[string, Uint8Array]>): FormData {
+  const f = new FormData();
+  for (const [name, bytes] of files) f.append('file', new Blob([bytes]), name);
+  return f;
+}
+
+/** Upload folders left in the server's temporary area (it lives under our TMPDIR). */
+function leftoverUploads(): string[] {
+  return readdirSync(tmp).filter((d) => d.startsWith('noduleseg-serve-')).flatMap((d) => readdirSync(join(tmp, d)));
+}
+
+describe('noduleseg serve (HTTP, no browser)', () => {
+  before(async () => {
+    mkdirSync(join(data, 'scans'), { recursive: true });
+    mkdirSync(tmp);
+    writeSphereCt(join(data, 'scans', 'small.nii.gz'), 4);
+    writeSphereCt(join(data, 'scans', 'large.nii.gz'), 7);
+    writeFileSync(join(root, 'secret.txt'), SECRET);
+    writeFileSync(join(root, 'secret.nii'), SECRET);
+    mkdirSync(join(root, 'outside-dir'));
+    writeSphereCt(join(root, 'outside-dir', 'other.nii.gz'), 5);
+    symlinkSync(join(root, 'secret.nii'), join(data, 'link-out.nii'));
+    symlinkSync(join(root, 'outside-dir'), join(data, 'dir-out'));
+    symlinkSync(join(data, 'scans', 'small.nii.gz'), join(data, 'link-in.nii.gz'));
+    srv = await startServe(['--data', data, '--max-upload-mb', '1'], { TMPDIR: tmp });
+  });
+  after(async () => {
+    const code = await srv.stop();
+    assert.equal(code, 0, `clean exit on SIGTERM: ${srv.log()}`);
+    assert.deepEqual(readdirSync(tmp).filter((d) => d.startsWith('noduleseg-serve-')), [], 'the upload area is removed on exit');
+    rmSync(root, { recursive: true, force: true });
+  });
+
+  test('lists the scans inside the data folder only', async () => {
+    const r = await api('/api/scans');
+    assert.equal(r.status, 200);
+    const paths = (r.json['scans'] as Array<{ path: string }>).map((s) => s.path).sort();
+    assert.deepEqual(paths, ['link-in.nii.gz', 'scans/large.nii.gz', 'scans/small.nii.gz']);
+  });
+
+  test('refuses paths out of the data folder: .., encoded .., absolute, symlinks', async () => {
+    const refused: Array<[string, number]> = [
+      ['../secret.txt', 403],
+      ['scans/../../secret.txt', 403],
+      ['..\\secret.txt', 403],
+      [join(root, 'secret.txt'), 403],
+      ['/etc/passwd', 403],
+      ['link-out.nii', 403],
+      ['dir-out/other.nii.gz', 403],
+      ['nope.nii.gz', 404],
+      // Decoded once only: a literal "%2e%2e" is just a (missing) name, never "..".
+      ['%2e%2e/secret.txt', 404],
+    ];
+    for (const [p, status] of refused) {
+      const r = await api(`/api/open?path=${encodeURIComponent(p)}`, { method: 'POST' });
+      assert.equal(r.status, status, `${p} -> ${JSON.stringify(r.json)}`);
+      assert.equal(typeof r.json['error'], 'string');
+      assert.ok(!JSON.stringify(r.json).includes(SECRET));
+    }
+    // The query string's own encoding decodes to "../": refused.
+    const enc = await rawRequest(srv.port, 'POST', '/api/open?path=%2e%2e%2fsecret.txt');
+    assert.equal(enc.status, 403, enc.body);
+    // Raw request paths never reach the file system: static files are a fixed table.
+    for (const p of ['/../secret.txt', '/%2e%2e/%2e%2e/etc/passwd', '/vendor/..%2f..%2fpackage.json', '/..%2fsecret.txt', '/api/sessions/..%2f..%2fsecret.txt/scan-1.nii']) {
+      const r = await rawRequest(srv.port, 'GET', p);
+      assert.ok(r.status === 404 || r.status === 400, `${p} -> ${r.status}`);
+      assert.ok(!r.body.includes(SECRET) && !r.body.includes('root:'), p);
+    }
+    // A link that stays inside the folder is fine.
+    const ok = await api(`/api/open?path=${encodeURIComponent('link-in.nii.gz')}`, { method: 'POST' });
+    assert.equal(ok.status, 200, JSON.stringify(ok.json));
+  });
+
+  test('answers only requests addressed to the local machine (DNS rebinding)', async () => {
+    const r = await rawRequest(srv.port, 'GET', '/api/scans', { host: 'evil.example:80' });
+    assert.equal(r.status, 403);
+    const ok = await rawRequest(srv.port, 'GET', '/api/info', { host: `localhost:${srv.port}` });
+    assert.equal(ok.status, 200);
+  });
+
+  test('an oversized upload gets 413 and the server keeps running', async () => {
+    const big = new Uint8Array(2 * 1024 * 1024 + 10);
+    const r = await api('/api/upload', { method: 'POST', body: form([['big.nii', big]]) });
+    assert.equal(r.status, 413);
+    assert.match(String(r.json['error']), /larger than the limit of 1 MiB/);
+    // The same without a Content-Length (chunked): counted while it arrives.
+    const chunks = Buffer.concat([Buffer.from('--x\r\nContent-Disposition: form-data; name="file"; filename="a.nii"\r\n\r\n'), Buffer.alloc(3 << 20)]);
+    const chunked = await new Promise<number>((done, reject) => {
+      import('node:http').then(({ request }) => {
+        const req = request({ host: '127.0.0.1', port: srv.port, method: 'POST', path: '/api/upload', headers: { 'content-type': 'multipart/form-data; boundary=x', 'transfer-encoding': 'chunked' } }, (res) => {
+          res.resume();
+          res.on('end', () => done(res.statusCode ?? 0));
+        });
+        req.on('error', reject);
+        for (let o = 0; o < chunks.length; o += 65536) req.write(chunks.subarray(o, o + 65536));
+        req.end();
+      }, reject);
+    });
+    assert.equal(chunked, 413);
+    await alive();
+    assert.deepEqual(leftoverUploads(), []);
+  });
+
+  test('malformed uploads get an error message and the server keeps running', async () => {
+    const cases: Array<[RequestInit, RegExp]> = [
+      [{ method: 'POST', body: 'just text', headers: { 'content-type': 'text/plain' } }, /multipart\/form-data/],
+      [{ method: 'POST', body: '--zzz\r\ngarbage', headers: { 'content-type': 'multipart/form-data; boundary=zzz' } }, /not a readable multipart/],
+      [{ method: 'POST', body: form([['scan.nii.gz', new TextEncoder().encode('this is not a NIfTI file at all, but long enough to have a header?'.repeat(8))]]) }, /scan\.nii\.gz/],
+      [{ method: 'POST', body: form([['a.dcm', new Uint8Array(300).fill(7)], ['b.dcm', new Uint8Array(10)]]) }, /DICOM|dicom/],
+      [{ method: 'POST', body: form([['x.nii.gz', new Uint8Array(0)], ['y.nrrd', new Uint8Array(5)]]) }, /one scan at a time/],
+    ];
+    for (const [init, re] of cases) {
+      const r = await api('/api/upload', init);
+      assert.equal(r.status, 400, JSON.stringify(r.json));
+      assert.match(String(r.json['error']), re);
+      assert.ok(!String(r.json['error']).includes(tmp), `no server paths in the message: ${r.json['error']}`);
+      await alive();
+    }
+    assert.deepEqual(leftoverUploads(), [], 'uploads are removed whether they could be read or not');
+  });
+
+  test('segments where asked, as `segment --point` does; sessions do not mix; downloads', async () => {
+    // Two scans open at once (one from the folder, one uploaded), nodules requested concurrently.
+    const small = (await api(`/api/open?path=scans/small.nii.gz`, { method: 'POST' })).json as unknown as SessionJson;
+    const largeBytes = readFileSync(join(data, 'scans', 'large.nii.gz'));
+    const up = await api('/api/upload', { method: 'POST', body: form([['large.nii.gz', largeBytes]]) });
+    assert.equal(up.status, 200, JSON.stringify(up.json));
+    const large = up.json as unknown as SessionJson;
+    assert.notEqual(small.id, large.id);
+    assert.deepEqual(large.dims, [64, 64, 24]);
+    assert.deepEqual(leftoverUploads(), [], 'the upload is removed once read');
+    // The sphere centre in world mm (LPS): origin + (dims / 2) * spacing.
+    const centre = [-20 + 32 * 0.7, -30 + 32 * 0.7, -100 + 12 * 1.25];
+    const post = (id: string, p: number[]) => api(`/api/sessions/${id}/nodules`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ pointMm: p }) });
+    const [a, b] = await Promise.all([post(small.id, centre), post(large.id, centre)]);
+    assert.equal(a.status, 200, JSON.stringify(a.json));
+    assert.equal(b.status, 200, JSON.stringify(b.json));
+    const na = (a.json as unknown as NoduleJson).nodule;
+    const nb = (b.json as unknown as NoduleJson).nodule;
+    assert.ok(na.voxelCount > 0 && nb.voxelCount > na.voxelCount, `small ${na.voxelCount} < large ${nb.voxelCount} voxels`);
+    // The command line on the same files and point gives the same nodules.
+    const dir = mkdtempSync(join(tmpdir(), 'noduleseg-serve-cli-'));
+    try {
+      const point = centre.join(',');
+      const cli = [
+        await runCli(['segment', '-i', join(data, 'scans', 'small.nii.gz'), `--point=${point}`, '-o', join(dir, 'small.nii.gz'), '--threads', '1']),
+        await runCli(['segment', '-i', join(data, 'scans', 'large.nii.gz'), `--point=${point}`, '-o', join(dir, 'large.nii.gz'), '--threads', '1']),
+      ];
+      for (const [k, name, n] of [[0, 'small', na], [1, 'large', nb]] as const) {
+        assert.equal(cli[k]!.code, 0, cli[k]!.stderr);
+        const rep = JSON.parse(readFileSync(join(dir, `${name}.json`), 'utf8')) as { nodules: Array<{ measures: { volumeMm3: number; voxelCount: number } }> };
+        assert.equal(n.voxelCount, rep.nodules[0]!.measures.voxelCount, `${name}: voxels as the CLI`);
+        assert.ok(Math.abs(n.volumeMm3 - rep.nodules[0]!.measures.volumeMm3) < 1e-6, `${name}: volume as the CLI`);
+      }
+      // Each session holds its own nodule only.
+      const sa = (await api(`/api/sessions/${small.id}`)).json as unknown as SessionJson;
+      const sb = (await api(`/api/sessions/${large.id}`)).json as unknown as SessionJson;
+      assert.equal(sa.nodules.length, 1);
+      assert.equal(sb.nodules.length, 1);
+      // A click inside a nodule selects it rather than segmenting it twice.
+      const again = (await post(small.id, centre)).json as unknown as NoduleJson;
+      assert.equal(again.existing, true);
+      // Downloads: the label mask on the scan's grid, with the nodule's voxels; the report; no SEG for NIfTI.
+      const mask = decodeNifti1(gunzipSync(Buffer.from(await (await fetch(new URL(`/api/sessions/${large.id}/labels.nii.gz`, srv.url))).arrayBuffer())), 'labels.nii.gz');
+      assert.deepEqual(mask.dims, [64, 64, 24]);
+      let on = 0;
+      for (const v of mask.data) if (v === nb.label) on++;
+      assert.equal(on, nb.voxelCount);
+      const cliMask = decodeNifti1(gunzipSync(readFileSync(join(dir, 'large.nii.gz'))), 'cli');
+      assert.deepEqual(Array.from(mask.data, (v) => (v ? 1 : 0)), Array.from(cliMask.data, (v) => (v ? 1 : 0)), 'the same voxels as the CLI mask');
+      const report = (await api(`/api/sessions/${large.id}/report.json`)).json as { nodules: Array<{ measures: { volumeMm3: number } }> };
+      assert.equal(report.nodules[0]!.measures.volumeMm3, nb.volumeMm3);
+      const seg = await api(`/api/sessions/${large.id}/seg.dcm`);
+      assert.equal(seg.status, 400);
+      assert.match(String(seg.json['error']), /DICOM SEG needs a scan read from DICOM/);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+    // Removing a nodule; bad requests are one-line errors.
+    const del = await api(`/api/sessions/${small.id}/nodules/${na.label}`, { method: 'DELETE' });
+    assert.equal(del.status, 200);
+    assert.deepEqual((del.json as unknown as SessionJson).nodules, []);
+    assert.equal((await api(`/api/sessions/${small.id}/nodules/99`, { method: 'DELETE' })).status, 404);
+    assert.equal((await post(small.id, [1e6, 0, 0])).status, 400);
+    assert.equal((await api(`/api/sessions/${small.id}/nodules`, { method: 'POST', body: '{"pointMm": "x"}' })).status, 400);
+    assert.equal((await api('/api/sessions/00000000-0000-0000-0000-000000000000')).status, 404);
+  });
+});
