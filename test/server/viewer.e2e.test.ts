@@ -1,0 +1,141 @@
+// End to end in a real browser: Debian's chromium (software WebGL2) driven by playwright-core,
+// against `noduleseg serve` on the LIDC-IDRI-0001 scan.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { gunzipSync } from 'node:zlib';
+import { chromium } from 'playwright-core';
+import { lidcScansDir, missingDataReason } from '../../src/data/index.ts';
+import { decodeNifti1 } from '../../src/io/nifti.ts';
+import { runCli, startServe } from './helpers.ts';
+
+const CHROMIUM = '/usr/bin/chromium';
+// Software GL (SwiftShader) gives WebGL2 with these; no GPU, no network, no profile state.
+const CHROMIUM_ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'];
+const missing = missingDataReason(lidcScansDir());
+/** Where the screenshot goes: $NODULESEG_TEST_OUT, else a folder under the system temp dir. */
+const OUT_DIR = process.env['NODULESEG_TEST_OUT'] ?? join(tmpdir(), 'noduleseg-test-out');
+
+interface PanelNodule {
+  label: number;
+  volumeMm3: number;
+  voxelCount: number;
+  promptWorldMm: [number, number, number];
+  lidcMatch: { index: number; dice: number } | null;
+}
+
+test('viewer: open LIDC-IDRI-0001, click the large nodule, see its mask, download it', { skip: missing ?? false, timeout: 120_000 }, async () => {
+  // Set-up installs chromium (scripts/setup.sh); without it this test must fail, not skip.
+  assert.ok(existsSync(CHROMIUM), `${CHROMIUM} is missing: run scripts/setup.sh as root (apt-get install chromium)`);
+  const t0 = Date.now();
+  const work = mkdtempSync(join(tmpdir(), 'noduleseg-e2e-'));
+  mkdirSync(OUT_DIR, { recursive: true });
+  const srv = await startServe(['--data', lidcScansDir()]);
+  const ctx = await chromium.launchPersistentContext(join(work, 'profile'), {
+    executablePath: CHROMIUM,
+    headless: true,
+    args: CHROMIUM_ARGS,
+    viewport: { width: 1400, height: 850 },
+    acceptDownloads: true,
+  });
+  try {
+    const page = ctx.pages()[0] ?? (await ctx.newPage());
+    const pageErrors: string[] = [];
+    page.on('pageerror', (e) => pageErrors.push(e.message));
+    await page.goto(srv.url);
+    await page.waitForSelector('body[data-ready="1"]', { state: 'attached', timeout: 30_000 });
+    assert.equal(await page.evaluate(() => !!document.createElement('canvas').getContext('webgl2')), true, 'WebGL2 in chromium');
+
+    // Open the scan from the list (the DICOM series of LIDC-IDRI-0001, with its XML).
+    const options = await page.$$eval('#scan-list option', (os) => os.map((o) => (o as HTMLOptionElement).value));
+    const series = options.find((v) => v.startsWith('LIDC-IDRI-0001/'));
+    assert.ok(series, `LIDC-IDRI-0001 in the scan list: ${options.join(', ')}`);
+    await page.click('button[data-view="axial"]');
+    await page.selectOption('#scan-list', series);
+    await page.click('#open-scan');
+    await page.waitForSelector('body[data-scan]', { state: 'attached', timeout: 60_000 });
+    assert.equal(await page.isHidden('#message'), true, `no error: ${await page.textContent('#message')}`);
+
+    // The readers' largest nodule, from the LIDC XML the server read beside the series.
+    const lidc = await page.evaluate(() => (window as unknown as { viewer: { state: { session: { lidc: Array<{ index: number; volumeMm3: number; centreMm: number[] }> } } } }).viewer.state.session.lidc);
+    assert.ok(lidc.length >= 1, 'LIDC reads listed');
+    assert.equal(await page.locator('#lidc-list li').count(), lidc.length);
+    const big = lidc.reduce((a, b) => (b.volumeMm3 > a.volumeMm3 ? b : a));
+    assert.ok(big.volumeMm3 > 5000, `the large nodule: ${big.volumeMm3} mm3`);
+
+    // Go to its centre slice and click on it, with the mouse, where the axial view shows it.
+    const at = await page.evaluate((c) => {
+      const v = (window as unknown as { viewer: { goToWorldLps: (p: number[]) => void; pagePointOf: (p: number[]) => number[] | null } }).viewer;
+      v.goToWorldLps(c);
+      return v.pagePointOf(c);
+    }, big.centreMm);
+    assert.ok(at, 'the nodule centre is on screen');
+    const tClick = Date.now();
+    await page.mouse.click(at[0]!, at[1]!);
+    await page.waitForSelector('body[data-overlay="1"]', { state: 'attached', timeout: 60_000 });
+    const clickToMaskS = (Date.now() - tClick) / 1000;
+    const status = (await page.textContent('#status')) ?? '';
+    const nodule = await page.evaluate(() => (window as unknown as { viewer: { state: { session: { nodules: PanelNodule[] } } } }).viewer.state.session.nodules[0]!);
+    const drawn = await page.evaluate(() => {
+      const bm = (window as unknown as { viewer: { nv: { drawBitmap: Uint8Array | null } } }).viewer.nv.drawBitmap;
+      return bm ? bm.reduce((n, v) => n + (v ? 1 : 0), 0) : 0;
+    });
+    process.stdout.write(`click -> mask shown in ${clickToMaskS.toFixed(2)} s (page: ${status}); ${nodule.volumeMm3.toFixed(1)} mm3, LIDC Dice ${nodule.lidcMatch?.dice}\n`);
+    assert.ok(drawn > 0, 'the mask is drawn over the scan');
+    assert.ok(Math.hypot(nodule.promptWorldMm[0] - big.centreMm[0]!, nodule.promptWorldMm[1] - big.centreMm[1]!, nodule.promptWorldMm[2] - big.centreMm[2]!) < 1.5, `clicked at ${nodule.promptWorldMm}, the centre is ${big.centreMm}`);
+    assert.equal(nodule.lidcMatch?.index, big.index);
+    assert.ok(nodule.lidcMatch!.dice > 0.7, `Dice with the readers' consensus ${nodule.lidcMatch!.dice}`);
+    assert.equal(Number(await page.getAttribute('#nodule-panel', 'data-volume-mm3')), nodule.volumeMm3, 'the panel shows the volume');
+
+    // The command line on the same series and point, while the browser goes on.
+    const seriesDir = join(lidcScansDir(), series);
+    const cliDone = runCli(['segment', '-i', seriesDir, `--point=${nodule.promptWorldMm.join(',')}`, '-o', join(work, 'cli.nii.gz'), '--threads', '1']);
+
+    // Downloads: the label mask (NIfTI on the scan's grid), the DICOM SEG, the JSON report.
+    const download = async (id: string, file: string): Promise<Buffer> => {
+      const [d] = await Promise.all([page.waitForEvent('download'), page.click(id)]);
+      await d.saveAs(join(work, file));
+      return readFileSync(join(work, file));
+    };
+    const mask = decodeNifti1(gunzipSync(await download('#dl-mask', 'mask.nii.gz')), 'mask.nii.gz');
+    assert.deepEqual(mask.dims, [512, 512, 133]);
+    let on = 0;
+    for (const v of mask.data) if (v === nodule.label) on++;
+    assert.equal(on, nodule.voxelCount);
+    const voxelMm3 = mask.spacingMm[0] * mask.spacingMm[1] * mask.spacingMm[2];
+    assert.ok(Math.abs(on * voxelMm3 - nodule.volumeMm3) < 1e-3 * nodule.volumeMm3, `voxels x voxel volume = ${on * voxelMm3} vs ${nodule.volumeMm3}`);
+    const seg = await download('#dl-seg', 'seg.dcm');
+    assert.equal(seg.subarray(128, 132).toString('latin1'), 'DICM');
+    const report = JSON.parse((await download('#dl-report', 'report.json')).toString('utf8')) as { nodules: Array<{ measures: { volumeMm3: number } }> };
+    assert.equal(report.nodules[0]!.measures.volumeMm3, nodule.volumeMm3);
+
+    // Windows and the screenshot (all views + 3D).
+    await page.click('button[data-window="mediastinal"]');
+    assert.equal(await page.evaluate(() => (window as unknown as { viewer: { nv: { volumes: Array<{ cal_min: number }> } } }).viewer.nv.volumes[0]!.cal_min), -160);
+    await page.click('button[data-window="lung"]');
+    await page.click('button[data-view="multi"]');
+    await page.waitForTimeout(300);
+    const shot = join(OUT_DIR, 'viewer.png');
+    await page.screenshot({ path: shot });
+    process.stdout.write(`screenshot: ${shot}\n`);
+
+    // Same volume as `noduleseg segment --point` at the same point.
+    const cli = await cliDone;
+    assert.equal(cli.code, 0, cli.stderr);
+    const cliReport = JSON.parse(readFileSync(join(work, 'cli.json'), 'utf8')) as { nodules: Array<{ measures: { volumeMm3: number; voxelCount: number } }> };
+    assert.equal(nodule.voxelCount, cliReport.nodules[0]!.measures.voxelCount);
+    assert.ok(Math.abs(nodule.volumeMm3 - cliReport.nodules[0]!.measures.volumeMm3) < 1e-6, `viewer ${nodule.volumeMm3} vs CLI ${cliReport.nodules[0]!.measures.volumeMm3} mm3`);
+
+    // Removing the nodule clears the overlay.
+    await page.click('#nodule-list li[data-label="1"] button');
+    await page.waitForSelector('body[data-overlay="0"]', { state: 'attached', timeout: 30_000 });
+    assert.deepEqual(pageErrors, [], 'no script errors in the page');
+    process.stdout.write(`e2e total ${((Date.now() - t0) / 1000).toFixed(1)} s\n`);
+  } finally {
+    await ctx.close();
+    await srv.stop();
+    rmSync(work, { recursive: true, force: true });
+  }
+});
