@@ -35,4 +35,8 @@ SERIES="$(dirname "$(find "$SCAN_DIR" -name '*.xml' | head -1)")"
 echo
 echo "report: $OUT/LIDC-IDRI-0001-nodule.json"
 echo "masks: $OUT/masks/*.nii.gz, $OUT/LIDC-IDRI-0001-nodule.nii.gz; pictures: $OUT/png/*.png, $OUT/png-scan/*.png"
+echo
+echo "== 4. The browser viewer: open a scan, click a nodule, see and download its mask"
+echo "   ./bin/noduleseg serve --data $DATA/lidc-scans"
+echo "   then open the address it prints (http://127.0.0.1:8600/) and pick LIDC-IDRI-0001; Ctrl-C stops it."
 echo "Images: LIDC-IDRI (CC BY 3.0), Armato SG III et al., Med Phys 38(2):915-931, 2011; doi 10.7937/K9/TCIA.2015.LO9QL9SX"
