@@ -65,12 +65,14 @@ const PLAN = {
   sources: ['synthetic', 'lidc-thick'] as const,
   /** Optimizer steps of every target run (scratch and fine-tunes alike), batch 16. */
   steps: num(args.steps) ?? (TINY ? 3 : 32),
+  /** A second scratch baseline with this many times the steps (scratch cannot learn much in 32). */
+  scratchLongFactor: 4,
   batchSize: 16,
   /** One optimizer setting for every target run: only the start and the freezing differ. */
   lr: 1e-3,
   synthCount: num(args['synth-count']) ?? (TINY ? 24 : 200),
   pretrainSteps: num(args['pretrain-steps']) ?? (TINY ? 6 : 800),
-  pretrainMinutes: num(args['pretrain-minutes']) ?? (TINY ? 0.3 : 7),
+  pretrainMinutes: num(args['pretrain-minutes']) ?? (TINY ? 0.3 : 6),
   /** Validation cases of each pretraining (its own held-out set, never the target's). */
   pretrainVal: TINY ? 4 : 24,
 };
@@ -170,7 +172,7 @@ function main(): void {
   if (!existsSync(join(synthDir, 'splits.csv'))) {
     log(`writing ${PLAN.synthCount} synthetic crops`);
     rmSync(synthDir, { recursive: true, force: true });
-    writeSynthSet(synthDir, { count: PLAN.synthCount, seed: 2026, valFraction: PLAN.pretrainVal / PLAN.synthCount });
+    writeSynthSet(synthDir, { count: PLAN.synthCount, seed: 2026, valFraction: Math.min(0.12, PLAN.pretrainVal / PLAN.synthCount) });
   }
   const synth = loadCropFolder(synthDir).cases;
   const sourceFiles: Record<(typeof PLAN.sources)[number], string> = {
@@ -186,20 +188,24 @@ function main(): void {
     for (const size of PLAN.sizes) {
       const subset = order.slice(0, size);
       const cases = { train: subset, val: evalCases };
-      const runs: Array<{ source: string; strategy: string }> = [{ source: 'scratch', strategy: 'scratch' }];
+      const runs: Array<{ source: string; strategy: string }> = [
+        { source: 'scratch', strategy: 'scratch' },
+        { source: 'scratch', strategy: `scratch-x${PLAN.scratchLongFactor}` },
+      ];
       for (const source of PLAN.sources) for (const strategy of PLAN.strategies) runs.push({ source, strategy });
       for (const run of runs) {
         const file = join(OUT, 'results', `${size}-${run.source}-${run.strategy.replace(/[:@]/g, '_')}-s${seed}.json`);
         if (existsSync(file)) continue;
         const [name, decayText] = run.strategy.split('@') as [string, string | undefined];
         const lrDecay = decayText ? Number(decayText) : 1;
-        const base = { size, seed, source: run.source, strategy: run.strategy, lrDecay, steps: PLAN.steps, valCases: evalCases.length };
+        const steps = run.strategy === 'scratch' || run.source !== 'scratch' ? PLAN.steps : PLAN.steps * PLAN.scratchLongFactor;
+        const base = { size, seed, source: run.source, strategy: run.strategy, lrDecay, steps, valCases: evalCases.length };
         const outDir = join(tmp, `${size}-${run.source}-${seed}`);
         rmSync(outDir, { recursive: true, force: true });
         const t0 = performance.now();
         let r: TrainResult;
         if (run.source === 'scratch') {
-          r = train(baseConfig('scratch', { maxSteps: PLAN.steps, seed, optimizer: { kind: 'adam', lr: PLAN.lr, weightDecay: 0 }, schedule: { kind: 'cosine', warmupEpochs: 0, minLrFactor: 0.01 } }), {
+          r = train(baseConfig('scratch', { maxSteps: steps, seed, optimizer: { kind: 'adam', lr: PLAN.lr, weightDecay: 0 }, schedule: { kind: 'cosine', warmupEpochs: 0, minLrFactor: 0.01 } }), {
             outDir,
             cases,
             dataDescription: `${size} thin-slice LIDC train nodules (seed ${seed})`,

@@ -27,8 +27,8 @@ const f3 = (x: number) => (Number.isFinite(x) ? x.toFixed(3) : '–');
 const pm = (s: Stat) => (s.n === 0 ? '–' : s.n > 1 ? `${f3(s.mean)} ± ${f3(s.sd)}` : f3(s.mean));
 const signed = (s: Stat) => (s.n === 0 ? '–' : `${s.mean >= 0 ? '+' : ''}${f3(s.mean)}${s.n > 1 ? ` ± ${f3(s.sd)}` : ''}`);
 
-function label(source: string, strategy: string): string {
-  if (source === 'scratch') return 'from scratch';
+function label(source: string, strategy: string, steps?: number): string {
+  if (source === 'scratch') return `from scratch${steps !== undefined ? `, ${steps} steps` : ''}`;
   const [name, decay] = strategy.split('@');
   return `${source}: ${name}${decay ? `, --lr-decay ${decay}` : ''}`;
 }
@@ -44,11 +44,17 @@ export function renderTable(results: readonly RunResult[]): string {
   const seeds = [...new Set(results.map((r) => r.seed))].sort((a, b) => a - b);
   const methods: Array<[string, string]> = [];
   for (const r of results) if (!methods.some(([s, t]) => s === r.source && t === r.strategy)) methods.push([r.source, r.strategy]);
-  methods.sort((a, b) => (a[0] === 'scratch' ? -1 : b[0] === 'scratch' ? 1 : 0));
+  // The experiment's order: baselines, then each source with its strategies from least to most frozen.
+  const sourceOrder = ['scratch', 'synthetic', 'lidc-thick'];
+  const strategyOrder = ['scratch', 'none', 'stem', 'encoder:2', 'encoder', 'classifier', 'all-but-head', 'none@0.5'];
+  const rank = (order: string[], x: string) => (order.includes(x) ? order.indexOf(x) : order.length);
+  methods.sort((a, b) => rank(sourceOrder, a[0]) - rank(sourceOrder, b[0]) || rank(strategyOrder, a[1]) - rank(strategyOrder, b[1]) || a[1].localeCompare(b[1]));
+  const longScratch = results.find((r) => r.source === 'scratch' && r.strategy !== 'scratch')?.strategy;
+  const stepsOf = (source: string, strategy: string) => results.find((r) => r.source === source && r.strategy === strategy)?.steps;
   const find = (size: number, seed: number, source: string, strategy: string) => results.find((r) => r.size === size && r.seed === seed && r.source === source && r.strategy === strategy);
   /** Dice per seed, and the paired difference to scratch on the same seed and subset. */
   const cell = (size: number, source: string, strategy: string) => {
-    const dice: number[] = [], delta: number[] = [], sens: number[] = [], prec: number[] = [];
+    const dice: number[] = [], delta: number[] = [], deltaLong: number[] = [], sens: number[] = [], prec: number[] = [];
     for (const seed of seeds) {
       const r = find(size, seed, source, strategy);
       if (!r) continue;
@@ -57,38 +63,59 @@ export function renderTable(results: readonly RunResult[]): string {
       prec.push(r.valPrecision);
       const s = find(size, seed, 'scratch', 'scratch');
       if (s) delta.push(r.valDice - s.valDice);
+      const l = longScratch ? find(size, seed, 'scratch', longScratch) : undefined;
+      if (l) deltaLong.push(r.valDice - l.valDice);
     }
-    return { dice: stat(dice), delta: stat(delta), sens: stat(sens), prec: stat(prec), wins: delta.filter((d) => d > 0).length, paired: delta.length };
+    return {
+      dice: stat(dice), delta: stat(delta), deltaLong: stat(deltaLong), sens: stat(sens), prec: stat(prec),
+      wins: delta.filter((d) => d > 0).length, paired: delta.length, winsLong: deltaLong.filter((d) => d > 0).length, pairedLong: deltaLong.length,
+    };
   };
   const lines: string[] = [];
   const first = results[0]!;
-  lines.push(`Per-nodule 3D Dice on the ${first.valCases} thin-slice val nodules; mean ± sd over seeds ${seeds.join(', ')}; Δ = paired difference to training from scratch on the same subset and seed; ${first.steps} steps of batch 16 for every run.`);
+  const steps = stepsOf('scratch', 'scratch') ?? first.steps;
+  lines.push(
+    `Per-nodule 3D Dice on the ${first.valCases} thin-slice val nodules; mean ± sd over seeds ${seeds.join(', ')}; ` +
+      `every fine-tune and the first scratch baseline: ${steps} steps of batch 16` +
+      (longScratch ? `; the second scratch baseline: ${stepsOf('scratch', longScratch)} steps` : '') +
+      `. Δ = paired difference (same subset, same seed) to scratch with the same ${steps} steps` +
+      (longScratch ? `, Δ long = to scratch with ${stepsOf('scratch', longScratch)} steps` : '') + '.',
+  );
   lines.push('');
-  lines.push(`| method | ${sizes.map((s) => `${s} nodules: Dice | Δ vs scratch | sens / prec`).join(' | ')} |`);
-  lines.push(`|---|${sizes.map(() => '---:|---:|---:').join('|')}|`);
+  const longCols = longScratch ? ' | Δ long' : '';
+  lines.push(`| method | ${sizes.map((s) => `${s} nodules: Dice | Δ${longCols} | sens / prec`).join(' | ')} |`);
+  lines.push(`|---|${sizes.map(() => (longScratch ? '---:|---:|---:|---:' : '---:|---:|---:')).join('|')}|`);
   for (const [source, strategy] of methods) {
     const cells = sizes.map((size) => {
       const c = cell(size, source, strategy);
-      return `${pm(c.dice)} | ${source === 'scratch' ? '' : signed(c.delta)} | ${f3(c.sens.mean)} / ${f3(c.prec.mean)}`;
+      const d = source === 'scratch' ? '' : signed(c.delta);
+      const dl = longScratch ? ` | ${source === 'scratch' ? '' : signed(c.deltaLong)}` : '';
+      return `${pm(c.dice)} | ${d}${dl} | ${f3(c.sens.mean)} / ${f3(c.prec.mean)}`;
     });
-    lines.push(`| ${label(source, strategy)} | ${cells.join(' | ')} |`);
+    lines.push(`| ${label(source, strategy, source === 'scratch' ? stepsOf(source, strategy) : undefined)} | ${cells.join(' | ')} |`);
   }
   lines.push('');
   // The closing note: the best method per size, and the best on average over both sizes.
   const ranked = methods.filter(([s]) => s !== 'scratch').map(([source, strategy]) => {
     const per = sizes.map((size) => cell(size, source, strategy));
-    return { source, strategy, per, meanDice: stat(per.map((c) => c.dice.mean)).mean, meanDelta: stat(per.map((c) => c.delta.mean)).mean };
+    return { source, strategy, per, meanDice: stat(per.map((c) => c.dice.mean)).mean, meanDelta: stat(per.map((c) => c.delta.mean)).mean, meanDeltaLong: stat(per.map((c) => c.deltaLong.mean)).mean };
   });
   const scratch = sizes.map((size) => cell(size, 'scratch', 'scratch'));
+  const longScratchCells = sizes.map((size) => cell(size, 'scratch', longScratch ?? 'scratch'));
   for (const [i, size] of sizes.entries()) {
     const best = [...ranked].sort((a, b) => b.per[i]!.dice.mean - a.per[i]!.dice.mean)[0];
     if (!best) continue;
     const c = best.per[i]!;
-    lines.push(`- **${size} nodules**: best is ${label(best.source, best.strategy)}, Dice ${pm(c.dice)} against ${pm(scratch[i]!.dice)} from scratch: ${signed(c.delta)} (better on ${c.wins} of ${c.paired} seeds).`);
+    const long = longScratch ? ` and ${pm(longScratchCells[i]!.dice)} from scratch with ${stepsOf('scratch', longScratch)} steps: ${signed(c.deltaLong)} (better on ${c.winsLong} of ${c.pairedLong})` : '';
+    lines.push(`- **${size} nodules**: best is ${label(best.source, best.strategy)}, Dice ${pm(c.dice)}, against ${pm(scratch[i]!.dice)} from scratch with the same ${steps} steps: ${signed(c.delta)} (better on ${c.wins} of ${c.paired} seeds)${long}.`);
   }
   const overall = [...ranked].sort((a, b) => b.meanDice - a.meanDice)[0];
   if (overall) {
-    lines.push(`- **Overall** (mean over the subset sizes): ${label(overall.source, overall.strategy)} wins, ${signed({ mean: overall.meanDelta, sd: Number.NaN, n: 1 })} Dice over training from scratch on average.`);
+    const one = (x: number) => signed({ mean: x, sd: Number.NaN, n: 1 });
+    lines.push(
+      `- **Overall** (mean over the subset sizes): ${label(overall.source, overall.strategy)} wins, ${one(overall.meanDelta)} Dice over training from scratch with the same steps` +
+        (longScratch ? ` and ${one(overall.meanDeltaLong)} over scratch with ${stepsOf('scratch', longScratch)} steps` : '') + ', on average.',
+    );
     for (const source of [...new Set(ranked.map((r) => r.source))]) {
       const b = ranked.filter((r) => r.source === source).sort((a, c) => c.meanDice - a.meanDice)[0]!;
       const w = ranked.filter((r) => r.source === source).sort((a, c) => a.meanDice - c.meanDice)[0]!;
