@@ -185,12 +185,14 @@ function pagePointOf(p) {
 
 /**
  * The masks, drawn in NiiVue's drawing layer (its own texture: replacing it does not re-upload
- * the scan): the selected nodule green, the others red.
+ * the scan): the selected nodule green, the others red, the LIDC readers' consensus (when shown)
+ * blue where the model's masks do not cover it.
  */
 async function refreshOverlay() {
   const s = state.session;
-  if (s && s.nodules.length) {
-    const ok = await nv.loadDrawingFromUrl(`/api/sessions/${s.id}/overlay-${state.displayStep}-${state.selected ?? 0}-${Date.now()}.nii`);
+  const lidc = $('show-lidc').checked && s?.lidc.length > 0;
+  if (s && (s.nodules.length || lidc)) {
+    const ok = await nv.loadDrawingFromUrl(`/api/sessions/${s.id}/overlay-${state.displayStep}-${state.selected ?? 0}-${lidc ? 1 : 0}-${Date.now()}.nii`);
     if (!ok) throw new Error('the mask overlay could not be loaded');
   } else if (nv.drawBitmap) {
     nv.closeDrawing();
@@ -377,6 +379,7 @@ $('full-res').addEventListener('change', async (e) => {
   state.displayStep = e.target.checked ? 1 : 2;
   if (state.session) await withBusy('Reloading the display…', () => showSession(state.session));
 });
+$('show-lidc').addEventListener('change', () => withBusy('Updating the overlay…', refreshOverlay));
 $('scan-filter').addEventListener('input', renderScanList);
 $('open-scan').addEventListener('click', () => openFromData($('scan-list').value));
 $('scan-list').addEventListener('dblclick', () => openFromData($('scan-list').value));

@@ -122,9 +122,11 @@ export function createViewerServer(opts: ViewerServerOptions): { server: Server;
       // Display copies: the path carries the parameters so that NiiVue sees a name ending in .nii.
       const scanMatch = /^\/scan-([12])\.nii$/.exec(rest);
       if (scanMatch && method === 'GET') return send(res, 200, s.scanBytes(Number(scanMatch[1]) as DisplayStep), 'application/octet-stream');
-      const overlayMatch = /^\/overlay-([12])-(\d+)(?:-\w+)?\.nii$/.exec(rest);
+      // overlay-<step>-<selected label>-<LIDC consensus 0|1>-<cache buster>.nii
+      const overlayMatch = /^\/overlay-([12])-(\d+)-([01])(?:-\w+)?\.nii$/.exec(rest);
       if (overlayMatch && method === 'GET') {
-        return send(res, 200, s.overlayNifti(Number(overlayMatch[2]), Number(overlayMatch[1]) as DisplayStep), 'application/octet-stream', { 'cache-control': 'no-store' });
+        const bytes = s.overlayNifti(Number(overlayMatch[2]), Number(overlayMatch[1]) as DisplayStep, overlayMatch[3] === '1');
+        return send(res, 200, bytes, 'application/octet-stream', { 'cache-control': 'no-store' });
       }
       if (rest === '/nodules' && method === 'POST') {
         const body = parseJson(await readBody(req, JSON_LIMIT_BYTES));
@@ -235,7 +237,7 @@ async function readUpload(dir: string, names: string[]): Promise<{ volume: Volum
     return { volume, lidc: [], notes: [], name: images[0]! };
   }
   const { volume, lidc, notes } = await readScan(dir);
-  return { volume, lidc, notes, name: `${names.length} DICOM file${names.length > 1 ? 's' : ''}` };
+  return { volume, lidc, notes, name: `DICOM folder (${names.length} file${names.length > 1 ? 's' : ''})` };
 }
 
 function errorStatus(e: unknown): [number, string] {

@@ -5,9 +5,12 @@ import type { ModelInfo, SegmentationNetwork } from '../models/index.ts';
 
 /** In-plane display subsampling: 1 = full resolution. */
 export type DisplayStep = 1 | 2;
-/** Overlay values, shown with NiiVue's drawing palette (1 red, 2 green). */
+/** Overlay values, shown with NiiVue's drawing palette (1 red, 2 green, 3 blue). */
 const OVERLAY_SELECTED = 2;
 const OVERLAY_OTHER = 1;
+const OVERLAY_LIDC = 3;
+/** Which value a display voxel shows when a block holds several: selected > other > LIDC > none. */
+const OVERLAY_RANK = [0, 2, 3, 1];
 
 /** One LIDC nodule as the page shows it: the readers' consensus (>= half of them) and its voxels. */
 export interface LidcRead extends NoduleReport {
@@ -150,16 +153,19 @@ export class Session {
 
   /**
    * The display overlay on the display grid of `step`: OVERLAY_SELECTED for the selected nodule,
-   * OVERLAY_OTHER for the others (NiiVue's drawing colours tell them apart).
+   * OVERLAY_OTHER for the others, OVERLAY_LIDC for the LIDC consensus outside them (NiiVue's
+   * drawing colours tell them apart).
    */
-  overlayNifti(selected: number | null, step: DisplayStep): Uint8Array {
+  overlayNifti(selected: number | null, step: DisplayStep, showLidc = false): Uint8Array {
     const out = new Uint8Array(this.volume.voxelCount);
+    // The readers' consensus first, so the model's masks draw over it: blue shows where only the readers are.
+    if (showLidc) for (const r of this.lidc) for (const v of r.consensus) out[v] = OVERLAY_LIDC;
     for (const n of this.nodules) {
       const value = n.label === selected ? OVERLAY_SELECTED : OVERLAY_OTHER;
-      for (const v of n.voxels) out[v] = Math.max(out[v]!, value);
+      for (const v of n.voxels) out[v] = out[v] === OVERLAY_SELECTED ? OVERLAY_SELECTED : value;
     }
     const full = this.volume.withData(out, 'SEG');
-    return encodeNifti(step === 1 ? full : downsampleInPlane(full, step, 'max'));
+    return encodeNifti(step === 1 ? full : downsampleInPlane(full, step, 'label', OVERLAY_RANK));
   }
 
   labelMaskNiftiGz(): Uint8Array {
@@ -234,18 +240,18 @@ function intersectionSize(a: Int32Array, b: Int32Array): number {
 }
 
 /**
- * A coarser grid for display: step x step in-plane blocks, averaged (an image) or maximum (a
- * mask, so small nodules stay visible). The new voxel centres are the blocks' centres, so world
- * coordinates line up with the full-resolution scan.
+ * A coarser grid for display: step x step in-plane blocks, averaged (an image) or, for a label
+ * map, the value of highest `rank` in the block (so small nodules stay visible). The new voxel
+ * centres are the blocks' centres, so world coordinates line up with the full-resolution scan.
  */
-export function downsampleInPlane(vol: Volume, step: number, how: 'mean' | 'max'): Volume {
+export function downsampleInPlane(vol: Volume, step: number, how: 'mean' | 'label', rank: readonly number[] = []): Volume {
   const [nx, ny, nz] = vol.dims;
   const mx = Math.ceil(nx / step);
   const my = Math.ceil(ny / step);
   const src = vol.data;
   const size = mx * my * nz;
   // Integer CT stays int16 (half the bytes for the browser); rounding the mean costs < 0.5 HU.
-  const out = how === 'max' ? new Uint8Array(size) : src instanceof Float32Array || src instanceof Float64Array ? new Float32Array(size) : new Int16Array(size);
+  const out = how === 'label' ? new Uint8Array(size) : src instanceof Float32Array || src instanceof Float64Array ? new Float32Array(size) : new Int16Array(size);
   const round = out instanceof Int16Array;
   for (let k = 0; k < nz; k++) {
     for (let j = 0; j < my; j++) {
@@ -256,12 +262,13 @@ export function downsampleInPlane(vol: Volume, step: number, how: 'mean' | 'max'
           const row = (k * ny + j * step + b) * nx;
           for (let a = 0; a < step && i * step + a < nx; a++) {
             const v = Number(src[row + i * step + a]);
-            if (how === 'max') acc = Math.max(acc, v);
-            else acc += v;
+            if (how === 'label') {
+              if ((rank[v] ?? v) > (rank[acc] ?? acc)) acc = v;
+            } else acc += v;
             n++;
           }
         }
-        out[(k * my + j) * mx + i] = how === 'max' ? acc : round ? Math.round(acc / n) : acc / n;
+        out[(k * my + j) * mx + i] = how === 'label' ? acc : round ? Math.round(acc / n) : acc / n;
       }
     }
   }

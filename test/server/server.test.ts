@@ -64,10 +64,13 @@ describe('noduleseg serve (HTTP, no browser)', () => {
     srv = await startServe(['--data', data, '--max-upload-mb', '1'], { TMPDIR: tmp });
   });
   after(async () => {
-    const code = await srv.stop();
-    assert.equal(code, 0, `clean exit on SIGTERM: ${srv.log()}`);
-    assert.deepEqual(readdirSync(tmp).filter((d) => d.startsWith('noduleseg-serve-')), [], 'the upload area is removed on exit');
-    rmSync(root, { recursive: true, force: true });
+    try {
+      const code = await srv.stop();
+      assert.equal(code, 0, `clean exit on SIGTERM: ${srv.log()}`);
+      assert.deepEqual(readdirSync(tmp).filter((d) => d.startsWith('noduleseg-serve-')), [], 'the upload area is removed on exit');
+    } finally {
+      rmSync(root, { recursive: true, force: true });
+    }
   });
 
   test('lists the scans inside the data folder only', async () => {
@@ -207,6 +210,17 @@ describe('noduleseg serve (HTTP, no browser)', () => {
       assert.equal(on, nb.voxelCount);
       const cliMask = decodeNifti1(gunzipSync(readFileSync(join(dir, 'large.nii.gz'))), 'cli');
       assert.deepEqual(Array.from(mask.data, (v) => (v ? 1 : 0)), Array.from(cliMask.data, (v) => (v ? 1 : 0)), 'the same voxels as the CLI mask');
+      // The display overlay: full grid, and the half-resolution one a browser without GPU gets.
+      const fetchNifti = async (p: string) => decodeNifti1(new Uint8Array(await (await fetch(new URL(p, srv.url))).arrayBuffer()), p);
+      const full = await fetchNifti(`/api/sessions/${large.id}/overlay-1-${nb.label}-0.nii`);
+      assert.equal(Array.from(full.data).filter((v) => v === 2).length, nb.voxelCount, 'the selected nodule is value 2');
+      const half = await fetchNifti(`/api/sessions/${large.id}/overlay-2-${nb.label}-0.nii`);
+      assert.deepEqual(half.dims, [32, 32, 24]);
+      assert.deepEqual(half.spacingMm.map((v) => Math.round(v * 1e4) / 1e4), [1.4, 1.4, 1.25]);
+      // Display voxel (i, j) covers full voxels (2i, 2i+1): its centre is at full voxel 2i + 0.5.
+      const c = half.voxelToWorld([10, 7, 3]);
+      const f = full.voxelToWorld([20.5, 14.5, 3]);
+      assert.ok(Math.hypot(c[0] - f[0], c[1] - f[1], c[2] - f[2]) < 1e-4, `${c} vs ${f}`);
       const report = (await api(`/api/sessions/${large.id}/report.json`)).json as { nodules: Array<{ measures: { volumeMm3: number } }> };
       assert.equal(report.nodules[0]!.measures.volumeMm3, nb.volumeMm3);
       const seg = await api(`/api/sessions/${large.id}/seg.dcm`);

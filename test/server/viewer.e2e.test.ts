@@ -18,6 +18,16 @@ const missing = missingDataReason(lidcScansDir());
 /** Where the screenshot goes: $NODULESEG_TEST_OUT, else a folder under the system temp dir. */
 const OUT_DIR = process.env['NODULESEG_TEST_OUT'] ?? join(tmpdir(), 'noduleseg-test-out');
 
+/** What the page exposes as window.viewer (see web/app.js); `globalThis` keeps this file free of DOM types. */
+interface PageGlobal {
+  viewer: {
+    state: { session: { lidc: Array<{ index: number; volumeMm3: number; centreMm: number[] }>; nodules: PanelNodule[] } };
+    nv: { drawBitmap: Uint8Array | null; volumes: Array<{ cal_min: number }> };
+    goToWorldLps: (p: number[]) => void;
+    pagePointOf: (p: number[]) => number[] | null;
+  };
+}
+
 interface PanelNodule {
   label: number;
   volumeMm3: number;
@@ -30,9 +40,16 @@ test('viewer: open LIDC-IDRI-0001, click the large nodule, see its mask, downloa
   // Set-up installs chromium (scripts/setup.sh); without it this test must fail, not skip.
   assert.ok(existsSync(CHROMIUM), `${CHROMIUM} is missing: run scripts/setup.sh as root (apt-get install chromium)`);
   const t0 = Date.now();
+  const laps: string[] = [];
+  let tLap = t0;
+  const lap = (what: string): void => {
+    laps.push(`${what} ${((Date.now() - tLap) / 1000).toFixed(1)} s`);
+    tLap = Date.now();
+  };
   const work = mkdtempSync(join(tmpdir(), 'noduleseg-e2e-'));
   mkdirSync(OUT_DIR, { recursive: true });
   const srv = await startServe(['--data', lidcScansDir()]);
+  lap('server start');
   const ctx = await chromium.launchPersistentContext(join(work, 'profile'), {
     executablePath: CHROMIUM,
     headless: true,
@@ -42,24 +59,27 @@ test('viewer: open LIDC-IDRI-0001, click the large nodule, see its mask, downloa
   });
   try {
     const page = ctx.pages()[0] ?? (await ctx.newPage());
+    lap('browser start');
     const pageErrors: string[] = [];
     page.on('pageerror', (e) => pageErrors.push(e.message));
     await page.goto(srv.url);
     await page.waitForSelector('body[data-ready="1"]', { state: 'attached', timeout: 30_000 });
-    assert.equal(await page.evaluate(() => !!document.createElement('canvas').getContext('webgl2')), true, 'WebGL2 in chromium');
+    lap('page ready');
+    assert.equal(await page.evaluate("!!document.createElement('canvas').getContext('webgl2')"), true, 'WebGL2 in chromium');
 
     // Open the scan from the list (the DICOM series of LIDC-IDRI-0001, with its XML).
-    const options = await page.$$eval('#scan-list option', (os) => os.map((o) => (o as HTMLOptionElement).value));
+    const options = await page.$$eval('#scan-list option', (os) => os.map((o) => (o as unknown as { value: string }).value));
     const series = options.find((v) => v.startsWith('LIDC-IDRI-0001/'));
     assert.ok(series, `LIDC-IDRI-0001 in the scan list: ${options.join(', ')}`);
     await page.click('button[data-view="axial"]');
     await page.selectOption('#scan-list', series);
     await page.click('#open-scan');
     await page.waitForSelector('body[data-scan]', { state: 'attached', timeout: 60_000 });
+    lap('scan open');
     assert.equal(await page.isHidden('#message'), true, `no error: ${await page.textContent('#message')}`);
 
     // The readers' largest nodule, from the LIDC XML the server read beside the series.
-    const lidc = await page.evaluate(() => (window as unknown as { viewer: { state: { session: { lidc: Array<{ index: number; volumeMm3: number; centreMm: number[] }> } } } }).viewer.state.session.lidc);
+    const lidc = await page.evaluate(() => (globalThis as unknown as PageGlobal).viewer.state.session.lidc);
     assert.ok(lidc.length >= 1, 'LIDC reads listed');
     assert.equal(await page.locator('#lidc-list li').count(), lidc.length);
     const big = lidc.reduce((a, b) => (b.volumeMm3 > a.volumeMm3 ? b : a));
@@ -67,7 +87,7 @@ test('viewer: open LIDC-IDRI-0001, click the large nodule, see its mask, downloa
 
     // Go to its centre slice and click on it, with the mouse, where the axial view shows it.
     const at = await page.evaluate((c) => {
-      const v = (window as unknown as { viewer: { goToWorldLps: (p: number[]) => void; pagePointOf: (p: number[]) => number[] | null } }).viewer;
+      const v = (globalThis as unknown as PageGlobal).viewer;
       v.goToWorldLps(c);
       return v.pagePointOf(c);
     }, big.centreMm);
@@ -76,10 +96,11 @@ test('viewer: open LIDC-IDRI-0001, click the large nodule, see its mask, downloa
     await page.mouse.click(at[0]!, at[1]!);
     await page.waitForSelector('body[data-overlay="1"]', { state: 'attached', timeout: 60_000 });
     const clickToMaskS = (Date.now() - tClick) / 1000;
+    lap('click to mask');
     const status = (await page.textContent('#status')) ?? '';
-    const nodule = await page.evaluate(() => (window as unknown as { viewer: { state: { session: { nodules: PanelNodule[] } } } }).viewer.state.session.nodules[0]!);
+    const nodule = await page.evaluate(() => (globalThis as unknown as PageGlobal).viewer.state.session.nodules[0]!);
     const drawn = await page.evaluate(() => {
-      const bm = (window as unknown as { viewer: { nv: { drawBitmap: Uint8Array | null } } }).viewer.nv.drawBitmap;
+      const bm = (globalThis as unknown as PageGlobal).viewer.nv.drawBitmap;
       return bm ? bm.reduce((n, v) => n + (v ? 1 : 0), 0) : 0;
     });
     process.stdout.write(`click -> mask shown in ${clickToMaskS.toFixed(2)} s (page: ${status}); ${nodule.volumeMm3.toFixed(1)} mm3, LIDC Dice ${nodule.lidcMatch?.dice}\n`);
@@ -106,23 +127,43 @@ test('viewer: open LIDC-IDRI-0001, click the large nodule, see its mask, downloa
     assert.equal(on, nodule.voxelCount);
     const voxelMm3 = mask.spacingMm[0] * mask.spacingMm[1] * mask.spacingMm[2];
     assert.ok(Math.abs(on * voxelMm3 - nodule.volumeMm3) < 1e-3 * nodule.volumeMm3, `voxels x voxel volume = ${on * voxelMm3} vs ${nodule.volumeMm3}`);
+    lap('mask download');
     const seg = await download('#dl-seg', 'seg.dcm');
     assert.equal(seg.subarray(128, 132).toString('latin1'), 'DICM');
     const report = JSON.parse((await download('#dl-report', 'report.json')).toString('utf8')) as { nodules: Array<{ measures: { volumeMm3: number } }> };
     assert.equal(report.nodules[0]!.measures.volumeMm3, nodule.volumeMm3);
 
-    // Windows and the screenshot (all views + 3D).
-    await page.click('button[data-window="mediastinal"]');
-    assert.equal(await page.evaluate(() => (window as unknown as { viewer: { nv: { volumes: Array<{ cal_min: number }> } } }).viewer.nv.volumes[0]!.cal_min), -160);
-    await page.click('button[data-window="lung"]');
+    lap('SEG and report downloads');
+    // The readers' consensus drawn beside the model's mask: blue (3) where only the readers marked.
+    const countValue = (v: number): Promise<number> =>
+      page.evaluate((value) => {
+        const bm = (globalThis as unknown as PageGlobal).viewer.nv.drawBitmap;
+        return bm ? bm.reduce((n, x) => n + (x === value ? 1 : 0), 0) : 0;
+      }, v);
+    const selectedBefore = await countValue(2);
+    await page.check('#show-lidc');
+    await page.waitForFunction("document.body.dataset.busy === '0'");
+    assert.ok((await countValue(3)) > 0, 'LIDC consensus shown');
+    assert.equal(await countValue(2), selectedBefore, 'the model mask is still drawn over it');
+    await page.uncheck('#show-lidc');
+    await page.waitForFunction("document.body.dataset.busy === '0'");
+    assert.equal(await countValue(3), 0);
+
+    lap('LIDC overlay on/off');
+    // The screenshot (all views + 3D, lung window), then the mediastinal window (each window
+    // change re-uploads the scan: seconds in software WebGL, so only one).
     await page.click('button[data-view="multi"]');
     await page.waitForTimeout(300);
     const shot = join(OUT_DIR, 'viewer.png');
     await page.screenshot({ path: shot });
     process.stdout.write(`screenshot: ${shot}\n`);
+    await page.click('button[data-window="mediastinal"]');
+    assert.equal(await page.evaluate(() => (globalThis as unknown as PageGlobal).viewer.nv.volumes[0]!.cal_min), -160);
 
+    lap('screenshot, window');
     // Same volume as `noduleseg segment --point` at the same point.
     const cli = await cliDone;
+    lap('waiting for the CLI');
     assert.equal(cli.code, 0, cli.stderr);
     const cliReport = JSON.parse(readFileSync(join(work, 'cli.json'), 'utf8')) as { nodules: Array<{ measures: { volumeMm3: number; voxelCount: number } }> };
     assert.equal(nodule.voxelCount, cliReport.nodules[0]!.measures.voxelCount);
@@ -132,7 +173,8 @@ test('viewer: open LIDC-IDRI-0001, click the large nodule, see its mask, downloa
     await page.click('#nodule-list li[data-label="1"] button');
     await page.waitForSelector('body[data-overlay="0"]', { state: 'attached', timeout: 30_000 });
     assert.deepEqual(pageErrors, [], 'no script errors in the page');
-    process.stdout.write(`e2e total ${((Date.now() - t0) / 1000).toFixed(1)} s\n`);
+    lap('remove');
+    process.stdout.write(`e2e total ${((Date.now() - t0) / 1000).toFixed(1)} s: ${laps.join(', ')}\n`);
   } finally {
     await ctx.close();
     await srv.stop();
