@@ -2,14 +2,14 @@
 // against `noduleseg serve` on the LIDC-IDRI-0001 scan.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
 import { chromium } from 'playwright-core';
 import { lidcScansDir, missingDataReason } from '../../src/data/index.ts';
 import { decodeNifti1 } from '../../src/io/nifti.ts';
-import { runCli, startServe } from './helpers.ts';
+import { runCli, startServe, writeSphereCt } from './helpers.ts';
 
 const CHROMIUM = '/usr/bin/chromium';
 // Software GL (SwiftShader) gives WebGL2 with these; no GPU, no network, no profile state.
@@ -175,6 +175,51 @@ test('viewer: open LIDC-IDRI-0001, click the large nodule, see its mask, downloa
     assert.deepEqual(pageErrors, [], 'no script errors in the page');
     lap('remove');
     process.stdout.write(`e2e total ${((Date.now() - t0) / 1000).toFixed(1)} s: ${laps.join(', ')}\n`);
+  } finally {
+    await ctx.close();
+    await srv.stop();
+    rmSync(work, { recursive: true, force: true });
+  }
+});
+
+test('viewer: a malformed upload shows its error in the page; a good upload opens and segments', { timeout: 90_000 }, async () => {
+  assert.ok(existsSync(CHROMIUM), `${CHROMIUM} is missing: run scripts/setup.sh as root (apt-get install chromium)`);
+  const work = mkdtempSync(join(tmpdir(), 'noduleseg-e2e-up-'));
+  mkdirSync(join(work, 'data'));
+  const sphere = join(work, 'sphere.nii.gz');
+  writeSphereCt(sphere, 6);
+  const bad = join(work, 'broken.nii.gz');
+  writeFileSync(bad, Buffer.from('not an image '.repeat(40)));
+  const srv = await startServe(['--data', join(work, 'data')]);
+  const ctx = await chromium.launchPersistentContext(join(work, 'profile'), { executablePath: CHROMIUM, headless: true, args: CHROMIUM_ARGS, viewport: { width: 1200, height: 760 } });
+  try {
+    const page = ctx.pages()[0] ?? (await ctx.newPage());
+    await page.goto(srv.url);
+    await page.waitForSelector('body[data-ready="1"]', { state: 'attached', timeout: 30_000 });
+    await page.click('button[data-view="axial"]');
+    // The broken file: a one-line error naming it, in the page.
+    await page.setInputFiles('#upload-files', bad);
+    await page.waitForSelector('#message:not([hidden])', { timeout: 30_000 });
+    const message = (await page.textContent('#message')) ?? '';
+    assert.match(message, /broken\.nii\.gz/);
+    assert.ok(!message.includes('noduleseg-serve-'), `no server paths: ${message}`);
+    // The page and the server go on: the good file opens and a click on the sphere segments it.
+    await page.setInputFiles('#upload-files', sphere);
+    await page.waitForSelector('body[data-scan]', { state: 'attached', timeout: 30_000 });
+    assert.equal(await page.isHidden('#message'), true);
+    const centre = [-20 + 32 * 0.7, -30 + 32 * 0.7, -100 + 12 * 1.25];
+    const at = await page.evaluate((c) => {
+      const v = (globalThis as unknown as PageGlobal).viewer;
+      v.goToWorldLps(c);
+      return v.pagePointOf(c);
+    }, centre);
+    assert.ok(at);
+    await page.mouse.click(at[0]!, at[1]!);
+    await page.waitForSelector('body[data-overlay="1"]', { state: 'attached', timeout: 30_000 });
+    const n = await page.evaluate(() => (globalThis as unknown as PageGlobal).viewer.state.session.nodules[0]!);
+    // A 6 mm sphere: 905 mm3; the shipped model's outline within a third of it.
+    assert.ok(Math.abs(n.volumeMm3 - 904.8) < 300, `sphere volume ${n.volumeMm3} mm3`);
+    assert.equal(await page.textContent('#nodule-list li[data-label="1"] .grow').then((t) => t?.includes('mm³')), true);
   } finally {
     await ctx.close();
     await srv.stop();
