@@ -100,8 +100,10 @@ export function createViewerServer(opts: ViewerServerOptions): { server: Server;
         read = await readUpload(up.dir, up.names);
       } catch (e) {
         // Error messages name the file: show the uploaded name, not the server's temporary folder.
-        if (e instanceof Error) e.message = e.message.split(up.dir + '/').join('').split(up.dir).join('upload');
-        throw e;
+        const message = (e instanceof Error ? e.message : String(e)).split(up.dir + '/').join('').split(up.dir).join('upload');
+        if (e instanceof HttpError) throw new HttpError(e.status, message);
+        // Whatever a reader throws on a malformed upload is the upload's fault, not the server's.
+        throw new HttpError(400, isUserError(e) ? message : `the upload could not be read (${message})`);
       } finally {
         // Removed before answering: the volume is in memory now.
         up.cleanup();

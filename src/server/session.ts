@@ -71,7 +71,6 @@ export class Segmenter {
 export class Session {
   readonly nodules: SessionNodule[] = [];
   private nextLabel = 1;
-  private scanNifti = new Map<DisplayStep, Uint8Array>();
   lastUsed = Date.now();
 
   constructor(
@@ -93,15 +92,12 @@ export class Session {
   /**
    * The scan as an uncompressed NIfTI-1 for the viewer, at full resolution (step 1) or averaged
    * over step x step in-plane blocks: software WebGL (no GPU) needs tens of seconds for a full
-   * 512 x 512 CT, a quarter of that at step 2. Built once per step.
+   * 512 x 512 CT, a quarter of that at step 2.
    */
   scanBytes(step: DisplayStep): Uint8Array {
-    let bytes = this.scanNifti.get(step);
-    if (!bytes) {
-      bytes = encodeNifti(step === 1 ? this.volume : downsampleInPlane(this.volume, step, 'mean'));
-      this.scanNifti.set(step, bytes);
-    }
-    return bytes;
+    // Not cached: the page asks once per opening, and several open scans would otherwise hold
+    // a second copy of each volume.
+    return encodeNifti(step === 1 ? this.volume : downsampleInPlane(this.volume, step, 'mean'));
   }
 
   /** The nodule containing voxel index `i`, if any: a click inside a nodule selects it. */
