@@ -97,6 +97,7 @@ function runFinetune(opts: FinetuneCliOptions): void {
   const auto = opts.freeze.trim() === 'auto';
   const strategy = auto ? null : parseStrategy(opts.freeze);
   if (!auto && (opts.folds !== undefined || opts.candidates !== undefined)) throw new UserError('--folds and --candidates go with --freeze auto');
+  if (auto && opts.valFraction !== undefined) throw new UserError('--val-fraction does not apply to --freeze auto (it cross-validates on all the cases)');
   if (opts.slices !== undefined && opts.slices !== 'all' && opts.slices !== 'nodule') throw new UserError(`--slices: expected all or nodule, got "${opts.slices}"`);
   if (opts.folds !== undefined && opts.folds < 2) throw new UserError(`--folds: expected an integer >= 2, got ${opts.folds}`);
   const settings: FinetuneSettings = {
@@ -137,6 +138,7 @@ function runFinetune(opts: FinetuneCliOptions): void {
       });
       bestModel = r.final.bestModelPath;
     } else {
+      if (folder.hasSplits && opts.valFraction !== undefined) throw new UserError(`--val-fraction: ${opts.data} has a splits.csv, which sets the split`);
       const cases = folder.hasSplits
         ? { train: folder.cases.filter((c) => c.split === 'train'), val: folder.cases.filter((c) => c.split === 'val') }
         : splitByPatient(folder.cases, opts.valFraction ?? 0.2, settings.seed);

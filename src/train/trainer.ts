@@ -160,7 +160,8 @@ export function train(cfg: TrainConfig, options: TrainOptions): TrainResult {
 
   while (epoch < epochs && step < allSteps && !stopForBudget) {
     model.train();
-    ev.onEpochStart?.(epoch + 1, epochs, Math.min(stepsPerEpoch, allSteps - step));
+    const stepsThisEpoch = Math.min(stepsPerEpoch, allSteps - step);
+    ev.onEpochStart?.(epoch + 1, epochs, stepsThisEpoch);
     const t0 = performance.now();
     let sumLoss = 0, sumDice = 0, sumBce = 0, sumCls = 0, nSteps = 0, nSamples = 0;
     let b = 0;
@@ -188,10 +189,10 @@ export function train(cfg: TrainConfig, options: TrainOptions): TrainResult {
       sumBce += parts.bce;
       sumCls += Number.isFinite(parts.cls) ? parts.cls : 0;
       const elapsed = (performance.now() - t0) / 1000;
-      ev.onStep?.(++b, stepsPerEpoch, { loss: sumLoss / nSteps, samplesPerSecond: nSamples / elapsed, lrs: optimizer.paramGroups.map((g) => g.lr) });
+      ev.onStep?.(++b, stepsThisEpoch, { loss: sumLoss / nSteps, samplesPerSecond: nSamples / elapsed, lrs: optimizer.paramGroups.map((g) => g.lr) });
       if (trainSeconds + elapsed > budgetSeconds) {
         stopForBudget = true;
-        ev.onMessage?.(`time budget of ${cfg.timeBudgetMinutes} min reached during epoch ${epoch + 1} (step ${b}/${stepsPerEpoch})`);
+        ev.onMessage?.(`time budget of ${cfg.timeBudgetMinutes} min reached during epoch ${epoch + 1} (step ${b}/${stepsThisEpoch})`);
         break;
       }
     }

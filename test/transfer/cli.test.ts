@@ -31,6 +31,8 @@ const bad: Array<[string, string[], RegExp]> = [
   ['folds1', ['finetune', '--from', joint, '--data', data, '--freeze', 'auto', '--folds', '1', '-o', out('b11')], /--folds: expected an integer >= 2/],
   ['folds-too-many', ['finetune', '--from', joint, '--data', data, '--freeze', 'auto', '--folds', '9', '-o', out('b12')], /--folds 9: the data has only 6 patient/],
   ['candidate-unet', ['finetune', '--from', unet, '--data', data, '--freeze', 'auto', '--candidates', 'none,classifier', '-o', out('b13')], /no classification branch/],
+  ['val-fraction-auto', ['finetune', '--from', joint, '--data', data, '--freeze', 'auto', '--val-fraction', '0.3', '-o', out('b15')], /--val-fraction does not apply to --freeze auto/],
+  ['val-fraction-splits', ['finetune', '--from', joint, '--data', data, '--freeze', 'none', '--val-fraction', '0.3', '-o', out('b16')], /has a splits\.csv/],
   ['steps0', ['finetune', '--from', joint, '--data', data, '--freeze', 'none', '--steps', '0', '-o', out('b14')], /--steps: expected a positive integer/],
   ['synth-count', ['synth', '-o', join(dir, 'syn-bad'), '--count', '0'], /--count: expected an integer >= 1/],
   ['synth-nonempty', ['synth', '-o', data, '--count', '2'], /exists and is not empty/],
