@@ -137,7 +137,11 @@ async function showSession(s) {
   const [lo, hi] = WINDOWS_HU[state.window];
   await nv.loadVolumes([{ url: `/api/sessions/${s.id}/scan-${state.displayStep}.nii`, name: 'scan.nii', colormap: 'gray', cal_min: lo, cal_max: hi }]);
   if (nv.drawBitmap) nv.closeDrawing();
-  $('scan-name').textContent = `${s.name} — ${s.dims.join(' × ')} voxels, ${s.spacingMm.map((v) => v.toFixed(2)).join(' × ')} mm`;
+  // Long DICOM folder names (UIDs): the first folder and the end of the last one.
+  const parts = s.name.split('/');
+  const short = parts.length > 2 ? `${parts[0]}/…/…${parts.at(-1).slice(-8)}` : s.name;
+  $('scan-name').textContent = `${short} — ${s.dims.join(' × ')} voxels, ${s.spacingMm.map((v) => v.toFixed(2)).join(' × ')} mm`;
+  $('scan-name').title = s.name;
   $('dl-mask').href = `/api/sessions/${s.id}/labels.nii.gz`;
   $('dl-seg').href = `/api/sessions/${s.id}/seg.dcm`;
   $('dl-seg').hidden = !s.dicom;
@@ -379,7 +383,12 @@ $('full-res').addEventListener('change', async (e) => {
   state.displayStep = e.target.checked ? 1 : 2;
   if (state.session) await withBusy('Reloading the display…', () => showSession(state.session));
 });
-$('show-lidc').addEventListener('change', () => withBusy('Updating the overlay…', refreshOverlay));
+$('show-lidc').addEventListener('change', (e) =>
+  withBusy('Updating the overlay…', async () => {
+    await refreshOverlay();
+    setStatus(e.target.checked ? "The readers' consensus is shown in blue where the model's masks do not cover it." : "The readers' consensus is hidden.");
+  }),
+);
 $('scan-filter').addEventListener('input', renderScanList);
 $('open-scan').addEventListener('click', () => openFromData($('scan-list').value));
 $('scan-list').addEventListener('dblclick', () => openFromData($('scan-list').value));

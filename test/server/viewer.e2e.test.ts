@@ -134,7 +134,9 @@ test('viewer: open LIDC-IDRI-0001, click the large nodule, see its mask, downloa
     assert.equal(report.nodules[0]!.measures.volumeMm3, nodule.volumeMm3);
 
     lap('SEG and report downloads');
-    // The readers' consensus drawn beside the model's mask: blue (3) where only the readers marked.
+    // All views + 3D, and the readers' consensus drawn beside the model's mask: blue (3) where
+    // only the readers marked. The screenshot shows both.
+    await page.click('button[data-view="multi"]');
     const countValue = (v: number): Promise<number> =>
       page.evaluate((value) => {
         const bm = (globalThis as unknown as PageGlobal).viewer.nv.drawBitmap;
@@ -145,22 +147,19 @@ test('viewer: open LIDC-IDRI-0001, click the large nodule, see its mask, downloa
     await page.waitForFunction("document.body.dataset.busy === '0'");
     assert.ok((await countValue(3)) > 0, 'LIDC consensus shown');
     assert.equal(await countValue(2), selectedBefore, 'the model mask is still drawn over it');
-    await page.uncheck('#show-lidc');
-    await page.waitForFunction("document.body.dataset.busy === '0'");
-    assert.equal(await countValue(3), 0);
-
-    lap('LIDC overlay on/off');
-    // The screenshot (all views + 3D, lung window), then the mediastinal window (each window
-    // change re-uploads the scan: seconds in software WebGL, so only one).
-    await page.click('button[data-view="multi"]');
     await page.waitForTimeout(300);
     const shot = join(OUT_DIR, 'viewer.png');
     await page.screenshot({ path: shot });
     process.stdout.write(`screenshot: ${shot}\n`);
+    await page.uncheck('#show-lidc');
+    await page.waitForFunction("document.body.dataset.busy === '0'");
+    assert.equal(await countValue(3), 0);
+    lap('LIDC overlay on/off, screenshot');
+    // The mediastinal window (each window change re-uploads the scan: seconds in software WebGL).
     await page.click('button[data-window="mediastinal"]');
     assert.equal(await page.evaluate(() => (globalThis as unknown as PageGlobal).viewer.nv.volumes[0]!.cal_min), -160);
 
-    lap('screenshot, window');
+    lap('window');
     // Same volume as `noduleseg segment --point` at the same point.
     const cli = await cliDone;
     lap('waiting for the CLI');
