@@ -62,6 +62,16 @@ test('viewer: open LIDC-IDRI-0001, click the large nodule, see its mask, downloa
     lap('browser start');
     const pageErrors: string[] = [];
     page.on('pageerror', (e) => pageErrors.push(e.message));
+    // Nothing may leave the machine: every request goes to the viewer's own server.
+    const elsewhere: string[] = [];
+    page.on('request', (r) => {
+      const u = r.url();
+      if (!u.startsWith(srv.url) && !u.startsWith('data:') && !u.startsWith('blob:')) elsewhere.push(u);
+    });
+    const failed: string[] = [];
+    page.on('response', (r) => {
+      if (r.status() >= 400) failed.push(`${r.status()} ${r.url()}`);
+    });
     await page.goto(srv.url);
     await page.waitForSelector('body[data-ready="1"]', { state: 'attached', timeout: 30_000 });
     lap('page ready');
@@ -172,6 +182,8 @@ test('viewer: open LIDC-IDRI-0001, click the large nodule, see its mask, downloa
     await page.click('#nodule-list li[data-label="1"] button');
     await page.waitForSelector('body[data-overlay="0"]', { state: 'attached', timeout: 30_000 });
     assert.deepEqual(pageErrors, [], 'no script errors in the page');
+    assert.deepEqual(elsewhere, [], 'no request to anywhere but the viewer server');
+    assert.deepEqual(failed, [], 'no failed request');
     lap('remove');
     process.stdout.write(`e2e total ${((Date.now() - t0) / 1000).toFixed(1)} s: ${laps.join(', ')}\n`);
   } finally {
