@@ -73,6 +73,10 @@ export function createViewerServer(opts: ViewerServerOptions): { server: Server;
       const host = (req.headers.host ?? '').replace(/:\d+$/, '').toLowerCase();
       if (!LOOPBACK.has(host)) throw new HttpError(403, 'this server only answers requests addressed to the local machine');
     }
+    // Another site's page may send requests here (it cannot read the answers, but it could open
+    // scans or upload): a browser names that page in Origin, which must be this server.
+    const origin = req.headers.origin;
+    if (origin !== undefined && !sameOrigin(origin, req.headers.host)) throw new HttpError(403, 'requests from other sites are refused');
     const url = new URL(req.url ?? '/', 'http://local');
     const path = url.pathname;
     const method = req.method ?? 'GET';
@@ -240,6 +244,15 @@ async function readUpload(dir: string, names: string[]): Promise<{ volume: Volum
   }
   const { volume, lidc, notes } = await readScan(dir);
   return { volume, lidc, notes, name: `DICOM folder (${names.length} file${names.length > 1 ? 's' : ''})` };
+}
+
+function sameOrigin(origin: string, host: string | undefined): boolean {
+  try {
+    const u = new URL(origin);
+    return u.protocol === 'http:' && host !== undefined && u.host === host.toLowerCase();
+  } catch {
+    return false; // "null" and other opaque origins
+  }
 }
 
 function errorStatus(e: unknown): [number, string] {

@@ -113,11 +113,17 @@ describe('noduleseg serve (HTTP, no browser)', () => {
     assert.equal(ok.status, 200, JSON.stringify(ok.json));
   });
 
-  test('answers only requests addressed to the local machine (DNS rebinding)', async () => {
+  test('answers only requests addressed to the local machine (DNS rebinding) and from its own page (CSRF)', async () => {
     const r = await rawRequest(srv.port, 'GET', '/api/scans', { host: 'evil.example:80' });
     assert.equal(r.status, 403);
     const ok = await rawRequest(srv.port, 'GET', '/api/info', { host: `localhost:${srv.port}` });
     assert.equal(ok.status, 200);
+    // Another site's page posting here (CSRF): its Origin is not this server.
+    const csrf = await rawRequest(srv.port, 'POST', '/api/open?path=scans%2Fsmall.nii.gz', { origin: 'http://evil.example' });
+    assert.equal(csrf.status, 403);
+    assert.equal((await rawRequest(srv.port, 'POST', '/api/open?path=scans%2Fsmall.nii.gz', { origin: 'null' })).status, 403);
+    const own = await rawRequest(srv.port, 'POST', '/api/open?path=scans%2Fsmall.nii.gz', { origin: `http://127.0.0.1:${srv.port}` });
+    assert.equal(own.status, 200, own.body);
   });
 
   test('an oversized upload gets 413 and the server keeps running', async () => {
