@@ -49,6 +49,7 @@ const { values: args } = parseArgs({
     'pretrain-minutes': { type: 'string' },
     'synth-count': { type: 'string' },
     'val-limit': { type: 'string' },
+    'scratch-factors': { type: 'string' },
   },
 });
 const nums = (v: string | undefined): number[] | undefined => v?.split(',').map(Number);
@@ -65,8 +66,8 @@ const PLAN = {
   sources: ['synthetic', 'lidc-thick'] as const,
   /** Optimizer steps of every target run (scratch and fine-tunes alike), batch 16. */
   steps: num(args.steps) ?? (TINY ? 3 : 32),
-  /** A second scratch baseline with this many times the steps (scratch cannot learn much in 32). */
-  scratchLongFactor: 4,
+  /** Longer scratch baselines, with these many times the steps (scratch cannot learn much in 32). */
+  scratchLongFactors: nums(args['scratch-factors']) ?? [4],
   batchSize: 16,
   /** One optimizer setting for every target run: only the start and the freezing differ. */
   lr: 1e-3,
@@ -190,7 +191,7 @@ function main(): void {
       const cases = { train: subset, val: evalCases };
       const runs: Array<{ source: string; strategy: string }> = [
         { source: 'scratch', strategy: 'scratch' },
-        { source: 'scratch', strategy: `scratch-x${PLAN.scratchLongFactor}` },
+        ...PLAN.scratchLongFactors.map((f) => ({ source: 'scratch', strategy: `scratch-x${f}` })),
       ];
       for (const source of PLAN.sources) for (const strategy of PLAN.strategies) runs.push({ source, strategy });
       for (const run of runs) {
@@ -198,7 +199,8 @@ function main(): void {
         if (existsSync(file)) continue;
         const [name, decayText] = run.strategy.split('@') as [string, string | undefined];
         const lrDecay = decayText ? Number(decayText) : 1;
-        const steps = run.strategy === 'scratch' || run.source !== 'scratch' ? PLAN.steps : PLAN.steps * PLAN.scratchLongFactor;
+        const longFactor = /^scratch-x(\d+)$/.exec(run.strategy);
+        const steps = longFactor ? PLAN.steps * Number(longFactor[1]) : PLAN.steps;
         const base = { size, seed, source: run.source, strategy: run.strategy, lrDecay, steps, valCases: evalCases.length };
         const outDir = join(tmp, `${size}-${run.source}-${seed}`);
         rmSync(outDir, { recursive: true, force: true });

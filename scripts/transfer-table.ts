@@ -48,9 +48,18 @@ export function renderTable(results: readonly RunResult[]): string {
   const sourceOrder = ['scratch', 'synthetic', 'lidc-thick'];
   const strategyOrder = ['scratch', 'none', 'stem', 'encoder:2', 'encoder', 'classifier', 'all-but-head', 'none@0.5'];
   const rank = (order: string[], x: string) => (order.includes(x) ? order.indexOf(x) : order.length);
-  methods.sort((a, b) => rank(sourceOrder, a[0]) - rank(sourceOrder, b[0]) || rank(strategyOrder, a[1]) - rank(strategyOrder, b[1]) || a[1].localeCompare(b[1]));
-  const longScratch = results.find((r) => r.source === 'scratch' && r.strategy !== 'scratch')?.strategy;
   const stepsOf = (source: string, strategy: string) => results.find((r) => r.source === source && r.strategy === strategy)?.steps;
+  methods.sort(
+    (a, b) =>
+      rank(sourceOrder, a[0]) - rank(sourceOrder, b[0]) ||
+      rank(strategyOrder, a[1]) - rank(strategyOrder, b[1]) ||
+      (stepsOf(...a) ?? 0) - (stepsOf(...b) ?? 0) ||
+      a[1].localeCompare(b[1]),
+  );
+  // "Long" scratch: the scratch baseline given the most steps (the fairest comparison).
+  const longScratch = results
+    .filter((r) => r.source === 'scratch' && r.strategy !== 'scratch')
+    .sort((a, b) => b.steps - a.steps)[0]?.strategy;
   const find = (size: number, seed: number, source: string, strategy: string) => results.find((r) => r.size === size && r.seed === seed && r.source === source && r.strategy === strategy);
   /** Dice per seed, and the paired difference to scratch on the same seed and subset. */
   const cell = (size: number, source: string, strategy: string) => {
