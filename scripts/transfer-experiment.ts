@@ -19,7 +19,8 @@ import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { loadCrops, mixSeed, mulberry32, shuffle, type CropCase } from '../src/data/index.ts';
 import { writeFileAtomic } from '../src/io/atomic.ts';
-import { defaultJointConfig } from '../src/models/index.ts';
+import { defaultJointConfig, loadModel } from '../src/models/index.ts';
+import { evaluateOnCrops } from '../src/eval/crops.ts';
 import { setNumThreads } from '../src/tensor/index.ts';
 import { writeSynthSet } from '../src/synth/index.ts';
 import { DEFAULT_TRAIN, type TrainConfig } from '../src/train/config.ts';
@@ -193,7 +194,8 @@ function main(): void {
         { source: 'scratch', strategy: 'scratch' },
         ...PLAN.scratchLongFactors.map((f) => ({ source: 'scratch', strategy: `scratch-x${f}` })),
       ];
-      for (const source of PLAN.sources) for (const strategy of PLAN.strategies) runs.push({ source, strategy });
+      // 'as-is': the source model on the target's val set without any fine-tuning (0 steps).
+      for (const source of PLAN.sources) for (const strategy of ['as-is', ...PLAN.strategies]) runs.push({ source, strategy });
       for (const run of runs) {
         const file = join(OUT, 'results', `${size}-${run.source}-${run.strategy.replace(/[:@]/g, '_')}-s${seed}.json`);
         if (existsSync(file)) continue;
@@ -202,6 +204,16 @@ function main(): void {
         const longFactor = /^scratch-x(\d+)$/.exec(run.strategy);
         const steps = longFactor ? PLAN.steps * Number(longFactor[1]) : PLAN.steps;
         const base = { size, seed, source: run.source, strategy: run.strategy, lrDecay, steps, valCases: evalCases.length };
+        if (run.strategy === 'as-is') {
+          const t0 = performance.now();
+          const { model, info } = loadModel(sourceFiles[run.source as (typeof PLAN.sources)[number]]);
+          const m = evaluateOnCrops(model, evalCases, info.slice, { threshold: info.threshold }).aggregate();
+          model.dispose();
+          const res: RunResult = { ...base, steps: 0, valDice: m.dice.mean, valSensitivity: m.sensitivity.mean, valPrecision: m.precision.mean, trainSeconds: 0, wallSeconds: (performance.now() - t0) / 1000 };
+          writeFileAtomic(file, JSON.stringify(res, null, 2) + '\n');
+          log(`  ${size} nodules, seed ${seed}, ${run.source} as-is: val Dice ${res.valDice.toFixed(4)}`);
+          continue;
+        }
         const outDir = join(tmp, `${size}-${run.source}-${seed}`);
         rmSync(outDir, { recursive: true, force: true });
         const t0 = performance.now();

@@ -29,6 +29,7 @@ const signed = (s: Stat) => (s.n === 0 ? '–' : `${s.mean >= 0 ? '+' : ''}${f3(
 
 function label(source: string, strategy: string, steps?: number): string {
   if (source === 'scratch') return `from scratch${steps !== undefined ? `, ${steps} steps` : ''}`;
+  if (strategy === 'as-is') return `${source}: as-is, no fine-tuning`;
   const [name, decay] = strategy.split('@');
   return `${source}: ${name}${decay ? `, --lr-decay ${decay}` : ''}`;
 }
@@ -46,7 +47,7 @@ export function renderTable(results: readonly RunResult[]): string {
   for (const r of results) if (!methods.some(([s, t]) => s === r.source && t === r.strategy)) methods.push([r.source, r.strategy]);
   // The experiment's order: baselines, then each source with its strategies from least to most frozen.
   const sourceOrder = ['scratch', 'synthetic', 'lidc-thick'];
-  const strategyOrder = ['scratch', 'none', 'stem', 'encoder:2', 'encoder', 'classifier', 'all-but-head', 'none@0.5'];
+  const strategyOrder = ['scratch', 'as-is', 'none', 'stem', 'encoder:2', 'encoder', 'classifier', 'all-but-head', 'none@0.5'];
   const rank = (order: string[], x: string) => (order.includes(x) ? order.indexOf(x) : order.length);
   const stepsOf = (source: string, strategy: string) => results.find((r) => r.source === source && r.strategy === strategy)?.steps;
   methods.sort(
