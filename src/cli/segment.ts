@@ -146,9 +146,15 @@ async function segmentCropFolder(model: SegmentationNetwork, info: ModelInfo, op
   if (IMAGE_FILE.test(opts.output) || /\.dcm$/i.test(opts.output)) throw new UserError(`${opts.output}: for a folder of crops the output must be a folder`);
   // A bad file halfway must not leave a partial set: masks and overlays go to staging folders
   // and are moved into place only after every crop has been segmented.
+  const stems = files.map((f) => f.replace(IMAGE_FILE, ''));
+  const twice = stems.find((s, i) => stems.indexOf(s) !== i);
+  if (twice !== undefined) throw new UserError(`${opts.input}: two crops would both be written as ${twice}.nii.gz; rename one`);
   const created: string[] = [];
   const stage = (dir: string): string => {
-    if (!existsSync(dir)) created.push(dir);
+    // Remember the topmost folder this run creates, so a failed run can remove all of it.
+    let top: string | null = null;
+    for (let d = resolve(dir); !existsSync(d); d = dirname(d)) top = d;
+    if (top) created.push(top);
     mkdirSync(dir, { recursive: true });
     return mkdtempSync(join(dir, '.noduleseg-staging-'));
   };
@@ -157,6 +163,7 @@ async function segmentCropFolder(model: SegmentationNetwork, info: ModelInfo, op
   const progress = makeProgress();
   const report: Record<string, NoduleResult> = {};
   const t0 = Date.now();
+  let complete = false;
   try {
     progress.start(files.length, 'segmenting crops');
     for (const [n, f] of files.entries()) {
@@ -172,13 +179,14 @@ async function segmentCropFolder(model: SegmentationNetwork, info: ModelInfo, op
     for (const [from, to] of [[maskStage, opts.output], ...(pngStage && opts.png ? [[pngStage, opts.png]] : [])] as Array<[string, string]>) {
       for (const name of readdirSync(from)) renameSync(join(from, name), join(to, name));
     }
+    complete = true;
   } catch (e) {
     progress.stop();
     throw e;
   } finally {
     rmSync(maskStage, { recursive: true, force: true });
     if (pngStage) rmSync(pngStage, { recursive: true, force: true });
-    if (Object.keys(report).length < files.length) for (const dir of created) rmSync(dir, { recursive: true, force: true });
+    if (!complete) for (const dir of created) rmSync(dir, { recursive: true, force: true });
   }
   const reportPath = opts.report ?? join(opts.output, 'report.json');
   writeFileAtomic(reportPath, JSON.stringify({ model: modelSummary(opts.model, info), cases: report }, null, 2) + '\n');

@@ -40,6 +40,10 @@ test('segment: bad arguments and files end with one line, exit 1 and no output',
     mkdirSync(folder);
     writeFileSync(join(folder, 'a-good.nii.gz'), readFileSync(image));
     writeFileSync(join(folder, 'b-bad.nii.gz'), 'not gzip at all');
+    const twins = join(dir, 'twins');
+    mkdirSync(twins);
+    writeFileSync(join(twins, 'a-good.nii.gz'), readFileSync(image));
+    writeFileSync(join(twins, 'a-good.nii'), 'same stem');
     const keptOut = join(dir, 'kept-out');
     mkdirSync(keptOut);
     writeFileSync(join(keptOut, 'earlier.txt'), 'a file the user had');
@@ -54,7 +58,8 @@ test('segment: bad arguments and files end with one line, exit 1 and no output',
       [['segment', '-i', image, '-m', model, '-o', join(dir, 'out.dcm')], /DICOM SEG output needs a DICOM series input/],
       [['segment', '-i', image, '-m', model, '--point', '1,2,3', '--voxel', '1,2,3'], /only one of --point, --voxel, --points/],
       // A folder whose second crop is corrupt: no mask of the first may be left behind.
-      [['segment', '-i', folder, '-m', model, '-o', join(dir, 'new-out'), '--png', join(dir, 'new-png')], /b-bad\.nii\.gz/],
+      [['segment', '-i', folder, '-m', model, '-o', join(dir, 'new-out', 'nested'), '--png', join(dir, 'new-png')], /b-bad\.nii\.gz/],
+      [['segment', '-i', twins, '-m', model, '-o', join(dir, 'twins-out')], /both be written as a-good\.nii\.gz/],
       [['segment', '-i', folder, '-m', model, '-o', keptOut], /b-bad\.nii\.gz/],
     ];
     // Command lines run in a child process: capturing this process's stdout would hide the test
@@ -70,6 +75,7 @@ test('segment: bad arguments and files end with one line, exit 1 and no output',
     }
     assert.ok(!existsSync(join(dir, 'out.dcm')) && !existsSync(join(dir, 'out.png')));
     assert.ok(!existsSync(join(dir, 'new-out')) && !existsSync(join(dir, 'new-png')), 'folders made for a failed run are removed');
+    assert.ok(!existsSync(join(dir, 'twins-out')));
     assert.deepEqual(readdirSync(keptOut), ['earlier.txt'], 'an existing output folder keeps only what it had');
     // The pipeline itself, with an untrained model: a mask on the input's exact grid and a report.
     const out = join(dir, 'mask.nii.gz');
