@@ -19,6 +19,7 @@ import {
   type FinetuneSettings,
 } from '../transfer/index.ts';
 import { makeProgress } from './progress.ts';
+import { nonNegativeIntArg, numberInArg, positiveIntArg } from './args.ts';
 
 interface FinetuneCliOptions {
   from: string;
@@ -39,31 +40,6 @@ interface FinetuneCliOptions {
   workDir?: string;
 }
 
-function positiveInt(flag: string): (v: string) => number {
-  return (v) => {
-    const n = Number(v);
-    if (!Number.isInteger(n) || n < 1) throw new UserError(`${flag}: expected a positive integer, got "${v}"`);
-    return n;
-  };
-}
-
-function nonNegativeInt(flag: string): (v: string) => number {
-  return (v) => {
-    const n = Number(v);
-    if (!Number.isInteger(n) || n < 0) throw new UserError(`${flag}: expected a non-negative integer, got "${v}"`);
-    return n;
-  };
-}
-
-function numberIn(flag: string, lo: number, hi: number, loOpen: boolean, hiOpen: boolean): (v: string) => number {
-  return (v) => {
-    const n = Number(v);
-    const ok = Number.isFinite(n) && (loOpen ? n > lo : n >= lo) && (hiOpen ? n < hi : n <= hi);
-    if (v.trim() === '' || !ok) throw new UserError(`${flag}: expected a number in ${loOpen ? '(' : '['}${lo}, ${hi}${hiOpen ? ')' : ']'}, got "${v}"`);
-    return n;
-  };
-}
-
 export function register(program: Command): void {
   program
     .command('finetune')
@@ -72,15 +48,15 @@ export function register(program: Command): void {
     .requiredOption('--data <dir>', 'folder with image/ and mask/ NIfTI crops like lidc-crops (splits.csv optional)')
     .requiredOption('--freeze <strategy>', 'none | stem | encoder:K | encoder | classifier | all-but-head | auto')
     .option('-o, --output <file>', 'the fine-tuned model file', 'finetuned.safetensors')
-    .option('--epochs <n>', `training epochs (default ${DEFAULT_FINETUNE.epochs})`, positiveInt('--epochs'))
-    .option('--steps <n>', 'a fixed number of optimizer steps instead of --epochs', positiveInt('--steps'))
-    .option('--lr <x>', `learning rate of the top layers (default ${DEFAULT_FINETUNE.lr})`, numberIn('--lr', 0, 1, true, false))
-    .option('--lr-decay <f>', 'discriminative rates: each encoder stage, deeper to shallower, trains at f times the one above (default 1)', numberIn('--lr-decay', 0, 1, true, false))
-    .option('--batch-size <n>', `slices per step (default ${DEFAULT_FINETUNE.batchSize})`, positiveInt('--batch-size'))
-    .option('--seed <n>', 'seed of the split, the folds and training (default 1)', nonNegativeInt('--seed'))
-    .option('--threads <n>', 'intra-op threads (default: all cores)', positiveInt('--threads'))
-    .option('--val-fraction <f>', 'without splits.csv: share of the patients held out for validation (default 0.2)', numberIn('--val-fraction', 0, 1, true, true))
-    .option('--folds <k>', 'auto: cross-validation folds (default 3)', positiveInt('--folds'))
+    .option('--epochs <n>', `training epochs (default ${DEFAULT_FINETUNE.epochs})`, positiveIntArg('--epochs'))
+    .option('--steps <n>', 'a fixed number of optimizer steps instead of --epochs', positiveIntArg('--steps'))
+    .option('--lr <x>', `learning rate of the top layers (default ${DEFAULT_FINETUNE.lr})`, numberInArg('--lr', 0, 1, true, false))
+    .option('--lr-decay <f>', 'discriminative rates: each encoder stage, deeper to shallower, trains at f times the one above (default 1)', numberInArg('--lr-decay', 0, 1, true, false))
+    .option('--batch-size <n>', `slices per step (default ${DEFAULT_FINETUNE.batchSize})`, positiveIntArg('--batch-size'))
+    .option('--seed <n>', 'seed of the split, the folds and training (default 1)', nonNegativeIntArg('--seed'))
+    .option('--threads <n>', 'intra-op threads (default: all cores)', positiveIntArg('--threads'))
+    .option('--val-fraction <f>', 'without splits.csv: share of the patients held out for validation (default 0.2)', numberInArg('--val-fraction', 0, 1, true, true))
+    .option('--folds <k>', 'auto: cross-validation folds (default 3)', positiveIntArg('--folds'))
     .option('--candidates <list>', 'auto: comma-separated strategies to compare (default: all that fit the model)')
     .option('--slices <which>', 'training slices: all, or only those with nodule (default all)')
     .option('--work-dir <dir>', 'keep the run folder (checkpoints, log, curves) here instead of a temporary one')

@@ -9,7 +9,7 @@ import { loadModel, type ModelInfo, type SegmentationNetwork } from '../models/i
 import { segmentCrop, segmentAtPrompts, type NoduleResult } from '../inference/index.ts';
 import { setNumThreads } from '../tensor/index.ts';
 import { makeProgress } from './progress.ts';
-import { parseIntArg } from './train.ts';
+import { nonNegativeIntArg } from './args.ts';
 
 /** The model shipped in the repository. */
 export const DEFAULT_MODEL = resolve(dirname(fileURLToPath(import.meta.url)), '../../models/noduleseg.safetensors');
@@ -45,8 +45,8 @@ export function register(program: Command): void {
     .option('--png <dir>', 'write PNG overlays (lung window, mask outline) into this folder')
     .option('--threshold <p>', 'probability threshold (default: the model\'s)', parseProbability)
     .option('--tta', 'average over flipped inputs (slower, slightly smoother)')
-    .option('--batch-size <n>', 'slices per forward pass', parseIntArg('--batch-size'), 64)
-    .option('--threads <n>', 'intra-op threads (default: all cores)', parseIntArg('--threads'))
+    .option('--batch-size <n>', 'slices per forward pass', nonNegativeIntArg('--batch-size'), 64)
+    .option('--threads <n>', 'intra-op threads (default: all cores)', nonNegativeIntArg('--threads'))
     .action(async (opts: SegmentCliOptions) => {
       await runSegment(opts);
     });

@@ -6,7 +6,7 @@ import { dataRoot } from '../data/paths.ts';
 import { setNumThreads } from '../tensor/index.ts';
 import { startViewer } from '../server/index.ts';
 import { DEFAULT_MODEL } from './segment.ts';
-import { parseIntArg } from './train.ts';
+import { nonNegativeIntArg, positiveNumberArg } from './args.ts';
 
 interface ServeCliOptions {
   port: number;
@@ -25,8 +25,8 @@ export function register(program: Command): void {
     .option('--host <address>', 'address to listen on (another than 127.0.0.1 exposes the viewer to the network)', '127.0.0.1')
     .option('-d, --data <folder>', 'folder of scans the viewer may open (default: $NODULESEG_DATA or ../shared/data)')
     .option('-m, --model <file>', 'model file', DEFAULT_MODEL)
-    .option('--threads <n>', 'intra-op threads (default: all cores)', parseIntArg('--threads'))
-    .option('--max-upload-mb <n>', 'largest upload accepted, MiB', parsePositive('--max-upload-mb'), 1024)
+    .option('--threads <n>', 'intra-op threads (default: all cores)', nonNegativeIntArg('--threads'))
+    .option('--max-upload-mb <n>', 'largest upload accepted, MiB', positiveNumberArg('--max-upload-mb'), 1024)
     .action(async (opts: ServeCliOptions) => {
       await runServe(opts);
     });
@@ -36,14 +36,6 @@ function parsePort(v: string): number {
   const n = Number(v);
   if (!Number.isInteger(n) || n < 0 || n > 65535) throw new UserError(`--port: expected a port number 0-65535, got "${v}"`);
   return n;
-}
-
-function parsePositive(name: string): (v: string) => number {
-  return (v) => {
-    const n = Number(v);
-    if (!Number.isFinite(n) || n <= 0) throw new UserError(`${name}: expected a positive number, got "${v}"`);
-    return n;
-  };
 }
 
 async function runServe(opts: ServeCliOptions): Promise<void> {

@@ -1,18 +1,12 @@
 import type { Command } from 'commander';
-import { UserError } from '../errors.ts';
 import { writeSynthSet } from '../synth/index.ts';
+import { intAtLeastArg, numberInArg } from './args.ts';
 
 interface SynthCliOptions {
   output: string;
   count: string;
   seed: string;
   valFraction: string;
-}
-
-function parseIntStrict(flag: string, v: string, min: number): number {
-  const n = Number(v);
-  if (v.trim() === '' || !Number.isInteger(n) || n < min) throw new UserError(`${flag}: expected an integer >= ${min}, got "${v}"`);
-  return n;
 }
 
 export function register(program: Command): void {
@@ -24,10 +18,9 @@ export function register(program: Command): void {
     .option('--seed <n>', 'seed (same seed, same set)', '1')
     .option('--val-fraction <f>', 'share of cases marked val in splits.csv', '0.2')
     .action((opts: SynthCliOptions) => {
-      const count = parseIntStrict('--count', opts.count, 1);
-      const seed = parseIntStrict('--seed', opts.seed, 0);
-      const vf = Number(opts.valFraction);
-      if (opts.valFraction.trim() === '' || !(vf >= 0 && vf < 1)) throw new UserError(`--val-fraction: expected a number in [0, 1), got "${opts.valFraction}"`);
+      const count = intAtLeastArg('--count', 1)(opts.count);
+      const seed = intAtLeastArg('--seed', 0)(opts.seed);
+      const vf = numberInArg('--val-fraction', 0, 1, false, true)(opts.valFraction);
       const t0 = performance.now();
       const r = writeSynthSet(opts.output, {
         count,

@@ -1,9 +1,9 @@
 import type { Command } from 'commander';
 import { join } from 'node:path';
-import { UserError } from '../errors.ts';
 import { loadTrainConfig } from '../train/config.ts';
 import { train } from '../train/trainer.ts';
 import { makeProgress } from './progress.ts';
+import { nonNegativeIntArg, positiveNumberArg } from './args.ts';
 
 export function register(program: Command): void {
   program
@@ -12,10 +12,10 @@ export function register(program: Command): void {
     .requiredOption('-c, --config <file>', 'training config (JSON); see configs/')
     .option('-o, --out <dir>', 'output folder (default runs/<config name>)')
     .option('--resume', 'continue from <out>/latest.ckpt.safetensors')
-    .option('--epochs <n>', 'override the number of epochs', parseIntArg('--epochs'))
-    .option('--time-budget <minutes>', 'stop after this many minutes of training', parseFloatArg('--time-budget'))
-    .option('--seed <n>', 'override the seed', parseIntArg('--seed'))
-    .option('--threads <n>', 'intra-op threads (default: all cores)', parseIntArg('--threads'))
+    .option('--epochs <n>', 'override the number of epochs', nonNegativeIntArg('--epochs'))
+    .option('--time-budget <minutes>', 'stop after this many minutes of training', positiveNumberArg('--time-budget'))
+    .option('--seed <n>', 'override the seed', nonNegativeIntArg('--seed'))
+    .option('--threads <n>', 'intra-op threads (default: all cores)', nonNegativeIntArg('--threads'))
     .action((opts: { config: string; out?: string; resume?: boolean; epochs?: number; timeBudget?: number; seed?: number; threads?: number }) => {
       const cfg = loadTrainConfig(opts.config);
       if (opts.epochs !== undefined) cfg.epochs = opts.epochs;
@@ -42,20 +42,4 @@ export function register(program: Command): void {
       });
       log(`best val Dice ${result.bestValDice.toFixed(4)} at epoch ${result.bestEpoch}; model: ${result.bestModelPath}; ${(result.trainSeconds / 60).toFixed(1)} min of training`);
     });
-}
-
-export function parseIntArg(name: string): (v: string) => number {
-  return (v) => {
-    const n = Number(v);
-    if (!Number.isInteger(n) || n < 0) throw new UserError(`${name}: expected a non-negative integer, got "${v}"`);
-    return n;
-  };
-}
-
-export function parseFloatArg(name: string): (v: string) => number {
-  return (v) => {
-    const n = Number(v);
-    if (!Number.isFinite(n) || n <= 0) throw new UserError(`${name}: expected a positive number, got "${v}"`);
-    return n;
-  };
 }
