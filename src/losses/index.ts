@@ -27,8 +27,31 @@ export function softDiceLoss(logits: Tensor, target: Tensor, options: DiceLossOp
   return inter.mul(2).add(smooth).div(denom.add(smooth)).rsub(1).mean();
 }
 
+/**
+ * 1 - soft Dice per sample, averaged over the samples whose target is not empty (0 when none
+ * is). Every nodule slice weighs the same whatever its area, as every nodule does in the
+ * per-nodule metric; empty slices are left to the cross-entropy term, since a per-sample Dice
+ * of an empty target punishes any probability at all.
+ */
+export function nonEmptySampleDiceLoss(logits: Tensor, target: Tensor, smooth = 1): Tensor {
+  if (logits.shape.join() !== target.shape.join()) {
+    throw new RangeError(`nonEmptySampleDiceLoss: logits [${logits.shape}] and target [${target.shape}] differ in shape`);
+  }
+  const p = logits.sigmoid();
+  const dims = [1, 2, 3];
+  const area = target.sum(dims);
+  const dice = p.mul(target).sum(dims).mul(2).add(smooth).div(p.sum(dims).add(area).add(smooth));
+  const present = area.gt(0).float();
+  return dice.rsub(1).mul(present).sum().div(present.sum().maximum(1));
+}
+
 export interface SegLossWeights {
   dice: number;
+  /**
+   * What the Dice term averages over: 'batch' = one Dice over all pixels of the batch (large
+   * nodules dominate); 'sample' = per-slice Dice over the slices with nodule.
+   */
+  diceOver: 'batch' | 'sample';
   bce: number;
   /** Cross-entropy of the size class (joint model only). */
   cls: number;
@@ -36,7 +59,7 @@ export interface SegLossWeights {
   raw: number;
 }
 
-export const DEFAULT_LOSS_WEIGHTS: SegLossWeights = { dice: 1, bce: 1, cls: 0.5, raw: 0.5 };
+export const DEFAULT_LOSS_WEIGHTS: SegLossWeights = { dice: 1, diceOver: 'batch', bce: 1, cls: 0.5, raw: 0.5 };
 
 export interface LossParts {
   total: Tensor;
@@ -56,11 +79,12 @@ export function segmentationLoss(
   w: SegLossWeights,
   classWeight?: Tensor,
 ): LossParts {
-  const dice = softDiceLoss(out.maskLogits, target);
+  const diceOf = (logits: Tensor) => (w.diceOver === 'sample' ? nonEmptySampleDiceLoss(logits, target) : softDiceLoss(logits, target));
+  const dice = diceOf(out.maskLogits);
   const bce = F.binaryCrossEntropyWithLogits(out.maskLogits, target);
   let total = dice.mul(w.dice).add(bce.mul(w.bce));
   if (w.raw > 0 && out.rawMaskLogits !== out.maskLogits) {
-    const rawDice = softDiceLoss(out.rawMaskLogits, target);
+    const rawDice = diceOf(out.rawMaskLogits);
     const rawBce = F.binaryCrossEntropyWithLogits(out.rawMaskLogits, target);
     total = total.add(rawDice.mul(w.dice).add(rawBce.mul(w.bce)).mul(w.raw));
   }

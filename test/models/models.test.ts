@@ -16,7 +16,7 @@ import {
   classAreaIntervalsPx,
   type ModelConfig,
 } from '../../src/models/index.ts';
-import { segmentationLoss, softDiceLoss, DEFAULT_LOSS_WEIGHTS } from '../../src/losses/index.ts';
+import { segmentationLoss, softDiceLoss, nonEmptySampleDiceLoss, DEFAULT_LOSS_WEIGHTS } from '../../src/losses/index.ts';
 import { DEFAULT_SLICE_CONFIG, type SizeBins } from '../../src/data/index.ts';
 
 const BINS: SizeBins = { format: 'noduleseg.size-bins', version: 1, edgesMm2: [10, 40], classes: ['none', 'small', 'medium', 'large'], nonzeroSlices: 3, source: 'test' };
@@ -199,6 +199,27 @@ test('soft Dice loss: 0 for a perfect prediction, ~1 for a disjoint one', () => 
     const bad = tensor(Float32Array.from([-20, -20, 20, 20]), [1, 1, 2, 2]);
     assert.ok(softDiceLoss(good, t, { smooth: 0 }).item() < 1e-6);
     assert.ok(softDiceLoss(bad, t, { smooth: 0 }).item() > 0.999);
+  });
+});
+
+test('per-sample Dice loss: every nodule slice weighs the same, empty slices are left out', () => {
+  tidy(() => {
+    // Sample 0: a large target (6 px) predicted exactly; sample 1: a 1-px target missed; sample 2: empty, predicted full.
+    const t = tensor(Float32Array.from([1, 1, 1, 1, 1, 1, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]), [3, 1, 2, 4]);
+    const lg = tensor(Float32Array.from([20, 20, 20, 20, 20, 20, -20, -20, -20, -20, -20, -20, -20, -20, -20, -20, 20, 20, 20, 20, 20, 20, 20, 20]), [3, 1, 2, 4]);
+    // Mean over the two non-empty samples of (1 - Dice): (0 + 1) / 2, whatever the empty one does.
+    assert.ok(Math.abs(nonEmptySampleDiceLoss(lg, t, 0).item() - 0.5) < 1e-5);
+    // A batch Dice sees mostly the large target and the empty sample's 8 false pixels instead.
+    const batch = softDiceLoss(lg, t, { smooth: 0 }).item();
+    assert.ok(Math.abs(batch - (1 - (2 * 6) / (14 + 7))) < 1e-5, String(batch));
+    // All samples empty: no Dice term at all.
+    assert.equal(nonEmptySampleDiceLoss(lg, tensor(new Float32Array(24), [3, 1, 2, 4]), 0).item(), 0);
+    // The default loss stays the batch Dice; diceOver = 'sample' switches.
+    const out = { maskLogits: lg, rawMaskLogits: lg, classLogits: null };
+    const viaBatch = segmentationLoss(out, t, null, { ...DEFAULT_LOSS_WEIGHTS, bce: 0 }).dice;
+    const viaSample = segmentationLoss(out, t, null, { ...DEFAULT_LOSS_WEIGHTS, bce: 0, diceOver: 'sample' }).dice;
+    // (smooth 1 there: the missed 1-px slice scores 1 - 1/2, so the mean is 0.25.)
+    assert.ok(Math.abs(viaBatch - (1 - 13 / 22)) < 1e-5 && Math.abs(viaSample - 0.25) < 1e-5, `${viaBatch} ${viaSample}`);
   });
 });
 

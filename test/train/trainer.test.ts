@@ -23,6 +23,8 @@ test('bad configs are refused naming the file and the setting', () => {
   assert.throws(() => resolveTrainConfig({ model: { arch: 'vnet' } }, 'x.json'), /x\.json: model\.arch must be/);
   assert.throws(() => resolveTrainConfig({ slice: { contextSlices: 3 }, model: { arch: 'unet', inChannels: 1 } }, 'y.json'), /y\.json: model\.inChannels \(1\) must equal slice\.contextSlices \(3\)/);
   assert.throws(() => resolveTrainConfig({ lr: 1 }, 'z.json'), /unknown setting "lr"/);
+  assert.throws(() => resolveTrainConfig({ loss: { diceOver: 'nodule' } }, 'w.json'), /w\.json: loss\.diceOver must be batch or sample, got "nodule"/);
+  assert.equal(resolveTrainConfig({ loss: { diceOver: 'sample' } }, 'w.json').loss.diceOver, 'sample');
   assert.throws(() => loadTrainConfig('/nonexistent/cfg.json'), /cannot read config/);
 });
 
