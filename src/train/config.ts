@@ -119,6 +119,7 @@ export function resolveTrainConfig(raw: unknown, where: string): TrainConfig {
   if (!(cfg.optimizer.lr > 0)) throw new UserError(`${where}: optimizer.lr must be positive`);
   if (!['cosine', 'constant'].includes(cfg.schedule.kind)) throw new UserError(`${where}: schedule.kind must be cosine or constant`);
   if (!(cfg.threshold > 0 && cfg.threshold < 1)) throw new UserError(`${where}: threshold must be in (0, 1)`);
+  if (cfg.loss.diceOver !== 'batch' && cfg.loss.diceOver !== 'sample') throw new UserError(`${where}: loss.diceOver must be batch or sample, got ${JSON.stringify(cfg.loss.diceOver)}`);
   if (!(cfg.sliceSelection === 'all' || cfg.sliceSelection === 'nodule')) throw new UserError(`${where}: sliceSelection must be all or nodule`);
   if (cfg.maxSteps !== null && !(Number.isInteger(cfg.maxSteps) && cfg.maxSteps >= 1)) throw new UserError(`${where}: maxSteps must be a positive integer or null`);
   if (cfg.timeBudgetMinutes !== null && !(cfg.timeBudgetMinutes > 0)) throw new UserError(`${where}: timeBudgetMinutes must be positive or null`);
