@@ -6,7 +6,7 @@ import { UserError } from '../errors.ts';
 import { readVolume, writeNiftiMask, writeDicomSeg, writeOverlayPng, type Vec3, type Volume } from '../io/index.ts';
 import { writeFileAtomic } from '../io/atomic.ts';
 import { loadModel, type ModelInfo, type SegmentationNetwork } from '../models/index.ts';
-import { segmentCrop, segmentAtPrompts, type NoduleResult } from '../inference/index.ts';
+import { segmentCrop, segmentAtPrompts, promptCentre, BOX_MARGIN_MM, type NodulePrompt, type NoduleResult } from '../inference/index.ts';
 import { setNumThreads } from '../tensor/index.ts';
 import { makeProgress } from './progress.ts';
 import { nonNegativeIntArg } from './args.ts';
@@ -22,6 +22,8 @@ interface SegmentCliOptions {
   point?: string;
   voxel?: string;
   points?: string;
+  box?: string;
+  voxelBox?: string;
   model: string;
   report?: string;
   png?: string;
@@ -34,12 +36,14 @@ interface SegmentCliOptions {
 export function register(program: Command): void {
   program
     .command('segment')
-    .description('segment nodules: a crop centred on a nodule, a folder of crops, or points in a whole scan')
+    .description('segment nodules: a crop centred on a nodule, a folder of crops, or points or boxes in a whole scan')
     .requiredOption('-i, --input <path>', 'a crop or scan (.nii.gz, .nii, .mhd, .nrrd), a DICOM series folder, or a folder of crops')
     .option('-o, --output <path>', 'mask file (.nii.gz/.nii; .dcm = DICOM SEG for DICOM input) or, for a folder of crops, an output folder')
     .option('--point <x,y,z>', 'nodule position in world mm (LPS, as DICOM/ITK/LUNA16); repeatable as "x,y,z;x,y,z"')
     .option('--voxel <i,j,k>', 'nodule position in voxels (0-based); repeatable as "i,j,k;i,j,k"')
     .option('--points <csv>', 'CSV of nodule positions with LUNA16 columns coordX,coordY,coordZ (world mm)')
+    .option('--box <x0,y0,z0,x1,y1,z1>', `a box around the nodule: two opposite corners in world mm (LPS); the mask stays within it plus ${BOX_MARGIN_MM} mm (a box flat in z, drawn on one slice, limits it in-plane only); repeatable with ";"`)
+    .option('--voxel-box <i0,j0,k0,i1,j1,k1>', 'the same box in voxels (0-based, corners included); repeatable with ";"')
     .option('-m, --model <file>', 'model file', DEFAULT_MODEL)
     .option('--report <file>', 'write the JSON report here (default: beside the output, or stdout)')
     .option('--png <dir>', 'write PNG overlays (lung window, mask outline) into this folder')
@@ -66,6 +70,20 @@ function parseTriples(text: string, flag: string): Vec3[] {
   });
 }
 
+/** "a,b,c,d,e,f" (";"-separated for several) -> pairs of opposite corners. */
+function parseBoxes(text: string, flag: string): Array<[Vec3, Vec3]> {
+  return text.split(';').filter((s) => s.trim()).map((s) => {
+    const v = s.split(',').map((t) => Number(t.trim()));
+    if (v.length !== 6 || v.some((x) => !Number.isFinite(x))) throw new UserError(`${flag}: expected six numbers "x0,y0,z0,x1,y1,z1" (two opposite corners), got "${s}"`);
+    return [[v[0]!, v[1]!, v[2]!], [v[3]!, v[4]!, v[5]!]];
+  });
+}
+
+/** A box prompt from two opposite corners in voxels, in any order. */
+function boxPrompt(a: Vec3, b: Vec3): NodulePrompt {
+  return { kind: 'box', minVoxel: [Math.min(a[0], b[0]), Math.min(a[1], b[1]), Math.min(a[2], b[2])], maxVoxel: [Math.max(a[0], b[0]), Math.max(a[1], b[1]), Math.max(a[2], b[2])] };
+}
+
 function readPointsCsv(file: string): Vec3[] {
   let text: string;
   try {
@@ -89,8 +107,8 @@ function readPointsCsv(file: string): Vec3[] {
 async function runSegment(opts: SegmentCliOptions): Promise<void> {
   if (opts.threads) setNumThreads(opts.threads);
   if (!existsSync(opts.input)) throw new UserError(`${opts.input}: no such file or folder`);
-  const prompts = [opts.point, opts.voxel, opts.points].filter((x) => x !== undefined).length;
-  if (prompts > 1) throw new UserError('give only one of --point, --voxel, --points');
+  const prompts = [opts.point, opts.voxel, opts.points, opts.box, opts.voxelBox].filter((x) => x !== undefined).length;
+  if (prompts > 1) throw new UserError('give only one of --point, --voxel, --points, --box, --voxel-box');
   if (!existsSync(opts.model)) {
     throw new UserError(`${opts.model}: model file not found${opts.model === DEFAULT_MODEL ? ' (the shipped model is missing from this checkout)' : ''}`);
   }
@@ -110,20 +128,24 @@ async function runSegment(opts: SegmentCliOptions): Promise<void> {
       await segmentOneCrop(model, info, opts, volume);
       return;
     }
-    let voxels: Vec3[];
-    if (opts.voxel) voxels = parseTriples(opts.voxel, '--voxel');
+    let nodulePrompts: NodulePrompt[];
+    if (opts.voxel) nodulePrompts = parseTriples(opts.voxel, '--voxel').map((voxel) => ({ kind: 'point', voxel }));
+    else if (opts.voxelBox) nodulePrompts = parseBoxes(opts.voxelBox, '--voxel-box').map(([a, b]) => boxPrompt(a, b));
+    else if (opts.box) nodulePrompts = parseBoxes(opts.box, '--box').map(([a, b]) => boxPrompt(volume.worldToVoxel(a), volume.worldToVoxel(b)));
     else {
       const world = opts.point ? parseTriples(opts.point, '--point') : readPointsCsv(opts.points!);
-      voxels = world.map((w) => volume.worldToVoxel(w));
+      nodulePrompts = world.map((w) => ({ kind: 'point', voxel: volume.worldToVoxel(w) }));
     }
-    for (const [n, v] of voxels.entries()) {
+    for (const [n, prompt] of nodulePrompts.entries()) {
+      const v = promptCentre(prompt);
       if (v.some((x, d) => x < -0.5 || x > volume.dims[d]! - 0.5)) {
-        throw new UserError(`${opts.input}: point ${n + 1} (voxel ${v.map((x) => x.toFixed(1)).join(', ')}) lies outside the image [${volume.dims.join(' x ')}]`);
+        const what = prompt.kind === 'point' ? `point ${n + 1}` : `the centre of box ${n + 1}`;
+        throw new UserError(`${opts.input}: ${what} (voxel ${v.map((x) => x.toFixed(1)).join(', ')}) lies outside the image [${volume.dims.join(' x ')}]`);
       }
     }
     const progress = makeProgress();
-    progress.start(voxels.length, 'segmenting nodules');
-    const { labels, nodules } = segmentAtPrompts(model, info, volume, voxels, {
+    progress.start(nodulePrompts.length, 'segmenting nodules');
+    const { labels, nodules } = segmentAtPrompts(model, info, volume, nodulePrompts, {
       threshold: opts.threshold,
       flipTta: opts.tta,
       batchSize: opts.batchSize,

@@ -1,17 +1,40 @@
 /**
- * Segmenting nodules given where they are: a crop centred on the nodule, or prompts (points) in a
- * whole scan. Shared by `noduleseg segment` and the viewer's server.
+ * Segmenting nodules given where they are: a crop centred on the nodule, or prompts (points or
+ * boxes) in a whole scan. Shared by `noduleseg segment` and the viewer's server.
  */
 import { Volume, cropAround, pasteCrop, type Vec3 } from '../io/index.ts';
 import { measureNodule, type NoduleMeasures } from '../metrics/index.ts';
 import type { ModelInfo, SegmentationNetwork } from '../models/index.ts';
 import { segmentVolume, type CropSegmentation } from './predict.ts';
+import { keepComponentAt } from './components.ts';
+
+/**
+ * Where a nodule is, in voxels of the scan: a point on it, or a box around it (two opposite
+ * corners, voxel centres included). A box's mask stays inside the box widened by
+ * BOX_MARGIN_MM on each side, except along an axis where the box is flat (a rectangle drawn on
+ * one slice limits the nodule in-plane only).
+ */
+export type NodulePrompt = { kind: 'point'; voxel: Vec3 } | { kind: 'box'; minVoxel: Vec3; maxVoxel: Vec3 };
+
+/** A detector's or a reader's box is rarely exact to the voxel: this much slack, in mm, each side. */
+export const BOX_MARGIN_MM = 2;
+
+/** The voxel a prompt centres the crop on. */
+export function promptCentre(prompt: NodulePrompt): Vec3 {
+  if (prompt.kind === 'point') return prompt.voxel;
+  const { minVoxel: a, maxVoxel: b } = prompt;
+  return [(a[0] + b[0]) / 2, (a[1] + b[1]) / 2, (a[2] + b[2]) / 2];
+}
 
 export interface NoduleResult {
   /** 1-based label of this nodule in the label mask. */
   label: number;
+  /** The point prompted, or the centre of the prompted box. */
   promptVoxel: Vec3;
   promptWorldMm: Vec3;
+  /** The prompted box (voxels of the scan, and its corners in world mm, LPS); null for a point. */
+  promptBoxVoxels: [Vec3, Vec3] | null;
+  promptBoxWorldMm: [Vec3, Vec3] | null;
   measures: NoduleMeasures;
   /** Centroid in world mm (LPS); null for an empty mask. */
   centroidWorldMm: Vec3 | null;
@@ -33,12 +56,18 @@ export interface SegmentOptions {
 }
 
 const CLASS_NAMES = ['none', 'small', 'medium', 'large'];
+const NOTHING_AT_POINT = 'no nodule found at this point';
 
-/** The crop size (voxels) around a prompt: the model's field of view in-plane, +-25 mm in z. */
-export function promptCropSize(volume: Volume, info: ModelInfo): Vec3 {
+/**
+ * The crop size (voxels) around a prompt: the model's field of view in-plane, +-25 mm in z, or
+ * more in z when a box (with its margin) is taller.
+ */
+export function promptCropSize(volume: Volume, info: ModelInfo, prompt?: NodulePrompt): Vec3 {
   const fovMm = info.slice.patchSize * info.slice.spacingMm;
   const [sx, sy, sz] = volume.spacingMm;
-  return [Math.ceil(fovMm / sx) + 2, Math.ceil(fovMm / sy) + 2, Math.max(1, 2 * Math.ceil(25 / sz) + 1)];
+  let halfZ = Math.ceil(25 / sz);
+  if (prompt?.kind === 'box') halfZ = Math.max(halfZ, Math.ceil((prompt.maxVoxel[2] - prompt.minVoxel[2]) / 2 + BOX_MARGIN_MM / sz) + 1);
+  return [Math.ceil(fovMm / sx) + 2, Math.ceil(fovMm / sy) + 2, Math.max(1, 2 * halfZ + 1)];
 }
 
 /** Segments the nodule at the centre of a crop; the mask is on the crop's grid. */
@@ -49,30 +78,71 @@ export function segmentCrop(model: SegmentationNetwork, info: ModelInfo, crop: V
 }
 
 /**
- * Segments one nodule per prompt (voxel coordinates of `scan`) and pastes them into one label
- * mask on the scan's grid (label k for prompt k; a later nodule does not overwrite an earlier).
+ * Segments one nodule per prompt (in voxels of `scan`) and pastes them into one label mask on the
+ * scan's grid (label k for prompt k; a later nodule does not overwrite an earlier).
  */
 export function segmentAtPrompts(
   model: SegmentationNetwork,
   info: ModelInfo,
   scan: Volume,
-  promptsVoxel: Vec3[],
+  prompts: readonly NodulePrompt[],
   options: SegmentOptions & { onNodule?: (done: number, total: number) => void } = {},
 ): { labels: Uint8Array; nodules: NoduleResult[] } {
-  if (promptsVoxel.length > 255) throw new RangeError('segmentAtPrompts: at most 255 nodules per label mask');
+  if (prompts.length > 255) throw new RangeError('segmentAtPrompts: at most 255 nodules per label mask');
   const labels = scan.withData(new Uint8Array(scan.voxelCount), 'SEG');
   const nodules: NoduleResult[] = [];
-  const size = promptCropSize(scan, info);
-  promptsVoxel.forEach((p, k) => {
-    const { crop, startVoxel } = cropAround(scan, { voxel: p }, size);
+  prompts.forEach((prompt, k) => {
+    const p = promptCentre(prompt);
+    const { crop, startVoxel } = cropAround(scan, { voxel: p }, promptCropSize(scan, info, prompt));
     const local: Vec3 = [p[0] - startVoxel[0], p[1] - startVoxel[1], p[2] - startVoxel[2]];
-    const seg = segmentVolume(model, crop, info.slice, { threshold: options.threshold ?? info.threshold, flipTta: options.flipTta, batchSize: options.batchSize, centreVoxel: local });
+    const seg = segmentVolume(model, crop, info.slice, {
+      threshold: options.threshold ?? info.threshold,
+      flipTta: options.flipTta,
+      batchSize: options.batchSize,
+      centreVoxel: local,
+      keepPromptComponent: prompt.kind === 'point',
+    });
+    if (prompt.kind === 'box') {
+      clipToBox(seg.mask.data, crop, prompt, startVoxel);
+      seg.mask.data.set(keepComponentAt(seg.mask.data, crop.dims, crop.spacingMm, local));
+    }
     const labelled = Uint8Array.from(seg.mask.data, (v) => (v ? k + 1 : 0));
     pasteCrop(labels, crop.withData(labelled, 'SEG'), 'fill');
-    nodules.push(describeNodule(k + 1, crop, seg, local, scan, startVoxel));
-    options.onNodule?.(k + 1, promptsVoxel.length);
+    const nodule = describeNodule(k + 1, crop, seg, local, scan, startVoxel);
+    if (prompt.kind === 'box') {
+      nodule.promptBoxVoxels = [prompt.minVoxel, prompt.maxVoxel];
+      nodule.promptBoxWorldMm = [scan.voxelToWorld(prompt.minVoxel), scan.voxelToWorld(prompt.maxVoxel)];
+      nodule.warnings = nodule.warnings.map((w) => (w === NOTHING_AT_POINT ? 'no nodule found in this box' : w));
+      const fovMm = info.slice.patchSize * info.slice.spacingMm;
+      const wide = [0, 1].map((d) => (prompt.maxVoxel[d]! - prompt.minVoxel[d]!) * scan.spacingMm[d]! + 2 * BOX_MARGIN_MM);
+      if (wide.some((w) => w > fovMm)) {
+        nodule.warnings.push(`the box (${wide.map((w) => (w - 2 * BOX_MARGIN_MM).toFixed(1)).join(' x ')} mm in-plane) is wider than the model's field of view (${fovMm.toFixed(1)} mm): the outline may be cut at its edge`);
+      }
+    }
+    nodules.push(nodule);
+    options.onNodule?.(k + 1, prompts.length);
   });
   return { labels: labels.data, nodules };
+}
+
+/** Clears the voxels of a crop's mask outside the prompt box widened by BOX_MARGIN_MM. */
+function clipToBox(mask: Uint8Array, crop: Volume, box: Extract<NodulePrompt, { kind: 'box' }>, startVoxel: Vec3): void {
+  const lo: number[] = [], hi: number[] = [];
+  for (let d = 0; d < 3; d++) {
+    const a = box.minVoxel[d]! - startVoxel[d]!, b = box.maxVoxel[d]! - startVoxel[d]!;
+    const flat = b - a < 1e-6;
+    const slack = BOX_MARGIN_MM / crop.spacingMm[d]!;
+    lo.push(flat ? -Infinity : a - slack);
+    hi.push(flat ? Infinity : b + slack);
+  }
+  const [nx, ny, nz] = crop.dims;
+  for (let z = 0; z < nz; z++) {
+    for (let y = 0; y < ny; y++) {
+      for (let x = 0; x < nx; x++) {
+        if (x < lo[0]! || x > hi[0]! || y < lo[1]! || y > hi[1]! || z < lo[2]! || z > hi[2]!) mask[x + nx * (y + ny * z)] = 0;
+      }
+    }
+  }
 }
 
 function describeNodule(label: number, crop: Volume, seg: CropSegmentation, promptLocal: Vec3, frame: Volume, startVoxel: Vec3): NoduleResult {
@@ -92,7 +162,7 @@ function describeNodule(label: number, crop: Volume, seg: CropSegmentation, prom
     classProbs = Array.from(seg.classProbs.subarray(z * seg.numClasses, (z + 1) * seg.numClasses), (v) => Math.round(v * 1e4) / 1e4);
   }
   const warnings: string[] = [];
-  if (measures.voxelCount === 0) warnings.push('no nodule found at this point');
+  if (measures.voxelCount === 0) warnings.push(NOTHING_AT_POINT);
   const uncertainFraction = n ? unsure / n : 1;
   if (n && uncertainFraction > 0.5) warnings.push('the model is unsure of this outline (most voxels have probability < 0.7)');
   if (classProbs && Math.max(...classProbs) < 0.5) warnings.push('the size classifier is unsure (no class above 0.5)');
@@ -103,6 +173,8 @@ function describeNodule(label: number, crop: Volume, seg: CropSegmentation, prom
     label,
     promptVoxel: toFrame(promptLocal),
     promptWorldMm: frame.voxelToWorld(toFrame(promptLocal)),
+    promptBoxVoxels: null,
+    promptBoxWorldMm: null,
     measures,
     centroidWorldMm: measures.centroidVoxel ? frame.voxelToWorld(toFrame(measures.centroidVoxel)) : null,
     boundingBoxWorldMm: bb ? [frame.voxelToWorld(toFrame(bb[0])), frame.voxelToWorld(toFrame(bb[1]))] : null,

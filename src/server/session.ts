@@ -111,7 +111,7 @@ export class Session {
     if (voxel.some((x, d) => x < -0.5 || x > dims[d]! - 0.5)) throw new RangeError('the point lies outside the scan');
     if (this.nextLabel > 255) throw new RangeError('at most 255 nodules per scan; remove some first');
     // The same call as `noduleseg segment --point`: one prompt, the shipped model's settings.
-    const { labels, nodules } = await segmenter.run((model, info) => segmentAtPrompts(model, info, this.volume, [voxel]));
+    const { labels, nodules } = await segmenter.run((model, info) => segmentAtPrompts(model, info, this.volume, [{ kind: 'point', voxel }]));
     let count = 0;
     for (let i = 0; i < labels.length; i++) if (labels[i]) count++;
     const voxels = new Int32Array(count);

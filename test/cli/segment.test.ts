@@ -56,7 +56,10 @@ test('segment: bad arguments and files end with one line, exit 1 and no output',
       [['segment', '-i', image, '-m', model, '--voxel', '1,2,300'], /lies outside the image/],
       [['segment', '-i', image, '-m', model, '-o', join(dir, 'out.png')], /must end in \.nii\.gz, \.nii or \.dcm/],
       [['segment', '-i', image, '-m', model, '-o', join(dir, 'out.dcm')], /DICOM SEG output needs a DICOM series input/],
-      [['segment', '-i', image, '-m', model, '--point', '1,2,3', '--voxel', '1,2,3'], /only one of --point, --voxel, --points/],
+      [['segment', '-i', image, '-m', model, '--point', '1,2,3', '--voxel', '1,2,3'], /only one of --point, --voxel, --points, --box, --voxel-box/],
+      [['segment', '-i', image, '-m', model, '--voxel-box', '1,2,3,4,5'], /--voxel-box: expected six numbers/],
+      [['segment', '-i', image, '-m', model, '--box', '1,2,3,4,5,6', '--voxel', '1,2,3'], /only one of/],
+      [['segment', '-i', image, '-m', model, '--voxel-box', '100,100,100,120,120,120'], /the centre of box 1 \(voxel 110\.0, 110\.0, 110\.0\) lies outside the image/],
       // A folder whose second crop is corrupt: no mask of the first may be left behind.
       [['segment', '-i', folder, '-m', model, '-o', join(dir, 'new-out', 'nested'), '--png', join(dir, 'new-png')], /b-bad\.nii\.gz/],
       [['segment', '-i', twins, '-m', model, '-o', join(dir, 'twins-out')], /both be written as a-good\.nii\.gz/],
@@ -111,6 +114,65 @@ test('segment with the shipped model: three real crops reach Dice >= 0.7 each', 
       const m = segmentationMetrics(pred, ref, { hd95: false });
       assert.ok(m.dice >= 0.7, `${id}: Dice ${m.dice.toFixed(3)}`);
     }
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('segment with a box prompt: the mask stays inside the box plus its margin; a box flat in z limits it in-plane only', { skip: missing ?? false }, async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'noduleseg-box-'));
+  try {
+    const id = 'LIDC-IDRI-0260_R_3';
+    const image = join(lidcCropsDir(), 'image', `${id}.nii.gz`);
+    const ref = await readVolume(join(lidcCropsDir(), 'mask', `${id}.nii.gz`));
+    const [nx, ny, nz] = ref.dims;
+    const lo = [nx, ny, nz], hi = [-1, -1, -1];
+    for (let i = 0; i < ref.data.length; i++) {
+      if (!ref.data[i]) continue;
+      const v = [i % nx, Math.floor(i / nx) % ny, Math.floor(i / (nx * ny))];
+      for (let d = 0; d < 3; d++) { lo[d] = Math.min(lo[d]!, v[d]!); hi[d] = Math.max(hi[d]!, v[d]!); }
+    }
+    const xMid = Math.floor((lo[0]! + hi[0]!) / 2);
+    const zMid = Math.round((lo[2]! + hi[2]!) / 2);
+    const box = (a: number[], b: number[]) => [...a, ...b].join(',');
+    const runs: Record<string, string[]> = {
+      point: ['--voxel', [(nx - 1) / 2, (ny - 1) / 2, (nz - 1) / 2].join(',')],
+      whole: ['--voxel-box', box(lo, hi)],
+      half: ['--voxel-box', box(lo, [xMid, hi[1]!, hi[2]!])],
+      flat: ['--voxel-box', box([lo[0]!, lo[1]!, zMid], [hi[0]!, hi[1]!, zMid])],
+    };
+    const names = Object.keys(runs);
+    const results = runCliBatch(names.map((n) => ['segment', '-i', image, '-o', join(dir, `${n}.nii.gz`), '--threads', '1', ...runs[n]!]));
+    const masks: Record<string, Uint8Array> = {};
+    for (const [k, n] of names.entries()) {
+      assert.equal(results[k]!.code, 0, `${n}: ${results[k]!.stderr}`);
+      masks[n] = Uint8Array.from((await readVolume(join(dir, `${n}.nii.gz`))).data as ArrayLike<number>, (v) => (v ? 1 : 0));
+    }
+    const extent = (m: Uint8Array) => {
+      const a = [nx, ny, nz], b = [-1, -1, -1];
+      let count = 0;
+      for (let i = 0; i < m.length; i++) {
+        if (!m[i]) continue;
+        count++;
+        const v = [i % nx, Math.floor(i / nx) % ny, Math.floor(i / (nx * ny))];
+        for (let d = 0; d < 3; d++) { a[d] = Math.min(a[d]!, v[d]!); b[d] = Math.max(b[d]!, v[d]!); }
+      }
+      return { lo: a, hi: b, count };
+    };
+    const dice = (a: Uint8Array, b: Uint8Array) => { let tp = 0, s = 0; for (let i = 0; i < a.length; i++) { tp += a[i]! & b[i]!; s += a[i]! + b[i]!; } return (2 * tp) / s; };
+    const margin = ref.spacingMm.map((s) => 2 / s);
+    // A box around the whole reference nodule gives the point's answer.
+    assert.ok(dice(masks['whole']!, masks['point']!) > 0.95, `whole box vs point: ${dice(masks['whole']!, masks['point']!).toFixed(3)}`);
+    // Half the box: nothing beyond its x edge plus the margin, and less than the whole nodule.
+    const half = extent(masks['half']!);
+    assert.ok(half.count > 0 && half.count < 0.8 * extent(masks['point']!).count, `half box kept ${half.count} voxels`);
+    assert.ok(half.hi[0]! <= xMid + margin[0]!, `half box reaches x=${half.hi[0]} (edge ${xMid} + ${margin[0]!.toFixed(1)})`);
+    // A box drawn on one slice: the nodule still spans several slices.
+    const flat = extent(masks['flat']!);
+    assert.ok(flat.hi[2]! - flat.lo[2]! >= 2, `flat box mask spans slices ${flat.lo[2]}..${flat.hi[2]}`);
+    for (let d = 0; d < 2; d++) assert.ok(flat.lo[d]! >= lo[d]! - margin[d]! && flat.hi[d]! <= hi[d]! + margin[d]!);
+    const report = JSON.parse(readFileSync(join(dir, 'half.json'), 'utf8')) as { nodules: Array<{ promptBoxVoxels: number[][] | null }> };
+    assert.deepEqual(report.nodules[0]!.promptBoxVoxels, [lo, [xMid, hi[1], hi[2]]]);
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
