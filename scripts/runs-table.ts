@@ -21,6 +21,8 @@ interface EpochRecord {
 }
 
 const args = process.argv.slice(2);
+// A shell glob such as runs/abl4f-* also matches the `<run>.log` console logs kept beside the run
+// folders: those are skipped, any other argument without a log.jsonl is an error.
 const byConfig = args.includes('--by-config');
 const dirs = args.filter((a) => a !== '--by-config' && existsSync(join(a, 'log.jsonl')));
 const missing = args.filter((a) => a !== '--by-config' && !a.endsWith('.log') && !existsSync(join(a, 'log.jsonl')));

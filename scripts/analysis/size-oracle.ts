@@ -10,17 +10,12 @@
 import { loadCrops, sliceGrid } from '../../src/data/index.ts';
 import { loadModel } from '../../src/models/io.ts';
 import { segmentVolume, keepComponentAt } from '../../src/inference/index.ts';
+import { segmentationMetrics } from '../../src/metrics/index.ts';
 import { setNumThreads } from '../../src/tensor/index.ts';
 
 setNumThreads(1);
 const m = loadModel(process.argv[2] ?? 'models/noduleseg.safetensors');
 const crops = loadCrops({ splits: ['val'] });
-
-function dice(a: Uint8Array, b: Uint8Array): number {
-  let tp = 0, na = 0, nb = 0;
-  for (let j = 0; j < a.length; j++) { na += a[j]!; nb += b[j]!; tp += a[j]! & b[j]!; }
-  return na + nb ? (2 * tp) / (na + nb) : 1;
-}
 
 /** 1 for the k entries of p (from `from`, `n` long) with the highest values. */
 function topK(p: Float32Array, from: number, n: number, k: number, out: Uint8Array): void {
@@ -31,14 +26,13 @@ function topK(p: Float32Array, from: number, n: number, k: number, out: Uint8Arr
 
 const rows: Array<{ d: number; base: number; volume: number; slice: number }> = [];
 for (const c of crops) {
-  const p = segmentVolume(m.model, c.image, m.info.slice, {}).probability.data;
+  const seg = segmentVolume(m.model, c.image, m.info.slice, { threshold: m.info.threshold });
+  const p = seg.probability.data;
   const cv = sliceGrid(c.image, m.info.slice).centreVoxel;
   const [nx, ny, nz] = c.image.dims;
   const plane = nx * ny;
   const ref = c.mask;
-  let base = new Uint8Array(p.length);
-  for (let j = 0; j < p.length; j++) base[j] = p[j]! > m.info.threshold ? 1 : 0;
-  base = keepComponentAt(base, c.image.dims, c.image.spacingMm, cv) as Uint8Array<ArrayBuffer>;
+  const dice = (pred: Uint8Array) => segmentationMetrics({ data: pred, dims: c.image.dims, spacingMm: c.image.spacingMm }, { data: ref, dims: c.image.dims, spacingMm: c.image.spacingMm }, { hd95: false }).dice;
   let refVoxels = 0;
   for (const x of ref) refVoxels += x;
   let byVolume = new Uint8Array(p.length);
@@ -51,7 +45,7 @@ for (const c of crops) {
     topK(p, z * plane, plane, area, bySlice);
   }
   const [sx, sy, sz] = c.image.spacingMm;
-  rows.push({ d: Math.cbrt((6 * refVoxels * sx * sy * sz) / Math.PI), base: dice(base, ref), volume: dice(byVolume, ref), slice: dice(bySlice, ref) });
+  rows.push({ d: Math.cbrt((6 * refVoxels * sx * sy * sz) / Math.PI), base: dice(seg.mask.data), volume: dice(byVolume), slice: dice(bySlice) });
 }
 const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / Math.max(1, xs.length);
 const line = (name: string, s: typeof rows) =>

@@ -17,13 +17,14 @@ for (const c of crops) {
   const p = segmentVolume(m.model, c.image, m.info.slice, {}).probability.data;
   const cv = sliceGrid(c.image, m.info.slice).centreVoxel;
   const [sx, sy, sz] = c.image.spacingMm;
+  let v = 0; // voxels of the 0.5 mask: the predicted size
   const dice = thrs.map((t) => {
     let mk = new Uint8Array(p.length); for (let j = 0; j < p.length; j++) mk[j] = p[j]! > t ? 1 : 0;
     mk = keepComponentAt(mk, c.image.dims, c.image.spacingMm, cv) as Uint8Array<ArrayBuffer>;
     let tp = 0, a = 0, b = 0; for (let j = 0; j < mk.length; j++) { a += mk[j]!; b += c.mask[j]!; tp += mk[j]! & c.mask[j]!; }
+    if (t === 0.5) v = a;
     return a + b ? 2 * tp / (a + b) : 1;
   });
-  let v = 0; { let mk = new Uint8Array(p.length); for (let j = 0; j < p.length; j++) mk[j] = p[j]! > 0.5 ? 1 : 0; mk = keepComponentAt(mk, c.image.dims, c.image.spacingMm, cv) as Uint8Array<ArrayBuffer>; for (const x of mk) v += x; }
   rows.push({ dPred: Math.cbrt(6 * v * sx * sy * sz / Math.PI), dice });
 }
 const bins = [[0, 5], [5, 8], [8, 12], [12, 100]];

@@ -126,12 +126,19 @@ test('segment with a box prompt: the mask stays inside the box plus its margin; 
     const image = join(lidcCropsDir(), 'image', `${id}.nii.gz`);
     const ref = await readVolume(join(lidcCropsDir(), 'mask', `${id}.nii.gz`));
     const [nx, ny, nz] = ref.dims;
-    const lo = [nx, ny, nz], hi = [-1, -1, -1];
-    for (let i = 0; i < ref.data.length; i++) {
-      if (!ref.data[i]) continue;
-      const v = [i % nx, Math.floor(i / nx) % ny, Math.floor(i / (nx * ny))];
-      for (let d = 0; d < 3; d++) { lo[d] = Math.min(lo[d]!, v[d]!); hi[d] = Math.max(hi[d]!, v[d]!); }
-    }
+    // Bounding box (voxels) and voxel count of a mask on the crop's grid.
+    const extent = (m: ArrayLike<number>) => {
+      const a = [nx, ny, nz], b = [-1, -1, -1];
+      let count = 0;
+      for (let i = 0; i < m.length; i++) {
+        if (!m[i]) continue;
+        count++;
+        const v = [i % nx, Math.floor(i / nx) % ny, Math.floor(i / (nx * ny))];
+        for (let d = 0; d < 3; d++) { a[d] = Math.min(a[d]!, v[d]!); b[d] = Math.max(b[d]!, v[d]!); }
+      }
+      return { lo: a, hi: b, count };
+    };
+    const { lo, hi } = extent(ref.data as ArrayLike<number>);
     const xMid = Math.floor((lo[0]! + hi[0]!) / 2);
     const zMid = Math.round((lo[2]! + hi[2]!) / 2);
     const box = (a: number[], b: number[]) => [...a, ...b].join(',');
@@ -148,18 +155,7 @@ test('segment with a box prompt: the mask stays inside the box plus its margin; 
       assert.equal(results[k]!.code, 0, `${n}: ${results[k]!.stderr}`);
       masks[n] = Uint8Array.from((await readVolume(join(dir, `${n}.nii.gz`))).data as ArrayLike<number>, (v) => (v ? 1 : 0));
     }
-    const extent = (m: Uint8Array) => {
-      const a = [nx, ny, nz], b = [-1, -1, -1];
-      let count = 0;
-      for (let i = 0; i < m.length; i++) {
-        if (!m[i]) continue;
-        count++;
-        const v = [i % nx, Math.floor(i / nx) % ny, Math.floor(i / (nx * ny))];
-        for (let d = 0; d < 3; d++) { a[d] = Math.min(a[d]!, v[d]!); b[d] = Math.max(b[d]!, v[d]!); }
-      }
-      return { lo: a, hi: b, count };
-    };
-    const dice = (a: Uint8Array, b: Uint8Array) => { let tp = 0, s = 0; for (let i = 0; i < a.length; i++) { tp += a[i]! & b[i]!; s += a[i]! + b[i]!; } return (2 * tp) / s; };
+    const dice = (a: Uint8Array, b: Uint8Array) => segmentationMetrics({ data: a, dims: ref.dims, spacingMm: ref.spacingMm }, { data: b, dims: ref.dims, spacingMm: ref.spacingMm }, { hd95: false }).dice;
     const margin = ref.spacingMm.map((s) => 2 / s);
     // A box around the whole reference nodule gives the point's answer.
     assert.ok(dice(masks['whole']!, masks['point']!) > 0.95, `whole box vs point: ${dice(masks['whole']!, masks['point']!).toFixed(3)}`);
