@@ -1,7 +1,7 @@
 // The noduleseg viewer page: NiiVue draws the scan and the masks; the server reads scans and
 // segments nodules. World coordinates: NiiVue works in RAS mm, the server (like DICOM and
 // `noduleseg segment --point`) in LPS mm, so x and y change sign at the boundary.
-import { Niivue, SLICE_TYPE, SHOW_RENDER } from '/vendor/niivue.js';
+import { Niivue, SLICE_TYPE, SHOW_RENDER, DRAG_MODE } from '/vendor/niivue.js';
 
 /** Display windows as [low, high] HU: lung W1500/L-600, mediastinal W400/L40. */
 const WINDOWS_HU = { lung: [-1350, 150], mediastinal: [-160, 240] };
@@ -208,45 +208,95 @@ async function refreshOverlay() {
 // ---- nodules ----------------------------------------------------------------------------------
 
 let pointerDown = null;
+const boxTool = () => $('box-tool').checked;
+/** With the box tool on, a left drag on a 2D view draws a box (NiiVue only reports it). */
+function applyTools() {
+  nv.opts.dragModePrimary = boxTool() ? DRAG_MODE.callbackOnly : DRAG_MODE.crosshair;
+}
+$('box-tool').addEventListener('change', applyTools);
+applyTools();
+
+/** Canvas pixel coordinates of a pointer event. */
+function canvasXY(e) {
+  const canvas = $('gl');
+  const rect = canvas.getBoundingClientRect();
+  const scale = canvas.width / rect.width;
+  return [(e.clientX - rect.left) * scale, (e.clientY - rect.top) * scale];
+}
+
 $('gl').addEventListener('pointerdown', (e) => {
   pointerDown = e.button === 0 ? { x: e.clientX, y: e.clientY, t: performance.now() } : null;
+});
+$('gl').addEventListener('pointermove', (e) => {
+  const down = pointerDown;
+  const rectEl = $('box-rect');
+  if (!down || !boxTool() || !state.session || state.busy) {
+    rectEl.hidden = true;
+    return;
+  }
+  const box = $('viewer').getBoundingClientRect();
+  Object.assign(rectEl.style, {
+    left: `${Math.min(down.x, e.clientX) - box.left}px`,
+    top: `${Math.min(down.y, e.clientY) - box.top}px`,
+    width: `${Math.abs(e.clientX - down.x)}px`,
+    height: `${Math.abs(e.clientY - down.y)}px`,
+  });
+  rectEl.hidden = false;
 });
 $('gl').addEventListener('pointerup', (e) => {
   const down = pointerDown;
   pointerDown = null;
-  // A click (not a drag) on a 2D view segments there; dragging keeps NiiVue's own behaviour.
-  if (!down || e.button !== 0 || !$('click-tool').checked || !state.session || state.busy) return;
-  if (Math.hypot(e.clientX - down.x, e.clientY - down.y) > 4) return;
-  const canvas = $('gl');
-  const rect = canvas.getBoundingClientRect();
-  const scale = canvas.width / rect.width;
-  const x = (e.clientX - rect.left) * scale;
-  const y = (e.clientY - rect.top) * scale;
+  $('box-rect').hidden = true;
+  if (!down || e.button !== 0 || !state.session || state.busy) return;
+  const dragged = Math.hypot(e.clientX - down.x, e.clientY - down.y) > 4;
+  // A click (not a drag) on a 2D view segments there; a drag is a box with the box tool on,
+  // else NiiVue's own behaviour.
+  if (dragged || !$('click-tool').checked) return;
+  const [x, y] = canvasXY(e);
   if (nv.inRenderTile(x, y) >= 0) return;
   const frac = nv.canvasPos2frac([x, y]);
   if (!frac || frac[0] < 0 || frac.some((v) => v < 0 || v > 1)) return;
   segmentAt(rasToLps(nv.frac2mm(frac)), down.t);
 });
+// NiiVue reports the drag's two corners in world mm on the view where it started and ended.
+nv.onDragRelease = (drag) => {
+  if (!boxTool() || !state.session || state.busy) return;
+  if (drag.tileIdx < 0 || drag.axCorSag < 0 || drag.axCorSag > 2) return; // left its view, or 3D
+  if (drag.fracStart[0] < 0 || drag.fracEnd[0] < 0) return;
+  if (drag.mmLength < 2) return; // a click, not a box
+  segmentInBox([rasToLps(drag.mmStart), rasToLps(drag.mmEnd)]);
+};
 
 async function segmentAt(pointLps, clickedAt = performance.now()) {
+  await requestNodule({ pointMm: pointLps }, `Segmenting at ${pointLps.map((v) => v.toFixed(1)).join(', ')} mm…`, clickedAt);
+}
+
+async function segmentInBox(cornersLps, drawnAt = performance.now()) {
+  const text = cornersLps.map((c) => c.map((v) => v.toFixed(1)).join(', ')).join(' to ');
+  await requestNodule({ boxMm: cornersLps }, `Segmenting in the box ${text} mm…`, drawnAt);
+}
+
+async function requestNodule(prompt, busyText, startedAt) {
   const s = state.session;
-  await withBusy(`Segmenting at ${pointLps.map((v) => v.toFixed(1)).join(', ')} mm…`, async () => {
+  await withBusy(busyText, async () => {
     const r = await api(`/api/sessions/${s.id}/nodules`, {
       method: 'POST',
       headers: { 'content-type': 'application/json' },
-      body: JSON.stringify({ pointMm: pointLps }),
+      body: JSON.stringify(prompt),
     });
     if (state.session !== s) return; // another scan was opened meanwhile
-    if (!r.existing) s.nodules.push(r.nodule);
+    if (r.replaced) s.nodules = s.nodules.map((n) => (n.label === r.nodule.label ? r.nodule : n));
+    else if (!r.existing) s.nodules.push(r.nodule);
     state.selected = r.nodule.label;
     await refreshOverlay();
     renderNodules();
-    const shownMs = performance.now() - clickedAt;
+    const shownMs = performance.now() - startedAt;
     window.viewer.lastClickToMaskMs = shownMs;
+    const how = prompt.boxMm ? (r.replaced ? 'segmented again in the box' : 'segmented in the box') : 'segmented';
     setStatus(
       r.existing
         ? `Nodule ${r.nodule.label} selected (the click was inside it).`
-        : `Nodule ${r.nodule.label}: segmented in ${(r.segmentMs / 1000).toFixed(2)} s, shown ${(shownMs / 1000).toFixed(2)} s after the click.`,
+        : `Nodule ${r.nodule.label}: ${how} in ${(r.segmentMs / 1000).toFixed(2)} s, shown ${(shownMs / 1000).toFixed(2)} s after the ${prompt.boxMm ? 'drag' : 'click'}.`,
     );
   });
 }
@@ -297,7 +347,7 @@ function renderNodules() {
   }
   if (!s?.nodules.length) {
     const li = document.createElement('li');
-    li.textContent = s ? 'None yet: click on a nodule.' : '';
+    li.textContent = s ? 'None yet: click on a nodule, or drag a box around it.' : '';
     list.append(li);
   }
   renderPanel();
@@ -320,7 +370,9 @@ function renderPanel() {
     ['Mean', `${fmt(n.meanHU, 0)} HU`],
     ['Size class', n.sizeClass ? `${n.sizeClass} (${(Math.max(...n.sizeClassProbabilities) * 100).toFixed(0)} %)` : '–'],
     ['Mean probability', fmt(n.meanProbability, 2)],
-    ['Point (LPS mm)', n.promptWorldMm.map((v) => v.toFixed(1)).join(', ')],
+    n.promptBoxWorldMm
+      ? ['Box (LPS mm)', n.promptBoxWorldMm.map((c) => c.map((v) => v.toFixed(1)).join(', ')).join(' to ')]
+      : ['Point (LPS mm)', n.promptWorldMm.map((v) => v.toFixed(1)).join(', ')],
   ];
   if (n.lidcMatch) rows.push(['LIDC match', `nodule ${n.lidcMatch.index}, Dice ${n.lidcMatch.dice.toFixed(3)}`]);
   const table = document.createElement('table');
@@ -436,7 +488,7 @@ async function collectFiles(entry) {
 }
 
 /** A small handle for scripts and the end-to-end test; the page itself does not need it. */
-window.viewer = { nv, state, goToWorldLps, pagePointOf, setView, lastClickToMaskMs: null };
+window.viewer = { nv, state, goToWorldLps, pagePointOf, setView, segmentInBox, lastClickToMaskMs: null };
 
 try {
   const info = await api('/api/info');

@@ -9,7 +9,7 @@ import { readLidcScan, readVolume, type Vec3, type Volume } from '../io/index.ts
 import { HttpError } from './http-error.ts';
 import { PathRefused, resolveUnderRoot } from './safe-path.ts';
 import { listScans } from './scans.ts';
-import { Segmenter, Session, type DisplayStep, type LidcRead } from './session.ts';
+import { Segmenter, Session, type DisplayStep, type LidcRead, type SessionPrompt } from './session.ts';
 import { readBody, saveMultipart, formatBytes } from './upload.ts';
 
 const HERE = dirname(fileURLToPath(import.meta.url));
@@ -136,26 +136,25 @@ export function createViewerServer(opts: ViewerServerOptions): { server: Server;
       }
       if (rest === '/nodules' && method === 'POST') {
         const body = parseJson(await readBody(req, JSON_LIMIT_BYTES));
-        const point = body['pointMm'];
-        if (!Array.isArray(point) || point.length !== 3 || !point.every((v) => typeof v === 'number' && Number.isFinite(v))) {
-          throw new HttpError(400, 'pointMm: expected three numbers (world mm, LPS)');
+        const prompt = parsePrompt(body);
+        if (prompt.kind === 'point') {
+          // A click inside a nodule already segmented selects it.
+          const at = s.voxelIndexAt(prompt.pointMm);
+          const existing = at >= 0 ? s.noduleAt(at) : undefined;
+          if (existing) return sendJson(res, 200, { nodule: Session.view(existing), existing: true });
         }
-        const p = point as Vec3;
-        const v = s.volume.worldToVoxel(p).map(Math.round);
-        const inside = v.every((x, d) => x >= 0 && x < s.volume.dims[d]!);
-        const existing = inside ? s.noduleAt(v[0]! + s.volume.dims[0] * (v[1]! + s.volume.dims[1] * v[2]!)) : undefined;
-        if (existing) return sendJson(res, 200, { nodule: Session.view(existing), existing: true });
+        const labelsBefore = new Set(s.nodules.map((x) => x.label));
         const t0 = performance.now();
         let n;
         try {
-          n = await s.segment(opts.segmenter, p);
+          n = await s.segment(opts.segmenter, prompt);
         } catch (e) {
           if (e instanceof RangeError) throw new HttpError(400, e.message);
           throw e;
         }
         const ms = performance.now() - t0;
         opts.log(`nodule ${n.label} on ${s.name}: ${n.result.measures.volumeMm3.toFixed(1)} mm3 in ${(ms / 1000).toFixed(2)} s`);
-        return sendJson(res, 200, { nodule: Session.view(n), existing: false, segmentMs: Math.round(ms) });
+        return sendJson(res, 200, { nodule: Session.view(n), existing: false, replaced: labelsBefore.has(n.label), segmentMs: Math.round(ms) });
       }
       const del = /^\/nodules\/(\d+)$/.exec(rest);
       if (del && method === 'DELETE') {
@@ -260,6 +259,23 @@ function errorStatus(e: unknown): [number, string] {
   if (e instanceof PathRefused) return [e.reason === 'outside' ? 403 : 404, e.message];
   if (isUserError(e)) return [400, e.message];
   return [500, `internal error: ${e instanceof Error ? e.message : String(e)}`];
+}
+
+const isVec3 = (v: unknown): v is Vec3 => Array.isArray(v) && v.length === 3 && v.every((x) => typeof x === 'number' && Number.isFinite(x));
+
+/** `{"pointMm": [x, y, z]}` or `{"boxMm": [[x0, y0, z0], [x1, y1, z1]]}`, world mm (LPS). */
+function parsePrompt(body: Record<string, unknown>): SessionPrompt {
+  const point = body['pointMm'];
+  const box = body['boxMm'];
+  if ((point === undefined) === (box === undefined)) throw new HttpError(400, 'expected one of pointMm (three numbers) or boxMm (two corners of three numbers), world mm (LPS)');
+  if (point !== undefined) {
+    if (!isVec3(point)) throw new HttpError(400, 'pointMm: expected three numbers (world mm, LPS)');
+    return { kind: 'point', pointMm: point };
+  }
+  if (!Array.isArray(box) || box.length !== 2 || !isVec3(box[0]) || !isVec3(box[1])) {
+    throw new HttpError(400, 'boxMm: expected two opposite corners of three numbers each (world mm, LPS)');
+  }
+  return { kind: 'box', cornersMm: [box[0], box[1]] };
 }
 
 function parseJson(buf: Buffer): Record<string, unknown> {

@@ -1,6 +1,6 @@
 import { gzipSync } from 'node:zlib';
 import { Volume, encodeNifti, encodeDicomSeg, consensusVoxels, noduleReport, type LidcScan, type NoduleReport, type Vec3 } from '../io/index.ts';
-import { segmentAtPrompts, type NoduleResult } from '../inference/index.ts';
+import { segmentAtPrompts, promptCentre, type NodulePrompt, type NoduleResult } from '../inference/index.ts';
 import type { ModelInfo, SegmentationNetwork } from '../models/index.ts';
 
 /** In-plane display subsampling: 1 = full resolution. */
@@ -29,6 +29,9 @@ export interface SessionNodule {
   lidcMatch: { index: number; dice: number } | null;
 }
 
+/** What the page asks to segment: a clicked point or a dragged box, in world mm (LPS). */
+export type SessionPrompt = { kind: 'point'; pointMm: Vec3 } | { kind: 'box'; cornersMm: [Vec3, Vec3] };
+
 /** What the page receives for a nodule (no voxel lists). */
 export interface NoduleView {
   label: number;
@@ -44,6 +47,8 @@ export interface NoduleView {
   warnings: string[];
   promptWorldMm: Vec3;
   promptVoxel: Vec3;
+  /** Two opposite corners of the prompted box (LPS mm); null for a point. */
+  promptBoxWorldMm: [Vec3, Vec3] | null;
   centroidWorldMm: Vec3 | null;
   lidcMatch: { index: number; dice: number } | null;
 }
@@ -105,20 +110,44 @@ export class Session {
     return this.nodules.find((n) => binarySearch(n.voxels, index));
   }
 
-  async segment(segmenter: Segmenter, pointMm: Vec3): Promise<SessionNodule> {
-    const voxel = this.volume.worldToVoxel(pointMm);
+  /** The voxel index of the voxel nearest a world point (LPS mm), or -1 outside the scan. */
+  voxelIndexAt(pointMm: Vec3): number {
+    const v = this.volume.worldToVoxel(pointMm).map(Math.round);
+    const [nx, ny, nz] = this.volume.dims;
+    if (v[0]! < 0 || v[1]! < 0 || v[2]! < 0 || v[0]! >= nx || v[1]! >= ny || v[2]! >= nz) return -1;
+    return v[0]! + nx * (v[1]! + ny * v[2]!);
+  }
+
+  /**
+   * Segments at a point or in a box (world mm, LPS): the same call as `noduleseg segment --point`
+   * or `--box`, with the shipped model's settings. A box whose centre lies in a nodule already on
+   * the list replaces that nodule's mask (same label): drawing a box around it refines it.
+   */
+  async segment(segmenter: Segmenter, prompt: SessionPrompt): Promise<SessionNodule> {
     const dims = this.volume.dims;
-    if (voxel.some((x, d) => x < -0.5 || x > dims[d]! - 0.5)) throw new RangeError('the point lies outside the scan');
-    if (this.nextLabel > 255) throw new RangeError('at most 255 nodules per scan; remove some first');
-    // The same call as `noduleseg segment --point`: one prompt, the shipped model's settings.
-    const { labels, nodules } = await segmenter.run((model, info) => segmentAtPrompts(model, info, this.volume, [{ kind: 'point', voxel }]));
+    let voxelPrompt: NodulePrompt;
+    if (prompt.kind === 'point') {
+      voxelPrompt = { kind: 'point', voxel: this.volume.worldToVoxel(prompt.pointMm) };
+    } else {
+      const a = this.volume.worldToVoxel(prompt.cornersMm[0]);
+      const b = this.volume.worldToVoxel(prompt.cornersMm[1]);
+      voxelPrompt = { kind: 'box', minVoxel: [Math.min(a[0], b[0]), Math.min(a[1], b[1]), Math.min(a[2], b[2])], maxVoxel: [Math.max(a[0], b[0]), Math.max(a[1], b[1]), Math.max(a[2], b[2])] };
+    }
+    if (promptCentre(voxelPrompt).some((x, d) => x < -0.5 || x > dims[d]! - 0.5)) {
+      throw new RangeError(prompt.kind === 'point' ? 'the point lies outside the scan' : "the box's centre lies outside the scan");
+    }
+    const centreIndex = prompt.kind === 'box' ? this.voxelIndexAt(this.volume.voxelToWorld(promptCentre(voxelPrompt))) : -1;
+    const replaced = centreIndex >= 0 ? this.noduleAt(centreIndex) : undefined;
+    if (!replaced && this.nextLabel > 255) throw new RangeError('at most 255 nodules per scan; remove some first');
+    const { labels, nodules } = await segmenter.run((model, info) => segmentAtPrompts(model, info, this.volume, [voxelPrompt]));
     let count = 0;
     for (let i = 0; i < labels.length; i++) if (labels[i]) count++;
     const voxels = new Int32Array(count);
     for (let i = 0, n = 0; i < labels.length; i++) if (labels[i]) voxels[n++] = i;
-    const label = this.nextLabel++;
+    const label = replaced?.label ?? this.nextLabel++;
     const nodule: SessionNodule = { label, result: { ...nodules[0]!, label }, voxels, lidcMatch: this.matchLidc(voxels) };
-    this.nodules.push(nodule);
+    if (replaced) this.nodules[this.nodules.indexOf(replaced)] = nodule;
+    else this.nodules.push(nodule);
     return nodule;
   }
 
@@ -201,6 +230,7 @@ export class Session {
       warnings: r.warnings,
       promptWorldMm: r.promptWorldMm,
       promptVoxel: r.promptVoxel,
+      promptBoxWorldMm: r.promptBoxWorldMm,
       centroidWorldMm: r.centroidWorldMm,
       lidcMatch: n.lidcMatch,
     };

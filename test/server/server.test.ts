@@ -244,4 +244,48 @@ describe('noduleseg serve (HTTP, no browser)', () => {
     assert.equal((await api(`/api/sessions/${small.id}/nodules`, { method: 'POST', body: '{"pointMm": "x"}' })).status, 400);
     assert.equal((await api('/api/sessions/00000000-0000-0000-0000-000000000000')).status, 404);
   });
+
+  test('segments in a box, as `segment --box` does; a box around a listed nodule replaces it', async () => {
+    const s = (await api(`/api/open?path=scans/large.nii.gz`, { method: 'POST' })).json as unknown as SessionJson;
+    const centre = [-20 + 32 * 0.7, -30 + 32 * 0.7, -100 + 12 * 1.25];
+    // Drawn on an axial view: flat in z, so it limits the nodule in-plane only.
+    const flat = [[centre[0]! - 3, centre[1]! - 3, centre[2]!], [centre[0]! + 3, centre[1]! + 3, centre[2]!]];
+    const post = (body: unknown) => api(`/api/sessions/${s.id}/nodules`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+    const first = await post({ boxMm: flat });
+    assert.equal(first.status, 200, JSON.stringify(first.json));
+    const n1 = (first.json as unknown as NoduleJson & { replaced: boolean }).nodule as NoduleJson['nodule'] & { promptBoxWorldMm: number[][] };
+    assert.equal((first.json as { replaced?: boolean }).replaced, false);
+    assert.ok(n1.voxelCount > 0);
+    assert.deepEqual(n1.promptBoxWorldMm.map((c) => c.map((v) => Math.round(v * 1e3) / 1e3)), flat.map((c) => c.map((v) => Math.round(v * 1e3) / 1e3)));
+    const dir = mkdtempSync(join(tmpdir(), 'noduleseg-serve-box-'));
+    try {
+      const cli = await runCli(['segment', '-i', join(data, 'scans', 'large.nii.gz'), `--box=${flat.flat().join(',')}`, '-o', join(dir, 'box.nii.gz'), '--threads', '1']);
+      assert.equal(cli.code, 0, cli.stderr);
+      const mask = decodeNifti1(gunzipSync(Buffer.from(await (await fetch(new URL(`/api/sessions/${s.id}/labels.nii.gz`, srv.url))).arrayBuffer())), 'labels.nii.gz');
+      const cliMask = decodeNifti1(gunzipSync(readFileSync(join(dir, 'box.nii.gz'))), 'cli');
+      assert.deepEqual(Array.from(mask.data, (v) => (v ? 1 : 0)), Array.from(cliMask.data, (v) => (v ? 1 : 0)), 'the same voxels as `segment --box`');
+      // The sphere is 7 mm in radius: the 3 mm half-box plus the 2 mm margin clips it in-plane.
+      let rows = 0;
+      for (let z = 0; z < 24; z++) for (let y = 0; y < 64; y++) for (let x = 0; x < 64; x++) if (mask.data[x + 64 * (y + 64 * z)] && Math.abs((x - 32) * 0.7) > 5 + 1e-6) rows++;
+      assert.equal(rows, 0, 'nothing beyond the box and its margin in x');
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+    // A wider 3D box whose centre lies in that nodule segments it again under the same label.
+    const wide = [[centre[0]! - 8, centre[1]! - 8, centre[2]! - 8], [centre[0]! + 8, centre[1]! + 8, centre[2]! + 8]];
+    const second = await post({ boxMm: wide });
+    assert.equal(second.status, 200, JSON.stringify(second.json));
+    assert.equal((second.json as { replaced?: boolean }).replaced, true);
+    const n2 = (second.json as unknown as NoduleJson).nodule;
+    assert.equal(n2.label, n1.label);
+    assert.ok(n2.voxelCount > n1.voxelCount, `the wider box keeps more of the sphere: ${n2.voxelCount} > ${n1.voxelCount}`);
+    assert.equal(((await api(`/api/sessions/${s.id}`)).json as unknown as SessionJson).nodules.length, 1);
+    // Bad prompts are one-line errors.
+    assert.equal((await post({ boxMm: [[0, 0, 0]] })).status, 400);
+    assert.equal((await post({ pointMm: centre, boxMm: wide })).status, 400);
+    assert.equal((await post({})).status, 400);
+    const outside = await post({ boxMm: [[1e6, 0, 0], [1e6 + 5, 5, 5]] });
+    assert.equal(outside.status, 400);
+    assert.match(String(outside.json['error']), /box's centre lies outside the scan/);
+  });
 });

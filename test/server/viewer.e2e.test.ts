@@ -33,6 +33,7 @@ interface PanelNodule {
   volumeMm3: number;
   voxelCount: number;
   promptWorldMm: [number, number, number];
+  promptBoxWorldMm: number[][] | null;
   lidcMatch: { index: number; dice: number } | null;
 }
 
@@ -181,10 +182,47 @@ test('viewer: open LIDC-IDRI-0001, click the large nodule, see its mask, downloa
     // Removing the nodule clears the overlay.
     await page.click('#nodule-list li[data-label="1"] button');
     await page.waitForSelector('body[data-overlay="0"]', { state: 'attached', timeout: 30_000 });
+    lap('remove');
+
+    // The box tool: drag a box around the same nodule on the axial view.
+    await page.click('button[data-view="axial"]');
+    await page.check('#box-tool');
+    const half = 19; // mm: the nodule is 31 mm long; box + 2 mm margins stay inside the 45 mm field of view
+    const corners = [
+      [big.centreMm[0]! - half, big.centreMm[1]! - half, big.centreMm[2]!],
+      [big.centreMm[0]! + half, big.centreMm[1]! + half, big.centreMm[2]!],
+    ];
+    const ends = await page.evaluate((cs) => {
+      const v = (globalThis as unknown as PageGlobal).viewer;
+      v.goToWorldLps(cs[0]!);
+      return cs.map((c) => v.pagePointOf(c));
+    }, corners);
+    assert.ok(ends[0] && ends[1], 'both corners on screen');
+    await page.mouse.move(ends[0]![0]!, ends[0]![1]!);
+    await page.mouse.down();
+    await page.mouse.move(ends[1]![0]!, ends[1]![1]!, { steps: 5 });
+    const drawnBox = await page.locator('#box-rect').boundingBox();
+    assert.ok(drawnBox && Math.abs(drawnBox.width - Math.abs(ends[1]![0]! - ends[0]![0]!)) < 6, `the box is drawn while dragging: ${JSON.stringify(drawnBox)}`);
+    await page.mouse.up();
+    assert.equal(await page.isHidden('#box-rect'), true, 'and hidden on release');
+    await page.waitForSelector('body[data-overlay="1"]', { state: 'attached', timeout: 60_000 });
+    const boxed = await page.evaluate(() => (globalThis as unknown as PageGlobal).viewer.state.session.nodules[0]!);
+    process.stdout.write(`box -> ${boxed.volumeMm3.toFixed(1)} mm3, LIDC Dice ${boxed.lidcMatch?.dice}, box ${JSON.stringify(boxed.promptBoxWorldMm)}\n`);
+    assert.ok(boxed.promptBoxWorldMm, 'the nodule was segmented from a box');
+    // The drag's corners come back through screen pixels: each side within about a pixel's worth of mm.
+    const [g0, g1] = boxed.promptBoxWorldMm as [number[], number[]];
+    for (let d = 0; d < 3; d++) {
+      const got = [Math.min(g0[d]!, g1[d]!), Math.max(g0[d]!, g1[d]!)];
+      const want = [Math.min(corners[0]![d]!, corners[1]![d]!), Math.max(corners[0]![d]!, corners[1]![d]!)];
+      assert.ok(Math.abs(got[0]! - want[0]!) < 1.5 && Math.abs(got[1]! - want[1]!) < 1.5, `box axis ${d}: ${got} vs ${want}`);
+    }
+    assert.equal(boxed.lidcMatch?.index, big.index);
+    assert.ok(boxed.lidcMatch!.dice > 0.7, `Dice with the readers' consensus ${boxed.lidcMatch!.dice}`);
+    assert.match((await page.textContent('#status')) ?? '', /segmented in the box/);
     assert.deepEqual(pageErrors, [], 'no script errors in the page');
     assert.deepEqual(elsewhere, [], 'no request to anywhere but the viewer server');
     assert.deepEqual(failed, [], 'no failed request');
-    lap('remove');
+    lap('box');
     process.stdout.write(`e2e total ${((Date.now() - t0) / 1000).toFixed(1)} s: ${laps.join(', ')}\n`);
   } finally {
     await ctx.close();
