@@ -7,6 +7,7 @@
 import { loadCrops, sliceGrid } from '../../src/data/index.ts';
 import { loadModel } from '../../src/models/io.ts';
 import { segmentVolume, keepComponentAt } from '../../src/inference/index.ts';
+import { segmentationMetrics } from '../../src/metrics/index.ts';
 import { setNumThreads } from '../../src/tensor/index.ts';
 setNumThreads(Number(process.env.T ?? 1));
 const files = process.argv.slice(2);
@@ -22,8 +23,9 @@ function score(sel: number[], thr = 0.5) {
     for (const k of sel) { const p = probsPer[k]![i]!; for (let j = 0; j < avg.length; j++) avg[j]! += p[j]! / sel.length; }
     let m = new Uint8Array(avg.length); for (let j = 0; j < m.length; j++) m[j] = avg[j]! > thr ? 1 : 0;
     m = keepComponentAt(m, c.image.dims, c.image.spacingMm, sliceGrid(c.image, models[0]!.info.slice).centreVoxel) as Uint8Array<ArrayBuffer>;
-    let tp = 0, a = 0, b = 0; for (let j = 0; j < m.length; j++) { a += m[j]!; b += c.mask[j]!; tp += m[j]! & c.mask[j]!; }
-    sd += a + b ? 2 * tp / (a + b) : 1; ss += b ? tp / b : 1; sp += a ? tp / a : 0;
+    const grid = { dims: c.image.dims, spacingMm: c.image.spacingMm };
+    const r = segmentationMetrics({ data: m, ...grid }, { data: c.mask, ...grid }, { hd95: false });
+    sd += r.dice; ss += r.sensitivity; sp += r.precision || 0;
   });
   const n = crops.length; return `dice ${(sd / n).toFixed(4)} sens ${(ss / n).toFixed(4)} prec ${(sp / n).toFixed(4)}`;
 }
