@@ -9,7 +9,7 @@
  *
  *   node --import tsx scripts/analysis/reader-agreement.ts ../shared/data/lidc-scans/LIDC-IDRI-0001 ../shared/data/lidc-scans/LIDC-IDRI-0003
  */
-import { readLidcScan, rasteriseNodule } from '../../src/io/index.ts';
+import { readLidcScan, rasteriseNodule, sortedIntersectionSize } from '../../src/io/index.ts';
 
 /** Sorted union of sorted voxel lists. */
 function union(lists: Int32Array[]): Int32Array {
@@ -18,22 +18,7 @@ function union(lists: Int32Array[]): Int32Array {
   return Int32Array.from(s).sort();
 }
 
-function intersectionSize(a: Int32Array, b: Int32Array): number {
-  let i = 0;
-  let j = 0;
-  let n = 0;
-  while (i < a.length && j < b.length) {
-    if (a[i] === b[j]) {
-      n++;
-      i++;
-      j++;
-    } else if (a[i]! < b[j]!) i++;
-    else j++;
-  }
-  return n;
-}
-
-const dice = (a: Int32Array, b: Int32Array) => (2 * intersectionSize(a, b)) / Math.max(1, a.length + b.length);
+const dice = (a: Int32Array, b: Int32Array) => (2 * sortedIntersectionSize(a, b)) / Math.max(1, a.length + b.length);
 const mean = (v: number[]) => v.reduce((s, x) => s + x, 0) / Math.max(1, v.length);
 const f3 = (v: number) => v.toFixed(3);
 

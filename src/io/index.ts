@@ -22,6 +22,7 @@ export {
   consensusVoxels,
   consensusMask,
   voxelsToMask,
+  sortedIntersectionSize,
   noduleReport,
   parseAgreement,
   readersNeeded,

@@ -243,6 +243,22 @@ export function rasteriseNodule(read: LidcNoduleRead, vol: Volume, options: Rast
   return { voxels: Int32Array.from(on).sort(), missingSlices };
 }
 
+/** How many indices two sorted voxel lists share. */
+export function sortedIntersectionSize(a: ArrayLike<number>, b: ArrayLike<number>): number {
+  let i = 0;
+  let j = 0;
+  let n = 0;
+  while (i < a.length && j < b.length) {
+    if (a[i] === b[j]) {
+      n++;
+      i++;
+      j++;
+    } else if (a[i]! < b[j]!) i++;
+    else j++;
+  }
+  return n;
+}
+
 /** A 0/1 mask of `voxelCount` voxels from sorted voxel indices. */
 export function voxelsToMask(voxels: ArrayLike<number>, voxelCount: number): Uint8Array {
   const m = new Uint8Array(voxelCount);

@@ -1,5 +1,5 @@
 import { gzipSync } from 'node:zlib';
-import { Volume, encodeNifti, encodeDicomSeg, consensusVoxels, noduleReport, type LidcScan, type NoduleReport, type Vec3 } from '../io/index.ts';
+import { Volume, encodeNifti, encodeDicomSeg, consensusVoxels, noduleReport, sortedIntersectionSize, type LidcScan, type NoduleReport, type Vec3 } from '../io/index.ts';
 import { segmentAtPrompts, promptCentre, type NodulePrompt, type NoduleResult } from '../inference/index.ts';
 import type { ModelInfo, SegmentationNetwork } from '../models/index.ts';
 
@@ -161,7 +161,7 @@ export class Session {
   private matchLidc(voxels: Int32Array): { index: number; dice: number } | null {
     let best: { index: number; dice: number } | null = null;
     for (const r of this.lidc) {
-      const common = intersectionSize(voxels, r.consensus);
+      const common = sortedIntersectionSize(voxels, r.consensus);
       if (common === 0) continue;
       const dice = (2 * common) / (voxels.length + r.consensus.length);
       if (!best || dice > best.dice) best = { index: r.index, dice: Math.round(dice * 1e4) / 1e4 };
@@ -248,21 +248,6 @@ function binarySearch(a: Int32Array, x: number): boolean {
     else hi = mid - 1;
   }
   return false;
-}
-
-function intersectionSize(a: Int32Array, b: Int32Array): number {
-  let i = 0;
-  let j = 0;
-  let n = 0;
-  while (i < a.length && j < b.length) {
-    if (a[i] === b[j]) {
-      n++;
-      i++;
-      j++;
-    } else if (a[i]! < b[j]!) i++;
-    else j++;
-  }
-  return n;
 }
 
 /**

@@ -15,9 +15,17 @@ import {
   parseLidcXml,
   rasteriseNodule,
   readersNeeded,
+  sortedIntersectionSize,
   voxelsToMask,
 } from '../../src/io/lidc.ts';
 import { lidcCropsDir, lidcScansDir, missingDataReason } from '../../src/data/paths.ts';
+
+test('sortedIntersectionSize counts the indices two sorted voxel lists share', () => {
+  assert.equal(sortedIntersectionSize(Int32Array.of(1, 3, 5, 9), Int32Array.of(0, 3, 4, 5, 10)), 2);
+  assert.equal(sortedIntersectionSize(Int32Array.of(), Int32Array.of(1)), 0);
+  assert.equal(sortedIntersectionSize(Int32Array.of(2, 7), Int32Array.of(2, 7)), 2);
+  assert.equal(sortedIntersectionSize(Int32Array.of(1, 2), Int32Array.of(3, 4)), 0);
+});
 
 const scans = lidcScansDir();
 const skip = missingDataReason(scans) ?? missingDataReason(lidcCropsDir());
