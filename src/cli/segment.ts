@@ -6,7 +6,7 @@ import { UserError } from '../errors.ts';
 import { readVolume, writeNiftiMask, writeDicomSeg, writeOverlayPng, type Vec3, type Volume } from '../io/index.ts';
 import { writeFileAtomic } from '../io/atomic.ts';
 import { loadModel, type ModelInfo, type SegmentationNetwork } from '../models/index.ts';
-import { segmentCrop, segmentAtPrompts, promptCentre, BOX_MARGIN_MM, type NodulePrompt, type NoduleResult } from '../inference/index.ts';
+import { segmentCrop, segmentAtPrompts, promptCentre, boxPrompt, BOX_MARGIN_MM, type NodulePrompt, type NoduleResult } from '../inference/index.ts';
 import { setNumThreads } from '../tensor/index.ts';
 import { makeProgress } from './progress.ts';
 import { nonNegativeIntArg } from './args.ts';
@@ -77,11 +77,6 @@ function parseBoxes(text: string, flag: string): Array<[Vec3, Vec3]> {
     if (v.length !== 6 || v.some((x) => !Number.isFinite(x))) throw new UserError(`${flag}: expected six numbers "x0,y0,z0,x1,y1,z1" (two opposite corners), got "${s}"`);
     return [[v[0]!, v[1]!, v[2]!], [v[3]!, v[4]!, v[5]!]];
   });
-}
-
-/** A box prompt from two opposite corners in voxels, in any order. */
-function boxPrompt(a: Vec3, b: Vec3): NodulePrompt {
-  return { kind: 'box', minVoxel: [Math.min(a[0], b[0]), Math.min(a[1], b[1]), Math.min(a[2], b[2])], maxVoxel: [Math.max(a[0], b[0]), Math.max(a[1], b[1]), Math.max(a[2], b[2])] };
 }
 
 function readPointsCsv(file: string): Vec3[] {

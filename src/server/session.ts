@@ -1,6 +1,6 @@
 import { gzipSync } from 'node:zlib';
 import { Volume, encodeNifti, encodeDicomSeg, consensusVoxels, noduleReport, sortedIntersectionSize, type LidcScan, type NoduleReport, type Vec3 } from '../io/index.ts';
-import { segmentAtPrompts, promptCentre, type NodulePrompt, type NoduleResult } from '../inference/index.ts';
+import { segmentAtPrompts, promptCentre, boxPrompt, type NodulePrompt, type NoduleResult } from '../inference/index.ts';
 import type { ModelInfo, SegmentationNetwork } from '../models/index.ts';
 
 /** In-plane display subsampling: 1 = full resolution. */
@@ -110,9 +110,13 @@ export class Session {
     return this.nodules.find((n) => binarySearch(n.voxels, index));
   }
 
-  /** The voxel index of the voxel nearest a world point (LPS mm), or -1 outside the scan. */
+  /** The index of the voxel nearest a world point (LPS mm), or -1 outside the scan. */
   voxelIndexAt(pointMm: Vec3): number {
-    const v = this.volume.worldToVoxel(pointMm).map(Math.round);
+    return this.voxelIndex(this.volume.worldToVoxel(pointMm));
+  }
+
+  private voxelIndex(voxel: Vec3): number {
+    const v = voxel.map(Math.round);
     const [nx, ny, nz] = this.volume.dims;
     if (v[0]! < 0 || v[1]! < 0 || v[2]! < 0 || v[0]! >= nx || v[1]! >= ny || v[2]! >= nz) return -1;
     return v[0]! + nx * (v[1]! + ny * v[2]!);
@@ -124,29 +128,27 @@ export class Session {
    * the list replaces that nodule's mask (same label): drawing a box around it refines it.
    */
   async segment(segmenter: Segmenter, prompt: SessionPrompt): Promise<SessionNodule> {
-    const dims = this.volume.dims;
-    let voxelPrompt: NodulePrompt;
-    if (prompt.kind === 'point') {
-      voxelPrompt = { kind: 'point', voxel: this.volume.worldToVoxel(prompt.pointMm) };
-    } else {
-      const a = this.volume.worldToVoxel(prompt.cornersMm[0]);
-      const b = this.volume.worldToVoxel(prompt.cornersMm[1]);
-      voxelPrompt = { kind: 'box', minVoxel: [Math.min(a[0], b[0]), Math.min(a[1], b[1]), Math.min(a[2], b[2])], maxVoxel: [Math.max(a[0], b[0]), Math.max(a[1], b[1]), Math.max(a[2], b[2])] };
-    }
-    if (promptCentre(voxelPrompt).some((x, d) => x < -0.5 || x > dims[d]! - 0.5)) {
+    const voxelPrompt: NodulePrompt =
+      prompt.kind === 'point'
+        ? { kind: 'point', voxel: this.volume.worldToVoxel(prompt.pointMm) }
+        : boxPrompt(this.volume.worldToVoxel(prompt.cornersMm[0]), this.volume.worldToVoxel(prompt.cornersMm[1]));
+    const centre = promptCentre(voxelPrompt);
+    if (centre.some((x, d) => x < -0.5 || x > this.volume.dims[d]! - 0.5)) {
       throw new RangeError(prompt.kind === 'point' ? 'the point lies outside the scan' : "the box's centre lies outside the scan");
     }
-    const centreIndex = prompt.kind === 'box' ? this.voxelIndexAt(this.volume.voxelToWorld(promptCentre(voxelPrompt))) : -1;
-    const replaced = centreIndex >= 0 ? this.noduleAt(centreIndex) : undefined;
-    if (!replaced && this.nextLabel > 255) throw new RangeError('at most 255 nodules per scan; remove some first');
+    const replacing = prompt.kind === 'box' ? this.noduleAt(this.voxelIndex(centre)) : undefined;
+    if (!replacing && this.nextLabel > 255) throw new RangeError('at most 255 nodules per scan; remove some first');
     const { labels, nodules } = await segmenter.run((model, info) => segmentAtPrompts(model, info, this.volume, [voxelPrompt]));
     let count = 0;
     for (let i = 0; i < labels.length; i++) if (labels[i]) count++;
     const voxels = new Int32Array(count);
     for (let i = 0, n = 0; i < labels.length; i++) if (labels[i]) voxels[n++] = i;
-    const label = replaced?.label ?? this.nextLabel++;
+    // The nodule being replaced may have been removed by another request meanwhile.
+    const at = replacing ? this.nodules.indexOf(replacing) : -1;
+    if (at < 0 && this.nextLabel > 255) throw new RangeError('at most 255 nodules per scan; remove some first');
+    const label = at >= 0 ? replacing!.label : this.nextLabel++;
     const nodule: SessionNodule = { label, result: { ...nodules[0]!, label }, voxels, lidcMatch: this.matchLidc(voxels) };
-    if (replaced) this.nodules[this.nodules.indexOf(replaced)] = nodule;
+    if (at >= 0) this.nodules[at] = nodule;
     else this.nodules.push(nodule);
     return nodule;
   }
