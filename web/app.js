@@ -488,7 +488,7 @@ async function collectFiles(entry) {
 }
 
 /** A small handle for scripts and the end-to-end test; the page itself does not need it. */
-window.viewer = { nv, state, goToWorldLps, pagePointOf, setView, segmentInBox, lastClickToMaskMs: null };
+window.viewer = { nv, state, goToWorldLps, pagePointOf, setView, lastClickToMaskMs: null };
 
 try {
   const info = await api('/api/info');
