@@ -7,6 +7,7 @@
 import { loadCrops, sliceGrid } from '../../src/data/index.ts';
 import { loadModel } from '../../src/models/io.ts';
 import { segmentVolume, keepComponentAt } from '../../src/inference/index.ts';
+import { overlapCounts } from '../../src/metrics/index.ts';
 import { setNumThreads } from '../../src/tensor/index.ts';
 setNumThreads(1);
 const m = loadModel(process.argv[2]!);
@@ -21,9 +22,10 @@ for (const c of crops) {
   const dice = thrs.map((t) => {
     let mk = new Uint8Array(p.length); for (let j = 0; j < p.length; j++) mk[j] = p[j]! > t ? 1 : 0;
     mk = keepComponentAt(mk, c.image.dims, c.image.spacingMm, cv) as Uint8Array<ArrayBuffer>;
-    let tp = 0, a = 0, b = 0; for (let j = 0; j < mk.length; j++) { a += mk[j]!; b += c.mask[j]!; tp += mk[j]! & c.mask[j]!; }
-    if (t === 0.5) v = a;
-    return a + b ? 2 * tp / (a + b) : 1;
+    const grid = { dims: c.image.dims, spacingMm: c.image.spacingMm };
+    const { tp, predicted, reference } = overlapCounts({ data: mk, ...grid }, { data: c.mask, ...grid });
+    if (t === 0.5) v = predicted;
+    return predicted + reference ? 2 * tp / (predicted + reference) : 1;
   });
   rows.push({ dPred: Math.cbrt(6 * v * sx * sy * sz / Math.PI), dice });
 }
