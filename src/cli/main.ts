@@ -10,6 +10,7 @@ const registrars: Array<() => Promise<{ register: CommandRegistrar }>> = [
   () => import('./train.ts'),
   () => import('./segment.ts'),
   () => import('./eval.ts'),
+  () => import('./benchmark.ts'),
   () => import('./inspect.ts'),
   () => import('./lidc.ts'),
   () => import('./serve.ts'),

@@ -2,6 +2,9 @@ import type { Command } from 'commander';
 import { join } from 'node:path';
 import { loadTrainConfig } from '../train/config.ts';
 import { train } from '../train/trainer.ts';
+import { loadScanNegatives } from '../train/negatives.ts';
+import { parseFoldSpec } from '../data/index.ts';
+import { UserError } from '../errors.ts';
 import { makeProgress } from './progress.ts';
 import { nonNegativeIntArg, positiveNumberArg } from './args.ts';
 
@@ -16,16 +19,25 @@ export function register(program: Command): void {
     .option('--time-budget <minutes>', 'stop after this many minutes of training', positiveNumberArg('--time-budget'))
     .option('--seed <n>', 'override the seed', nonNegativeIntArg('--seed'))
     .option('--threads <n>', 'intra-op threads (default: all cores)', nonNegativeIntArg('--threads'))
-    .action((opts: { config: string; out?: string; resume?: boolean; epochs?: number; timeBudget?: number; seed?: number; threads?: number }) => {
+    .option('--fold <i/k>', 'cross-validation: train on train + val except fold i of k (patient-level, stratified by type), validate on fold i')
+    .option('--fold-seed <n>', 'seed of the fold assignment', nonNegativeIntArg('--fold-seed'), 1)
+    .action(async (opts: { config: string; out?: string; resume?: boolean; epochs?: number; timeBudget?: number; seed?: number; threads?: number; fold?: string; foldSeed: number }) => {
       const cfg = loadTrainConfig(opts.config);
       if (opts.epochs !== undefined) cfg.epochs = opts.epochs;
       if (opts.timeBudget !== undefined) cfg.timeBudgetMinutes = opts.timeBudget;
       if (opts.seed !== undefined) cfg.seed = opts.seed;
       if (opts.threads !== undefined) cfg.threads = opts.threads;
+      if (opts.fold !== undefined) {
+        const f = parseFoldSpec(opts.fold);
+        if (!f) throw new UserError(`--fold: expected i/k with 1 <= i <= k and k >= 2, got "${opts.fold}"`);
+        cfg.fold = { ...f, seed: opts.foldSeed };
+      }
       const outDir = opts.out ?? join('runs', cfg.name);
       const progress = makeProgress();
       const log = (s: string) => process.stderr.write(s + '\n');
+      const negatives = await loadScanNegatives(cfg, log);
       const result = train(cfg, {
+        negatives,
         outDir,
         resume: opts.resume ?? false,
         command: `noduleseg ${process.argv.slice(2).join(' ')}`,

@@ -10,6 +10,7 @@ import { decodeNifti1 } from '../io/nifti.ts';
 import type { Vec3 } from '../io/volume.ts';
 import { Volume } from '../io/volume.ts';
 import { lidcCropsDir, requireData } from './paths.ts';
+import { noduleTypeOfTexture, type NoduleType } from './nodule-type.ts';
 
 export type Split = 'train' | 'val';
 
@@ -26,6 +27,8 @@ export interface CropCase {
   sliceAreaMm2: Float64Array;
   /** The nodule's diameter from metadata.csv (mm). */
   diameterMm: number;
+  /** Type from metadata.csv's Texture (null when unknown, and for negatives taken from whole scans). */
+  noduleType: NoduleType | null;
 }
 
 /** Minimal CSV (the set's files have no quoted fields; a quote is refused rather than misread). */
@@ -93,7 +96,9 @@ export function loadCrops(options: LoadCropsOptions = {}): CropCase[] {
     const key = `${dir}\u0000${id}`;
     let c = cache.get(key);
     if (!c) {
-      c = decodeCropFiles(join(dir, 'image', `${id}.nii.gz`), join(dir, 'mask', `${id}.nii.gz`), id, row['patient_id']!, split, Number(meta.get(id)?.['diameter_mm'] ?? Number.NaN));
+      const m = meta.get(id);
+      c = decodeCropFiles(join(dir, 'image', `${id}.nii.gz`), join(dir, 'mask', `${id}.nii.gz`), id, row['patient_id']!, split, Number(m?.['diameter_mm'] ?? Number.NaN));
+      c.noduleType = noduleTypeOfTexture(m?.['Texture_value'] ?? m?.['Texture'] ?? '');
       cache.set(key, c);
     }
     out.push(c);
@@ -126,6 +131,7 @@ export function decodeCropFiles(imagePath: string, maskPath: string, id: string,
     mask,
     sliceAreaMm2,
     diameterMm,
+    noduleType: null,
   };
 }
 

@@ -12,6 +12,9 @@ export { SliceDataset, DEFAULT_AUGMENT, drawAugment, type AugmentConfig, type Sl
 export { computeSizeBins, sizeClassOf, saveSizeBins, loadSizeBins, parseSizeBins, quantile, SIZE_CLASSES, type SizeBins } from './size-bins.ts';
 export { DEFAULT_SLICE_CONFIG, validateSliceConfig, stackSlices, type SliceConfig, type Normalisation } from './slices.ts';
 export { sliceGrid, volumeToSlices, slicesToProbability, slicesToMask, type SliceGrid } from './inference.ts';
+export { NODULE_TYPES, noduleTypeOfTexture, isSubsolid, type NoduleType } from './nodule-type.ts';
+export { scanNegatives, DEFAULT_SCAN_NEGATIVES, type ScanNegativeOptions } from './scan-negatives.ts';
+export { stratifiedPatientFolds, foldSplit, parseFoldSpec } from './folds.ts';
 export { mulberry32, mixSeed, shuffle, type Rng } from './prng.ts';
 export { dataRoot, lidcCropsDir, lidcScansDir, missingDataReason, requireData } from './paths.ts';
 

@@ -1,7 +1,7 @@
 /** Training configuration: a JSON file, merged over defaults, validated with messages that name the file. */
 import { readFileSync } from 'node:fs';
 import { UserError } from '../errors.ts';
-import { DEFAULT_AUGMENT, DEFAULT_SLICE_CONFIG, validateSliceConfig, type AugmentConfig, type SliceConfig } from '../data/index.ts';
+import { DEFAULT_AUGMENT, DEFAULT_SLICE_CONFIG, NODULE_TYPES, validateSliceConfig, type AugmentConfig, type NoduleType, type ScanNegativeOptions, type SliceConfig } from '../data/index.ts';
 import { DEFAULT_LOSS_WEIGHTS, type SegLossWeights } from '../losses/index.ts';
 import { defaultJointConfig, validateModelConfig, type ModelConfig } from '../models/index.ts';
 
@@ -39,6 +39,23 @@ export interface TrainConfig {
   valLimit: number | null;
   /** Flip test-time augmentation during validation. */
   valFlipTta: boolean;
+  sampling: SamplingConfig;
+  /**
+   * Cross-validation: train on every fold of train + val but `index` (0-based), validate on it
+   * (stratifiedPatientFolds with `seed`); null: the train / val split of splits.csv.
+   */
+  fold: { index: number; count: number; seed: number } | null;
+}
+
+/**
+ * What the training set is made of beyond one pass over the crops: subsolid nodules repeated
+ * (the crops hold 94 of 689), and negatives from whole scans (patches whose centre is not nodule).
+ */
+export interface SamplingConfig {
+  /** Each crop of this type is seen this many times per epoch (integers >= 1). */
+  typeRepeat: Record<NoduleType, number>;
+  /** null: none. `scans`: LIDC scan folders, relative to the data folder (or absolute). */
+  scanNegatives: (Partial<ScanNegativeOptions> & { scans: string[] }) | null;
 }
 
 export function defaultModelFor(arch: ModelConfig['arch'], inChannels: number): ModelConfig {
@@ -66,6 +83,8 @@ export const DEFAULT_TRAIN: Omit<TrainConfig, 'model' | 'name'> = {
   trainLimit: null,
   valLimit: null,
   valFlipTta: false,
+  sampling: { typeRepeat: { solid: 1, 'part-solid': 1, 'ground-glass': 1 }, scanNegatives: null },
+  fold: null,
 };
 
 type Json = Record<string, unknown>;
@@ -98,6 +117,7 @@ export function resolveTrainConfig(raw: unknown, where: string): TrainConfig {
     optimizer: { ...DEFAULT_TRAIN.optimizer, ...(isObject(raw['optimizer']) ? (raw['optimizer'] as Partial<TrainConfig['optimizer']>) : {}) },
     schedule: { ...DEFAULT_TRAIN.schedule, ...(isObject(raw['schedule']) ? (raw['schedule'] as Partial<TrainConfig['schedule']>) : {}) },
     loss: { ...DEFAULT_TRAIN.loss, ...(isObject(raw['loss']) ? (raw['loss'] as Partial<SegLossWeights>) : {}) },
+    sampling: resolveSampling(raw['sampling'], where),
   };
   try {
     validateSliceConfig(cfg.slice);
@@ -123,7 +143,46 @@ export function resolveTrainConfig(raw: unknown, where: string): TrainConfig {
   if (!(cfg.sliceSelection === 'all' || cfg.sliceSelection === 'nodule')) throw new UserError(`${where}: sliceSelection must be all or nodule`);
   if (cfg.maxSteps !== null && !(Number.isInteger(cfg.maxSteps) && cfg.maxSteps >= 1)) throw new UserError(`${where}: maxSteps must be a positive integer or null`);
   if (cfg.timeBudgetMinutes !== null && !(cfg.timeBudgetMinutes > 0)) throw new UserError(`${where}: timeBudgetMinutes must be positive or null`);
+  const f = cfg.fold;
+  if (f !== null && !(isObject(f) && Number.isInteger(f.count) && f.count >= 2 && Number.isInteger(f.index) && f.index >= 0 && f.index < f.count && Number.isInteger(f.seed))) {
+    throw new UserError(`${where}: fold must be null or {index, count, seed} with 0 <= index < count, count >= 2`);
+  }
   return cfg;
+}
+
+const NEGATIVE_KEYS = new Set(['scans', 'count', 'minDistanceMm', 'endGapMm', 'endSpanMm', 'endJitterMm', 'endPerSlice', 'seed']);
+
+function resolveSampling(raw: unknown, where: string): SamplingConfig {
+  const out: SamplingConfig = { typeRepeat: { ...DEFAULT_TRAIN.sampling.typeRepeat }, scanNegatives: null };
+  if (raw === undefined) return out;
+  if (!isObject(raw)) throw new UserError(`${where}: sampling must be an object`);
+  for (const k of Object.keys(raw)) if (k !== 'typeRepeat' && k !== 'scanNegatives' && !k.startsWith('$')) throw new UserError(`${where}: unknown setting "sampling.${k}"`);
+  if (raw['typeRepeat'] !== undefined) {
+    const tr = raw['typeRepeat'];
+    if (!isObject(tr)) throw new UserError(`${where}: sampling.typeRepeat must be an object`);
+    for (const [k, v] of Object.entries(tr)) {
+      if (!(NODULE_TYPES as readonly string[]).includes(k)) throw new UserError(`${where}: sampling.typeRepeat: unknown type "${k}" (${NODULE_TYPES.join(', ')})`);
+      if (typeof v !== 'number' || !Number.isInteger(v) || v < 1) throw new UserError(`${where}: sampling.typeRepeat.${k} must be a positive integer, got ${JSON.stringify(v)}`);
+      out.typeRepeat[k as NoduleType] = v;
+    }
+  }
+  const sn = raw['scanNegatives'];
+  if (sn !== undefined && sn !== null) {
+    if (!isObject(sn)) throw new UserError(`${where}: sampling.scanNegatives must be an object or null`);
+    for (const k of Object.keys(sn)) if (!NEGATIVE_KEYS.has(k) && !k.startsWith('$')) throw new UserError(`${where}: unknown setting "sampling.scanNegatives.${k}"`);
+    const scans = sn['scans'];
+    if (!Array.isArray(scans) || scans.length === 0 || scans.some((x) => typeof x !== 'string')) throw new UserError(`${where}: sampling.scanNegatives.scans must be a non-empty list of folders`);
+    for (const k of ['count', 'endPerSlice', 'seed']) {
+      const v = sn[k];
+      if (v !== undefined && !(typeof v === 'number' && Number.isInteger(v) && v >= 0)) throw new UserError(`${where}: sampling.scanNegatives.${k} must be a non-negative integer`);
+    }
+    for (const k of ['minDistanceMm', 'endGapMm', 'endSpanMm', 'endJitterMm']) {
+      const v = sn[k];
+      if (v !== undefined && !(typeof v === 'number' && v >= 0)) throw new UserError(`${where}: sampling.scanNegatives.${k} must be a non-negative number (mm)`);
+    }
+    out.scanNegatives = sn as SamplingConfig['scanNegatives'];
+  }
+  return out;
 }
 
 export function loadTrainConfig(file: string): TrainConfig {

@@ -5,7 +5,7 @@
  */
 import { appendFileSync, existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { loadCrops, SliceDataset, computeSizeBins, mixSeed, type CropCase, type SizeBins } from '../data/index.ts';
+import { loadCrops, SliceDataset, computeSizeBins, foldSplit, mixSeed, type CropCase, type SizeBins } from '../data/index.ts';
 import { evaluateOnCrops } from '../eval/crops.ts';
 import { segmentationLoss } from '../losses/index.ts';
 import { buildModel, saveModel, type SegmentationNetwork } from '../models/index.ts';
@@ -50,6 +50,11 @@ export interface TrainOptions {
   provenance?: Record<string, unknown>;
   /** What the data was, for the provenance (default: the lidc-crops splits, or "custom cases"). */
   dataDescription?: string;
+  /**
+   * Negative cases (empty masks) added to the training set, made by loadScanNegatives from the
+   * config's sampling.scanNegatives; required when the config asks for them.
+   */
+  negatives?: CropCase[];
 }
 
 export interface TrainParamGroup {
@@ -119,11 +124,14 @@ export function train(cfg: TrainConfig, options: TrainOptions): TrainResult {
   if (cfg.threads > 0) setNumThreads(cfg.threads);
   const cases = options.cases ?? loadSplitCases(cfg);
   const sizeBins = options.sizeBins ?? computeSizeBins(cases.train);
-  const trainSet = new SliceDataset({ cases: cases.train, slice: cfg.slice, sizeBins, augment: cfg.augment, slices: cfg.sliceSelection });
+  if (cfg.sampling.scanNegatives && !options.negatives) throw new UserError('the config asks for sampling.scanNegatives: load them with loadScanNegatives and pass them as options.negatives');
+  const trainCases = trainingCases(cases.train, cfg, options.negatives ?? []);
+  const trainSet = new SliceDataset({ cases: trainCases, slice: cfg.slice, sizeBins, augment: cfg.augment, slices: cfg.sliceSelection });
   const stats = trainSet.labelStats();
   ev.onMessage?.(
-    `data: ${cases.train.length} train / ${cases.val.length} val nodules, ${stats.samples} training slices ` +
-      `(${stats.withNodule} with nodule; size classes ${stats.sizeClassCounts.join('/')})`,
+    `data: ${cases.train.length} train / ${cases.val.length} val nodules` +
+      (trainCases.length !== cases.train.length ? ` (${trainCases.length - cases.train.length - (options.negatives?.length ?? 0)} repeats of subsolid nodules, ${options.negatives?.length ?? 0} negatives from whole scans)` : '') +
+      `, ${stats.samples} training slices (${stats.withNodule} with nodule; size classes ${stats.sizeClassCounts.join('/')})`,
   );
 
   manualSeed(cfg.seed);
@@ -250,7 +258,27 @@ export function train(cfg: TrainConfig, options: TrainOptions): TrainResult {
   return { bestValDice, bestEpoch, epochs: epoch, log, bestModelPath: bestPath, trainSeconds };
 }
 
+/**
+ * The training set of one epoch: every crop once, those of a repeated type (sampling.typeRepeat)
+ * again, then the negatives. Repeats are the same case objects: their slices are separate
+ * samples, each with its own augmentation stream.
+ */
+export function trainingCases(train: readonly CropCase[], cfg: TrainConfig, negatives: readonly CropCase[]): CropCase[] {
+  const out: CropCase[] = [...train];
+  for (const c of train) {
+    const times = c.noduleType ? cfg.sampling.typeRepeat[c.noduleType] : 1;
+    for (let k = 1; k < times; k++) out.push(c);
+  }
+  return [...out, ...negatives];
+}
+
 function loadSplitCases(cfg: TrainConfig): { train: CropCase[]; val: CropCase[] } {
+  if (cfg.fold) {
+    // Cross-validation over train + val: the held-in folds are this run's training cases.
+    const { train, heldOut } = foldSplit(loadCrops(), cfg.fold.count, cfg.fold.index, cfg.fold.seed);
+    const asTrain = train.map((c) => (c.split === 'train' ? c : { ...c, split: 'train' as const }));
+    return { train: cfg.trainLimit !== null ? asTrain.slice(0, cfg.trainLimit) : asTrain, val: cfg.valLimit !== null ? heldOut.slice(0, cfg.valLimit) : heldOut };
+  }
   const train = loadCrops({ splits: ['train'], ...(cfg.trainLimit !== null ? { limit: cfg.trainLimit } : {}) });
   const val = loadCrops({ splits: ['val'], ...(cfg.valLimit !== null ? { limit: cfg.valLimit } : {}) });
   return { train, val };
@@ -260,7 +288,9 @@ function provenance(cfg: TrainConfig, options: TrainOptions, metrics: Record<str
   return {
     name: cfg.name,
     command: options.command ?? null,
-    data: options.dataDescription ?? (options.cases ? 'custom cases' : 'lidc-crops train split; validated on the val split'),
+    data:
+      options.dataDescription ??
+      (options.cases ? 'custom cases' : cfg.fold ? `lidc-crops train + val, cross-validation fold ${cfg.fold.index + 1} of ${cfg.fold.count} held out (seed ${cfg.fold.seed})` : 'lidc-crops train split; validated on the val split'),
     attribution: ATTRIBUTION,
     trainConfig: cfg,
     ...options.provenance,

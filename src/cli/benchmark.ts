@@ -1,0 +1,189 @@
+import type { Command } from 'commander';
+import { existsSync } from 'node:fs';
+import { basename, resolve } from 'node:path';
+import { UserError } from '../errors.ts';
+import { writeFileAtomic } from '../io/atomic.ts';
+import { readLidcScan } from '../io/lidc.ts';
+import { foldSplit, lidcCropsDir, loadCrops, parseFoldSpec, requireData, stratifiedPatientFolds, type CropCase } from '../data/index.ts';
+import { loadModel } from '../models/index.ts';
+import { setNumThreads } from '../tensor/index.ts';
+import { benchmarkCrops, cropRowsCsv, groupSummaries, groupTableMarkdown, summariseGroup, type CropBenchmarkRow } from '../eval/benchmark.ts';
+import { readReaderIndex } from '../eval/readers.ts';
+import { benchmarkScan, mergeTouchingLesions, scanRowsCsv, scanRowsMarkdown, type PromptKind, type ScanBenchmarkRow } from '../eval/scans.ts';
+import { DEFAULT_MODEL } from './segment.ts';
+import { makeProgress } from './progress.ts';
+import { nonNegativeIntArg, positiveIntArg } from './args.ts';
+
+interface Common {
+  model: string;
+  csv?: string;
+  md?: string;
+  tta?: boolean;
+  threads?: number;
+}
+
+function checkOutputs(opts: Common, inputs: string[]): void {
+  for (const out of [opts.csv, opts.md]) {
+    if (out === undefined) continue;
+    if (inputs.some((i) => resolve(i) === resolve(out))) throw new UserError(`${out}: an output may not be one of the inputs`);
+  }
+}
+
+function selectCrops(split: string, fold: string | undefined, foldSeed: number, limit: number | undefined): { cases: CropCase[]; what: string } {
+  let cases: CropCase[];
+  let what: string;
+  if (fold !== undefined) {
+    const f = parseFoldSpec(fold);
+    if (!f) throw new UserError(`--fold: expected i/k with 1 <= i <= k and k >= 2, got "${fold}"`);
+    cases = foldSplit(loadCrops(), f.count, f.index, foldSeed).heldOut;
+    what = `cross-validation fold ${f.index + 1} of ${f.count} (train + val, seed ${foldSeed})`;
+  } else {
+    if (!['train', 'val', 'all'].includes(split)) throw new UserError(`--split: expected train, val or all, got "${split}"`);
+    cases = loadCrops({ splits: split === 'all' ? ['train', 'val'] : [split as 'train' | 'val'] });
+    what = `lidc-crops ${split === 'all' ? 'train + val' : split}`;
+  }
+  return { cases: limit !== undefined ? cases.slice(0, limit) : cases, what };
+}
+
+function runCrops(modelPath: string, cases: readonly CropCase[], tta: boolean, label: string): CropBenchmarkRow[] {
+  const { model, info } = loadModel(modelPath);
+  const dir = lidcCropsDir();
+  const progress = makeProgress();
+  progress.start(cases.length, label);
+  const rows = benchmarkCrops(model, info, cases, { cropsDir: dir, readerIndex: readReaderIndex(dir), flipTta: tta, onCase: (d) => progress.update(d) });
+  progress.stop();
+  model.dispose();
+  return rows;
+}
+
+export function register(program: Command): void {
+  const bench = program.command('benchmark').description('the real task, measured: crops by type, size and pleural contact against each reader; cross-validation; whole scans prompted by a point or a box');
+
+  bench
+    .command('crops')
+    .description('segment lidc-crops and score each nodule against the union of the readers, their 50% consensus and each reader, beside the readers\' own agreement; grouped by type, size and pleural contact')
+    .option('-m, --model <file>', 'model file', DEFAULT_MODEL)
+    .option('--split <name>', 'train, val or all', 'val')
+    .option('--fold <i/k>', 'instead of --split: the held-out fold i of k (as train --fold)')
+    .option('--fold-seed <n>', 'seed of the fold assignment', nonNegativeIntArg('--fold-seed'), 1)
+    .option('--limit <n>', 'only the first n crops', positiveIntArg('--limit'))
+    .option('--csv <file>', 'write one row per nodule')
+    .option('--md <file>', 'write the grouped table (markdown)')
+    .option('--tta', 'average over flipped inputs')
+    .option('--threads <n>', 'intra-op threads (default: all cores)', nonNegativeIntArg('--threads'))
+    .action((opts: Common & { split: string; fold?: string; foldSeed: number; limit?: number }) => {
+      checkOutputs(opts, [opts.model]);
+      if (opts.threads) setNumThreads(opts.threads);
+      if (!existsSync(opts.model)) throw new UserError(`${opts.model}: no such model file`);
+      requireData(lidcCropsDir());
+      const { cases, what } = selectCrops(opts.split, opts.fold, opts.foldSeed, opts.limit);
+      if (cases.length === 0) throw new UserError(`${what}: no crops`);
+      const rows = runCrops(opts.model, cases, opts.tta ?? false, 'segmenting crops');
+      const md = `${cases.length} nodules of ${what}, model ${opts.model}\n\n${groupTableMarkdown(groupSummaries(rows))}`;
+      if (opts.csv) writeFileAtomic(opts.csv, cropRowsCsv(rows));
+      if (opts.md) writeFileAtomic(opts.md, md);
+      process.stdout.write(md);
+    });
+
+  bench
+    .command('cv')
+    .description('cross-validation: each fold\'s model (trained with train --fold i/k) on its held-out fold; pooled per-type table and the spread over folds')
+    .requiredOption('--models <pattern>', 'model file per fold, with {fold} for 1..k, e.g. runs/cv-{fold}/best.safetensors')
+    .option('--folds <k>', 'number of folds', positiveIntArg('--folds'), 5)
+    .option('--fold-seed <n>', 'seed of the fold assignment', nonNegativeIntArg('--fold-seed'), 1)
+    .option('--csv <file>', 'write one row per nodule (with its fold)')
+    .option('--md <file>', 'write the tables (markdown)')
+    .option('--tta', 'average over flipped inputs')
+    .option('--threads <n>', 'intra-op threads (default: all cores)', nonNegativeIntArg('--threads'))
+    .action((opts: Omit<Common, 'model'> & { models: string; folds: number; foldSeed: number }) => {
+      if (!opts.models.includes('{fold}')) throw new UserError(`--models: the pattern must contain {fold}, got "${opts.models}"`);
+      if (opts.folds < 2) throw new UserError(`--folds: expected at least 2, got ${opts.folds}`);
+      const paths = Array.from({ length: opts.folds }, (_, i) => opts.models.replaceAll('{fold}', String(i + 1)));
+      for (const p of paths) if (!existsSync(p)) throw new UserError(`${p}: no such model file (train it with train --fold ${paths.indexOf(p) + 1}/${opts.folds})`);
+      checkOutputs({ ...opts, model: '' }, paths);
+      if (opts.threads) setNumThreads(opts.threads);
+      requireData(lidcCropsDir());
+      const all = loadCrops();
+      const perFold: CropBenchmarkRow[][] = [];
+      let csv = '';
+      for (let i = 0; i < opts.folds; i++) {
+        const held = foldSplit(all, opts.folds, i, opts.foldSeed).heldOut;
+        const rows = runCrops(paths[i]!, held, opts.tta ?? false, `fold ${i + 1}/${opts.folds}`);
+        perFold.push(rows);
+        const part = cropRowsCsv(rows, { fold: String(i + 1) });
+        csv += i === 0 ? part : part.slice(part.indexOf('\n') + 1);
+      }
+      const pooled = perFold.flat();
+      const spread = (f: (g: ReturnType<typeof summariseGroup>) => number) => {
+        const v = perFold.map((r) => f(summariseGroup('', r)));
+        const m = v.reduce((s, x) => s + x, 0) / v.length;
+        const sd = Math.sqrt(v.reduce((s, x) => s + (x - m) ** 2, 0) / Math.max(1, v.length - 1));
+        return `${m.toFixed(3)} ± ${sd.toFixed(3)} (${v.map((x) => x.toFixed(3)).join(', ')})`;
+      };
+      const md =
+        `${opts.folds}-fold cross-validation over lidc-crops train + val (${pooled.length} nodules, fold seed ${opts.foldSeed}), models ${opts.models}\n\n` +
+        `Per fold (mean ± sd over folds, then each fold): Dice vs union ${spread((g) => g.diceUnion)}; vs 50% consensus ${spread((g) => g.diceConsensus)}; vs each reader ${spread((g) => g.diceReaders)}\n\n` +
+        `Pooled over the folds:\n\n${groupTableMarkdown(groupSummaries(pooled))}`;
+      if (opts.csv) writeFileAtomic(opts.csv, csv);
+      if (opts.md) writeFileAtomic(opts.md, md);
+      process.stdout.write(md);
+    });
+
+  bench
+    .command('folds')
+    .description('print the patient-level folds (stratified by type) that train --fold and benchmark cv use: nodules of each type per fold')
+    .option('--folds <k>', 'number of folds', positiveIntArg('--folds'), 5)
+    .option('--fold-seed <n>', 'seed of the fold assignment', nonNegativeIntArg('--fold-seed'), 1)
+    .option('--csv <file>', 'write patient,fold')
+    .action((opts: { folds: number; foldSeed: number; csv?: string }) => {
+      if (opts.folds < 2) throw new UserError(`--folds: expected at least 2, got ${opts.folds}`);
+      requireData(lidcCropsDir());
+      const cases = loadCrops();
+      const folds = stratifiedPatientFolds(cases, opts.folds, opts.foldSeed);
+      const lines = ['| fold | patients | nodules | solid | part-solid | ground-glass |', '|---:|---:|---:|---:|---:|---:|'];
+      for (let f = 0; f < opts.folds; f++) {
+        const cs = cases.filter((c) => folds.get(c.patientId) === f);
+        const n = (t: string) => cs.filter((c) => c.noduleType === t).length;
+        lines.push(`| ${f + 1} | ${new Set(cs.map((c) => c.patientId)).size} | ${cs.length} | ${n('solid')} | ${n('part-solid')} | ${n('ground-glass')} |`);
+      }
+      if (opts.csv) writeFileAtomic(opts.csv, 'patient,fold\n' + [...folds].sort().map(([p, f]) => `${p},${f + 1}`).join('\n') + '\n');
+      process.stdout.write(lines.join('\n') + '\n');
+    });
+
+  bench
+    .command('scans')
+    .description('whole LIDC scans (DICOM series + XML): every nodule the readers outlined, prompted by a point at their centre and by their box, scored in 3D against their union and 50% consensus')
+    .argument('<dirs...>', 'LIDC scan folders (a DICOM series with its XML)')
+    .option('-m, --model <file>', 'model file', DEFAULT_MODEL)
+    .option('--prompts <list>', 'point, box or point,box', 'point,box')
+    .option('--csv <file>', 'write one row per nodule and prompt')
+    .option('--md <file>', 'write the table (markdown)')
+    .option('--tta', 'average over flipped inputs')
+    .option('--threads <n>', 'intra-op threads (default: all cores)', nonNegativeIntArg('--threads'))
+    .action(async (dirs: string[], opts: Common & { prompts: string }) => {
+      const prompts = opts.prompts.split(',').map((s) => s.trim());
+      for (const p of prompts) if (p !== 'point' && p !== 'box') throw new UserError(`--prompts: expected point, box or point,box, got "${opts.prompts}"`);
+      checkOutputs(opts, [opts.model, ...dirs]);
+      if (!existsSync(opts.model)) throw new UserError(`${opts.model}: no such model file`);
+      if (opts.threads) setNumThreads(opts.threads);
+      const scans = [];
+      for (const d of dirs) {
+        if (!existsSync(d)) throw new UserError(`${d}: no such folder`);
+        scans.push({ dir: d, scan: await readLidcScan(d) });
+      }
+      const { model, info } = loadModel(opts.model);
+      const rows: ScanBenchmarkRow[] = [];
+      const progress = makeProgress();
+      for (const { dir, scan } of scans) {
+        const name = basename(dir.replace(/\/+$/, ''));
+        progress.start(scan.nodules.length * prompts.length, name);
+        rows.push(...benchmarkScan(model, info, scan.series.volume, name, mergeTouchingLesions(scan.nodules.map((n) => ({ index: n.index, readerIds: n.readers, voxels: n.voxels, votes: n.votes })), scan.series.volume.dims), { prompts: prompts as PromptKind[], flipTta: opts.tta ?? false, onNodule: (d) => progress.update(d) }));
+        progress.stop();
+      }
+      model.dispose();
+      const md = `${rows.length / prompts.length} nodules in ${scans.length} scan(s), model ${opts.model}\n\n${scanRowsMarkdown(rows)}`;
+      if (opts.csv) writeFileAtomic(opts.csv, scanRowsCsv(rows));
+      if (opts.md) writeFileAtomic(opts.md, md);
+      process.stdout.write(md);
+    });
+}

@@ -1,0 +1,162 @@
+/**
+ * The crop benchmark: the model on each crop, scored per nodule in 3D against the union of the
+ * readers (the crops' mask), their 50% consensus and each reader's own mask, with the readers'
+ * agreement with each other beside it; grouped by type, size and pleural attachment.
+ */
+import type { CropCase } from '../data/crops.ts';
+import type { NoduleType } from '../data/nodule-type.ts';
+import { segmentCrop, type SegmentOptions } from '../inference/nodules.ts';
+import type { ModelInfo } from '../models/io.ts';
+import type { SegmentationNetwork } from '../models/types.ts';
+import { sizeGroupOf, touchesPleura, type SizeGroup } from './groups.ts';
+import { agreementMask, diceOf, panelAgreement, readerLevel, readReaderMasks, type ReaderInfo } from './readers.ts';
+
+export interface CropBenchmarkRow {
+  id: string;
+  patientId: string;
+  type: NoduleType | null;
+  sizeGroup: SizeGroup | null;
+  pleural: boolean;
+  diameterMm: number;
+  /** Reader masks used for this crop (0 when readers/ has none, or their union does not match the crop's mask). */
+  readers: number;
+  diceUnion: number;
+  /** Against the 50% consensus of the reader masks (NaN without reader masks). */
+  diceConsensus: number;
+  /** Mean Dice against each reader's own mask (NaN without reader masks). */
+  diceReaders: number;
+  /** The readers' own level: each reader against the union of the others (NaN under 2 readers). */
+  panelLevel: number;
+  /** The readers' 50% consensus against their union: how far a consensus-like mask can score on the union. */
+  consensusVsUnion: number;
+  predictedVoxels: number;
+  unionVoxels: number;
+}
+
+/** Reader masks whose union scores below this against the crop's mask were not aligned well enough to score against. */
+export const MIN_READER_UNION_DICE = 0.95;
+
+export interface CropBenchmarkOptions extends SegmentOptions {
+  /** The lidc-crops folder (for readers/); null: score against the union only. */
+  cropsDir: string | null;
+  readerIndex: Map<string, ReaderInfo>;
+  onCase?: (done: number, total: number) => void;
+}
+
+/** Scores one prediction of one crop. Exposed for tests and for training's validation. */
+export function scoreCrop(c: CropCase, pred: Uint8Array, readerMasks: readonly Uint8Array[]): CropBenchmarkRow {
+  const consensus = readerMasks.length ? agreementMask(readerMasks, 0.5) : null;
+  let predicted = 0, union = 0;
+  for (let i = 0; i < pred.length; i++) {
+    predicted += pred[i] ? 1 : 0;
+    union += c.mask[i] ? 1 : 0;
+  }
+  return {
+    id: c.id,
+    patientId: c.patientId,
+    type: c.noduleType,
+    sizeGroup: sizeGroupOf(c.diameterMm),
+    pleural: touchesPleura(c.image.data, c.mask, c.image.dims, c.image.spacingMm),
+    diameterMm: c.diameterMm,
+    readers: readerMasks.length,
+    diceUnion: zeroIfEmpty(diceOf(pred, c.mask)),
+    diceConsensus: consensus ? zeroIfEmpty(diceOf(pred, consensus)) : Number.NaN,
+    diceReaders: readerMasks.length ? readerLevel(pred, readerMasks) : Number.NaN,
+    panelLevel: panelAgreement(readerMasks),
+    consensusVsUnion: consensus ? zeroIfEmpty(diceOf(consensus, c.mask)) : Number.NaN,
+    predictedVoxels: predicted,
+    unionVoxels: union,
+  };
+}
+
+/** Both masks empty is NaN for diceOf; for a scored nodule (reference non-empty) it cannot be, so keep NaN out. */
+function zeroIfEmpty(d: number): number {
+  return Number.isNaN(d) ? 0 : d;
+}
+
+export function benchmarkCrops(model: SegmentationNetwork, info: ModelInfo, cases: readonly CropCase[], options: CropBenchmarkOptions): CropBenchmarkRow[] {
+  const rows: CropBenchmarkRow[] = [];
+  cases.forEach((c, i) => {
+    const { seg } = segmentCrop(model, info, c.image, options);
+    const r = options.readerIndex.get(c.id);
+    // Reader masks are used where their union matches the crop's mask (the data README's rule).
+    const usable = r !== undefined && r.readers > 0 && r.unionDice >= MIN_READER_UNION_DICE;
+    const masks = options.cropsDir && usable ? readReaderMasks(options.cropsDir, c.id, c.image, r.readers) : [];
+    rows.push(scoreCrop(c, seg.mask.data, masks));
+    options.onCase?.(i + 1, cases.length);
+  });
+  return rows;
+}
+
+export interface GroupSummary {
+  group: string;
+  nodules: number;
+  diceUnion: number;
+  diceConsensus: number;
+  diceReaders: number;
+  /** Over the nodules with 2 or more readers, the model's diceReaders and the readers' panel level. */
+  panelNodules: number;
+  modelVsReaders: number;
+  panelLevel: number;
+  consensusVsUnion: number;
+}
+
+const meanOf = (v: number[]) => {
+  const ok = v.filter((x) => Number.isFinite(x));
+  return ok.length ? ok.reduce((s, x) => s + x, 0) / ok.length : Number.NaN;
+};
+
+export function summariseGroup(group: string, rows: readonly CropBenchmarkRow[]): GroupSummary {
+  const panel = rows.filter((r) => r.readers >= 2);
+  return {
+    group,
+    nodules: rows.length,
+    diceUnion: meanOf(rows.map((r) => r.diceUnion)),
+    diceConsensus: meanOf(rows.map((r) => r.diceConsensus)),
+    diceReaders: meanOf(rows.map((r) => r.diceReaders)),
+    panelNodules: panel.length,
+    modelVsReaders: meanOf(panel.map((r) => r.diceReaders)),
+    panelLevel: meanOf(panel.map((r) => r.panelLevel)),
+    consensusVsUnion: meanOf(rows.map((r) => r.consensusVsUnion)),
+  };
+}
+
+/** Every group the benchmark reports: all, each type, each size group, pleural or not. */
+export function groupSummaries(rows: readonly CropBenchmarkRow[]): GroupSummary[] {
+  const out = [summariseGroup('all', rows)];
+  for (const t of ['solid', 'part-solid', 'ground-glass'] as const) out.push(summariseGroup(`type: ${t}`, rows.filter((r) => r.type === t)));
+  const unknown = rows.filter((r) => r.type === null);
+  if (unknown.length) out.push(summariseGroup('type: unknown', unknown));
+  for (const g of ['3-6 mm', '6-10 mm', '10-20 mm', '>= 20 mm'] as const) out.push(summariseGroup(`size: ${g}`, rows.filter((r) => r.sizeGroup === g)));
+  out.push(summariseGroup('pleural: attached', rows.filter((r) => r.pleural)));
+  out.push(summariseGroup('pleural: free', rows.filter((r) => !r.pleural)));
+  return out;
+}
+
+const f3 = (v: number) => (Number.isFinite(v) ? v.toFixed(3) : '-');
+
+export function groupTableMarkdown(groups: readonly GroupSummary[]): string {
+  const lines = [
+    '| group | nodules | Dice vs union | Dice vs 50% consensus | Dice vs each reader | nodules with 2+ readers | model vs each reader | readers vs the rest of their panel | readers\' consensus vs union |',
+    '|---|---:|---:|---:|---:|---:|---:|---:|---:|',
+  ];
+  for (const g of groups) {
+    lines.push(`| ${g.group} | ${g.nodules} | ${f3(g.diceUnion)} | ${f3(g.diceConsensus)} | ${f3(g.diceReaders)} | ${g.panelNodules} | ${f3(g.modelVsReaders)} | ${f3(g.panelLevel)} | ${f3(g.consensusVsUnion)} |`);
+  }
+  return lines.join('\n') + '\n';
+}
+
+export const CROP_ROW_COLUMNS = ['id', 'patientId', 'type', 'sizeGroup', 'pleural', 'diameterMm', 'readers', 'diceUnion', 'diceConsensus', 'diceReaders', 'panelLevel', 'consensusVsUnion', 'predictedVoxels', 'unionVoxels'] as const;
+
+export function cropRowsCsv(rows: readonly CropBenchmarkRow[], extra: Record<string, string> = {}): string {
+  const extraKeys = Object.keys(extra);
+  const lines = [[...extraKeys, ...CROP_ROW_COLUMNS].join(',')];
+  for (const r of rows) {
+    const cells = CROP_ROW_COLUMNS.map((k) => {
+      const v = r[k];
+      return typeof v === 'number' ? (Number.isFinite(v) ? (Number.isInteger(v) ? String(v) : v.toFixed(4)) : '') : v === null ? '' : String(v);
+    });
+    lines.push([...extraKeys.map((k) => extra[k]!), ...cells].join(','));
+  }
+  return lines.join('\n') + '\n';
+}

@@ -1,0 +1,197 @@
+/**
+ * The whole-scan benchmark: every reader-outlined nodule of a scan, prompted as a user would
+ * prompt it (a point at the readers' centre, or the readers' bounding box), segmented in the
+ * whole scan, and scored in 3D against the union of the readers and their 50% consensus.
+ * Reads whose outlines share a voxel are one lesion (as groupNodules makes them).
+ */
+import type { Vec3, Volume } from '../io/volume.ts';
+import { boxPrompt, segmentAtPrompts, type NodulePrompt, type SegmentOptions } from '../inference/nodules.ts';
+import type { ModelInfo } from '../models/io.ts';
+import type { SegmentationNetwork } from '../models/types.ts';
+
+/** A reference lesion on the scan's grid: the voxels some reader marked and how many did. */
+export interface ReferenceLesion {
+  index: number;
+  /** The readers who outlined it (ids as in the XML's reading order). */
+  readerIds: number[];
+  /** Sorted voxel indices of the union, and the readers' votes for each. */
+  voxels: Int32Array;
+  votes: Uint8Array;
+}
+
+export type PromptKind = 'point' | 'box';
+
+export interface ScanBenchmarkRow {
+  scan: string;
+  nodule: number;
+  readers: number;
+  prompt: PromptKind;
+  /** The prompt: the point (voxels), or the box's two corners. */
+  promptVoxels: number[];
+  unionVoxels: number;
+  consensusVoxels: number;
+  predictedVoxels: number;
+  diceUnion: number;
+  diceConsensus: number;
+  sensitivityUnion: number;
+  precisionUnion: number;
+}
+
+function consensusOf(l: ReferenceLesion, share = 0.5): Int32Array {
+  const need = Math.max(1, Math.ceil(share * l.readerIds.length - 1e-9));
+  return l.voxels.filter((_, i) => l.votes[i]! >= need);
+}
+
+/**
+ * Lesions whose voxels touch (26-neighbours) are one lesion: a reader who outlined one nodule
+ * as two reads, on consecutive slices, otherwise leaves half of it scored as a nodule of its own.
+ * Indices are renumbered 1.. in the order of each group's first lesion.
+ */
+export function mergeTouchingLesions(lesions: readonly ReferenceLesion[], dims: Vec3): ReferenceLesion[] {
+  const [nx, ny, nz] = dims;
+  const parent = lesions.map((_, i) => i);
+  const find = (i: number): number => (parent[i] === i ? i : (parent[i] = find(parent[i]!)));
+  const sets = lesions.map((l) => new Set(l.voxels));
+  for (let a = 0; a < lesions.length; a++) {
+    for (let b = a + 1; b < lesions.length; b++) {
+      if (find(a) === find(b)) continue;
+      const other = sets[b]!;
+      let touch = false;
+      for (const v of lesions[a]!.voxels) {
+        const x = v % nx, y = Math.floor(v / nx) % ny, z = Math.floor(v / (nx * ny));
+        for (let dz = -1; dz <= 1 && !touch; dz++) for (let dy = -1; dy <= 1 && !touch; dy++) for (let dx = -1; dx <= 1 && !touch; dx++) {
+          const xx = x + dx, yy = y + dy, zz = z + dz;
+          if (xx >= 0 && yy >= 0 && zz >= 0 && xx < nx && yy < ny && zz < nz && other.has(xx + nx * (yy + ny * zz))) touch = true;
+        }
+        if (touch) break;
+      }
+      if (touch) parent[find(a)] = find(b);
+    }
+  }
+  const groups = new Map<number, number[]>();
+  lesions.forEach((_, i) => groups.set(find(i), [...(groups.get(find(i)) ?? []), i]));
+  const out: ReferenceLesion[] = [];
+  for (const members of [...groups.values()].sort((p, q) => p[0]! - q[0]!)) {
+    const pairs: Array<[number, number]> = [];
+    for (const i of members) lesions[i]!.voxels.forEach((v, k) => pairs.push([v, lesions[i]!.votes[k]!]));
+    pairs.sort((p, q) => p[0] - q[0]);
+    out.push({
+      index: out.length + 1,
+      readerIds: [...new Set(members.flatMap((i) => lesions[i]!.readerIds))].sort((p, q) => p - q),
+      voxels: Int32Array.from(pairs, (p) => p[0]),
+      votes: Uint8Array.from(pairs, (p) => p[1]),
+    });
+  }
+  return out;
+}
+
+/** The point a reader would click: the centroid of the 50% consensus (of the union when that is empty), to the voxel. */
+export function lesionCentreVoxel(l: ReferenceLesion, dims: Vec3): Vec3 {
+  const c = consensusOf(l);
+  const vox = c.length ? c : l.voxels;
+  const [nx, ny] = dims;
+  let sx = 0, sy = 0, sz = 0;
+  for (const v of vox) {
+    sx += v % nx;
+    sy += Math.floor(v / nx) % ny;
+    sz += Math.floor(v / (nx * ny));
+  }
+  const n = Math.max(1, vox.length);
+  return [Math.round(sx / n), Math.round(sy / n), Math.round(sz / n)];
+}
+
+/** The readers' bounding box (of the union), corners included. */
+export function lesionBox(l: ReferenceLesion, dims: Vec3): [Vec3, Vec3] {
+  const [nx, ny] = dims;
+  const lo: Vec3 = [Infinity, Infinity, Infinity], hi: Vec3 = [-Infinity, -Infinity, -Infinity];
+  for (const v of l.voxels) {
+    const p = [v % nx, Math.floor(v / nx) % ny, Math.floor(v / (nx * ny))];
+    for (let d = 0; d < 3; d++) {
+      lo[d] = Math.min(lo[d]!, p[d]!);
+      hi[d] = Math.max(hi[d]!, p[d]!);
+    }
+  }
+  return [lo, hi];
+}
+
+/** Overlap of a label mask's label with a sorted voxel list. */
+function overlap(labels: Uint8Array, label: number, ref: Int32Array): { tp: number; predicted: number } {
+  let predicted = 0;
+  for (let i = 0; i < labels.length; i++) if (labels[i] === label) predicted++;
+  let tp = 0;
+  for (const v of ref) if (labels[v] === label) tp++;
+  return { tp, predicted };
+}
+
+/** Scores label 1 of a scan-sized label mask against one lesion. */
+export function scoreLesion(labels: Uint8Array, lesion: ReferenceLesion): Pick<ScanBenchmarkRow, 'unionVoxels' | 'consensusVoxels' | 'predictedVoxels' | 'diceUnion' | 'diceConsensus' | 'sensitivityUnion' | 'precisionUnion'> {
+  const cons = consensusOf(lesion);
+  const u = overlap(labels, 1, lesion.voxels);
+  const c = overlap(labels, 1, cons);
+  return {
+    unionVoxels: lesion.voxels.length,
+    consensusVoxels: cons.length,
+    predictedVoxels: u.predicted,
+    diceUnion: (2 * u.tp) / Math.max(1, u.predicted + lesion.voxels.length),
+    diceConsensus: (2 * c.tp) / Math.max(1, c.predicted + cons.length),
+    sensitivityUnion: u.tp / Math.max(1, lesion.voxels.length),
+    precisionUnion: u.predicted ? u.tp / u.predicted : Number.NaN,
+  };
+}
+
+export interface ScanBenchmarkOptions extends SegmentOptions {
+  prompts?: readonly PromptKind[];
+  onNodule?: (done: number, total: number) => void;
+}
+
+/** Each lesion of one scan, prompted alone (so that no other nodule's mask can take its voxels). */
+export function benchmarkScan(model: SegmentationNetwork, info: ModelInfo, scan: Volume, scanName: string, lesions: readonly ReferenceLesion[], options: ScanBenchmarkOptions = {}): ScanBenchmarkRow[] {
+  const kinds = options.prompts ?? ['point', 'box'];
+  const rows: ScanBenchmarkRow[] = [];
+  let done = 0;
+  for (const lesion of lesions) {
+    for (const kind of kinds) {
+      let prompt: NodulePrompt;
+      let promptVoxels: number[];
+      if (kind === 'point') {
+        const p = lesionCentreVoxel(lesion, scan.dims);
+        prompt = { kind: 'point', voxel: p };
+        promptVoxels = [...p];
+      } else {
+        const [lo, hi] = lesionBox(lesion, scan.dims);
+        prompt = boxPrompt(lo, hi);
+        promptVoxels = [...lo, ...hi];
+      }
+      const { labels } = segmentAtPrompts(model, info, scan, [prompt], options);
+      rows.push({ scan: scanName, nodule: lesion.index, readers: lesion.readerIds.length, prompt: kind, promptVoxels, ...scoreLesion(labels, lesion) });
+      options.onNodule?.(++done, lesions.length * kinds.length);
+    }
+  }
+  return rows;
+}
+
+const f3 = (v: number) => (Number.isFinite(v) ? v.toFixed(3) : '-');
+
+export function scanRowsMarkdown(rows: readonly ScanBenchmarkRow[]): string {
+  const lines = [
+    '| scan | nodule | readers | prompt | union voxels | consensus voxels | predicted voxels | Dice vs union | Dice vs 50% consensus | sensitivity | precision |',
+    '|---|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|',
+  ];
+  for (const r of rows) {
+    lines.push(`| ${r.scan} | ${r.nodule} | ${r.readers} | ${r.prompt} | ${r.unionVoxels} | ${r.consensusVoxels} | ${r.predictedVoxels} | ${f3(r.diceUnion)} | ${f3(r.diceConsensus)} | ${f3(r.sensitivityUnion)} | ${f3(r.precisionUnion)} |`);
+  }
+  for (const kind of ['point', 'box'] as const) {
+    const k = rows.filter((r) => r.prompt === kind);
+    if (!k.length) continue;
+    const m = (f: (r: ScanBenchmarkRow) => number) => k.reduce((s, r) => s + f(r), 0) / k.length;
+    lines.push(`| mean | ${k.length} nodules | | ${kind} | | | | ${f3(m((r) => r.diceUnion))} | ${f3(m((r) => r.diceConsensus))} | | |`);
+  }
+  return lines.join('\n') + '\n';
+}
+
+export function scanRowsCsv(rows: readonly ScanBenchmarkRow[]): string {
+  const cols = ['scan', 'nodule', 'readers', 'prompt', 'promptVoxels', 'unionVoxels', 'consensusVoxels', 'predictedVoxels', 'diceUnion', 'diceConsensus', 'sensitivityUnion', 'precisionUnion'] as const;
+  const lines = [cols.join(',')];
+  for (const r of rows) lines.push(cols.map((c) => (c === 'promptVoxels' ? r.promptVoxels.join(' ') : typeof r[c] === 'number' ? (Number.isInteger(r[c]) ? String(r[c]) : (r[c] as number).toFixed(4)) : String(r[c]))).join(','));
+  return lines.join('\n') + '\n';
+}
