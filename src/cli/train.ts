@@ -2,7 +2,7 @@ import type { Command } from 'commander';
 import { join } from 'node:path';
 import { loadTrainConfig } from '../train/config.ts';
 import { train } from '../train/trainer.ts';
-import { loadScanNegatives } from '../train/negatives.ts';
+import { loadScanNegatives, loadValScans } from '../train/scans.ts';
 import { parseFoldSpec } from '../data/index.ts';
 import { UserError } from '../errors.ts';
 import { makeProgress } from './progress.ts';
@@ -36,8 +36,10 @@ export function register(program: Command): void {
       const progress = makeProgress();
       const log = (s: string) => process.stderr.write(s + '\n');
       const negatives = await loadScanNegatives(cfg, log);
+      const valScans = await loadValScans(cfg);
       const result = train(cfg, {
         negatives,
+        valScans,
         outDir,
         resume: opts.resume ?? false,
         command: `noduleseg ${process.argv.slice(2).join(' ')}`,
@@ -47,7 +49,9 @@ export function register(program: Command): void {
           onStep: (s, _n, info) => progress.update(s, `loss ${info.loss.toFixed(4)} ${info.samplesPerSecond.toFixed(1)} samples/s`),
           onEpochEnd: (r, best) => {
             progress.stop();
-            const val = r.valDice !== undefined ? ` val dice ${r.valDice.toFixed(4)} sens ${r.valSensitivity!.toFixed(4)} prec ${r.valPrecision!.toFixed(4)}${best ? ' (best)' : ''}` : '';
+            const byType = r.valDiceByType ? Object.entries(r.valDiceByType).map(([k, v]) => `${k} ${v.toFixed(3)}`).join(', ') : '';
+            const scans = r.valScanDice !== undefined ? ` whole-scan points ${r.valScanDice.toFixed(4)}` : '';
+            const val = r.valDice !== undefined ? ` val dice ${r.valDice.toFixed(4)} sens ${r.valSensitivity!.toFixed(4)} prec ${r.valPrecision!.toFixed(4)}${byType ? ` (${byType})` : ''}${scans}${best ? ' (best)' : ''}` : '';
             log(`epoch ${r.epoch}: loss ${r.trainLoss.toFixed(4)} lr ${r.lr.toExponential(2)} ${r.samplesPerSecond.toFixed(1)} samples/s ${r.seconds.toFixed(0)} s${val}`);
           },
         },

@@ -25,6 +25,10 @@ export interface EpochRecord {
   valDice?: number;
   valSensitivity?: number;
   valPrecision?: number;
+  /** Mean val Dice per nodule type (solid, part-solid, ground-glass), where val has that type. */
+  valDiceByType?: Record<string, number>;
+  /** Mean Dice vs the readers' union of the whole-scan nodules prompted by a point (valScans), logged, not selected on. */
+  valScanDice?: number;
 }
 
 export interface CheckpointState {

@@ -45,6 +45,12 @@ export interface TrainConfig {
    * (stratifiedPatientFolds with `seed`); null: the train / val split of splits.csv.
    */
   fold: { index: number; count: number; seed: number } | null;
+  /**
+   * LIDC scan folders (relative to the data folder, or absolute) whose nodules are segmented
+   * from a point at each validation, and their mean Dice logged (valScanDice). Logged only: the
+   * best checkpoint is still chosen on the crops.
+   */
+  valScans: string[];
 }
 
 /**
@@ -85,6 +91,7 @@ export const DEFAULT_TRAIN: Omit<TrainConfig, 'model' | 'name'> = {
   valFlipTta: false,
   sampling: { typeRepeat: { solid: 1, 'part-solid': 1, 'ground-glass': 1 }, scanNegatives: null },
   fold: null,
+  valScans: [],
 };
 
 type Json = Record<string, unknown>;
@@ -143,6 +150,7 @@ export function resolveTrainConfig(raw: unknown, where: string): TrainConfig {
   if (!(cfg.sliceSelection === 'all' || cfg.sliceSelection === 'nodule')) throw new UserError(`${where}: sliceSelection must be all or nodule`);
   if (cfg.maxSteps !== null && !(Number.isInteger(cfg.maxSteps) && cfg.maxSteps >= 1)) throw new UserError(`${where}: maxSteps must be a positive integer or null`);
   if (cfg.timeBudgetMinutes !== null && !(cfg.timeBudgetMinutes > 0)) throw new UserError(`${where}: timeBudgetMinutes must be positive or null`);
+  if (!Array.isArray(cfg.valScans) || cfg.valScans.some((x) => typeof x !== 'string')) throw new UserError(`${where}: valScans must be a list of folders`);
   const f = cfg.fold;
   if (f !== null && !(isObject(f) && Number.isInteger(f.count) && f.count >= 2 && Number.isInteger(f.index) && f.index >= 0 && f.index < f.count && Number.isInteger(f.seed))) {
     throw new UserError(`${where}: fold must be null or {index, count, seed} with 0 <= index < count, count >= 2`);

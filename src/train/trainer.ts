@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { loadCrops, SliceDataset, computeSizeBins, foldSplit, mixSeed, type CropCase, type SizeBins } from '../data/index.ts';
 import { evaluateOnCrops } from '../eval/crops.ts';
 import { segmentationLoss } from '../losses/index.ts';
-import { buildModel, saveModel, type SegmentationNetwork } from '../models/index.ts';
+import { buildModel, saveModel, MODEL_FORMAT, type ModelInfo, type SegmentationNetwork } from '../models/index.ts';
 import { Adam, AdamW, SGD, clipGradNorm, type Optimizer } from '../optim/index.ts';
 import { manualSeed, setNumThreads, tensor, tidy, type Tensor } from '../tensor/index.ts';
 import { writePlotPng } from '../report/plot.ts';
@@ -16,6 +16,8 @@ import { writeFileAtomic } from '../io/atomic.ts';
 import { UserError } from '../errors.ts';
 import { saveCheckpoint, loadCheckpoint, type EpochRecord } from './checkpoint.ts';
 import type { TrainConfig } from './config.ts';
+import type { ValScan } from './scans.ts';
+import { benchmarkScan } from '../eval/scans.ts';
 
 export interface TrainerEvents {
   onEpochStart?(epoch: number, totalEpochs: number, steps: number): void;
@@ -55,6 +57,8 @@ export interface TrainOptions {
    * config's sampling.scanNegatives; required when the config asks for them.
    */
   negatives?: CropCase[];
+  /** Whole scans segmented from a point at each validation (loadValScans of the config's valScans). */
+  valScans?: ValScan[];
 }
 
 export interface TrainParamGroup {
@@ -122,9 +126,9 @@ export function train(cfg: TrainConfig, options: TrainOptions): TrainResult {
   const ev = options.events ?? {};
   mkdirSync(options.outDir, { recursive: true });
   if (cfg.threads > 0) setNumThreads(cfg.threads);
+  if (cfg.sampling.scanNegatives && !options.negatives) throw new UserError('the config asks for sampling.scanNegatives: load them with loadScanNegatives and pass them as options.negatives');
   const cases = options.cases ?? loadSplitCases(cfg);
   const sizeBins = options.sizeBins ?? computeSizeBins(cases.train);
-  if (cfg.sampling.scanNegatives && !options.negatives) throw new UserError('the config asks for sampling.scanNegatives: load them with loadScanNegatives and pass them as options.negatives');
   const trainCases = trainingCases(cases.train, cfg, options.negatives ?? []);
   const trainSet = new SliceDataset({ cases: trainCases, slice: cfg.slice, sizeBins, augment: cfg.augment, slices: cfg.sliceSelection });
   const stats = trainSet.labelStats();
@@ -235,6 +239,12 @@ export function train(cfg: TrainConfig, options: TrainOptions): TrainResult {
       record.valDice = s.dice.mean;
       record.valSensitivity = s.sensitivity.mean;
       record.valPrecision = s.precision.mean;
+      record.valDiceByType = diceByType(cases.val, acc.cases.map((c) => c.metrics.dice));
+      if (options.valScans?.length) {
+        const info: ModelInfo = { format: MODEL_FORMAT, version: 1, config: cfg.model, slice: cfg.slice, sizeBins, threshold: cfg.threshold, provenance: {} };
+        const rows = options.valScans.flatMap((v) => benchmarkScan(model, info, v.volume, v.name, v.lesions, { prompts: ['point'] }));
+        record.valScanDice = rows.reduce((a, r) => a + r.diceUnion, 0) / Math.max(1, rows.length);
+      }
       if (s.dice.mean > bestValDice) {
         isBest = true;
         bestValDice = s.dice.mean;
@@ -256,6 +266,19 @@ export function train(cfg: TrainConfig, options: TrainOptions): TrainResult {
   classWeight.dispose();
   model.dispose();
   return { bestValDice, bestEpoch, epochs: epoch, log, bestModelPath: bestPath, trainSeconds };
+}
+
+function diceByType(val: readonly CropCase[], dice: readonly number[]): Record<string, number> {
+  const sums = new Map<string, { s: number; n: number }>();
+  val.forEach((c, i) => {
+    const d = dice[i]!;
+    if (!c.noduleType || !Number.isFinite(d)) return;
+    const e = sums.get(c.noduleType) ?? { s: 0, n: 0 };
+    e.s += d;
+    e.n++;
+    sums.set(c.noduleType, e);
+  });
+  return Object.fromEntries([...sums].map(([k, e]) => [k, e.s / e.n]));
 }
 
 /**

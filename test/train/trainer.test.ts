@@ -6,12 +6,12 @@ import { join } from 'node:path';
 import { loadCrops, missingDataReason, lidcCropsDir } from '../../src/data/index.ts';
 import { loadModel } from '../../src/models/index.ts';
 import { resolveTrainConfig, loadTrainConfig } from '../../src/train/config.ts';
-import { train, lrAt } from '../../src/train/trainer.ts';
+import { train, lrAt, trainingCases } from '../../src/train/trainer.ts';
 
 const missing = missingDataReason(lidcCropsDir());
 
 test('training configs in configs/ all resolve', () => {
-  for (const name of ['unet-2d', 'resunet-2d', 'joint-2d', 'joint-2d-nofcb', 'joint-2d-nostd', 'joint-2d-noprior', 'joint-2.5d', 'smoke']) {
+  for (const name of ['unet-2d', 'resunet-2d', 'joint-2d', 'joint-2d-nofcb', 'joint-2d-nostd', 'joint-2d-noprior', 'joint-2.5d', 'smoke', 'joint-2d-wholescan']) {
     const cfg = loadTrainConfig(join('configs', `${name}.json`));
     assert.equal(cfg.name, name);
     assert.equal(cfg.model.inChannels, cfg.slice.contextSlices);
@@ -26,6 +26,32 @@ test('bad configs are refused naming the file and the setting', () => {
   assert.throws(() => resolveTrainConfig({ loss: { diceOver: 'nodule' } }, 'w.json'), /w\.json: loss\.diceOver must be batch or sample, got "nodule"/);
   assert.equal(resolveTrainConfig({ loss: { diceOver: 'sample' } }, 'w.json').loss.diceOver, 'sample');
   assert.throws(() => loadTrainConfig('/nonexistent/cfg.json'), /cannot read config/);
+});
+
+test('sampling, folds and valScans: defaults, checks that name the nested setting', () => {
+  const d = resolveTrainConfig({}, 'd.json');
+  assert.deepEqual(d.sampling, { typeRepeat: { solid: 1, 'part-solid': 1, 'ground-glass': 1 }, scanNegatives: null });
+  assert.equal(d.fold, null);
+  assert.deepEqual(d.valScans, []);
+  const ws = loadTrainConfig(join('configs', 'joint-2d-wholescan.json'));
+  assert.deepEqual(ws.sampling.typeRepeat, { solid: 1, 'part-solid': 2, 'ground-glass': 2 });
+  assert.deepEqual(ws.sampling.scanNegatives?.scans, ['lidc-scans/LIDC-IDRI-0001']);
+  assert.throws(() => resolveTrainConfig({ sampling: { typeRepeat: { subsolid: 2 } } }, 's.json'), /s\.json: sampling\.typeRepeat: unknown type "subsolid"/);
+  assert.throws(() => resolveTrainConfig({ sampling: { typeRepeat: { solid: 0 } } }, 's.json'), /sampling\.typeRepeat\.solid must be a positive integer/);
+  assert.throws(() => resolveTrainConfig({ sampling: { negatives: {} } }, 's.json'), /unknown setting "sampling\.negatives"/);
+  assert.throws(() => resolveTrainConfig({ sampling: { scanNegatives: { scans: [] } } }, 's.json'), /scans must be a non-empty list/);
+  assert.throws(() => resolveTrainConfig({ sampling: { scanNegatives: { scans: ['a'], cnt: 3 } } }, 's.json'), /unknown setting "sampling\.scanNegatives\.cnt"/);
+  assert.throws(() => resolveTrainConfig({ sampling: { scanNegatives: { scans: ['a'], minDistanceMm: -1 } } }, 's.json'), /minDistanceMm must be a non-negative number/);
+  assert.throws(() => resolveTrainConfig({ fold: { index: 5, count: 5, seed: 1 } }, 'f.json'), /f\.json: fold must be null or/);
+  assert.throws(() => resolveTrainConfig({ valScans: 'x' }, 'v.json'), /valScans must be a list/);
+});
+
+test('training cases: subsolid crops repeated, negatives appended; negatives asked for must be given', () => {
+  const cfg = resolveTrainConfig({ sampling: { typeRepeat: { 'part-solid': 3, 'ground-glass': 2 } } }, 'r.json');
+  const mk = (id: string, t: 'solid' | 'part-solid' | 'ground-glass' | null) => ({ id, noduleType: t }) as unknown as Parameters<typeof trainingCases>[0][number];
+  const out = trainingCases([mk('s', 'solid'), mk('p', 'part-solid'), mk('g', 'ground-glass'), mk('u', null)], cfg, [mk('n', null)]);
+  assert.deepEqual(out.map((c) => c.id), ['s', 'p', 'g', 'u', 'p', 'p', 'g', 'n']);
+  assert.throws(() => train(resolveTrainConfig({ sampling: { scanNegatives: { scans: ['x'] } } }, 'n.json'), { outDir: mkdtempSync(join(tmpdir(), 'noduleseg-neg-')), cases: { train: [], val: [] } }), /loadScanNegatives/);
 });
 
 test('learning rate: linear warm-up then cosine to the floor', () => {

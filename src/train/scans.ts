@@ -1,8 +1,29 @@
-/** The config's whole-scan negatives, read from the LIDC scan folders it names. */
+/** Whole LIDC scans for training: negatives sampled from them (sampling.scanNegatives), and scans validated on (valScans). */
 import { isAbsolute, join } from 'node:path';
 import { dataRoot, scanNegatives, type CropCase } from '../data/index.ts';
 import { readLidcScan } from '../io/lidc.ts';
 import type { TrainConfig } from './config.ts';
+import { mergeTouchingLesions, type ReferenceLesion } from '../eval/scans.ts';
+import type { Volume } from '../io/volume.ts';
+
+/** A whole scan and its reference lesions, for validation during training. */
+export interface ValScan {
+  name: string;
+  volume: Volume;
+  lesions: ReferenceLesion[];
+}
+
+/** Reads the config's valScans. */
+export async function loadValScans(cfg: TrainConfig): Promise<ValScan[]> {
+  const out: ValScan[] = [];
+  for (const rel of cfg.valScans) {
+    const dir = isAbsolute(rel) ? rel : join(dataRoot(), rel);
+    const scan = await readLidcScan(dir);
+    const volume = scan.series.volume;
+    out.push({ name: rel, volume, lesions: mergeTouchingLesions(scan.nodules.map((n) => ({ index: n.index, readerIds: n.readers, voxels: n.voxels, votes: n.votes })), volume.dims) });
+  }
+  return out;
+}
 
 /** Reads each scan (DICOM + LIDC XML) and samples its negatives; [] when the config has none. */
 export async function loadScanNegatives(cfg: TrainConfig, onMessage?: (text: string) => void): Promise<CropCase[]> {
