@@ -11,6 +11,7 @@ import type { Vec3 } from '../io/volume.ts';
 import { Volume } from '../io/volume.ts';
 import { lidcCropsDir, requireData } from './paths.ts';
 import { noduleTypeOfTexture, type NoduleType } from './nodule-type.ts';
+import { agreementMask, MIN_READER_UNION_DICE, readReaderIndex, readReaderMasks } from './readers.ts';
 
 export type Split = 'train' | 'val';
 
@@ -29,7 +30,16 @@ export interface CropCase {
   diameterMm: number;
   /** Type from metadata.csv's Texture (null when unknown, and for negatives taken from whole scans). */
   noduleType: NoduleType | null;
+  /**
+   * With agreement labels: the share of the readers who marked each voxel (0..1), the training
+   * target; `mask` and `sliceAreaMm2` are then the readers' 50% consensus. Absent: the target is
+   * the mask (the union of the readers).
+   */
+  target?: Float32Array;
 }
+
+/** What a crop's label is: the union of the readers (mask/), or their agreement (readers/). */
+export type CropLabels = 'union' | 'agreement';
 
 /** Minimal CSV (the set's files have no quoted fields; a quote is refused rather than misread). */
 export function parseCsv(text: string, path: string): Array<Record<string, string>> {
@@ -73,6 +83,12 @@ export interface LoadCropsOptions {
   splits?: Split[];
   /** At most this many cases, in splits.csv order (for quick runs and tests). */
   limit?: number;
+  /**
+   * 'union' (default): the mask/ files. 'agreement': for crops whose reader masks match their
+   * mask (MIN_READER_UNION_DICE), the readers' share as the target and their 50% consensus as the
+   * mask; the other crops keep the union.
+   */
+  labels?: CropLabels;
 }
 
 const cache = new Map<string, CropCase>();
@@ -86,6 +102,8 @@ export function loadCrops(options: LoadCropsOptions = {}): CropCase[] {
   const splits = parseCsv(readText(join(dir, 'splits.csv')), join(dir, 'splits.csv'));
   const meta = new Map(parseCsv(readText(join(dir, 'metadata.csv')), join(dir, 'metadata.csv')).map((r) => [r['case']!, r]));
   const want = new Set<Split>(options.splits ?? ['train', 'val']);
+  const labels = options.labels ?? 'union';
+  const readerIndex = labels === 'agreement' ? readReaderIndex(dir) : null;
   const out: CropCase[] = [];
   for (const row of splits) {
     const split = row['split'] as Split;
@@ -93,12 +111,14 @@ export function loadCrops(options: LoadCropsOptions = {}): CropCase[] {
     if (!want.has(split)) continue;
     if (options.limit !== undefined && out.length >= options.limit) break;
     const id = row['case']!;
-    const key = `${dir}\u0000${id}`;
+    const key = `${dir}\u0000${id}\u0000${labels}`;
     let c = cache.get(key);
     if (!c) {
       const m = meta.get(id);
       c = decodeCropFiles(join(dir, 'image', `${id}.nii.gz`), join(dir, 'mask', `${id}.nii.gz`), id, row['patient_id']!, split, Number(m?.['diameter_mm'] ?? Number.NaN));
       c.noduleType = noduleTypeOfTexture(m?.['Texture_value'] ?? m?.['Texture'] ?? '');
+      const r = readerIndex?.get(id);
+      if (r && r.readers > 0 && r.unionDice >= MIN_READER_UNION_DICE) withAgreementLabels(c, readReaderMasks(dir, id, c.image, r.readers));
       cache.set(key, c);
     }
     out.push(c);
@@ -133,6 +153,26 @@ export function decodeCropFiles(imagePath: string, maskPath: string, id: string,
     diameterMm,
     noduleType: null,
   };
+}
+
+/** Turns a union-labelled case into an agreement-labelled one, in place, from its reader masks. */
+export function withAgreementLabels(c: CropCase, readerMasks: readonly Uint8Array[]): void {
+  if (readerMasks.length === 0) return;
+  const n = readerMasks.length;
+  const target = new Float32Array(c.mask.length);
+  for (const m of readerMasks) for (let i = 0; i < m.length; i++) target[i]! += m[i]! / n;
+  const consensus = agreementMask(readerMasks, 0.5);
+  const [nx, ny, nz] = c.image.dims;
+  const pixelMm2 = c.image.spacingMm[0] * c.image.spacingMm[1];
+  const area = new Float64Array(nz);
+  for (let k = 0; k < nz; k++) {
+    let count = 0;
+    for (let p = k * nx * ny; p < (k + 1) * nx * ny; p++) count += consensus[p]!;
+    area[k] = count * pixelMm2;
+  }
+  c.target = target;
+  c.mask = consensus;
+  c.sliceAreaMm2 = area;
 }
 
 /** The crop centre in voxels: the set centres each nodule in its crop. */

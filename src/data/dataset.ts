@@ -11,6 +11,7 @@ import {
   planeMap,
   sampleImage,
   sampleMask,
+  sampleSoft,
   stackSlices,
   validateSliceConfig,
   type Affine2,
@@ -49,6 +50,11 @@ export interface SliceBatch {
   /** [N, 1, H, W], 0/1: the nodule in the centre slice. */
   mask: Uint8Array;
   maskShape: [number, number, number, number];
+  /**
+   * [N, 1, H, W], the training target: the share of readers who marked the pixel for cases
+   * loaded with agreement labels, else the mask as 0/1.
+   */
+  target: Float32Array;
   /** [N]: 0 none, 1 small, 2 medium, 3 large (area in the original slice, see SizeBins). */
   sizeClass: Int32Array;
   /** [N]: 1 when the centre slice holds nodule. */
@@ -87,6 +93,7 @@ export class SliceDataset {
   private readonly cache: boolean;
   private readonly baseImage: Array<Float32Array | undefined> = [];
   private readonly baseMask: Array<Uint8Array | undefined> = [];
+  private readonly baseTarget: Array<Float32Array | undefined> = [];
   private readonly permutations = new Map<string, Int32Array>();
 
   constructor(options: SliceDatasetOptions) {
@@ -128,6 +135,7 @@ export class SliceDataset {
       imageShape: [n, C, P, P],
       mask: new Uint8Array(n * plane),
       maskShape: [n, 1, P, P],
+      target: new Float32Array(n * plane),
       sizeClass: new Int32Array(n),
       presence: new Uint8Array(n),
       areaMm2: new Float32Array(n),
@@ -164,11 +172,16 @@ export class SliceDataset {
           for (let p = 0; p < plane; p++) out.image[dst + p] = bi[src + perm[p]!]! * gain + jitterShift;
         });
         for (let p = 0; p < plane; p++) out.mask[b * plane + p] = bm[z * plane + perm[p]!]!;
+        const bt = this.baseTarget[ci];
+        if (bt) for (let p = 0; p < plane; p++) out.target[b * plane + p] = bt[z * plane + perm[p]!]!;
+        else for (let p = 0; p < plane; p++) out.target[b * plane + p] = out.mask[b * plane + p]!;
       } else {
         const map = planeMap(cropCentreVoxel(c.image.dims), c.image.spacingMm, this.config, A);
         const im = intensityMap(this.config.normalisation, jitterScale, jitterShift);
         sampleImage(c.image.data, nx, ny, stackSlices(z, nz, C), map, P, im, out.image, b * C * plane);
         sampleMask(c.mask, nx, ny, z, map, P, out.mask, b * plane, !(area > 0));
+        if (c.target) sampleSoft(c.target, nx, ny, z, map, P, out.target, b * plane);
+        else for (let p = 0; p < plane; p++) out.target[b * plane + p] = out.mask[b * plane + p]!;
       }
       out.areaMm2[b] = area;
       out.sizeClass[b] = sizeClassOf(area, this.sizeBins);
@@ -191,12 +204,15 @@ export class SliceDataset {
     const mask = new Uint8Array(nz * plane);
     const map = planeMap(cropCentreVoxel(c.image.dims), c.image.spacingMm, this.config);
     const im = intensityMap(this.config.normalisation);
+    const target = c.target ? new Float32Array(nz * plane) : undefined;
     for (let z = 0; z < nz; z++) {
       sampleImage(c.image.data, nx, ny, [z], map, P, im, image, z * plane);
       sampleMask(c.mask, nx, ny, z, map, P, mask, z * plane, !(c.sliceAreaMm2[z]! > 0));
+      if (c.target && target) sampleSoft(c.target, nx, ny, z, map, P, target, z * plane);
     }
     this.baseImage[ci] = image;
     this.baseMask[ci] = mask;
+    this.baseTarget[ci] = target;
     return image;
   }
 

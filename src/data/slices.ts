@@ -213,6 +213,29 @@ function mk(src: Uint8Array, base: number, nx: number, ny: number, x: number, y:
   return x >= 0 && y >= 0 && x < nx && y < ny ? src[base + x + nx * y]! : 0;
 }
 
+/** Samples slice z of a float map in [0, 1] (the readers' share), bilinear, outside 0. */
+export function sampleSoft(src: Float32Array, nx: number, ny: number, z: number, m: PlaneMap, P: number, out: Float32Array, off: number): void {
+  const base = z * nx * ny;
+  const at = (x: number, y: number) => (x >= 0 && y >= 0 && x < nx && y < ny ? src[base + x + nx * y]! : 0);
+  let o = off;
+  for (let v = 0; v < P; v++) {
+    let x = m.x0 + m.bx * v;
+    let y = m.y0 + m.by * v;
+    for (let u = 0; u < P; u++, x += m.ax, y += m.ay, o++) {
+      const xf = Math.floor(x);
+      const yf = Math.floor(y);
+      if (xf < -1 || yf < -1 || xf >= nx || yf >= ny) {
+        out[o] = 0;
+        continue;
+      }
+      const fx = x - xf;
+      const fy = y - yf;
+      const a = at(xf, yf), b = at(xf + 1, yf), c = at(xf, yf + 1), d = at(xf + 1, yf + 1);
+      out[o] = a + (b - a) * fx + (c - a + (a - b - c + d) * fx) * fy;
+    }
+  }
+}
+
 /** The k slices of a stack centred on z, with edge slices repeated past the ends. */
 export function stackSlices(z: number, nz: number, k: number): number[] {
   const h = (k - 1) / 2;

@@ -9,7 +9,9 @@ import { segmentCrop, type SegmentOptions } from '../inference/nodules.ts';
 import type { ModelInfo } from '../models/io.ts';
 import type { SegmentationNetwork } from '../models/types.ts';
 import { sizeGroupOf, touchesPleura, type SizeGroup } from './groups.ts';
-import { agreementMask, diceOf, panelAgreement, readerLevel, readReaderMasks, type ReaderInfo } from './readers.ts';
+import { agreementMask, diceOf, panelAgreement, readerLevel, readReaderMasks, MIN_READER_UNION_DICE, type ReaderInfo } from './readers.ts';
+
+export { MIN_READER_UNION_DICE };
 
 export interface CropBenchmarkRow {
   id: string;
@@ -32,9 +34,6 @@ export interface CropBenchmarkRow {
   predictedVoxels: number;
   unionVoxels: number;
 }
-
-/** Reader masks whose union scores below this against the crop's mask were not aligned well enough to score against. */
-export const MIN_READER_UNION_DICE = 0.95;
 
 export interface CropBenchmarkOptions extends SegmentOptions {
   /** The lidc-crops folder (for readers/); null: score against the union only. */

@@ -1,7 +1,7 @@
 /** Training configuration: a JSON file, merged over defaults, validated with messages that name the file. */
 import { readFileSync } from 'node:fs';
 import { UserError } from '../errors.ts';
-import { DEFAULT_AUGMENT, DEFAULT_SLICE_CONFIG, NODULE_TYPES, validateSliceConfig, type AugmentConfig, type NoduleType, type ScanNegativeOptions, type SliceConfig } from '../data/index.ts';
+import { DEFAULT_AUGMENT, DEFAULT_SLICE_CONFIG, NODULE_TYPES, validateSliceConfig, type AugmentConfig, type CropLabels, type NoduleType, type ScanNegativeOptions, type SliceConfig } from '../data/index.ts';
 import { DEFAULT_LOSS_WEIGHTS, type SegLossWeights } from '../losses/index.ts';
 import { defaultJointConfig, validateModelConfig, type ModelConfig } from '../models/index.ts';
 
@@ -51,6 +51,11 @@ export interface TrainConfig {
    * best checkpoint is still chosen on the crops.
    */
   valScans: string[];
+  /**
+   * The label of a crop: 'union' of the readers (mask/), or their 'agreement' (the share of
+   * readers per voxel as a soft target; validation then scores against their 50% consensus).
+   */
+  labels: CropLabels;
 }
 
 /**
@@ -92,6 +97,7 @@ export const DEFAULT_TRAIN: Omit<TrainConfig, 'model' | 'name'> = {
   sampling: { typeRepeat: { solid: 1, 'part-solid': 1, 'ground-glass': 1 }, scanNegatives: null },
   fold: null,
   valScans: [],
+  labels: 'union',
 };
 
 type Json = Record<string, unknown>;
@@ -150,6 +156,7 @@ export function resolveTrainConfig(raw: unknown, where: string): TrainConfig {
   if (!(cfg.sliceSelection === 'all' || cfg.sliceSelection === 'nodule')) throw new UserError(`${where}: sliceSelection must be all or nodule`);
   if (cfg.maxSteps !== null && !(Number.isInteger(cfg.maxSteps) && cfg.maxSteps >= 1)) throw new UserError(`${where}: maxSteps must be a positive integer or null`);
   if (cfg.timeBudgetMinutes !== null && !(cfg.timeBudgetMinutes > 0)) throw new UserError(`${where}: timeBudgetMinutes must be positive or null`);
+  if (cfg.labels !== 'union' && cfg.labels !== 'agreement') throw new UserError(`${where}: labels must be union or agreement, got ${JSON.stringify(cfg.labels)}`);
   if (!Array.isArray(cfg.valScans) || cfg.valScans.some((x) => typeof x !== 'string')) throw new UserError(`${where}: valScans must be a list of folders`);
   const f = cfg.fold;
   if (f !== null && !(isObject(f) && Number.isInteger(f.count) && f.count >= 2 && Number.isInteger(f.index) && f.index >= 0 && f.index < f.count && Number.isInteger(f.seed))) {

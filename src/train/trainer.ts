@@ -183,7 +183,7 @@ export function train(cfg: TrainConfig, options: TrainOptions): TrainResult {
       optimizer.paramGroups.forEach((g, i) => { g.lr = lr * lrScales[i]!; });
       const parts = tidy(() => {
         const x = tensor(batch.image, batch.imageShape);
-        const y = tensor(batch.mask, batch.maskShape).to('float32');
+        const y = tensor(batch.target, batch.maskShape);
         const cls = tensor(batch.sizeClass, [batch.sizeClass.length]).to('int64');
         const out = model.forward(x);
         const loss = segmentationLoss(out, y, cls, cfg.loss, classWeight);
@@ -298,12 +298,12 @@ export function trainingCases(train: readonly CropCase[], cfg: TrainConfig, nega
 function loadSplitCases(cfg: TrainConfig): { train: CropCase[]; val: CropCase[] } {
   if (cfg.fold) {
     // Cross-validation over train + val: the held-in folds are this run's training cases.
-    const { train, heldOut } = foldSplit(loadCrops(), cfg.fold.count, cfg.fold.index, cfg.fold.seed);
+    const { train, heldOut } = foldSplit(loadCrops({ labels: cfg.labels }), cfg.fold.count, cfg.fold.index, cfg.fold.seed);
     const asTrain = train.map((c) => (c.split === 'train' ? c : { ...c, split: 'train' as const }));
     return { train: cfg.trainLimit !== null ? asTrain.slice(0, cfg.trainLimit) : asTrain, val: cfg.valLimit !== null ? heldOut.slice(0, cfg.valLimit) : heldOut };
   }
-  const train = loadCrops({ splits: ['train'], ...(cfg.trainLimit !== null ? { limit: cfg.trainLimit } : {}) });
-  const val = loadCrops({ splits: ['val'], ...(cfg.valLimit !== null ? { limit: cfg.valLimit } : {}) });
+  const train = loadCrops({ splits: ['train'], labels: cfg.labels, ...(cfg.trainLimit !== null ? { limit: cfg.trainLimit } : {}) });
+  const val = loadCrops({ splits: ['val'], labels: cfg.labels, ...(cfg.valLimit !== null ? { limit: cfg.valLimit } : {}) });
   return { train, val };
 }
 

@@ -1,0 +1,49 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { DEFAULT_SLICE_CONFIG, SliceDataset, computeSizeBins, lidcCropsDir, loadCrops, missingDataReason, withAgreementLabels, type CropCase } from '../../src/data/index.ts';
+import { Volume } from '../../src/io/index.ts';
+
+const missing = missingDataReason(lidcCropsDir());
+
+function disc(r: number): Uint8Array {
+  const m = new Uint8Array(20 * 20 * 3);
+  for (let z = 0; z < 3; z++) for (let y = 0; y < 20; y++) for (let x = 0; x < 20; x++) if (z === 1 && (x - 10) ** 2 + (y - 10) ** 2 <= r * r) m[x + 20 * (y + 20 * z)] = 1;
+  return m;
+}
+
+test('agreement labels: the readers\' share is the target, their 50% consensus the mask', () => {
+  const readers = [disc(3), disc(4), disc(6)];
+  const image = new Volume({ data: new Int16Array(1200).fill(-850), dims: [20, 20, 3], spacingMm: [0.7, 0.7, 2], originMm: [0, 0, 0] });
+  const c: CropCase = { id: 'x', patientId: 'p', split: 'train', image, mask: disc(6), sliceAreaMm2: Float64Array.of(0, 1, 0), diameterMm: 8, noduleType: 'solid' };
+  withAgreementLabels(c, readers);
+  const at = (x: number, y: number) => x + 20 * (y + 20);
+  assert.equal(c.target![at(10, 10)], 1);
+  assert.ok(Math.abs(c.target![at(14, 10)]! - 2 / 3) < 1e-6); // inside r=4 and r=6
+  assert.ok(Math.abs(c.target![at(16, 10)]! - 1 / 3) < 1e-6); // inside r=6 only
+  assert.equal(c.mask[at(14, 10)], 1);
+  assert.equal(c.mask[at(16, 10)], 0);
+  assert.equal(c.mask.reduce((s, v) => s + v, 0), disc(4).reduce((s, v) => s + v, 0));
+  assert.ok(Math.abs(c.sliceAreaMm2[1]! - disc(4).reduce((s, v) => s + v, 0) * 0.49) < 1e-9);
+});
+
+test('agreement-labelled crops give soft targets; union-labelled ones give the mask', { skip: missing ?? false }, () => {
+  const union = loadCrops({ splits: ['train'], limit: 6 });
+  const soft = loadCrops({ splits: ['train'], limit: 6, labels: 'agreement' });
+  assert.ok(soft.some((c) => c.target), 'some of the first crops have usable reader masks');
+  const bins = computeSizeBins(union);
+  const du = new SliceDataset({ cases: union, slice: DEFAULT_SLICE_CONFIG, sizeBins: bins });
+  const ds = new SliceDataset({ cases: soft, slice: DEFAULT_SLICE_CONFIG, sizeBins: bins });
+  const idx = Array.from({ length: Math.min(du.length, 24) }, (_, i) => i);
+  const bu = du.batch(idx);
+  assert.deepEqual([...bu.target], [...bu.mask]);
+  const bs = ds.batch(Array.from({ length: Math.min(ds.length, 24) }, (_, i) => i));
+  let fractional = 0;
+  for (let i = 0; i < bs.target.length; i++) {
+    const t = bs.target[i]!;
+    assert.ok(t >= 0 && t <= 1 + 1e-6);
+    if (t > 0.01 && t < 0.99) fractional++;
+  }
+  assert.ok(fractional > 0, 'soft targets have values between 0 and 1');
+  // The union-labelled cases are unchanged by loading the other labels (separate cache entries).
+  assert.equal(loadCrops({ splits: ['train'], limit: 1 })[0]!.target, undefined);
+});
