@@ -1,0 +1,46 @@
+/**
+ * Paired comparison of two `benchmark crops` (or `benchmark cv`) CSVs of the same nodules: per
+ * group (all, each type, each size, pleural contact), the mean of each model and the mean
+ * per-nodule difference B - A with its standard error, for Dice against the union, the 50%
+ * consensus and each reader.
+ *
+ *   node --import tsx scripts/analysis/compare-benchmarks.ts A.csv B.csv
+ */
+import { readFileSync } from 'node:fs';
+import { parseCsv } from '../../src/data/crops.ts';
+
+const [aPath, bPath] = process.argv.slice(2);
+if (!aPath || !bPath) {
+  console.error('usage: compare-benchmarks.ts A.csv B.csv');
+  process.exit(2);
+}
+const rows = (p: string) => new Map(parseCsv(readFileSync(p, 'utf8'), p).map((r) => [r['id']!, r]));
+const A = rows(aPath), B = rows(bPath);
+const ids = [...A.keys()].filter((k) => B.has(k));
+const groups: Array<[string, (r: Record<string, string>) => boolean]> = [
+  ['all', () => true],
+  ...['solid', 'part-solid', 'ground-glass'].map((t): [string, (r: Record<string, string>) => boolean] => [`type: ${t}`, (r) => r['type'] === t]),
+  ...['3-6 mm', '6-10 mm', '10-20 mm', '>= 20 mm'].map((g): [string, (r: Record<string, string>) => boolean] => [`size: ${g}`, (r) => r['sizeGroup'] === g]),
+  ['pleural: attached', (r) => r['pleural'] === 'true'],
+  ['pleural: free', (r) => r['pleural'] === 'false'],
+];
+const metrics = ['diceUnion', 'diceConsensus', 'diceReaders'] as const;
+console.log(`${ids.length} nodules in both; A = ${aPath}, B = ${bPath}\n`);
+console.log('| group | n | ' + metrics.map((m) => `${m} A | B | B - A (SE)`).join(' | ') + ' |');
+console.log('|---|---:|' + metrics.map(() => '---:|---:|---:').join('|') + '|');
+for (const [name, keep] of groups) {
+  const sel = ids.filter((id) => keep(A.get(id)!));
+  if (!sel.length) continue;
+  const cells = metrics.map((m) => {
+    // An empty cell is an undefined metric (no usable reader masks), not 0.
+    const pairs = sel.filter((id) => A.get(id)![m] !== '' && B.get(id)![m] !== '').map((id) => [Number(A.get(id)![m]), Number(B.get(id)![m])] as const);
+    if (!pairs.length) return '- | - | -';
+    const n = pairs.length;
+    const ma = pairs.reduce((s, p) => s + p[0], 0) / n, mb = pairs.reduce((s, p) => s + p[1], 0) / n;
+    const d = pairs.map(([a, b]) => b - a);
+    const md = d.reduce((s, x) => s + x, 0) / n;
+    const se = n > 1 ? Math.sqrt(d.reduce((s, x) => s + (x - md) ** 2, 0) / (n - 1) / n) : Number.NaN;
+    return `${ma.toFixed(3)} | ${mb.toFixed(3)} | ${md >= 0 ? '+' : ''}${md.toFixed(3)} (${Number.isFinite(se) ? se.toFixed(3) : '-'})`;
+  });
+  console.log(`| ${name} | ${sel.length} | ${cells.join(' | ')} |`);
+}
