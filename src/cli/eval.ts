@@ -2,9 +2,8 @@ import type { Command } from 'commander';
 import { existsSync, readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { UserError } from '../errors.ts';
-import { readVolume } from '../io/index.ts';
 import { writeFileAtomic } from '../io/atomic.ts';
-import { MetricAccumulator, metricsCsv, segmentationMetrics, summaryMarkdown } from '../metrics/index.ts';
+import { refuseOutputsOverInputs } from '../io/guard.ts';
 import { makeProgress } from './progress.ts';
 
 const MASK_FILE = /\.(nii\.gz|nii|mhd|nrrd)$/i;
@@ -21,6 +20,10 @@ export function register(program: Command): void {
       for (const d of [opts.pred, opts.ref]) {
         if (!existsSync(d) || !statSync(d).isDirectory()) throw new UserError(`${d}: not a folder`);
       }
+      refuseOutputsOverInputs([opts.csv, opts.md], [opts.pred, opts.ref]);
+      // Loaded here, not at start-up: the other commands and --help do without them.
+      const { readVolume } = await import('../io/index.ts');
+      const { MetricAccumulator, metricsCsv, segmentationMetrics, summaryMarkdown } = await import('../metrics/index.ts');
       const stem = (f: string) => f.replace(MASK_FILE, '');
       const refs = new Map(readdirSync(opts.ref).filter((f) => MASK_FILE.test(f)).map((f) => [stem(f), f]));
       const preds = readdirSync(opts.pred).filter((f) => MASK_FILE.test(f));

@@ -4,20 +4,9 @@ import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { UserError } from '../errors.ts';
 import { writeFileAtomic } from '../io/atomic.ts';
-import { setNumThreads } from '../tensor/index.ts';
+import { refuseOutputsOverInputs } from '../io/guard.ts';
 import type { TrainerEvents } from '../train/trainer.ts';
-import {
-  autoFinetune,
-  checkStrategy,
-  DEFAULT_FINETUNE,
-  disposeSourceModel,
-  finetune,
-  loadCropFolder,
-  loadSourceModel,
-  parseStrategy,
-  splitByPatient,
-  type FinetuneSettings,
-} from '../transfer/index.ts';
+import type { FinetuneSettings } from '../transfer/index.ts';
 import { makeProgress } from './progress.ts';
 import { nonNegativeIntArg, numberInArg, positiveIntArg } from './args.ts';
 
@@ -40,6 +29,12 @@ interface FinetuneCliOptions {
   workDir?: string;
 }
 
+/**
+ * DEFAULT_FINETUNE's epochs, lr and batch size for the help text: src/transfer loads libtorch,
+ * which --help must not (a test checks the two agree).
+ */
+export const HELP_DEFAULTS = { epochs: 10, lr: 3e-4, batchSize: 16 } as const;
+
 export function register(program: Command): void {
   program
     .command('finetune')
@@ -48,11 +43,11 @@ export function register(program: Command): void {
     .requiredOption('--data <dir>', 'folder with image/ and mask/ NIfTI crops like lidc-crops (splits.csv optional)')
     .requiredOption('--freeze <strategy>', 'none | stem | encoder:K | encoder | classifier | all-but-head | auto')
     .option('-o, --output <file>', 'the fine-tuned model file', 'finetuned.safetensors')
-    .option('--epochs <n>', `training epochs (default ${DEFAULT_FINETUNE.epochs})`, positiveIntArg('--epochs'))
+    .option('--epochs <n>', `training epochs (default ${HELP_DEFAULTS.epochs})`, positiveIntArg('--epochs'))
     .option('--steps <n>', 'a fixed number of optimizer steps instead of --epochs', positiveIntArg('--steps'))
-    .option('--lr <x>', `learning rate of the top layers (default ${DEFAULT_FINETUNE.lr})`, numberInArg('--lr', 0, 1, true, false))
+    .option('--lr <x>', `learning rate of the top layers (default ${HELP_DEFAULTS.lr})`, numberInArg('--lr', 0, 1, true, false))
     .option('--lr-decay <f>', 'discriminative rates: each encoder stage, deeper to shallower, trains at f times the one above (default 1)', numberInArg('--lr-decay', 0, 1, true, false))
-    .option('--batch-size <n>', `slices per step (default ${DEFAULT_FINETUNE.batchSize})`, positiveIntArg('--batch-size'))
+    .option('--batch-size <n>', `slices per step (default ${HELP_DEFAULTS.batchSize})`, positiveIntArg('--batch-size'))
     .option('--seed <n>', 'seed of the split, the folds and training (default 1)', nonNegativeIntArg('--seed'))
     .option('--threads <n>', 'intra-op threads (default: all cores)', positiveIntArg('--threads'))
     .option('--val-fraction <f>', 'without splits.csv: share of the patients held out for validation (default 0.2)', numberInArg('--val-fraction', 0, 1, true, true))
@@ -60,16 +55,20 @@ export function register(program: Command): void {
     .option('--candidates <list>', 'auto: comma-separated strategies to compare (default: all that fit the model)')
     .option('--slices <which>', 'training slices: all, or only those with nodule (default all)')
     .option('--work-dir <dir>', 'keep the run folder (checkpoints, log, curves) here instead of a temporary one')
-    .action((opts: FinetuneCliOptions) => {
-      runFinetune(opts);
+    .action(async (opts: FinetuneCliOptions) => {
+      await runFinetune(opts);
     });
 }
 
-function runFinetune(opts: FinetuneCliOptions): void {
+async function runFinetune(opts: FinetuneCliOptions): Promise<void> {
   // Every argument is checked before any work, so a mistake costs nothing and writes nothing.
   if (!/\.safetensors$/i.test(opts.output)) throw new UserError(`${opts.output}: the output must end in .safetensors`);
   if (existsSync(opts.output) && statSync(opts.output).isDirectory()) throw new UserError(`${opts.output}: is a folder`);
   if (!existsSync(dirname(resolve(opts.output)))) throw new UserError(`${opts.output}: its folder does not exist`);
+  refuseOutputsOverInputs([opts.output, opts.workDir], [opts.from, opts.data]);
+  // Loaded here, not at start-up: libtorch and the trainer are for this command only.
+  const { setNumThreads } = await import('../tensor/index.ts');
+  const { autoFinetune, checkStrategy, DEFAULT_FINETUNE, disposeSourceModel, finetune, loadCropFolder, loadSourceModel, parseStrategy, splitByPatient } = await import('../transfer/index.ts');
   const auto = opts.freeze.trim() === 'auto';
   const strategy = auto ? null : parseStrategy(opts.freeze);
   if (!auto && (opts.folds !== undefined || opts.candidates !== undefined)) throw new UserError('--folds and --candidates go with --freeze auto');

@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import { readDicomSeries, readVolume, type Volume } from '../io/index.ts';
+import type { Volume } from '../io/index.ts';
 import { existsSync, statSync } from 'node:fs';
 
 function fmt(xs: readonly number[], digits: number): string {
@@ -26,6 +26,8 @@ export function register(program: Command): void {
     .option('--json', 'print JSON instead of text')
     .action(async (path: string, opts: { series?: string; json?: boolean }) => {
       const isDir = existsSync(path) && statSync(path).isDirectory();
+      // Loaded here, not at start-up: the other commands and --help do without the readers.
+      const { readDicomSeries, readVolume } = await import('../io/index.ts');
       const warnings: string[] = [];
       let vol: Volume;
       if (isDir) {

@@ -1,17 +1,7 @@
 import type { Command } from 'commander';
 import { UserError } from '../errors.ts';
-import {
-  consensusMask,
-  describeAgreement,
-  noduleReport,
-  parseAgreement,
-  readLidcScan,
-  encodeDicomSeg,
-  encodeNiftiFile,
-  renderOverlayPng,
-  writeFilesAtomicSet,
-  type Agreement,
-} from '../io/index.ts';
+import type { Agreement } from '../io/index.ts';
+import { refuseOutputsOverInputs } from '../io/guard.ts';
 
 interface LidcOptions {
   agreement: string;
@@ -37,7 +27,10 @@ export function register(program: Command): void {
     .option('--series <uid>', 'the series to read when the folder holds several')
     .option('--json', 'print the nodule reports as JSON')
     .action(async (dir: string, opts: LidcOptions) => {
+      // Loaded here, not at start-up: the other commands and --help do without the readers.
+      const { consensusMask, describeAgreement, noduleReport, parseAgreement, readLidcScan, encodeDicomSeg, encodeNiftiFile, renderOverlayPng, writeFilesAtomicSet } = await import('../io/index.ts');
       const agreement: Agreement = parseAgreement(opts.agreement);
+      refuseOutputsOverInputs([opts.output, opts.seg, opts.png], [dir]);
       const { series, xml, nodules } = await readLidcScan(dir, opts.series ? { seriesUid: opts.series } : {});
       const vol = series.volume;
       let chosen = nodules;

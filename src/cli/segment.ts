@@ -3,13 +3,31 @@ import { existsSync, readdirSync, statSync, readFileSync, mkdirSync, mkdtempSync
 import { basename, join, dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { UserError } from '../errors.ts';
-import { readVolume, writeNiftiMask, writeDicomSeg, writeOverlayPng, type Vec3, type Volume } from '../io/index.ts';
+import type { Vec3, Volume } from '../io/index.ts';
 import { writeFileAtomic } from '../io/atomic.ts';
-import { loadModel, type ModelInfo, type SegmentationNetwork } from '../models/index.ts';
-import { segmentCrop, segmentAtPrompts, promptCentre, boxPrompt, BOX_MARGIN_MM, type NodulePrompt, type NoduleResult } from '../inference/index.ts';
-import { setNumThreads } from '../tensor/index.ts';
+import { imageInputFiles, refuseOutputsOverInputs } from '../io/guard.ts';
+import type { ModelInfo, SegmentationNetwork } from '../models/index.ts';
+import type { NodulePrompt, NoduleResult } from '../inference/index.ts';
 import { makeProgress } from './progress.ts';
 import { nonNegativeIntArg } from './args.ts';
+
+/**
+ * The modules that do the work (libtorch among them) load only when segment runs, so that the
+ * other commands and --help start without them.
+ */
+async function loadLib() {
+  const [io, models, inference, tensor] = await Promise.all([
+    import('../io/index.ts'),
+    import('../models/index.ts'),
+    import('../inference/index.ts'),
+    import('../tensor/index.ts'),
+  ]);
+  return { io, models, inference, tensor };
+}
+type Lib = Awaited<ReturnType<typeof loadLib>>;
+
+/** BOX_MARGIN_MM of src/inference, for the help text (that module loads libtorch; a test checks the two agree). */
+export const BOX_MARGIN_HELP_MM = 2;
 
 /** The model shipped in the repository. */
 export const DEFAULT_MODEL = resolve(dirname(fileURLToPath(import.meta.url)), '../../models/noduleseg.safetensors');
@@ -42,7 +60,7 @@ export function register(program: Command): void {
     .option('--point <x,y,z>', 'nodule position in world mm (LPS, as DICOM/ITK/LUNA16); repeatable as "x,y,z;x,y,z"')
     .option('--voxel <i,j,k>', 'nodule position in voxels (0-based); repeatable as "i,j,k;i,j,k"')
     .option('--points <csv>', 'CSV of nodule positions with LUNA16 columns coordX,coordY,coordZ (world mm)')
-    .option('--box <x0,y0,z0,x1,y1,z1>', `a box around the nodule: two opposite corners in world mm (LPS); the mask stays within it plus ${BOX_MARGIN_MM} mm (a box flat in z, drawn on one slice, limits it in-plane only); repeatable with ";"`)
+    .option('--box <x0,y0,z0,x1,y1,z1>', `a box around the nodule: two opposite corners in world mm (LPS); the mask stays within it plus ${BOX_MARGIN_HELP_MM} mm (a box flat in z, drawn on one slice, limits it in-plane only); repeatable with ";"`)
     .option('--voxel-box <i0,j0,k0,i1,j1,k1>', 'the same box in voxels (0-based, corners included); repeatable with ";"')
     .option('-m, --model <file>', 'model file', DEFAULT_MODEL)
     .option('--report <file>', 'write the JSON report here (default: beside the output, or stdout)')
@@ -100,29 +118,38 @@ function readPointsCsv(file: string): Vec3[] {
 }
 
 async function runSegment(opts: SegmentCliOptions): Promise<void> {
-  if (opts.threads) setNumThreads(opts.threads);
+  // Every argument and path is checked before the model loads, so a mistake writes nothing.
   if (!existsSync(opts.input)) throw new UserError(`${opts.input}: no such file or folder`);
   const prompts = [opts.point, opts.voxel, opts.points, opts.box, opts.voxelBox].filter((x) => x !== undefined).length;
   if (prompts > 1) throw new UserError('give only one of --point, --voxel, --points, --box, --voxel-box');
   if (!existsSync(opts.model)) {
     throw new UserError(`${opts.model}: model file not found${opts.model === DEFAULT_MODEL ? ' (the shipped model is missing from this checkout)' : ''}`);
   }
-  const { model, info } = loadModel(opts.model);
-  try {
-    const isDir = statSync(opts.input).isDirectory();
-    const cropFiles = isDir ? readdirSync(opts.input).filter((f) => IMAGE_FILE.test(f)).sort() : [];
-    if (isDir && cropFiles.length > 0 && prompts === 0) {
-      await segmentCropFolder(model, info, opts, cropFiles);
-      return;
-    }
+  const isDir = statSync(opts.input).isDirectory();
+  const cropFiles = isDir ? readdirSync(opts.input).filter((f) => IMAGE_FILE.test(f)).sort() : [];
+  const folderOfCrops = isDir && cropFiles.length > 0 && prompts === 0;
+  if (folderOfCrops) {
+    checkCropFolderPaths(opts, cropFiles);
+  } else {
     if (opts.output && !/\.(nii\.gz|nii|dcm)$/i.test(opts.output)) {
       throw new UserError(`${opts.output}: the output must end in .nii.gz, .nii or .dcm`);
     }
-    const volume = await readVolume(opts.input);
-    if (prompts === 0) {
-      await segmentOneCrop(model, info, opts, volume);
+    refuseOutputsOverInputs([opts.output, reportPathOf(opts), opts.png], [...imageInputFiles(opts.input), opts.model, opts.points]);
+  }
+  const lib = await loadLib();
+  if (opts.threads) lib.tensor.setNumThreads(opts.threads);
+  const { model, info } = lib.models.loadModel(opts.model);
+  try {
+    if (folderOfCrops) {
+      await segmentCropFolder(lib, model, info, opts, cropFiles);
       return;
     }
+    const volume = await lib.io.readVolume(opts.input);
+    if (prompts === 0) {
+      await segmentOneCrop(lib, model, info, opts, volume);
+      return;
+    }
+    const { boxPrompt } = lib.inference;
     let nodulePrompts: NodulePrompt[];
     if (opts.voxel) nodulePrompts = parseTriples(opts.voxel, '--voxel').map((voxel) => ({ kind: 'point', voxel }));
     else if (opts.voxelBox) nodulePrompts = parseBoxes(opts.voxelBox, '--voxel-box').map(([a, b]) => boxPrompt(a, b));
@@ -132,7 +159,7 @@ async function runSegment(opts: SegmentCliOptions): Promise<void> {
       nodulePrompts = world.map((w) => ({ kind: 'point', voxel: volume.worldToVoxel(w) }));
     }
     for (const [n, prompt] of nodulePrompts.entries()) {
-      const v = promptCentre(prompt);
+      const v = lib.inference.promptCentre(prompt);
       if (v.some((x, d) => x < -0.5 || x > volume.dims[d]! - 0.5)) {
         const what = prompt.kind === 'point' ? `point ${n + 1}` : `the centre of box ${n + 1}`;
         throw new UserError(`${opts.input}: ${what} (voxel ${v.map((x) => x.toFixed(1)).join(', ')}) lies outside the image [${volume.dims.join(' x ')}]`);
@@ -140,32 +167,49 @@ async function runSegment(opts: SegmentCliOptions): Promise<void> {
     }
     const progress = makeProgress();
     progress.start(nodulePrompts.length, 'segmenting nodules');
-    const { labels, nodules } = segmentAtPrompts(model, info, volume, nodulePrompts, {
+    const { labels, nodules } = lib.inference.segmentAtPrompts(model, info, volume, nodulePrompts, {
       threshold: opts.threshold,
       flipTta: opts.tta,
       batchSize: opts.batchSize,
       onNodule: (d) => progress.update(d),
     });
     progress.stop();
-    writeOutputs(opts, volume, labels, nodules, info);
+    writeOutputs(lib, opts, volume, labels, nodules, info);
   } finally {
     model.dispose();
   }
 }
 
-async function segmentOneCrop(model: SegmentationNetwork, info: ModelInfo, opts: SegmentCliOptions, crop: Volume): Promise<void> {
-  const { seg, nodule } = segmentCrop(model, info, crop, { threshold: opts.threshold, flipTta: opts.tta, batchSize: opts.batchSize });
-  writeOutputs(opts, crop, seg.mask.data, [nodule], info);
+/** Where the JSON report of one input goes: --report, else beside the output, else stdout (undefined). */
+function reportPathOf(opts: SegmentCliOptions): string | undefined {
+  return opts.report ?? (opts.output ? opts.output.replace(/\.(nii\.gz|nii|dcm)$/i, '.json') : undefined);
 }
 
-async function segmentCropFolder(model: SegmentationNetwork, info: ModelInfo, opts: SegmentCliOptions, files: string[]): Promise<void> {
+/** A folder of crops: the output folder, every file that will be written, and none over an input. */
+function checkCropFolderPaths(opts: SegmentCliOptions, files: string[]): void {
   if (!opts.output) throw new UserError('--output <dir> is required for a folder of crops');
   if (IMAGE_FILE.test(opts.output) || /\.dcm$/i.test(opts.output)) throw new UserError(`${opts.output}: for a folder of crops the output must be a folder`);
-  // A bad file halfway must not leave a partial set: masks and overlays go to staging folders
-  // and are moved into place only after every crop has been segmented.
   const stems = files.map((f) => f.replace(IMAGE_FILE, ''));
   const twice = stems.find((s, i) => stems.indexOf(s) !== i);
   if (twice !== undefined) throw new UserError(`${opts.input}: two crops would both be written as ${twice}.nii.gz; rename one`);
+  const outputs = [
+    opts.output,
+    ...stems.map((s) => join(opts.output!, `${s}.nii.gz`)),
+    opts.report ?? join(opts.output, 'report.json'),
+    ...(opts.png ? [opts.png, ...stems.map((s) => join(opts.png!, `${s}.png`))] : []),
+  ];
+  refuseOutputsOverInputs(outputs, [opts.input, opts.model]);
+}
+
+async function segmentOneCrop(lib: Lib, model: SegmentationNetwork, info: ModelInfo, opts: SegmentCliOptions, crop: Volume): Promise<void> {
+  const { seg, nodule } = lib.inference.segmentCrop(model, info, crop, { threshold: opts.threshold, flipTta: opts.tta, batchSize: opts.batchSize });
+  writeOutputs(lib, opts, crop, seg.mask.data, [nodule], info);
+}
+
+async function segmentCropFolder(lib: Lib, model: SegmentationNetwork, info: ModelInfo, opts: SegmentCliOptions, files: string[]): Promise<void> {
+  if (!opts.output) throw new UserError('--output <dir> is required for a folder of crops');
+  // A bad file halfway must not leave a partial set: masks and overlays go to staging folders
+  // and are moved into place only after every crop has been segmented.
   const created: string[] = [];
   const stage = (dir: string): string => {
     // Remember the topmost folder this run creates, so a failed run can remove all of it.
@@ -184,11 +228,11 @@ async function segmentCropFolder(model: SegmentationNetwork, info: ModelInfo, op
   try {
     progress.start(files.length, 'segmenting crops');
     for (const [n, f] of files.entries()) {
-      const crop = await readVolume(join(opts.input, f));
-      const { seg, nodule } = segmentCrop(model, info, crop, { threshold: opts.threshold, flipTta: opts.tta, batchSize: opts.batchSize });
+      const crop = await lib.io.readVolume(join(opts.input, f));
+      const { seg, nodule } = lib.inference.segmentCrop(model, info, crop, { threshold: opts.threshold, flipTta: opts.tta, batchSize: opts.batchSize });
       const stem = f.replace(IMAGE_FILE, '');
-      writeNiftiMask(join(maskStage, `${stem}.nii.gz`), seg.mask.data, crop);
-      if (pngStage && nodule.measures.voxelCount > 0) writeOverlayPng(join(pngStage, `${stem}.png`), crop, seg.mask.data);
+      lib.io.writeNiftiMask(join(maskStage, `${stem}.nii.gz`), seg.mask.data, crop);
+      if (pngStage && nodule.measures.voxelCount > 0) lib.io.writeOverlayPng(join(pngStage, `${stem}.png`), crop, seg.mask.data);
       report[stem] = nodule;
       progress.update(n + 1);
     }
@@ -214,15 +258,15 @@ function modelSummary(file: string, info: ModelInfo): Record<string, unknown> {
   return { file: basename(file), arch: info.config.arch, threshold: info.threshold, slice: info.slice };
 }
 
-function writeOutputs(opts: SegmentCliOptions, volume: Volume, labels: Uint8Array, nodules: NoduleResult[], info: ModelInfo): void {
+function writeOutputs(lib: Lib, opts: SegmentCliOptions, volume: Volume, labels: Uint8Array, nodules: NoduleResult[], info: ModelInfo): void {
   const out = opts.output;
   if (out) {
     if (/\.dcm$/i.test(out)) {
       if (volume.source?.format !== 'dicom') throw new UserError(`${out}: DICOM SEG output needs a DICOM series input; write .nii.gz instead`);
       const binary = Uint8Array.from(labels, (v) => (v ? 1 : 0));
-      writeDicomSeg(out, binary, volume, { algorithmType: 'AUTOMATIC', algorithmName: `noduleseg ${info.config.arch}`, segmentLabel: 'Nodule' });
+      lib.io.writeDicomSeg(out, binary, volume, { algorithmType: 'AUTOMATIC', algorithmName: `noduleseg ${info.config.arch}`, segmentLabel: 'Nodule' });
     } else {
-      writeNiftiMask(out, labels, volume);
+      lib.io.writeNiftiMask(out, labels, volume);
     }
   }
   if (opts.png) {
@@ -230,11 +274,11 @@ function writeOutputs(opts: SegmentCliOptions, volume: Volume, labels: Uint8Arra
     for (const n of nodules) {
       if (n.measures.voxelCount === 0) continue;
       const only = Uint8Array.from(labels, (v) => (v === n.label ? 1 : 0));
-      writeOverlayPng(join(opts.png, `nodule-${n.label}.png`), volume, only, { slices: 'all-mask' });
+      lib.io.writeOverlayPng(join(opts.png, `nodule-${n.label}.png`), volume, only, { slices: 'all-mask' });
     }
   }
   const report = JSON.stringify({ input: opts.input, model: modelSummary(opts.model, info), nodules }, null, 2) + '\n';
-  const reportPath = opts.report ?? (out ? out.replace(/\.(nii\.gz|nii|dcm)$/i, '.json') : undefined);
+  const reportPath = reportPathOf(opts);
   if (reportPath) writeFileAtomic(reportPath, report);
   else process.stdout.write(report);
   for (const n of nodules) {

@@ -3,8 +3,6 @@ import { existsSync, statSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { UserError } from '../errors.ts';
 import { dataRoot } from '../data/paths.ts';
-import { setNumThreads } from '../tensor/index.ts';
-import { startViewer } from '../server/index.ts';
 import { DEFAULT_MODEL } from './segment.ts';
 import { nonNegativeIntArg, positiveNumberArg } from './args.ts';
 
@@ -39,12 +37,15 @@ function parsePort(v: string): number {
 }
 
 async function runServe(opts: ServeCliOptions): Promise<void> {
-  if (opts.threads) setNumThreads(opts.threads);
   const dataDir = resolve(opts.data ?? dataRoot());
   if (!existsSync(dataDir) || !statSync(dataDir).isDirectory()) throw new UserError(`${dataDir}: no such data folder (give --data <folder>)`);
   if (!existsSync(opts.model)) {
     throw new UserError(`${opts.model}: model file not found${opts.model === DEFAULT_MODEL ? ' (the shipped model is missing from this checkout)' : ''}`);
   }
+  // Loaded here, not at start-up: libtorch and the server are for this command only.
+  const { setNumThreads } = await import('../tensor/index.ts');
+  const { startViewer } = await import('../server/index.ts');
+  if (opts.threads) setNumThreads(opts.threads);
   let viewer;
   try {
     viewer = await startViewer({ dataDir, modelFile: opts.model, port: opts.port, host: opts.host, maxUploadBytes: Math.round(opts.maxUploadMb * 1024 * 1024) });

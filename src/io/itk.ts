@@ -7,7 +7,7 @@ import { closeSync, existsSync, openSync, readdirSync, readSync, statSync } from
 import { basename, dirname, extname, join } from 'node:path';
 import { UserError } from '../errors.ts';
 import { describeFsError, writeFilesAtomic } from './atomic.ts';
-import { Volume, type Mat3, type Vec3, type VoxelArray } from './volume.ts';
+import { refuseNonFinite, Volume, type Mat3, type Vec3, type VoxelArray } from './volume.ts';
 
 export function isItkPath(path: string): boolean {
   return /\.(mhd|mha|nrrd|nhdr)$/i.test(path);
@@ -190,6 +190,7 @@ export function fromItkImage(img: Image, path: string): Volume {
   if (!data) throw new UserError(`${path}: no voxel data`);
   if (data.length !== dims[0] * dims[1] * dims[2]) throw new UserError(`${path}: voxel data (${data.length}) does not match dims [${dims.join(', ')}]`);
   if (data instanceof BigInt64Array || data instanceof BigUint64Array) throw new UserError(`${path}: 64-bit integer voxels are not supported`);
+  refuseNonFinite(data, path);
   return new Volume({ data, dims, spacingMm, originMm, direction, source: { format: 'itk', path } });
 }
 

@@ -10,7 +10,7 @@ import { gunzipSync, gzipSync } from 'node:zlib';
 import { readFileSync, statSync } from 'node:fs';
 import { UserError } from '../errors.ts';
 import { describeFsError, writeFileAtomic } from './atomic.ts';
-import { Volume, type Mat3, type Vec3, type VoxelArray } from './volume.ts';
+import { refuseNonFinite, Volume, type Mat3, type Vec3, type VoxelArray } from './volume.ts';
 
 const HEADER_BYTES = 348;
 
@@ -112,6 +112,7 @@ export function decodeNifti1(bytes: Uint8Array, path: string, options: NiftiRead
   const slope = f32(112);
   const inter = f32(116);
   if (!options.raw && slope !== 0 && Number.isFinite(slope) && (slope !== 1 || inter !== 0)) out = rescale(data, slope, inter);
+  refuseNonFinite(out, path);
 
   return new Volume({
     data: out,

@@ -7,6 +7,7 @@
  * where `direction` is a row-major 3x3 matrix whose column c is the unit direction of axis c.
  * Voxels are stored i-fastest: index = i + dims[0] * (j + dims[1] * k).
  */
+import { UserError } from '../errors.ts';
 
 export type VoxelArray =
   | Int8Array
@@ -194,4 +195,25 @@ export function dot(a: readonly number[], b: readonly number[]): number {
 /** Column c of a row-major direction matrix: the world direction of voxel axis c. */
 export function axisDirection(m: Mat3, c: 0 | 1 | 2): Vec3 {
   return [m[c], m[3 + c], m[6 + c]];
+}
+
+/**
+ * Float voxels must be finite: a NaN or an infinity would flow silently into the model and the
+ * measurements ("mean NaN HU"). Integer arrays cannot hold either and are not scanned.
+ */
+export function refuseNonFinite(data: VoxelArray, path: string): void {
+  if (!(data instanceof Float32Array || data instanceof Float64Array)) return;
+  let bad = 0;
+  let first = -1;
+  for (let n = 0; n < data.length; n++) {
+    // v - v is 0 for a finite v and NaN for NaN or +-Infinity.
+    const v = data[n]!;
+    if (v - v !== 0) {
+      if (first < 0) first = n;
+      bad++;
+    }
+  }
+  if (bad > 0) {
+    throw new UserError(`${path}: ${bad} of ${data.length} voxels are not finite (NaN or infinity; the first is voxel ${first}); noduleseg needs finite values`);
+  }
 }
