@@ -50,3 +50,20 @@ if [ -f binding.gyp ]; then
     echo "$want_torch" > "$stamp"
   fi
 fi
+
+# Compiled JavaScript for bin/noduleseg (tsx compiling src/ at every start costs ~3 s): rebuilt
+# when missing or when a source is newer than the build. It is made beside dist/ and swapped in,
+# and its stamp carries the build's start time, so that a source edited meanwhile makes it stale;
+# bin/noduleseg runs the sources through tsx whenever dist/ is missing or stale.
+if [ ! -f dist/.built ] || [ -n "$(find src tsconfig.json tsconfig.build.json -newer dist/.built 2>/dev/null | head -1)" ]; then
+  rm -rf dist.new && mkdir dist.new && touch dist.new/.built
+  if npx --no-install tsc -p tsconfig.build.json --outDir dist.new >build-js.log 2>&1; then
+    rm -rf dist.old
+    if [ -d dist ]; then mv dist dist.old; fi
+    mv dist.new dist
+    rm -rf dist.old
+  else
+    rm -rf dist.new
+    echo "noduleseg: compiling src/ failed (log in build-js.log); bin/noduleseg runs the sources through tsx (slower start)" >&2
+  fi
+fi

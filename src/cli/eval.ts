@@ -22,7 +22,7 @@ export function register(program: Command): void {
       }
       refuseOutputsOverInputs([opts.csv, opts.md], [opts.pred, opts.ref]);
       // Loaded here, not at start-up: the other commands and --help do without them.
-      const { readVolume } = await import('../io/index.ts');
+      const { readVolume } = await import('../io/read.ts');
       const { MetricAccumulator, metricsCsv, segmentationMetrics, summaryMarkdown } = await import('../metrics/index.ts');
       const stem = (f: string) => f.replace(MASK_FILE, '');
       const refs = new Map(readdirSync(opts.ref).filter((f) => MASK_FILE.test(f)).map((f) => [stem(f), f]));

@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import type { Volume } from '../io/index.ts';
+import type { Volume } from '../io/volume.ts';
 import { existsSync, statSync } from 'node:fs';
 
 function fmt(xs: readonly number[], digits: number): string {
@@ -27,10 +27,11 @@ export function register(program: Command): void {
     .action(async (path: string, opts: { series?: string; json?: boolean }) => {
       const isDir = existsSync(path) && statSync(path).isDirectory();
       // Loaded here, not at start-up: the other commands and --help do without the readers.
-      const { readDicomSeries, readVolume } = await import('../io/index.ts');
+      const { readVolume } = await import('../io/read.ts');
       const warnings: string[] = [];
       let vol: Volume;
       if (isDir) {
+        const { readDicomSeries } = await import('../io/dicom.ts');
         const r = await readDicomSeries(path, opts.series ? { seriesUid: opts.series } : {});
         vol = r.volume;
         warnings.push(...r.warnings);

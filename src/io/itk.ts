@@ -7,11 +7,10 @@ import { closeSync, existsSync, openSync, readdirSync, readSync, statSync } from
 import { basename, dirname, extname, join } from 'node:path';
 import { UserError } from '../errors.ts';
 import { describeFsError, writeFilesAtomic } from './atomic.ts';
+import { isItkPath } from './formats.ts';
 import { refuseNonFinite, Volume, type Mat3, type Vec3, type VoxelArray } from './volume.ts';
 
-export function isItkPath(path: string): boolean {
-  return /\.(mhd|mha|nrrd|nhdr)$/i.test(path);
-}
+export { isItkPath } from './formats.ts';
 
 function firstLine(e: unknown): string {
   const m = e instanceof Error ? e.message : String(e);

@@ -1,8 +1,8 @@
 import { existsSync, openSync, readSync, closeSync, statSync } from 'node:fs';
 import { UserError } from '../errors.ts';
 import { describeFsError } from './atomic.ts';
-import { readDicomSeries, type DicomReadOptions } from './dicom.ts';
-import { isItkPath, readItkImage } from './itk.ts';
+import type { DicomReadOptions } from './dicom.ts';
+import { isItkPath } from './formats.ts';
 import { decodeNifti1, isNiftiPath, niftiVersion, readNiftiBytes } from './nifti.ts';
 import type { Volume } from './volume.ts';
 
@@ -20,12 +20,14 @@ export async function readVolume(path: string, options: ReadVolumeOptions = {}):
   } catch (e) {
     throw new UserError(`${path}: cannot read (${describeFsError(e)})`, { cause: e });
   }
-  if (isDir) return (await readDicomSeries(path, options)).volume;
-  if (isItkPath(path)) return readItkImage(path);
+  // The DICOM and ITK readers (dcmjs, itk-wasm) load only for their formats: a NIfTI is read
+  // without them, which keeps `inspect crop.nii.gz` and the like quick to start.
+  if (isDir) return (await (await import('./dicom.ts')).readDicomSeries(path, options)).volume;
+  if (isItkPath(path)) return (await import('./itk.ts')).readItkImage(path);
   if (isNiftiPath(path) || looksLikeNifti(path)) {
     const bytes = readNiftiBytes(path);
     const v = niftiVersion(bytes);
-    if (v === 2) return readItkImage(path);
+    if (v === 2) return (await import('./itk.ts')).readItkImage(path);
     if (v === 0) {
       throw new UserError(bytes.length < 348 ? `${path}: truncated NIfTI header (${bytes.length} of 348 bytes)` : `${path}: not a NIfTI file (bad header)`);
     }

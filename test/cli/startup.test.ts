@@ -71,3 +71,13 @@ test('help texts that avoid importing libtorch modules quote their constants rig
   const { DEFAULT_FINETUNE } = await import('../../src/transfer/index.ts');
   assert.deepEqual(HELP_DEFAULTS, { epochs: DEFAULT_FINETUNE.epochs, lr: DEFAULT_FINETUNE.lr, batchSize: DEFAULT_FINETUNE.batchSize });
 });
+
+test('bin/noduleseg gives the same answers from the compiled build (when current) and from the sources', () => {
+  const bin = join(import.meta.dirname, '..', '..', 'bin', 'noduleseg');
+  const run = (env: Record<string, string>) => spawnSync(process.execPath, [bin, '--version'], { encoding: 'utf8', env: { ...process.env, ...env } });
+  const built = run({});
+  const sources = run({ NODULESEG_SOURCES: '1' });
+  assert.equal(built.status, 0, built.stderr);
+  assert.equal(sources.status, 0, sources.stderr);
+  assert.equal(built.stdout, sources.stdout);
+});
