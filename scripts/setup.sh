@@ -56,14 +56,15 @@ fi
 # and its stamp carries the build's start time, so that a source edited meanwhile makes it stale;
 # bin/noduleseg runs the sources through tsx whenever dist/ is missing or stale.
 if [ ! -f dist/.built ] || [ -n "$(find src tsconfig.json tsconfig.build.json -newer dist/.built 2>/dev/null | head -1)" ]; then
-  rm -rf dist.new && mkdir dist.new && touch dist.new/.built
-  if npx --no-install tsc -p tsconfig.build.json --outDir dist.new >build-js.log 2>&1; then
-    rm -rf dist.old
-    if [ -d dist ]; then mv dist dist.old; fi
-    mv dist.new dist
-    rm -rf dist.old
+  # Unique names: two set-ups at once (a test run beside a benchmark) must not share a folder.
+  new=$(mktemp -d dist.new.XXXXXX) && chmod 755 "$new" && touch "$new/.built"
+  if npx --no-install tsc -p tsconfig.build.json --outDir "$new" >build-js.log 2>&1; then
+    old="dist.old.$$"
+    if [ -d dist ]; then mv dist "$old"; fi
+    mv -T "$new" dist 2>/dev/null || rm -rf "$new"   # another set-up swapped its build in first
+    rm -rf "$old"
   else
-    rm -rf dist.new
+    rm -rf "$new"
     echo "noduleseg: compiling src/ failed (log in build-js.log); bin/noduleseg runs the sources through tsx (slower start)" >&2
   fi
 fi
