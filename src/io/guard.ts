@@ -65,7 +65,7 @@ export function refuseOutputsOverInputs(outputs: ReadonlyArray<string | undefine
     const real = canonicalPath(out);
     for (const i of ins) {
       if (real === i.real || sameInode(real, i.real)) {
-        throw new UserError(`${out}: is the input ${i.given}; an output may not overwrite an input`);
+        throw new UserError(`${out}: is the input ${i.given === out ? 'itself' : i.given}; an output may not overwrite an input`);
       }
       if (i.folder && isInside(real, i.real)) {
         throw new UserError(`${out}: lies inside the input folder ${i.given}; write outputs outside it`);

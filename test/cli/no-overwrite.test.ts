@@ -68,7 +68,7 @@ test('outputs over inputs are refused before any work, in every command that wri
     const seg = ['segment', '-m', model];
     const cases: Array<[string[], RegExp]> = [
       // segment: a folder of crops into itself, into a folder inside it, through a symlink
-      [[...seg, '-i', crops, '-o', crops], /crops: is the input .*crops/],
+      [[...seg, '-i', crops, '-o', crops], /crops: is the input itself/],
       [[...seg, '-i', `${crops}/`, '-o', join(crops, 'masks')], /crops\/masks: lies inside the input folder/],
       [[...seg, '-i', crops, '-o', join(dir, 'crops-link')], /crops-link: is the input/],
       [[...seg, '-i', crops, '-o', join(dir, 'masks'), '--png', crops], /crops: is the input/],
