@@ -12,10 +12,13 @@ import { readReaderIndex } from '../eval/readers.ts';
 import { benchmarkScan, mergeTouchingLesions, scanRowsCsv, scanRowsMarkdown, type PromptKind, type ScanBenchmarkRow } from '../eval/scans.ts';
 import { DEFAULT_MODEL } from './segment.ts';
 import { makeProgress } from './progress.ts';
-import { nonNegativeIntArg, positiveIntArg } from './args.ts';
+import { nonNegativeIntArg, numberInArg, positiveIntArg } from './args.ts';
+
+const probabilityArg = (flag: string) => numberInArg(flag, 0, 1, true, true);
 
 interface Common {
   model: string;
+  threshold?: number;
   csv?: string;
   md?: string;
   tta?: boolean;
@@ -45,12 +48,12 @@ function selectCrops(split: string, fold: string | undefined, foldSeed: number, 
   return { cases: limit !== undefined ? cases.slice(0, limit) : cases, what };
 }
 
-function runCrops(modelPath: string, cases: readonly CropCase[], tta: boolean, label: string): CropBenchmarkRow[] {
+function runCrops(modelPath: string, cases: readonly CropCase[], tta: boolean, label: string, threshold?: number): CropBenchmarkRow[] {
   const { model, info } = loadModel(modelPath);
   const dir = lidcCropsDir();
   const progress = makeProgress();
   progress.start(cases.length, label);
-  const rows = benchmarkCrops(model, info, cases, { cropsDir: dir, readerIndex: readReaderIndex(dir), flipTta: tta, onCase: (d) => progress.update(d) });
+  const rows = benchmarkCrops(model, info, cases, { cropsDir: dir, readerIndex: readReaderIndex(dir), flipTta: tta, ...(threshold !== undefined ? { threshold } : {}), onCase: (d) => progress.update(d) });
   progress.stop();
   model.dispose();
   return rows;
@@ -70,6 +73,7 @@ export function register(program: Command): void {
     .option('--csv <file>', 'write one row per nodule')
     .option('--md <file>', 'write the grouped table (markdown)')
     .option('--tta', 'average over flipped inputs')
+    .option('--threshold <p>', 'probability threshold (default: the model\'s)', probabilityArg('--threshold'))
     .option('--threads <n>', 'intra-op threads (default: all cores)', nonNegativeIntArg('--threads'))
     .action((opts: Common & { split: string; fold?: string; foldSeed: number; limit?: number }) => {
       checkOutputs(opts, [opts.model]);
@@ -78,7 +82,7 @@ export function register(program: Command): void {
       requireData(lidcCropsDir());
       const { cases, what } = selectCrops(opts.split, opts.fold, opts.foldSeed, opts.limit);
       if (cases.length === 0) throw new UserError(`${what}: no crops`);
-      const rows = runCrops(opts.model, cases, opts.tta ?? false, 'segmenting crops');
+      const rows = runCrops(opts.model, cases, opts.tta ?? false, 'segmenting crops', opts.threshold);
       const md = `${cases.length} nodules of ${what}, model ${opts.model}\n\n${groupTableMarkdown(groupSummaries(rows))}`;
       if (opts.csv) writeFileAtomic(opts.csv, cropRowsCsv(rows));
       if (opts.md) writeFileAtomic(opts.md, md);
@@ -94,6 +98,7 @@ export function register(program: Command): void {
     .option('--csv <file>', 'write one row per nodule (with its fold)')
     .option('--md <file>', 'write the tables (markdown)')
     .option('--tta', 'average over flipped inputs')
+    .option('--threshold <p>', 'probability threshold (default: the model\'s)', probabilityArg('--threshold'))
     .option('--threads <n>', 'intra-op threads (default: all cores)', nonNegativeIntArg('--threads'))
     .action((opts: Omit<Common, 'model'> & { models: string; folds: number; foldSeed: number }) => {
       if (!opts.models.includes('{fold}')) throw new UserError(`--models: the pattern must contain {fold}, got "${opts.models}"`);
@@ -108,7 +113,7 @@ export function register(program: Command): void {
       let csv = '';
       for (let i = 0; i < opts.folds; i++) {
         const held = foldSplit(all, opts.folds, i, opts.foldSeed).heldOut;
-        const rows = runCrops(paths[i]!, held, opts.tta ?? false, `fold ${i + 1}/${opts.folds}`);
+        const rows = runCrops(paths[i]!, held, opts.tta ?? false, `fold ${i + 1}/${opts.folds}`, opts.threshold);
         perFold.push(rows);
         const part = cropRowsCsv(rows, { fold: String(i + 1) });
         csv += i === 0 ? part : part.slice(part.indexOf('\n') + 1);
@@ -159,6 +164,7 @@ export function register(program: Command): void {
     .option('--csv <file>', 'write one row per nodule and prompt')
     .option('--md <file>', 'write the table (markdown)')
     .option('--tta', 'average over flipped inputs')
+    .option('--threshold <p>', 'probability threshold (default: the model\'s)', probabilityArg('--threshold'))
     .option('--threads <n>', 'intra-op threads (default: all cores)', nonNegativeIntArg('--threads'))
     .action(async (dirs: string[], opts: Common & { prompts: string }) => {
       const prompts = opts.prompts.split(',').map((s) => s.trim());
@@ -177,7 +183,7 @@ export function register(program: Command): void {
       for (const { dir, scan } of scans) {
         const name = basename(dir.replace(/\/+$/, ''));
         progress.start(scan.nodules.length * prompts.length, name);
-        rows.push(...benchmarkScan(model, info, scan.series.volume, name, mergeTouchingLesions(scan.nodules.map((n) => ({ index: n.index, readerIds: n.readers, voxels: n.voxels, votes: n.votes })), scan.series.volume.dims), { prompts: prompts as PromptKind[], flipTta: opts.tta ?? false, onNodule: (d) => progress.update(d) }));
+        rows.push(...benchmarkScan(model, info, scan.series.volume, name, mergeTouchingLesions(scan.nodules.map((n) => ({ index: n.index, readerIds: n.readers, voxels: n.voxels, votes: n.votes })), scan.series.volume.dims), { prompts: prompts as PromptKind[], flipTta: opts.tta ?? false, ...(opts.threshold !== undefined ? { threshold: opts.threshold } : {}), onNodule: (d) => progress.update(d) }));
         progress.stop();
       }
       model.dispose();
