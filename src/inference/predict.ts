@@ -7,6 +7,7 @@ import { sliceGrid, volumeToSlices, slicesToProbability, type SliceConfig } from
 import type { Volume, Vec3 } from '../io/volume.ts';
 import type { SegmentationNetwork } from '../models/types.ts';
 import { keepComponentAt } from './components.ts';
+import { trimAtConstriction } from './profile.ts';
 
 export interface PredictOptions {
   /** Slices per forward pass. */
@@ -82,6 +83,8 @@ export interface SegmentCropOptions extends PredictOptions {
   centreVoxel?: Vec3;
   /** Keep only the 3D component at the prompt (default true). */
   keepPromptComponent?: boolean;
+  /** Then cut that component where it narrows to a waist and widens again along z (default true). */
+  trimAtConstriction?: boolean;
 }
 
 /** Segments the nodule of a crop (or of a scan around a prompt) on the volume's own grid. */
@@ -93,6 +96,12 @@ export function segmentVolume(model: SegmentationNetwork, volume: Volume, slice:
   const threshold = options.threshold ?? 0.5;
   let mask: Uint8Array = new Uint8Array(probability.data.length);
   for (let i = 0; i < mask.length; i++) mask[i] = probability.data[i]! > threshold ? 1 : 0;
-  if (options.keepPromptComponent !== false) mask = keepComponentAt(mask, volume.dims, volume.spacingMm, grid.centreVoxel);
+  if (options.keepPromptComponent !== false) {
+    mask = keepComponentAt(mask, volume.dims, volume.spacingMm, grid.centreVoxel);
+    if (options.trimAtConstriction !== false) {
+      trimAtConstriction(mask, volume.dims, volume.spacingMm, grid.centreVoxel[2]);
+      mask = keepComponentAt(mask, volume.dims, volume.spacingMm, grid.centreVoxel);
+    }
+  }
   return { mask: volume.withData(mask, 'SEG'), probability, classProbs: pred.classProbs, numClasses: pred.numClasses };
 }
