@@ -13,6 +13,7 @@ interface ServeCliOptions {
   model: string;
   threads?: number;
   maxUploadMb: number;
+  maxQueue: number;
 }
 
 export function register(program: Command): void {
@@ -25,6 +26,7 @@ export function register(program: Command): void {
     .option('-m, --model <file>', 'model file', DEFAULT_MODEL)
     .option('--threads <n>', 'intra-op threads (default: all cores)', nonNegativeIntArg('--threads'))
     .option('--max-upload-mb <n>', 'largest upload accepted, MiB', positiveNumberArg('--max-upload-mb'), 1024)
+    .option('--max-queue <n>', 'segmentations that may wait behind the running one; more are answered 503 (busy)', nonNegativeIntArg('--max-queue'), 4)
     .action(async (opts: ServeCliOptions) => {
       await runServe(opts);
     });
@@ -42,13 +44,20 @@ async function runServe(opts: ServeCliOptions): Promise<void> {
   if (!existsSync(opts.model)) {
     throw new UserError(`${opts.model}: model file not found${opts.model === DEFAULT_MODEL ? ' (the shipped model is missing from this checkout)' : ''}`);
   }
-  // Loaded here, not at start-up: libtorch and the server are for this command only.
-  const { setNumThreads } = await import('../tensor/index.ts');
+  // Loaded here, not at start-up: the server is for this command only. The model (and the
+  // thread count) live in the server's model worker.
   const { startViewer } = await import('../server/index.ts');
-  if (opts.threads) setNumThreads(opts.threads);
   let viewer;
   try {
-    viewer = await startViewer({ dataDir, modelFile: opts.model, port: opts.port, host: opts.host, maxUploadBytes: Math.round(opts.maxUploadMb * 1024 * 1024) });
+    viewer = await startViewer({
+      dataDir,
+      modelFile: opts.model,
+      port: opts.port,
+      host: opts.host,
+      maxUploadBytes: Math.round(opts.maxUploadMb * 1024 * 1024),
+      maxQueue: opts.maxQueue,
+      ...(opts.threads ? { threads: opts.threads } : {}),
+    });
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code;
     if (code === 'EADDRINUSE') throw new UserError(`port ${opts.port} is in use; pick another with --port (0 = any free port)`);

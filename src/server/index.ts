@@ -5,9 +5,9 @@
  */
 import type { AddressInfo } from 'node:net';
 import { basename } from 'node:path';
-import { loadModel } from '../models/index.ts';
 import { createViewerServer } from './server.ts';
-import { Segmenter } from './session.ts';
+import { Segmenter } from './segmenter.ts';
+import type { Fault } from './worker-protocol.ts';
 
 export interface ViewerOptions {
   dataDir: string;
@@ -17,6 +17,10 @@ export interface ViewerOptions {
   host: string;
   maxUploadBytes: number;
   maxSessions?: number;
+  /** Segmentations allowed to wait behind the running one (more get a 503); default 4. */
+  maxQueue?: number;
+  /** libtorch intra-op threads in the model worker; default: all cores (or OMP_NUM_THREADS). */
+  threads?: number;
   log?: (line: string) => void;
 }
 
@@ -26,12 +30,25 @@ export interface RunningViewer {
   close: () => Promise<void>;
 }
 
-/** Loads the model once, then listens. Resolves when the server accepts connections. */
+/**
+ * NODULESEG_SERVE_FAULT=throw,exit,... (a test hook): the first segmentations fail in that order,
+ * `throw` with an internal error in the worker, `exit` with the worker dying.
+ */
+function faultsFromEnv(): Fault[] {
+  const v = process.env['NODULESEG_SERVE_FAULT'];
+  if (!v) return [];
+  return v.split(',').map((f) => {
+    if (f !== 'throw' && f !== 'exit') throw new Error(`NODULESEG_SERVE_FAULT: expected throw or exit, got "${f}"`);
+    return f;
+  });
+}
+
+/** Loads the model once, in its worker thread, then listens. Resolves when the server accepts connections. */
 export async function startViewer(opts: ViewerOptions): Promise<RunningViewer> {
-  const { model, info } = loadModel(opts.modelFile);
-  const modelSummary = { file: basename(opts.modelFile), arch: info.config.arch, threshold: info.threshold, slice: info.slice };
-  const segmenter = new Segmenter(model, info, info.config.arch);
   const log = opts.log ?? ((line: string) => process.stderr.write(`${line}\n`));
+  const segmenter = await Segmenter.start({ modelFile: opts.modelFile, threads: opts.threads ?? null, maxQueue: opts.maxQueue ?? 4, log, faults: faultsFromEnv() });
+  const { arch, threshold, slice } = segmenter.model;
+  const modelSummary = { file: basename(opts.modelFile), arch, threshold, slice };
   const { server, dispose } = createViewerServer({
     dataDir: opts.dataDir,
     segmenter,
@@ -51,7 +68,7 @@ export async function startViewer(opts: ViewerOptions): Promise<RunningViewer> {
     });
   } catch (e) {
     dispose();
-    model.dispose();
+    await segmenter.close();
     throw e;
   }
   const port = (server.address() as AddressInfo).port;
@@ -59,12 +76,12 @@ export async function startViewer(opts: ViewerOptions): Promise<RunningViewer> {
   return {
     url: `http://${hostInUrl}:${port}/`,
     port,
-    close: () =>
-      new Promise<void>((done) => {
-        server.close(() => done());
-        server.closeAllConnections();
-        dispose();
-        model.dispose();
-      }),
+    close: async () => {
+      const closed = new Promise<void>((done) => server.close(() => done()));
+      server.closeAllConnections();
+      dispose();
+      await segmenter.close();
+      await closed;
+    },
   };
 }

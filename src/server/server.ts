@@ -9,7 +9,8 @@ import { readLidcScan, readVolume, type Vec3, type Volume } from '../io/index.ts
 import { HttpError } from './http-error.ts';
 import { PathRefused, resolveUnderRoot } from './safe-path.ts';
 import { listScans } from './scans.ts';
-import { Segmenter, Session, type DisplayStep, type LidcRead, type SessionPrompt } from './session.ts';
+import { Cancelled, shareVolume, type Segmenter } from './segmenter.ts';
+import { Session, type DisplayStep, type LidcRead, type SessionPrompt } from './session.ts';
 import { readBody, saveMultipart, formatBytes } from './upload.ts';
 
 const HERE = dirname(fileURLToPath(import.meta.url));
@@ -49,13 +50,21 @@ export function createViewerServer(opts: ViewerServerOptions): { server: Server;
   const tempRoot = mkdtempSync(join(tmpdir(), 'noduleseg-serve-'));
   const sessions = new Map<string, Session>();
   const loopbackOnly = LOOPBACK.has(opts.host);
+  const startedAt = performance.now();
+
+  const closeSession = (id: string): void => {
+    sessions.delete(id);
+    opts.segmenter.closeScan(id);
+  };
 
   const addSession = (name: string, volume: Volume, lidc: LidcRead[], notes: string[]): Session => {
-    const s = new Session(randomUUID(), name, volume, lidc, notes);
+    // The voxels go to shared memory once, here: the model worker reads them without a copy per click.
+    const s = new Session(randomUUID(), name, shareVolume(volume), lidc, notes);
     sessions.set(s.id, s);
+    opts.segmenter.openScan(s.id, s.volume);
     while (sessions.size > opts.maxSessions) {
       const oldest = [...sessions.values()].sort((a, b) => a.lastUsed - b.lastUsed)[0]!;
-      sessions.delete(oldest.id);
+      closeSession(oldest.id);
     }
     return s;
   };
@@ -84,6 +93,18 @@ export function createViewerServer(opts: ViewerServerOptions): { server: Server;
     if (fixed && (method === 'GET' || method === 'HEAD')) {
       return send(res, 200, readFileSync(fixed.file), fixed.type, { 'cache-control': 'no-cache' });
     }
+    if (path === '/health' && (method === 'GET' || method === 'HEAD')) {
+      // Answered by the event loop alone, also while the model worker is busy.
+      const q = opts.segmenter.status();
+      return sendJson(res, q.loaded ? 200 : 503, {
+        status: q.loaded ? 'ok' : 'model unavailable',
+        model: { loaded: q.loaded, file: opts.modelSummary['file'], arch: opts.modelSummary['arch'] },
+        queue: { running: q.running, waiting: q.waiting, max: q.maxQueue },
+        jobs: { completed: q.completed, failed: q.failed, dropped: q.dropped, discarded: q.discarded, workerRestarts: q.restarts },
+        sessions: sessions.size,
+        uptimeS: Math.round((performance.now() - startedAt) / 100) / 10,
+      });
+    }
     if (path === '/api/info' && method === 'GET') {
       return sendJson(res, 200, { dataFolder: basename(rootReal), model: opts.modelSummary, maxUploadBytes: opts.maxUploadBytes, maxUpload: formatBytes(opts.maxUploadBytes) });
     }
@@ -106,7 +127,9 @@ export function createViewerServer(opts: ViewerServerOptions): { server: Server;
         // Error messages name the file: show the uploaded name, not the server's temporary folder.
         const message = (e instanceof Error ? e.message : String(e)).split(up.dir + '/').join('').split(up.dir).join('upload');
         if (e instanceof HttpError) throw new HttpError(e.status, message);
-        // Whatever a reader throws on a malformed upload is the upload's fault, not the server's.
+        // Whatever a reader throws on a malformed upload is the upload's fault, not the server's;
+        // an error that is not a UserError is logged all the same, in case it is a reader's bug.
+        if (!isUserError(e)) opts.log(`upload not read: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}`);
         throw new HttpError(400, isUserError(e) ? message : `the upload could not be read (${message})`);
       } finally {
         // Removed before answering: the volume is in memory now.
@@ -122,7 +145,7 @@ export function createViewerServer(opts: ViewerServerOptions): { server: Server;
       const rest = m[2] ?? '';
       if (rest === '' && method === 'GET') return sendJson(res, 200, describeSession(s));
       if (rest === '' && method === 'DELETE') {
-        sessions.delete(s.id);
+        closeSession(s.id);
         return sendJson(res, 200, { closed: true });
       }
       // Display copies: the path carries the parameters so that NiiVue sees a name ending in .nii.
@@ -135,6 +158,12 @@ export function createViewerServer(opts: ViewerServerOptions): { server: Server;
         return send(res, 200, bytes, 'application/octet-stream', { 'cache-control': 'no-store' });
       }
       if (rest === '/nodules' && method === 'POST') {
+        // The page going away (tab closed, scan changed) closes the socket before the answer:
+        // a queued job is then dropped, a running one's result discarded.
+        const gone = new AbortController();
+        res.once('close', () => {
+          if (!res.writableFinished) gone.abort();
+        });
         const body = parseJson(await readBody(req, JSON_LIMIT_BYTES));
         const prompt = parsePrompt(body);
         if (prompt.kind === 'point') {
@@ -145,13 +174,7 @@ export function createViewerServer(opts: ViewerServerOptions): { server: Server;
         }
         const labelsBefore = new Set(s.nodules.map((x) => x.label));
         const t0 = performance.now();
-        let n;
-        try {
-          n = await s.segment(opts.segmenter, prompt);
-        } catch (e) {
-          if (e instanceof RangeError) throw new HttpError(400, e.message);
-          throw e;
-        }
+        const n = await s.segment(opts.segmenter, prompt, gone.signal);
         const ms = performance.now() - t0;
         opts.log(`nodule ${n.label} on ${s.name}: ${n.result.measures.volumeMm3.toFixed(1)} mm3 in ${(ms / 1000).toFixed(2)} s`);
         return sendJson(res, 200, { nodule: Session.view(n), existing: false, replaced: labelsBefore.has(n.label), segmentMs: Math.round(ms) });
@@ -180,20 +203,23 @@ export function createViewerServer(opts: ViewerServerOptions): { server: Server;
 
   const server = createServer((req, res) => {
     handle(req, res).catch((e: unknown) => {
+      // Nobody is left to answer (the segmenter logged the drop).
+      if (e instanceof Cancelled) return void res.destroy();
       const [status, message] = errorStatus(e);
-      if (status >= 500) opts.log(`error on ${req.method} ${req.url}: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}`);
+      // A bug (or a failure of the machine) is logged with its stack; the page only gets a generic line.
+      if (status >= 500 && !(e instanceof HttpError)) opts.log(`error on ${req.method} ${req.url}: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}`);
       if (res.headersSent) {
         res.destroy();
         return;
       }
-      sendJson(res, status, { error: message });
+      sendJson(res, status, { error: message }, e instanceof HttpError ? e.headers : {});
     });
   });
   // Slow or stuck clients must not hold sockets for ever.
   server.requestTimeout = 10 * 60 * 1000;
   server.headersTimeout = 60 * 1000;
   const dispose = (): void => {
-    sessions.clear();
+    for (const id of [...sessions.keys()]) closeSession(id);
     rmSync(tempRoot, { recursive: true, force: true });
   };
   return { server, dispose };
@@ -254,11 +280,16 @@ function sameOrigin(origin: string, host: string | undefined): boolean {
   }
 }
 
+/**
+ * The one error taxonomy: the user's mistakes (HttpError, a refused path, a UserError) get their
+ * status and message; anything else, RangeErrors included, is a bug or a machine failure: 500
+ * with a generic message (the details go to the log, not to the page).
+ */
 function errorStatus(e: unknown): [number, string] {
   if (e instanceof HttpError) return [e.status, e.message];
   if (e instanceof PathRefused) return [e.reason === 'outside' ? 403 : 404, e.message];
   if (isUserError(e)) return [400, e.message];
-  return [500, `internal error: ${e instanceof Error ? e.message : String(e)}`];
+  return [500, 'internal error; the server log has the details'];
 }
 
 const isVec3 = (v: unknown): v is Vec3 => Array.isArray(v) && v.length === 3 && v.every((x) => typeof x === 'number' && Number.isFinite(x));
@@ -309,7 +340,7 @@ function send(res: ServerResponse, status: number, body: Uint8Array, type: strin
   res.end(body);
 }
 
-function sendJson(res: ServerResponse, status: number, value: unknown): void {
-  send(res, status, Buffer.from(JSON.stringify(value)), 'application/json; charset=utf-8', { 'cache-control': 'no-store' });
+function sendJson(res: ServerResponse, status: number, value: unknown, extra: Record<string, string> = {}): void {
+  send(res, status, Buffer.from(JSON.stringify(value)), 'application/json; charset=utf-8', { 'cache-control': 'no-store', ...extra });
 }
 

@@ -1,7 +1,8 @@
 import { gzipSync } from 'node:zlib';
 import { Volume, encodeNifti, encodeDicomSeg, consensusVoxels, noduleReport, sortedIntersectionSize, type LidcScan, type NoduleReport, type Vec3 } from '../io/index.ts';
-import { segmentAtPrompts, promptCentre, boxPrompt, type NodulePrompt, type NoduleResult } from '../inference/index.ts';
-import type { ModelInfo, SegmentationNetwork } from '../models/index.ts';
+import { promptCentre, boxPrompt, type NodulePrompt, type NoduleResult } from '../inference/index.ts';
+import { HttpError } from './http-error.ts';
+import type { Segmenter } from './segmenter.ts';
 
 /** In-plane display subsampling: 1 = full resolution. */
 export type DisplayStep = 1 | 2;
@@ -51,25 +52,6 @@ export interface NoduleView {
   promptBoxWorldMm: [Vec3, Vec3] | null;
   centroidWorldMm: Vec3 | null;
   lidcMatch: { index: number; dice: number } | null;
-}
-
-/**
- * The model and its settings. The forward pass is synchronous, but calls go through one promise
- * chain anyway so that a request never interleaves with another's model call.
- */
-export class Segmenter {
-  private queue: Promise<unknown> = Promise.resolve();
-  constructor(
-    readonly model: SegmentationNetwork,
-    readonly info: ModelInfo,
-    readonly modelName: string,
-  ) {}
-
-  run<T>(fn: (model: SegmentationNetwork, info: ModelInfo) => T): Promise<T> {
-    const next = this.queue.then(() => fn(this.model, this.info));
-    this.queue = next.catch(() => undefined);
-    return next;
-  }
 }
 
 /** One opened scan and the nodules segmented on it. Sessions never share state. */
@@ -126,28 +108,25 @@ export class Session {
    * Segments at a point or in a box (world mm, LPS): the same call as `noduleseg segment --point`
    * or `--box`, with the shipped model's settings. A box whose centre lies in a nodule already on
    * the list replaces that nodule's mask (same label): drawing a box around it refines it.
+   * The model runs in the segmenter's worker; when `signal` aborts, nothing is added.
    */
-  async segment(segmenter: Segmenter, prompt: SessionPrompt): Promise<SessionNodule> {
+  async segment(segmenter: Segmenter, prompt: SessionPrompt, signal?: AbortSignal): Promise<SessionNodule> {
     const voxelPrompt: NodulePrompt =
       prompt.kind === 'point'
         ? { kind: 'point', voxel: this.volume.worldToVoxel(prompt.pointMm) }
         : boxPrompt(this.volume.worldToVoxel(prompt.cornersMm[0]), this.volume.worldToVoxel(prompt.cornersMm[1]));
     const centre = promptCentre(voxelPrompt);
     if (centre.some((x, d) => x < -0.5 || x > this.volume.dims[d]! - 0.5)) {
-      throw new RangeError(prompt.kind === 'point' ? 'the point lies outside the scan' : "the box's centre lies outside the scan");
+      throw new HttpError(400, prompt.kind === 'point' ? 'the point lies outside the scan' : "the box's centre lies outside the scan");
     }
     const replacing = prompt.kind === 'box' ? this.noduleAt(this.voxelIndex(centre)) : undefined;
-    if (!replacing && this.nextLabel > 255) throw new RangeError('at most 255 nodules per scan; remove some first');
-    const { labels, nodules } = await segmenter.run((model, info) => segmentAtPrompts(model, info, this.volume, [voxelPrompt]));
-    let count = 0;
-    for (let i = 0; i < labels.length; i++) if (labels[i]) count++;
-    const voxels = new Int32Array(count);
-    for (let i = 0, n = 0; i < labels.length; i++) if (labels[i]) voxels[n++] = i;
+    if (!replacing && this.nextLabel > 255) throw new HttpError(400, 'at most 255 nodules per scan; remove some first');
+    const { voxels, nodule: result } = await segmenter.segment(this.id, voxelPrompt, signal);
     // The nodule being replaced may have been removed by another request meanwhile.
     const at = replacing ? this.nodules.indexOf(replacing) : -1;
-    if (at < 0 && this.nextLabel > 255) throw new RangeError('at most 255 nodules per scan; remove some first');
+    if (at < 0 && this.nextLabel > 255) throw new HttpError(400, 'at most 255 nodules per scan; remove some first');
     const label = at >= 0 ? replacing!.label : this.nextLabel++;
-    const nodule: SessionNodule = { label, result: { ...nodules[0]!, label }, voxels, lidcMatch: this.matchLidc(voxels) };
+    const nodule: SessionNodule = { label, result: { ...result, label }, voxels, lidcMatch: this.matchLidc(voxels) };
     if (at >= 0) this.nodules[at] = nodule;
     else this.nodules.push(nodule);
     return nodule;

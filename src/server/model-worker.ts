@@ -1,0 +1,65 @@
+/**
+ * The viewer's model worker (a worker thread): loads the model once, keeps the opened scans (their
+ * voxels in shared memory) and runs `segmentAtPrompts` for one prompt at a time, the same call as
+ * `noduleseg segment --point` / `--box`. The server's event loop stays free meanwhile.
+ */
+import { parentPort, workerData } from 'node:worker_threads';
+import { isUserError } from '../errors.ts';
+import { Volume } from '../io/index.ts';
+import { segmentAtPrompts } from '../inference/index.ts';
+import { loadModel } from '../models/index.ts';
+import { setNumThreads } from '../tensor/index.ts';
+import type { FromWorker, ToWorker, WireError, WorkerInit } from './worker-protocol.ts';
+
+const port = parentPort;
+if (!port) throw new Error('model-worker.ts runs as a worker thread (started by the viewer server)');
+const init = workerData as WorkerInit;
+
+function wire(e: unknown): WireError {
+  if (e instanceof Error) return { user: isUserError(e), name: e.name, message: e.message, stack: e.stack ?? null };
+  return { user: false, name: 'Error', message: String(e), stack: null };
+}
+
+const post = (m: FromWorker, transfer: ArrayBuffer[] = []): void => port.postMessage(m, transfer);
+
+let loaded: ReturnType<typeof loadModel>;
+try {
+  // Thread counts are per thread in libtorch's OpenMP: the main thread's setting does not reach here.
+  if (init.threads) setNumThreads(init.threads);
+  loaded = loadModel(init.modelFile);
+} catch (e) {
+  post({ type: 'startFailed', error: wire(e) });
+  throw e;
+}
+const { model, info } = loaded;
+const scans = new Map<string, Volume>();
+
+port.on('message', (m: ToWorker) => {
+  if (m.type === 'open') {
+    const s = m.scan;
+    scans.set(m.scanId, new Volume({ data: s.data, dims: s.dims, spacingMm: s.spacingMm, originMm: s.originMm, direction: s.direction, modality: s.modality }));
+    return;
+  }
+  if (m.type === 'close') {
+    scans.delete(m.scanId);
+    return;
+  }
+  const t0 = performance.now();
+  try {
+    if (m.fault === 'exit') process.exit(70);
+    if (m.fault === 'throw') throw new RangeError('injected internal error (NODULESEG_SERVE_FAULT)');
+    const scan = scans.get(m.scanId);
+    // The main thread checks this before sending; a miss here is a bug, not the user's doing.
+    if (!scan) throw new Error(`model worker: scan ${m.scanId} is not open here`);
+    const { labels, nodules } = segmentAtPrompts(model, info, scan, [m.prompt]);
+    let count = 0;
+    for (let i = 0; i < labels.length; i++) if (labels[i]) count++;
+    const voxels = new Int32Array(count);
+    for (let i = 0, n = 0; i < labels.length; i++) if (labels[i]) voxels[n++] = i;
+    post({ type: 'done', jobId: m.jobId, voxels, nodule: nodules[0]!, ms: performance.now() - t0 }, [voxels.buffer as ArrayBuffer]);
+  } catch (e) {
+    post({ type: 'failed', jobId: m.jobId, error: wire(e) });
+  }
+});
+
+post({ type: 'ready', model: { arch: info.config.arch, threshold: info.threshold, slice: info.slice } });
