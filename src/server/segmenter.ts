@@ -85,10 +85,10 @@ function fromWire(e: WireError): Error {
 export function shareVolume(volume: Volume): Volume {
   const src = volume.data;
   if (src.buffer instanceof SharedArrayBuffer) return volume;
+  const shared = new SharedArrayBuffer(src.byteLength);
+  new Uint8Array(shared).set(new Uint8Array(src.buffer, src.byteOffset, src.byteLength));
   const Ctor = src.constructor as new (buffer: SharedArrayBuffer) => VoxelArray;
-  const data = new Ctor(new SharedArrayBuffer(src.byteLength));
-  data.set(src as never);
-  return volume.withData(data);
+  return volume.withData(new Ctor(shared));
 }
 
 export class Segmenter {
