@@ -363,6 +363,7 @@ function renderPanel() {
   panel.dataset.volumeMm3 = String(n.volumeMm3);
   const rows = [
     ['Volume', `${fmt(n.volumeMm3)} mm³`],
+    ...(n.anyReaderVolumeMm3 != null ? [['Any reader (up to)', `${fmt(n.anyReaderVolumeMm3)} mm³`]] : []),
     ['Voxels', String(n.voxelCount)],
     ['Equivalent diameter', `${fmt(n.equivalentDiameterMm)} mm`],
     ['Longest axial diameter', `${fmt(n.longestAxialDiameterMm)} mm`],

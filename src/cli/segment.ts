@@ -284,7 +284,7 @@ function writeOutputs(lib: Lib, opts: SegmentCliOptions, volume: Volume, labels:
   for (const n of nodules) {
     const m = n.measures;
     process.stderr.write(
-      `nodule ${n.label}: ${m.volumeMm3.toFixed(1)} mm3, longest axial diameter ${m.longestAxialDiameterMm.toFixed(1)} mm ` +
+      `nodule ${n.label}: ${m.volumeMm3.toFixed(1)} mm3${n.anyReaderVolumeMm3 !== null ? ` (up to ${n.anyReaderVolumeMm3.toFixed(1)} mm3 as any reader would draw it)` : ''}, longest axial diameter ${m.longestAxialDiameterMm.toFixed(1)} mm ` +
         `(perpendicular ${m.perpendicularDiameterMm.toFixed(1)} mm), mean ${m.meanHU.toFixed(0)} HU${n.sizeClass ? `, size class ${n.sizeClass}` : ''}` +
         `${n.warnings.length ? ' — ' + n.warnings.join('; ') : ''}\n`,
     );

@@ -7,6 +7,7 @@ import { measureNodule, type NoduleMeasures } from '../metrics/index.ts';
 import type { ModelInfo, SegmentationNetwork } from '../models/index.ts';
 import { segmentVolume, type CropSegmentation } from './predict.ts';
 import { keepComponentAt } from './components.ts';
+import { trimAtConstriction } from './profile.ts';
 
 /**
  * Where a nodule is, in voxels of the scan: a point on it, or a box around it (two opposite
@@ -48,6 +49,13 @@ export interface NoduleResult {
   /** Size-class probabilities (none, small, medium, large) on the axial slice through the centroid. */
   sizeClassProbabilities: number[] | null;
   sizeClass: string | null;
+  /**
+   * With a model trained on the readers' agreement: the volume (mm3) of the wider mask at its
+   * any-reader level, the extent that some radiologist would draw (the default mask is the
+   * extent most would); null otherwise.
+   */
+  anyReaderVolumeMm3: number | null;
+  anyReaderLevel: number | null;
   /** Mean foreground probability inside the mask, and the share of mask voxels with p < 0.7. */
   meanProbability: number;
   uncertainFraction: number;
@@ -79,7 +87,9 @@ export function promptCropSize(volume: Volume, info: ModelInfo, prompt?: NoduleP
 export function segmentCrop(model: SegmentationNetwork, info: ModelInfo, crop: Volume, options: SegmentOptions = {}): { seg: CropSegmentation; nodule: NoduleResult } {
   const centre: Vec3 = [(crop.dims[0] - 1) / 2, (crop.dims[1] - 1) / 2, (crop.dims[2] - 1) / 2];
   const seg = segmentVolume(model, crop, info.slice, { threshold: options.threshold ?? info.threshold, flipTta: options.flipTta, batchSize: options.batchSize, centreVoxel: centre });
-  return { seg, nodule: describeNodule(1, crop, seg, centre, crop, [0, 0, 0]) };
+  const nodule = describeNodule(1, crop, seg, centre, crop, [0, 0, 0]);
+  addAnyReaderVolume(nodule, info, seg, crop, centre, null, [0, 0, 0]);
+  return { seg, nodule };
 }
 
 /**
@@ -114,6 +124,7 @@ export function segmentAtPrompts(
     const labelled = Uint8Array.from(seg.mask.data, (v) => (v ? k + 1 : 0));
     pasteCrop(labels, crop.withData(labelled, 'SEG'), 'fill');
     const nodule = describeNodule(k + 1, crop, seg, local, scan, startVoxel);
+    addAnyReaderVolume(nodule, info, seg, crop, local, prompt, startVoxel);
     if (prompt.kind === 'box') {
       nodule.promptBoxVoxels = [prompt.minVoxel, prompt.maxVoxel];
       nodule.promptBoxWorldMm = [scan.voxelToWorld(prompt.minVoxel), scan.voxelToWorld(prompt.maxVoxel)];
@@ -148,6 +159,29 @@ function clipToBox(mask: Uint8Array, crop: Volume, box: Extract<NodulePrompt, { 
       }
     }
   }
+}
+
+/**
+ * The any-reader mask of a model that has that level: its probability above the level, cut as
+ * the default mask is (the box, or the 3D component at the prompt and the waist along z),
+ * joined with the default mask; its volume goes in the report.
+ */
+function addAnyReaderVolume(nodule: NoduleResult, info: ModelInfo, seg: CropSegmentation, crop: Volume, local: Vec3, prompt: NodulePrompt | null, startVoxel: Vec3): void {
+  const level = info.anyReaderThreshold;
+  if (level === undefined) return;
+  let m: Uint8Array = Uint8Array.from(seg.probability.data, (p) => (p > level ? 1 : 0));
+  if (prompt?.kind === 'box') {
+    clipToBox(m, crop, prompt, startVoxel);
+    m = keepComponentAt(m, crop.dims, crop.spacingMm, local);
+  } else {
+    m = keepComponentAt(m, crop.dims, crop.spacingMm, local);
+    trimAtConstriction(m, crop.dims, crop.spacingMm, local[2]);
+  }
+  let count = 0;
+  for (let i = 0; i < m.length; i++) count += m[i] || seg.mask.data[i] ? 1 : 0;
+  const [sx, sy, sz] = crop.spacingMm;
+  nodule.anyReaderVolumeMm3 = count * sx * sy * sz;
+  nodule.anyReaderLevel = level;
 }
 
 function describeNodule(label: number, crop: Volume, seg: CropSegmentation, promptLocal: Vec3, frame: Volume, startVoxel: Vec3): NoduleResult {
@@ -185,6 +219,8 @@ function describeNodule(label: number, crop: Volume, seg: CropSegmentation, prom
     boundingBoxWorldMm: bb ? [frame.voxelToWorld(toFrame(bb[0])), frame.voxelToWorld(toFrame(bb[1]))] : null,
     sizeClassProbabilities: classProbs,
     sizeClass,
+    anyReaderVolumeMm3: null,
+    anyReaderLevel: null,
     meanProbability: n ? sumP / n : 0,
     uncertainFraction,
     warnings,

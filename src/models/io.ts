@@ -21,6 +21,12 @@ export interface ModelInfo {
   sizeBins: SizeBins;
   /** Probability threshold for the mask. */
   threshold: number;
+  /**
+   * For a model trained on the readers' agreement (its probability is the share of readers who
+   * would mark a voxel): the lower level whose mask comes closest to the union of the readers.
+   * The report gives the volume at that level beside the default one, as the range readers draw.
+   */
+  anyReaderThreshold?: number;
   /** Free-form provenance: training command, data, epochs, metrics, attribution. */
   provenance: Record<string, unknown>;
 }
@@ -62,6 +68,9 @@ export function readModelInfo(file: string): ModelInfo {
     throw new UserError(`${file}: model metadata is not valid JSON`);
   }
   if (info.format !== MODEL_FORMAT || info.version !== 1) throw new UserError(`${file}: unsupported model format ${String(info.format)} v${String(info.version)}`);
+  if (!(info.threshold > 0 && info.threshold < 1)) throw new UserError(`${file}: threshold ${String(info.threshold)} is not in (0, 1)`);
+  const any = info.anyReaderThreshold;
+  if (any !== undefined && !(any > 0 && any < info.threshold)) throw new UserError(`${file}: anyReaderThreshold ${String(any)} must be in (0, threshold)`);
   try {
     validateModelConfig(info.config);
   } catch (e) {

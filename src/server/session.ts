@@ -37,6 +37,8 @@ export type SessionPrompt = { kind: 'point'; pointMm: Vec3 } | { kind: 'box'; co
 export interface NoduleView {
   label: number;
   volumeMm3: number;
+  /** The wider extent some reader would draw (models trained on the readers' agreement), else null. */
+  anyReaderVolumeMm3: number | null;
   voxelCount: number;
   equivalentDiameterMm: number;
   longestAxialDiameterMm: number;
@@ -200,6 +202,7 @@ export class Session {
     return {
       label: n.label,
       volumeMm3: m.volumeMm3,
+      anyReaderVolumeMm3: r.anyReaderVolumeMm3,
       voxelCount: m.voxelCount,
       equivalentDiameterMm: m.equivalentDiameterMm,
       longestAxialDiameterMm: m.longestAxialDiameterMm,
