@@ -2,7 +2,7 @@
 // prints, and one-line errors (exit 1, no output file) for bad arguments.
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { readModelInfo } from '../../src/models/index.ts';
 import { runCliBatch } from '../io/helpers.ts';
@@ -16,6 +16,9 @@ const unet = writeTinySource(dir, 'unet');
 const pretrained = writePretrainedSource(dir);
 const out = (name: string) => join(dir, `${name}.safetensors`);
 const common = ['--threads', '1', '--batch-size', '8', '--lr', '0.01'];
+// A folder without image/ and mask/, beside (not around) the outputs, which may not lie inside an input folder.
+const notCrops = join(dir, 'not-crops');
+mkdirSync(notCrops, { recursive: true });
 
 const bad: Array<[string, string[], RegExp]> = [
   ['strategy', ['finetune', '--from', joint, '--data', data, '--freeze', 'bogus', '-o', out('b1')], /--freeze: unknown strategy "bogus"/],
@@ -24,7 +27,7 @@ const bad: Array<[string, string[], RegExp]> = [
   ['decay0', ['finetune', '--from', joint, '--data', data, '--freeze', 'none', '--lr-decay', '0', '-o', out('b4')], /--lr-decay: expected a number in \(0, 1\]/],
   ['decay2', ['finetune', '--from', joint, '--data', data, '--freeze', 'none', '--lr-decay', '2', '-o', out('b5')], /--lr-decay: expected a number/],
   ['no-data', ['finetune', '--from', joint, '--data', join(dir, 'nope'), '--freeze', 'none', '-o', out('b6')], /nope: data folder not found/],
-  ['not-crops', ['finetune', '--from', joint, '--data', dir, '--freeze', 'none', '-o', out('b7')], /expected image\/ and mask\/ folders/],
+  ['not-crops', ['finetune', '--from', joint, '--data', notCrops, '--freeze', 'none', '-o', out('b7')], /expected image\/ and mask\/ folders/],
   ['output-ext', ['finetune', '--from', joint, '--data', data, '--freeze', 'none', '-o', join(dir, 'b8.pt')], /b8\.pt: the output must end in \.safetensors/],
   ['folds-without-auto', ['finetune', '--from', joint, '--data', data, '--freeze', 'none', '--folds', '3', '-o', out('b9')], /--folds and --candidates go with --freeze auto/],
   ['no-weights', ['finetune', '--from', join(dir, 'missing.safetensors'), '--data', data, '--freeze', 'none', '-o', out('b10')], /missing\.safetensors: model file not found/],
