@@ -2,6 +2,9 @@
 # Runs every test file under test/ (Node 20's runner needs an explicit file list).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# Types first: a type error fails the run before any test (the tests run the sources through tsx, which does not check types).
+echo "noduleseg: type-checking (tsc --noEmit)" >&2
+npx --no-install tsc --noEmit -p tsconfig.json
 mapfile -t files < <(find test -name '*.test.ts' | sort)
 if [ ${#files[@]} -eq 0 ]; then echo "no test files found under test/" >&2; exit 1; fi
 exec node --import tsx --test --test-concurrency=1 "${files[@]}"
