@@ -1,6 +1,7 @@
 import type { Command } from 'commander';
 import { existsSync } from 'node:fs';
-import { basename, resolve } from 'node:path';
+import { basename } from 'node:path';
+import { refuseOutputsOverInputs } from '../io/guard.ts';
 import { UserError } from '../errors.ts';
 import { writeFileAtomic } from '../io/atomic.ts';
 import { readLidcScan } from '../io/lidc.ts';
@@ -25,11 +26,9 @@ interface Common {
   threads?: number;
 }
 
-function checkOutputs(opts: Common, inputs: string[]): void {
-  for (const out of [opts.csv, opts.md]) {
-    if (out === undefined) continue;
-    if (inputs.some((i) => resolve(i) === resolve(out))) throw new UserError(`${out}: an output may not be one of the inputs`);
-  }
+/** The tables may not replace a model or land inside the data they score. */
+function checkOutputs(opts: Pick<Common, 'csv' | 'md'>, inputs: string[]): void {
+  refuseOutputsOverInputs([opts.csv, opts.md], inputs);
 }
 
 function selectCrops(split: string, fold: string | undefined, foldSeed: number, limit: number | undefined): { cases: CropCase[]; what: string } {
@@ -76,7 +75,7 @@ export function register(program: Command): void {
     .option('--threshold <p>', 'probability threshold (default: the model\'s)', probabilityArg('--threshold'))
     .option('--threads <n>', 'intra-op threads (default: all cores)', nonNegativeIntArg('--threads'))
     .action((opts: Common & { split: string; fold?: string; foldSeed: number; limit?: number }) => {
-      checkOutputs(opts, [opts.model]);
+      checkOutputs(opts, [opts.model, lidcCropsDir()]);
       if (opts.threads) setNumThreads(opts.threads);
       if (!existsSync(opts.model)) throw new UserError(`${opts.model}: no such model file`);
       requireData(lidcCropsDir());
@@ -105,7 +104,7 @@ export function register(program: Command): void {
       if (opts.folds < 2) throw new UserError(`--folds: expected at least 2, got ${opts.folds}`);
       const paths = Array.from({ length: opts.folds }, (_, i) => opts.models.replaceAll('{fold}', String(i + 1)));
       for (const p of paths) if (!existsSync(p)) throw new UserError(`${p}: no such model file (train it with train --fold ${paths.indexOf(p) + 1}/${opts.folds})`);
-      checkOutputs({ ...opts, model: '' }, paths);
+      checkOutputs(opts, [...paths, lidcCropsDir()]);
       if (opts.threads) setNumThreads(opts.threads);
       requireData(lidcCropsDir());
       const all = loadCrops();

@@ -30,7 +30,7 @@ test('benchmark: folds, crops and scans from the command line; bad arguments end
   assert.ok(existsSync(md));
   assert.equal(scans!.code, 0, scans!.stderr);
   assert.match(scans!.stdout, /\| LIDC-IDRI-0001 \| 1 \| 4 \| point \|/);
-  for (const [r, what] of [[badPrompt, /--prompts: expected point, box/], [overModel, /an output may not be one of the inputs/], [badFold, /--fold: expected i\/k/], [noModel, /no such model file/]] as const) {
+  for (const [r, what] of [[badPrompt, /--prompts: expected point, box/], [overModel, /an output may not overwrite an input/], [badFold, /--fold: expected i\/k/], [noModel, /no such model file/]] as const) {
     assert.equal(r!.code, 1, r!.stderr);
     assert.match(r!.stderr, what);
     assert.equal(r!.stderr.trim().split('\n').length, 1, r!.stderr);
