@@ -22,7 +22,14 @@ export const DEFAULT_CONSTRICTION: ConstrictionOptions = { growthFactor: 2, minG
 export function keptSliceRange(areaMm2: ArrayLike<number>, promptSlice: number, options: Partial<ConstrictionOptions> = {}): [number, number] {
   const o = { ...DEFAULT_CONSTRICTION, ...options };
   const n = areaMm2.length;
-  const z0 = Math.min(n - 1, Math.max(0, Math.round(promptSlice)));
+  let z0 = Math.min(n - 1, Math.max(0, Math.round(promptSlice)));
+  // A prompt on an empty slice (the component kept is the nearest one): walk from its nearest slice.
+  if (!(areaMm2[z0]! > 0)) {
+    let best = -1;
+    for (let z = 0; z < n; z++) if (areaMm2[z]! > 0 && (best < 0 || Math.abs(z - z0) < Math.abs(best - z0))) best = z;
+    if (best < 0) return [z0, z0];
+    z0 = best;
+  }
   const walk = (step: 1 | -1): number => {
     let peak = areaMm2[z0]!;
     let valley = Infinity;

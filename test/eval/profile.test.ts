@@ -14,6 +14,8 @@ test('the mask is cut where it narrows to a waist and widens again away from the
   assert.deepEqual(keptSliceRange([50, 60, 100, 70, 90, 60, 75, 2, 4, 0], 2), [0, 8]);
   // An empty slice ends the walk.
   assert.deepEqual(keptSliceRange([80, 0, 90, 100, 0, 70], 3), [2, 3]);
+  // A prompt on an empty slice walks from the nearest slice with mask, and keeps that mask.
+  assert.deepEqual(keptSliceRange([0, 0, 0, 40, 90, 30, 0], 1), [3, 5]);
   // The factor is a setting.
   assert.deepEqual(keptSliceRange(wall, 3, { growthFactor: 5 }), [1, 8]);
 });
