@@ -134,15 +134,7 @@ export function decodeCropFiles(imagePath: string, maskPath: string, id: string,
   if (!img.sameGrid(m, 1e-3)) throw new UserError(`${maskPath}: mask grid differs from its image`);
   const mask = new Uint8Array(m.data.length);
   for (let n = 0; n < mask.length; n++) mask[n] = m.data[n]! > 0 ? 1 : 0;
-  const [nx, ny, nz] = img.dims;
-  const pixelMm2 = img.spacingMm[0] * img.spacingMm[1];
-  const sliceAreaMm2 = new Float64Array(nz);
-  for (let k = 0; k < nz; k++) {
-    let count = 0;
-    const off = k * nx * ny;
-    for (let p = 0; p < nx * ny; p++) count += mask[off + p]!;
-    sliceAreaMm2[k] = count * pixelMm2;
-  }
+  const sliceAreaMm2 = sliceAreasMm2(mask, img.dims, img.spacingMm);
   return {
     id,
     patientId,
@@ -162,17 +154,23 @@ export function withAgreementLabels(c: CropCase, readerMasks: readonly Uint8Arra
   const target = new Float32Array(c.mask.length);
   for (const m of readerMasks) for (let i = 0; i < m.length; i++) target[i]! += m[i]! / n;
   const consensus = agreementMask(readerMasks, 0.5);
-  const [nx, ny, nz] = c.image.dims;
-  const pixelMm2 = c.image.spacingMm[0] * c.image.spacingMm[1];
+  c.target = target;
+  c.mask = consensus;
+  c.sliceAreaMm2 = sliceAreasMm2(consensus, c.image.dims, c.image.spacingMm);
+}
+
+/** Area (mm2) of a 0/1 mask on each axial slice. */
+export function sliceAreasMm2(mask: ArrayLike<number>, dims: readonly [number, number, number], spacingMm: readonly [number, number, number]): Float64Array {
+  const [nx, ny, nz] = dims;
+  const plane = nx * ny;
+  const pixelMm2 = spacingMm[0] * spacingMm[1];
   const area = new Float64Array(nz);
   for (let k = 0; k < nz; k++) {
     let count = 0;
-    for (let p = k * nx * ny; p < (k + 1) * nx * ny; p++) count += consensus[p]!;
+    for (let p = k * plane; p < (k + 1) * plane; p++) count += mask[p] ? 1 : 0;
     area[k] = count * pixelMm2;
   }
-  c.target = target;
-  c.mask = consensus;
-  c.sliceAreaMm2 = area;
+  return area;
 }
 
 /** The crop centre in voxels: the set centres each nodule in its crop. */

@@ -7,7 +7,7 @@ import { SliceDataset, DEFAULT_AUGMENT, type AugmentConfig } from './dataset.ts'
 import { computeSizeBins, type SizeBins } from './size-bins.ts';
 import { DEFAULT_SLICE_CONFIG, type SliceConfig } from './slices.ts';
 
-export { loadCrops, decodeCropFiles, parseCsv, cropCentreVoxel, huStats, withAgreementLabels, type CropCase, type CropLabels, type LoadCropsOptions, type Split } from './crops.ts';
+export { loadCrops, decodeCropFiles, parseCsv, cropCentreVoxel, huStats, withAgreementLabels, sliceAreasMm2, type CropCase, type CropLabels, type LoadCropsOptions, type Split } from './crops.ts';
 export { readReaderIndex, readReaderMasks, agreementMask, unionMask, MIN_READER_UNION_DICE, type ReaderInfo } from './readers.ts';
 export { SliceDataset, DEFAULT_AUGMENT, drawAugment, type AugmentConfig, type SliceBatch, type SliceDatasetOptions } from './dataset.ts';
 export { computeSizeBins, sizeClassOf, saveSizeBins, loadSizeBins, parseSizeBins, quantile, SIZE_CLASSES, type SizeBins } from './size-bins.ts';

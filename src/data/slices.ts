@@ -209,14 +209,13 @@ export function sampleMask(src: Uint8Array, nx: number, ny: number, z: number, m
   return count;
 }
 
-function mk(src: Uint8Array, base: number, nx: number, ny: number, x: number, y: number): number {
+function mk(src: Uint8Array | Float32Array, base: number, nx: number, ny: number, x: number, y: number): number {
   return x >= 0 && y >= 0 && x < nx && y < ny ? src[base + x + nx * y]! : 0;
 }
 
 /** Samples slice z of a float map in [0, 1] (the readers' share), bilinear, outside 0. */
 export function sampleSoft(src: Float32Array, nx: number, ny: number, z: number, m: PlaneMap, P: number, out: Float32Array, off: number): void {
   const base = z * nx * ny;
-  const at = (x: number, y: number) => (x >= 0 && y >= 0 && x < nx && y < ny ? src[base + x + nx * y]! : 0);
   let o = off;
   for (let v = 0; v < P; v++) {
     let x = m.x0 + m.bx * v;
@@ -230,7 +229,7 @@ export function sampleSoft(src: Float32Array, nx: number, ny: number, z: number,
       }
       const fx = x - xf;
       const fy = y - yf;
-      const a = at(xf, yf), b = at(xf + 1, yf), c = at(xf, yf + 1), d = at(xf + 1, yf + 1);
+      const a = mk(src, base, nx, ny, xf, yf), b = mk(src, base, nx, ny, xf + 1, yf), c = mk(src, base, nx, ny, xf, yf + 1), d = mk(src, base, nx, ny, xf + 1, yf + 1);
       out[o] = a + (b - a) * fx + (c - a + (a - b - c + d) * fx) * fy;
     }
   }

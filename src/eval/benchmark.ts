@@ -9,6 +9,7 @@ import { segmentCrop, type SegmentOptions } from '../inference/nodules.ts';
 import type { ModelInfo } from '../models/io.ts';
 import type { SegmentationNetwork } from '../models/types.ts';
 import { sizeGroupOf, touchesPleura, type SizeGroup } from './groups.ts';
+import { maskOverlap } from '../metrics/segmentation.ts';
 import { agreementMask, diceOf, panelAgreement, readerLevel, readReaderMasks, MIN_READER_UNION_DICE, type ReaderInfo } from './readers.ts';
 
 export { MIN_READER_UNION_DICE };
@@ -45,11 +46,7 @@ export interface CropBenchmarkOptions extends SegmentOptions {
 /** Scores one prediction of one crop. Exposed for tests and for training's validation. */
 export function scoreCrop(c: CropCase, pred: Uint8Array, readerMasks: readonly Uint8Array[]): CropBenchmarkRow {
   const consensus = readerMasks.length ? agreementMask(readerMasks, 0.5) : null;
-  let predicted = 0, union = 0;
-  for (let i = 0; i < pred.length; i++) {
-    predicted += pred[i] ? 1 : 0;
-    union += c.mask[i] ? 1 : 0;
-  }
+  const vsUnion = maskOverlap(pred, c.mask);
   return {
     id: c.id,
     patientId: c.patientId,
@@ -58,13 +55,13 @@ export function scoreCrop(c: CropCase, pred: Uint8Array, readerMasks: readonly U
     pleural: touchesPleura(c.image.data, c.mask, c.image.dims, c.image.spacingMm),
     diameterMm: c.diameterMm,
     readers: readerMasks.length,
-    diceUnion: zeroIfEmpty(diceOf(pred, c.mask)),
+    diceUnion: (2 * vsUnion.tp) / Math.max(1, vsUnion.predicted + vsUnion.reference),
     diceConsensus: consensus ? zeroIfEmpty(diceOf(pred, consensus)) : Number.NaN,
     diceReaders: readerMasks.length ? readerLevel(pred, readerMasks) : Number.NaN,
     panelLevel: panelAgreement(readerMasks),
     consensusVsUnion: consensus ? zeroIfEmpty(diceOf(consensus, c.mask)) : Number.NaN,
-    predictedVoxels: predicted,
-    unionVoxels: union,
+    predictedVoxels: vsUnion.predicted,
+    unionVoxels: vsUnion.reference,
   };
 }
 

@@ -1,18 +1,13 @@
 /** How far the readers agree with each other, and a mask against each reader: the levels the benchmark puts the model beside. */
 import { unionMask } from '../data/readers.ts';
+import { maskOverlap } from '../metrics/segmentation.ts';
 
 export { readReaderIndex, readReaderMasks, agreementMask, unionMask, MIN_READER_UNION_DICE, type ReaderInfo } from '../data/readers.ts';
 
 /** Dice of two 0/1 masks of one grid; NaN when both are empty. */
 export function diceOf(a: Uint8Array, b: Uint8Array): number {
-  let tp = 0, na = 0, nb = 0;
-  for (let i = 0; i < a.length; i++) {
-    const x = a[i] ? 1 : 0, y = b[i] ? 1 : 0;
-    na += x;
-    nb += y;
-    tp += x & y;
-  }
-  return na + nb === 0 ? Number.NaN : (2 * tp) / (na + nb);
+  const { tp, predicted, reference } = maskOverlap(a, b);
+  return predicted + reference === 0 ? Number.NaN : (2 * tp) / (predicted + reference);
 }
 
 const mean = (v: number[]) => (v.length ? v.reduce((s, x) => s + x, 0) / v.length : Number.NaN);

@@ -114,28 +114,28 @@ export function lesionBox(l: ReferenceLesion, dims: Vec3): [Vec3, Vec3] {
   return [lo, hi];
 }
 
-/** Overlap of a label mask's label with a sorted voxel list. */
-function overlap(labels: Uint8Array, label: number, ref: Int32Array): { tp: number; predicted: number } {
-  let predicted = 0;
-  for (let i = 0; i < labels.length; i++) if (labels[i] === label) predicted++;
+/** Voxels of a sorted list that carry `label` in a label mask. */
+function hits(labels: Uint8Array, label: number, ref: Int32Array): number {
   let tp = 0;
   for (const v of ref) if (labels[v] === label) tp++;
-  return { tp, predicted };
+  return tp;
 }
 
 /** Scores label 1 of a scan-sized label mask against one lesion. */
 export function scoreLesion(labels: Uint8Array, lesion: ReferenceLesion): Pick<ScanBenchmarkRow, 'unionVoxels' | 'consensusVoxels' | 'predictedVoxels' | 'diceUnion' | 'diceConsensus' | 'sensitivityUnion' | 'precisionUnion'> {
   const cons = consensusOf(lesion);
-  const u = overlap(labels, 1, lesion.voxels);
-  const c = overlap(labels, 1, cons);
+  let predicted = 0;
+  for (let i = 0; i < labels.length; i++) if (labels[i] === 1) predicted++;
+  const tpUnion = hits(labels, 1, lesion.voxels);
+  const tpConsensus = hits(labels, 1, cons);
   return {
     unionVoxels: lesion.voxels.length,
     consensusVoxels: cons.length,
-    predictedVoxels: u.predicted,
-    diceUnion: (2 * u.tp) / Math.max(1, u.predicted + lesion.voxels.length),
-    diceConsensus: (2 * c.tp) / Math.max(1, c.predicted + cons.length),
-    sensitivityUnion: u.tp / Math.max(1, lesion.voxels.length),
-    precisionUnion: u.predicted ? u.tp / u.predicted : Number.NaN,
+    predictedVoxels: predicted,
+    diceUnion: (2 * tpUnion) / Math.max(1, predicted + lesion.voxels.length),
+    diceConsensus: (2 * tpConsensus) / Math.max(1, predicted + cons.length),
+    sensitivityUnion: tpUnion / Math.max(1, lesion.voxels.length),
+    precisionUnion: predicted ? tpUnion / predicted : Number.NaN,
   };
 }
 

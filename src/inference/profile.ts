@@ -4,6 +4,8 @@
  * widens again, what lies beyond the waist is something else the nodule touches (the chest wall
  * past the nodule's end, a vessel): the mask is cut at the waist.
  */
+import { sliceAreasMm2 } from '../data/index.ts';
+
 export interface ConstrictionOptions {
   /** Cut when a slice's area exceeds the smallest area since the widest slice by this factor... */
   growthFactor: number;
@@ -64,16 +66,8 @@ export function keptSliceRange(areaMm2: ArrayLike<number>, promptSlice: number, 
 
 /** Clears the slices of `mask` outside keptSliceRange of its per-slice areas; returns the range. */
 export function trimAtConstriction(mask: Uint8Array, dims: readonly [number, number, number], spacingMm: readonly [number, number, number], promptSlice: number, options: Partial<ConstrictionOptions> = {}): [number, number] {
-  const [nx, ny, nz] = dims;
-  const plane = nx * ny;
-  const pixelMm2 = spacingMm[0] * spacingMm[1];
-  const area = new Float64Array(nz);
-  for (let z = 0; z < nz; z++) {
-    let c = 0;
-    for (let p = z * plane; p < (z + 1) * plane; p++) c += mask[p] ? 1 : 0;
-    area[z] = c * pixelMm2;
-  }
-  const [lo, hi] = keptSliceRange(area, promptSlice, options);
+  const plane = dims[0] * dims[1];
+  const [lo, hi] = keptSliceRange(sliceAreasMm2(mask, dims, spacingMm), promptSlice, options);
   mask.fill(0, 0, lo * plane);
   mask.fill(0, (hi + 1) * plane);
   return [lo, hi];

@@ -3,6 +3,7 @@ export {
   segmentationMetrics,
   hausdorff95Mm,
   overlapCounts,
+  maskOverlap,
   percentile,
   summarize,
   MetricAccumulator,

@@ -25,7 +25,11 @@ export type MetricName = (typeof METRIC_NAMES)[number];
 /** Overlap counts: true positives, predicted and reference voxels. */
 export function overlapCounts(pred: MaskGrid, ref: MaskGrid): { tp: number; predicted: number; reference: number } {
   assertSameGrid(pred, ref, 'overlapCounts');
-  const p = pred.data, g = ref.data;
+  return maskOverlap(pred.data, ref.data);
+}
+
+/** overlapCounts of two masks already known to share a grid (nonzero = inside). */
+export function maskOverlap(p: ArrayLike<number>, g: ArrayLike<number>): { tp: number; predicted: number; reference: number } {
   let tp = 0, np = 0, ng = 0;
   for (let i = 0; i < p.length; i++) {
     const a = p[i] ? 1 : 0, b = g[i] ? 1 : 0;
