@@ -7,4 +7,6 @@ echo "noduleseg: type-checking (tsc --noEmit)" >&2
 npx --no-install tsc --noEmit -p tsconfig.json
 mapfile -t files < <(find test -name '*.test.ts' | sort)
 if [ ${#files[@]} -eq 0 ]; then echo "no test files found under test/" >&2; exit 1; fi
-exec node --import tsx --test --test-concurrency=1 "${files[@]}"
+# Orthanc (DICOMweb) and Redis for the PACS and queue tests: started for the run and stopped after
+# it (scripts/services.sh); where they cannot be started those tests skip with a message.
+exec bash scripts/services.sh node --import tsx --test --test-concurrency=1 "${files[@]}"
