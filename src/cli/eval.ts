@@ -3,10 +3,10 @@ import { existsSync, readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { UserError } from '../errors.ts';
 import { writeFileAtomic } from '../io/atomic.ts';
+import { imageStem, isImagePath } from '../io/formats.ts';
 import { refuseOutputsOverInputs } from '../io/guard.ts';
 import { makeProgress } from './progress.ts';
 
-const MASK_FILE = /\.(nii\.gz|nii|mhd|nrrd)$/i;
 
 export function register(program: Command): void {
   program
@@ -24,9 +24,9 @@ export function register(program: Command): void {
       // Loaded here, not at start-up: the other commands and --help do without them.
       const { readVolume } = await import('../io/read.ts');
       const { MetricAccumulator, metricsCsv, segmentationMetrics, summaryMarkdown } = await import('../metrics/index.ts');
-      const stem = (f: string) => f.replace(MASK_FILE, '');
-      const refs = new Map(readdirSync(opts.ref).filter((f) => MASK_FILE.test(f)).map((f) => [stem(f), f]));
-      const preds = readdirSync(opts.pred).filter((f) => MASK_FILE.test(f));
+      const stem = imageStem;
+      const refs = new Map(readdirSync(opts.ref).filter(isImagePath).map((f) => [stem(f), f]));
+      const preds = readdirSync(opts.pred).filter(isImagePath);
       const pairs = preds.filter((f) => refs.has(stem(f)));
       if (pairs.length === 0) throw new UserError(`${opts.pred}: no predicted mask has a reference of the same name in ${opts.ref}`);
       const missing = [...refs.keys()].filter((k) => !preds.some((f) => stem(f) === k));

@@ -1,5 +1,6 @@
 import type { Command } from 'commander';
 import type { Volume } from '../io/volume.ts';
+import { IMAGE_EXTENSIONS_TEXT, IMAGE_FORMATS, imageFormatOf } from '../io/formats.ts';
 import { existsSync, statSync } from 'node:fs';
 
 function fmt(xs: readonly number[], digits: number): string {
@@ -11,9 +12,8 @@ function formatOf(path: string, vol: Volume): string {
   if (!src) return 'unknown';
   if (src.format === 'dicom') return `DICOM series ${src.series.seriesInstanceUid} (${vol.dims[2]} slices)`;
   if (src.format === 'nifti') return /\.gz$/i.test(path) ? 'NIfTI-1 (gzip)' : 'NIfTI-1';
-  if (/\.nrrd$|\.nhdr$/i.test(path)) return 'NRRD';
-  if (/\.mh[ad]$/i.test(path)) return 'MetaImage';
-  return 'ITK image';
+  const format = imageFormatOf(path);
+  return IMAGE_FORMATS.find((f) => f.format === format)?.name ?? 'ITK image';
 }
 
 /** `noduleseg inspect <file|dicom-dir>`: what a volume is and where it lies. */
@@ -21,7 +21,7 @@ export function register(program: Command): void {
   program
     .command('inspect')
     .description('print dims, spacing, origin, direction, value (HU) range and modality of an image or DICOM series folder')
-    .argument('<path>', 'a .nii/.nii.gz/.mhd/.mha/.nrrd file or a folder holding a DICOM series')
+    .argument('<path>', `an image (${IMAGE_EXTENSIONS_TEXT}) or a folder holding a DICOM series`)
     .option('--series <uid>', 'the series to read when the folder holds several')
     .option('--json', 'print JSON instead of text')
     .action(async (path: string, opts: { series?: string; json?: boolean }) => {

@@ -5,6 +5,7 @@ import { fileURLToPath } from 'node:url';
 import { UserError } from '../errors.ts';
 import type { Vec3, Volume } from '../io/index.ts';
 import { writeFileAtomic } from '../io/atomic.ts';
+import { IMAGE_EXTENSIONS_TEXT, imageStem, isImagePath } from '../io/formats.ts';
 import { imageInputFiles, refuseOutputsOverInputs } from '../io/guard.ts';
 import type { ModelInfo, SegmentationNetwork } from '../models/index.ts';
 import type { NodulePrompt, NoduleResult } from '../inference/index.ts';
@@ -32,7 +33,6 @@ export const BOX_MARGIN_HELP_MM = 2;
 /** The model shipped in the repository. */
 export const DEFAULT_MODEL = resolve(dirname(fileURLToPath(import.meta.url)), '../../models/noduleseg.safetensors');
 
-const IMAGE_FILE = /\.(nii\.gz|nii|mhd|nrrd)$/i;
 
 interface SegmentCliOptions {
   input: string;
@@ -55,7 +55,7 @@ export function register(program: Command): void {
   program
     .command('segment')
     .description('segment nodules: a crop centred on a nodule, a folder of crops, or points or boxes in a whole scan')
-    .requiredOption('-i, --input <path>', 'a crop or scan (.nii.gz, .nii, .mhd, .nrrd), a DICOM series folder, or a folder of crops')
+    .requiredOption('-i, --input <path>', `a crop or scan (${IMAGE_EXTENSIONS_TEXT}), a DICOM series folder, or a folder of crops`)
     .option('-o, --output <path>', 'mask file (.nii.gz/.nii; .dcm = DICOM SEG for DICOM input) or, for a folder of crops, an output folder')
     .option('--point <x,y,z>', 'nodule position in world mm (LPS, as DICOM/ITK/LUNA16); repeatable as "x,y,z;x,y,z"')
     .option('--voxel <i,j,k>', 'nodule position in voxels (0-based); repeatable as "i,j,k;i,j,k"')
@@ -126,7 +126,7 @@ async function runSegment(opts: SegmentCliOptions): Promise<void> {
     throw new UserError(`${opts.model}: model file not found${opts.model === DEFAULT_MODEL ? ' (the shipped model is missing from this checkout)' : ''}`);
   }
   const isDir = statSync(opts.input).isDirectory();
-  const cropFiles = isDir ? readdirSync(opts.input).filter((f) => IMAGE_FILE.test(f)).sort() : [];
+  const cropFiles = isDir ? readdirSync(opts.input).filter(isImagePath).sort() : [];
   const folderOfCrops = isDir && cropFiles.length > 0 && prompts === 0;
   if (folderOfCrops) {
     checkCropFolderPaths(opts, cropFiles);
@@ -188,8 +188,8 @@ function reportPathOf(opts: SegmentCliOptions): string | undefined {
 /** A folder of crops: the output folder, every file that will be written, and none over an input. */
 function checkCropFolderPaths(opts: SegmentCliOptions, files: string[]): void {
   if (!opts.output) throw new UserError('--output <dir> is required for a folder of crops');
-  if (IMAGE_FILE.test(opts.output) || /\.dcm$/i.test(opts.output)) throw new UserError(`${opts.output}: for a folder of crops the output must be a folder`);
-  const stems = files.map((f) => f.replace(IMAGE_FILE, ''));
+  if (isImagePath(opts.output) || /\.dcm$/i.test(opts.output)) throw new UserError(`${opts.output}: for a folder of crops the output must be a folder`);
+  const stems = files.map(imageStem);
   const twice = stems.find((s, i) => stems.indexOf(s) !== i);
   if (twice !== undefined) throw new UserError(`${opts.input}: two crops would both be written as ${twice}.nii.gz; rename one`);
   const outputs = [
@@ -230,7 +230,7 @@ async function segmentCropFolder(lib: Lib, model: SegmentationNetwork, info: Mod
     for (const [n, f] of files.entries()) {
       const crop = await lib.io.readVolume(join(opts.input, f));
       const { seg, nodule } = lib.inference.segmentCrop(model, info, crop, { threshold: opts.threshold, flipTta: opts.tta, batchSize: opts.batchSize });
-      const stem = f.replace(IMAGE_FILE, '');
+      const stem = imageStem(f);
       lib.io.writeNiftiMask(join(maskStage, `${stem}.nii.gz`), seg.mask.data, crop);
       if (pngStage && nodule.measures.voxelCount > 0) lib.io.writeOverlayPng(join(pngStage, `${stem}.png`), crop, seg.mask.data);
       report[stem] = nodule;

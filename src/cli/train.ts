@@ -6,7 +6,7 @@ import { loadScanNegatives, loadValScans } from '../train/scans.ts';
 import { parseFoldSpec } from '../data/index.ts';
 import { UserError } from '../errors.ts';
 import { makeProgress } from './progress.ts';
-import { nonNegativeIntArg, positiveNumberArg } from './args.ts';
+import { nonNegativeIntArg, positiveIntArg, positiveNumberArg } from './args.ts';
 
 export function register(program: Command): void {
   program
@@ -14,14 +14,15 @@ export function register(program: Command): void {
     .description('train a model from a JSON config on lidc-crops (validation on val each epoch)')
     .requiredOption('-c, --config <file>', 'training config (JSON); see configs/')
     .option('-o, --out <dir>', 'output folder (default runs/<config name>)')
-    .option('--resume', 'continue from <out>/latest.ckpt.safetensors')
-    .option('--epochs <n>', 'override the number of epochs', nonNegativeIntArg('--epochs'))
+    .option('--resume', 'continue from <out>/latest.ckpt.safetensors (the config must be the checkpoint\'s, but for epochs, maxSteps, timeBudgetMinutes, threads, valEvery)')
+    .option('--force', 'with --resume: go on even though the config differs from the checkpoint\'s')
+    .option('--epochs <n>', 'override the number of epochs', positiveIntArg('--epochs'))
     .option('--time-budget <minutes>', 'stop after this many minutes of training', positiveNumberArg('--time-budget'))
     .option('--seed <n>', 'override the seed', nonNegativeIntArg('--seed'))
     .option('--threads <n>', 'intra-op threads (default: all cores)', nonNegativeIntArg('--threads'))
     .option('--fold <i/k>', 'cross-validation: train on train + val except fold i of k (patient-level, stratified by type), validate on fold i')
     .option('--fold-seed <n>', 'seed of the fold assignment', nonNegativeIntArg('--fold-seed'), 1)
-    .action(async (opts: { config: string; out?: string; resume?: boolean; epochs?: number; timeBudget?: number; seed?: number; threads?: number; fold?: string; foldSeed: number }) => {
+    .action(async (opts: { config: string; out?: string; resume?: boolean; force?: boolean; epochs?: number; timeBudget?: number; seed?: number; threads?: number; fold?: string; foldSeed: number }) => {
       const cfg = loadTrainConfig(opts.config);
       if (opts.epochs !== undefined) cfg.epochs = opts.epochs;
       if (opts.timeBudget !== undefined) cfg.timeBudgetMinutes = opts.timeBudget;
@@ -42,6 +43,7 @@ export function register(program: Command): void {
         valScans,
         outDir,
         resume: opts.resume ?? false,
+        forceResume: opts.force ?? false,
         command: `noduleseg ${process.argv.slice(2).join(' ')}`,
         events: {
           onMessage: log,

@@ -6,6 +6,7 @@
  * this reader takes about 1 ms a file. Its output is checked against itk-wasm in the tests.
  * NIfTI-2 files go through itk-wasm.
  */
+import { isNiftiPath } from './formats.ts';
 import { gunzipSync, gzipSync } from 'node:zlib';
 import { readFileSync, statSync } from 'node:fs';
 import { UserError } from '../errors.ts';
@@ -25,9 +26,7 @@ const DATATYPES: Record<number, { bytes: number; name: string }> = {
   768: { bytes: 4, name: 'uint32' },
 };
 
-export function isNiftiPath(path: string): boolean {
-  return /\.nii(\.gz)?$/i.test(path);
-}
+export { isNiftiPath };
 
 /** Reads the whole file, gunzipping when it starts with the gzip magic. */
 function readMaybeGz(path: string): Uint8Array {

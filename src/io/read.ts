@@ -2,8 +2,8 @@ import { existsSync, openSync, readSync, closeSync, statSync } from 'node:fs';
 import { UserError } from '../errors.ts';
 import { describeFsError } from './atomic.ts';
 import type { DicomReadOptions } from './dicom.ts';
-import { isItkPath } from './formats.ts';
-import { decodeNifti1, isNiftiPath, niftiVersion, readNiftiBytes } from './nifti.ts';
+import { IMAGE_EXTENSIONS_TEXT, isItkPath, isNiftiPath } from './formats.ts';
+import { decodeNifti1, niftiVersion, readNiftiBytes } from './nifti.ts';
 import type { Volume } from './volume.ts';
 
 export interface ReadVolumeOptions extends DicomReadOptions {}
@@ -33,7 +33,7 @@ export async function readVolume(path: string, options: ReadVolumeOptions = {}):
     }
     return decodeNifti1(bytes, path);
   }
-  throw new UserError(`${path}: unknown image format (expected .nii, .nii.gz, .mhd, .mha, .nrrd or a DICOM folder)`);
+  throw new UserError(`${path}: unknown image format (expected ${IMAGE_EXTENSIONS_TEXT} or a DICOM folder)`);
 }
 
 function looksLikeNifti(path: string): boolean {

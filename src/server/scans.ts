@@ -1,8 +1,9 @@
 import { readdirSync, realpathSync, statSync, type Dirent } from 'node:fs';
 import { join, relative, sep } from 'node:path';
+import { imageFormatOf, type ImageFormat } from '../io/formats.ts';
 import { isInside } from './safe-path.ts';
 
-export type ScanKind = 'dicom' | 'nifti' | 'metaimage' | 'nrrd';
+export type ScanKind = 'dicom' | ImageFormat;
 
 export interface ScanEntry {
   /** Path relative to the data folder, '/'-separated: what the page sends back to open it. */
@@ -15,11 +16,6 @@ export interface ScanEntry {
   hasXml?: boolean;
 }
 
-const IMAGE_KIND: Array<[RegExp, ScanKind]> = [
-  [/\.nii(\.gz)?$/i, 'nifti'],
-  [/\.(mhd|mha)$/i, 'metaimage'],
-  [/\.nrrd$/i, 'nrrd'],
-];
 
 /** Limits so a huge or looping folder cannot stall the server. */
 const MAX_DEPTH = 8;
@@ -69,7 +65,7 @@ export function listScans(rootReal: string): ScanEntry[] {
         if (/\.dcm$/i.test(e.name)) dcm++;
         else if (/\.xml$/i.test(e.name)) xml = true;
         else {
-          const kind = IMAGE_KIND.find(([re]) => re.test(e.name))?.[1];
+          const kind = imageFormatOf(e.name);
           if (kind && out.length < MAX_ENTRIES) {
             let bytes: number | undefined;
             try {

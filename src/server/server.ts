@@ -6,6 +6,7 @@ import { basename, dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { isUserError } from '../errors.ts';
 import { readLidcScan, readVolume, type Vec3, type Volume } from '../io/index.ts';
+import { imageStem, isImagePath } from '../io/formats.ts';
 import { HttpError } from './http-error.ts';
 import { PathRefused, resolveUnderRoot } from './safe-path.ts';
 import { listScans } from './scans.ts';
@@ -257,11 +258,10 @@ async function readScan(real: string): Promise<{ volume: Volume; lidc: LidcRead[
   return { volume: await readVolume(real), lidc: [], notes: [] };
 }
 
-const IMAGE_FILE = /\.(nii|nii\.gz|mhd|mha|nrrd)$/i;
 
 /** An upload is one image file (a .mhd with its .raw), or the files of one DICOM series (and its XML). */
 async function readUpload(dir: string, names: string[]): Promise<{ volume: Volume; lidc: LidcRead[]; notes: string[]; name: string }> {
-  const images = names.filter((n) => IMAGE_FILE.test(n));
+  const images = names.filter(isImagePath);
   if (images.length > 1) throw new HttpError(400, `upload one scan at a time (got ${images.join(', ')})`);
   if (images.length === 1) {
     const volume = await readVolume(join(dir, images[0]!));
@@ -321,7 +321,7 @@ function parseJson(buf: Buffer): Record<string, unknown> {
 
 function downloadStem(name: string): string {
   const stem = name.replace(/^upload: /, '').split('/').filter(Boolean).pop() ?? 'scan';
-  return stem.replace(IMAGE_FILE, '').replace(/[^A-Za-z0-9._-]/g, '_').slice(0, 80) || 'scan';
+  return imageStem(stem).replace(/[^A-Za-z0-9._-]/g, '_').slice(0, 80) || 'scan';
 }
 
 function attachment(file: string): Record<string, string> {

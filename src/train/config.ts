@@ -3,7 +3,7 @@ import { readFileSync } from 'node:fs';
 import { UserError } from '../errors.ts';
 import { DEFAULT_AUGMENT, DEFAULT_SLICE_CONFIG, NODULE_TYPES, validateSliceConfig, type AugmentConfig, type CropLabels, type NoduleType, type ScanNegativeOptions, type SliceConfig } from '../data/index.ts';
 import { DEFAULT_LOSS_WEIGHTS, type SegLossWeights } from '../losses/index.ts';
-import { defaultJointConfig, validateModelConfig, type ModelConfig } from '../models/index.ts';
+import { DEFAULT_SIZE_PRIOR, DEFAULT_STD, defaultJointConfig, validateModelConfig, type ModelConfig } from '../models/index.ts';
 
 export interface TrainConfig {
   name: string;
@@ -111,6 +111,7 @@ export function resolveTrainConfig(raw: unknown, where: string): TrainConfig {
   if (!isObject(raw)) throw new UserError(`${where}: a training config must be a JSON object`);
   const known = new Set(['name', 'model', ...Object.keys(DEFAULT_TRAIN)]);
   for (const k of Object.keys(raw)) if (!known.has(k) && !k.startsWith('$')) throw new UserError(`${where}: unknown setting "${k}"`);
+  checkNestedKeys(raw, where);
   const slice: SliceConfig = { ...DEFAULT_SLICE_CONFIG, ...(isObject(raw['slice']) ? (raw['slice'] as Partial<SliceConfig>) : {}) };
   const modelRaw = isObject(raw['model']) ? raw['model'] : {};
   const arch = (modelRaw['arch'] ?? 'joint') as ModelConfig['arch'];
@@ -163,6 +164,101 @@ export function resolveTrainConfig(raw: unknown, where: string): TrainConfig {
     throw new UserError(`${where}: fold must be null or {index, count, seed} with 0 <= index < count, count >= 2`);
   }
   return cfg;
+}
+
+/**
+ * The keys each nested setting may hold (a typo such as optimizer.learningRate would otherwise be
+ * ignored and the default used without a word). Keys starting with "$" are comments.
+ */
+const NESTED_KEYS: Record<string, readonly string[]> = {
+  slice: Object.keys(DEFAULT_SLICE_CONFIG),
+  augment: Object.keys(DEFAULT_AUGMENT),
+  optimizer: ['kind', 'lr', 'weightDecay', 'momentum'],
+  schedule: Object.keys(DEFAULT_TRAIN.schedule),
+  loss: Object.keys(DEFAULT_TRAIN.loss),
+  fold: ['index', 'count', 'seed'],
+};
+const NORMALISATION_KEYS: Record<string, readonly string[]> = { window: ['kind', 'minHU', 'maxHU'], zscore: ['kind', 'meanHU', 'stdHU', 'minHU', 'maxHU'] };
+const MODEL_KEYS: Record<ModelConfig['arch'], readonly string[]> = {
+  unet: ['arch', 'inChannels', 'features', 'norm'],
+  resunet: ['arch', 'inChannels', 'features', 'norm'],
+  joint: Object.keys(defaultJointConfig()),
+};
+const STD_KEYS = Object.keys(DEFAULT_STD);
+const SIZE_PRIOR_KEYS = Object.keys(DEFAULT_SIZE_PRIOR);
+
+function refuseUnknownKeys(value: unknown, allowed: readonly string[], path: string, where: string): void {
+  if (value === undefined || value === null) return;
+  if (!isObject(value)) throw new UserError(`${where}: ${path} must be an object, got ${JSON.stringify(value)}`);
+  for (const k of Object.keys(value)) {
+    if (!allowed.includes(k) && !k.startsWith('$')) throw new UserError(`${where}: unknown setting "${path}.${k}" (${path} takes ${allowed.join(', ')})`);
+  }
+}
+
+/** Every nested object of a raw config holds only keys its setting knows; the message names the key path. */
+function checkNestedKeys(raw: Json, where: string): void {
+  for (const [key, allowed] of Object.entries(NESTED_KEYS)) refuseUnknownKeys(raw[key], allowed, key, where);
+  const slice = raw['slice'];
+  if (isObject(slice) && slice['normalisation'] !== undefined) {
+    const n = slice['normalisation'];
+    const kind = isObject(n) ? n['kind'] : undefined;
+    const allowed = typeof kind === 'string' ? NORMALISATION_KEYS[kind] : undefined;
+    if (!allowed) throw new UserError(`${where}: slice.normalisation.kind must be window or zscore, got ${JSON.stringify(kind)}`);
+    refuseUnknownKeys(n, allowed, 'slice.normalisation', where);
+  }
+  const model = raw['model'];
+  if (model !== undefined) {
+    if (!isObject(model)) throw new UserError(`${where}: model must be an object`);
+    const arch = model['arch'] ?? 'joint';
+    if (arch === 'unet' || arch === 'resunet' || arch === 'joint') {
+      refuseUnknownKeys(model, MODEL_KEYS[arch], 'model', where);
+      if (arch === 'joint') {
+        refuseUnknownKeys(model['std'], STD_KEYS, 'model.std', where);
+        refuseUnknownKeys(model['sizePrior'], SIZE_PRIOR_KEYS, 'model.sizePrior', where);
+      }
+    }
+  }
+}
+
+/**
+ * Settings a resumed run may change: how long it trains and how it runs, not what it learns.
+ * Any other difference between a checkpoint's config and the one given is refused unless forced.
+ */
+const RESUMABLE_CHANGES = new Set(['epochs', 'maxSteps', 'timeBudgetMinutes', 'threads', 'valEvery']);
+
+/** The key paths (a.b.c) where two configs differ, `RESUMABLE_CHANGES` left out; [] when they agree. */
+export function configDifferences(saved: unknown, given: unknown, path = ''): string[] {
+  if (path === '' && isObject(saved) && isObject(given)) {
+    const out: string[] = [];
+    for (const k of new Set([...Object.keys(saved), ...Object.keys(given)])) {
+      if (!RESUMABLE_CHANGES.has(k) && !k.startsWith('$')) out.push(...configDifferences(saved[k], given[k], k));
+    }
+    return out;
+  }
+  if (isObject(saved) && isObject(given)) {
+    return [...new Set([...Object.keys(saved), ...Object.keys(given)])].flatMap((k) => configDifferences(saved[k], given[k], `${path}.${k}`));
+  }
+  if (Array.isArray(saved) && Array.isArray(given) && saved.length === given.length) {
+    return saved.flatMap((v, i) => configDifferences(v, given[i], `${path}[${i}]`));
+  }
+  return JSON.stringify(saved) === JSON.stringify(given) ? [] : [path];
+}
+
+/** Refuses to resume a run whose config changed (what changed, and how to go on anyway). */
+export function checkResumeConfig(saved: TrainConfig, given: TrainConfig, checkpoint: string): void {
+  const changed = configDifferences(saved, given);
+  if (changed.length === 0) return;
+  const shown = changed.slice(0, 5).map((p) => `${p} ${JSON.stringify(valueAt(saved, p))} -> ${JSON.stringify(valueAt(given, p))}`);
+  throw new UserError(`${checkpoint}: the config differs from the checkpoint's (${shown.join('; ')}${changed.length > 5 ? `; and ${changed.length - 5} more` : ''}): resume with the same config, or add --force`);
+}
+
+function valueAt(obj: unknown, path: string): unknown {
+  let v: unknown = obj;
+  for (const part of path.split(/\.|\[(\d+)\]/).filter((x) => x !== undefined && x !== '')) {
+    if (v === null || typeof v !== 'object') return undefined;
+    v = (v as Record<string, unknown>)[part];
+  }
+  return v;
 }
 
 const NEGATIVE_KEYS = new Set(['scans', 'count', 'minDistanceMm', 'endGapMm', 'endSpanMm', 'endJitterMm', 'endPerSlice', 'seed']);

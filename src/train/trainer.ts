@@ -15,7 +15,7 @@ import { writePlotPng } from '../report/plot.ts';
 import { writeFileAtomic } from '../io/atomic.ts';
 import { UserError } from '../errors.ts';
 import { saveCheckpoint, loadCheckpoint, type EpochRecord } from './checkpoint.ts';
-import type { TrainConfig } from './config.ts';
+import { checkResumeConfig, type TrainConfig } from './config.ts';
 import type { ValScan } from './scans.ts';
 import { benchmarkScan } from '../eval/scans.ts';
 
@@ -31,6 +31,8 @@ export interface TrainerEvents {
 export interface TrainOptions {
   outDir: string;
   resume?: boolean;
+  /** Resume even when the config differs from the checkpoint's (settings of how long and how it runs may always change). */
+  forceResume?: boolean;
   /** Command line that started this run, recorded in the model file. */
   command?: string;
   events?: TrainerEvents;
@@ -151,6 +153,7 @@ export function train(cfg: TrainConfig, options: TrainOptions): TrainResult {
   let log: EpochRecord[] = [];
   if (options.resume && existsSync(latestPath)) {
     const st = loadCheckpoint(latestPath, model, optimizer);
+    if (!options.forceResume) checkResumeConfig(st.config, cfg, latestPath);
     ({ epoch, step, bestValDice, bestEpoch, trainSeconds, log } = st);
     ev.onMessage?.(`resumed from ${latestPath} after epoch ${epoch} (best val Dice ${bestValDice.toFixed(4)} at epoch ${bestEpoch})`);
     writeFileSync(logPath, log.map((r) => JSON.stringify(r)).join('\n') + (log.length ? '\n' : ''));

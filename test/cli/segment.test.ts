@@ -5,6 +5,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { lidcCropsDir, missingDataReason, DEFAULT_SLICE_CONFIG, type SizeBins } from '../../src/data/index.ts';
 import { readVolume, Volume } from '../../src/io/index.ts';
+import { writeItkImage } from '../../src/io/itk.ts';
 import { buildModel, saveModel, defaultJointConfig } from '../../src/models/index.ts';
 import { segmentationMetrics } from '../../src/metrics/index.ts';
 import { manualSeed } from '../../src/tensor/index.ts';
@@ -102,7 +103,9 @@ test('segment with the shipped model: three real crops reach Dice >= 0.7 each', 
     const crops = lidcCropsDir();
     const ids = ['LIDC-IDRI-0181_R_2', 'LIDC-IDRI-0260_R_3', 'LIDC-IDRI-0252_R_1'];
     mkdirSync(join(dir, 'in'));
-    for (const id of ids) symlinkSync(resolve(crops, 'image', `${id}.nii.gz`), join(dir, 'in', `${id}.nii.gz`));
+    // Every image format of the one extension list is picked up from a folder: two NIfTI, one MetaImage (.mha).
+    for (const id of ids.slice(0, 2)) symlinkSync(resolve(crops, 'image', `${id}.nii.gz`), join(dir, 'in', `${id}.nii.gz`));
+    await writeItkImage(join(dir, 'in', `${ids[2]}.mha`), await readVolume(join(crops, 'image', `${ids[2]}.nii.gz`)));
     const [r] = runCliBatch([['segment', '-i', join(dir, 'in'), '-o', join(dir, 'out'), '--threads', '1']]);
     assert.ok(r);
     assert.equal(r.code, 0, r.stderr);

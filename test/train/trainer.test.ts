@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { loadCrops, missingDataReason, lidcCropsDir } from '../../src/data/index.ts';
 import { loadModel } from '../../src/models/index.ts';
-import { resolveTrainConfig, loadTrainConfig } from '../../src/train/config.ts';
+import { configDifferences, resolveTrainConfig, loadTrainConfig } from '../../src/train/config.ts';
 import { train, lrAt, trainingCases } from '../../src/train/trainer.ts';
 
 const missing = missingDataReason(lidcCropsDir());
@@ -46,6 +46,43 @@ test('sampling, folds and valScans: defaults, checks that name the nested settin
   assert.throws(() => resolveTrainConfig({ valScans: 'x' }, 'v.json'), /valScans must be a list/);
 });
 
+test('a typo in a nested setting is refused with its key path', () => {
+  assert.throws(() => resolveTrainConfig({ optimizer: { learningRate: 1e-3 } }, 'o.json'), /o\.json: unknown setting "optimizer\.learningRate" \(optimizer takes kind, lr, weightDecay, momentum\)/);
+  assert.throws(() => resolveTrainConfig({ schedule: { warmup: 1 } }, 'o.json'), /unknown setting "schedule\.warmup"/);
+  assert.throws(() => resolveTrainConfig({ loss: { dic: 1 } }, 'o.json'), /unknown setting "loss\.dic"/);
+  assert.throws(() => resolveTrainConfig({ augment: { flips: true } }, 'o.json'), /unknown setting "augment\.flips"/);
+  assert.throws(() => resolveTrainConfig({ slice: { patch: 64 } }, 'o.json'), /unknown setting "slice\.patch"/);
+  assert.throws(() => resolveTrainConfig({ slice: { normalisation: { kind: 'window', minHu: -1000 } } }, 'o.json'), /unknown setting "slice\.normalisation\.minHu"/);
+  assert.throws(() => resolveTrainConfig({ slice: { normalisation: { kind: 'minmax' } } }, 'o.json'), /slice\.normalisation\.kind must be window or zscore/);
+  assert.throws(() => resolveTrainConfig({ model: { arch: 'joint', std: { iters: 5 } } }, 'o.json'), /unknown setting "model\.std\.iters"/);
+  assert.throws(() => resolveTrainConfig({ model: { arch: 'unet', clsFeatures: [1, 2] } }, 'o.json'), /unknown setting "model\.clsFeatures"/);
+  assert.throws(() => resolveTrainConfig({ model: { arch: 'joint', sizePrior: { mod: 'argmax' } } }, 'o.json'), /unknown setting "model\.sizePrior\.mod"/);
+  assert.throws(() => resolveTrainConfig({ optimizer: 3 }, 'o.json'), /optimizer must be an object/);
+  // Comments ("$...") are allowed at every level, and null still turns a part off.
+  const ok = resolveTrainConfig({ optimizer: { $why: 'x', lr: 2e-3 }, model: { arch: 'joint', std: null, sizePrior: null }, augment: null }, 'ok.json');
+  assert.equal(ok.optimizer.lr, 2e-3);
+  assert.equal(ok.augment, null);
+});
+
+test('resume: the differences between configs, by key path', () => {
+  const a = resolveTrainConfig({ epochs: 5 }, 'a');
+  assert.deepEqual(configDifferences(a, resolveTrainConfig({ epochs: 9, threads: 1, timeBudgetMinutes: 3 }, 'b')), []);
+  assert.deepEqual(configDifferences(a, resolveTrainConfig({ optimizer: { lr: 5e-4 }, model: { features: [8, 16, 32, 64, 128] } }, 'b')).sort(), [
+    'model.clsFeatures[0]',
+    'model.clsFeatures[1]',
+    'model.clsFeatures[2]',
+    'model.clsFeatures[3]',
+    'model.clsFeatures[4]',
+    'model.features[0]',
+    'model.features[1]',
+    'model.features[2]',
+    'model.features[3]',
+    'model.features[4]',
+    'optimizer.lr',
+  ]);
+  assert.deepEqual(configDifferences(a, resolveTrainConfig({ valScans: ['x'] }, 'b')), ['valScans']);
+});
+
 test('training cases: subsolid crops repeated, negatives appended; negatives asked for must be given', () => {
   const cfg = resolveTrainConfig({ sampling: { typeRepeat: { 'part-solid': 3, 'ground-glass': 2 } } }, 'r.json');
   const mk = (id: string, t: 'solid' | 'part-solid' | 'ground-glass' | null) => ({ id, noduleType: t }) as unknown as Parameters<typeof trainingCases>[0][number];
@@ -78,6 +115,10 @@ test('train on a few real crops, keep best and latest, resume where it stopped',
     assert.deepEqual(r2.log.map((r) => r.epoch), [1, 2]);
     const lines = readFileSync(join(dir, 'log.jsonl'), 'utf8').trim().split('\n');
     assert.equal(lines.length, 2);
+    // A changed learning rate is refused on resume (naming the setting), and accepted when forced.
+    const cfg3 = { ...cfg, epochs: 3, optimizer: { ...cfg.optimizer, lr: 5e-4 } };
+    assert.throws(() => train(cfg3, { outDir: dir, cases, resume: true }), /latest\.ckpt\.safetensors: the config differs from the checkpoint's \(optimizer\.lr 0\.001 -> 0\.0005\).*--force/);
+    assert.deepEqual(train(cfg3, { outDir: dir, cases, resume: true, forceResume: true }).log.map((r) => r.epoch), [1, 2, 3]);
     const { model, info } = loadModel(join(dir, 'best.safetensors'));
     assert.equal(info.config.arch, 'joint');
     assert.match(String(info.provenance['attribution']), /LIDC-IDRI/);
