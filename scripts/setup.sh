@@ -7,7 +7,7 @@ cd "$(dirname "$0")/.."
 need_pkgs=()
 have_pkg() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q "install ok installed"; }
 
-# libtorch: from LIBTORCH (a libtorch 2.x download, e.g. for CUDA) or Debian's libtorch-dev (1.13).
+# libtorch: from LIBTORCH (a libtorch 2.x download; noduleseg computes on the CPU) or Debian's libtorch-dev (1.13).
 if [ -z "${LIBTORCH:-}" ]; then
   have_pkg libtorch-dev || need_pkgs+=(libtorch-dev)
 fi
