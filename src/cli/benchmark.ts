@@ -5,7 +5,7 @@ import { refuseOutputsOverInputs } from '../io/guard.ts';
 import { UserError } from '../errors.ts';
 import { writeFileAtomic } from '../io/atomic.ts';
 import { readLidcScan } from '../io/lidc.ts';
-import { foldSplit, lidcCropsDir, loadCrops, parseFoldSpec, requireData, stratifiedPatientFolds, type CropCase } from '../data/index.ts';
+import { foldSplit, lidcCropsDir, loadCrops, parseFoldList, parseFoldSpec, requireData, stratifiedPatientFolds, type CropCase } from '../data/index.ts';
 import { loadModel } from '../models/index.ts';
 import { setNumThreads } from '../tensor/index.ts';
 import { benchmarkCrops, cropRowsCsv, groupSummaries, groupTableMarkdown, summariseGroup, type CropBenchmarkRow } from '../eval/benchmark.ts';
@@ -94,28 +94,30 @@ export function register(program: Command): void {
     .requiredOption('--models <pattern>', 'model file per fold, with {fold} for 1..k, e.g. runs/cv-{fold}/best.safetensors')
     .option('--folds <k>', 'number of folds', positiveIntArg('--folds'), 5)
     .option('--fold-seed <n>', 'seed of the fold assignment', nonNegativeIntArg('--fold-seed'), 1)
+    .option('--only <i,j,...>', 'only these folds (1-based), while the others are still training: the tables say which folds they pool')
     .option('--csv <file>', 'write one row per nodule (with its fold)')
     .option('--md <file>', 'write the tables (markdown)')
     .option('--tta', 'average over flipped inputs')
     .option('--threshold <p>', 'probability threshold (default: the model\'s)', probabilityArg('--threshold'))
     .option('--threads <n>', 'intra-op threads (default: all cores)', nonNegativeIntArg('--threads'))
-    .action((opts: Omit<Common, 'model'> & { models: string; folds: number; foldSeed: number }) => {
+    .action((opts: Omit<Common, 'model'> & { models: string; folds: number; foldSeed: number; only?: string }) => {
       if (!opts.models.includes('{fold}')) throw new UserError(`--models: the pattern must contain {fold}, got "${opts.models}"`);
       if (opts.folds < 2) throw new UserError(`--folds: expected at least 2, got ${opts.folds}`);
-      const paths = Array.from({ length: opts.folds }, (_, i) => opts.models.replaceAll('{fold}', String(i + 1)));
-      for (const p of paths) if (!existsSync(p)) throw new UserError(`${p}: no such model file (train it with train --fold ${paths.indexOf(p) + 1}/${opts.folds})`);
-      checkOutputs(opts, [...paths, lidcCropsDir()]);
+      const folds = opts.only === undefined ? Array.from({ length: opts.folds }, (_, i) => i) : parseFoldList(opts.only, opts.folds);
+      const paths = new Map(folds.map((i) => [i, opts.models.replaceAll('{fold}', String(i + 1))]));
+      for (const [i, p] of paths) if (!existsSync(p)) throw new UserError(`${p}: no such model file (train it with train --fold ${i + 1}/${opts.folds})`);
+      checkOutputs(opts, [...paths.values(), lidcCropsDir()]);
       if (opts.threads) setNumThreads(opts.threads);
       requireData(lidcCropsDir());
       const all = loadCrops();
       const perFold: CropBenchmarkRow[][] = [];
       let csv = '';
-      for (let i = 0; i < opts.folds; i++) {
+      for (const i of folds) {
         const held = foldSplit(all, opts.folds, i, opts.foldSeed).heldOut;
-        const rows = runCrops(paths[i]!, held, opts.tta ?? false, `fold ${i + 1}/${opts.folds}`, opts.threshold);
+        const rows = runCrops(paths.get(i)!, held, opts.tta ?? false, `fold ${i + 1}/${opts.folds}`, opts.threshold);
         perFold.push(rows);
         const part = cropRowsCsv(rows, { fold: String(i + 1) });
-        csv += i === 0 ? part : part.slice(part.indexOf('\n') + 1);
+        csv += csv === '' ? part : part.slice(part.indexOf('\n') + 1);
       }
       const pooled = perFold.flat();
       const spread = (f: (g: ReturnType<typeof summariseGroup>) => number) => {
@@ -125,7 +127,7 @@ export function register(program: Command): void {
         return `${m.toFixed(3)} ± ${sd.toFixed(3)} (${v.map((x) => x.toFixed(3)).join(', ')})`;
       };
       const md =
-        `${opts.folds}-fold cross-validation over lidc-crops train + val (${pooled.length} nodules, fold seed ${opts.foldSeed}), models ${opts.models}\n\n` +
+        `${opts.folds}-fold cross-validation over lidc-crops train + val (${folds.length === opts.folds ? 'all folds' : `folds ${folds.map((i) => i + 1).join(', ')} of ${opts.folds} only`}: ${pooled.length} held-out nodules, fold seed ${opts.foldSeed}), models ${opts.models}\n\n` +
         `Per fold (mean ± sd over folds, then each fold): Dice vs union ${spread((g) => g.diceUnion)}; vs 50% consensus ${spread((g) => g.diceConsensus)}; vs each reader ${spread((g) => g.diceReaders)}\n\n` +
         `Pooled over the folds:\n\n${groupTableMarkdown(groupSummaries(pooled))}`;
       if (opts.csv) writeFileAtomic(opts.csv, csv);
@@ -192,3 +194,4 @@ export function register(program: Command): void {
       process.stdout.write(md);
     });
 }
+

@@ -6,6 +6,7 @@
 import type { CropCase } from './crops.ts';
 import type { NoduleType } from './nodule-type.ts';
 import { mixSeed, mulberry32, shuffle } from './prng.ts';
+import { UserError } from '../errors.ts';
 
 const RARITY: Record<NoduleType, number> = { 'part-solid': 0, 'ground-glass': 1, solid: 2 };
 
@@ -55,4 +56,14 @@ export function parseFoldSpec(spec: string): { index: number; count: number } | 
   const i = Number(m[1]), k = Number(m[2]);
   if (k < 2 || i < 1 || i > k) return null;
   return { index: i - 1, count: k };
+}
+
+/** "1,3" -> [0, 2]: distinct 1-based fold numbers within 1..k, in order. */
+export function parseFoldList(text: string, folds: number): number[] {
+  const parts = text.split(',').map((t) => t.trim());
+  const out = parts.map((t) => Number(t));
+  if (parts.some((t) => t === '') || out.some((n) => !Number.isInteger(n) || n < 1 || n > folds) || new Set(out).size !== out.length) {
+    throw new UserError(`--only: expected distinct fold numbers from 1 to ${folds} separated by commas, got "${text}"`);
+  }
+  return out.sort((a, b) => a - b).map((n) => n - 1);
 }

@@ -15,7 +15,7 @@ export { DEFAULT_SLICE_CONFIG, validateSliceConfig, stackSlices, type SliceConfi
 export { sliceGrid, volumeToSlices, slicesToProbability, slicesToMask, type SliceGrid } from './inference.ts';
 export { NODULE_TYPES, noduleTypeOfTexture, isSubsolid, type NoduleType } from './nodule-type.ts';
 export { scanNegatives, DEFAULT_SCAN_NEGATIVES, type ScanNegativeOptions } from './scan-negatives.ts';
-export { stratifiedPatientFolds, foldSplit, parseFoldSpec } from './folds.ts';
+export { stratifiedPatientFolds, foldSplit, parseFoldList, parseFoldSpec } from './folds.ts';
 export { mulberry32, mixSeed, shuffle, type Rng } from './prng.ts';
 export { dataRoot, lidcCropsDir, lidcScansDir, missingDataReason, requireData } from './paths.ts';
 

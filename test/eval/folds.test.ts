@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { foldSplit, parseFoldSpec, stratifiedPatientFolds, type NoduleType } from '../../src/data/index.ts';
+import { foldSplit, parseFoldList, parseFoldSpec, stratifiedPatientFolds, type NoduleType } from '../../src/data/index.ts';
 
 /** 120 patients: 1-3 nodules each, 1 in 8 nodules ground-glass, 1 in 20 part-solid, one patient with 8 ground-glass. */
 function cohort(): Array<{ id: string; patientId: string; noduleType: NoduleType | null }> {
@@ -50,5 +50,8 @@ test('fold specs and bad fold counts', () => {
   assert.equal(parseFoldSpec('6/5'), null);
   assert.equal(parseFoldSpec('1/1'), null);
   assert.equal(parseFoldSpec('a/5'), null);
+  assert.deepEqual(parseFoldList('3,1', 5), [0, 2]);
+  assert.deepEqual(parseFoldList('5', 5), [4]);
+  for (const bad of ['0', '6', '1,1', '1,,2', 'x', '']) assert.throws(() => parseFoldList(bad, 5), /--only: expected distinct fold numbers from 1 to 5/, bad);
   assert.throws(() => stratifiedPatientFolds([{ patientId: 'a', noduleType: 'solid' }], 2, 1), /at least 2 patients/);
 });
