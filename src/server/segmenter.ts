@@ -3,11 +3,12 @@
  * it, and cancellation of jobs whose client went away. The event loop only posts messages, so
  * the server keeps answering while the model runs.
  */
-import { Worker } from 'node:worker_threads';
+import type { Worker } from 'node:worker_threads';
 import { UserError } from '../errors.ts';
 import type { Volume, VoxelArray } from '../io/index.ts';
 import type { NodulePrompt, NoduleResult } from '../inference/index.ts';
 import { HttpError } from './http-error.ts';
+import { startWorkerThread } from './worker-start.ts';
 import type { Fault, FromWorker, ModelSummary, SharedScan, ToWorker, WireError, WorkerInit } from './worker-protocol.ts';
 
 /** The worker dying (a native crash, out of memory) is retried this many times, then the model is gone. */
@@ -61,16 +62,9 @@ interface Job {
   detach: () => void;
 }
 
-/** The worker's entry: the compiled .js next to this file, or the .ts source through tsx. */
+/** The model worker (model-worker.ts) with its start-up data. */
 function startWorker(init: WorkerInit): Worker {
-  const fromSources = import.meta.url.endsWith('.ts');
-  const entry = new URL(fromSources ? './model-worker.ts' : './model-worker.js', import.meta.url);
-  if (!fromSources) return new Worker(entry, { workerData: init });
-  // Node 20 loads a worker's entry before hooks given by --import apply, so a .ts entry is
-  // imported from a small bootstrap that registers tsx's loader in the worker first.
-  const tsx = import.meta.resolve('tsx/esm/api');
-  const code = `import(${JSON.stringify(tsx)}).then((m) => { m.register(); return import(${JSON.stringify(entry.href)}); })`;
-  return new Worker(code, { eval: true, workerData: init });
+  return startWorkerThread('model-worker', init);
 }
 
 /** An Error rebuilt from the worker's: a UserError stays one (a 4xx); anything else keeps its stack for the log. */

@@ -5,10 +5,11 @@ import { tmpdir } from 'node:os';
 import { basename, dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { isUserError } from '../errors.ts';
-import { readLidcScan, readVolume, type Vec3, type Volume } from '../io/index.ts';
-import { imageStem, isImagePath } from '../io/formats.ts';
+import type { Vec3, Volume } from '../io/index.ts';
+import { imageStem } from '../io/formats.ts';
 import { HttpError } from './http-error.ts';
 import { PathRefused, resolveUnderRoot } from './safe-path.ts';
+import { readScanOffThread, type ScanRead } from './read-scan.ts';
 import { listScans } from './scans.ts';
 import { Cancelled, shareVolume, type Segmenter } from './segmenter.ts';
 import { Session, type DisplayStep, type LidcRead, type SessionPrompt } from './session.ts';
@@ -113,7 +114,8 @@ export function createViewerServer(opts: ViewerServerOptions): { server: Server;
     if (path === '/api/open' && method === 'POST') {
       const requested = url.searchParams.get('path') ?? '';
       const real = resolveUnderRoot(rootReal, requested);
-      const { volume, lidc, notes } = await readScan(real);
+      // On a worker thread: decoding a DICOM series takes seconds, and /health and the other pages must not wait.
+      const { volume, lidc, notes } = await readScanOffThread({ kind: 'path', path: real });
       const s = addSession(requested, volume, lidc, notes);
       opts.log(`opened ${requested}: ${volume.dims.join(' x ')} voxels${lidc.length ? `, ${lidc.length} LIDC nodules` : ''}`);
       return sendJson(res, 200, describeSession(s));
@@ -121,9 +123,9 @@ export function createViewerServer(opts: ViewerServerOptions): { server: Server;
     if (path === '/api/upload' && method === 'POST') {
       const body = await readBody(req, opts.maxUploadBytes);
       const up = await saveMultipart(body, req.headers['content-type'], tempRoot);
-      let read: Awaited<ReturnType<typeof readUpload>>;
+      let read: ScanRead;
       try {
-        read = await readUpload(up.dir, up.names);
+        read = await readScanOffThread({ kind: 'upload', dir: up.dir, names: up.names });
       } catch (e) {
         // Error messages name the file: show the uploaded name, not the server's temporary folder.
         const message = (e instanceof Error ? e.message : String(e)).split(up.dir + '/').join('').split(up.dir).join('upload');
@@ -241,36 +243,6 @@ function describeSession(s: Session): Record<string, unknown> {
 }
 
 /** Reads a scan from the data folder; a DICOM folder with an LIDC XML also yields the readers' nodules. */
-async function readScan(real: string): Promise<{ volume: Volume; lidc: LidcRead[]; notes: string[] }> {
-  if (statSync(real).isDirectory()) {
-    const hasXml = readdirSync(real).some((f) => /\.xml$/i.test(f));
-    if (hasXml) {
-      try {
-        const scan = await readLidcScan(real);
-        return { volume: scan.series.volume, lidc: Session.lidcReads(scan), notes: scan.series.warnings };
-      } catch (e) {
-        if (!isUserError(e)) throw e;
-        const volume = await readVolume(real);
-        return { volume, lidc: [], notes: [`LIDC reads not shown: ${e.message}`] };
-      }
-    }
-  }
-  return { volume: await readVolume(real), lidc: [], notes: [] };
-}
-
-
-/** An upload is one image file (a .mhd with its .raw), or the files of one DICOM series (and its XML). */
-async function readUpload(dir: string, names: string[]): Promise<{ volume: Volume; lidc: LidcRead[]; notes: string[]; name: string }> {
-  const images = names.filter(isImagePath);
-  if (images.length > 1) throw new HttpError(400, `upload one scan at a time (got ${images.join(', ')})`);
-  if (images.length === 1) {
-    const volume = await readVolume(join(dir, images[0]!));
-    return { volume, lidc: [], notes: [], name: images[0]! };
-  }
-  const { volume, lidc, notes } = await readScan(dir);
-  return { volume, lidc, notes, name: `DICOM folder (${names.length} file${names.length > 1 ? 's' : ''})` };
-}
-
 function sameOrigin(origin: string, host: string | undefined): boolean {
   try {
     const u = new URL(origin);

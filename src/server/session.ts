@@ -1,5 +1,5 @@
 import { gzipSync } from 'node:zlib';
-import { Volume, encodeNifti, encodeDicomSeg, consensusVoxels, noduleReport, sortedIntersectionSize, type LidcScan, type NoduleReport, type Vec3 } from '../io/index.ts';
+import { Volume, encodeNifti, encodeDicomSeg, sortedIntersectionSize, type NoduleReport, type Vec3 } from '../io/index.ts';
 import { promptCentre, boxPrompt, type NodulePrompt, type NoduleResult } from '../inference/index.ts';
 import { HttpError } from './http-error.ts';
 import type { Segmenter } from './segmenter.ts';
@@ -69,10 +69,6 @@ export class Session {
     readonly lidc: LidcRead[],
     readonly notes: string[],
   ) {}
-
-  static lidcReads(scan: LidcScan): LidcRead[] {
-    return scan.nodules.map((n) => ({ ...noduleReport(n, scan.series.volume, scan.xml), consensus: consensusVoxels(n) }));
-  }
 
   get isDicom(): boolean {
     return this.volume.source?.format === 'dicom';

@@ -123,6 +123,27 @@ describe('noduleseg serve: the model in a worker thread', () => {
     assert.ok(Math.max(...pageMs) < 1000, `GET / took ${fmt(pageMs)} ms`);
   });
 
+  test('answers /health while a scan is read (scans are decoded on a worker thread)', async () => {
+    writeSphereCt(join(data, 'big.nii.gz'), 7, [320, 320, 160]);
+    const healthMs: number[] = [];
+    let opened = false;
+    const t0 = performance.now();
+    const opening = openScan(srv, 'big.nii.gz').finally(() => (opened = true));
+    while (!opened) {
+      const t = performance.now();
+      await health(srv);
+      if (!opened) healthMs.push(performance.now() - t);
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    await opening;
+    const openMs = performance.now() - t0;
+    const fmt = (v: number[]): string => `max ${Math.max(...v).toFixed(1)} ms over ${v.length}`;
+    console.log(`# while a 320 x 320 x 160 scan opened (${openMs.toFixed(0)} ms): /health ${fmt(healthMs)}`);
+    assert.ok(healthMs.length >= 2, `at least two /health answers came while the scan was read (open took ${openMs.toFixed(0)} ms)`);
+    // The goal is < 100 ms; the bound is loose because CI machines are shared.
+    assert.ok(Math.max(...healthMs) < 1000, `/health: ${fmt(healthMs)}`);
+  });
+
   test('the same voxels as `segment --point` and `--box`', async () => {
     const id = await openScan(srv, 'large.nii.gz');
     const box = [[CENTRE[0]! - 3, CENTRE[1]! - 3, CENTRE[2]! - 4], [CENTRE[0]! + 3, CENTRE[1]! + 3, CENTRE[2]! + 4]];
