@@ -6,9 +6,13 @@ import { UserError } from '../errors.ts';
 import type { Vec3, Volume } from '../io/index.ts';
 import { writeFileAtomic } from '../io/atomic.ts';
 import { IMAGE_EXTENSIONS_TEXT, imageStem, isImagePath } from '../io/formats.ts';
+import { BOX_MARGIN_MM } from '../inference/prompts.ts';
 import { imageInputFiles, refuseOutputsOverInputs } from '../io/guard.ts';
 import type { ModelInfo, SegmentationNetwork } from '../models/index.ts';
-import type { NodulePrompt, NoduleResult } from '../inference/index.ts';
+import type { NodulePrompt, NoduleResult, SegmentOptions } from '../inference/index.ts';
+import type { ReportedNodule } from '../report/assess.ts';
+import type { FleischnerContext, FleischnerRisk } from '../guidelines/index.ts';
+import type { NoduleHeads } from '../classify/index.ts';
 import { makeProgress } from './progress.ts';
 import { nonNegativeIntArg } from './args.ts';
 
@@ -17,18 +21,18 @@ import { nonNegativeIntArg } from './args.ts';
  * other commands and --help start without them.
  */
 async function loadLib() {
-  const [io, models, inference, tensor] = await Promise.all([
+  const [io, models, inference, tensor, classify, report] = await Promise.all([
     import('../io/index.ts'),
     import('../models/index.ts'),
     import('../inference/index.ts'),
     import('../tensor/index.ts'),
+    import('../classify/index.ts'),
+    import('../report/index.ts'),
   ]);
-  return { io, models, inference, tensor };
+  return { io, models, inference, tensor, classify, report };
 }
 type Lib = Awaited<ReturnType<typeof loadLib>>;
 
-/** BOX_MARGIN_MM of src/inference, for the help text (that module loads libtorch; a test checks the two agree). */
-export const BOX_MARGIN_HELP_MM = 2;
 
 /** The model shipped in the repository. */
 export const DEFAULT_MODEL = resolve(dirname(fileURLToPath(import.meta.url)), '../../models/noduleseg.safetensors');
@@ -49,18 +53,45 @@ interface SegmentCliOptions {
   tta?: boolean;
   batchSize?: number;
   threads?: number;
+  /** Patient context for Fleischner 2017 (src/guidelines). */
+  risk?: FleischnerRisk;
+  age?: number;
+  setting?: 'incidental' | 'screening';
+  cancer?: boolean;
+  immunosuppressed?: boolean;
+  /** HU threshold of a part-solid nodule's solid component. */
+  solidHu?: number;
+  /** DICOM SR (TID 1500) and HTML report of a scan. */
+  sr?: string;
+  html?: string;
+  /** segment --dicomweb (src/pacs/segment-dicomweb.ts): the series comes from a server and the SEG goes back there. */
+  dicomweb?: string;
+  study?: string;
+  series?: string;
+  dicomwebAuth?: string;
+}
+
+/** What segment --dicomweb adds to the local path: the report's input, and storing the SEG before any local file is written. */
+export interface SegmentRemote {
+  input: string;
+  store: (volume: Volume, labels: Uint8Array, info: ModelInfo) => Promise<{ seg: Uint8Array; report: Record<string, unknown> }>;
+}
+
+/** The SEG's description of our output, the same for a local file and one stored on a PACS. */
+export function segOptionsOf(info: ModelInfo): { algorithmType: 'AUTOMATIC'; algorithmName: string; segmentLabel: string } {
+  return { algorithmType: 'AUTOMATIC', algorithmName: `noduleseg ${info.config.arch}`, segmentLabel: 'Nodule' };
 }
 
 export function register(program: Command): void {
   program
     .command('segment')
     .description('segment nodules: a crop centred on a nodule, a folder of crops, or points or boxes in a whole scan')
-    .requiredOption('-i, --input <path>', `a crop or scan (${IMAGE_EXTENSIONS_TEXT}), a DICOM series folder, or a folder of crops`)
+    .option('-i, --input <path>', `a crop or scan (${IMAGE_EXTENSIONS_TEXT}), a DICOM series folder, or a folder of crops`)
     .option('-o, --output <path>', 'mask file (.nii.gz/.nii; .dcm = DICOM SEG for DICOM input) or, for a folder of crops, an output folder')
     .option('--point <x,y,z>', 'nodule position in world mm (LPS, as DICOM/ITK/LUNA16); repeatable as "x,y,z;x,y,z"')
     .option('--voxel <i,j,k>', 'nodule position in voxels (0-based); repeatable as "i,j,k;i,j,k"')
     .option('--points <csv>', 'CSV of nodule positions with LUNA16 columns coordX,coordY,coordZ (world mm)')
-    .option('--box <x0,y0,z0,x1,y1,z1>', `a box around the nodule: two opposite corners in world mm (LPS); the mask stays within it plus ${BOX_MARGIN_HELP_MM} mm (a box flat in z, drawn on one slice, limits it in-plane only); repeatable with ";"`)
+    .option('--box <x0,y0,z0,x1,y1,z1>', `a box around the nodule: two opposite corners in world mm (LPS); the mask stays within it plus ${BOX_MARGIN_MM} mm (a box flat in z, drawn on one slice, limits it in-plane only); repeatable with ";"`)
     .option('--voxel-box <i0,j0,k0,i1,j1,k1>', 'the same box in voxels (0-based, corners included); repeatable with ";"')
     .option('-m, --model <file>', 'model file', DEFAULT_MODEL)
     .option('--report <file>', 'write the JSON report here (default: beside the output, or stdout)')
@@ -69,9 +100,56 @@ export function register(program: Command): void {
     .option('--tta', 'average over flipped inputs (slower, slightly smoother)')
     .option('--batch-size <n>', 'slices per forward pass', nonNegativeIntArg('--batch-size'), 64)
     .option('--threads <n>', 'intra-op threads (default: all cores)', nonNegativeIntArg('--threads'))
+    .option('--risk <low|high>', 'the patient\'s lung cancer risk, for Fleischner 2017 (default: both recommendations are given)', parseRisk)
+    .option('--age <years>', 'the patient\'s age: Fleischner 2017 does not apply under 35', parseAge)
+    .option('--setting <incidental|screening>', 'incidental finding (Fleischner 2017 applies) or lung cancer screening (Lung-RADS only)', parseSetting, 'incidental')
+    .option('--cancer', 'the patient has a known cancer (Fleischner 2017 does not apply)')
+    .option('--immunosuppressed', 'the patient is immunosuppressed (Fleischner 2017 does not apply)')
+    .option('--solid-hu <HU>', `HU at or above which a part-solid nodule's voxel is solid (default ${SOLID_HU_HELP})`, parseHu)
+    .option('--sr <file.dcm>', 'write a DICOM SR (TID 1500) of the measurements, type and categories, referencing the SEG (-o <file.dcm>) and the series')
+    .option('--html <file.html>', 'write a printable HTML report: key images with the mask, measurements, type, Lung-RADS and Fleischner')
+    .option('--dicomweb <url>', 'instead of --input: a DICOMweb server (e.g. http://host:8042/dicom-web); the SEG is stored back there. Credentials: NODULESEG_DICOMWEB_USER/_PASSWORD, _TOKEN or --dicomweb-auth')
+    .option('--study <uid>', 'with --dicomweb: the study (Study Instance UID)')
+    .option('--series <uid>', 'with --dicomweb: the CT series (default: the study\'s largest CT series)')
+    .option('--dicomweb-auth <file>', 'with --dicomweb: a JSON file {"username","password"} or {"token"}')
     .action(async (opts: SegmentCliOptions) => {
-      await runSegment(opts);
+      if (opts.dicomweb !== undefined || opts.study !== undefined || opts.series !== undefined || opts.dicomwebAuth !== undefined) {
+        const { runSegmentDicomweb } = await import('../pacs/segment-dicomweb.ts');
+        await runSegmentDicomweb(opts, runSegment);
+      } else {
+        await runSegment(opts);
+      }
     });
+}
+
+/** SOLID_COMPONENT_HU of src/guidelines, for the help text without loading that module first (a test checks the two agree). */
+export const SOLID_HU_HELP = -300;
+
+function parseRisk(v: string): FleischnerRisk {
+  if (v !== 'low' && v !== 'high') throw new UserError(`--risk: expected low or high, got "${v}"`);
+  return v;
+}
+
+function parseAge(v: string): number {
+  const a = Number(v);
+  if (!(v.trim() !== '' && Number.isFinite(a) && a >= 0 && a <= 130)) throw new UserError(`--age: expected an age in years (0 to 130), got "${v}"`);
+  return a;
+}
+
+function parseSetting(v: string): 'incidental' | 'screening' {
+  if (v !== 'incidental' && v !== 'screening') throw new UserError(`--setting: expected incidental or screening, got "${v}"`);
+  return v;
+}
+
+function parseHu(v: string): number {
+  const h = Number(v);
+  if (!(v.trim() !== '' && Number.isFinite(h) && h >= -1024 && h <= 3071)) throw new UserError(`--solid-hu: expected a number of HU (-1024 to 3071), got "${v}"`);
+  return h;
+}
+
+/** The patient context of the Fleischner rules, from the options. */
+function fleischnerContextOf(opts: SegmentCliOptions): FleischnerContext {
+  return { risk: opts.risk ?? null, ageYears: opts.age ?? null, setting: opts.setting ?? 'incidental', knownCancer: opts.cancer === true, immunosuppressed: opts.immunosuppressed === true };
 }
 
 function parseProbability(v: string): number {
@@ -80,7 +158,7 @@ function parseProbability(v: string): number {
   return p;
 }
 
-function parseTriples(text: string, flag: string): Vec3[] {
+export function parseTriples(text: string, flag: string): Vec3[] {
   return text.split(';').filter((s) => s.trim()).map((s) => {
     const v = s.split(',').map((t) => Number(t.trim()));
     if (v.length !== 3 || v.some((x) => !Number.isFinite(x))) throw new UserError(`${flag}: expected three numbers "a,b,c", got "${s}"`);
@@ -89,7 +167,7 @@ function parseTriples(text: string, flag: string): Vec3[] {
 }
 
 /** "a,b,c,d,e,f" (";"-separated for several) -> pairs of opposite corners. */
-function parseBoxes(text: string, flag: string): Array<[Vec3, Vec3]> {
+export function parseBoxes(text: string, flag: string): Array<[Vec3, Vec3]> {
   return text.split(';').filter((s) => s.trim()).map((s) => {
     const v = s.split(',').map((t) => Number(t.trim()));
     if (v.length !== 6 || v.some((x) => !Number.isFinite(x))) throw new UserError(`${flag}: expected six numbers "x0,y0,z0,x1,y1,z1" (two opposite corners), got "${s}"`);
@@ -117,8 +195,11 @@ function readPointsCsv(file: string): Vec3[] {
   });
 }
 
-async function runSegment(opts: SegmentCliOptions): Promise<void> {
+export type { SegmentCliOptions };
+
+async function runSegment(opts: SegmentCliOptions, remote?: SegmentRemote): Promise<void> {
   // Every argument and path is checked before the model loads, so a mistake writes nothing.
+  if (!opts.input) throw new UserError('give --input <path>, or --dicomweb <url> --study <uid>');
   if (!existsSync(opts.input)) throw new UserError(`${opts.input}: no such file or folder`);
   const prompts = [opts.point, opts.voxel, opts.points, opts.box, opts.voxelBox].filter((x) => x !== undefined).length;
   if (prompts > 1) throw new UserError('give only one of --point, --voxel, --points, --box, --voxel-box');
@@ -129,24 +210,29 @@ async function runSegment(opts: SegmentCliOptions): Promise<void> {
   const cropFiles = isDir ? readdirSync(opts.input).filter(isImagePath).sort() : [];
   const folderOfCrops = isDir && cropFiles.length > 0 && prompts === 0;
   if (folderOfCrops) {
+    if (opts.sr || opts.html) throw new UserError(`${opts.sr ?? opts.html}: --sr and --html describe one scan, not a folder of crops`);
     checkCropFolderPaths(opts, cropFiles);
   } else {
     if (opts.output && !/\.(nii\.gz|nii|dcm)$/i.test(opts.output)) {
       throw new UserError(`${opts.output}: the output must end in .nii.gz, .nii or .dcm`);
     }
-    refuseOutputsOverInputs([opts.output, reportPathOf(opts), opts.png], [...imageInputFiles(opts.input), opts.model, opts.points]);
+    if (opts.sr && !/\.dcm$/i.test(opts.sr)) throw new UserError(`${opts.sr}: the SR file must end in .dcm`);
+    if (opts.sr && !(opts.output && /\.dcm$/i.test(opts.output))) throw new UserError(`${opts.sr}: the SR references the DICOM SEG; give -o <file.dcm> too`);
+    if (opts.html && !/\.html?$/i.test(opts.html)) throw new UserError(`${opts.html}: the HTML report must end in .html`);
+    refuseOutputsOverInputs([opts.output, reportPathOf(opts), opts.png, opts.sr, opts.html], [...imageInputFiles(opts.input), opts.model, opts.points]);
   }
   const lib = await loadLib();
   if (opts.threads) lib.tensor.setNumThreads(opts.threads);
   const { model, info } = lib.models.loadModel(opts.model);
   try {
+    const heads = lib.classify.readHeads(opts.model, model);
     if (folderOfCrops) {
-      await segmentCropFolder(lib, model, info, opts, cropFiles);
+      await segmentCropFolder(lib, model, info, opts, cropFiles, heads);
       return;
     }
     const volume = await lib.io.readVolume(opts.input);
     if (prompts === 0) {
-      await segmentOneCrop(lib, model, info, opts, volume);
+      await segmentOneCrop(lib, model, info, opts, volume, heads);
       return;
     }
     const { boxPrompt } = lib.inference;
@@ -168,13 +254,13 @@ async function runSegment(opts: SegmentCliOptions): Promise<void> {
     const progress = makeProgress();
     progress.start(nodulePrompts.length, 'segmenting nodules');
     const { labels, nodules } = lib.inference.segmentAtPrompts(model, info, volume, nodulePrompts, {
-      threshold: opts.threshold,
-      flipTta: opts.tta,
-      batchSize: opts.batchSize,
+      ...segmentOptionsOf(opts, heads),
       onNodule: (d) => progress.update(d),
     });
     progress.stop();
-    writeOutputs(lib, opts, volume, labels, nodules, info);
+    // On a PACS the SEG is stored first: a refused store leaves no local file either.
+    const stored = remote ? await remote.store(volume, labels, info) : undefined;
+    writeOutputs(lib, opts, volume, labels, nodules, info, stored && remote ? { input: remote.input, seg: stored.seg, report: stored.report } : undefined);
   } finally {
     model.dispose();
   }
@@ -201,12 +287,17 @@ function checkCropFolderPaths(opts: SegmentCliOptions, files: string[]): void {
   refuseOutputsOverInputs(outputs, [opts.input, opts.model]);
 }
 
-async function segmentOneCrop(lib: Lib, model: SegmentationNetwork, info: ModelInfo, opts: SegmentCliOptions, crop: Volume): Promise<void> {
-  const { seg, nodule } = lib.inference.segmentCrop(model, info, crop, { threshold: opts.threshold, flipTta: opts.tta, batchSize: opts.batchSize });
+/** What segmentCrop and segmentAtPrompts take from the options, with the model file's heads. */
+function segmentOptionsOf(opts: SegmentCliOptions, heads: NoduleHeads | null): SegmentOptions {
+  return { threshold: opts.threshold, flipTta: opts.tta, batchSize: opts.batchSize, heads, ...(opts.solidHu !== undefined ? { solidThresholdHU: opts.solidHu } : {}) };
+}
+
+async function segmentOneCrop(lib: Lib, model: SegmentationNetwork, info: ModelInfo, opts: SegmentCliOptions, crop: Volume, heads: NoduleHeads | null): Promise<void> {
+  const { seg, nodule } = lib.inference.segmentCrop(model, info, crop, segmentOptionsOf(opts, heads));
   writeOutputs(lib, opts, crop, seg.mask.data, [nodule], info);
 }
 
-async function segmentCropFolder(lib: Lib, model: SegmentationNetwork, info: ModelInfo, opts: SegmentCliOptions, files: string[]): Promise<void> {
+async function segmentCropFolder(lib: Lib, model: SegmentationNetwork, info: ModelInfo, opts: SegmentCliOptions, files: string[], heads: NoduleHeads | null): Promise<void> {
   if (!opts.output) throw new UserError('--output <dir> is required for a folder of crops');
   // A bad file halfway must not leave a partial set: masks and overlays go to staging folders
   // and are moved into place only after every crop has been segmented.
@@ -222,18 +313,19 @@ async function segmentCropFolder(lib: Lib, model: SegmentationNetwork, info: Mod
   const maskStage = stage(opts.output);
   const pngStage = opts.png ? stage(opts.png) : null;
   const progress = makeProgress();
-  const report: Record<string, NoduleResult> = {};
+  const report: Record<string, ReportedNodule> = {};
   const t0 = Date.now();
   let complete = false;
   try {
     progress.start(files.length, 'segmenting crops');
     for (const [n, f] of files.entries()) {
       const crop = await lib.io.readVolume(join(opts.input, f));
-      const { seg, nodule } = lib.inference.segmentCrop(model, info, crop, { threshold: opts.threshold, flipTta: opts.tta, batchSize: opts.batchSize });
+      const { seg, nodule } = lib.inference.segmentCrop(model, info, crop, segmentOptionsOf(opts, heads));
       const stem = imageStem(f);
       lib.io.writeNiftiMask(join(maskStage, `${stem}.nii.gz`), seg.mask.data, crop);
       if (pngStage && nodule.measures.voxelCount > 0) lib.io.writeOverlayPng(join(pngStage, `${stem}.png`), crop, seg.mask.data);
-      report[stem] = nodule;
+      // Each crop is its own scan: one nodule, so Fleischner's "single" rows.
+      report[stem] = lib.report.withGuidelines([nodule], fleischnerContextOf(opts))[0]!;
       progress.update(n + 1);
     }
     progress.stop();
@@ -258,16 +350,35 @@ function modelSummary(file: string, info: ModelInfo): Record<string, unknown> {
   return { file: basename(file), arch: info.config.arch, threshold: info.threshold, slice: info.slice };
 }
 
-function writeOutputs(lib: Lib, opts: SegmentCliOptions, volume: Volume, labels: Uint8Array, nodules: NoduleResult[], info: ModelInfo): void {
+function writeOutputs(
+  lib: Lib,
+  opts: SegmentCliOptions,
+  volume: Volume,
+  labels: Uint8Array,
+  nodules: NoduleResult[],
+  info: ModelInfo,
+  remote?: { input: string; seg: Uint8Array; report: Record<string, unknown> },
+): void {
   const out = opts.output;
+  const reported = lib.report.withGuidelines(nodules, fleischnerContextOf(opts));
+  // Everything that can fail is built before the first file is written.
+  let segBytes: Uint8Array | null = null;
+  if (out && /\.dcm$/i.test(out)) {
+    if (volume.source?.format !== 'dicom') throw new UserError(`${out}: DICOM SEG output needs a DICOM series input; write .nii.gz instead`);
+    const binary = Uint8Array.from(labels, (v) => (v ? 1 : 0));
+    segBytes = remote ? remote.seg : lib.io.encodeDicomSeg(binary, volume, segOptionsOf(info)); // on a PACS: the very SEG stored there (same UIDs)
+  }
+  const extra: Array<[string, Uint8Array | string]> = [];
+  if (opts.sr) {
+    if (!segBytes) throw new UserError(`${opts.sr}: the SR references the DICOM SEG; give -o <file.dcm> with a DICOM series input`);
+    extra.push([opts.sr, lib.report.encodeNoduleSr(reported, volume, segBytes, info)]);
+  }
+  if (opts.html) {
+    extra.push([opts.html, lib.report.noduleHtmlReport(reported, volume, labels, { input: remote?.input ?? opts.input ?? '', modelName: `${basename(opts.model)} (${info.config.arch})`, patient: fleischnerContextOf(opts) })]);
+  }
   if (out) {
-    if (/\.dcm$/i.test(out)) {
-      if (volume.source?.format !== 'dicom') throw new UserError(`${out}: DICOM SEG output needs a DICOM series input; write .nii.gz instead`);
-      const binary = Uint8Array.from(labels, (v) => (v ? 1 : 0));
-      lib.io.writeDicomSeg(out, binary, volume, { algorithmType: 'AUTOMATIC', algorithmName: `noduleseg ${info.config.arch}`, segmentLabel: 'Nodule' });
-    } else {
-      lib.io.writeNiftiMask(out, labels, volume);
-    }
+    if (segBytes) writeFileAtomic(out, segBytes);
+    else lib.io.writeNiftiMask(out, labels, volume);
   }
   if (opts.png) {
     mkdirSync(opts.png, { recursive: true });
@@ -277,16 +388,17 @@ function writeOutputs(lib: Lib, opts: SegmentCliOptions, volume: Volume, labels:
       lib.io.writeOverlayPng(join(opts.png, `nodule-${n.label}.png`), volume, only, { slices: 'all-mask' });
     }
   }
-  const report = JSON.stringify({ input: opts.input, model: modelSummary(opts.model, info), nodules }, null, 2) + '\n';
+  lib.io.writeFilesAtomicSet(extra);
+  const report = JSON.stringify({ input: remote?.input ?? opts.input, model: modelSummary(opts.model, info), patient: fleischnerContextOf(opts), ...remote?.report, nodules: reported }, null, 2) + '\n';
   const reportPath = reportPathOf(opts);
   if (reportPath) writeFileAtomic(reportPath, report);
   else process.stdout.write(report);
-  for (const n of nodules) {
+  for (const n of reported) {
     const m = n.measures;
     process.stderr.write(
       `nodule ${n.label}: ${m.volumeMm3.toFixed(1)} mm3${n.anyReaderVolumeMm3 !== null ? ` (up to ${n.anyReaderVolumeMm3.toFixed(1)} mm3 as any reader would draw it)` : ''}, longest axial diameter ${m.longestAxialDiameterMm.toFixed(1)} mm ` +
         `(perpendicular ${m.perpendicularDiameterMm.toFixed(1)} mm), mean ${m.meanHU.toFixed(0)} HU${n.sizeClass ? `, size class ${n.sizeClass}` : ''}` +
-        `${n.warnings.length ? ' — ' + n.warnings.join('; ') : ''}\n`,
+        `${n.type ? `; ${lib.report.clinicalSummary(n)}` : ''}${n.warnings.length ? ' — ' + n.warnings.join('; ') : ''}\n`,
     );
   }
 }

@@ -8,29 +8,12 @@ import type { ModelInfo, SegmentationNetwork } from '../models/index.ts';
 import { segmentVolume, type CropSegmentation } from './predict.ts';
 import { keepComponentAt } from './components.ts';
 import { trimAtConstriction } from './profile.ts';
+import { BOX_MARGIN_MM, promptCentre, type NodulePrompt } from './prompts.ts';
+import { guidelineMeasures, SOLID_COMPONENT_HU, type GuidelineMeasures } from '../guidelines/measurements.ts';
+import { characteriseNodule, type NoduleHeads } from '../classify/index.ts';
+import type { NoduleType } from '../data/nodule-type.ts';
 
-/**
- * Where a nodule is, in voxels of the scan: a point on it, or a box around it (two opposite
- * corners, voxel centres included). A box's mask stays inside the box widened by
- * BOX_MARGIN_MM on each side, except along an axis where the box is flat (a rectangle drawn on
- * one slice limits the nodule in-plane only).
- */
-export type NodulePrompt = { kind: 'point'; voxel: Vec3 } | { kind: 'box'; minVoxel: Vec3; maxVoxel: Vec3 };
-
-/** A box prompt from two opposite corners in voxels, in any order. */
-export function boxPrompt(a: Vec3, b: Vec3): NodulePrompt {
-  return { kind: 'box', minVoxel: [Math.min(a[0], b[0]), Math.min(a[1], b[1]), Math.min(a[2], b[2])], maxVoxel: [Math.max(a[0], b[0]), Math.max(a[1], b[1]), Math.max(a[2], b[2])] };
-}
-
-/** A detector's or a reader's box is rarely exact to the voxel: this much slack, in mm, each side. */
-export const BOX_MARGIN_MM = 2;
-
-/** The voxel a prompt centres the crop on. */
-export function promptCentre(prompt: NodulePrompt): Vec3 {
-  if (prompt.kind === 'point') return prompt.voxel;
-  const { minVoxel: a, maxVoxel: b } = prompt;
-  return [(a[0] + b[0]) / 2, (a[1] + b[1]) / 2, (a[2] + b[2]) / 2];
-}
+export { BOX_MARGIN_MM, boxPrompt, promptCentre, type NodulePrompt } from './prompts.ts';
 
 export interface NoduleResult {
   /** 1-based label of this nodule in the label mask. */
@@ -59,6 +42,22 @@ export interface NoduleResult {
   /** Mean foreground probability inside the mask, and the share of mask voxels with p < 0.7. */
   meanProbability: number;
   uncertainFraction: number;
+  /**
+   * Size as Lung-RADS and Fleischner measure it: long and short axis on the axial slice of the
+   * longest diameter, their mean rounded to 0.1 mm and to the mm, volume, and the solid component
+   * (voxels at or above solidThresholdHU).
+   */
+  guidelineMeasures: GuidelineMeasures;
+  /** From the model's nodule-level heads; null without heads or for an empty mask. */
+  type: NoduleType | null;
+  /** solid, part-solid, ground-glass. */
+  typeProbabilities: [number, number, number] | null;
+  /** Probability that the LIDC readers would rate it calcified. */
+  calcified: number | null;
+  /** Probability of an LIDC malignancy rating >= 4: the radiologists' suspicion on LIDC, not a diagnosis. */
+  malignancySuspicion: number | null;
+  /** Probability of marked spiculation (LIDC rating >= 3). */
+  spiculation: number | null;
   warnings: string[];
 }
 
@@ -66,6 +65,10 @@ export interface SegmentOptions {
   threshold?: number;
   flipTta?: boolean;
   batchSize?: number;
+  /** The model file's nodule-level heads (classify/readHeads); without them type and probabilities are null. */
+  heads?: NoduleHeads | null;
+  /** HU at or above which a voxel of the nodule is solid (default SOLID_COMPONENT_HU). */
+  solidThresholdHU?: number;
 }
 
 const CLASS_NAMES = ['none', 'small', 'medium', 'large'];
@@ -87,8 +90,9 @@ export function promptCropSize(volume: Volume, info: ModelInfo, prompt?: NoduleP
 export function segmentCrop(model: SegmentationNetwork, info: ModelInfo, crop: Volume, options: SegmentOptions = {}): { seg: CropSegmentation; nodule: NoduleResult } {
   const centre: Vec3 = [(crop.dims[0] - 1) / 2, (crop.dims[1] - 1) / 2, (crop.dims[2] - 1) / 2];
   const seg = segmentVolume(model, crop, info.slice, { threshold: options.threshold ?? info.threshold, flipTta: options.flipTta, batchSize: options.batchSize, centreVoxel: centre });
-  const nodule = describeNodule(1, crop, seg, centre, crop, [0, 0, 0]);
+  const nodule = describeNodule(1, crop, seg, centre, crop, [0, 0, 0], options.solidThresholdHU);
   addAnyReaderVolume(nodule, info, seg, crop, centre, null, [0, 0, 0]);
+  addClassification(nodule, model, info, options.heads, crop, seg, centre);
   return { seg, nodule };
 }
 
@@ -123,8 +127,9 @@ export function segmentAtPrompts(
     }
     const labelled = Uint8Array.from(seg.mask.data, (v) => (v ? k + 1 : 0));
     pasteCrop(labels, crop.withData(labelled, 'SEG'), 'fill');
-    const nodule = describeNodule(k + 1, crop, seg, local, scan, startVoxel);
+    const nodule = describeNodule(k + 1, crop, seg, local, scan, startVoxel, options.solidThresholdHU);
     addAnyReaderVolume(nodule, info, seg, crop, local, prompt, startVoxel);
+    addClassification(nodule, model, info, options.heads, crop, seg, local);
     if (prompt.kind === 'box') {
       nodule.promptBoxVoxels = [prompt.minVoxel, prompt.maxVoxel];
       nodule.promptBoxWorldMm = [scan.voxelToWorld(prompt.minVoxel), scan.voxelToWorld(prompt.maxVoxel)];
@@ -184,8 +189,21 @@ function addAnyReaderVolume(nodule: NoduleResult, info: ModelInfo, seg: CropSegm
   nodule.anyReaderLevel = level;
 }
 
-function describeNodule(label: number, crop: Volume, seg: CropSegmentation, promptLocal: Vec3, frame: Volume, startVoxel: Vec3): NoduleResult {
-  const measures = measureNodule({ data: seg.mask.data, dims: crop.dims, spacingMm: crop.spacingMm }, crop.data);
+/** Type and probabilities from the heads, on the nodule's own crop (the grid its mask is on). */
+function addClassification(nodule: NoduleResult, model: SegmentationNetwork, info: ModelInfo, heads: NoduleHeads | null | undefined, crop: Volume, seg: CropSegmentation, local: Vec3): void {
+  if (!heads) return;
+  const c = characteriseNodule(model, info.slice, heads, crop, seg.mask.data, local);
+  if (!c) return;
+  nodule.type = c.type;
+  nodule.typeProbabilities = c.typeProbabilities;
+  nodule.calcified = c.calcified;
+  nodule.malignancySuspicion = c.malignancySuspicion;
+  nodule.spiculation = c.spiculation;
+}
+
+function describeNodule(label: number, crop: Volume, seg: CropSegmentation, promptLocal: Vec3, frame: Volume, startVoxel: Vec3, solidThresholdHU = SOLID_COMPONENT_HU): NoduleResult {
+  const grid = { data: seg.mask.data, dims: crop.dims, spacingMm: crop.spacingMm };
+  const measures = measureNodule(grid, crop.data);
   const toFrame = (v: readonly number[]): Vec3 => [v[0]! + startVoxel[0], v[1]! + startVoxel[1], v[2]! + startVoxel[2]];
   let sumP = 0, n = 0, unsure = 0;
   for (let i = 0; i < seg.mask.data.length; i++) {
@@ -223,6 +241,12 @@ function describeNodule(label: number, crop: Volume, seg: CropSegmentation, prom
     anyReaderLevel: null,
     meanProbability: n ? sumP / n : 0,
     uncertainFraction,
+    guidelineMeasures: guidelineMeasures(grid, crop.data, solidThresholdHU),
+    type: null,
+    typeProbabilities: null,
+    calcified: null,
+    malignancySuspicion: null,
+    spiculation: null,
     warnings,
   };
 }

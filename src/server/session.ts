@@ -1,7 +1,11 @@
 import { gzipSync } from 'node:zlib';
 import { Volume, encodeNifti, encodeDicomSeg, sortedIntersectionSize, type NoduleReport, type Vec3 } from '../io/index.ts';
-import { promptCentre, boxPrompt, type NodulePrompt, type NoduleResult } from '../inference/index.ts';
+import type { NoduleResult } from '../inference/index.ts';
+import { promptCentre, boxPrompt, type NodulePrompt } from '../inference/prompts.ts';
 import { HttpError } from './http-error.ts';
+import { withGuidelines, withGuidelinesOne } from '../report/assess.ts';
+import type { GuidelineMeasures, LungRadsResult, FleischnerResult } from '../guidelines/index.ts';
+import type { NoduleType } from '../data/nodule-type.ts';
 import type { Segmenter } from './segmenter.ts';
 
 /** In-plane display subsampling: 1 = full resolution. */
@@ -54,6 +58,15 @@ export interface NoduleView {
   promptBoxWorldMm: [Vec3, Vec3] | null;
   centroidWorldMm: Vec3 | null;
   lidcMatch: { index: number; dice: number } | null;
+  /** As in `segment`'s report: type and probabilities (null without the model's heads), guideline measures and categories. */
+  type: NoduleType | null;
+  typeProbabilities: [number, number, number] | null;
+  calcified: number | null;
+  malignancySuspicion: number | null;
+  spiculation: number | null;
+  guidelineMeasures: GuidelineMeasures;
+  lungRads: LungRadsResult | null;
+  fleischner: FleischnerResult | null;
 }
 
 /** One opened scan and the nodules segmented on it. Sessions never share state. */
@@ -187,13 +200,14 @@ export class Session {
       dims: this.volume.dims,
       spacingMm: this.volume.spacingMm,
       model,
-      nodules: this.nodules.map((n) => ({ ...n.result, lidcMatch: n.lidcMatch })),
+      nodules: withGuidelines(this.nodules.map((n) => n.result)).map((r, i) => ({ ...r, lidcMatch: this.nodules[i]!.lidcMatch })),
       lidc: this.lidc.map(({ consensus: _c, ...r }) => r),
     };
   }
 
-  static view(n: SessionNodule): NoduleView {
-    const r = n.result;
+  /** `noduleCount`: the nodules on the scan (Fleischner's "multiple" rows when more than one). */
+  static view(n: SessionNodule, noduleCount = 1): NoduleView {
+    const r = withGuidelinesOne(n.result, noduleCount);
     const m = r.measures;
     return {
       label: n.label,
@@ -213,6 +227,14 @@ export class Session {
       promptBoxWorldMm: r.promptBoxWorldMm,
       centroidWorldMm: r.centroidWorldMm,
       lidcMatch: n.lidcMatch,
+      type: r.type,
+      typeProbabilities: r.typeProbabilities,
+      calcified: r.calcified,
+      malignancySuspicion: r.malignancySuspicion,
+      spiculation: r.spiculation,
+      guidelineMeasures: r.guidelineMeasures,
+      lungRads: r.lungRads,
+      fleischner: r.fleischner,
     };
   }
 }

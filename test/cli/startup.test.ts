@@ -64,9 +64,6 @@ test('the command list of --help (train and benchmark not imported) is the one t
 });
 
 test('help texts that avoid importing libtorch modules quote their constants right', async () => {
-  const { BOX_MARGIN_HELP_MM } = await import('../../src/cli/segment.ts');
-  const { BOX_MARGIN_MM } = await import('../../src/inference/index.ts');
-  assert.equal(BOX_MARGIN_HELP_MM, BOX_MARGIN_MM);
   const { HELP_DEFAULTS } = await import('../../src/cli/finetune.ts');
   const { DEFAULT_FINETUNE } = await import('../../src/transfer/index.ts');
   assert.deepEqual(HELP_DEFAULTS, { epochs: DEFAULT_FINETUNE.epochs, lr: DEFAULT_FINETUNE.lr, batchSize: DEFAULT_FINETUNE.batchSize });
