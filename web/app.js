@@ -285,7 +285,9 @@ async function requestNodule(prompt, busyText, startedAt) {
       body: JSON.stringify(prompt),
     });
     if (state.session !== s) return; // another scan was opened meanwhile
-    if (r.replaced) s.nodules = s.nodules.map((n) => (n.label === r.nodule.label ? r.nodule : n));
+    // The server sends every nodule again when one is added: the others' Fleischner rows change to "multiple".
+    if (r.nodules) s.nodules = r.nodules;
+    else if (r.replaced) s.nodules = s.nodules.map((n) => (n.label === r.nodule.label ? r.nodule : n));
     else if (!r.existing) s.nodules.push(r.nodule);
     state.selected = r.nodule.label;
     await refreshOverlay();
@@ -376,6 +378,7 @@ function renderPanel() {
       : ['Point (LPS mm)', n.promptWorldMm.map((v) => v.toFixed(1)).join(', ')],
   ];
   if (n.lidcMatch) rows.push(['LIDC match', `nodule ${n.lidcMatch.index}, Dice ${n.lidcMatch.dice.toFixed(3)}`]);
+  rows.push(...clinicalRows(n));
   const table = document.createElement('table');
   for (const [k, v] of rows) {
     const tr = table.insertRow();
@@ -391,6 +394,29 @@ function renderPanel() {
     p.textContent = `⚠ ${w}`;
     panel.append(p);
   }
+}
+
+/** Type, guideline measurements and categories: the same as `segment`'s report and HTML page. */
+function clinicalRows(n) {
+  const g = n.guidelineMeasures;
+  if (!g || n.voxelCount === 0) return [];
+  const pct = (p) => `${Math.round(p * 100)} %`;
+  const rows = [];
+  if (n.type && n.typeProbabilities) {
+    const [s, ps, gg] = n.typeProbabilities;
+    rows.push(['Type', `${n.type} (solid ${pct(s)}, part-solid ${pct(ps)}, ground-glass ${pct(gg)})`]);
+  }
+  rows.push(['Long × short axis', `${fmt(g.longAxisMm)} × ${fmt(g.shortAxisMm)} mm`]);
+  rows.push(['Mean diameter', `${g.meanDiameterLungRadsMm.toFixed(1)} mm (Lung-RADS); ${g.meanDiameterFleischnerMm} mm (Fleischner)`]);
+  if (n.type === 'part-solid' && g.solidComponent) {
+    const sc = g.solidComponent;
+    rows.push(['Solid component', `${fmt((sc.longAxisMm + sc.shortAxisMm) / 2)} mm, ${fmt(sc.volumeMm3)} mm³ (≥ ${g.solidThresholdHU} HU)`]);
+  }
+  if (n.calcified != null) rows.push(['Calcified', pct(n.calcified)]);
+  if (n.malignancySuspicion != null) rows.push(["Radiologists' suspicion (LIDC)", `${pct(n.malignancySuspicion)} rated 4-5 of 5; not a diagnosis`]);
+  if (n.lungRads) rows.push([n.lungRads.version, `${n.lungRads.category}: ${n.lungRads.reason}. ${n.lungRads.management}${n.lungRads.consider4X ? `. ${n.lungRads.consider4X}` : ''}`]);
+  if (n.fleischner) rows.push([n.fleischner.version, `${n.fleischner.row ? `${n.fleischner.row}: ` : ''}${n.fleischner.recommendation}`]);
+  return rows;
 }
 
 function renderLidc() {

@@ -8,6 +8,7 @@ import { isUserError } from '../errors.ts';
 import { Volume } from '../io/index.ts';
 import { segmentAtPrompts } from '../inference/index.ts';
 import { loadModel } from '../models/index.ts';
+import { readHeads, type NoduleHeads } from '../classify/index.ts';
 import { setNumThreads } from '../tensor/index.ts';
 import type { FromWorker, ToWorker, WireError, WorkerInit } from './worker-protocol.ts';
 
@@ -23,10 +24,12 @@ function wire(e: unknown): WireError {
 const post = (m: FromWorker, transfer: ArrayBuffer[] = []): void => port.postMessage(m, transfer);
 
 let loaded: ReturnType<typeof loadModel>;
+let heads: NoduleHeads | null;
 try {
   // Thread counts are per thread in libtorch's OpenMP: the main thread's setting does not reach here.
   if (init.threads) setNumThreads(init.threads);
   loaded = loadModel(init.modelFile);
+  heads = readHeads(init.modelFile, loaded.model);
 } catch (e) {
   post({ type: 'startFailed', error: wire(e) });
   throw e;
@@ -51,7 +54,7 @@ port.on('message', (m: ToWorker) => {
     const scan = scans.get(m.scanId);
     // The main thread checks this before sending; a miss here is a bug, not the user's doing.
     if (!scan) throw new Error(`model worker: scan ${m.scanId} is not open here`);
-    const { labels, nodules } = segmentAtPrompts(model, info, scan, [m.prompt]);
+    const { labels, nodules } = segmentAtPrompts(model, info, scan, [m.prompt], { heads });
     let count = 0;
     for (let i = 0; i < labels.length; i++) if (labels[i]) count++;
     const voxels = new Int32Array(count);

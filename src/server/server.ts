@@ -173,14 +173,16 @@ export function createViewerServer(opts: ViewerServerOptions): { server: Server;
           // A click inside a nodule already segmented selects it.
           const at = s.voxelIndexAt(prompt.pointMm);
           const existing = at >= 0 ? s.noduleAt(at) : undefined;
-          if (existing) return sendJson(res, 200, { nodule: Session.view(existing), existing: true });
+          if (existing) return sendJson(res, 200, { nodule: Session.view(existing, s.nodules.length), existing: true });
         }
         const labelsBefore = new Set(s.nodules.map((x) => x.label));
         const t0 = performance.now();
         const n = await s.segment(opts.segmenter, prompt, gone.signal);
         const ms = performance.now() - t0;
         opts.log(`nodule ${n.label} on ${s.name}: ${n.result.measures.volumeMm3.toFixed(1)} mm3 in ${(ms / 1000).toFixed(2)} s`);
-        return sendJson(res, 200, { nodule: Session.view(n), existing: false, replaced: labelsBefore.has(n.label), segmentMs: Math.round(ms) });
+        // Every nodule's view again: one more nodule moves the others to Fleischner's "multiple" rows.
+        const views = s.nodules.map((x) => Session.view(x, s.nodules.length));
+        return sendJson(res, 200, { nodule: views.find((v) => v.label === n.label) ?? Session.view(n, s.nodules.length), nodules: views, existing: false, replaced: labelsBefore.has(n.label), segmentMs: Math.round(ms) });
       }
       const del = /^\/nodules\/(\d+)$/.exec(rest);
       if (del && method === 'DELETE') {
@@ -237,7 +239,7 @@ function describeSession(s: Session): Record<string, unknown> {
     modality: s.volume.modality,
     dicom: s.isDicom,
     notes: s.notes,
-    nodules: s.nodules.map((n) => Session.view(n)),
+    nodules: s.nodules.map((n) => Session.view(n, s.nodules.length)),
     lidc: s.lidc.map(({ consensus: _c, ...r }) => r),
   };
 }

@@ -1,0 +1,43 @@
+/** Guidelines added to the nodules of a scan, as `segment` and the viewer report them. */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { withGuidelines, withGuidelinesOne, clinicalSummary, NO_TYPE_WARNING } from '../../src/report/assess.ts';
+import { DEFAULT_FLEISCHNER_CONTEXT } from '../../src/guidelines/index.ts';
+import { Session } from '../../src/server/session.ts';
+import { scene } from './helpers.ts';
+
+test('one nodule: single rows; two found: multiple rows; an empty one does not count', () => {
+  const { nodule } = scene();
+  const ctx = { ...DEFAULT_FLEISCHNER_CONTEXT, risk: 'low' as const, ageYears: 50 };
+  const [one] = withGuidelines([nodule], ctx);
+  assert.match(one!.fleischner!.row!, /single/);
+  assert.equal(one!.lungRads!.version, 'Lung-RADS v2022 (baseline)');
+  const empty = { ...nodule, label: 3, measures: { ...nodule.measures, voxelCount: 0 } };
+  assert.match(withGuidelines([nodule, empty], ctx)[0]!.fleischner!.row!, /single/);
+  const two = withGuidelines([nodule, { ...nodule, label: 2 }], ctx);
+  assert.match(two[0]!.fleischner!.row!, /multiple/);
+  assert.equal(withGuidelines([nodule, empty], ctx)[1]!.lungRads, null);
+  assert.deepEqual(withGuidelinesOne(nodule, 2, ctx).fleischner, two[0]!.fleischner);
+  assert.match(clinicalSummary(one!), /^part-solid \(p 0\.70\), .* mm \(mean .* mm\), solid component .* mm, Lung-RADS (2|3|4A|4B), Fleischner: /);
+});
+
+test('without heads: no categories, and a warning that says why', () => {
+  const { nodule } = scene();
+  const [r] = withGuidelines([{ ...nodule, type: null, typeProbabilities: null, calcified: null, malignancySuspicion: null, spiculation: null }]);
+  assert.equal(r!.lungRads, null);
+  assert.equal(r!.fleischner, null);
+  assert.ok(r!.warnings.includes(NO_TYPE_WARNING));
+});
+
+test('the viewer panel gets the same type, measurements and categories; the count selects multiple', () => {
+  const { nodule } = scene();
+  const sessionNodule = { label: 1, result: nodule, voxels: new Int32Array(0), lidcMatch: null };
+  const v1 = Session.view(sessionNodule, 1);
+  const [expected] = withGuidelines([nodule]);
+  assert.equal(v1.type, 'part-solid');
+  assert.deepEqual(v1.typeProbabilities, nodule.typeProbabilities);
+  assert.deepEqual(v1.guidelineMeasures, nodule.guidelineMeasures);
+  assert.deepEqual(v1.lungRads, expected!.lungRads);
+  assert.deepEqual(v1.fleischner, expected!.fleischner);
+  assert.match(Session.view(sessionNodule, 2).fleischner!.row!, /multiple/);
+});
