@@ -77,6 +77,13 @@ export interface SegmentRemote {
   store: (volume: Volume, labels: Uint8Array, info: ModelInfo) => Promise<{ seg: Uint8Array; report: Record<string, unknown> }>;
 }
 
+/** Labels -> 0/1. A plain loop: Uint8Array.from(labels, fn) takes ~15 s on a 512 x 512 x 133 scan here, this ~0.1 s. */
+export function binaryMask(labels: Uint8Array): Uint8Array {
+  const out = new Uint8Array(labels.length);
+  for (let i = 0; i < labels.length; i++) out[i] = labels[i] ? 1 : 0;
+  return out;
+}
+
 /** The SEG's description of our output, the same for a local file and one stored on a PACS. */
 export function segOptionsOf(info: ModelInfo): { algorithmType: 'AUTOMATIC'; algorithmName: string; segmentLabel: string } {
   return { algorithmType: 'AUTOMATIC', algorithmName: `noduleseg ${info.config.arch}`, segmentLabel: 'Nodule' };
@@ -365,8 +372,7 @@ function writeOutputs(
   let segBytes: Uint8Array | null = null;
   if (out && /\.dcm$/i.test(out)) {
     if (volume.source?.format !== 'dicom') throw new UserError(`${out}: DICOM SEG output needs a DICOM series input; write .nii.gz instead`);
-    const binary = Uint8Array.from(labels, (v) => (v ? 1 : 0));
-    segBytes = remote ? remote.seg : lib.io.encodeDicomSeg(binary, volume, segOptionsOf(info)); // on a PACS: the very SEG stored there (same UIDs)
+    segBytes = remote ? remote.seg : lib.io.encodeDicomSeg(binaryMask(labels), volume, segOptionsOf(info)); // on a PACS: the very SEG stored there (same UIDs)
   }
   const extra: Array<[string, Uint8Array | string]> = [];
   if (opts.sr) {

@@ -66,6 +66,16 @@ export interface ClientOptions {
 
 const DICOM_JSON = 'application/dicom+json';
 
+/** A failure to talk to the server; `transient` when the same request may succeed later (network, timeout, 429, 5xx): a queue retries those. */
+export class DicomWebError extends UserError {
+  readonly transient: boolean;
+  constructor(message: string, transient: boolean) {
+    super(message);
+    this.name = 'DicomWebError';
+    this.transient = transient;
+  }
+}
+
 /** The first value of a tag as a string ('' when absent); person names by their alphabetic form. */
 export function str(ds: DicomJson, tag: string): string {
   const v = ds[tag]?.Value?.[0];
@@ -137,7 +147,7 @@ export class DicomWebClient {
     try {
       res = await fetch(this.base + path, { method: init.method ?? 'GET', headers, body: init.body, signal: AbortSignal.timeout(this.timeoutMs), redirect: 'error' });
     } catch (e) {
-      throw new UserError(`${this.label}: ${describeFetchError(e, this.timeoutMs)}`);
+      throw new DicomWebError(`${this.label}: ${describeFetchError(e, this.timeoutMs)}`, true);
     }
     if (res.ok) return res;
     // Drain the body (the connection is reused); a short excerpt helps with 4xx/5xx other than auth.
@@ -150,7 +160,7 @@ export class DicomWebClient {
     if (res.status === 403) throw new UserError(`${this.label}: access forbidden to ${path.split('?')[0]} (403 Forbidden)`);
     if (res.status === 404 && init.notFound) throw new UserError(`${this.label}: ${init.notFound}`);
     const excerpt = text.replace(/\s+/g, ' ').trim().slice(0, 160);
-    throw new UserError(`${this.label}: ${init.method ?? 'GET'} ${path.split('?')[0]} failed (HTTP ${res.status} ${res.statusText})${excerpt ? `: ${excerpt}` : ''}`);
+    throw new DicomWebError(`${this.label}: ${init.method ?? 'GET'} ${path.split('?')[0]} failed (HTTP ${res.status} ${res.statusText})${excerpt ? `: ${excerpt}` : ''}`, res.status === 429 || res.status >= 500);
   }
 
   private async json(path: string, notFound?: string): Promise<DicomJson[]> {
@@ -204,6 +214,17 @@ export class DicomWebClient {
     checkUid(seriesUid, '--series');
     const list = await this.json(`/studies/${studyUid}/series/${seriesUid}/instances?includefield=00080018`, `series ${seriesUid} of study ${studyUid} not found`);
     return list.map((ds) => str(ds, '00080018'));
+  }
+
+  /** A CT series found by its UID alone (its study unknown), as a LUNA16 candidates list names them. */
+  async findCtSeries(seriesUid: string): Promise<SeriesSummary> {
+    checkUid(seriesUid, '--series');
+    const params = new URLSearchParams({ SeriesInstanceUID: seriesUid });
+    for (const tag of ['0020000D', '00080060', '00200011', '0008103E', '00201209']) params.append('includefield', tag);
+    const s = (await this.json(`/series?${params}`)).map((ds) => seriesOf(ds, '')).find((x) => x.seriesInstanceUid === seriesUid);
+    if (!s || !s.studyInstanceUid) throw new UserError(`${this.label}: series ${seriesUid} not found`);
+    if (s.modality !== 'CT') throw new UserError(`${this.label}: series ${seriesUid} is ${s.modality || 'of no modality'}, not CT`);
+    return s;
   }
 
   /**
