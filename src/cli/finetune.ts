@@ -9,8 +9,9 @@ import type { TrainerEvents } from '../train/trainer.ts';
 import type { FinetuneSettings } from '../transfer/index.ts';
 import { makeProgress } from './progress.ts';
 import { nonNegativeIntArg, numberInArg, positiveIntArg } from './args.ts';
+import { addDataParallelOptions, runDataParallel, type DataParallelCliOptions } from '../distributed/cli.ts';
 
-interface FinetuneCliOptions {
+interface FinetuneCliOptions extends DataParallelCliOptions {
   from: string;
   data: string;
   freeze: string;
@@ -36,7 +37,7 @@ interface FinetuneCliOptions {
 export const HELP_DEFAULTS = { epochs: 10, lr: 3e-4, batchSize: 16 } as const;
 
 export function register(program: Command): void {
-  program
+  const cmd = program
     .command('finetune')
     .description('fine-tune a model on your own crops with some layers frozen (or --freeze auto to pick the strategy by cross-validation)')
     .requiredOption('--from <weights>', 'the model to start from (.safetensors model file, e.g. models/noduleseg.safetensors)')
@@ -54,8 +55,8 @@ export function register(program: Command): void {
     .option('--folds <k>', 'auto: cross-validation folds (default 3)', positiveIntArg('--folds'))
     .option('--candidates <list>', 'auto: comma-separated strategies to compare (default: all that fit the model)')
     .option('--slices <which>', 'training slices: all, or only those with nodule (default all)')
-    .option('--work-dir <dir>', 'keep the run folder (checkpoints, log, curves) here instead of a temporary one')
-    .action(async (opts: FinetuneCliOptions) => {
+    .option('--work-dir <dir>', 'keep the run folder (checkpoints, log, curves) here instead of a temporary one');
+  addDataParallelOptions(cmd).action(async (opts: FinetuneCliOptions) => {
       await runFinetune(opts);
     });
 }
@@ -87,50 +88,58 @@ async function runFinetune(opts: FinetuneCliOptions): Promise<void> {
     sliceSelection: (opts.slices as 'all' | 'nodule' | undefined) ?? DEFAULT_FINETUNE.sliceSelection,
   };
   if (settings.threads > 0) setNumThreads(settings.threads);
-  const source = loadSourceModel(opts.from);
-  const log = (s: string) => process.stderr.write(s + '\n');
-  const workDir = opts.workDir ?? mkdtempSync(join(tmpdir(), 'noduleseg-finetune-'));
-  const command = `noduleseg ${process.argv.slice(2).join(' ')}`;
-  try {
-    if (strategy) checkStrategy(source.info, strategy);
-    const folder = loadCropFolder(opts.data);
-    const data = resolve(opts.data);
-    let bestModel: string;
-    if (auto) {
-      const candidates = opts.candidates?.split(',').map((s) => s.trim()).filter((s) => s.length > 0);
-      if (candidates && candidates.length === 0) throw new UserError('--candidates: empty list');
-      const r = autoFinetune({
-        source,
-        cases: folder.cases,
-        ...(candidates ? { candidates } : {}),
-        folds: opts.folds ?? 3,
-        settings,
-        data,
-        outDir: workDir,
-        print: (line) => process.stdout.write(line + '\n'),
-        onRun: (s, f, k) => log(`auto: ${s}, fold ${f}/${k}`),
-        command,
-      });
-      bestModel = r.final.bestModelPath;
-    } else {
-      if (folder.hasSplits && opts.valFraction !== undefined) throw new UserError(`--val-fraction: ${opts.data} has a splits.csv, which sets the split`);
-      const cases = folder.hasSplits
-        ? { train: folder.cases.filter((c) => c.split === 'train'), val: folder.cases.filter((c) => c.split === 'val') }
-        : splitByPatient(folder.cases, opts.valFraction ?? 0.2, settings.seed);
-      if (cases.train.length === 0) throw new UserError(`${opts.data}: no training cases`);
-      log(`fine-tuning ${opts.from} with --freeze ${opts.freeze}${settings.lrDecay !== 1 ? ` --lr-decay ${settings.lrDecay}` : ''}: ${cases.train.length} train / ${cases.val.length} val nodules`);
-      const r = finetune({ source, strategy: strategy!, cases, data, settings, outDir: workDir, events: trainEvents(log), command });
-      log(`frozen: ${r.frozenParameters.length} parameter tensors; trained: ${r.trainableParameters.length}`);
-      if (r.bestEpoch < 0) throw new UserError('validation Dice was undefined at every epoch: no model to save');
-      log(cases.val.length > 0 ? `best val Dice ${r.bestValDice.toFixed(4)} at epoch ${r.bestEpoch}` : `trained ${r.epochs} epochs (no validation cases)`);
-      bestModel = r.bestModelPath;
+  // Data-parallel under a launcher or with --nproc; the body is one worker's part (rank 0 reports and writes).
+  await runDataParallel(opts, async (distributed, isMain) => {
+    const source = loadSourceModel(opts.from);
+    const log = (s: string) => {
+      if (isMain) process.stderr.write(s + '\n');
+    };
+    const workDir = opts.workDir ?? mkdtempSync(join(tmpdir(), 'noduleseg-finetune-'));
+    const command = `noduleseg ${process.argv.slice(2).join(' ')}`;
+    try {
+      if (strategy) checkStrategy(source.info, strategy);
+      const folder = loadCropFolder(opts.data);
+      const data = resolve(opts.data);
+      let bestModel: string;
+      if (auto) {
+        const candidates = opts.candidates?.split(',').map((s) => s.trim()).filter((s) => s.length > 0);
+        if (candidates && candidates.length === 0) throw new UserError('--candidates: empty list');
+        const r = autoFinetune({
+          source,
+          cases: folder.cases,
+          ...(candidates ? { candidates } : {}),
+          folds: opts.folds ?? 3,
+          settings,
+          data,
+          outDir: workDir,
+          print: (line) => {
+            if (isMain) process.stdout.write(line + '\n');
+          },
+          onRun: (s, f, k) => log(`auto: ${s}, fold ${f}/${k}`),
+          command,
+          distributed,
+        });
+        bestModel = r.final.bestModelPath;
+      } else {
+        if (folder.hasSplits && opts.valFraction !== undefined) throw new UserError(`--val-fraction: ${opts.data} has a splits.csv, which sets the split`);
+        const cases = folder.hasSplits
+          ? { train: folder.cases.filter((c) => c.split === 'train'), val: folder.cases.filter((c) => c.split === 'val') }
+          : splitByPatient(folder.cases, opts.valFraction ?? 0.2, settings.seed);
+        if (cases.train.length === 0) throw new UserError(`${opts.data}: no training cases`);
+        log(`fine-tuning ${opts.from} with --freeze ${opts.freeze}${settings.lrDecay !== 1 ? ` --lr-decay ${settings.lrDecay}` : ''}: ${cases.train.length} train / ${cases.val.length} val nodules`);
+        const r = finetune({ source, strategy: strategy!, cases, data, settings, outDir: workDir, events: trainEvents(log), command, distributed });
+        log(`frozen: ${r.frozenParameters.length} parameter tensors; trained: ${r.trainableParameters.length}`);
+        if (r.bestEpoch < 0) throw new UserError('validation Dice was undefined at every epoch: no model to save');
+        log(cases.val.length > 0 ? `best val Dice ${r.bestValDice.toFixed(4)} at epoch ${r.bestEpoch}` : `trained ${r.epochs} epochs (no validation cases)`);
+        bestModel = r.bestModelPath;
+      }
+      if (isMain) writeFileAtomic(opts.output, readFileSync(bestModel));
+      log(`model: ${opts.output}`);
+    } finally {
+      disposeSourceModel(source);
+      if (!opts.workDir) rmSync(workDir, { recursive: true, force: true });
     }
-    writeFileAtomic(opts.output, readFileSync(bestModel));
-    log(`model: ${opts.output}`);
-  } finally {
-    disposeSourceModel(source);
-    if (!opts.workDir) rmSync(workDir, { recursive: true, force: true });
-  }
+  });
 }
 
 function trainEvents(log: (s: string) => void): TrainerEvents {

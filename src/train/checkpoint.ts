@@ -3,7 +3,10 @@
  * file (tensor names prefixed "model." and "optim."), written atomically so a kill never leaves
  * a half-written file.
  */
-import { existsSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { ProcessGroup } from '../distributed/group.ts';
 import { UserError } from '../errors.ts';
 import { loadTensors, saveTensors } from '../nn/index.ts';
 import type { Optimizer, OptimizerStateDict } from '../optim/index.ts';
@@ -43,6 +46,9 @@ export interface CheckpointState {
   log: EpochRecord[];
   optimizerMeta: OptimizerStateDict['meta'];
   trainSeconds: number;
+  /** Workers of the run that wrote it, and its optimizer steps per epoch (absent: one worker, older files). */
+  worldSize?: number;
+  stepsPerEpoch?: number;
 }
 
 export function saveCheckpoint(file: string, model: SegmentationNetwork, optimizer: Optimizer, state: Omit<CheckpointState, 'format' | 'optimizerMeta'>): void {
@@ -87,5 +93,22 @@ export function loadCheckpoint(file: string, model: SegmentationNetwork, optimiz
     return state;
   } finally {
     for (const t of Object.values(tensors)) t.dispose();
+  }
+}
+
+/**
+ * Distributed resume: rank 0 reads its checkpoint and sends the bytes to every rank, so the other
+ * machines need no copy of the run folder; all ranks restore the same state.
+ */
+export function shareCheckpoint(file: string, model: SegmentationNetwork, optimizer: Optimizer, group: ProcessGroup): CheckpointState {
+  const bytes = group.broadcastBytes(group.isMain ? readFileSync(file) : null, 0);
+  if (group.isMain) return loadCheckpoint(file, model, optimizer);
+  const dir = mkdtempSync(join(tmpdir(), 'noduleseg-resume-'));
+  try {
+    const copy = join(dir, 'latest.ckpt.safetensors');
+    writeFileSync(copy, bytes);
+    return loadCheckpoint(copy, model, optimizer);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
   }
 }

@@ -14,7 +14,8 @@ import { manualSeed, setNumThreads, tensor, tidy, type Tensor } from '../tensor/
 import { writePlotPng } from '../report/plot.ts';
 import { writeFileAtomic } from '../io/atomic.ts';
 import { UserError } from '../errors.ts';
-import { saveCheckpoint, loadCheckpoint, type EpochRecord } from './checkpoint.ts';
+import { saveCheckpoint, loadCheckpoint, shareCheckpoint, type CheckpointState, type EpochRecord } from './checkpoint.ts';
+import { DataParallel, SyncBatchNorm, shardLength, shardOf, type DistributedTraining } from '../distributed/index.ts';
 import { checkResumeConfig, type TrainConfig } from './config.ts';
 import type { ValScan } from './scans.ts';
 import { benchmarkScan } from '../eval/scans.ts';
@@ -61,6 +62,11 @@ export interface TrainOptions {
   negatives?: CropCase[];
   /** Whole scans segmented from a point at each validation (loadValScans of the config's valScans). */
   valScans?: ValScan[];
+  /**
+   * Data-parallel training (one process per replica): batchSize is per replica, each rank trains on
+   * its shard of every epoch, gradients are averaged; rank 0 alone validates, logs and saves.
+   */
+  distributed?: DistributedTraining;
 }
 
 export interface TrainParamGroup {
@@ -125,8 +131,13 @@ export function lrAt(cfg: TrainConfig, step: number, stepsPerEpoch: number): num
 }
 
 export function train(cfg: TrainConfig, options: TrainOptions): TrainResult {
-  const ev = options.events ?? {};
-  mkdirSync(options.outDir, { recursive: true });
+  const dist = options.distributed ?? null;
+  const worldSize = dist?.group.worldSize ?? 1;
+  const rank = dist?.group.rank ?? 0;
+  // Rank 0 alone reports, validates and writes; the other ranks train and wait for it.
+  const isMain = rank === 0;
+  const ev = isMain ? (options.events ?? {}) : {};
+  if (isMain) mkdirSync(options.outDir, { recursive: true });
   if (cfg.threads > 0) setNumThreads(cfg.threads);
   if (cfg.sampling.scanNegatives && !options.negatives) throw new UserError('the config asks for sampling.scanNegatives: load them with loadScanNegatives and pass them as options.negatives');
   const cases = options.cases ?? loadSplitCases(cfg);
@@ -144,25 +155,42 @@ export function train(cfg: TrainConfig, options: TrainOptions): TrainResult {
   const model = buildModel(cfg.model, cfg.slice, sizeBins);
   options.prepareModel?.(model);
   const { optimizer, lrScales } = makeOptimizer(cfg, model, options.paramGroups?.(model));
+  const syncBn = dist?.syncBn ? new SyncBatchNorm(dist.group) : null;
+  if (syncBn) {
+    const n = syncBn.convert(model);
+    ev.onMessage?.(`sync-bn: ${n} batch norms normalise over the global batch of ${worldSize} workers`);
+  }
   const latestPath = join(options.outDir, 'latest.ckpt.safetensors');
   const bestPath = join(options.outDir, 'best.safetensors');
   const logPath = join(options.outDir, 'log.jsonl');
-  writeFileAtomic(join(options.outDir, 'config.json'), JSON.stringify(cfg, null, 2) + '\n');
+  if (isMain) writeFileAtomic(join(options.outDir, 'config.json'), JSON.stringify(cfg, null, 2) + '\n');
 
   let epoch = 0, step = 0, bestValDice = -1, bestEpoch = -1, trainSeconds = 0;
   let log: EpochRecord[] = [];
-  if (options.resume && existsSync(latestPath)) {
-    const st = loadCheckpoint(latestPath, model, optimizer);
+  let resumed: CheckpointState | null = null;
+  // Distributed: rank 0's checkpoint, sent to every rank (no shared file system needed).
+  if (options.resume && (dist ? dist.group.anyTrue(isMain && existsSync(latestPath)) : existsSync(latestPath))) {
+    const st = dist ? shareCheckpoint(latestPath, model, optimizer, dist.group) : loadCheckpoint(latestPath, model, optimizer);
+    resumed = st;
     if (!options.forceResume) checkResumeConfig(st.config, cfg, latestPath);
     ({ epoch, step, bestValDice, bestEpoch, trainSeconds, log } = st);
     ev.onMessage?.(`resumed from ${latestPath} after epoch ${epoch} (best val Dice ${bestValDice.toFixed(4)} at epoch ${bestEpoch})`);
-    writeFileSync(logPath, log.map((r) => JSON.stringify(r)).join('\n') + (log.length ? '\n' : ''));
-  } else if (existsSync(logPath)) {
+    if (isMain) writeFileSync(logPath, log.map((r) => JSON.stringify(r)).join('\n') + (log.length ? '\n' : ''));
+  } else if (isMain && existsSync(logPath)) {
     writeFileSync(logPath, '');
   }
 
   if (trainSet.length === 0) throw new UserError('no training slices (no training cases, or none with nodule slices)');
-  const stepsPerEpoch = Math.ceil(trainSet.length / cfg.batchSize);
+  const stepsPerEpoch = Math.ceil(shardLength(trainSet.length, worldSize) / cfg.batchSize);
+  // DDP: replicas start from rank 0's weights (and its resumed state).
+  const ddp = dist ? new DataParallel(dist.group, model, { bucketCapMb: dist.bucketCapMb }) : null;
+  ddp?.broadcastState();
+  if (resumed && resumed.stepsPerEpoch !== undefined && resumed.stepsPerEpoch !== stepsPerEpoch) {
+    // Another world size (or batch size): the schedule continues from the same share of the run.
+    const was = step;
+    step = Math.round((step * stepsPerEpoch) / resumed.stepsPerEpoch);
+    ev.onMessage?.(`resumed with ${worldSize} worker(s) where the checkpoint had ${resumed.worldSize ?? 1}: ${resumed.stepsPerEpoch} -> ${stepsPerEpoch} steps per epoch, step ${was} -> ${step}`);
+  }
   const allSteps = totalSteps(cfg, stepsPerEpoch);
   const epochs = Math.ceil(allSteps / stepsPerEpoch);
   const validate = cases.val.length > 0;
@@ -180,8 +208,10 @@ export function train(cfg: TrainConfig, options: TrainOptions): TrainResult {
     const t0 = performance.now();
     let sumLoss = 0, sumDice = 0, sumBce = 0, sumCls = 0, nSteps = 0, nSamples = 0;
     let b = 0;
-    for (const batch of trainSet.batches(cfg.batchSize, mixSeed(cfg.seed, epoch + 1))) {
+    for (const batch of epochBatches(trainSet, cfg.batchSize, mixSeed(cfg.seed, epoch + 1), rank, worldSize)) {
       if (step >= allSteps) break;
+      // DDP's broadcast_buffers: every replica holds rank 0's running statistics.
+      if (!syncBn) ddp?.broadcastBuffers();
       const lr = lrAt(cfg, step, stepsPerEpoch);
       optimizer.paramGroups.forEach((g, i) => { g.lr = lr * lrScales[i]!; });
       const parts = tidy(() => {
@@ -191,7 +221,9 @@ export function train(cfg: TrainConfig, options: TrainOptions): TrainResult {
         const out = model.forward(x);
         const loss = segmentationLoss(out, y, cls, cfg.loss, classWeight);
         optimizer.zeroGrad();
-        loss.total.backward();
+        if (syncBn) syncBn.backward(loss.total);
+        else loss.total.backward();
+        ddp?.syncGradients();
         if (cfg.gradClip > 0) clipGradNorm(optimizer.paramGroups.flatMap((g) => [...g.params]), cfg.gradClip);
         optimizer.step();
         return { total: loss.total.item(), dice: loss.dice, bce: loss.bce, cls: loss.cls };
@@ -205,7 +237,9 @@ export function train(cfg: TrainConfig, options: TrainOptions): TrainResult {
       sumCls += Number.isFinite(parts.cls) ? parts.cls : 0;
       const elapsed = (performance.now() - t0) / 1000;
       ev.onStep?.(++b, stepsThisEpoch, { loss: sumLoss / nSteps, samplesPerSecond: nSamples / elapsed, lrs: optimizer.paramGroups.map((g) => g.lr) });
-      if (trainSeconds + elapsed > budgetSeconds) {
+      const overBudget = trainSeconds + elapsed > budgetSeconds;
+      // Every rank stops at the same step (rank clocks differ).
+      if (dist && Number.isFinite(budgetSeconds) ? dist.group.anyTrue(overBudget) : overBudget) {
         stopForBudget = true;
         ev.onMessage?.(`time budget of ${cfg.timeBudgetMinutes} min reached during epoch ${epoch + 1} (step ${b}/${stepsThisEpoch})`);
         break;
@@ -214,6 +248,12 @@ export function train(cfg: TrainConfig, options: TrainOptions): TrainResult {
     const seconds = (performance.now() - t0) / 1000;
     trainSeconds += seconds;
     epoch++;
+    if (dist) {
+      // The epoch's numbers over all ranks (samples/s is then the whole run's).
+      const sums = Float64Array.of(sumLoss, sumDice, sumBce, sumCls, nSteps, nSamples);
+      dist.group.allReduce([sums]);
+      [sumLoss, sumDice, sumBce, sumCls, nSteps, nSamples] = Array.from(sums) as [number, number, number, number, number, number];
+    }
     const record: EpochRecord = {
       epoch,
       trainLoss: sumLoss / nSteps,
@@ -226,7 +266,9 @@ export function train(cfg: TrainConfig, options: TrainOptions): TrainResult {
     };
     let isBest = false;
     const last = epoch === epochs || step >= allSteps || stopForBudget;
-    if (!validate && last) {
+    if (!isMain) {
+      // Validation and saving are rank 0's; this rank waits for it at the barrier below.
+    } else if (!validate && last) {
       // No validation cases (a final fit on all the data): the model is the last epoch's.
       isBest = true;
       bestEpoch = epoch;
@@ -260,15 +302,35 @@ export function train(cfg: TrainConfig, options: TrainOptions): TrainResult {
         });
       }
     }
+    if (dist) {
+      // Rank 0's validation and choice of best, sent to every rank (the others wait here while it
+      // validates), so that all return the same log and best epoch.
+      const sent = dist.group.broadcastBytes(isMain ? Buffer.from(JSON.stringify({ record, bestValDice, bestEpoch, isBest })) : null, 0);
+      const shared = JSON.parse(Buffer.from(sent).toString('utf8')) as { record: EpochRecord; bestValDice: number; bestEpoch: number; isBest: boolean };
+      Object.assign(record, shared.record);
+      ({ bestValDice, bestEpoch, isBest } = shared);
+    }
     log.push(record);
-    appendFileSync(logPath, JSON.stringify(record) + '\n');
-    saveCheckpoint(latestPath, model, optimizer, { config: cfg, epoch, step, bestValDice, bestEpoch, log, trainSeconds });
-    writeCurves(join(options.outDir, 'curves.png'), log);
+    if (isMain) {
+      appendFileSync(logPath, JSON.stringify(record) + '\n');
+      saveCheckpoint(latestPath, model, optimizer, { config: cfg, epoch, step, bestValDice, bestEpoch, log, trainSeconds, worldSize, stepsPerEpoch });
+      writeCurves(join(options.outDir, 'curves.png'), log);
+    }
     ev.onEpochEnd?.(record, isBest);
   }
   classWeight.dispose();
   model.dispose();
   return { bestValDice, bestEpoch, epochs: epoch, log, bestModelPath: bestPath, trainSeconds };
+}
+
+/** One epoch in batches; with W workers, this rank's shard of it (DistributedSampler's). */
+function* epochBatches(set: SliceDataset, batchSize: number, seed: number, rank: number, worldSize: number): Generator<ReturnType<SliceDataset['batch']>> {
+  if (worldSize === 1) {
+    yield* set.batches(batchSize, seed);
+    return;
+  }
+  const mine = shardOf(set.order(seed), rank, worldSize);
+  for (let s = 0; s < mine.length; s += batchSize) yield set.batch(mine.subarray(s, Math.min(mine.length, s + batchSize)), seed);
 }
 
 function diceByType(val: readonly CropCase[], dice: readonly number[]): Record<string, number> {

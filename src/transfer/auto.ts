@@ -12,6 +12,7 @@ import { summarize } from '../metrics/index.ts';
 import { finetune, checkStrategy, type FinetuneResult, type FinetuneSettings, type SourceModel } from './finetune.ts';
 import { patientFolds } from './data.ts';
 import { parseStrategy, strategyName, type Strategy } from './strategies.ts';
+import type { DistributedTraining } from '../distributed/index.ts';
 
 /** Candidates tried by default (classifier only where the model has a classification branch). */
 export const DEFAULT_AUTO_CANDIDATES = ['none', 'stem', 'encoder:2', 'encoder', 'classifier', 'all-but-head'] as const;
@@ -39,6 +40,8 @@ export interface AutoOptions {
   print: (line: string) => void;
   onRun?: (strategy: string, fold: number, folds: number) => void;
   command?: string;
+  /** Data-parallel: every fold and the final run train on all the workers. */
+  distributed?: DistributedTraining;
 }
 
 export interface AutoResult {
@@ -98,6 +101,7 @@ export function autoFinetune(o: AutoOptions): AutoResult {
           // Validated once, after the last step: the fold's score is the model it ends with.
           settings: { ...o.settings, valEvery: Number.MAX_SAFE_INTEGER },
           outDir: dir,
+          distributed: o.distributed,
         });
         foldDice.push(r.log.at(-1)?.valDice ?? Number.NaN);
       } finally {
@@ -120,6 +124,7 @@ export function autoFinetune(o: AutoOptions): AutoResult {
     settings: o.settings,
     outDir: o.outDir,
     command: o.command,
+    distributed: o.distributed,
     provenance: {
       auto: {
         folds: folds.length,

@@ -12,6 +12,7 @@ import { loadTensors } from '../nn/index.ts';
 import { keep, type Tensor } from '../tensor/index.ts';
 import { DEFAULT_TRAIN, type TrainConfig } from '../train/config.ts';
 import { train, type TrainerEvents, type TrainResult } from '../train/trainer.ts';
+import type { DistributedTraining } from '../distributed/index.ts';
 import { applyStrategy, frozenPrefixes, stageParamGroups, strategyName, type Strategy } from './strategies.ts';
 
 /** A source model in memory: its description, weights and file hash (loaded once, reused by every run). */
@@ -106,6 +107,8 @@ export interface FinetuneRun {
   command?: string;
   /** More provenance (e.g. the auto table). */
   provenance?: Record<string, unknown>;
+  /** Data-parallel (see TrainOptions.distributed). */
+  distributed?: DistributedTraining;
 }
 
 export interface FinetuneResult extends TrainResult {
@@ -142,6 +145,7 @@ export function finetune(run: FinetuneRun): FinetuneResult {
     events: run.events,
     dataDescription: run.data,
     provenance: { finetune: record },
+    distributed: run.distributed,
     prepareModel: (model) => {
       try {
         model.loadStateDict(source.tensors, { strict: true });

@@ -1,0 +1,144 @@
+// Data-parallel training on c10d (Gloo) with real worker processes on loopback: 2 workers with
+// batch b end where 1 worker with batch 2b does (without batch norm, and with --sync-bn); a killed
+// worker makes the other fail fast, naming it, and the run resumes with another world size.
+import { test, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
+import { buildModel } from '../../src/models/index.ts';
+import { freePort, shardOf } from '../../src/distributed/index.ts';
+import { manualSeed } from '../../src/tensor/index.ts';
+import { tempDir, writeTinyData } from '../transfer/helpers.ts';
+import { runWorker, workerConfig, type WorkerSpec } from './worker.ts';
+
+const dir = tempDir('ddp');
+after(() => rmSync(dir, { recursive: true, force: true }));
+const data = writeTinyData(dir, 8);
+const WORKER = join(import.meta.dirname, 'worker.ts');
+const STEPS = 5;
+const B = 4;
+
+type Weights = Record<string, number[]>;
+
+function spec(name: string, over: Partial<WorkerSpec>): WorkerSpec {
+  const outDir = join(dir, name);
+  const weightsDir = join(outDir, 'weights');
+  mkdirSync(weightsDir, { recursive: true });
+  return { data, outDir, weightsDir, batchSize: B, maxSteps: STEPS, norm: 'group', syncBn: false, resume: false, timeoutSeconds: 60, ...over };
+}
+
+interface Exit {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+  stderr: string;
+  /** ms from start. */
+  at: number;
+}
+
+function startWorkers(s: WorkerSpec, worldSize: number, port: number): { pids: (number | undefined)[]; kill: (rank: number) => void; exits: Promise<Exit>[] } {
+  const t0 = performance.now();
+  const children = Array.from({ length: worldSize }, (_, rank) =>
+    spawn(process.execPath, ['--import', 'tsx', WORKER, JSON.stringify(s)], {
+      env: { ...process.env, MASTER_ADDR: '127.0.0.1', MASTER_PORT: String(port), WORLD_SIZE: String(worldSize), RANK: String(rank), LOCAL_RANK: String(rank), OMP_NUM_THREADS: '1' },
+      stdio: ['ignore', 'ignore', 'pipe'],
+    }),
+  );
+  const exits = children.map(
+    (c) =>
+      new Promise<Exit>((resolve) => {
+        let stderr = '';
+        c.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
+        c.on('close', (code, signal) => resolve({ code, signal, stderr, at: performance.now() - t0 }));
+      }),
+  );
+  return { pids: children.map((c) => c.pid), kill: (rank) => children[rank]!.kill('SIGKILL'), exits };
+}
+
+async function runWorkers(s: WorkerSpec, worldSize: number): Promise<Weights[]> {
+  const { exits } = startWorkers(s, worldSize, await freePort());
+  const done = await Promise.all(exits);
+  done.forEach((e, r) => assert.equal(e.code, 0, `rank ${r} failed:\n${e.stderr}`));
+  return done.map((_, r) => JSON.parse(readFileSync(join(s.weightsDir, `rank${r}.json`), 'utf8')) as Weights);
+}
+
+function maxDiff(a: Weights, b: Weights): number {
+  assert.deepEqual(Object.keys(a).sort(), Object.keys(b).sort());
+  let m = 0;
+  for (const k of Object.keys(a)) a[k]!.forEach((v, i) => (m = Math.max(m, Math.abs(v - b[k]![i]!))));
+  return m;
+}
+
+function initialWeights(s: WorkerSpec): Weights {
+  const cfg = workerConfig(s);
+  manualSeed(cfg.seed);
+  const model = buildModel(cfg.model, cfg.slice, { format: 'noduleseg.size-bins', version: 1, edgesMm2: [15, 40], classes: ['none', 'small', 'medium', 'large'], nonzeroSlices: 0, source: 'test' });
+  const out: Weights = {};
+  for (const [k, t] of Object.entries(model.stateDict())) if (t.dtype === 'float32') out[k] = Array.from(t.toTypedArray() as Float32Array);
+  model.dispose();
+  return out;
+}
+
+function reference(name: string, norm: WorkerSpec['norm']): Weights {
+  const s = spec(name, { batchSize: 2 * B, norm });
+  runWorker(s, null);
+  return JSON.parse(readFileSync(join(s.weightsDir, 'rank0.json'), 'utf8')) as Weights;
+}
+
+test('shards: DistributedSampler order (padded by the head, rank r takes r, r + W, ...)', () => {
+  const order = Int32Array.from([5, 3, 9, 0, 7]);
+  assert.deepEqual(Array.from(shardOf(order, 0, 2)), [5, 9, 7]);
+  assert.deepEqual(Array.from(shardOf(order, 1, 2)), [3, 0, 5]);
+  // Batch k of every rank together: batch k of one worker with W times the batch.
+  const both = [...shardOf(order, 0, 2).subarray(0, 2), ...shardOf(order, 1, 2).subarray(0, 2)].sort();
+  assert.deepEqual(both, Array.from(order.subarray(0, 4)).sort());
+  assert.throws(() => shardOf(order, 2, 2), /rank 2 of 2/);
+});
+
+test('2 workers x batch b == 1 worker x batch 2b after 5 steps (group norm, no batch norm)', async () => {
+  const ref = reference('ref-group', 'group');
+  const [r0, r1] = await runWorkers(spec('ddp-group', {}), 2);
+  const moved = maxDiff(ref, initialWeights(spec('init', {})));
+  const d = maxDiff(r0!, ref);
+  process.stderr.write(`ddp equivalence (group norm): max |w_ddp - w_ref| = ${d.toExponential(2)} (weights moved up to ${moved.toFixed(4)})\n`);
+  assert.ok(moved > 1e-3, `training moved the weights by only ${moved}`);
+  assert.equal(maxDiff(r0!, r1!), 0, 'the replicas differ');
+  assert.ok(d < 1e-5, `2 workers differ from 1 worker with the double batch by ${d}`);
+});
+
+test('--sync-bn: 2 workers x batch b == 1 worker x batch 2b with batch norm; per-replica batch norm does not', async () => {
+  const ref = reference('ref-bn', 'batch');
+  const [s0, s1] = await runWorkers(spec('ddp-syncbn', { norm: 'batch', syncBn: true }), 2);
+  const [p0] = await runWorkers(spec('ddp-bn', { norm: 'batch', syncBn: false }), 2);
+  const dSync = maxDiff(s0!, ref);
+  const dOwn = maxDiff(p0!, ref);
+  process.stderr.write(`ddp equivalence (batch norm): sync-bn ${dSync.toExponential(2)}, per-replica ${dOwn.toExponential(2)}\n`);
+  assert.equal(maxDiff(s0!, s1!), 0, 'the replicas differ');
+  assert.ok(dSync < 1e-5, `sync-bn: 2 workers differ from 1 worker with the double batch by ${dSync}`);
+  // Without synchronisation each replica normalises its own half: not the same model.
+  assert.ok(dOwn > 1e-4, `per-replica batch norm matched the global batch (${dOwn}): the sync-bn check proves nothing`);
+});
+
+test('a killed worker makes the other exit non-zero within 60 s, naming it; the run resumes with 1 worker', async () => {
+  const s = spec('kill', { maxSteps: 120 });
+  const { kill, exits } = startWorkers(s, 2, await freePort());
+  const ckpt = join(s.outDir, 'latest.ckpt.safetensors');
+  const deadline = performance.now() + 60_000;
+  while (!existsSync(ckpt) && performance.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+  assert.ok(existsSync(ckpt), 'no checkpoint written');
+  const killedAt = performance.now();
+  kill(1);
+  const [e0, e1] = await Promise.all(exits);
+  const seconds = (performance.now() - killedAt) / 1000;
+  process.stderr.write(`ddp kill: rank 0 exited ${seconds.toFixed(1)} s after rank 1 was killed (code ${e0!.code}): ${e0!.stderr.trim().split('\n').at(-1)}\n`);
+  assert.equal(e1!.signal, 'SIGKILL');
+  assert.notEqual(e0!.code, 0, 'the surviving worker exited 0');
+  assert.ok(seconds < 60, `the surviving worker took ${seconds} s`);
+  assert.match(e0!.stderr, /rank 0 of 2: .* failed: .*peer rank 1 \(/);
+  // Resume from rank 0's checkpoint with a world of one (any world size works).
+  const r = spec('kill', { maxSteps: 120, resume: true });
+  runWorker(r, null);
+  const log = readFileSync(join(s.outDir, 'log.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { epoch: number });
+  assert.ok(existsSync(join(r.weightsDir, 'rank0.json')));
+  assert.deepEqual(log.map((x) => x.epoch), log.map((_, i) => i + 1), 'epochs continue after the resume');
+});
