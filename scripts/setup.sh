@@ -10,6 +10,8 @@ have_pkg() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q "install ok
 # libtorch: from LIBTORCH (a libtorch 2.x download; noduleseg computes on the CPU) or Debian's libtorch-dev (1.13).
 if [ -z "${LIBTORCH:-}" ]; then
   have_pkg libtorch-dev || need_pkgs+=(libtorch-dev)
+  # Gloo's headers, for the c10d addon (data-parallel training); libtorch-dev does not pull them in.
+  have_pkg libgloo-dev || need_pkgs+=(libgloo-dev)
 fi
 # Debian's libtorch calls BLAS through the system alternative; without OpenBLAS GEMM is ~35x slower.
 have_pkg libopenblas0-pthread || need_pkgs+=(libopenblas0-pthread)
@@ -45,10 +47,25 @@ addon=build/Release/noduleseg_native.node
 stamp=build/libtorch.stamp
 want_torch="${LIBTORCH:-system}"
 if [ -f binding.gyp ]; then
-  if [ ! -f "$addon" ] || [ "$(cat "$stamp" 2>/dev/null)" != "$want_torch" ] || [ -n "$(find native binding.gyp scripts/find-libtorch.mjs -newer "$addon" 2>/dev/null | head -1)" ]; then
+  if [ ! -f "$addon" ] || [ "$(cat "$stamp" 2>/dev/null)" != "$want_torch" ] || [ -n "$(find native binding.gyp scripts/find-libtorch.mjs -path native/c10d -prune -o -newer "$addon" -print 2>/dev/null | head -1)" ]; then
     echo "noduleseg: building the native addon (libtorch; takes a few minutes)" >&2
     npx --no-install node-gyp rebuild -j 2 >build-native.log 2>&1 || { tail -40 build-native.log >&2; echo "noduleseg: native build failed; full log in build-native.log" >&2; exit 1; }
     echo "$want_torch" > "$stamp"
+  fi
+fi
+
+# c10d addon (data-parallel training, native/c10d): its own build, rebuilt like the one above. A
+# libtorch download (LIBTORCH) carries Gloo's headers in include/gloo, or it is skipped.
+c10d=native/c10d/build/Release/noduleseg_c10d.node
+c10d_stamp=native/c10d/build/libtorch.stamp
+if [ -f native/c10d/binding.gyp ]; then
+  if [ -n "${LIBTORCH:-}" ] && [ ! -f "$LIBTORCH/include/gloo/config.h" ]; then
+    echo "noduleseg: $LIBTORCH has no include/gloo: data-parallel training (native/c10d) is not built" >&2
+  elif [ ! -f "$c10d" ] || [ "$(cat "$c10d_stamp" 2>/dev/null)" != "$want_torch" ] || [ -n "$(find native/c10d/binding.gyp native/c10d/*.cc scripts/find-libtorch.mjs -newer "$c10d" 2>/dev/null | head -1)" ]; then
+    echo "noduleseg: building the c10d addon (data-parallel training)" >&2
+    mkdir -p build
+    npx --no-install node-gyp rebuild -j 2 --directory native/c10d >build/c10d-build.log 2>&1 || { tail -40 build/c10d-build.log >&2; echo "noduleseg: c10d build failed; full log in build/c10d-build.log" >&2; exit 1; }
+    echo "$want_torch" > "$c10d_stamp"
   fi
 fi
 
