@@ -112,7 +112,7 @@ export function renderHtmlReport(r: HtmlReportInput): string {
 body{font:14px/1.4 system-ui,sans-serif;margin:2em auto;max-width:60em;color:#111}
 h1{font-size:1.5em;margin:0 0 .2em}h2{font-size:1.15em;margin:0 0 .5em;border-bottom:1px solid #999}h2 small{font-weight:normal;color:#555;font-size:.8em}
 table{border-collapse:collapse;width:100%;margin:.5em 0}th,td{border:1px solid #bbb;padding:.25em .5em;text-align:left;vertical-align:top}th{background:#f2f2f2;width:14em}
-.summary th{width:auto}.meta{color:#444}.images{display:flex;gap:1em}.images figure{margin:0}.images img{image-rendering:pixelated;max-width:100%;border:1px solid #999}
+.summary th{width:auto}.meta{color:#444;overflow-wrap:anywhere}.images{display:flex;gap:1em}.images figure{margin:0}.images img{image-rendering:pixelated;max-width:100%;border:1px solid #999}
 figcaption{font-size:.85em;color:#555}.nodule{page-break-inside:avoid;margin-top:1.5em}.note{font-size:.85em;color:#444;border-top:1px solid #999;margin-top:2em;padding-top:.5em}
 @media print{body{margin:0;max-width:none}.nodule{page-break-inside:avoid}}
 </style></head><body>
