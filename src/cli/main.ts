@@ -42,6 +42,9 @@ const commands: CommandEntry[] = [
   { name: 'serve', load: () => import('./serve.ts') },
   { name: 'finetune', load: () => import('./finetune.ts') },
   { name: 'synth', load: () => import('./synth.ts') },
+  { name: 'submit', load: () => import('./submit.ts') },
+  { name: 'worker', load: () => import('./worker.ts') },
+  { name: 'jobs', load: () => import('./jobs.ts') },
 ];
 
 /** The command an argv runs or asks help for (`noduleseg help train` -> train); top-level options take no value. */

@@ -66,6 +66,20 @@ export async function uploadLidc1(): Promise<void> {
   for (let i = 0; i < files.length; i += 50) await c.store(files.slice(i, i + 50).map((f) => readFileSync(f)));
 }
 
+/**
+ * A small copy of LIDC-IDRI-0001 for the queue tests: the `count` slices nearest the large
+ * nodule (z -115.9 mm), same UIDs. Fast to fetch, read and segment; the queue is what is tested.
+ */
+export async function uploadLidc1Slab(count = 24): Promise<void> {
+  const { default: dicomParser } = await import('dicom-parser');
+  const z = (f: string): number => {
+    const ds = dicomParser.parseDicom(readFileSync(f), { untilTag: 'x00200032' });
+    return Number((ds.string('x00200032') ?? '0\\0\\0').split('\\')[2]);
+  };
+  const files = lidc1Files().map((f) => ({ f, d: Math.abs(z(f) + 115.9) })).sort((a, b) => a.d - b.d).slice(0, count).map((x) => x.f);
+  await client().store(files.map((f) => readFileSync(f)));
+}
+
 export interface Run {
   code: number;
   stdout: string;

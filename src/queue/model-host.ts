@@ -1,0 +1,80 @@
+/** The main-thread side of the model thread (model-thread.ts): start it, run one job at a time. */
+import { Worker } from 'node:worker_threads';
+import { UserError } from '../errors.ts';
+import type { FromModelThread, ModelThreadInit, ToModelThread, WireError } from './model-protocol.ts';
+
+type SegmentRequest = Omit<Extract<ToModelThread, { type: 'segment' }>, 'type' | 'id'>;
+export type SegmentReply = Omit<Extract<FromModelThread, { type: 'done' }>, 'type' | 'id'>;
+
+/** The thread's entry: the compiled .js beside this file, or the .ts source through tsx (as src/server/segmenter.ts does). */
+function startThread(init: ModelThreadInit): Worker {
+  const fromSources = import.meta.url.endsWith('.ts');
+  const entry = new URL(fromSources ? './model-thread.ts' : './model-thread.js', import.meta.url);
+  if (!fromSources) return new Worker(entry, { workerData: init });
+  // Node 20 loads a worker's entry before --import hooks apply: register tsx in the worker first.
+  const tsx = import.meta.resolve('tsx/esm/api');
+  const code = `import(${JSON.stringify(tsx)}).then((m) => { m.register(); return import(${JSON.stringify(entry.href)}); })`;
+  return new Worker(code, { eval: true, workerData: init });
+}
+
+function fromWire(e: WireError): Error {
+  if (e.user) return new UserError(e.message);
+  const err = new Error(`model thread: ${e.name}: ${e.message}`);
+  if (e.stack) err.stack = `${err.message}\n--- in the model thread ---\n${e.stack}`;
+  return err;
+}
+
+export class ModelHost {
+  private thread: Worker | null = null;
+  private nextId = 1;
+  private pending = new Map<number, { resolve: (r: SegmentReply) => void; reject: (e: Error) => void }>();
+  arch = '';
+
+  constructor(private readonly init: ModelThreadInit) {}
+
+  /** Starts the thread and waits for the model to load. */
+  async start(): Promise<void> {
+    const thread = startThread(this.init);
+    this.thread = thread;
+    await new Promise<void>((resolve, reject) => {
+      const onExit = (code: number): void => reject(new Error(`model thread exited (code ${code}) while loading the model`));
+      thread.once('exit', onExit);
+      thread.once('error', reject);
+      thread.on('message', (m: FromModelThread) => {
+        if (m.type === 'ready') {
+          this.arch = m.arch;
+          thread.off('exit', onExit);
+          thread.off('error', reject);
+          resolve();
+        } else if (m.type === 'startFailed') reject(fromWire(m.error));
+        else if (m.type === 'done' || m.type === 'failed') {
+          const p = this.pending.get(m.id);
+          this.pending.delete(m.id);
+          if (m.type === 'done') p?.resolve({ seg: m.seg, nodules: m.nodules, studyInstanceUid: m.studyInstanceUid, seriesInstanceUid: m.seriesInstanceUid, ms: m.ms });
+          else p?.reject(fromWire(m.error));
+        }
+      });
+    });
+    // A crash of the thread (native abort, out of memory) fails what was running; the next job restarts it.
+    thread.on('exit', (code) => {
+      if (this.thread === thread) this.thread = null;
+      for (const p of this.pending.values()) p.reject(new Error(`model thread exited (code ${code})`));
+      this.pending.clear();
+    });
+  }
+
+  async segment(req: SegmentRequest): Promise<SegmentReply> {
+    if (!this.thread) await this.start();
+    const id = this.nextId++;
+    return new Promise((resolve, reject) => {
+      this.pending.set(id, { resolve, reject });
+      this.thread!.postMessage({ type: 'segment', id, ...req } satisfies ToModelThread);
+    });
+  }
+
+  async stop(): Promise<void> {
+    const t = this.thread;
+    this.thread = null;
+    if (t) await t.terminate();
+  }
+}

@@ -1,0 +1,24 @@
+/** Messages between the queue worker (main thread) and its model thread. Types only. */
+import type { NoduleResult } from '../inference/index.ts';
+import type { SegUids } from '../pacs/uids.ts';
+import type { JobPrompts } from './jobs.ts';
+
+export interface ModelThreadInit {
+  modelFile: string;
+  threads: number | null;
+}
+
+export interface WireError {
+  user: boolean;
+  name: string;
+  message: string;
+  stack: string | null;
+}
+
+export type ToModelThread = { type: 'segment'; id: number; dir: string; prompts: JobPrompts; threshold: number | null; tta: boolean; uids: SegUids };
+
+export type FromModelThread =
+  | { type: 'ready'; arch: string }
+  | { type: 'startFailed'; error: WireError }
+  | { type: 'done'; id: number; seg: Uint8Array; nodules: NoduleResult[]; studyInstanceUid: string; seriesInstanceUid: string; ms: number }
+  | { type: 'failed'; id: number; error: WireError };

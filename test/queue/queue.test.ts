@@ -1,0 +1,113 @@
+// The job queue against real Redis and Orthanc: two workers on 4 jobs, one killed by SIGKILL in the
+// middle of a job; every job completes exactly once and no SEG is stored twice. Plus a job that
+// fails for good (dead-letter list, no retry), progress, SIGTERM, submit's dedup and errors.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { QueueEvents, Queue } from 'bullmq';
+import { connectionOf, type SegJobResult } from '../../src/queue/jobs.ts';
+import { submit } from '../../src/queue/submit.ts';
+import { deadLetters } from '../../src/queue/list.ts';
+import { LIDC1_STUDY, ORTHANC_PASSWORD, REDIS_URL, DICOMWEB_URL, client, emptyOrthanc, noOrthanc, noRedis, noScans, orthancInstanceCount, runBin, uploadLidc1Slab } from '../pacs/helpers.ts';
+import { startWorkerProc } from './helpers.ts';
+
+const SLAB = 24;
+// Four prompts on and around the large nodule: four distinct jobs, four SEGs.
+const POINTS = ['56.2,86.3,-115.9', '58,88,-115', '54,85,-117', '57,84,-114'];
+
+test('queue: 2 workers, 4 jobs, one worker SIGKILLed mid-job: each job completes once, each SEG stored once', { skip: noOrthanc || noRedis || noScans, timeout: 240_000 }, async (t) => {
+  await emptyOrthanc();
+  await uploadLidc1Slab(SLAB);
+  const queue = `test-${process.pid}-${Date.now()}`;
+  const connection = connectionOf(REDIS_URL);
+  const events = new QueueEvents(queue, { connection });
+  const q = new Queue(queue, { connection });
+  const completed = new Map<string, number>();
+  const segmenting = new Set<string>();
+  events.on('completed', ({ jobId }) => completed.set(jobId, (completed.get(jobId) ?? 0) + 1));
+  events.on('progress', ({ jobId, data }) => {
+    if (typeof data === 'object' && data && (data as { stage?: string }).stage === 'segmenting') segmenting.add(jobId);
+  });
+  await events.waitUntilReady();
+  // Short locks so that the killed worker's job is taken over within seconds.
+  const opts = ['--threads', '1', '--lock-seconds', '6', '--stalled-seconds', '3'];
+  const a = startWorkerProc(queue, opts);
+  const b = startWorkerProc(queue, opts);
+  try {
+    await Promise.all([a.waitFor(/ready/), b.waitFor(/ready/)]);
+    const ids: string[] = [];
+    for (const point of POINTS) {
+      await submit({ redisUrl: REDIS_URL, queue, dicomweb: DICOMWEB_URL, study: LIDC1_STUDY, point, attempts: 3, backoffS: 1, keep: '1h', out: (id) => ids.push(id), err: () => undefined });
+    }
+    // The same job again is not queued twice.
+    const again: string[] = [];
+    await submit({ redisUrl: REDIS_URL, queue, dicomweb: DICOMWEB_URL, study: LIDC1_STUDY, point: POINTS[0]!, attempts: 3, backoffS: 1, keep: '1h', out: (id) => again.push(id), err: () => undefined });
+    assert.deepEqual(again, [ids[0]]);
+    assert.equal(new Set(ids).size, 4);
+
+    // Kill A once it is in the middle of a job (fetched, model running).
+    const started = await a.waitFor(/job seg-\w+: started/);
+    const victim = /job (seg-\w+)/.exec(started)![1]!;
+    const t0 = Date.now();
+    while (!segmenting.has(victim) && Date.now() - t0 < 60_000) await new Promise((r) => setTimeout(r, 50));
+    assert.ok(!completed.has(victim), 'killed before its job completed');
+    a.proc.kill('SIGKILL');
+    await a.exited;
+
+    // Everything completes on B.
+    const deadline = Date.now() + 200_000;
+    while (ids.some((id) => !completed.has(id)) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 250));
+    for (const id of ids) assert.equal(completed.get(id), 1, `job ${id} completed exactly once`);
+    await b.waitFor(new RegExp(`job ${victim}: started \\(attempt \\d+, taken over after a stall\\)`), 1000);
+    t.diagnostic(`worker A killed during ${victim}; B took it over after the lock lapsed`);
+
+    // One SEG per job on Orthanc, each stored once; the results name them.
+    const c = client();
+    const segs = await c.searchSeries(LIDC1_STUDY, { modality: 'SEG' });
+    assert.equal(segs.length, 4);
+    assert.equal(await orthancInstanceCount(), SLAB + 4);
+    const results = await Promise.all(ids.map(async (id) => (await q.getJob(id))!));
+    for (const job of results) {
+      const r = job.returnvalue as SegJobResult;
+      assert.ok(segs.some((s) => s.seriesInstanceUid === r.seg.seriesInstanceUid));
+      assert.deepEqual(await c.searchInstances(LIDC1_STUDY, r.seg.seriesInstanceUid), [r.seg.sopInstanceUid]);
+      assert.deepEqual(job.progress, { stage: 'done', percent: 100 });
+      assert.equal(r.nodules.length, 1);
+      assert.equal(typeof job.opts.removeOnComplete === 'object' && 'age' in job.opts.removeOnComplete ? job.opts.removeOnComplete.age : null, 3600);
+    }
+
+    // A job that cannot succeed: not retried, on the dead-letter list with its error.
+    const bad: string[] = [];
+    await submit({ redisUrl: REDIS_URL, queue, dicomweb: DICOMWEB_URL, study: '1.2.3.4', point: POINTS[0]!, attempts: 3, backoffS: 1, keep: '1h', out: (id) => bad.push(id), err: () => undefined });
+    await b.waitFor(new RegExp(`job ${bad[0]}: failed for good`), 30_000);
+    const dead = await deadLetters(REDIS_URL, queue, 10);
+    assert.equal(dead.length, 1);
+    assert.equal(dead[0]!.id, bad[0]);
+    assert.equal(dead[0]!.attempts, 1);
+    assert.equal(dead[0]!.error, `${DICOMWEB_URL}: study 1.2.3.4 not found`);
+
+    // `noduleseg jobs` lists the states.
+    const listed = await runBin(['jobs', '--queue', queue], { NODULESEG_REDIS_URL: REDIS_URL });
+    assert.equal(listed.code, 0, listed.stderr);
+    assert.match(listed.stdout, /completed 4, failed 1/);
+    for (const id of ids) assert.match(listed.stdout, new RegExp(`${id}  completed`));
+
+    // SIGTERM: B stops cleanly (no job running).
+    b.proc.kill('SIGTERM');
+    assert.equal(await b.exited, 0);
+    for (const line of [...a.lines, ...b.lines]) assert.ok(!line.includes(ORTHANC_PASSWORD), 'no password in the logs');
+  } finally {
+    for (const w of [a, b]) if (w.proc.exitCode === null) w.proc.kill('SIGKILL');
+    await events.close();
+    await q.obliterate({ force: true });
+    await q.close();
+  }
+});
+
+test('submit and worker: one-line errors before any work', { skip: noRedis, timeout: 60_000 }, async () => {
+  const noServer = await runBin(['submit', '--study', '1.2.3', '--point', '1,2,3'], { NODULESEG_REDIS_URL: REDIS_URL });
+  assert.equal(noServer.code, 1);
+  assert.match(noServer.stderr, /^noduleseg: --dicomweb <url> is required/);
+  const closed = await runBin(['jobs', '--redis', 'redis://:sekrit@127.0.0.1:1']);
+  assert.equal(closed.code, 1);
+  assert.equal(closed.stderr.trim(), 'noduleseg: redis://:***@127.0.0.1:1: cannot reach Redis (connection refused)');
+});
