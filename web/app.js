@@ -378,7 +378,8 @@ function renderPanel() {
       : ['Point (LPS mm)', n.promptWorldMm.map((v) => v.toFixed(1)).join(', ')],
   ];
   if (n.lidcMatch) rows.push(['LIDC match', `nodule ${n.lidcMatch.index}, Dice ${n.lidcMatch.dice.toFixed(3)}`]);
-  rows.push(...clinicalRows(n));
+  // What a radiologist acts on first: type, guideline size, Lung-RADS and Fleischner.
+  rows.unshift(...clinicalRows(n));
   const table = document.createElement('table');
   for (const [k, v] of rows) {
     const tr = table.insertRow();
