@@ -7,9 +7,11 @@ import { spawn } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { buildModel } from '../../src/models/index.ts';
+import { spawnSync } from 'node:child_process';
 import { freePort, shardOf } from '../../src/distributed/index.ts';
 import { manualSeed } from '../../src/tensor/index.ts';
-import { tempDir, writeTinyData } from '../transfer/helpers.ts';
+import { readModelInfo } from '../../src/models/index.ts';
+import { tempDir, writeTinyData, writeTinySource } from '../transfer/helpers.ts';
 import { runWorker, workerConfig, type WorkerSpec } from './worker.ts';
 
 const dir = tempDir('ddp');
@@ -36,7 +38,7 @@ interface Exit {
   at: number;
 }
 
-function startWorkers(s: WorkerSpec, worldSize: number, port: number): { pids: (number | undefined)[]; kill: (rank: number) => void; exits: Promise<Exit>[] } {
+function startWorkers(s: WorkerSpec | WorkerSpec[], worldSize: number, port: number): { pids: (number | undefined)[]; kill: (rank: number) => void; exits: Promise<Exit>[] } {
   const t0 = performance.now();
   const children = Array.from({ length: worldSize }, (_, rank) =>
     spawn(process.execPath, ['--import', 'tsx', WORKER, JSON.stringify(s)], {
@@ -55,11 +57,19 @@ function startWorkers(s: WorkerSpec, worldSize: number, port: number): { pids: (
   return { pids: children.map((c) => c.pid), kill: (rank) => children[rank]!.kill('SIGKILL'), exits };
 }
 
-async function runWorkers(s: WorkerSpec, worldSize: number): Promise<Weights[]> {
-  const { exits } = startWorkers(s, worldSize, await freePort());
+/** Runs the specs one after the other on the same worker processes; each spec's weights by rank. */
+async function runWorkers(specs: WorkerSpec[], worldSize: number): Promise<Weights[][]> {
+  const { exits } = startWorkers(specs, worldSize, await freePort());
   const done = await Promise.all(exits);
   done.forEach((e, r) => assert.equal(e.code, 0, `rank ${r} failed:\n${e.stderr}`));
-  return done.map((_, r) => JSON.parse(readFileSync(join(s.weightsDir, `rank${r}.json`), 'utf8')) as Weights);
+  return specs.map((s) => done.map((_, r) => JSON.parse(readFileSync(join(s.weightsDir, `rank${r}.json`), 'utf8')) as Weights));
+}
+
+// One pair of worker processes trains the three set-ups in turn (starting processes is the slow part).
+let pairRuns: Promise<Weights[][]> | undefined;
+function pairResults(): Promise<Weights[][]> {
+  pairRuns ??= runWorkers([spec('ddp-group', {}), spec('ddp-syncbn', { norm: 'batch', syncBn: true }), spec('ddp-bn', { norm: 'batch', syncBn: false })], 2);
+  return pairRuns;
 }
 
 function maxDiff(a: Weights, b: Weights): number {
@@ -97,7 +107,7 @@ test('shards: DistributedSampler order (padded by the head, rank r takes r, r + 
 
 test('2 workers x batch b == 1 worker x batch 2b after 5 steps (group norm, no batch norm)', async () => {
   const ref = reference('ref-group', 'group');
-  const [r0, r1] = await runWorkers(spec('ddp-group', {}), 2);
+  const [r0, r1] = (await pairResults())[0]!;
   const moved = maxDiff(ref, initialWeights(spec('init', {})));
   const d = maxDiff(r0!, ref);
   process.stderr.write(`ddp equivalence (group norm): max |w_ddp - w_ref| = ${d.toExponential(2)} (weights moved up to ${moved.toFixed(4)})\n`);
@@ -108,8 +118,7 @@ test('2 workers x batch b == 1 worker x batch 2b after 5 steps (group norm, no b
 
 test('--sync-bn: 2 workers x batch b == 1 worker x batch 2b with batch norm; per-replica batch norm does not', async () => {
   const ref = reference('ref-bn', 'batch');
-  const [s0, s1] = await runWorkers(spec('ddp-syncbn', { norm: 'batch', syncBn: true }), 2);
-  const [p0] = await runWorkers(spec('ddp-bn', { norm: 'batch', syncBn: false }), 2);
+  const [, [s0, s1], [p0]] = await pairResults();
   const dSync = maxDiff(s0!, ref);
   const dOwn = maxDiff(p0!, ref);
   process.stderr.write(`ddp equivalence (batch norm): sync-bn ${dSync.toExponential(2)}, per-replica ${dOwn.toExponential(2)}\n`);
@@ -120,7 +129,7 @@ test('--sync-bn: 2 workers x batch b == 1 worker x batch 2b with batch norm; per
 });
 
 test('a killed worker makes the other exit non-zero within 60 s, naming it; the run resumes with 1 worker', async () => {
-  const s = spec('kill', { maxSteps: 120 });
+  const s = spec('kill', { maxSteps: 60 });
   const { kill, exits } = startWorkers(s, 2, await freePort());
   const ckpt = join(s.outDir, 'latest.ckpt.safetensors');
   const deadline = performance.now() + 60_000;
@@ -136,9 +145,21 @@ test('a killed worker makes the other exit non-zero within 60 s, naming it; the 
   assert.ok(seconds < 60, `the surviving worker took ${seconds} s`);
   assert.match(e0!.stderr, /rank 0 of 2: .* failed: .*peer rank 1 \(/);
   // Resume from rank 0's checkpoint with a world of one (any world size works).
-  const r = spec('kill', { maxSteps: 120, resume: true });
+  const r = spec('kill', { maxSteps: 60, resume: true });
   runWorker(r, null);
   const log = readFileSync(join(s.outDir, 'log.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { epoch: number });
   assert.ok(existsSync(join(r.weightsDir, 'rank0.json')));
   assert.deepEqual(log.map((x) => x.epoch), log.map((_, i) => i + 1), 'epochs continue after the resume');
+});
+
+test('finetune --nproc 2 --sync-bn: the command starts 2 workers; rank 0 writes the model', () => {
+  const source = writeTinySource(dir, 'unet');
+  const out = join(dir, 'ft-ddp.safetensors');
+  const r = spawnSync(join(import.meta.dirname, '..', '..', 'bin', 'noduleseg'), ['finetune', '--from', source, '--data', data, '--freeze', 'none', '-o', out, '--nproc', '2', '--steps', '3', '--batch-size', '4', '--sync-bn'], { encoding: 'utf8', env: { ...process.env, NO_COLOR: '1' } });
+  assert.equal(r.status, 0, r.stderr);
+  assert.match(r.stderr, /data-parallel: 2 workers, rendezvous at 127\.0\.0\.1:\d+, Gloo, sync-bn/);
+  assert.match(r.stderr, /sync-bn: \d+ batch norms normalise over the global batch of 2 workers/);
+  // Reports come from rank 0 alone.
+  assert.equal(r.stderr.match(/^best val Dice/gm)?.length, 1);
+  assert.equal(readModelInfo(out).config.arch, 'unet');
 });

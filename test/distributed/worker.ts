@@ -2,7 +2,8 @@
  * One training process for the distributed tests: trains a tiny U-Net on a synthetic crop folder
  * through the real trainer, data-parallel when the launcher variables are set (WORLD_SIZE, ...),
  * and writes its final weights to `<weightsDir>/rank<r>.json`.
- * Usage: node --import tsx test/distributed/worker.ts '<WorkerSpec as JSON>'
+ * Usage: node --import tsx test/distributed/worker.ts '<WorkerSpec or WorkerSpec[] as JSON>' (a list
+ * runs one after the other in the same group, which saves starting processes).
  */
 import { writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
@@ -80,12 +81,13 @@ export function runWorker(spec: WorkerSpec, group: ProcessGroup | null): void {
 }
 
 async function main(): Promise<void> {
-  const spec = JSON.parse(process.argv[2]!) as WorkerSpec;
+  const parsed = JSON.parse(process.argv[2]!) as WorkerSpec | WorkerSpec[];
+  const specs = Array.isArray(parsed) ? parsed : [parsed];
   setNumThreads(1);
   const env = distEnvFrom();
-  const group = env ? ProcessGroup.init(env, { timeoutSeconds: spec.timeoutSeconds }) : null;
+  const group = env ? ProcessGroup.init(env, { timeoutSeconds: specs[0]!.timeoutSeconds }) : null;
   try {
-    runWorker(spec, group);
+    for (const spec of specs) runWorker(spec, group);
     group?.barrier();
   } finally {
     group?.shutdown();
