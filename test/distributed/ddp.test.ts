@@ -8,7 +8,7 @@ import { existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { buildModel } from '../../src/models/index.ts';
 import { spawnSync } from 'node:child_process';
-import { freePort, shardOf } from '../../src/distributed/index.ts';
+import { distEnvFrom, freePort, shardOf, withoutNproc } from '../../src/distributed/index.ts';
 import { manualSeed } from '../../src/tensor/index.ts';
 import { readModelInfo } from '../../src/models/index.ts';
 import { tempDir, writeTinyData, writeTinySource } from '../transfer/helpers.ts';
@@ -103,6 +103,20 @@ test('shards: DistributedSampler order (padded by the head, rank r takes r, r + 
   const both = [...shardOf(order, 0, 2).subarray(0, 2), ...shardOf(order, 1, 2).subarray(0, 2)].sort();
   assert.deepEqual(both, Array.from(order.subarray(0, 4)).sort());
   assert.throws(() => shardOf(order, 2, 2), /rank 2 of 2/);
+});
+
+test('the launcher variables: torchrun ones, Slurm ones as fallback, errors naming the variable', () => {
+  assert.equal(distEnvFrom({}), null);
+  assert.equal(distEnvFrom({ WORLD_SIZE: '1', RANK: '0' }), null);
+  assert.deepEqual(distEnvFrom({ MASTER_ADDR: 'h', MASTER_PORT: '29500', WORLD_SIZE: '4', RANK: '3', LOCAL_RANK: '1' }), { masterAddr: 'h', masterPort: 29500, worldSize: 4, rank: 3, localRank: 1 });
+  assert.deepEqual(distEnvFrom({ MASTER_ADDR: 'h', MASTER_PORT: '29500', SLURM_NTASKS: '2', SLURM_PROCID: '1', SLURM_LOCALID: '0' }), { masterAddr: 'h', masterPort: 29500, worldSize: 2, rank: 1, localRank: 0 });
+  // Inside a Slurm allocation without MASTER_ADDR: not a distributed run.
+  assert.equal(distEnvFrom({ SLURM_NTASKS: '2', SLURM_PROCID: '1' }), null);
+  assert.throws(() => distEnvFrom({ WORLD_SIZE: '2', RANK: '0', MASTER_PORT: '1' }), /MASTER_ADDR is not set/);
+  assert.throws(() => distEnvFrom({ MASTER_ADDR: 'h', MASTER_PORT: '99999', WORLD_SIZE: '2', RANK: '0' }), /MASTER_PORT=99999/);
+  assert.throws(() => distEnvFrom({ MASTER_ADDR: 'h', MASTER_PORT: '1', WORLD_SIZE: '2', RANK: '2' }), /RANK=2 must be below WORLD_SIZE=2/);
+  assert.throws(() => distEnvFrom({ MASTER_ADDR: 'h', MASTER_PORT: '1', WORLD_SIZE: 'two', RANK: '0' }), /WORLD_SIZE=two: expected an integer/);
+  assert.deepEqual(withoutNproc(['train', '--nproc', '2', '-c', 'x', '--nproc=3', '--sync-bn']), ['train', '-c', 'x', '--sync-bn']);
 });
 
 test('2 workers x batch b == 1 worker x batch 2b after 5 steps (group norm, no batch norm)', async () => {
