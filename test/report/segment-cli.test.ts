@@ -81,8 +81,12 @@ test('segment: a DICOM series with a model carrying heads -> JSON with type and 
   const out = join(dir, 'out');
   mkdirSync(out);
   const args = ['segment', '-i', ct, '-m', model, '--voxel', '20,20,2', '--threshold', '0.01', '--threads', '1', '-o', join(out, 'seg.dcm'), '--sr', join(out, 'sr.dcm'), '--html', join(out, 'report.html'), '--risk', 'high', '--age', '61'];
-  const [r] = runCliBatch([args]);
+  const out2 = join(dir, 'out2');
+  const [r, r2] = runCliBatch([args, ['segment', '-i', ct, '-m', model, '--voxel', '20,20,2', '--threshold', '0.01', '--threads', '1', '-o', join(out2, 'mask.nii.gz'), '--solid-hu', '-2000']]);
   assert.equal(r!.code, 0, r!.stderr);
+  assert.equal(r2!.code, 1, 'an HU below -1024 is refused');
+  assert.match(r2!.stderr, /--solid-hu: expected a number of HU/);
+  assert.ok(!existsSync(out2));
   assert.deepEqual(readdirSync(out).sort(), ['report.html', 'seg.dcm', 'seg.json', 'sr.dcm']);
   const report = JSON.parse(readFileSync(join(out, 'seg.json'), 'utf8')) as { patient: Record<string, unknown>; nodules: Array<Record<string, unknown>> };
   assert.deepEqual(report.patient, { risk: 'high', ageYears: 61, setting: 'incidental', knownCancer: false, immunosuppressed: false });
@@ -102,6 +106,13 @@ test('segment: a DICOM series with a model carrying heads -> JSON with type and 
   const html = readFileSync(join(out, 'report.html'), 'utf8');
   assert.match(html, new RegExp(`Category ${lungRads.category}`));
   assert.match(html, /data:image\/png;base64,/);
+  // --solid-hu reaches the measurement: at -1024 HU every voxel of the nodule is solid.
+  const [r3] = runCliBatch([['segment', '-i', ct, '-m', model, '--voxel', '20,20,2', '--threshold', '0.01', '--threads', '1', '--report', join(dir, 'all-solid.json'), '--solid-hu', '-1024']]);
+  assert.equal(r3!.code, 0, r3!.stderr);
+  const g = (JSON.parse(readFileSync(join(dir, 'all-solid.json'), 'utf8')) as { nodules: Array<{ guidelineMeasures: { solidThresholdHU: number; voxelCount: number; solidComponent: { voxelCount: number } } }> }).nodules[0]!.guidelineMeasures;
+  assert.equal(g.solidThresholdHU, -1024);
+  assert.ok(g.voxelCount > 0);
+  assert.equal(g.solidComponent.voxelCount, g.voxelCount);
   const sr = readFileSync(join(out, 'sr.dcm'));
   assert.equal(sr.subarray(128, 132).toString('latin1'), 'DICM');
   if (has('dciodvfy')) {
