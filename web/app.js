@@ -516,7 +516,7 @@ async function collectFiles(entry) {
 }
 
 /** A small handle for scripts and the end-to-end test; the page itself does not need it. */
-window.viewer = { nv, state, goToWorldLps, pagePointOf, setView, lastClickToMaskMs: null };
+window.viewer = { nv, state, goToWorldLps, pagePointOf, setView, lastClickToMaskMs: null, showSession, withBusy, api };
 
 try {
   const info = await api('/api/info');

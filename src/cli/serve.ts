@@ -14,6 +14,8 @@ interface ServeCliOptions {
   threads?: number;
   maxUploadMb: number;
   maxQueue: number;
+  dicomweb?: string;
+  dicomwebAuth?: string;
 }
 
 export function register(program: Command): void {
@@ -27,6 +29,8 @@ export function register(program: Command): void {
     .option('--threads <n>', 'intra-op threads (default: all cores)', nonNegativeIntArg('--threads'))
     .option('--max-upload-mb <n>', 'largest upload accepted, MiB', positiveNumberArg('--max-upload-mb'), 1024)
     .option('--max-queue <n>', 'segmentations that may wait behind the running one; more are answered 503 (busy)', nonNegativeIntArg('--max-queue'), 4)
+    .option('--dicomweb <url>', 'also browse a DICOMweb server (PACS): search studies, open series, "Save to PACS". Credentials: NODULESEG_DICOMWEB_USER/_PASSWORD, _TOKEN or --dicomweb-auth')
+    .option('--dicomweb-auth <file>', 'with --dicomweb: a JSON file {"username","password"} or {"token"}')
     .action(async (opts: ServeCliOptions) => {
       await runServe(opts);
     });
@@ -47,6 +51,12 @@ async function runServe(opts: ServeCliOptions): Promise<void> {
   // Loaded here, not at start-up: the server is for this command only. The model (and the
   // thread count) live in the server's model worker.
   const { startViewer } = await import('../server/index.ts');
+  let dicomweb;
+  if (opts.dicomweb !== undefined) {
+    const { resolveAuth, checkServerUrl } = await import('../pacs/auth.ts');
+    checkServerUrl(opts.dicomweb);
+    dicomweb = { url: opts.dicomweb, auth: resolveAuth(opts.dicomwebAuth) };
+  } else if (opts.dicomwebAuth !== undefined) throw new UserError('--dicomweb-auth goes with --dicomweb <url>');
   let viewer;
   try {
     viewer = await startViewer({
@@ -56,6 +66,7 @@ async function runServe(opts: ServeCliOptions): Promise<void> {
       host: opts.host,
       maxUploadBytes: Math.round(opts.maxUploadMb * 1024 * 1024),
       maxQueue: opts.maxQueue,
+      ...(dicomweb ? { dicomweb } : {}),
       ...(opts.threads ? { threads: opts.threads } : {}),
     });
   } catch (e) {

@@ -8,6 +8,8 @@ import { basename } from 'node:path';
 import { createViewerServer } from './server.ts';
 import { Segmenter } from './segmenter.ts';
 import type { Fault } from './worker-protocol.ts';
+import type { DicomWebAuth } from '../pacs/auth.ts';
+import { createPacsRoutes } from './pacs-routes.ts';
 
 export interface ViewerOptions {
   dataDir: string;
@@ -22,6 +24,8 @@ export interface ViewerOptions {
   /** libtorch intra-op threads in the model worker; default: all cores (or OMP_NUM_THREADS). */
   threads?: number;
   log?: (line: string) => void;
+  /** serve --dicomweb: studies searched, series opened and SEGs saved on this DICOMweb server. */
+  dicomweb?: { url: string; auth: DicomWebAuth };
 }
 
 export interface RunningViewer {
@@ -57,6 +61,7 @@ export async function startViewer(opts: ViewerOptions): Promise<RunningViewer> {
     maxSessions: opts.maxSessions ?? 6,
     host: opts.host,
     log,
+    pacs: opts.dicomweb ? createPacsRoutes(opts.dicomweb.url, opts.dicomweb.auth) : undefined,
   });
   try {
     await new Promise<void>((resolveListen, reject) => {

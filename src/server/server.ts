@@ -14,6 +14,7 @@ import { listScans } from './scans.ts';
 import { Cancelled, shareVolume, type Segmenter } from './segmenter.ts';
 import { Session, type DisplayStep, type LidcRead, type SessionPrompt } from './session.ts';
 import { readBody, saveMultipart, formatBytes } from './upload.ts';
+import type { PacsRoutes } from './pacs-routes.ts';
 
 const HERE = dirname(fileURLToPath(import.meta.url));
 const WEB_DIR = resolve(HERE, '../../web');
@@ -27,6 +28,7 @@ const STATIC: Record<string, { file: string; type: string }> = {
   '/app.js': { file: join(WEB_DIR, 'app.js'), type: 'text/javascript; charset=utf-8' },
   '/style.css': { file: join(WEB_DIR, 'style.css'), type: 'text/css; charset=utf-8' },
   '/vendor/niivue.js': { file: NIIVUE_JS, type: 'text/javascript; charset=utf-8' },
+  '/pacs.js': { file: join(WEB_DIR, 'pacs.js'), type: 'text/javascript; charset=utf-8' },
 };
 
 export interface ViewerServerOptions {
@@ -40,6 +42,8 @@ export interface ViewerServerOptions {
   /** Host the server is bound to; on a loopback address only loopback Host headers are served. */
   host: string;
   log: (line: string) => void;
+  /** serve --dicomweb: the PACS routes (/api/pacs/...), see pacs-routes.ts. */
+  pacs?: PacsRoutes;
 }
 
 const JSON_LIMIT_BYTES = 64 * 1024;
@@ -108,7 +112,7 @@ export function createViewerServer(opts: ViewerServerOptions): { server: Server;
       });
     }
     if (path === '/api/info' && method === 'GET') {
-      return sendJson(res, 200, { dataFolder: basename(rootReal), model: opts.modelSummary, maxUploadBytes: opts.maxUploadBytes, maxUpload: formatBytes(opts.maxUploadBytes) });
+      return sendJson(res, 200, { dataFolder: basename(rootReal), model: opts.modelSummary, maxUploadBytes: opts.maxUploadBytes, maxUpload: formatBytes(opts.maxUploadBytes), pacs: opts.pacs?.label ?? null });
     }
     if (path === '/api/scans' && method === 'GET') return sendJson(res, 200, { scans: listScans(rootReal) });
     if (path === '/api/open' && method === 'POST') {
@@ -141,6 +145,10 @@ export function createViewerServer(opts: ViewerServerOptions): { server: Server;
       const s = addSession(`upload: ${read.name}`, read.volume, read.lidc, read.notes);
       opts.log(`opened an upload (${up.names.length} file${up.names.length > 1 ? 's' : ''}): ${read.volume.dims.join(' x ')} voxels`);
       return sendJson(res, 200, describeSession(s));
+    }
+    if (opts.pacs && path.startsWith('/api/pacs/')) {
+      const ctx = { addSession, getSession, describe: describeSession, modelArch: String(opts.modelSummary['arch'] ?? 'model'), tempRoot, log: opts.log, sendJson: (r: ServerResponse, status: number, v: unknown) => sendJson(r, status, v) };
+      if (await opts.pacs.handle(req, res, url, ctx)) return;
     }
     const m = /^\/api\/sessions\/([^/]+)(\/.*)?$/.exec(path);
     if (m) {

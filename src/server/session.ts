@@ -190,7 +190,10 @@ export class Session {
   }
 
   dicomSeg(modelName: string): Uint8Array {
-    const binary = Uint8Array.from(this.labelMask(), (v) => (v ? 1 : 0));
+    // A plain loop: Uint8Array.from(mask, fn) takes ~15 s on a 512 x 512 x 133 scan.
+    const labels = this.labelMask();
+    const binary = new Uint8Array(labels.length);
+    for (let i = 0; i < labels.length; i++) binary[i] = labels[i] ? 1 : 0;
     return encodeDicomSeg(binary, this.volume, { algorithmType: 'AUTOMATIC', algorithmName: `noduleseg ${modelName}`, segmentLabel: 'Nodule' });
   }
 
