@@ -349,7 +349,7 @@ async function segmentCropFolder(lib: Lib, model: SegmentationNetwork, info: Mod
     if (!complete) for (const dir of created) rmSync(dir, { recursive: true, force: true });
   }
   const reportPath = opts.report ?? join(opts.output, 'report.json');
-  writeFileAtomic(reportPath, JSON.stringify({ model: modelSummary(opts.model, info), cases: report }, null, 2) + '\n');
+  writeFileAtomic(reportPath, JSON.stringify({ model: modelSummary(opts.model, info), patient: fleischnerContextOf(opts), cases: report }, null, 2) + '\n');
   process.stderr.write(`${files.length} crops segmented in ${((Date.now() - t0) / 1000).toFixed(1)} s; masks in ${opts.output}, report ${reportPath}\n`);
 }
 
