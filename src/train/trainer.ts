@@ -236,7 +236,7 @@ export function train(cfg: TrainConfig, options: TrainOptions): TrainResult {
       sumBce += parts.bce;
       sumCls += Number.isFinite(parts.cls) ? parts.cls : 0;
       const elapsed = (performance.now() - t0) / 1000;
-      ev.onStep?.(++b, stepsThisEpoch, { loss: sumLoss / nSteps, samplesPerSecond: nSamples / elapsed, lrs: optimizer.paramGroups.map((g) => g.lr) });
+      ev.onStep?.(++b, stepsThisEpoch, { loss: sumLoss / nSteps, samplesPerSecond: (nSamples * worldSize) / elapsed, lrs: optimizer.paramGroups.map((g) => g.lr) });
       const overBudget = trainSeconds + elapsed > budgetSeconds;
       // Every rank stops at the same step (rank clocks differ).
       if (dist && Number.isFinite(budgetSeconds) ? dist.group.anyTrue(overBudget) : overBudget) {
