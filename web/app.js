@@ -146,6 +146,7 @@ async function showSession(s) {
   $('dl-seg').href = `/api/sessions/${s.id}/seg.dcm`;
   $('dl-seg').hidden = !s.dicom;
   $('dl-report').href = `/api/sessions/${s.id}/report.json`;
+  $('dl-html').href = `/api/sessions/${s.id}/report.html`;
   renderLidc();
   await refreshOverlay();
   renderNodules();
@@ -480,7 +481,7 @@ $('upload-folder').addEventListener('change', (e) => {
   upload([...e.target.files]);
   e.target.value = '';
 });
-for (const a of ['dl-mask', 'dl-seg', 'dl-report']) {
+for (const a of ['dl-mask', 'dl-seg', 'dl-report', 'dl-html']) {
   $(a).addEventListener('click', (e) => {
     if (!state.session?.nodules.length) {
       e.preventDefault();

@@ -206,6 +206,11 @@ export function createViewerServer(opts: ViewerServerOptions): { server: Server;
         if (s.nodules.length === 0) throw new HttpError(400, 'no nodule to put in a DICOM SEG yet');
         return send(res, 200, s.dicomSeg(String(opts.modelSummary['arch'] ?? 'model')), 'application/dicom', attachment(`${stem}-nodules-seg.dcm`));
       }
+      if (rest === '/report.html' && method === 'GET') {
+        if (s.nodules.length === 0) throw new HttpError(400, 'no nodule to report yet');
+        const html = s.htmlReport(`${String(opts.modelSummary['file'] ?? 'model')} (${String(opts.modelSummary['arch'] ?? 'model')})`);
+        return send(res, 200, Buffer.from(html), 'text/html; charset=utf-8', attachment(`${stem}-nodules.html`));
+      }
       if (rest === '/report.json' && method === 'GET') {
         const text = JSON.stringify(s.report(opts.modelSummary), null, 2) + '\n';
         return send(res, 200, Buffer.from(text), 'application/json; charset=utf-8', attachment(`${stem}-nodules.json`));

@@ -4,6 +4,8 @@ import type { NoduleResult } from '../inference/index.ts';
 import { promptCentre, boxPrompt, type NodulePrompt } from '../inference/prompts.ts';
 import { HttpError } from './http-error.ts';
 import { withGuidelines, withGuidelinesOne } from '../report/assess.ts';
+import { noduleHtmlReport } from '../report/index.ts';
+import { DEFAULT_FLEISCHNER_CONTEXT } from '../guidelines/index.ts';
 import type { GuidelineMeasures, LungRadsResult, FleischnerResult } from '../guidelines/index.ts';
 import type { NoduleType } from '../data/nodule-type.ts';
 import type { Segmenter } from './segmenter.ts';
@@ -195,6 +197,11 @@ export class Session {
     const binary = new Uint8Array(labels.length);
     for (let i = 0; i < labels.length; i++) binary[i] = labels[i] ? 1 : 0;
     return encodeDicomSeg(binary, this.volume, { algorithmType: 'AUTOMATIC', algorithmName: `noduleseg ${modelName}`, segmentLabel: 'Nodule' });
+  }
+
+  /** The printable HTML report of the scan's nodules, as `segment --html` writes it (no patient context in the viewer). */
+  htmlReport(modelName: string): string {
+    return noduleHtmlReport(withGuidelines(this.nodules.map((n) => n.result)), this.volume, this.labelMask(), { input: this.name, modelName, patient: DEFAULT_FLEISCHNER_CONTEXT });
   }
 
   report(model: Record<string, unknown>): Record<string, unknown> {

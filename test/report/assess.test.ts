@@ -41,3 +41,15 @@ test('the viewer panel gets the same type, measurements and categories; the coun
   assert.deepEqual(v1.fleischner, expected!.fleischner);
   assert.match(Session.view(sessionNodule, 2).fleischner!.row!, /multiple/);
 });
+
+test("the viewer's HTML download: the same page as segment --html, from the session's nodules", () => {
+  const { volume, labels, nodule } = scene();
+  const session = new Session('s', 'LIDC-IDRI-9999/series', volume, [], []);
+  const voxels = Int32Array.from([...labels.keys()].filter((i) => labels[i] === 1));
+  session.nodules.push({ label: 1, result: nodule, voxels, lidcMatch: null });
+  const html = session.htmlReport('noduleseg.safetensors (joint)');
+  assert.match(html, /Input: LIDC-IDRI-9999\/series/);
+  assert.match(html, /<b>part-solid<\/b>/);
+  assert.equal([...html.matchAll(/data:image\/png;base64,/g)].length, 2, 'key images drawn from the session mask');
+  assert.match(html, /risk not given/);
+});
