@@ -14,6 +14,9 @@ namespace ns {
 
 static std::atomic<int64_t> g_numTensors{0};
 static std::atomic<int64_t> g_numBytes{0};
+static std::atomic<int64_t> g_numOptimizers{0};
+static std::atomic<int64_t> g_optimizerStateBytes{0};
+static std::atomic<int64_t> g_optimizerParamBytes{0};
 
 // Tensors made inside a tidy scope are freed deterministically when it closes, so they are not
 // reported to V8: reporting them made V8 start a GC cycle every few steps of a training loop, and
@@ -42,6 +45,16 @@ void TrackFree(napi_env env, int64_t bytes, bool reported) {
   if (reported && bytes) napi_adjust_external_memory(env, -bytes, &ignored);
 }
 
+// Optimizer state lives as long as its optimizer, not a tidy scope, so it is always reported to
+// V8: an optimizer left to the GC is then collected before its moments pile up.
+void TrackOptimizer(napi_env env, int countDelta, int64_t stateBytesDelta, int64_t paramBytesDelta) {
+  g_numOptimizers += countDelta;
+  g_optimizerStateBytes += stateBytesDelta;
+  g_optimizerParamBytes += paramBytesDelta;
+  int64_t ignored;
+  if (stateBytesDelta) napi_adjust_external_memory(env, stateBytesDelta, &ignored);
+}
+
 NS_FN(SetExternalReporting) {
   g_report = ArgBool(info, 0, "setExternalReporting", "enabled");
   return info.Env().Undefined();
@@ -50,8 +63,12 @@ NS_FN(SetExternalReporting) {
 NS_FN(Memory) {
   Napi::Env env = info.Env();
   Napi::Object o = Napi::Object::New(env);
+  int64_t stateBytes = g_optimizerStateBytes.load();
   o.Set("numTensors", Napi::Number::New(env, static_cast<double>(g_numTensors.load())));
-  o.Set("numBytes", Napi::Number::New(env, static_cast<double>(g_numBytes.load())));
+  o.Set("numBytes", Napi::Number::New(env, static_cast<double>(g_numBytes.load() + stateBytes)));
+  o.Set("numOptimizers", Napi::Number::New(env, static_cast<double>(g_numOptimizers.load())));
+  o.Set("optimizerStateBytes", Napi::Number::New(env, static_cast<double>(stateBytes)));
+  o.Set("optimizerParamBytes", Napi::Number::New(env, static_cast<double>(g_optimizerParamBytes.load())));
   return o;
 }
 

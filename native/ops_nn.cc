@@ -1,6 +1,7 @@
 // Neural-network ops: matmul/linear, convolutions, normalisation, pooling, resampling, dropout,
 // softmax and losses. Each calls the same ATen entry point as torch.nn.functional.
 #include "common.h"
+#include "op_table.h"
 
 #include <ATen/ATen.h>
 
@@ -16,6 +17,14 @@ static std::vector<int64_t> Spatial(Napi::Env env, std::vector<int64_t> v, size_
   if (v.size() == 1) v.assign(n, v[0]);
   if (v.size() != n) ThrowError(env, std::string(op) + ": " + arg + " must have 1 or " + std::to_string(n) + " entries, got " + std::to_string(v.size()));
   return v;
+}
+
+// The losses' `reduction` argument: a code of native/ops.def's reduction family, mapped to
+// at::Reduction (validated here: libtorch would read any integer as an enum value).
+static int64_t ArgReduction(const Napi::CallbackInfo& info, size_t i, const char* op) {
+  int64_t c = ArgInt(info, i, op, "reduction");
+  if (c < 0 || c >= Count(kReductionNames)) ThrowError(info.Env(), std::string(op) + ": unknown reduction code " + std::to_string(c));
+  return kReductions[c];
 }
 
 NS_FN(Matmul) {
@@ -212,12 +221,13 @@ NS_FN(AdaptivePool) {
   NS_CATCH(env)
 }
 
-// interpolate(x, outputSize, mode, alignCorners, scales | null): mode 0 nearest, 1 (bi/tri)linear.
+// interpolate(x, outputSize, mode, alignCorners, scales | null): mode an InterpMode code.
 NS_FN(Interpolate) {
   Napi::Env env = info.Env();
   const at::Tensor& x = ArgTensor(info, 0, "interpolate", "x");
   auto size = ArgInts(info, 1, "interpolate", "size");
   int64_t mode = ArgInt(info, 2, "interpolate", "mode");
+  if (mode < 0 || mode >= static_cast<int64_t>(InterpMode::kCount)) ThrowError(env, "interpolate: unknown mode code " + std::to_string(mode));
   bool align = ArgBool(info, 3, "interpolate", "alignCorners");
   std::vector<c10::optional<double>> sc(size.size());
   if (info.Length() > 4 && !IsNullish(info[4])) {
@@ -231,7 +241,7 @@ NS_FN(Interpolate) {
     ThrowError(env, "interpolate: x must be 4-D or 5-D with one size per spatial dim, got x " + ShapeString(x.sizes()) + " and size " + ShapeString(size));
   }
   NS_TRY
-  if (mode == 0) {
+  if (static_cast<InterpMode>(mode) == InterpMode::nearest) {
     if (nd == 2) return Out(env, at::upsample_nearest2d(x, size, sc[0], sc[1]));
     return Out(env, at::upsample_nearest3d(x, size, sc[0], sc[1], sc[2]));
   }
@@ -266,7 +276,7 @@ NS_FN(BceWithLogits) {
   const at::Tensor& t = ArgTensor(info, 1, "binaryCrossEntropyWithLogits", "target");
   auto w = ArgOptTensor(info, 2, "binaryCrossEntropyWithLogits", "weight");
   auto pw = ArgOptTensor(info, 3, "binaryCrossEntropyWithLogits", "posWeight");
-  int64_t red = ArgInt(info, 4, "binaryCrossEntropyWithLogits", "reduction");
+  int64_t red = ArgReduction(info, 4, "binaryCrossEntropyWithLogits");
   if (!x.sizes().equals(t.sizes())) ThrowError(env, "binaryCrossEntropyWithLogits: target shape " + ShapeString(t.sizes()) + " must equal logits shape " + ShapeString(x.sizes()));
   NS_TRY return Out(env, at::binary_cross_entropy_with_logits(x, t, w, pw, red)); NS_CATCH(env)
 }
@@ -277,7 +287,7 @@ NS_FN(CrossEntropy) {
   const at::Tensor& x = ArgTensor(info, 0, "crossEntropy", "logits");
   const at::Tensor& t = ArgTensor(info, 1, "crossEntropy", "target");
   auto w = ArgOptTensor(info, 2, "crossEntropy", "weight");
-  int64_t red = ArgInt(info, 3, "crossEntropy", "reduction");
+  int64_t red = ArgReduction(info, 3, "crossEntropy");
   int64_t ignore = ArgInt(info, 4, "crossEntropy", "ignoreIndex");
   double ls = ArgNumber(info, 5, "crossEntropy", "labelSmoothing");
   if (x.dim() < 1) ThrowError(env, "crossEntropy: logits must be at least 1-D");
@@ -293,25 +303,31 @@ NS_FN(NllLoss) {
   const at::Tensor& x = ArgTensor(info, 0, "nllLoss", "input");
   const at::Tensor& t = ArgTensor(info, 1, "nllLoss", "target");
   auto w = ArgOptTensor(info, 2, "nllLoss", "weight");
-  int64_t red = ArgInt(info, 3, "nllLoss", "reduction");
+  int64_t red = ArgReduction(info, 3, "nllLoss");
   int64_t ignore = ArgInt(info, 4, "nllLoss", "ignoreIndex");
   NS_TRY return Out(env, at::nll_loss_nd(x, t, w, red, ignore)); NS_CATCH(env)
 }
 
-// pointLoss(kind, a, b, reduction, beta): kind 0 mse, 1 l1, 2 smoothL1
+// pointLoss(code, a, b, reduction, beta): code a PointLoss (native/ops.def).
 NS_FN(PointLoss) {
   Napi::Env env = info.Env();
-  int64_t kind = ArgInt(info, 0, "loss", "kind");
-  const char* op = kind == 0 ? "mseLoss" : kind == 1 ? "l1Loss" : "smoothL1Loss";
+  int64_t kind = ArgInt(info, 0, "pointLoss", "kind");
+  if (kind < 0 || kind >= static_cast<int64_t>(PointLossKind::kCount)) ThrowError(env, "pointLoss: unknown loss code " + std::to_string(kind));
+  const char* op = kPointLossNames[kind];
   const at::Tensor& a = ArgTensor(info, 1, op, "input");
   const at::Tensor& b = ArgTensor(info, 2, op, "target");
-  int64_t red = ArgInt(info, 3, op, "reduction");
+  int64_t red = ArgReduction(info, 3, op);
   double beta = ArgNumber(info, 4, op, "beta");
   if (!a.sizes().equals(b.sizes())) ThrowError(env, std::string(op) + ": target shape " + ShapeString(b.sizes()) + " must equal input shape " + ShapeString(a.sizes()));
   NS_TRY
-  if (kind == 0) return Out(env, at::mse_loss(a, b, red));
-  if (kind == 1) return Out(env, at::l1_loss(a, b, red));
-  return Out(env, at::smooth_l1_loss(a, b, red, beta));
+  switch (static_cast<PointLossKind>(kind)) {
+#define NS_POINT_LOSS(name, expr) \
+  case PointLossKind::name:       \
+    return Out(env, expr);
+#include "ops.def"
+    case PointLossKind::kCount: break;
+  }
+  return env.Undefined();
   NS_CATCH(env)
 }
 

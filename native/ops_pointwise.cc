@@ -1,6 +1,7 @@
 // Elementwise ops: binary arithmetic/comparison (tensor or number on either side), unary maths,
 // clamp/where, dtype casts and the in-place ops used by optimizers and initialisers.
 #include "common.h"
+#include "op_table.h"
 
 #include <ATen/ATen.h>
 #include <ATen/ScalarOps.h>
@@ -28,90 +29,39 @@ static at::Tensor ScalarOrTensor(const Napi::CallbackInfo& info, size_t i, const
   return ArgTensor(info, i, op, arg);
 }
 
-static const char* kBinaryNames[] = {"add", "sub", "mul", "div", "pow", "maximum", "minimum", "eq", "ne", "gt",
-                                     "ge", "lt", "le", "logicalAnd", "logicalOr", "logicalXor", "remainder",
-                                     "floorDivide", "atan2"};
-static constexpr int kNumBinary = sizeof(kBinaryNames) / sizeof(kBinaryNames[0]);
-
-// binary(op, a, b): a and b are tensors or numbers.
+// binary(code, a, b): a and b are tensors or numbers; codes are BinaryOp (native/ops.def).
 NS_FN(Binary) {
   Napi::Env env = info.Env();
   int64_t op = ArgInt(info, 0, "binary", "op");
-  if (op < 0 || op >= kNumBinary) ThrowError(env, "binary: unknown op code " + std::to_string(op));
+  if (op < 0 || op >= static_cast<int64_t>(BinaryOp::kCount)) ThrowError(env, "binary: unknown op code " + std::to_string(op));
   const char* name = kBinaryNames[op];
   at::Tensor a = ScalarOrTensor(info, 1, name, "a");
   at::Tensor b = ScalarOrTensor(info, 2, name, "b");
   NS_TRY
-  switch (op) {
-    case 0: return Out(env, at::add(a, b));
-    case 1: return Out(env, at::sub(a, b));
-    case 2: return Out(env, at::mul(a, b));
-    case 3: return Out(env, at::div(a, b));
-    case 4: return Out(env, at::pow(a, b));
-    case 5: return Out(env, at::maximum(a, b));
-    case 6: return Out(env, at::minimum(a, b));
-    case 7: return Out(env, at::eq(a, b));
-    case 8: return Out(env, at::ne(a, b));
-    case 9: return Out(env, at::gt(a, b));
-    case 10: return Out(env, at::ge(a, b));
-    case 11: return Out(env, at::lt(a, b));
-    case 12: return Out(env, at::le(a, b));
-    case 13: return Out(env, at::logical_and(a, b));
-    case 14: return Out(env, at::logical_or(a, b));
-    case 15: return Out(env, at::logical_xor(a, b));
-    case 16: return Out(env, at::remainder(a, b));
-    case 17: return Out(env, at::div(a, b, "floor"));
-    case 18: return Out(env, at::atan2(a, b));
+  switch (static_cast<BinaryOp>(op)) {
+#define NS_BINARY(name, expr) \
+  case BinaryOp::name:        \
+    return Out(env, expr);
+#include "ops.def"
+    case BinaryOp::kCount: break;
   }
   return env.Undefined();
   NS_CATCH(env)
 }
 
-static const char* kUnaryNames[] = {"neg", "abs", "exp", "log", "sqrt", "rsqrt", "sin", "cos", "tanh", "sigmoid",
-                                    "relu", "gelu", "floor", "round", "sign", "logicalNot", "ceil", "log1p",
-                                    "expm1", "reciprocal", "square", "contiguous", "clone", "detach", "isnan",
-                                    "softplus", "silu", "trunc", "erf", "isfinite", "log2", "tan"};
-static constexpr int kNumUnary = sizeof(kUnaryNames) / sizeof(kUnaryNames[0]);
-
+// unary(code, x): codes are UnaryOp (native/ops.def).
 NS_FN(Unary) {
   Napi::Env env = info.Env();
   int64_t op = ArgInt(info, 0, "unary", "op");
-  if (op < 0 || op >= kNumUnary) ThrowError(env, "unary: unknown op code " + std::to_string(op));
+  if (op < 0 || op >= static_cast<int64_t>(UnaryOp::kCount)) ThrowError(env, "unary: unknown op code " + std::to_string(op));
   const at::Tensor& a = ArgTensor(info, 1, kUnaryNames[op], "x");
   NS_TRY
-  switch (op) {
-    case 0: return Out(env, at::neg(a));
-    case 1: return Out(env, at::abs(a));
-    case 2: return Out(env, at::exp(a));
-    case 3: return Out(env, at::log(a));
-    case 4: return Out(env, at::sqrt(a));
-    case 5: return Out(env, at::rsqrt(a));
-    case 6: return Out(env, at::sin(a));
-    case 7: return Out(env, at::cos(a));
-    case 8: return Out(env, at::tanh(a));
-    case 9: return Out(env, at::sigmoid(a));
-    case 10: return Out(env, at::relu(a));
-    case 11: return Out(env, at::gelu(a));
-    case 12: return Out(env, at::floor(a));
-    case 13: return Out(env, at::round(a));
-    case 14: return Out(env, at::sign(a));
-    case 15: return Out(env, at::logical_not(a));
-    case 16: return Out(env, at::ceil(a));
-    case 17: return Out(env, at::log1p(a));
-    case 18: return Out(env, at::expm1(a));
-    case 19: return Out(env, at::reciprocal(a));
-    case 20: return Out(env, at::square(a));
-    case 21: return Out(env, a.contiguous());
-    case 22: return Out(env, a.clone());
-    case 23: return Out(env, a.detach());
-    case 24: return Out(env, at::isnan(a));
-    case 25: return Out(env, at::softplus(a, 1, 20));
-    case 26: return Out(env, at::silu(a));
-    case 27: return Out(env, at::trunc(a));
-    case 28: return Out(env, at::erf(a));
-    case 29: return Out(env, at::isfinite(a));
-    case 30: return Out(env, at::log2(a));
-    case 31: return Out(env, at::tan(a));
+  switch (static_cast<UnaryOp>(op)) {
+#define NS_UNARY(name, expr) \
+  case UnaryOp::name:        \
+    return Out(env, expr);
+#include "ops.def"
+    case UnaryOp::kCount: break;
   }
   return env.Undefined();
   NS_CATCH(env)

@@ -1,28 +1,40 @@
 // Reductions, arg-reductions, top-k, sorting and cumulative sums.
 #include "common.h"
+#include "op_table.h"
 
 #include <ATen/ATen.h>
 
+#include <algorithm>
 #include <numeric>
 
 namespace ns {
 
-static const char* kReduceNames[] = {"sum", "mean", "amax", "amin", "std", "var", "logsumexp", "any", "all", "prod"};
-static constexpr int kNumReduce = sizeof(kReduceNames) / sizeof(kReduceNames[0]);
+// any, all and prod take one dim at a time in libtorch 1.13: reduce the highest dims first, so
+// the remaining dim numbers stay valid.
+template <typename F>
+static at::Tensor EachDim(const at::Tensor& x, const std::vector<int64_t>& dims, bool keepdim, F reduceOne) {
+  std::vector<int64_t> ds = dims;
+  for (auto& d : ds) d = d < 0 ? d + x.dim() : d;
+  std::sort(ds.rbegin(), ds.rend());
+  at::Tensor r = x;
+  for (int64_t d : ds) r = reduceOne(r, d, keepdim);
+  return r;
+}
 
-// reduce(op, x, dims | null, keepdim, unbiased): dims null reduces over every dimension.
+// reduce(code, x, dims | null, keepdim, unbiased): dims null reduces over every dimension; codes
+// are ReduceOp (native/ops.def).
 NS_FN(Reduce) {
   Napi::Env env = info.Env();
   int64_t op = ArgInt(info, 0, "reduce", "op");
-  if (op < 0 || op >= kNumReduce) ThrowError(env, "reduce: unknown op code " + std::to_string(op));
+  if (op < 0 || op >= static_cast<int64_t>(ReduceOp::kCount)) ThrowError(env, "reduce: unknown op code " + std::to_string(op));
   const char* name = kReduceNames[op];
   const at::Tensor& x = ArgTensor(info, 1, name, "x");
-  bool all = info.Length() < 3 || IsNullish(info[2]);
-  std::vector<int64_t> dims = all ? std::vector<int64_t>() : ArgInts(info, 2, name, "dim");
+  bool allDims = info.Length() < 3 || IsNullish(info[2]);
+  std::vector<int64_t> dims = allDims ? std::vector<int64_t>() : ArgInts(info, 2, name, "dim");
   bool keepdim = info.Length() > 3 && !IsNullish(info[3]) ? ArgBool(info, 3, name, "keepdim") : false;
   bool unbiased = info.Length() > 4 && !IsNullish(info[4]) ? ArgBool(info, 4, name, "unbiased") : true;
   NS_TRY
-  if (all) {
+  if (allDims) {
     dims.resize(x.dim());
     std::iota(dims.begin(), dims.end(), 0);
   }
@@ -31,26 +43,12 @@ NS_FN(Reduce) {
       ThrowError(env, std::string(name) + ": dim " + std::to_string(d) + " out of range for shape " + ShapeString(x.sizes()));
     }
   }
-  switch (op) {
-    case 0: return Out(env, all && !keepdim ? at::sum(x) : at::sum(x, dims, keepdim));
-    case 1: return Out(env, all && !keepdim ? at::mean(x) : at::mean(x, dims, keepdim));
-    case 2: return Out(env, at::amax(x, dims, keepdim));
-    case 3: return Out(env, at::amin(x, dims, keepdim));
-    case 4: return Out(env, all && !keepdim ? at::std(x, unbiased) : at::std(x, at::OptionalIntArrayRef(dims), unbiased, keepdim));
-    case 5: return Out(env, all && !keepdim ? at::var(x, unbiased) : at::var(x, at::OptionalIntArrayRef(dims), unbiased, keepdim));
-    case 6: return Out(env, at::logsumexp(x, dims, keepdim));
-    case 7:
-    case 8:
-    case 9: {
-      if (all && !keepdim) return Out(env, op == 7 ? at::any(x) : op == 8 ? at::all(x) : at::prod(x));
-      at::Tensor r = x;
-      // These take one dim at a time in libtorch 1.13; reduce the highest dims first.
-      std::vector<int64_t> ds = dims;
-      for (auto& d : ds) d = d < 0 ? d + x.dim() : d;
-      std::sort(ds.rbegin(), ds.rend());
-      for (int64_t d : ds) r = op == 7 ? at::any(r, d, keepdim) : op == 8 ? at::all(r, d, keepdim) : at::prod(r, d, keepdim);
-      return Out(env, r);
-    }
+  switch (static_cast<ReduceOp>(op)) {
+#define NS_REDUCE(name, expr) \
+  case ReduceOp::name:        \
+    return Out(env, expr);
+#include "ops.def"
+    case ReduceOp::kCount: break;
   }
   return env.Undefined();
   NS_CATCH(env)

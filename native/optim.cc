@@ -3,6 +3,7 @@
 // Own code instead of torch::optim: its state layout changed between libtorch 1.13 and 2.x, and
 // saving state by parameter index needs direct access to it.
 #include "common.h"
+#include "op_table.h"
 
 #include <ATen/ATen.h>
 #include <ATen/core/grad_mode.h>
@@ -24,27 +25,52 @@ struct ParamState {
   at::Tensor expAvg, expAvgSq, maxExpAvgSq, momentumBuffer;
 };
 
+static int64_t BytesOf(const at::Tensor& t) {
+  return t.defined() ? static_cast<int64_t>(t.numel()) * static_cast<int64_t>(t.element_size()) : 0;
+}
+
+// An optimizer owns references to its parameters and their state. Both are counted by memory()
+// (memory.cc) from construction until dispose() or, without it, the GC finaliser.
 class OptimizerWrap : public Napi::ObjectWrap<OptimizerWrap> {
  public:
   static Napi::Function Init(Napi::Env env) {
+    using T = OptimizerWrap;
     return DefineClass(env, "NativeOptimizer",
         {
-            InstanceMethod<&OptimizerWrap::Step>("step"),
-            InstanceMethod<&OptimizerWrap::ZeroGrad>("zeroGrad"),
-            InstanceMethod<&OptimizerWrap::SetLr>("setLr"),
-            InstanceMethod<&OptimizerWrap::GetLr>("getLr"),
-            InstanceMethod<&OptimizerWrap::SetWeightDecay>("setWeightDecay"),
-            InstanceMethod<&OptimizerWrap::GetState>("getState"),
-            InstanceMethod<&OptimizerWrap::SetState>("setState"),
-            InstanceMethod<&OptimizerWrap::NumParams>("numParams"),
+            CheckedMethod<T, &T::Step>("step"),
+            CheckedMethod<T, &T::ZeroGrad>("zeroGrad"),
+            CheckedMethod<T, &T::SetLr>("setLr"),
+            CheckedMethod<T, &T::GetLr>("getLr"),
+            CheckedMethod<T, &T::SetWeightDecay>("setWeightDecay"),
+            CheckedMethod<T, &T::GetState>("getState"),
+            CheckedMethod<T, &T::SetState>("setState"),
+            CheckedMethod<T, &T::NumParams>("numParams"),
+            CheckedMethod<T, &T::StateBytes>("stateBytes"),
+            PrototypeFunction<T, &T::DisposeThis>("dispose"),
+            PrototypeFunction<T, &T::IsDisposedThis>("isDisposed"),
         });
   }
 
-  // new NativeOptimizer(kind, groups): kind 0 SGD, 1 Adam, 2 AdamW.
+  // The optimizer behind `this`: a TypeError for anything but an optimizer handle (checked by
+  // type tag), an Error once disposed unless allowDisposed.
+  static OptimizerWrap* Self(const Napi::CallbackInfo& info, bool allowDisposed = false) {
+    Napi::Value self = info.This();
+    if (!self.IsObject() || !self.As<Napi::Object>().CheckTypeTag(&kOptimizerTypeTag)) {
+      ThrowType(info.Env(), "NativeOptimizer method called on " + Described(self) + ", not an optimizer handle");
+    }
+    void* p = nullptr;
+    if (napi_unwrap(info.Env(), self, &p) != napi_ok || p == nullptr) ThrowError(info.Env(), "optimizer: internal: handle has no native object");
+    auto* o = static_cast<OptimizerWrap*>(p);
+    if (o->disposed_ && !allowDisposed) ThrowError(info.Env(), "optimizer already disposed");
+    return o;
+  }
+
+  // new NativeOptimizer(kind, groups): kind an OptimizerKind code (native/ops.def).
   explicit OptimizerWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<OptimizerWrap>(info) {
     Napi::Env env = info.Env();
-    kind_ = static_cast<int>(ArgInt(info, 0, "optimizer", "kind"));
-    if (kind_ < 0 || kind_ > 2) ThrowError(env, "optimizer: unknown kind " + std::to_string(kind_));
+    int64_t kind = ArgInt(info, 0, "optimizer", "kind");
+    if (kind < 0 || kind >= static_cast<int64_t>(OptimizerKind::kCount)) ThrowError(env, "optimizer: unknown kind " + std::to_string(kind));
+    kind_ = static_cast<OptimizerKind>(kind);
     if (info.Length() < 2 || !info[1].IsArray()) ThrowType(env, "optimizer: groups must be an array");
     Napi::Array gs = info[1].As<Napi::Array>();
     for (uint32_t i = 0; i < gs.Length(); i++) {
@@ -56,9 +82,7 @@ class OptimizerWrap : public Napi::ObjectWrap<OptimizerWrap> {
       if (!ps.IsArray()) ThrowType(env, "optimizer: groups[" + std::to_string(i) + "].params must be an array of Tensors");
       Napi::Array pa = ps.As<Napi::Array>();
       for (uint32_t k = 0; k < pa.Length(); k++) {
-        TensorWrap* w = TensorWrap::FromValue(pa.Get(k));
-        if (!w) ThrowType(env, "optimizer: groups[" + std::to_string(i) + "].params[" + std::to_string(k) + "] must be a Tensor");
-        const at::Tensor& p = w->tensor(env);
+        const at::Tensor& p = TensorOrThrow(env, pa.Get(k), "optimizer: groups[" + std::to_string(i) + "].params[" + std::to_string(k) + "]");
         if (!p.is_floating_point()) ThrowError(env, "optimizer: parameters must be floating point");
         grp.params.push_back(p);
       }
@@ -74,9 +98,18 @@ class OptimizerWrap : public Napi::ObjectWrap<OptimizerWrap> {
       groups_.push_back(std::move(grp));
     }
     size_t n = 0;
-    for (auto& g : groups_) n += g.params.size();
+    for (auto& g : groups_) {
+      n += g.params.size();
+      for (auto& p : g.params) paramBytes_ += BytesOf(p);
+    }
     state_.resize(n);
+    // Tagged and counted last: a constructor that threw above leaves nothing to undo.
+    info.This().As<Napi::Object>().TypeTag(&kOptimizerTypeTag);
+    TrackOptimizer(env, 1, 0, paramBytes_);
+    counted_ = true;
   }
+
+  ~OptimizerWrap() override { Release(Env()); }
 
  private:
   static double Num(Napi::Object o, const char* key) {
@@ -101,10 +134,11 @@ class OptimizerWrap : public Napi::ObjectWrap<OptimizerWrap> {
         ParamState& st = state_[idx++];
         const at::Tensor& grad = p.grad();
         if (!grad.defined()) continue;
-        if (kind_ == 0) StepSGD(g, p, grad, st);
-        else StepAdam(g, p, grad, st, kind_ == 2);
+        if (kind_ == OptimizerKind::SGD) StepSGD(g, p, grad, st);
+        else StepAdam(g, p, grad, st, kind_ == OptimizerKind::AdamW);
       }
     }
+    Recount(env);
     return env.Undefined();
     NS_CATCH(env)
   }
@@ -242,9 +276,7 @@ class OptimizerWrap : public Napi::ObjectWrap<OptimizerWrap> {
     Napi::Array keys = ts.GetPropertyNames();
     for (uint32_t k = 0; k < keys.Length(); k++) {
       std::string name = keys.Get(k).As<Napi::String>().Utf8Value();
-      TensorWrap* w = TensorWrap::FromValue(ts.Get(name));
-      if (!w) ThrowType(env, "optimizer.setState: state '" + name + "' must be a Tensor");
-      const at::Tensor& t = w->tensor(env);
+      const at::Tensor& t = TensorOrThrow(env, ts.Get(name), "optimizer.setState: state '" + name + "'");
       if (!t.sizes().equals(p.sizes())) {
         ThrowError(env, "optimizer.setState: state '" + name + "' of parameter " + std::to_string(i) + " has shape " +
                             ShapeString(t.sizes()) + ", parameter has " + ShapeString(p.sizes()));
@@ -256,10 +288,11 @@ class OptimizerWrap : public Napi::ObjectWrap<OptimizerWrap> {
       else if (name == "momentum_buffer") st.momentumBuffer = c;
       else ThrowError(env, "optimizer.setState: unknown state '" + name + "'");
     }
-    if (kind_ != 0 && (!st.expAvg.defined() || !st.expAvgSq.defined())) {
+    if (kind_ != OptimizerKind::SGD && (!st.expAvg.defined() || !st.expAvgSq.defined())) {
       ThrowError(env, "optimizer.setState: Adam state of parameter " + std::to_string(i) + " needs exp_avg and exp_avg_sq");
     }
     state_[i] = std::move(st);
+    Recount(env);
     return env.Undefined();
     NS_CATCH(env)
   }
@@ -268,9 +301,50 @@ class OptimizerWrap : public Napi::ObjectWrap<OptimizerWrap> {
     return Napi::Number::New(info.Env(), static_cast<double>(state_.size()));
   }
 
-  int kind_ = 0;
+  // stateBytes() -> this optimizer's state bytes (its part of memory().optimizerStateBytes).
+  Napi::Value StateBytes(const Napi::CallbackInfo& info) {
+    return Napi::Number::New(info.Env(), static_cast<double>(stateBytes_));
+  }
+
+  // dispose(): drops the state and the parameter references now (idempotent); every other
+  // method then throws "optimizer already disposed".
+  static Napi::Value DisposeThis(const Napi::CallbackInfo& info) {
+    OptimizerWrap* o = Self(info, true);
+    o->Release(info.Env());
+    o->disposed_ = true;
+    return info.Env().Undefined();
+  }
+
+  static Napi::Value IsDisposedThis(const Napi::CallbackInfo& info) {
+    return Napi::Boolean::New(info.Env(), Self(info, true)->disposed_);
+  }
+
+  // Brings memory()'s optimizer state bytes in line with state_ (after a step or a load).
+  void Recount(napi_env env) {
+    int64_t bytes = 0;
+    for (const auto& st : state_) bytes += BytesOf(st.expAvg) + BytesOf(st.expAvgSq) + BytesOf(st.maxExpAvgSq) + BytesOf(st.momentumBuffer);
+    if (bytes != stateBytes_) TrackOptimizer(env, 0, bytes - stateBytes_, 0);
+    stateBytes_ = bytes;
+  }
+
+  void Release(napi_env env) {
+    groups_.clear();
+    groups_.shrink_to_fit();
+    state_.clear();
+    state_.shrink_to_fit();
+    if (counted_) TrackOptimizer(env, -1, -stateBytes_, -paramBytes_);
+    counted_ = false;
+    stateBytes_ = 0;
+    paramBytes_ = 0;
+  }
+
+  OptimizerKind kind_ = OptimizerKind::SGD;
   std::vector<Group> groups_;
   std::vector<ParamState> state_;
+  int64_t stateBytes_ = 0;
+  int64_t paramBytes_ = 0;
+  bool counted_ = false;
+  bool disposed_ = false;
 };
 
 // clipGradNorm(params, maxNorm, normType) -> total norm (before clipping), like

@@ -1,5 +1,6 @@
 // The tensor handle (one JS object per at::Tensor), argument readers and tensor creation.
 #include "common.h"
+#include "op_table.h"
 
 #include <ATen/ATen.h>
 
@@ -25,49 +26,54 @@ void ThrowType(Napi::Env env, const std::string& msg) { throw Napi::TypeError::N
 void ThrowError(Napi::Env env, const std::string& msg) { throw Napi::Error::New(env, msg); }
 
 at::ScalarType DTypeFromCode(int code) {
-  switch (code) {
-    case 0: return at::kFloat;
-    case 1: return at::kDouble;
-    case 2: return at::kShort;
-    case 3: return at::kInt;
-    case 4: return at::kLong;
-    case 5: return at::kByte;
-    case 6: return at::kBool;
-    default: throw std::invalid_argument("unknown dtype code " + std::to_string(code));
-  }
+  if (code < 0 || code >= Count(kDTypes)) throw std::invalid_argument("unknown dtype code " + std::to_string(code));
+  return kDTypes[code];
 }
 
 int CodeFromDType(at::ScalarType st) {
-  switch (st) {
-    case at::kFloat: return 0;
-    case at::kDouble: return 1;
-    case at::kShort: return 2;
-    case at::kInt: return 3;
-    case at::kLong: return 4;
-    case at::kByte: return 5;
-    case at::kBool: return 6;
-    default: return -1;
+  for (int c = 0; c < Count(kDTypes); c++) {
+    if (kDTypes[c] == st) return c;
   }
+  return -1;
+}
+
+std::string Described(Napi::Value v) {
+  if (v.IsUndefined()) return "undefined";
+  if (v.IsNull()) return "null";
+  if (v.IsNumber()) return "a number";
+  if (v.IsBoolean()) return "a boolean";
+  if (v.IsString()) return "a string";
+  if (v.IsArray()) return "an array";
+  if (v.IsFunction()) return "a function";
+  if (v.IsTypedArray()) return "a typed array";
+  if (v.IsObject()) {
+    Napi::Object o = v.As<Napi::Object>();
+    if (o.CheckTypeTag(&kOptimizerTypeTag)) return "an optimizer handle";
+    if (o.CheckTypeTag(&kTensorTypeTag)) return "a tensor handle";
+    return "an object that is not a handle of this addon";
+  }
+  return "another kind of value";
 }
 
 // ---- TensorWrap -------------------------------------------------------------------------------
 
 Napi::Function TensorWrap::Init(Napi::Env env) {
+  using T = TensorWrap;
   Napi::Function fn = DefineClass(env, "NativeTensor",
       {
-          InstanceMethod<&TensorWrap::Dispose>("dispose"),
-          InstanceMethod<&TensorWrap::IsDisposed>("isDisposed"),
-          InstanceMethod<&TensorWrap::Shape>("shape"),
-          InstanceMethod<&TensorWrap::DType>("dtype"),
-          InstanceMethod<&TensorWrap::RequiresGrad>("requiresGrad"),
-          InstanceMethod<&TensorWrap::SetRequiresGrad>("setRequiresGrad"),
-          InstanceMethod<&TensorWrap::Grad>("grad"),
-          InstanceMethod<&TensorWrap::SetGrad>("setGrad"),
-          InstanceMethod<&TensorWrap::IsLeaf>("isLeaf"),
-          InstanceMethod<&TensorWrap::Item>("item"),
-          InstanceMethod<&TensorWrap::ToBuffer>("toBuffer"),
-          InstanceMethod<&TensorWrap::NBytes>("nbytes"),
-          InstanceMethod<&TensorWrap::ReportExternal>("reportExternal"),
+          PrototypeFunction<T, &T::DisposeThis>("dispose"),
+          PrototypeFunction<T, &T::IsDisposedThis>("isDisposed"),
+          CheckedMethod<T, &T::Shape>("shape"),
+          CheckedMethod<T, &T::DType>("dtype"),
+          CheckedMethod<T, &T::RequiresGrad>("requiresGrad"),
+          CheckedMethod<T, &T::SetRequiresGrad>("setRequiresGrad"),
+          CheckedMethod<T, &T::Grad>("grad"),
+          CheckedMethod<T, &T::SetGrad>("setGrad"),
+          CheckedMethod<T, &T::IsLeaf>("isLeaf"),
+          CheckedMethod<T, &T::Item>("item"),
+          CheckedMethod<T, &T::ToBuffer>("toBuffer"),
+          CheckedMethod<T, &T::NBytes>("nbytes"),
+          CheckedMethod<T, &T::ReportExternal>("reportExternal"),
       });
   auto* data = new AddonData();
   data->tensorCtor = Napi::Persistent(fn);
@@ -75,7 +81,9 @@ Napi::Function TensorWrap::Init(Napi::Env env) {
   return fn;
 }
 
-TensorWrap::TensorWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<TensorWrap>(info) {}
+TensorWrap::TensorWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<TensorWrap>(info) {
+  info.This().As<Napi::Object>().TypeTag(&kTensorTypeTag);
+}
 
 TensorWrap::~TensorWrap() { Release(Env()); }
 
@@ -103,26 +111,51 @@ Napi::Object TensorWrap::Wrap(Napi::Env env, at::Tensor t) {
   return obj;
 }
 
-TensorWrap* TensorWrap::FromValue(Napi::Value v) {
-  if (!v.IsObject()) return nullptr;
+TensorWrap* TensorWrap::FromValue(Napi::Value v, bool* disposed) {
+  if (disposed) *disposed = false;
+  if (!v.IsObject() || !v.As<Napi::Object>().CheckTypeTag(&kTensorTypeTag)) return nullptr;
   void* p = nullptr;
   if (napi_unwrap(v.Env(), v, &p) != napi_ok || p == nullptr) {
-    // napi_unwrap leaves a pending exception on failure in some versions; clear it.
+    // A tagged handle without a wrapper: dispose() removed it. Clear any exception the failed
+    // unwrap left pending.
     bool pending = false;
     napi_is_exception_pending(v.Env(), &pending);
     if (pending) {
       napi_value ex;
       napi_get_and_clear_last_exception(v.Env(), &ex);
     }
+    if (disposed) *disposed = true;
     return nullptr;
   }
-  auto* w = static_cast<TensorWrap*>(p);
-  return w->magic_ == kMagic ? w : nullptr;
+  return static_cast<TensorWrap*>(p);
+}
+
+TensorWrap* TensorWrap::Self(const Napi::CallbackInfo& info) {
+  bool disposed = false;
+  TensorWrap* w = FromValue(info.This(), &disposed);
+  if (disposed) ThrowError(info.Env(), "tensor already disposed");
+  if (!w) ThrowType(info.Env(), "NativeTensor method called on " + Described(info.This()) + ", not a tensor handle");
+  return w;
 }
 
 const at::Tensor& TensorWrap::tensor(Napi::Env env) const {
-  if (!t_.defined()) ThrowError(env, "tensor already disposed");
+  if (!t_.defined()) ThrowError(env, set_ ? "tensor already disposed" : "empty tensor handle (made by new NativeTensor(), not by an op)");
   return t_;
+}
+
+Napi::Value TensorWrap::DisposeThis(const Napi::CallbackInfo& info) {
+  bool disposed = false;
+  TensorWrap* w = FromValue(info.This(), &disposed);
+  if (disposed) return info.Env().Undefined();  // idempotent
+  if (!w) ThrowType(info.Env(), "NativeTensor.dispose called on " + Described(info.This()) + ", not a tensor handle");
+  return w->Dispose(info);
+}
+
+Napi::Value TensorWrap::IsDisposedThis(const Napi::CallbackInfo& info) {
+  bool disposed = false;
+  TensorWrap* w = FromValue(info.This(), &disposed);
+  if (!w && !disposed) ThrowType(info.Env(), "NativeTensor.isDisposed called on " + Described(info.This()) + ", not a tensor handle");
+  return Napi::Boolean::New(info.Env(), disposed || !w->t_.defined());
 }
 
 // Frees the tensor and this wrapper now. Without napi_remove_wrap the wrapper would wait for a GC
@@ -134,14 +167,9 @@ Napi::Value TensorWrap::Dispose(const Napi::CallbackInfo& info) {
   Release(env);
   void* self = nullptr;
   if (napi_remove_wrap(env, info.This(), &self) == napi_ok && self == this) {
-    magic_ = 0;
     delete this;  // ~ObjectWrap deletes the (weak) reference made by napi_wrap
   }
   return env.Undefined();
-}
-
-Napi::Value TensorWrap::IsDisposed(const Napi::CallbackInfo& info) {
-  return Napi::Boolean::New(info.Env(), !t_.defined());
 }
 
 Napi::Value TensorWrap::Shape(const Napi::CallbackInfo& info) {
@@ -235,10 +263,17 @@ static std::string Where(const char* op, const char* arg) { return std::string(o
 
 bool IsNullish(const Napi::Value& v) { return v.IsUndefined() || v.IsNull(); }
 
+// A tensor argument: a foreign value is a TypeError naming what it was; a disposed handle an Error.
+const at::Tensor& TensorOrThrow(Napi::Env env, Napi::Value v, const std::string& where) {
+  bool disposed = false;
+  TensorWrap* w = TensorWrap::FromValue(v, &disposed);
+  if (disposed) ThrowError(env, where + ": tensor already disposed");
+  if (!w) ThrowType(env, where + " must be a Tensor, got " + Described(v));
+  return w->tensor(env);
+}
+
 const at::Tensor& ArgTensor(const Napi::CallbackInfo& info, size_t i, const char* op, const char* arg) {
-  TensorWrap* w = i < info.Length() ? TensorWrap::FromValue(info[i]) : nullptr;
-  if (!w) ThrowType(info.Env(), Where(op, arg) + " must be a Tensor");
-  return w->tensor(info.Env());
+  return TensorOrThrow(info.Env(), i < info.Length() ? info[i] : info.Env().Undefined(), Where(op, arg));
 }
 
 c10::optional<at::Tensor> ArgOptTensor(const Napi::CallbackInfo& info, size_t i, const char* op, const char* arg) {
@@ -251,11 +286,7 @@ std::vector<at::Tensor> ArgTensors(const Napi::CallbackInfo& info, size_t i, con
   Napi::Array a = info[i].As<Napi::Array>();
   std::vector<at::Tensor> out;
   out.reserve(a.Length());
-  for (uint32_t k = 0; k < a.Length(); k++) {
-    TensorWrap* w = TensorWrap::FromValue(a.Get(k));
-    if (!w) ThrowType(info.Env(), Where(op, arg) + "[" + std::to_string(k) + "] must be a Tensor");
-    out.push_back(w->tensor(info.Env()));
-  }
+  for (uint32_t k = 0; k < a.Length(); k++) out.push_back(TensorOrThrow(info.Env(), a.Get(k), Where(op, arg) + "[" + std::to_string(k) + "]"));
   return out;
 }
 
@@ -301,7 +332,7 @@ std::string ArgString(const Napi::CallbackInfo& info, size_t i, const char* op, 
 
 at::ScalarType ArgDType(const Napi::CallbackInfo& info, size_t i, const char* op) {
   int64_t c = ArgInt(info, i, op, "dtype");
-  if (c < 0 || c > 6) ThrowType(info.Env(), Where(op, "dtype") + " is not a known dtype code");
+  if (c < 0 || c >= Count(kDTypes)) ThrowType(info.Env(), Where(op, "dtype") + " is not a known dtype code");
   return DTypeFromCode(static_cast<int>(c));
 }
 

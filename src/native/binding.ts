@@ -6,13 +6,20 @@ import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import {
+  OP_TABLE, type BINARY_OP, type INTERP_MODE, type OpFamily, type OPTIMIZER_KIND, type POINT_LOSS, type REDUCE_OP,
+  type REDUCTION, type UNARY_OP,
+} from './op-codes.ts';
+
+/** A code of one op-table family (src/native/op-codes.ts), e.g. Code<typeof BINARY_OP>. */
+export type Code<Family extends Record<string, number>> = Family[keyof Family];
 
 /** A handle owning one at::Tensor. Ops take and return handles; src/tensor wraps them. */
 export interface NativeTensor {
   dispose(): void;
   isDisposed(): boolean;
   shape(): number[];
-  /** A DTYPE_CODES index. */
+  /** A DTYPE_CODE value (DTYPE_CODES index). */
   dtype(): number;
   requiresGrad(): boolean;
   setRequiresGrad(b: boolean): void;
@@ -45,7 +52,7 @@ export interface NativeParamGroup {
   amsgrad: boolean;
 }
 
-/** Kind codes: 0 SGD, 1 Adam, 2 AdamW. */
+/** Made with an OPTIMIZER_KIND code. Every method but dispose/isDisposed throws once disposed. */
 export interface NativeOptimizer {
   step(): void;
   zeroGrad(setToNone: boolean): void;
@@ -56,11 +63,35 @@ export interface NativeOptimizer {
   getState(index: number): { step: number; tensors: Record<string, NativeTensor> } | null;
   setState(index: number, step: number, tensors: Record<string, NativeTensor>): void;
   numParams(): number;
+  /** Bytes of this optimizer's state (moments, momentum buffers). */
+  stateBytes(): number;
+  /** Frees the state and drops the parameter references now; idempotent. */
+  dispose(): void;
+  isDisposed(): boolean;
+}
+
+/** memory(): what the addon holds for JS. */
+export interface NativeMemoryInfo {
+  /** Live tensor handles. */
+  numTensors: number;
+  /** Bytes of those handles (views count their own elements) plus optimizerStateBytes. */
+  numBytes: number;
+  /** Optimizers neither disposed nor collected. */
+  numOptimizers: number;
+  /** Optimizer state (Adam moments, momentum buffers), included in numBytes. */
+  optimizerStateBytes: number;
+  /**
+   * Bytes of the parameters optimizers reference. Not in numBytes: the parameters' own handles
+   * count them while alive; this is what an optimizer keeps alive after they are disposed.
+   */
+  optimizerParamBytes: number;
 }
 
 export interface NativeAddon {
   NativeTensor: new () => NativeTensor;
-  NativeOptimizer: new (kind: number, groups: NativeParamGroup[]) => NativeOptimizer;
+  NativeOptimizer: new (kind: Code<typeof OPTIMIZER_KIND>, groups: NativeParamGroup[]) => NativeOptimizer;
+  /** The op table the addon was built from (native/ops.def): names in code order. */
+  opTable(): Record<OpFamily, string[]>;
   // creation
   fromBuffer(data: ArrayBufferView, dtype: number, shape: number[]): NativeTensor;
   zeros(shape: number[], dtype: number): NativeTensor;
@@ -75,7 +106,7 @@ export interface NativeAddon {
   randint(low: number, high: number, shape: number[], dtype: number): NativeTensor;
   randperm(n: number): NativeTensor;
   // memory, threads, seeding, grad mode
-  memory(): { numTensors: number; numBytes: number };
+  memory(): NativeMemoryInfo;
   /** Off while a tidy scope is open: scoped tensors are freed by the scope, not the GC. */
   setExternalReporting(enabled: boolean): void;
   setNumThreads(n: number): void;
@@ -85,8 +116,8 @@ export interface NativeAddon {
   isGradEnabled(): boolean;
   torchVersion(): string;
   // elementwise
-  binary(op: number, a: NativeOperand, b: NativeOperand): NativeTensor;
-  unary(op: number, x: NativeTensor): NativeTensor;
+  binary(op: Code<typeof BINARY_OP>, a: NativeOperand, b: NativeOperand): NativeTensor;
+  unary(op: Code<typeof UNARY_OP>, x: NativeTensor): NativeTensor;
   leakyRelu(x: NativeTensor, slope: number): NativeTensor;
   clamp(x: NativeTensor, min: Opt<number>, max: Opt<number>): NativeTensor;
   where(cond: NativeTensor, a: NativeOperand, b: NativeOperand): NativeTensor;
@@ -101,7 +132,7 @@ export interface NativeAddon {
   addScaled_(dst: NativeTensor, other: NativeTensor, alpha: number): void;
   clamp_(dst: NativeTensor, min: Opt<number>, max: Opt<number>): void;
   // reductions
-  reduce(op: number, x: NativeTensor, dims: number[] | null, keepdim: boolean, unbiased: boolean): NativeTensor;
+  reduce(op: Code<typeof REDUCE_OP>, x: NativeTensor, dims: number[] | null, keepdim: boolean, unbiased: boolean): NativeTensor;
   norm(x: NativeTensor, p: number, dims: number[] | null, keepdim: boolean): NativeTensor;
   argReduce(x: NativeTensor, dim: number | null, keepdim: boolean, isMin: boolean): NativeTensor;
   topk(x: NativeTensor, k: number, dim: number, largest: boolean, sorted: boolean): [NativeTensor, NativeTensor];
@@ -143,13 +174,13 @@ export interface NativeAddon {
   maxPool(x: NativeTensor, k: number[], stride: number[], padding: number[], dilation: number[], ceilMode: boolean, nd: number): NativeTensor;
   avgPool(x: NativeTensor, k: number[], stride: number[], padding: number[], ceilMode: boolean, countIncludePad: boolean, nd: number): NativeTensor;
   adaptivePool(x: NativeTensor, size: number[], isMax: boolean, nd: number): NativeTensor;
-  interpolate(x: NativeTensor, size: number[], mode: number, alignCorners: boolean, scales: number[] | null): NativeTensor;
+  interpolate(x: NativeTensor, size: number[], mode: Code<typeof INTERP_MODE>, alignCorners: boolean, scales: number[] | null): NativeTensor;
   dropout(x: NativeTensor, p: number, training: boolean, featureWise: boolean): NativeTensor;
   softmax(x: NativeTensor, dim: number, log: boolean): NativeTensor;
-  bceWithLogits(x: NativeTensor, t: NativeTensor, w: Opt<NativeTensor>, posWeight: Opt<NativeTensor>, reduction: number): NativeTensor;
-  crossEntropy(x: NativeTensor, t: NativeTensor, w: Opt<NativeTensor>, reduction: number, ignoreIndex: number, labelSmoothing: number): NativeTensor;
-  nllLoss(x: NativeTensor, t: NativeTensor, w: Opt<NativeTensor>, reduction: number, ignoreIndex: number): NativeTensor;
-  pointLoss(kind: number, a: NativeTensor, b: NativeTensor, reduction: number, beta: number): NativeTensor;
+  bceWithLogits(x: NativeTensor, t: NativeTensor, w: Opt<NativeTensor>, posWeight: Opt<NativeTensor>, reduction: Code<typeof REDUCTION>): NativeTensor;
+  crossEntropy(x: NativeTensor, t: NativeTensor, w: Opt<NativeTensor>, reduction: Code<typeof REDUCTION>, ignoreIndex: number, labelSmoothing: number): NativeTensor;
+  nllLoss(x: NativeTensor, t: NativeTensor, w: Opt<NativeTensor>, reduction: Code<typeof REDUCTION>, ignoreIndex: number): NativeTensor;
+  pointLoss(kind: Code<typeof POINT_LOSS>, a: NativeTensor, b: NativeTensor, reduction: Code<typeof REDUCTION>, beta: number): NativeTensor;
   // autograd
   backward(t: NativeTensor, grad: Opt<NativeTensor>, retainGraph: boolean, createGraph: boolean): void;
   grad(outputs: NativeTensor[], inputs: NativeTensor[], gradOutputs: NativeTensor[] | null, retainGraph: boolean, createGraph: boolean, allowUnused: boolean): (NativeTensor | null)[];
@@ -157,8 +188,8 @@ export interface NativeAddon {
   clipGradNorm(params: NativeTensor[], maxNorm: number, normType: number): number;
 }
 
-/** Order matches DTypeFromCode in native/tensor_wrap.cc. */
-export const DTYPE_CODES = ['float32', 'float64', 'int16', 'int32', 'int64', 'uint8', 'bool'] as const;
+/** dtype names in code order (the dtype family of native/ops.def). */
+export const DTYPE_CODES = OP_TABLE.dtype;
 
 const here = dirname(fileURLToPath(import.meta.url));
 /** NODULESEG_NATIVE_ADDON selects another build (e.g. one against a second libtorch, for testing). */
@@ -182,6 +213,24 @@ export function explainLoadError(e: unknown): string {
   return `noduleseg: cannot load the native addon ${ADDON_PATH}: ${msg}\n  cause and fix: ${causes.join('; ')}`;
 }
 
+/**
+ * Why the addon's op table differs from src/native/op-codes.ts, or null when they agree. A
+ * mismatch means one of them was made from another native/ops.def: codes would run wrong ops.
+ */
+export function opTableMismatch(addonTable: Partial<Record<string, readonly string[]>> | undefined): string | null {
+  if (!addonTable) return 'the addon has no opTable() (built before the op table existed)';
+  for (const family of Object.keys(OP_TABLE) as OpFamily[]) {
+    const want: readonly string[] = OP_TABLE[family];
+    const got = addonTable[family];
+    if (!got) return `the addon has no '${family}' op family`;
+    const n = Math.max(want.length, got.length);
+    for (let i = 0; i < n; i++) {
+      if (want[i] !== got[i]) return `${family} code ${i} is '${got[i] ?? '(none)'}' in the addon but '${want[i] ?? '(none)'}' in src/native/op-codes.ts`;
+    }
+  }
+  return null;
+}
+
 let cached: NativeAddon | undefined;
 
 /** Loads the addon once; the error names the likely cause and the fix. */
@@ -199,10 +248,19 @@ export function loadNative(): NativeAddon {
   // fwd+bwd 80 ms vs 11 ms passive, 6 ms single-threaded). An explicit setting is kept.
   if (process.env.OMP_WAIT_POLICY === undefined) process.env.OMP_WAIT_POLICY = 'PASSIVE';
   const require = createRequire(import.meta.url);
+  let addon: NativeAddon;
   try {
-    cached = require(ADDON_PATH) as NativeAddon;
+    addon = require(ADDON_PATH) as NativeAddon;
   } catch (e) {
     throw new Error(explainLoadError(e), { cause: e });
   }
+  const mismatch = opTableMismatch(typeof addon.opTable === 'function' ? addon.opTable() : undefined);
+  if (mismatch) {
+    throw new Error(
+      `noduleseg: the native addon ${ADDON_PATH} does not match src/native/op-codes.ts: ${mismatch}.\n` +
+        '  fix: rebuild the addon (`npx node-gyp rebuild -j 2`); if native/ops.def changed, first run `node scripts/gen-op-codes.mjs`',
+    );
+  }
+  cached = addon;
   return cached;
 }

@@ -2,7 +2,7 @@
  * Tensor lifetimes: tidy scopes, keep(), memory() and the grad-mode scopes. Every Tensor made while
  * a scope is open is recorded in it; closing the scope disposes all of them except the result.
  */
-import { loadNative } from '../native/binding.ts';
+import { loadNative, type NativeMemoryInfo } from '../native/binding.ts';
 
 /** What the engine needs from a tensor (the Tensor class implements it). */
 export interface Tracked {
@@ -102,8 +102,12 @@ function popScope(): void {
   if (scopes.length === 0) loadNative().setExternalReporting(true);
 }
 
-/** Live native tensor handles and their bytes (views count their own elements). */
-export function memory(): { numTensors: number; numBytes: number } {
+/**
+ * What the addon holds: live tensor handles and their bytes (views count their own elements) plus
+ * optimizer state; optimizers and the parameter bytes they keep alive (see NativeMemoryInfo).
+ */
+export type MemoryInfo = NativeMemoryInfo;
+export function memory(): MemoryInfo {
   return loadNative().memory();
 }
 

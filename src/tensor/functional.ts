@@ -2,11 +2,12 @@
  * Functional ops (the `F` namespace): the counterparts of torch.nn.functional, each calling the
  * same ATen entry point. Sizes accept a number (every spatial dim) or one number per dim.
  */
-import type { NativeTensor } from '../native/binding.ts';
-import { Tensor, UN, native } from './tensor.ts';
+import type { Code, NativeTensor } from '../native/binding.ts';
+import { INTERP_MODE, POINT_LOSS, REDUCTION, UNARY_OP, type ReductionName } from '../native/op-codes.ts';
+import { Tensor, native } from './tensor.ts';
 
 export type Size = number | number[];
-export type Reduction = 'none' | 'mean' | 'sum';
+export type Reduction = ReductionName;
 type OptT = Tensor | null | undefined;
 
 function sz(v: Size | undefined, dflt: number): number[] {
@@ -18,13 +19,10 @@ function h(t: OptT): NativeTensor | null {
   return t ? t.handle : null;
 }
 
-function reductionCode(op: string, r: Reduction | undefined): number {
-  switch (r ?? 'mean') {
-    case 'none': return 0;
-    case 'mean': return 1;
-    case 'sum': return 2;
-    default: throw new TypeError(`${op}: reduction must be 'none', 'mean' or 'sum', got '${String(r)}'`);
-  }
+function reductionCode(op: string, r: Reduction | undefined): Code<typeof REDUCTION> {
+  const name = r ?? 'mean';
+  if (!Object.hasOwn(REDUCTION, name)) throw new TypeError(`${op}: reduction must be 'none', 'mean' or 'sum', got '${String(r)}'`);
+  return REDUCTION[name];
 }
 
 export interface ConvOptions {
@@ -161,7 +159,7 @@ export function interpolate(x: Tensor, o: InterpolateOptions): Tensor {
     size = scales.map((s, i) => Math.floor(shape[i + 2]! * s));
   }
   if (mode === 'nearest' && o.alignCorners) throw new Error('interpolate: alignCorners only applies to bilinear and trilinear');
-  return new Tensor(native.interpolate(x.handle, size, mode === 'nearest' ? 0 : 1, o.alignCorners ?? false, scales));
+  return new Tensor(native.interpolate(x.handle, size, mode === 'nearest' ? INTERP_MODE.nearest : INTERP_MODE.linear, o.alignCorners ?? false, scales));
 }
 
 export function dropout(x: Tensor, p = 0.5, training = true): Tensor {
@@ -182,25 +180,25 @@ export function logSoftmax(x: Tensor, dim: number): Tensor {
   return new Tensor(native.softmax(x.handle, dim, true));
 }
 export function relu(x: Tensor): Tensor {
-  return new Tensor(native.unary(UN.relu, x.handle));
+  return new Tensor(native.unary(UNARY_OP.relu, x.handle));
 }
 export function leakyRelu(x: Tensor, negativeSlope = 0.01): Tensor {
   return new Tensor(native.leakyRelu(x.handle, negativeSlope));
 }
 export function gelu(x: Tensor): Tensor {
-  return new Tensor(native.unary(UN.gelu, x.handle));
+  return new Tensor(native.unary(UNARY_OP.gelu, x.handle));
 }
 export function sigmoid(x: Tensor): Tensor {
-  return new Tensor(native.unary(UN.sigmoid, x.handle));
+  return new Tensor(native.unary(UNARY_OP.sigmoid, x.handle));
 }
 export function tanh(x: Tensor): Tensor {
-  return new Tensor(native.unary(UN.tanh, x.handle));
+  return new Tensor(native.unary(UNARY_OP.tanh, x.handle));
 }
 export function silu(x: Tensor): Tensor {
-  return new Tensor(native.unary(UN.silu, x.handle));
+  return new Tensor(native.unary(UNARY_OP.silu, x.handle));
 }
 export function softplus(x: Tensor): Tensor {
-  return new Tensor(native.unary(UN.softplus, x.handle));
+  return new Tensor(native.unary(UNARY_OP.softplus, x.handle));
 }
 
 export interface BceOptions {
@@ -232,15 +230,15 @@ export function nllLoss(logProbs: Tensor, target: Tensor, o: { weight?: Tensor |
 }
 
 export function mseLoss(input: Tensor, target: Tensor, o: { reduction?: Reduction } = {}): Tensor {
-  return new Tensor(native.pointLoss(0, input.handle, target.handle, reductionCode('mseLoss', o.reduction), 1));
+  return new Tensor(native.pointLoss(POINT_LOSS.mseLoss, input.handle, target.handle, reductionCode('mseLoss', o.reduction), 1));
 }
 
 export function l1Loss(input: Tensor, target: Tensor, o: { reduction?: Reduction } = {}): Tensor {
-  return new Tensor(native.pointLoss(1, input.handle, target.handle, reductionCode('l1Loss', o.reduction), 1));
+  return new Tensor(native.pointLoss(POINT_LOSS.l1Loss, input.handle, target.handle, reductionCode('l1Loss', o.reduction), 1));
 }
 
 export function smoothL1Loss(input: Tensor, target: Tensor, o: { reduction?: Reduction; beta?: number } = {}): Tensor {
-  return new Tensor(native.pointLoss(2, input.handle, target.handle, reductionCode('smoothL1Loss', o.reduction), o.beta ?? 1));
+  return new Tensor(native.pointLoss(POINT_LOSS.smoothL1Loss, input.handle, target.handle, reductionCode('smoothL1Loss', o.reduction), o.beta ?? 1));
 }
 
 /** int64 class indices -> int64 one-hot with a trailing class dim. */

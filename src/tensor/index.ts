@@ -13,7 +13,7 @@ export {
 export { cat, stack, pad, matmul, where, add, sub, mul, div, maximum, minimum, type PadMode } from './ops.ts';
 export { grad, type GradOptions } from './autograd.ts';
 export {
-  tidy, keep, memory, noGrad, enableGrad, isGradEnabled, setNumThreads, getNumThreads, manualSeed, torchVersion,
+  tidy, keep, memory, type MemoryInfo, noGrad, enableGrad, isGradEnabled, setNumThreads, getNumThreads, manualSeed, torchVersion,
 } from './engine.ts';
 export * as F from './functional.ts';
 

@@ -1,6 +1,7 @@
 /** Free functions over tensors: joining, padding, matmul, where, and function forms of methods. */
 import type { NativeTensor } from '../native/binding.ts';
-import { BIN, Tensor, native } from './tensor.ts';
+import { BINARY_OP } from '../native/op-codes.ts';
+import { Tensor, native } from './tensor.ts';
 
 function handles(op: string, ts: Tensor[]): NativeTensor[] {
   if (!Array.isArray(ts)) throw new TypeError(`${op}: tensors must be an array of Tensors`);
@@ -35,16 +36,16 @@ export function where(cond: Tensor, a: Tensor | number, b: Tensor | number): Ten
 }
 
 export function add(a: Tensor | number, b: Tensor | number): Tensor {
-  return new Tensor(native.binary(BIN.add, a instanceof Tensor ? a.handle : a, b instanceof Tensor ? b.handle : b));
+  return new Tensor(native.binary(BINARY_OP.add, a instanceof Tensor ? a.handle : a, b instanceof Tensor ? b.handle : b));
 }
 export function sub(a: Tensor | number, b: Tensor | number): Tensor {
-  return new Tensor(native.binary(BIN.sub, a instanceof Tensor ? a.handle : a, b instanceof Tensor ? b.handle : b));
+  return new Tensor(native.binary(BINARY_OP.sub, a instanceof Tensor ? a.handle : a, b instanceof Tensor ? b.handle : b));
 }
 export function mul(a: Tensor | number, b: Tensor | number): Tensor {
-  return new Tensor(native.binary(BIN.mul, a instanceof Tensor ? a.handle : a, b instanceof Tensor ? b.handle : b));
+  return new Tensor(native.binary(BINARY_OP.mul, a instanceof Tensor ? a.handle : a, b instanceof Tensor ? b.handle : b));
 }
 export function div(a: Tensor | number, b: Tensor | number): Tensor {
-  return new Tensor(native.binary(BIN.div, a instanceof Tensor ? a.handle : a, b instanceof Tensor ? b.handle : b));
+  return new Tensor(native.binary(BINARY_OP.div, a instanceof Tensor ? a.handle : a, b instanceof Tensor ? b.handle : b));
 }
 export function maximum(a: Tensor, b: Tensor | number): Tensor {
   return a.maximum(b);

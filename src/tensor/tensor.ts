@@ -3,6 +3,7 @@
  * directly; every result is a new Tensor recorded in the innermost tidy scope.
  */
 import { DTYPE_CODES, loadNative, type NativeOperand, type NativeTensor } from '../native/binding.ts';
+import { BINARY_OP, DTYPE_CODE, REDUCE_OP, UNARY_OP, type BinaryOp, type ReduceOp, type UnaryOp } from '../native/op-codes.ts';
 import { _setTensorCheck, track, type Tracked } from './engine.ts';
 
 export type DType = (typeof DTYPE_CODES)[number];
@@ -12,12 +13,8 @@ export type NestedArray = number | NestedArray[];
 
 export const native = loadNative();
 
-const DTYPE_INDEX: Record<DType, number> = {
-  float32: 0, float64: 1, int16: 2, int32: 3, int64: 4, uint8: 5, bool: 6,
-};
-
 export function dtypeCode(d: DType): number {
-  const c = DTYPE_INDEX[d];
+  const c: number | undefined = DTYPE_CODE[d];
   if (c === undefined) throw new TypeError(`unknown dtype '${String(d)}' (expected one of ${DTYPE_CODES.join(', ')})`);
   return c;
 }
@@ -25,23 +22,6 @@ export function dtypeCode(d: DType): number {
 export function isFloatDType(d: DType): boolean {
   return d === 'float32' || d === 'float64';
 }
-
-/** Op codes for native.binary; order matches kBinaryNames in native/ops_pointwise.cc. */
-export const BIN = {
-  add: 0, sub: 1, mul: 2, div: 3, pow: 4, maximum: 5, minimum: 6, eq: 7, ne: 8, gt: 9, ge: 10, lt: 11, le: 12,
-  logicalAnd: 13, logicalOr: 14, logicalXor: 15, remainder: 16, floorDivide: 17, atan2: 18,
-} as const;
-
-/** Op codes for native.unary; order matches kUnaryNames in native/ops_pointwise.cc. */
-export const UN = {
-  neg: 0, abs: 1, exp: 2, log: 3, sqrt: 4, rsqrt: 5, sin: 6, cos: 7, tanh: 8, sigmoid: 9, relu: 10, gelu: 11,
-  floor: 12, round: 13, sign: 14, logicalNot: 15, ceil: 16, log1p: 17, expm1: 18, reciprocal: 19, square: 20,
-  contiguous: 21, clone: 22, detach: 23, isnan: 24, softplus: 25, silu: 26, trunc: 27, erf: 28, isfinite: 29,
-  log2: 30, tan: 31,
-} as const;
-
-/** Op codes for native.reduce; order matches kReduceNames in native/ops_reduce.cc. */
-const RED = { sum: 0, mean: 1, amax: 2, amin: 3, std: 4, var: 5, logsumexp: 6, any: 7, all: 8, prod: 9 } as const;
 
 function dimList(dim: number | number[] | undefined | null): number[] | null {
   if (dim === undefined || dim === null) return null;
@@ -159,7 +139,7 @@ export class Tensor implements Tracked {
   }
 
   detach(): Tensor {
-    return new Tensor(native.unary(UN.detach, this.handle));
+    return new Tensor(native.unary(UNARY_OP.detach, this.handle));
   }
 
   // ---- data out --------------------------------------------------------------------------------
@@ -233,7 +213,7 @@ export class Tensor implements Tracked {
     return new Tensor(native.transpose(this.handle, a, b));
   }
   contiguous(): Tensor {
-    return new Tensor(native.unary(UN.contiguous, this.handle));
+    return new Tensor(native.unary(UNARY_OP.contiguous, this.handle));
   }
   expand(...shape: (number | number[])[]): Tensor {
     return new Tensor(native.expand(this.handle, sizesArg('expand', shape)));
@@ -265,7 +245,7 @@ export class Tensor implements Tracked {
     return new Tensor(native.repeat(this.handle, sizesArg('repeat', reps)));
   }
   clone(): Tensor {
-    return new Tensor(native.unary(UN.clone, this.handle));
+    return new Tensor(native.unary(UNARY_OP.clone, this.handle));
   }
   to(dtype: DType): Tensor {
     return new Tensor(native.to(this.handle, dtypeCode(dtype)));
@@ -291,65 +271,67 @@ export class Tensor implements Tracked {
 
   // ---- elementwise -----------------------------------------------------------------------------
 
-  private bin(op: number, name: string, other: Tensor | number | boolean): Tensor {
-    return new Tensor(native.binary(op, this.handle, operand(other, name, 'other')));
+  private bin(op: BinaryOp, other: Tensor | number | boolean): Tensor {
+    return new Tensor(native.binary(BINARY_OP[op], this.handle, operand(other, op, 'other')));
   }
-  add(o: Tensor | number): Tensor { return this.bin(BIN.add, 'add', o); }
-  sub(o: Tensor | number): Tensor { return this.bin(BIN.sub, 'sub', o); }
-  mul(o: Tensor | number): Tensor { return this.bin(BIN.mul, 'mul', o); }
-  div(o: Tensor | number): Tensor { return this.bin(BIN.div, 'div', o); }
-  pow(o: Tensor | number): Tensor { return this.bin(BIN.pow, 'pow', o); }
-  maximum(o: Tensor | number): Tensor { return this.bin(BIN.maximum, 'maximum', o); }
-  minimum(o: Tensor | number): Tensor { return this.bin(BIN.minimum, 'minimum', o); }
-  remainder(o: Tensor | number): Tensor { return this.bin(BIN.remainder, 'remainder', o); }
-  floorDivide(o: Tensor | number): Tensor { return this.bin(BIN.floorDivide, 'floorDivide', o); }
-  eq(o: Tensor | number): Tensor { return this.bin(BIN.eq, 'eq', o); }
-  ne(o: Tensor | number): Tensor { return this.bin(BIN.ne, 'ne', o); }
-  gt(o: Tensor | number): Tensor { return this.bin(BIN.gt, 'gt', o); }
-  ge(o: Tensor | number): Tensor { return this.bin(BIN.ge, 'ge', o); }
-  lt(o: Tensor | number): Tensor { return this.bin(BIN.lt, 'lt', o); }
-  le(o: Tensor | number): Tensor { return this.bin(BIN.le, 'le', o); }
-  logicalAnd(o: Tensor | boolean): Tensor { return this.bin(BIN.logicalAnd, 'logicalAnd', o); }
-  logicalOr(o: Tensor | boolean): Tensor { return this.bin(BIN.logicalOr, 'logicalOr', o); }
-  logicalXor(o: Tensor | boolean): Tensor { return this.bin(BIN.logicalXor, 'logicalXor', o); }
+  add(o: Tensor | number): Tensor { return this.bin('add', o); }
+  sub(o: Tensor | number): Tensor { return this.bin('sub', o); }
+  mul(o: Tensor | number): Tensor { return this.bin('mul', o); }
+  div(o: Tensor | number): Tensor { return this.bin('div', o); }
+  pow(o: Tensor | number): Tensor { return this.bin('pow', o); }
+  maximum(o: Tensor | number): Tensor { return this.bin('maximum', o); }
+  minimum(o: Tensor | number): Tensor { return this.bin('minimum', o); }
+  remainder(o: Tensor | number): Tensor { return this.bin('remainder', o); }
+  floorDivide(o: Tensor | number): Tensor { return this.bin('floorDivide', o); }
+  /** Elementwise atan2(this, other): the angle of (other, this) in radians, in [-pi, pi]. */
+  atan2(o: Tensor | number): Tensor { return this.bin('atan2', o); }
+  eq(o: Tensor | number): Tensor { return this.bin('eq', o); }
+  ne(o: Tensor | number): Tensor { return this.bin('ne', o); }
+  gt(o: Tensor | number): Tensor { return this.bin('gt', o); }
+  ge(o: Tensor | number): Tensor { return this.bin('ge', o); }
+  lt(o: Tensor | number): Tensor { return this.bin('lt', o); }
+  le(o: Tensor | number): Tensor { return this.bin('le', o); }
+  logicalAnd(o: Tensor | boolean): Tensor { return this.bin('logicalAnd', o); }
+  logicalOr(o: Tensor | boolean): Tensor { return this.bin('logicalOr', o); }
+  logicalXor(o: Tensor | boolean): Tensor { return this.bin('logicalXor', o); }
   /** other - this (for number - tensor). */
-  rsub(o: number): Tensor { return new Tensor(native.binary(BIN.sub, o, this.handle)); }
+  rsub(o: number): Tensor { return new Tensor(native.binary(BINARY_OP.sub, o, this.handle)); }
   /** other / this (for number / tensor). */
-  rdiv(o: number): Tensor { return new Tensor(native.binary(BIN.div, o, this.handle)); }
+  rdiv(o: number): Tensor { return new Tensor(native.binary(BINARY_OP.div, o, this.handle)); }
 
-  private un(op: number): Tensor {
-    return new Tensor(native.unary(op, this.handle));
+  private un(op: UnaryOp): Tensor {
+    return new Tensor(native.unary(UNARY_OP[op], this.handle));
   }
-  neg(): Tensor { return this.un(UN.neg); }
-  abs(): Tensor { return this.un(UN.abs); }
-  exp(): Tensor { return this.un(UN.exp); }
-  log(): Tensor { return this.un(UN.log); }
-  log1p(): Tensor { return this.un(UN.log1p); }
-  log2(): Tensor { return this.un(UN.log2); }
-  expm1(): Tensor { return this.un(UN.expm1); }
-  sqrt(): Tensor { return this.un(UN.sqrt); }
-  rsqrt(): Tensor { return this.un(UN.rsqrt); }
-  square(): Tensor { return this.un(UN.square); }
-  reciprocal(): Tensor { return this.un(UN.reciprocal); }
-  sin(): Tensor { return this.un(UN.sin); }
-  cos(): Tensor { return this.un(UN.cos); }
-  tan(): Tensor { return this.un(UN.tan); }
-  tanh(): Tensor { return this.un(UN.tanh); }
-  erf(): Tensor { return this.un(UN.erf); }
-  sigmoid(): Tensor { return this.un(UN.sigmoid); }
-  relu(): Tensor { return this.un(UN.relu); }
-  gelu(): Tensor { return this.un(UN.gelu); }
-  silu(): Tensor { return this.un(UN.silu); }
-  softplus(): Tensor { return this.un(UN.softplus); }
+  neg(): Tensor { return this.un('neg'); }
+  abs(): Tensor { return this.un('abs'); }
+  exp(): Tensor { return this.un('exp'); }
+  log(): Tensor { return this.un('log'); }
+  log1p(): Tensor { return this.un('log1p'); }
+  log2(): Tensor { return this.un('log2'); }
+  expm1(): Tensor { return this.un('expm1'); }
+  sqrt(): Tensor { return this.un('sqrt'); }
+  rsqrt(): Tensor { return this.un('rsqrt'); }
+  square(): Tensor { return this.un('square'); }
+  reciprocal(): Tensor { return this.un('reciprocal'); }
+  sin(): Tensor { return this.un('sin'); }
+  cos(): Tensor { return this.un('cos'); }
+  tan(): Tensor { return this.un('tan'); }
+  tanh(): Tensor { return this.un('tanh'); }
+  erf(): Tensor { return this.un('erf'); }
+  sigmoid(): Tensor { return this.un('sigmoid'); }
+  relu(): Tensor { return this.un('relu'); }
+  gelu(): Tensor { return this.un('gelu'); }
+  silu(): Tensor { return this.un('silu'); }
+  softplus(): Tensor { return this.un('softplus'); }
   leakyRelu(slope = 0.01): Tensor { return new Tensor(native.leakyRelu(this.handle, slope)); }
-  floor(): Tensor { return this.un(UN.floor); }
-  ceil(): Tensor { return this.un(UN.ceil); }
-  round(): Tensor { return this.un(UN.round); }
-  trunc(): Tensor { return this.un(UN.trunc); }
-  sign(): Tensor { return this.un(UN.sign); }
-  isnan(): Tensor { return this.un(UN.isnan); }
-  isfinite(): Tensor { return this.un(UN.isfinite); }
-  logicalNot(): Tensor { return this.un(UN.logicalNot); }
+  floor(): Tensor { return this.un('floor'); }
+  ceil(): Tensor { return this.un('ceil'); }
+  round(): Tensor { return this.un('round'); }
+  trunc(): Tensor { return this.un('trunc'); }
+  sign(): Tensor { return this.un('sign'); }
+  isnan(): Tensor { return this.un('isnan'); }
+  isfinite(): Tensor { return this.un('isfinite'); }
+  logicalNot(): Tensor { return this.un('logicalNot'); }
   clamp(min?: number | null, max?: number | null): Tensor {
     return new Tensor(native.clamp(this.handle, min ?? null, max ?? null));
   }
@@ -359,23 +341,23 @@ export class Tensor implements Tracked {
 
   // ---- reductions ------------------------------------------------------------------------------
 
-  private red(op: number, dim: number | number[] | undefined, keepdim: boolean, unbiased = true): Tensor {
-    return new Tensor(native.reduce(op, this.handle, dimList(dim), keepdim, unbiased));
+  private red(op: ReduceOp, dim: number | number[] | undefined, keepdim: boolean, unbiased = true): Tensor {
+    return new Tensor(native.reduce(REDUCE_OP[op], this.handle, dimList(dim), keepdim, unbiased));
   }
-  sum(dim?: number | number[], keepdim = false): Tensor { return this.red(RED.sum, dim, keepdim); }
-  mean(dim?: number | number[], keepdim = false): Tensor { return this.red(RED.mean, dim, keepdim); }
-  amax(dim?: number | number[], keepdim = false): Tensor { return this.red(RED.amax, dim, keepdim); }
-  amin(dim?: number | number[], keepdim = false): Tensor { return this.red(RED.amin, dim, keepdim); }
+  sum(dim?: number | number[], keepdim = false): Tensor { return this.red('sum', dim, keepdim); }
+  mean(dim?: number | number[], keepdim = false): Tensor { return this.red('mean', dim, keepdim); }
+  amax(dim?: number | number[], keepdim = false): Tensor { return this.red('amax', dim, keepdim); }
+  amin(dim?: number | number[], keepdim = false): Tensor { return this.red('amin', dim, keepdim); }
   /** Maximum over all elements, or over dim (values only; use argmax for indices). */
-  max(dim?: number | number[], keepdim = false): Tensor { return this.red(RED.amax, dim, keepdim); }
-  min(dim?: number | number[], keepdim = false): Tensor { return this.red(RED.amin, dim, keepdim); }
-  prod(dim?: number | number[], keepdim = false): Tensor { return this.red(RED.prod, dim, keepdim); }
+  max(dim?: number | number[], keepdim = false): Tensor { return this.red('amax', dim, keepdim); }
+  min(dim?: number | number[], keepdim = false): Tensor { return this.red('amin', dim, keepdim); }
+  prod(dim?: number | number[], keepdim = false): Tensor { return this.red('prod', dim, keepdim); }
   /** Standard deviation (unbiased by default, like PyTorch). */
-  std(dim?: number | number[], keepdim = false, unbiased = true): Tensor { return this.red(RED.std, dim, keepdim, unbiased); }
-  var(dim?: number | number[], keepdim = false, unbiased = true): Tensor { return this.red(RED.var, dim, keepdim, unbiased); }
-  logsumexp(dim?: number | number[], keepdim = false): Tensor { return this.red(RED.logsumexp, dim, keepdim); }
-  any(dim?: number | number[], keepdim = false): Tensor { return this.red(RED.any, dim, keepdim); }
-  all(dim?: number | number[], keepdim = false): Tensor { return this.red(RED.all, dim, keepdim); }
+  std(dim?: number | number[], keepdim = false, unbiased = true): Tensor { return this.red('std', dim, keepdim, unbiased); }
+  var(dim?: number | number[], keepdim = false, unbiased = true): Tensor { return this.red('var', dim, keepdim, unbiased); }
+  logsumexp(dim?: number | number[], keepdim = false): Tensor { return this.red('logsumexp', dim, keepdim); }
+  any(dim?: number | number[], keepdim = false): Tensor { return this.red('any', dim, keepdim); }
+  all(dim?: number | number[], keepdim = false): Tensor { return this.red('all', dim, keepdim); }
   /** Vector p-norm over all elements or over dim. */
   norm(p = 2, dim?: number | number[], keepdim = false): Tensor {
     return new Tensor(native.norm(this.handle, p, dimList(dim), keepdim));
