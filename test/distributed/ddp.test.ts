@@ -143,7 +143,7 @@ test('--sync-bn: 2 workers x batch b == 1 worker x batch 2b with batch norm; per
 });
 
 test('a killed worker makes the other exit non-zero within 60 s, naming it; the run resumes with 1 worker', async () => {
-  const s = spec('kill', { maxSteps: 60 });
+  const s = spec('kill', { maxSteps: 60, stepDelayMs: 50 });
   const { kill, exits } = startWorkers(s, 2, await freePort());
   const ckpt = join(s.outDir, 'latest.ckpt.safetensors');
   const deadline = performance.now() + 60_000;

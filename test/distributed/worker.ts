@@ -27,6 +27,8 @@ export interface WorkerSpec {
   syncBn: boolean;
   resume: boolean;
   timeoutSeconds: number;
+  /** A pause after each step (rank 0's, so every rank's), to give a test time to act mid-run. */
+  stepDelayMs?: number;
 }
 
 const BINS: SizeBins = { format: 'noduleseg.size-bins', version: 1, edgesMm2: [15, 40], classes: ['none', 'small', 'medium', 'large'], nonzeroSlices: 0, source: 'test' };
@@ -63,7 +65,13 @@ export function runWorker(spec: WorkerSpec, group: ProcessGroup | null): void {
     cases: { train: cases, val: [] },
     sizeBins: BINS,
     ...(group ? { distributed: { group, syncBn: spec.syncBn } } : {}),
-    events: { onMessage: (s) => process.stderr.write(`[rank ${rank}] ${s}\n`), onEpochEnd: (r) => process.stderr.write(`[rank ${rank}] epoch ${r.epoch} loss ${r.trainLoss.toFixed(5)}\n`) },
+    events: {
+      onMessage: (s) => process.stderr.write(`[rank ${rank}] ${s}\n`),
+      onEpochEnd: (r) => process.stderr.write(`[rank ${rank}] epoch ${r.epoch} loss ${r.trainLoss.toFixed(5)}\n`),
+      onStep: () => {
+        if (spec.stepDelayMs) Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, spec.stepDelayMs);
+      },
+    },
     prepareModel: (model) => {
       // The trainer disposes the model when it returns: take its weights just before.
       const dispose = model.dispose.bind(model);
