@@ -2,7 +2,8 @@
 // "Save to PACS". The server talks to the PACS (and holds its credentials); this page only to
 // the server. Uses app.js's helpers through window.viewer.
 const $ = (id) => document.getElementById(id);
-while (!window.viewer) await new Promise((r) => setTimeout(r, 20));
+// (window.viewer is first the <section id="viewer"> element, by the DOM's named access.)
+while (typeof window.viewer?.api !== 'function') await new Promise((r) => setTimeout(r, 20));
 const { api, withBusy, showSession, state } = window.viewer;
 
 const info = await api('/api/info').catch(() => null);

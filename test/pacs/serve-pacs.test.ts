@@ -3,7 +3,8 @@
 // the SEG read back from Orthanc; errors as one-line messages; no credential in the log.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { chromium } from 'playwright-core';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { readDicomSeg, readVolume } from '../../src/io/index.ts';
@@ -11,8 +12,21 @@ import { startServe } from '../server/helpers.ts';
 import { DICOMWEB_URL, LIDC1_SERIES, LIDC1_STUDY, ORTHANC_PASSWORD, authEnv, client, emptyOrthanc, noOrthanc, noScans, uploadLidc1Slab } from './helpers.ts';
 
 const SLAB = 24;
+const NODULE_MM = [56.2, 86.3, -115.9];
+const CHROMIUM = '/usr/bin/chromium';
+// Software GL (SwiftShader) gives WebGL2 with these; no GPU, no network, no profile state.
+const CHROMIUM_ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'];
 
-test('serve --dicomweb: search, open a series from the PACS, segment, Save to PACS (once)', { skip: noOrthanc || noScans, timeout: 180_000 }, async () => {
+/** What the page exposes as window.viewer (web/app.js). */
+interface PageGlobal {
+  viewer: {
+    state: { session: { id: string; dims: number[]; nodules: Array<{ voxelCount: number }> } };
+    goToWorldLps: (p: number[]) => void;
+    pagePointOf: (p: number[]) => number[] | null;
+  };
+}
+
+test('serve --dicomweb in a browser: search the PACS, open a series, click a nodule, Save to PACS (stored once)', { skip: noOrthanc || noScans, timeout: 180_000 }, async () => {
   await emptyOrthanc();
   await uploadLidc1Slab(SLAB);
   const data = mkdtempSync(join(tmpdir(), 'noduleseg-serve-pacs-'));
@@ -33,31 +47,67 @@ test('serve --dicomweb: search, open a series from the PACS, segment, Save to PA
     const series = (await call(`/api/pacs/series?study=${LIDC1_STUDY}`)).json['series'] as Array<{ seriesInstanceUid: string; modality: string }>;
     assert.deepEqual(series.map((s) => [s.seriesInstanceUid, s.modality]), [[LIDC1_SERIES, 'CT']]);
 
-    // Errors: a missing study (404), a malformed UID (400), saving a scan not from the PACS.
+    // Errors: a missing study (404), a malformed UID (400).
     const missing = await call('/api/pacs/open?study=1.2.3', 'POST');
     assert.equal(missing.status, 404);
     assert.equal(missing.json['error'], `${DICOMWEB_URL}: study 1.2.3 not found`);
     assert.equal((await call('/api/pacs/series?study=1.2;3')).status, 400);
 
-    // Open, segment the large nodule, save; save again: stored once.
-    const opened = await call(`/api/pacs/open?study=${LIDC1_STUDY}&series=${LIDC1_SERIES}`, 'POST');
-    assert.equal(opened.status, 200, JSON.stringify(opened.json));
-    assert.deepEqual(opened.json['dims'], [512, 512, SLAB]);
-    assert.equal(opened.json['dicom'], true);
-    const id = String(opened.json['id']);
-    const early = await call(`/api/pacs/save?session=${id}`, 'POST');
-    assert.equal(early.status, 400);
-    assert.match(String(early.json['error']), /no nodule to save yet/);
-    const seg = await call(`/api/sessions/${id}/nodules`, 'POST', { pointMm: [56.2, 86.3, -115.9] });
-    assert.equal(seg.status, 200, JSON.stringify(seg.json));
-    const voxels = (seg.json['nodule'] as { voxelCount: number }).voxelCount;
-    assert.ok(voxels > 1000, `${voxels} voxels`);
-    const saved = await call(`/api/pacs/save?session=${id}`, 'POST');
-    assert.equal(saved.status, 200, JSON.stringify(saved.json));
-    assert.equal(saved.json['stored'], true);
+    // In the browser: search, pick the study and its series, click the nodule, Save to PACS.
+    assert.ok(existsSync(CHROMIUM), `${CHROMIUM} is missing: run scripts/setup.sh as root (apt-get install chromium)`);
+    const browser = await chromium.launchPersistentContext(join(data, 'profile'), { executablePath: CHROMIUM, headless: true, args: CHROMIUM_ARGS, viewport: { width: 1400, height: 850 } });
+    let id = '';
+    let voxels = 0;
+    let savedUid = '';
+    try {
+      const page = browser.pages()[0] ?? (await browser.newPage());
+      const pageErrors: string[] = [];
+      page.on('pageerror', (e) => pageErrors.push(e.message));
+      await page.goto(serve.url);
+      await page.waitForSelector('body[data-ready="1"]', { state: 'attached', timeout: 30_000 });
+      await page.waitForSelector('#pacs-group:not([hidden])', { timeout: 30_000 });
+      assert.equal(await page.textContent('#pacs-server'), DICOMWEB_URL);
+      await page.fill('#pacs-patient', 'LIDC-IDRI-0001');
+      await page.click('#pacs-search button[type="submit"]');
+      await page.waitForFunction("document.querySelector('#pacs-studies')?.textContent?.includes('LIDC-IDRI-0001')");
+      assert.equal(await page.locator('#pacs-studies li').count(), 1);
+      await page.click('#pacs-studies li');
+      await page.waitForSelector('#pacs-series li');
+      await page.click('button[data-view="axial"]');
+      await page.click('#pacs-series li');
+      await page.waitForSelector('body[data-scan]', { state: 'attached', timeout: 60_000 });
+      assert.equal(await page.isHidden('#message'), true, `no error: ${await page.textContent('#message')}`);
+      const session = await page.evaluate(() => (globalThis as unknown as PageGlobal).viewer.state.session);
+      assert.deepEqual(session.dims, [512, 512, SLAB]);
+      id = session.id;
+      const early = await call(`/api/pacs/save?session=${id}`, 'POST');
+      assert.equal(early.status, 400);
+      assert.match(String(early.json['error']), /no nodule to save yet/);
+      // Click on the nodule where the axial view shows it.
+      const at = await page.evaluate((c) => {
+        const v = (globalThis as unknown as PageGlobal).viewer;
+        v.goToWorldLps(c);
+        return v.pagePointOf(c);
+      }, NODULE_MM);
+      assert.ok(at, 'the nodule is on screen');
+      await page.mouse.click(at[0]!, at[1]!);
+      await page.waitForSelector('body[data-overlay="1"]', { state: 'attached', timeout: 60_000 });
+      voxels = await page.evaluate(() => (globalThis as unknown as PageGlobal).viewer.state.session.nodules[0]!.voxelCount);
+      assert.ok(voxels > 1000, `${voxels} voxels`);
+      await page.click('#pacs-save');
+      await page.waitForSelector('body[data-pacs-saved]', { state: 'attached', timeout: 60_000 });
+      savedUid = (await page.getAttribute('body', 'data-pacs-saved')) ?? '';
+      assert.match((await page.textContent('#pacs-status')) ?? '', /^Stored on the PACS: SEG series /);
+      assert.deepEqual(pageErrors, []);
+    } finally {
+      await browser.close();
+    }
+    // Saved again (through the API): the PACS already has it, nothing stored.
     const again = await call(`/api/pacs/save?session=${id}`, 'POST');
+    assert.equal(again.status, 200, JSON.stringify(again.json));
     assert.equal(again.json['stored'], false);
-    assert.equal(again.json['seriesInstanceUid'], saved.json['seriesInstanceUid']);
+    assert.equal(again.json['seriesInstanceUid'], savedUid);
+    const saved = { json: { seriesInstanceUid: savedUid } };
 
     // On Orthanc: one SEG, referencing the series, with the nodule's voxels.
     const c = client();
