@@ -3,6 +3,7 @@
  * Parameters may be split into groups with their own learning rate and weight decay.
  */
 import type { NativeOptimizer, NativeParamGroup } from '../native/binding.ts';
+import { OPTIMIZER_KIND, type OptimizerKind } from '../native/op-codes.ts';
 import { Tensor, native } from '../tensor/tensor.ts';
 
 export interface ParamGroup {
@@ -15,19 +16,20 @@ type Hyper = Omit<NativeParamGroup, 'params'>;
 
 /** One group as seen by schedules and users: `lr` and `weightDecay` are settable. */
 export class ParamGroupView {
-  constructor(private readonly opt: NativeOptimizer, private readonly index: number, readonly params: readonly Tensor[],
+  /** `opt` returns the native optimizer, or throws once the optimizer is disposed. */
+  constructor(private readonly opt: () => NativeOptimizer, private readonly index: number, readonly params: readonly Tensor[],
     private readonly hyper: Hyper) {}
   get lr(): number { return this.hyper.lr; }
   set lr(v: number) {
     checkNonNeg('lr', v);
+    this.opt().setLr(this.index, v);
     this.hyper.lr = v;
-    this.opt.setLr(this.index, v);
   }
   get weightDecay(): number { return this.hyper.weightDecay; }
   set weightDecay(v: number) {
     checkNonNeg('weightDecay', v);
+    this.opt().setWeightDecay(this.index, v);
     this.hyper.weightDecay = v;
-    this.opt.setWeightDecay(this.index, v);
   }
   /** All hyper-parameters (a copy). */
   options(): Hyper { return { ...this.hyper }; }
@@ -48,14 +50,13 @@ function checkNonNeg(what: string, v: number): void {
   if (typeof v !== 'number' || !Number.isFinite(v) || v < 0) throw new RangeError(`optimizer: ${what} must be a non-negative number, got ${v}`);
 }
 
-const KIND_CODE = { SGD: 0, Adam: 1, AdamW: 2 } as const;
-
 export abstract class Optimizer {
   readonly paramGroups: ParamGroupView[];
-  protected readonly nativeOpt: NativeOptimizer;
+  private readonly opt: NativeOptimizer;
   private readonly allParams: Tensor[];
+  private disposed = false;
 
-  protected constructor(readonly kind: keyof typeof KIND_CODE, paramsOrGroups: Tensor[] | ParamGroup[], defaults: Hyper) {
+  protected constructor(readonly kind: OptimizerKind, paramsOrGroups: Tensor[] | ParamGroup[], defaults: Hyper) {
     if (!Array.isArray(paramsOrGroups) || paramsOrGroups.length === 0) throw new TypeError(`${kind}: params must be a non-empty array of Tensors or parameter groups`);
     const groups: ParamGroup[] = paramsOrGroups[0] instanceof Tensor ? [{ params: paramsOrGroups as Tensor[] }] : (paramsOrGroups as ParamGroup[]);
     const seen = new Set<Tensor>();
@@ -74,9 +75,30 @@ export abstract class Optimizer {
       hypers.push(h);
       resolved.push({ ...h, params: g.params.map((p) => p.handle) });
     });
-    this.nativeOpt = new native.NativeOptimizer(KIND_CODE[kind], resolved);
-    this.paramGroups = groups.map((g, i) => new ParamGroupView(this.nativeOpt, i, [...g.params], hypers[i]!));
+    this.opt = new native.NativeOptimizer(OPTIMIZER_KIND[kind], resolved);
+    this.paramGroups = groups.map((g, i) => new ParamGroupView(() => this.nativeOpt, i, [...g.params], hypers[i]!));
     this.allParams = groups.flatMap((g) => g.params);
+  }
+
+  /** @internal the native optimizer; throws once disposed. */
+  protected get nativeOpt(): NativeOptimizer {
+    if (this.disposed) throw new Error(`${this.kind}: optimizer already disposed`);
+    return this.opt;
+  }
+
+  get isDisposed(): boolean {
+    return this.disposed;
+  }
+
+  /**
+   * Frees the state (Adam's moments, SGD's momentum buffers) and drops the references to the
+   * parameters now, instead of at garbage collection; the parameters themselves stay usable.
+   * Idempotent; any other use afterwards throws.
+   */
+  dispose(): void {
+    if (this.disposed) return;
+    this.disposed = true;
+    this.opt.dispose();
   }
 
   /** One update of every parameter that has a gradient. */
