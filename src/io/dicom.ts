@@ -15,7 +15,7 @@ import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { UserError } from '../errors.ts';
 import { describeFsError } from './atomic.ts';
-import { cross, dot, Volume, type DicomSeriesRef, type Mat3, type Vec3 } from './volume.ts';
+import { cross, dot, refuseBadGeometry, refuseNonFinite, Volume, type DicomSeriesRef, type Mat3, type Vec3 } from './volume.ts';
 
 const UNCOMPRESSED = new Set(['1.2.840.10008.1.2', '1.2.840.10008.1.2.1', '1.2.840.10008.1.2.2']);
 
@@ -162,6 +162,9 @@ export async function readDicomSeries(dir: string, options: DicomReadOptions = {
   const rowDir: Vec3 = [iop[0]!, iop[1]!, iop[2]!];
   const colDir: Vec3 = [iop[3]!, iop[4]!, iop[5]!];
   const normal = cross(rowDir, colDir);
+  // Two orthogonal unit vectors, else the slice normal and every position along it are wrong.
+  if (Math.abs(dot(rowDir, colDir)) > 1e-3) throw new UserError(`${first.file}: ImageOrientationPatient "${str(first.ds, 'x00200037')}" is not two orthogonal directions`);
+  refuseBadGeometry(first.file, [ps[1]!, ps[0]!, 1], [0, 0, 0], [rowDir[0], colDir[0], normal[0], rowDir[1], colDir[1], normal[1], rowDir[2], colDir[2], normal[2]]);
 
   const placed = slices.map((s) => {
     const ipp = nums(s.ds, 'x00200032');
@@ -203,25 +206,12 @@ export async function readDicomSeries(dir: string, options: DicomReadOptions = {
 
   // Voxels: i along a row (rowDir), j down the columns (colDir), k along the normal.
   const n = rows * cols;
-  const raw = new Float64Array(n * placed.length);
-  let integral = true;
-  let lo = Infinity;
-  let hi = -Infinity;
-  for (const [k, s] of placed.entries()) {
+  // Every slice's pixels are checked before the volume is allocated: Rows and Columns come from
+  // the header, and a damaged one could ask for terabytes. A compressed slice is checked by
+  // decoding it (the decoder reports the true size); the first one is decoded here for that.
+  const pixels = placed.map((s) => {
     const ts = str(s.ds, 'x00020010');
-    const off = k * n;
-    if (!UNCOMPRESSED.has(ts)) {
-      // Values come back rescaled by the file's own slope/intercept.
-      const hu = await decodeCompressed(s.file, cols, rows);
-      for (let p = 0; p < n; p++) {
-        const v = hu[p]!;
-        raw[off + p] = v;
-        if (!Number.isInteger(v)) integral = false;
-        if (v < lo) lo = v;
-        if (v > hi) hi = v;
-      }
-      continue;
-    }
+    if (!UNCOMPRESSED.has(ts)) return null;
     const el = s.ds.elements['x7fe00010']!;
     const bits = s.ds.uint16('x00280100') ?? 16;
     const signed = (s.ds.uint16('x00280103') ?? 0) === 1;
@@ -231,9 +221,36 @@ export async function readDicomSeries(dir: string, options: DicomReadOptions = {
     if (el.length < n * bpp || el.dataOffset + n * bpp > s.bytes.length) throw new UserError(`${s.file}: truncated pixel data (${Math.min(el.length, s.bytes.length - el.dataOffset)} of ${n * bpp} bytes)`);
     const slope = s.ds.floatString('x00281053') ?? 1;
     const inter = s.ds.floatString('x00281052') ?? 0;
+    // floatString gives NaN for text that is not a number: that would make every voxel NaN.
+    if (!Number.isFinite(slope) || !Number.isFinite(inter)) {
+      throw new UserError(`${s.file}: RescaleSlope "${str(s.ds, 'x00281053')}" and RescaleIntercept "${str(s.ds, 'x00281052')}" must be finite numbers`);
+    }
+    return { el, bpp, signed, slope, inter, le: ts !== '1.2.840.10008.1.2.2' };
+  });
+  const firstCompressed = pixels.indexOf(null);
+  const decodedFirst = firstCompressed >= 0 ? await decodeCompressed(placed[firstCompressed]!.file, cols, rows) : null;
+  const raw = new Float64Array(n * placed.length);
+  let integral = true;
+  let lo = Infinity;
+  let hi = -Infinity;
+  for (const [k, s] of placed.entries()) {
+    const off = k * n;
+    const px = pixels[k]!;
+    if (px === null) {
+      // Values come back rescaled by the file's own slope/intercept.
+      const hu = k === firstCompressed ? decodedFirst! : await decodeCompressed(s.file, cols, rows);
+      for (let p = 0; p < n; p++) {
+        const v = hu[p]!;
+        raw[off + p] = v;
+        if (!Number.isInteger(v)) integral = false;
+        if (v < lo) lo = v;
+        if (v > hi) hi = v;
+      }
+      continue;
+    }
+    const { el, bpp, signed, slope, inter, le } = px;
     if (!Number.isInteger(slope) || !Number.isInteger(inter)) integral = false;
     const dv = new DataView(s.bytes.buffer, s.bytes.byteOffset + el.dataOffset, n * bpp);
-    const le = ts !== '1.2.840.10008.1.2.2';
     for (let p = 0; p < n; p++) {
       const v = bpp === 2 ? (signed ? dv.getInt16(2 * p, le) : dv.getUint16(2 * p, le)) : signed ? dv.getInt8(p) : dv.getUint8(p);
       const hu = v * slope + inter;
@@ -243,8 +260,11 @@ export async function readDicomSeries(dir: string, options: DicomReadOptions = {
     }
   }
   const data = integral && lo >= -32768 && hi <= 32767 ? Int16Array.from(raw) : Float32Array.from(raw);
+  // A huge slope overflows float32 to infinity.
+  refuseNonFinite(data, dir);
 
   const direction: Mat3 = [rowDir[0], colDir[0], normal[0], rowDir[1], colDir[1], normal[1], rowDir[2], colDir[2], normal[2]];
+  refuseBadGeometry(dir, [ps[1]!, ps[0]!, sliceStep], placed[0]!.ipp, direction);
   const ds0 = placed[0]!.ds;
   const series: DicomSeriesRef = {
     studyInstanceUid: str(ds0, 'x0020000d'),

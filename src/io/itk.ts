@@ -8,7 +8,7 @@ import { basename, dirname, extname, join } from 'node:path';
 import { UserError } from '../errors.ts';
 import { describeFsError, writeFilesAtomic } from './atomic.ts';
 import { isItkPath } from './formats.ts';
-import { refuseNonFinite, Volume, type Mat3, type Vec3, type VoxelArray } from './volume.ts';
+import { refuseBadGeometry, refuseNonFinite, Volume, type Mat3, type Vec3, type VoxelArray } from './volume.ts';
 
 export { isItkPath } from './formats.ts';
 
@@ -185,6 +185,7 @@ export function fromItkImage(img: Image, path: string): Volume {
   const originMm: Vec3 = [img.origin[0]!, img.origin[1]!, img.origin[2] ?? 0];
   const direction = [1, 0, 0, 0, 1, 0, 0, 0, 1] as Mat3;
   for (let r = 0; r < Math.min(dim, 3); r++) for (let c = 0; c < Math.min(dim, 3); c++) direction[3 * r + c] = Number(img.direction[r * dim + c]);
+  refuseBadGeometry(path, spacingMm, originMm, direction);
   const data = img.data as VoxelArray | null;
   if (!data) throw new UserError(`${path}: no voxel data`);
   if (data.length !== dims[0] * dims[1] * dims[2]) throw new UserError(`${path}: voxel data (${data.length}) does not match dims [${dims.join(', ')}]`);

@@ -175,7 +175,7 @@ export function sliceOf(vol: Volume, sopInstanceUid: string, zPositionMm: number
  * outline") first: it differs from the crops by one pixel in LIDC-IDRI-0001 and one in -0003,
  * where an outline crosses itself and pinches off a pixel that the polygon rule leaves out.
  */
-export function fillInside(edge: ReadonlyArray<readonly [number, number]>): Array<[number, number]> {
+export function fillInside(edge: ReadonlyArray<readonly [number, number]>, bounds?: { width: number; height: number }): Array<[number, number]> {
   const n = edge.length;
   if (n < 3) return [];
   let y0 = Infinity;
@@ -183,6 +183,13 @@ export function fillInside(edge: ReadonlyArray<readonly [number, number]>): Arra
   for (const [, y] of edge) {
     y0 = Math.min(y0, y);
     y1 = Math.max(y1, y);
+  }
+  // Only pixels of the slice can be kept: a coordinate like 1e9 in a damaged XML must not make
+  // us walk a billion scanlines (or columns).
+  const xMax = bounds ? bounds.width - 1 : Infinity;
+  if (bounds) {
+    y0 = Math.max(y0, 0);
+    y1 = Math.min(y1, bounds.height - 1);
   }
   const outline = new Set(edge.map(([x, y]) => `${x},${y}`));
   const inside: Array<[number, number]> = [];
@@ -198,7 +205,8 @@ export function fillInside(edge: ReadonlyArray<readonly [number, number]>): Arra
     xs.sort((p, q) => p - q);
     for (let k = 0; k + 1 < xs.length; k += 2) {
       // Centres strictly between a pair of crossings are inside.
-      for (let x = Math.floor(xs[k]!) + 1; x < xs[k + 1]!; x++) {
+      const xEnd = Math.min(xs[k + 1]!, xMax + 1);
+      for (let x = Math.max(Math.floor(xs[k]!) + 1, bounds ? 0 : -Infinity); x < xEnd; x++) {
         if (!outline.has(`${x},${y}`)) inside.push([x, y]);
       }
     }
@@ -236,7 +244,7 @@ export function rasteriseNodule(read: LidcNoduleRead, vol: Volume, options: Rast
         missingSlices++;
         continue;
       }
-      apply(k, fillInside(roi.edgeMap), pass);
+      apply(k, fillInside(roi.edgeMap, { width: nx, height: ny }), pass);
       if (pass && options.includeOutline) apply(k, roi.edgeMap, true);
     }
   }

@@ -11,7 +11,7 @@ import { gunzipSync, gzipSync } from 'node:zlib';
 import { readFileSync, statSync } from 'node:fs';
 import { UserError } from '../errors.ts';
 import { describeFsError, writeFileAtomic } from './atomic.ts';
-import { refuseNonFinite, Volume, type Mat3, type Vec3, type VoxelArray } from './volume.ts';
+import { refuseBadGeometry, refuseNonFinite, Volume, type Mat3, type Vec3, type VoxelArray } from './volume.ts';
 
 const HEADER_BYTES = 348;
 
@@ -107,6 +107,7 @@ export function decodeNifti1(bytes: Uint8Array, path: string, options: NiftiRead
   const data = decodeVoxels(bytes, voxOffset, n, datatype, le);
 
   const geom = niftiGeometry(dv, le, pixdim, path);
+  refuseBadGeometry(path, geom.spacingMm, geom.originMm, geom.direction);
   let out: VoxelArray = data;
   const slope = f32(112);
   const inter = f32(116);

@@ -217,3 +217,23 @@ export function refuseNonFinite(data: VoxelArray, path: string): void {
     throw new UserError(`${path}: ${bad} of ${data.length} voxels are not finite (NaN or infinity; the first is voxel ${first}); noduleseg needs finite values`);
   }
 }
+
+/**
+ * A reader's geometry must give every voxel a world position and every world point a voxel:
+ * positive finite spacing, a finite origin, and a direction whose columns are unit vectors (to
+ * within the rounding of a text header) spanning 3D. A bad header field otherwise surfaces later
+ * as a RangeError deep in a command ("direction matrix is singular") or as NaN millimetres.
+ */
+export function refuseBadGeometry(path: string, spacingMm: readonly number[], originMm: readonly number[], direction: readonly number[]): void {
+  if (spacingMm.some((s) => !(s > 0) || !Number.isFinite(s))) throw new UserError(`${path}: voxel spacing must be positive and finite, got [${spacingMm.join(', ')}]`);
+  if (originMm.some((o) => !Number.isFinite(o))) throw new UserError(`${path}: the origin is not finite, got [${originMm.join(', ')}]`);
+  const d = direction as Mat3;
+  const what = `the orientation (direction [${d.map((x) => +x.toPrecision(6)).join(', ')}])`;
+  if (d.length !== 9 || d.some((x) => !Number.isFinite(x))) throw new UserError(`${path}: ${what} is not finite`);
+  for (const c of [0, 1, 2] as const) {
+    const len = Math.hypot(...axisDirection(d, c));
+    if (Math.abs(len - 1) > 1e-3) throw new UserError(`${path}: ${what} has an axis of length ${+len.toPrecision(6)}, not a unit vector`);
+  }
+  const det = d[0] * (d[4] * d[8] - d[5] * d[7]) - d[1] * (d[3] * d[8] - d[5] * d[6]) + d[2] * (d[3] * d[7] - d[4] * d[6]);
+  if (Math.abs(det) < 1e-3) throw new UserError(`${path}: ${what} is degenerate (its axes do not span 3D)`);
+}
