@@ -3,13 +3,15 @@
  *
  * Built as a naturalized dataset and written by dcmjs. dcmjs's own derivations.Segmentation
  * wants the source as an enhanced multi-frame dataset and adds little for a single segment, so
- * the IOD's attributes are filled here (PS3.3 A.51, C.8.20) and checked by reading the file back.
+ * the IOD's attributes are filled here (PS3.3 A.51, C.8.20) and checked by reading the file back
+ * and, in test/io/seg.test.ts, by dicom3tools' dciodvfy.
  */
 import dcmjs from 'dcmjs';
 import { readFileSync } from 'node:fs';
 import { UserError } from '../errors.ts';
 import { describeFsError, writeFileAtomic } from './atomic.ts';
 import type { Volume } from './volume.ts';
+import { VERSION } from '../version.ts';
 
 export const SEG_SOP_CLASS = '1.2.840.10008.5.1.4.1.1.66.4';
 const EXPLICIT_LE = '1.2.840.10008.1.2.1';
@@ -24,6 +26,11 @@ export interface SegOptions {
 
 function code(value: string, scheme: string, meaning: string): Record<string, unknown> {
   return { CodeValue: value, CodingSchemeDesignator: scheme, CodeMeaning: meaning };
+}
+
+/** An AT value as dcmjs writes it: group in the high 16 bits, element in the low. */
+function tag(group: number, element: number): number {
+  return group * 0x10000 + element;
 }
 
 /** Encodes a 0/1 mask on `source`'s grid as a DICOM SEG Part 10 file. */
@@ -51,30 +58,52 @@ export function encodeDicomSeg(mask: Uint8Array, source: Volume, options: SegOpt
     const base = f * plane;
     for (let p = 0; p < plane; p++) if (mask[k * plane + p]) bits[(base + p) >> 3]! |= 1 << ((base + p) & 7);
   });
-  const uid = dcmjs.data.DicomMetaDictionary.uid;
+  const meta = dcmjs.data.DicomMetaDictionary;
+  const uid = meta.uid;
   const sopInstanceUid = uid();
-  const now = dcmjs.data.DicomMetaDictionary;
+  const dimensionOrganizationUid = uid();
+  const contentDate = meta.date();
+  const contentTime = meta.time();
   const dataset: Record<string, unknown> = {
+    // dcmjs writes every string as UTF-8, whatever the source series used.
+    SpecificCharacterSet: 'ISO_IR 192',
     SOPClassUID: SEG_SOP_CLASS,
     SOPInstanceUID: sopInstanceUid,
+    // Patient and General Study: Type 2 values the reference does not carry stay empty (present, unknown).
+    PatientName: ref.patientName,
+    PatientID: ref.patientId,
+    PatientBirthDate: '',
+    PatientSex: '',
+    StudyInstanceUID: ref.studyInstanceUid,
+    StudyDate: ref.studyDate,
+    StudyTime: '',
+    ReferringPhysicianName: '',
+    StudyID: ref.studyId,
+    AccessionNumber: ref.accessionNumber,
+    // General Series and Segmentation Series.
     Modality: 'SEG',
     SeriesInstanceUID: uid(),
     SeriesNumber: 300,
-    InstanceNumber: 1,
     SeriesDescription: options.seriesDescription ?? 'noduleseg nodule mask',
-    ContentDate: now.date(),
-    ContentTime: now.time(),
+    // Frame of Reference: the source's, so the frames' positions mean the same place.
+    FrameOfReferenceUID: ref.frameOfReferenceUid,
+    PositionReferenceIndicator: '',
+    // General and Enhanced General Equipment (the latter makes model, serial and version Type 1;
+    // software has no serial number, so a fixed one).
+    Manufacturer: 'noduleseg',
+    ManufacturerModelName: 'noduleseg',
+    DeviceSerialNumber: '1',
+    SoftwareVersions: VERSION,
+    // General Image, Segmentation Image, Multi-frame Functional Groups.
+    InstanceNumber: 1,
+    ContentDate: contentDate,
+    ContentTime: contentTime,
+    InstanceCreationDate: contentDate,
+    InstanceCreationTime: contentTime,
     ContentLabel: 'NODULE',
     ContentDescription: 'Lung nodule segmentation',
-    ContentCreatorName: 'noduleseg',
-    Manufacturer: 'noduleseg',
-    StudyInstanceUID: ref.studyInstanceUid,
-    StudyDate: ref.studyDate,
-    StudyID: ref.studyId,
-    AccessionNumber: ref.accessionNumber,
-    PatientID: ref.patientId,
-    PatientName: ref.patientName,
-    FrameOfReferenceUID: ref.frameOfReferenceUid,
+    // Type 2 and a person's name (PN); the software is named in Manufacturer and the segment.
+    ContentCreatorName: '',
     ImageType: ['DERIVED', 'PRIMARY'],
     SegmentationType: 'BINARY',
     SamplesPerPixel: 1,
@@ -103,15 +132,32 @@ export function encodeDicomSeg(mask: Uint8Array, source: Volume, options: SegOpt
         ReferencedInstanceSequence: ref.sopInstanceUids.map((u) => ({ ReferencedSOPClassUID: ref.sopClassUid, ReferencedSOPInstanceUID: u })),
       },
     ],
-    DimensionOrganizationSequence: [{ DimensionOrganizationUID: uid() }],
+    // Frames are indexed by segment, then by position along the slice normal (PS3.3 C.7.6.17):
+    // the index values of each frame point into these two dimensions, in this order.
+    DimensionOrganizationSequence: [{ DimensionOrganizationUID: dimensionOrganizationUid }],
+    DimensionIndexSequence: [
+      {
+        DimensionOrganizationUID: dimensionOrganizationUid,
+        DimensionIndexPointer: tag(0x0062, 0x000b), // ReferencedSegmentNumber
+        FunctionalGroupPointer: tag(0x0062, 0x000a), // SegmentIdentificationSequence
+        DimensionDescriptionLabel: 'ReferencedSegmentNumber',
+      },
+      {
+        DimensionOrganizationUID: dimensionOrganizationUid,
+        DimensionIndexPointer: tag(0x0020, 0x0032), // ImagePositionPatient
+        FunctionalGroupPointer: tag(0x0020, 0x9113), // PlanePositionSequence
+        DimensionDescriptionLabel: 'ImagePositionPatient',
+      },
+    ],
     SharedFunctionalGroupsSequence: [
       {
         PlaneOrientationSequence: [{ ImageOrientationPatient: iop }],
         PixelMeasuresSequence: [{ PixelSpacing: [source.spacingMm[1], source.spacingMm[0]], SliceThickness: source.spacingMm[2], SpacingBetweenSlices: source.spacingMm[2] }],
       },
     ],
-    PerFrameFunctionalGroupsSequence: frames.map((k) => ({
-      FrameContentSequence: [{ DimensionIndexValues: [1, k + 1] }],
+    // Frames are in increasing k, so a frame's rank is its position index (1-based, no gaps).
+    PerFrameFunctionalGroupsSequence: frames.map((k, f) => ({
+      FrameContentSequence: [{ DimensionIndexValues: [1, f + 1] }],
       PlanePositionSequence: [{ ImagePositionPatient: source.voxelToWorld([0, 0, k]) }],
       SegmentIdentificationSequence: [{ ReferencedSegmentNumber: 1 }],
       DerivationImageSequence: [
@@ -130,15 +176,16 @@ export function encodeDicomSeg(mask: Uint8Array, source: Volume, options: SegOpt
     PixelData: [bits.buffer],
     _vrMap: { PixelData: 'OB' },
   };
-  const meta = dcmjs.data.DicomMetaDictionary.denaturalizeDataset({
+  const fileMeta = meta.denaturalizeDataset({
+    FileMetaInformationVersion: new Uint8Array([0, 1]).buffer,
     MediaStorageSOPClassUID: SEG_SOP_CLASS,
     MediaStorageSOPInstanceUID: sopInstanceUid,
     TransferSyntaxUID: EXPLICIT_LE,
     ImplementationClassUID: '1.2.826.0.1.3680043.10.1453.1',
     ImplementationVersionName: 'noduleseg',
   });
-  const dict = new dcmjs.data.DicomDict(meta);
-  dict.dict = dcmjs.data.DicomMetaDictionary.denaturalizeDataset(dataset);
+  const dict = new dcmjs.data.DicomDict(fileMeta);
+  dict.dict = meta.denaturalizeDataset(dataset);
   return new Uint8Array(dict.write());
 }
 

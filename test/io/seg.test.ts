@@ -1,5 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import dicomParser from 'dicom-parser';
@@ -47,6 +48,43 @@ test('DICOM SEG references its source series and reads back voxel for voxel', as
   // An empty mask still makes a valid SEG (one empty frame).
   writeDicomSeg(join(dir, 'seg', 'empty.dcm'), new Uint8Array(ct.voxelCount), ct);
   assert.equal(readDicomSeg(join(dir, 'seg', 'empty.dcm'), ct).mask.reduce((a, b) => a + b, 0), 0);
+});
+
+const hasDciodvfy = spawnSync('sh', ['-c', 'command -v dciodvfy']).status === 0;
+
+/** dciodvfy's lines that start with "Error" (it writes its findings to stderr, the IOD name too). */
+function dciodvfyErrors(file: string): { text: string; errors: string[] } {
+  const r = spawnSync('dciodvfy', [file], { encoding: 'utf8' });
+  assert.equal(r.error, undefined, String(r.error));
+  const text = `${r.stdout}\n${r.stderr}`;
+  return { text, errors: text.split('\n').filter((l) => /^\s*Error/.test(l)) };
+}
+
+test('DICOM SEG: dciodvfy finds no error (dicom3tools)', { skip: hasDciodvfy ? false : 'dciodvfy (dicom3tools) is not installed: apt-get install dicom3tools' }, async () => {
+  const dir = tempDir('seg-dciodvfy');
+  writeFakeSeries(join(dir, 'ct'), [0, 2, 4, 6].map((z) => ({ z, rows: 12, cols: 10 })));
+  const ct = (await readDicomSeries(join(dir, 'ct'))).volume;
+  const mask = new Uint8Array(ct.voxelCount);
+  for (let j = 2; j < 7; j++) for (let i = 3; i < 9; i++) for (const k of [1, 3]) mask[ct.index(i, j, k)] = 1;
+  // A mask over two slices (frames with a gap between their source slices) and an empty one.
+  for (const [name, m] of [['mask.dcm', mask], ['empty.dcm', new Uint8Array(ct.voxelCount)]] as const) {
+    const out = join(dir, name);
+    writeDicomSeg(out, m, ct, { algorithmType: 'AUTOMATIC', algorithmName: 'noduleseg test' });
+    const { text, errors } = dciodvfyErrors(out);
+    assert.match(text, /Segmentation/, `dciodvfy did not recognise ${name} as a Segmentation:\n${text}`);
+    assert.deepEqual(errors, [], `${name}:\n${text}`);
+  }
+  // The dimension index (segment, position) that dciodvfy checks frame by frame.
+  const ds = dicomParser.parseDicom(readFileSync(join(dir, 'mask.dcm')));
+  const dims = ds.elements['x00209222']!.items!.map((i) => i.dataSet!.attributeTag('x00209165'));
+  assert.deepEqual(dims, ['x0062000b', 'x00200032']);
+  const perFrame = ds.elements['x52009230']!.items!;
+  assert.equal(perFrame.length, 2);
+  const indexValues = perFrame.map((f) => {
+    const content = f.dataSet!.elements['x00209111']!.items![0]!.dataSet!;
+    return [content.uint32('x00209157', 0), content.uint32('x00209157', 1)];
+  });
+  assert.deepEqual(indexValues, [[1, 1], [1, 2]]);
 });
 
 test('DICOM SEG needs a DICOM source', () => {
