@@ -2,7 +2,7 @@ import type { Command } from 'commander';
 import { existsSync, readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { UserError } from '../errors.ts';
-import { writeFileAtomic } from '../io/atomic.ts';
+import { writeFilesAtomicSet } from '../io/atomic.ts';
 import { imageStem, isImagePath } from '../io/formats.ts';
 import { refuseOutputsOverInputs } from '../io/guard.ts';
 import { makeProgress } from './progress.ts';
@@ -42,8 +42,8 @@ export function register(program: Command): void {
       }
       progress.stop();
       const md = summaryMarkdown(acc.aggregate());
-      if (opts.csv) writeFileAtomic(opts.csv, metricsCsv(acc.cases));
-      if (opts.md) writeFileAtomic(opts.md, md);
+      // Both or neither: a failed --md must not leave the --csv behind.
+      writeFilesAtomicSet([...(opts.csv ? [[opts.csv, metricsCsv(acc.cases)] as const] : []), ...(opts.md ? [[opts.md, md] as const] : [])]);
       process.stdout.write(`${pairs.length} nodules\n\n${md}`);
       if (missing.length) process.stderr.write(`warning: ${missing.length} reference masks have no prediction (not counted): ${missing.slice(0, 5).join(', ')}${missing.length > 5 ? ', ...' : ''}\n`);
     });

@@ -3,7 +3,7 @@
 // before its reader was fixed. Each is written as the mutation that produced it.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { isUserError } from '../../src/errors.ts';
 import { readVolume } from '../../src/io/read.ts';
@@ -95,4 +95,21 @@ test('regression: an LIDC outline with a coordinate of 1e9 is read in moments', 
   assert.ok(far.every(([x, y]) => x >= 0 && x < 20 && y >= 0 && y < 16));
   // x 3..5 on rows 2..15: only the four corners are outline pixels here.
   assert.equal(far.length, 3 * 14);
+});
+
+// Found while writing the catalogue (not by the generator, which does not block outputs): eval
+// wrote --csv, then failed on --md and left the CSV behind.
+test('regression: eval whose --md cannot be written leaves no --csv', () => {
+  const d = join(dir, 'eval-blocked');
+  for (const side of ['pred', 'ref']) {
+    mkdirSync(join(d, side), { recursive: true });
+    writeFileSync(join(d, side, 'case.nii'), image.niftiMask);
+  }
+  writeFileSync(join(d, 'blocker'), 'x');
+  const csv = join(d, 'out', 'metrics.csv');
+  const [r] = runCliBatch([['eval', '--pred', join(d, 'pred'), '--ref', join(d, 'ref'), '--csv', csv, '--md', join(d, 'blocker', 'summary.md')]]);
+  assert.equal(r!.code, 1, r!.stderr);
+  assert.match(r!.stderr, /blocker\/summary\.md: cannot/);
+  assert.equal(r!.stdout, '');
+  assert.ok(!existsSync(csv), 'no CSV left behind');
 });
