@@ -32,7 +32,7 @@ function positiveSeconds(flag: string): (v: string) => number {
 
 export function addDataParallelOptions(cmd: Command): Command {
   return cmd
-    .option('--nproc <n>', 'data-parallel: start n local workers (each trains on its shard with --batch-size slices per step)', positiveInt('--nproc'))
+    .option('--nproc <n>', 'data-parallel: start n local workers (each trains on its shard of every epoch, the batch size per worker)', positiveInt('--nproc'))
     .option('--sync-bn', 'data-parallel: batch norm over the global batch of all workers (default: each worker its own)')
     .option('--dist-timeout <seconds>', `data-parallel: a collective (or waiting while rank 0 validates) fails after this long (default ${DEFAULT_TIMEOUT_SECONDS})`, positiveSeconds('--dist-timeout'));
 }

@@ -10,7 +10,7 @@
  * all, plus three small all-reduces per batch norm (two forward, one backward).
  */
 import { _BatchNorm, type AnyModule } from '../nn/index.ts';
-import { noGrad, tensor, zerosLike, type Tensor } from '../tensor/index.ts';
+import { keep, noGrad, tensor, zerosLike, type Tensor } from '../tensor/index.ts';
 import type { ProcessGroup } from './group.ts';
 
 interface TapeEntry {
@@ -76,7 +76,11 @@ export class SyncBatchNorm {
     const C = x.shape[1]!;
     if (x.ndim < 3 || C !== bn.numFeatures) throw new Error(`SyncBatchNorm: expected input [N, ${bn.numFeatures}, ...], got [${x.shape.join(', ')}]`);
     const dims = [0, ...Array.from({ length: x.ndim - 2 }, (_, i) => i + 2)];
-    return noGrad(() => {
+    const record = x.requiresGrad || bn.weight?.requiresGrad === true || bn.bias?.requiresGrad === true;
+    // The model may dispose its tensors (or free them in a tidy scope of its own) before the
+    // backward: the tape holds handles of its own, kept until the backward disposes them.
+    const xOwn = record ? keep(x.view(x.shape)) : null;
+    const out = noGrad(() => {
       // Two passes over the global batch: its mean, then the squared deviations from it (no
       // cancellation, as in one batch norm over all the data).
       const sums = new Float64Array(C + 1);
@@ -97,13 +101,14 @@ export class SyncBatchNorm {
       if (bn.weight) y = y.mul(channelView(bn.weight, x.ndim));
       if (bn.bias) y = y.add(channelView(bn.bias, x.ndim));
       this.updateRunningStats(bn, mean, varBiased, count);
-      y = y.detach().requiresGrad_(true);
+      if (!xOwn) return { y, leaf: null };
+      const leaf = keep(y.detach().requiresGrad_(true));
       // The same on every rank (same model), so the backward's all-reduces stay in step.
-      if (x.requiresGrad || bn.weight?.requiresGrad || bn.bias?.requiresGrad) {
-        this.tape.push({ x, y, xHat, invStd, weight: bn.weight, bias: bn.bias, dims, count });
-      }
-      return y;
+      this.tape.push({ x: xOwn, y: leaf, xHat: keep(xHat), invStd: keep(invStd), weight: bn.weight, bias: bn.bias, dims, count });
+      return { y, leaf };
     });
+    // The model gets a view of the leaf (with autograd on), so its gradient gathers in the leaf.
+    return out.leaf ? out.leaf.view(out.leaf.shape) : out.y;
   }
 
   private updateRunningStats(bn: _BatchNorm, mean: Float32Array, varBiased: Float32Array, count: number): void {
@@ -126,6 +131,7 @@ export class SyncBatchNorm {
 
   /** Forgets the batch norms recorded since the last backward (a forward that is not trained on). */
   reset(): void {
+    for (const e of this.tape) disposeEntry(e);
     this.tape = [];
   }
 
@@ -158,8 +164,13 @@ export class SyncBatchNorm {
         return dy.sub(meanDy).sub(e.xHat.mul(meanDyXHat)).mul(scale);
       });
       if (e.x.requiresGrad) e.x.backward(dx, { retainGraph: true });
+      disposeEntry(e);
     }
   }
+}
+
+function disposeEntry(e: TapeEntry): void {
+  for (const t of [e.x, e.y, e.xHat, e.invStd]) if (!t.isDisposed) t.dispose();
 }
 
 function accumulate(param: Tensor | null, sums: Float64Array): void {

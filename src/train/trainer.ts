@@ -185,6 +185,7 @@ export function train(cfg: TrainConfig, options: TrainOptions): TrainResult {
   // DDP: replicas start from rank 0's weights (and its resumed state).
   const ddp = dist ? new DataParallel(dist.group, model, { bucketCapMb: dist.bucketCapMb }) : null;
   ddp?.broadcastState();
+  if (ddp) ev.onMessage?.(`data-parallel: ${worldSize} workers x batch ${cfg.batchSize}, ${stepsPerEpoch} steps per epoch, gradients all-reduced in ${ddp.bucketSizes.length} bucket(s)`);
   if (resumed && resumed.stepsPerEpoch !== undefined && resumed.stepsPerEpoch !== stepsPerEpoch) {
     // Another world size (or batch size): the schedule continues from the same share of the run.
     const was = step;
@@ -267,7 +268,7 @@ export function train(cfg: TrainConfig, options: TrainOptions): TrainResult {
     let isBest = false;
     const last = epoch === epochs || step >= allSteps || stopForBudget;
     if (!isMain) {
-      // Validation and saving are rank 0's; this rank waits for it at the barrier below.
+      // Validation and saving are rank 0's; this rank waits for its record at the broadcast below.
     } else if (!validate && last) {
       // No validation cases (a final fit on all the data): the model is the last epoch's.
       isBest = true;
@@ -305,10 +306,19 @@ export function train(cfg: TrainConfig, options: TrainOptions): TrainResult {
     if (dist) {
       // Rank 0's validation and choice of best, sent to every rank (the others wait here while it
       // validates), so that all return the same log and best epoch.
-      const sent = dist.group.broadcastBytes(isMain ? Buffer.from(JSON.stringify({ record, bestValDice, bestEpoch, isBest })) : null, 0);
-      const shared = JSON.parse(Buffer.from(sent).toString('utf8')) as { record: EpochRecord; bestValDice: number; bestEpoch: number; isBest: boolean };
-      Object.assign(record, shared.record);
-      ({ bestValDice, bestEpoch, isBest } = shared);
+      // NaN (a metric without a nodule) travels as a string: JSON has no NaN.
+      const text = JSON.stringify({ record, bestValDice, bestEpoch, isBest }, (_k, v: unknown) => (typeof v === 'number' && !Number.isFinite(v) ? String(v) : v));
+      const sent = dist.group.broadcastBytes(isMain ? Buffer.from(text) : null, 0);
+      if (!isMain) {
+        const shared = JSON.parse(Buffer.from(sent).toString('utf8'), (_k, v: unknown) => (v === 'NaN' || v === 'Infinity' || v === '-Infinity' ? Number(v) : v)) as {
+          record: EpochRecord;
+          bestValDice: number;
+          bestEpoch: number;
+          isBest: boolean;
+        };
+        Object.assign(record, shared.record);
+        ({ bestValDice, bestEpoch, isBest } = shared);
+      }
     }
     log.push(record);
     if (isMain) {

@@ -68,7 +68,8 @@ async function runWorkers(specs: WorkerSpec[], worldSize: number): Promise<Weigh
 // One pair of worker processes trains the three set-ups in turn (starting processes is the slow part).
 let pairRuns: Promise<Weights[][]> | undefined;
 function pairResults(): Promise<Weights[][]> {
-  pairRuns ??= runWorkers([spec('ddp-group', {}), spec('ddp-syncbn', { norm: 'batch', syncBn: true }), spec('ddp-bn', { norm: 'batch', syncBn: false })], 2);
+  // Buckets of 1 KB: the gradients go in several all-reduces, as a real model's do.
+  pairRuns ??= runWorkers([spec('ddp-group', { bucketCapMb: 1 / 1024 }), spec('ddp-syncbn', { norm: 'batch', syncBn: true }), spec('ddp-bn', { norm: 'batch', syncBn: false })], 2);
   return pairRuns;
 }
 

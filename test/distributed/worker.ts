@@ -29,6 +29,8 @@ export interface WorkerSpec {
   timeoutSeconds: number;
   /** A pause after each step (rank 0's, so every rank's), to give a test time to act mid-run. */
   stepDelayMs?: number;
+  /** DDP's bucket size (default 25 MB). */
+  bucketCapMb?: number;
 }
 
 const BINS: SizeBins = { format: 'noduleseg.size-bins', version: 1, edgesMm2: [15, 40], classes: ['none', 'small', 'medium', 'large'], nonzeroSlices: 0, source: 'test' };
@@ -64,7 +66,7 @@ export function runWorker(spec: WorkerSpec, group: ProcessGroup | null): void {
     resume: spec.resume,
     cases: { train: cases, val: [] },
     sizeBins: BINS,
-    ...(group ? { distributed: { group, syncBn: spec.syncBn } } : {}),
+    ...(group ? { distributed: { group, syncBn: spec.syncBn, ...(spec.bucketCapMb !== undefined ? { bucketCapMb: spec.bucketCapMb } : {}) } } : {}),
     events: {
       onMessage: (s) => process.stderr.write(`[rank ${rank}] ${s}\n`),
       onEpochEnd: (r) => process.stderr.write(`[rank ${rank}] epoch ${r.epoch} loss ${r.trainLoss.toFixed(5)}\n`),
