@@ -74,7 +74,8 @@ interface SegmentCliOptions {
 /** What segment --dicomweb adds to the local path: the report's input, and storing the SEG before any local file is written. */
 export interface SegmentRemote {
   input: string;
-  store: (volume: Volume, labels: Uint8Array, info: ModelInfo) => Promise<{ seg: Uint8Array; report: Record<string, unknown> }>;
+  /** Stores the SEG and the SR (built from `reported`) on the PACS; returns both as stored. */
+  store: (volume: Volume, labels: Uint8Array, info: ModelInfo, reported: ReportedNodule[]) => Promise<{ seg: Uint8Array; sr: Uint8Array; report: Record<string, unknown> }>;
 }
 
 /** Labels -> 0/1. A plain loop: Uint8Array.from(labels, fn) takes ~15 s on a 512 x 512 x 133 scan here, this ~0.1 s. */
@@ -266,8 +267,8 @@ async function runSegment(opts: SegmentCliOptions, remote?: SegmentRemote): Prom
     });
     progress.stop();
     // On a PACS the SEG is stored first: a refused store leaves no local file either.
-    const stored = remote ? await remote.store(volume, labels, info) : undefined;
-    writeOutputs(lib, opts, volume, labels, nodules, info, stored && remote ? { input: remote.input, seg: stored.seg, report: stored.report } : undefined);
+    const stored = remote ? await remote.store(volume, labels, info, lib.report.withGuidelines(nodules, fleischnerContextOf(opts))) : undefined;
+    writeOutputs(lib, opts, volume, labels, nodules, info, stored && remote ? { input: remote.input, seg: stored.seg, sr: stored.sr, report: stored.report } : undefined);
   } finally {
     model.dispose();
   }
@@ -364,7 +365,7 @@ function writeOutputs(
   labels: Uint8Array,
   nodules: NoduleResult[],
   info: ModelInfo,
-  remote?: { input: string; seg: Uint8Array; report: Record<string, unknown> },
+  remote?: { input: string; seg: Uint8Array; sr: Uint8Array; report: Record<string, unknown> },
 ): void {
   const out = opts.output;
   const reported = lib.report.withGuidelines(nodules, fleischnerContextOf(opts));
@@ -377,7 +378,7 @@ function writeOutputs(
   const extra: Array<[string, Uint8Array | string]> = [];
   if (opts.sr) {
     if (!segBytes) throw new UserError(`${opts.sr}: the SR references the DICOM SEG; give -o <file.dcm> with a DICOM series input`);
-    extra.push([opts.sr, lib.report.encodeNoduleSr(reported, volume, segBytes, info)]);
+    extra.push([opts.sr, remote ? remote.sr : lib.report.encodeNoduleSr(reported, volume, segBytes, info)]);
   }
   if (opts.html) {
     extra.push([opts.html, lib.report.noduleHtmlReport(reported, volume, labels, { input: remote?.input ?? opts.input ?? '', modelName: `${basename(opts.model)} (${info.config.arch})`, patient: fleischnerContextOf(opts) })]);

@@ -1,8 +1,9 @@
 /**
  * `segment --dicomweb <url> --study <uid> [--series <uid>]`: the series is fetched by WADO-RS into a
- * temporary folder, segmented by segment's own code path for a DICOM folder, and its SEG stored
- * back by STOW-RS (before any local file is written); `--output` and `--report` still write
- * locally. The SEG's UIDs derive from the run's inputs, so the same run twice stores one SEG.
+ * temporary folder, segmented by segment's own code path for a DICOM folder, and its SEG and SR
+ * stored back by STOW-RS (before any local file is written); `--output`, `--report` and `--sr`
+ * still write locally (the same SEG and SR). Their UIDs derive from the run's inputs, so the same
+ * run twice stores one SEG and one SR.
  */
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -12,7 +13,7 @@ import type { SegmentCliOptions, SegmentRemote } from '../cli/segment.ts';
 import { resolveAuth } from './auth.ts';
 import { DicomWebClient } from './dicomweb.ts';
 import { storeSegOnce } from './store.ts';
-import { canonicalJson, fileDigest, segUidsFor, sha256Hex, withSegUids } from './uids.ts';
+import { canonicalJson, fileDigest, segUidsFor, sha256Hex, uidFrom, withSegUids } from './uids.ts';
 
 type RunSegment = (opts: SegmentCliOptions, remote?: SegmentRemote) => Promise<void>;
 
@@ -40,6 +41,7 @@ export async function runSegmentDicomweb(opts: SegmentCliOptions, runSegment: Ru
     model: fileDigest(opts.model),
   });
   const uids = segUidsFor(key);
+  const srUids = { seriesInstanceUid: uidFrom(key, 'sr-series'), sopInstanceUid: uidFrom(key, 'sr-instance') };
   const dir = mkdtempSync(join(tmpdir(), 'noduleseg-dicomweb-'));
   try {
     const t0 = performance.now();
@@ -52,17 +54,20 @@ export async function runSegmentDicomweb(opts: SegmentCliOptions, runSegment: Ru
     process.stderr.write(`fetched series ${seriesUid} (${files.length} instances) from ${client.label} in ${fetchS.toFixed(1)} s\n`);
     const remote: SegmentRemote = {
       input: `${client.label} study ${studyUid} series ${seriesUid}`,
-      store: async (volume, labels, info) => {
-        const [{ encodeDicomSeg }, { segOptionsOf, binaryMask }] = await Promise.all([import('../io/index.ts'), import('../cli/segment.ts')]);
+      store: async (volume, labels, info, reported) => {
+        const [{ encodeDicomSeg }, { segOptionsOf, binaryMask }, { encodeNoduleSr }] = await Promise.all([import('../io/index.ts'), import('../cli/segment.ts'), import('../report/index.ts')]);
+        // Both built before either is stored: a failure stores nothing.
         const seg = withSegUids(encodeDicomSeg(binaryMask(labels), volume, segOptionsOf(info)), uids);
+        const sr = withSegUids(encodeNoduleSr(reported, volume, seg, info), srUids);
         const t1 = performance.now();
         const stored = await storeSegOnce(client, studyUid, seg, uids);
+        const storedSr = await storeSegOnce(client, studyUid, sr, srUids);
         process.stderr.write(
-          stored.stored
-            ? `stored the SEG on ${client.label} in ${((performance.now() - t1) / 1000).toFixed(1)} s (series ${uids.seriesInstanceUid})\n`
-            : `${client.label} already has this SEG (series ${uids.seriesInstanceUid}); not stored again\n`,
+          stored.stored || storedSr.stored
+            ? `stored the SEG and SR on ${client.label} in ${((performance.now() - t1) / 1000).toFixed(1)} s (SEG series ${uids.seriesInstanceUid})\n`
+            : `${client.label} already has this SEG and SR (SEG series ${uids.seriesInstanceUid}); not stored again\n`,
         );
-        return { seg, report: { pacs: { server: client.label, studyInstanceUid: studyUid, seriesInstanceUid: seriesUid, seg: stored } } };
+        return { seg, sr, report: { pacs: { server: client.label, studyInstanceUid: studyUid, seriesInstanceUid: seriesUid, seg: stored, sr: storedSr } } };
       },
     };
     await runSegment({ ...opts, input: dir }, remote);

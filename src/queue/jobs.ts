@@ -31,6 +31,7 @@ export interface SegJobResult {
   studyInstanceUid: string;
   seriesInstanceUid: string;
   seg: { seriesInstanceUid: string; sopInstanceUid: string; stored: boolean };
+  sr: { seriesInstanceUid: string; sopInstanceUid: string; stored: boolean };
   nodules: unknown[];
   worker: string;
   ms: { fetch: number; segment: number; store: number; total: number };

@@ -1,5 +1,5 @@
 /** Messages between the queue worker (main thread) and its model thread. Types only. */
-import type { NoduleResult } from '../inference/index.ts';
+import type { ReportedNodule } from '../report/assess.ts';
 import type { SegUids } from '../pacs/uids.ts';
 import type { JobPrompts } from './jobs.ts';
 
@@ -15,10 +15,10 @@ export interface WireError {
   stack: string | null;
 }
 
-export type ToModelThread = { type: 'segment'; id: number; dir: string; prompts: JobPrompts; threshold: number | null; tta: boolean; uids: SegUids };
+export type ToModelThread = { type: 'segment'; id: number; dir: string; prompts: JobPrompts; threshold: number | null; tta: boolean; uids: SegUids; srUids: SegUids };
 
 export type FromModelThread =
   | { type: 'ready'; arch: string }
   | { type: 'startFailed'; error: WireError }
-  | { type: 'done'; id: number; seg: Uint8Array; nodules: NoduleResult[]; studyInstanceUid: string; seriesInstanceUid: string; ms: number }
+  | { type: 'done'; id: number; seg: Uint8Array; sr: Uint8Array; nodules: ReportedNodule[]; studyInstanceUid: string; seriesInstanceUid: string; ms: number }
   | { type: 'failed'; id: number; error: WireError };

@@ -13,6 +13,7 @@ import { loadModel } from '../models/index.ts';
 import { setNumThreads } from '../tensor/index.ts';
 import { binaryMask, segOptionsOf } from '../cli/segment.ts';
 import { withSegUids } from '../pacs/uids.ts';
+import { encodeNoduleSr, withGuidelines } from '../report/index.ts';
 import type { FromModelThread, ModelThreadInit, ToModelThread, WireError } from './model-protocol.ts';
 
 const port = parentPort;
@@ -51,10 +52,13 @@ async function run(m: Extract<ToModelThread, { type: 'segment' }>): Promise<void
   }
   const { labels, nodules } = segmentAtPrompts(model, info, volume, prompts, { threshold: m.threshold ?? undefined, flipTta: m.tta });
   const seg = withSegUids(encodeDicomSeg(binaryMask(labels), volume, segOptionsOf(info)), m.uids);
+  // The report as `segment` gives it (guidelines with the default context), and its DICOM SR.
+  const reported = withGuidelines(nodules);
+  const sr = withSegUids(encodeNoduleSr(reported, volume, seg, info), m.srUids);
   const ref = volume.source.series;
   port!.postMessage(
-    { type: 'done', id: m.id, seg, nodules, studyInstanceUid: ref.studyInstanceUid, seriesInstanceUid: ref.seriesInstanceUid, ms: performance.now() - t0 } satisfies FromModelThread,
-    [seg.buffer as ArrayBuffer],
+    { type: 'done', id: m.id, seg, sr, nodules: reported, studyInstanceUid: ref.studyInstanceUid, seriesInstanceUid: ref.seriesInstanceUid, ms: performance.now() - t0 } satisfies FromModelThread,
+    [seg.buffer as ArrayBuffer, sr.buffer as ArrayBuffer],
   );
 }
 

@@ -2,7 +2,8 @@
  * `noduleseg worker`: takes segmentation jobs from the BullMQ queue, one at a time, with one model
  * load per process (in a model thread, so that the job lock is renewed while the model runs).
  * Per job: the series by WADO-RS into a temporary folder, the model at the job's prompts, the SEG
- * (UIDs derived from the job and the model) stored by STOW-RS unless the server already has it.
+ * and the SR (UIDs derived from the job and the model) stored by STOW-RS unless the server
+ * already has them.
  *
  * Failures: a DICOMweb error that may pass (network, timeout, 429, 5xx) or an internal error is
  * retried with back-off; a user error (no such study, not CT, a point outside the image, 401) is
@@ -18,7 +19,7 @@ import { isUserError } from '../errors.ts';
 import type { DicomWebAuth } from '../pacs/auth.ts';
 import { DicomWebClient, DicomWebError } from '../pacs/dicomweb.ts';
 import { storeSegOnce } from '../pacs/store.ts';
-import { canonicalJson, fileDigest, segUidsFor } from '../pacs/uids.ts';
+import { canonicalJson, fileDigest, segUidsFor, uidFrom } from '../pacs/uids.ts';
 import { connectionOf, type JobProgress, type JobStage, publicRedisUrl, type SegJobData, type SegJobResult, jobIdOf } from './jobs.ts';
 import { ModelHost } from './model-host.ts';
 import { deadLetterKey } from './dead-letter.ts';
@@ -52,7 +53,7 @@ export async function startWorker(o: WorkerOptions): Promise<RunningWorker> {
   await host.start();
   const redis = new Redis(o.redisUrl, { maxRetriesPerRequest: null });
 
-  const process1 = async (job: Job<SegJobData, SegJobResult>): Promise<SegJobResult> => {
+  const processJob = async (job: Job<SegJobData, SegJobResult>): Promise<SegJobResult> => {
     const d = job.data;
     const t0 = performance.now();
     const stage = (s: JobStage): Promise<void> => job.updateProgress({ stage: s, percent: percentOf[s] } satisfies JobProgress);
@@ -62,20 +63,23 @@ export async function startWorker(o: WorkerOptions): Promise<RunningWorker> {
       await stage('fetching');
       const series = d.study ? await client.ctSeries(d.study, d.series ?? undefined) : await client.findCtSeries(d.series!);
       const dir = mkdtempSync(join(tmpdir(), 'noduleseg-job-'));
-      const uids = segUidsFor(canonicalJson({ job: jobIdOf(d), model: modelDigest }));
+      const key = canonicalJson({ job: jobIdOf(d), model: modelDigest });
+      const uids = segUidsFor(key);
+      const srUids = { seriesInstanceUid: uidFrom(key, 'sr-series'), sopInstanceUid: uidFrom(key, 'sr-instance') };
       let reply;
       let tFetch = 0;
       try {
         await client.retrieveSeries(series.studyInstanceUid, series.seriesInstanceUid, dir);
         tFetch = performance.now();
         await stage('segmenting');
-        reply = await host.segment({ dir, prompts: d.prompts, threshold: d.threshold, tta: d.tta, uids });
+        reply = await host.segment({ dir, prompts: d.prompts, threshold: d.threshold, tta: d.tta, uids, srUids });
       } finally {
         rmSync(dir, { recursive: true, force: true });
       }
       const tSeg = performance.now();
       await stage('storing');
       const stored = await storeSegOnce(client, reply.studyInstanceUid, reply.seg, uids);
+      const storedSr = await storeSegOnce(client, reply.studyInstanceUid, reply.sr, srUids);
       await stage('done');
       const tEnd = performance.now();
       const ms = { fetch: Math.round(tFetch - t0), segment: Math.round(tSeg - tFetch), store: Math.round(tEnd - tSeg), total: Math.round(tEnd - t0) };
@@ -84,6 +88,7 @@ export async function startWorker(o: WorkerOptions): Promise<RunningWorker> {
         studyInstanceUid: reply.studyInstanceUid,
         seriesInstanceUid: reply.seriesInstanceUid,
         seg: { seriesInstanceUid: stored.seriesInstanceUid, sopInstanceUid: stored.sopInstanceUid, stored: stored.stored },
+        sr: { seriesInstanceUid: storedSr.seriesInstanceUid, sopInstanceUid: storedSr.sopInstanceUid, stored: storedSr.stored },
         nodules: reply.nodules,
         worker: me,
         ms,
@@ -95,7 +100,7 @@ export async function startWorker(o: WorkerOptions): Promise<RunningWorker> {
     }
   };
 
-  const worker = new Worker<SegJobData, SegJobResult>(o.queue, process1, {
+  const worker = new Worker<SegJobData, SegJobResult>(o.queue, processJob, {
     connection: connectionOf(o.redisUrl),
     concurrency: 1,
     lockDuration: o.lockMs,

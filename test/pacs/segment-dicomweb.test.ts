@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { readDicomSeg, readVolume } from '../../src/io/index.ts';
 import { DICOMWEB_URL, LIDC1_NODULE, LIDC1_SERIES, LIDC1_STUDY, ORTHANC_PASSWORD, authEnv, client, emptyOrthanc, lidc1Dir, noOrthanc, noScans, runBin, uploadLidc1 } from './helpers.ts';
 
-test('segment --dicomweb: fetch, segment, store; the SEG on Orthanc equals the local run voxel for voxel', { skip: noOrthanc || noScans, timeout: 240_000 }, async (t) => {
+test('segment --dicomweb: fetch, segment, store the SEG and SR; the SEG on Orthanc equals the local run voxel for voxel', { skip: noOrthanc || noScans, timeout: 240_000 }, async (t) => {
   await emptyOrthanc();
   await uploadLidc1();
   const dir = mkdtempSync(join(tmpdir(), 'noduleseg-segdw-'));
@@ -32,8 +32,10 @@ test('segment --dicomweb: fetch, segment, store; the SEG on Orthanc equals the l
     const remote = await runBin(['segment', '--dicomweb', DICOMWEB_URL, '--study', LIDC1_STUDY, '--point', LIDC1_NODULE, '-o', join(dir, 'remote.dcm')], authEnv);
     assert.equal(remote.code, 0, remote.stderr);
     t.diagnostic(`LIDC-IDRI-0001 at one point: local folder ${(local.ms / 1000).toFixed(1)} s, from Orthanc and stored back ${(remote.ms / 1000).toFixed(1)} s (${(remote.ms / local.ms).toFixed(2)}x)`);
-    const report = JSON.parse(readFileSync(join(dir, 'remote.json'), 'utf8')) as { input: string; pacs: { seg: { seriesInstanceUid: string; sopInstanceUid: string; stored: boolean } } };
+    type Stored = { seriesInstanceUid: string; sopInstanceUid: string; stored: boolean };
+    const report = JSON.parse(readFileSync(join(dir, 'remote.json'), 'utf8')) as { input: string; pacs: { seg: Stored; sr: Stored } };
     assert.equal(report.pacs.seg.stored, true);
+    assert.equal(report.pacs.sr.stored, true);
     assert.equal(report.input, `${DICOMWEB_URL} study ${LIDC1_STUDY} series ${LIDC1_SERIES}`);
     for (const text of [remote.stdout, remote.stderr, readFileSync(join(dir, 'remote.json'), 'utf8')]) assert.ok(!text.includes(ORTHANC_PASSWORD), 'no password in the output');
 
@@ -42,6 +44,9 @@ test('segment --dicomweb: fetch, segment, store; the SEG on Orthanc equals the l
     const segs = await c.searchSeries(LIDC1_STUDY, { modality: 'SEG' });
     assert.equal(segs.length, 1);
     assert.equal(segs[0]!.seriesInstanceUid, report.pacs.seg.seriesInstanceUid);
+    const srs = await c.searchSeries(LIDC1_STUDY, { modality: 'SR' });
+    assert.deepEqual(srs.map((s) => s.seriesInstanceUid), [report.pacs.sr.seriesInstanceUid]);
+    assert.deepEqual(await c.searchInstances(LIDC1_STUDY, report.pacs.sr.seriesInstanceUid), [report.pacs.sr.sopInstanceUid]);
     const back = await c.retrieveSeries(LIDC1_STUDY, segs[0]!.seriesInstanceUid, join(dir, 'back'));
     assert.equal(back.length, 1);
     assert.deepEqual(readFileSync(back[0]!), readFileSync(join(dir, 'remote.dcm')), 'the local .dcm is the SEG stored');

@@ -64,12 +64,14 @@ test('queue: 2 workers, 4 jobs, one worker SIGKILLed mid-job: each job completes
     const c = client();
     const segs = await c.searchSeries(LIDC1_STUDY, { modality: 'SEG' });
     assert.equal(segs.length, 4);
-    assert.equal(await orthancInstanceCount(), SLAB + 4);
+    assert.equal((await c.searchSeries(LIDC1_STUDY, { modality: 'SR' })).length, 4);
+    assert.equal(await orthancInstanceCount(), SLAB + 4 + 4, 'the slab, 4 SEGs and 4 SRs: nothing twice');
     const results = await Promise.all(ids.map(async (id) => (await q.getJob(id))!));
     for (const job of results) {
       const r = job.returnvalue as SegJobResult;
       assert.ok(segs.some((s) => s.seriesInstanceUid === r.seg.seriesInstanceUid));
       assert.deepEqual(await c.searchInstances(LIDC1_STUDY, r.seg.seriesInstanceUid), [r.seg.sopInstanceUid]);
+      assert.deepEqual(await c.searchInstances(LIDC1_STUDY, r.sr.seriesInstanceUid), [r.sr.sopInstanceUid]);
       assert.deepEqual(job.progress, { stage: 'done', percent: 100 });
       assert.equal(r.nodules.length, 1);
       assert.equal(typeof job.opts.removeOnComplete === 'object' && 'age' in job.opts.removeOnComplete ? job.opts.removeOnComplete.age : null, 3600);
