@@ -62,15 +62,18 @@ interface Tally {
 const tally = Object.fromEntries(Object.keys(RUNS).map((f) => [f, { cases: 0, succeeded: 0, refused: 0, commands: {}, ms: 0, msBy: {} } satisfies Tally])) as Record<Format, Tally>;
 let caseNo = 0;
 
-/** Every file under `dir` (relative paths), with a digest of its bytes. */
+/** Everything under `dir` (relative paths; folders end in /), files with a digest of their bytes. */
 function snapshot(dir: string): Map<string, string> {
   const out = new Map<string, string>();
   if (!existsSync(dir)) return out;
   const walk = (d: string) => {
     for (const e of readdirSync(d, { withFileTypes: true })) {
       const p = join(d, e.name);
-      if (e.isDirectory()) walk(p);
-      else out.set(relative(dir, p), createHash('sha1').update(readFileSync(p)).digest('hex'));
+      if (e.isDirectory()) {
+        // A folder left behind (a writer's temporary one, say) counts as output too.
+        out.set(`${relative(dir, p)}/`, '');
+        walk(p);
+      } else out.set(relative(dir, p), createHash('sha1').update(readFileSync(p)).digest('hex'));
     }
   };
   walk(dir);
@@ -111,7 +114,7 @@ async function runCase(format: Format, caseDir: string, inv: Invocation): Promis
     assert.equal(r.stdout, '', `${what}: printed on stdout before failing`);
     assert.match(r.stderr, /^noduleseg: [^\n]+\n$/, `${what}: stderr is not one "noduleseg: ..." line:\n${r.stderr}`);
     assert.ok(r.stderr.includes(inDir), `${what}: the message does not name the input: ${r.stderr}`);
-    assert.deepEqual(written, [], `${what}: failed but left files in its output folder`);
+    assert.deepEqual(written, [], `${what}: failed but left files or folders in its output folder`);
     return;
   }
   t.succeeded++;
@@ -314,4 +317,15 @@ test('the catalogue ran every format, with both accepted and refused inputs', ()
   }
   console.log(`property test: ${total} mutated inputs in all (real LIDC files ${fixtures.realMissing === null ? 'included' : 'skipped'})`);
   assert.ok(total >= 500, `at least 500 cases per run, got ${total}`);
+});
+
+// The harness itself: a command past its limit must come back as a hang (not pass, not wait
+// forever), and the next command must get a fresh child.
+test('the driver reports a command past its limit as a hang, then carries on', async () => {
+  const path = join(root, 'fixtures', 'syn.nii');
+  const slow = await child.run(['inspect', path], 1);
+  assert.equal(slow.kind, 'hang');
+  const next = await child.run(['inspect', path, '--json'], LIMIT_MS);
+  assert.equal(next.kind, 'done');
+  assert.equal(next.kind === 'done' && next.code, 0);
 });
