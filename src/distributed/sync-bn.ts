@@ -45,6 +45,7 @@ export class SyncBatchNorm {
   private readonly group: ProcessGroup;
   private tape: TapeEntry[] = [];
   private converted = 0;
+  private readonly params: Tensor[] = [];
 
   constructor(group: ProcessGroup) {
     this.group = group;
@@ -69,6 +70,7 @@ export class SyncBatchNorm {
       n++;
     }
     this.converted += n;
+    if (n > 0) this.params.push(...model.parameters());
     return n;
   }
 
@@ -142,6 +144,21 @@ export class SyncBatchNorm {
   backward(loss: Tensor): void {
     const tape = this.tape;
     this.tape = [];
+    // Every gradient that the segments add to gets a buffer of its own first. libtorch's
+    // AccumulateGrad adopts an incoming gradient as .grad when there is none, and one tensor can
+    // reach two leaves (both inputs of an add): later segments would then add into both through
+    // the shared buffer, counting their part twice (seen on residual blocks).
+    noGrad(() => {
+      const ownBuffer = (t: Tensor) => {
+        const g = t.grad;
+        if (g) return g.dispose();
+        const z = zerosLike(t);
+        t.grad = z;
+        z.dispose();
+      };
+      for (const e of tape) ownBuffer(e.y);
+      for (const p of this.params) if (p.requiresGrad) ownBuffer(p);
+    });
     // Segments can share nodes (one input feeding two batch norms), so graphs are kept until the
     // step's tensors are disposed.
     loss.backward(undefined, { retainGraph: true });

@@ -8,8 +8,9 @@ import { existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { buildModel } from '../../src/models/index.ts';
 import { spawnSync } from 'node:child_process';
-import { distEnvFrom, freePort, shardOf, withoutNproc } from '../../src/distributed/index.ts';
-import { manualSeed } from '../../src/tensor/index.ts';
+import { ProcessGroup, SyncBatchNorm, distEnvFrom, freePort, shardOf, withoutNproc } from '../../src/distributed/index.ts';
+import { manualSeed, randn, tidy } from '../../src/tensor/index.ts';
+import { DEFAULT_SLICE_CONFIG, type SizeBins } from '../../src/data/index.ts';
 import { readModelInfo } from '../../src/models/index.ts';
 import { tempDir, writeTinyData, writeTinySource } from '../transfer/helpers.ts';
 import { runWorker, workerConfig, type WorkerSpec } from './worker.ts';
@@ -22,6 +23,7 @@ const STEPS = 5;
 const B = 4;
 
 type Weights = Record<string, number[]>;
+const BINS: SizeBins = { format: 'noduleseg.size-bins', version: 1, edgesMm2: [15, 40], classes: ['none', 'small', 'medium', 'large'], nonzeroSlices: 0, source: 'test' };
 
 function spec(name: string, over: Partial<WorkerSpec>): WorkerSpec {
   const outDir = join(dir, name);
@@ -69,7 +71,7 @@ async function runWorkers(specs: WorkerSpec[], worldSize: number): Promise<Weigh
 let pairRuns: Promise<Weights[][]> | undefined;
 function pairResults(): Promise<Weights[][]> {
   // Buckets of 1 KB: the gradients go in several all-reduces, as a real model's do.
-  pairRuns ??= runWorkers([spec('ddp-group', { bucketCapMb: 1 / 1024 }), spec('ddp-syncbn', { norm: 'batch', syncBn: true }), spec('ddp-bn', { norm: 'batch', syncBn: false })], 2);
+  pairRuns ??= runWorkers([spec('ddp-group', { bucketCapMb: 1 / 1024 }), spec('ddp-syncbn', { norm: 'batch', syncBn: true }), spec('ddp-bn', { norm: 'batch', syncBn: false }), spec('ddp-joint', { arch: 'joint', norm: 'batch', syncBn: true })], 2);
   return pairRuns;
 }
 
@@ -83,15 +85,15 @@ function maxDiff(a: Weights, b: Weights): number {
 function initialWeights(s: WorkerSpec): Weights {
   const cfg = workerConfig(s);
   manualSeed(cfg.seed);
-  const model = buildModel(cfg.model, cfg.slice, { format: 'noduleseg.size-bins', version: 1, edgesMm2: [15, 40], classes: ['none', 'small', 'medium', 'large'], nonzeroSlices: 0, source: 'test' });
+  const model = buildModel(cfg.model, cfg.slice, BINS);
   const out: Weights = {};
   for (const [k, t] of Object.entries(model.stateDict())) if (t.dtype === 'float32') out[k] = Array.from(t.toTypedArray() as Float32Array);
   model.dispose();
   return out;
 }
 
-function reference(name: string, norm: WorkerSpec['norm']): Weights {
-  const s = spec(name, { batchSize: 2 * B, norm });
+function reference(name: string, norm: WorkerSpec['norm'], arch: WorkerSpec['arch'] = 'unet'): Weights {
+  const s = spec(name, { batchSize: 2 * B, norm, arch });
   runWorker(s, null);
   return JSON.parse(readFileSync(join(s.weightsDir, 'rank0.json'), 'utf8')) as Weights;
 }
@@ -120,6 +122,40 @@ test('the launcher variables: torchrun ones, Slurm ones as fallback, errors nami
   assert.deepEqual(withoutNproc(['train', '--nproc', '2', '-c', 'x', '--nproc=3', '--sync-bn']), ['train', '-c', 'x', '--sync-bn']);
 });
 
+test('sync-bn in a world of one: the same gradients as batch norm (residual blocks: an add feeds two batch norms)', async () => {
+  const group = ProcessGroup.init({ masterAddr: '127.0.0.1', masterPort: await freePort(), worldSize: 1, rank: 0, localRank: 0 }, { timeoutSeconds: 30 });
+  const grads = (sync: boolean): Map<string, number[]> => {
+    manualSeed(3);
+    const model = buildModel({ arch: 'resunet', inChannels: 1, features: [4, 8], norm: 'batch' }, { ...DEFAULT_SLICE_CONFIG, patchSize: 32 }, BINS);
+    model.train();
+    const sbn = sync ? new SyncBatchNorm(group) : null;
+    sbn?.convert(model);
+    manualSeed(11);
+    tidy(() => {
+      const out = model.forward(randn([4, 1, 32, 32]));
+      const loss = out.maskLogits.mul(out.maskLogits).mean();
+      if (sbn) sbn.backward(loss);
+      else loss.backward();
+    });
+    const g = new Map(model.namedParameters().map(([k, p]) => [k, Array.from((p.grad?.toTypedArray() as Float32Array | undefined) ?? [])]));
+    model.dispose();
+    return g;
+  };
+  try {
+    const plain = grads(false);
+    const synced = grads(true);
+    let worst = 0;
+    for (const [k, a] of plain) {
+      const b = synced.get(k)!;
+      assert.equal(b.length, a.length, k);
+      a.forEach((v, i) => (worst = Math.max(worst, Math.abs(v - b[i]!) / (1e-3 + Math.abs(v)))));
+    }
+    assert.ok(worst < 1e-3, `sync-bn gradients differ from batch norm by ${worst} (relative)`);
+  } finally {
+    group.shutdown();
+  }
+});
+
 test('2 workers x batch b == 1 worker x batch 2b after 5 steps (group norm, no batch norm)', async () => {
   const ref = reference('ref-group', 'group');
   const [r0, r1] = (await pairResults())[0]!;
@@ -141,6 +177,15 @@ test('--sync-bn: 2 workers x batch b == 1 worker x batch 2b with batch norm; per
   assert.ok(dSync < 1e-5, `sync-bn: 2 workers differ from 1 worker with the double batch by ${dSync}`);
   // Without synchronisation each replica normalises its own half: not the same model.
   assert.ok(dOwn > 1e-4, `per-replica batch norm matched the global batch (${dOwn}): the sync-bn check proves nothing`);
+});
+
+test('--sync-bn on the shipped architecture (joint network, tiny): 2 workers x b == 1 worker x 2b', async () => {
+  const ref = reference('ref-joint', 'batch', 'joint');
+  const [j0, j1] = (await pairResults())[3]!;
+  const d = maxDiff(j0!, ref);
+  process.stderr.write(`ddp equivalence (joint network, sync-bn): ${d.toExponential(2)}\n`);
+  assert.equal(maxDiff(j0!, j1!), 0, 'the replicas differ');
+  assert.ok(d < 1e-5, `joint network, sync-bn: 2 workers differ from 1 worker with the double batch by ${d}`);
 });
 
 test('a killed worker makes the other exit non-zero within 60 s, naming it; the run resumes with 1 worker', async () => {

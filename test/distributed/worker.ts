@@ -31,6 +31,8 @@ export interface WorkerSpec {
   stepDelayMs?: number;
   /** DDP's bucket size (default 25 MB). */
   bucketCapMb?: number;
+  /** The shipped architecture (joint: U-Net, size classifier, feature combination, STD layer), tiny; default a plain U-Net. */
+  arch?: 'unet' | 'joint';
 }
 
 const BINS: SizeBins = { format: 'noduleseg.size-bins', version: 1, edgesMm2: [15, 40], classes: ['none', 'small', 'medium', 'large'], nonzeroSlices: 0, source: 'test' };
@@ -39,7 +41,7 @@ export function workerConfig(spec: WorkerSpec) {
   return resolveTrainConfig(
     {
       name: 'ddp-test',
-      model: { arch: 'unet', inChannels: 1, features: [4, 8], norm: spec.norm },
+      model: spec.arch === 'joint' ? { arch: 'joint', inChannels: 1, features: [4, 8, 16], norm: spec.norm } : { arch: 'unet', inChannels: 1, features: [4, 8], norm: spec.norm },
       slice: { ...DEFAULT_SLICE_CONFIG, patchSize: 32 },
       // A loss that is a mean over the samples (BCE alone), so W batches of b average to one of W * b.
       loss: { dice: 0, bce: 1, cls: 0, raw: 0 },
