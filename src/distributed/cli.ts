@@ -51,6 +51,7 @@ export async function runDataParallel(opts: DataParallelCliOptions, body: (dist:
     return;
   }
   if (!env) {
+    if (opts.syncBn) process.stderr.write('--sync-bn: one worker, whose batch norm already spans its whole batch\n');
     await body(undefined, true);
     return;
   }

@@ -15,6 +15,9 @@ import { readModelInfo } from '../../src/models/index.ts';
 import { tempDir, writeTinyData, writeTinySource } from '../transfer/helpers.ts';
 import { runWorker, workerConfig, type WorkerSpec } from './worker.ts';
 
+// setup.sh builds native/c10d except against a LIBTORCH without Gloo's headers.
+const libtorch = process.env['LIBTORCH'];
+const skip = libtorch && !existsSync(join(libtorch, 'include', 'gloo', 'config.h')) ? `${libtorch} has no include/gloo: the c10d addon is not built` : false;
 const dir = tempDir('ddp');
 after(() => rmSync(dir, { recursive: true, force: true }));
 const data = writeTinyData(dir, 8);
@@ -122,7 +125,7 @@ test('the launcher variables: torchrun ones, Slurm ones as fallback, errors nami
   assert.deepEqual(withoutNproc(['train', '--nproc', '2', '-c', 'x', '--nproc=3', '--sync-bn']), ['train', '-c', 'x', '--sync-bn']);
 });
 
-test('sync-bn in a world of one: the same gradients as batch norm (residual blocks: an add feeds two batch norms)', async () => {
+test('sync-bn in a world of one: the same gradients as batch norm (residual blocks: an add feeds two batch norms)', { skip }, async () => {
   const group = ProcessGroup.init({ masterAddr: '127.0.0.1', masterPort: await freePort(), worldSize: 1, rank: 0, localRank: 0 }, { timeoutSeconds: 30 });
   const grads = (sync: boolean): Map<string, number[]> => {
     manualSeed(3);
@@ -156,7 +159,7 @@ test('sync-bn in a world of one: the same gradients as batch norm (residual bloc
   }
 });
 
-test('2 workers x batch b == 1 worker x batch 2b after 5 steps (group norm, no batch norm)', async () => {
+test('2 workers x batch b == 1 worker x batch 2b after 5 steps (group norm, no batch norm)', { skip }, async () => {
   const ref = reference('ref-group', 'group');
   const [r0, r1] = (await pairResults())[0]!;
   const moved = maxDiff(ref, initialWeights(spec('init', {})));
@@ -167,7 +170,7 @@ test('2 workers x batch b == 1 worker x batch 2b after 5 steps (group norm, no b
   assert.ok(d < 1e-5, `2 workers differ from 1 worker with the double batch by ${d}`);
 });
 
-test('--sync-bn: 2 workers x batch b == 1 worker x batch 2b with batch norm; per-replica batch norm does not', async () => {
+test('--sync-bn: 2 workers x batch b == 1 worker x batch 2b with batch norm; per-replica batch norm does not', { skip }, async () => {
   const ref = reference('ref-bn', 'batch');
   const [, [s0, s1], [p0]] = await pairResults();
   const dSync = maxDiff(s0!, ref);
@@ -179,7 +182,7 @@ test('--sync-bn: 2 workers x batch b == 1 worker x batch 2b with batch norm; per
   assert.ok(dOwn > 1e-4, `per-replica batch norm matched the global batch (${dOwn}): the sync-bn check proves nothing`);
 });
 
-test('--sync-bn on the shipped architecture (joint network, tiny): 2 workers x b == 1 worker x 2b', async () => {
+test('--sync-bn on the shipped architecture (joint network, tiny): 2 workers x b == 1 worker x 2b', { skip }, async () => {
   const ref = reference('ref-joint', 'batch', 'joint');
   const [j0, j1] = (await pairResults())[3]!;
   const d = maxDiff(j0!, ref);
@@ -188,7 +191,7 @@ test('--sync-bn on the shipped architecture (joint network, tiny): 2 workers x b
   assert.ok(d < 1e-5, `joint network, sync-bn: 2 workers differ from 1 worker with the double batch by ${d}`);
 });
 
-test('a killed worker makes the other exit non-zero within 60 s, naming it; the run resumes with 1 worker', async () => {
+test('a killed worker makes the other exit non-zero within 60 s, naming it; the run resumes with 1 worker', { skip }, async () => {
   const s = spec('kill', { maxSteps: 60, stepDelayMs: 50 });
   const { kill, exits } = startWorkers(s, 2, await freePort());
   const ckpt = join(s.outDir, 'latest.ckpt.safetensors');
@@ -212,7 +215,7 @@ test('a killed worker makes the other exit non-zero within 60 s, naming it; the 
   assert.deepEqual(log.map((x) => x.epoch), log.map((_, i) => i + 1), 'epochs continue after the resume');
 });
 
-test('finetune --nproc 2 --sync-bn: the command starts 2 workers; rank 0 writes the model', () => {
+test('finetune --nproc 2 --sync-bn: the command starts 2 workers; rank 0 writes the model', { skip }, () => {
   const source = writeTinySource(dir, 'unet');
   const out = join(dir, 'ft-ddp.safetensors');
   const r = spawnSync(join(import.meta.dirname, '..', '..', 'bin', 'noduleseg'), ['finetune', '--from', source, '--data', data, '--freeze', 'none', '-o', out, '--nproc', '2', '--steps', '3', '--batch-size', '4', '--sync-bn'], { encoding: 'utf8', env: { ...process.env, NO_COLOR: '1' } });
