@@ -383,25 +383,32 @@ function writeOutputs(
   if (opts.html) {
     extra.push([opts.html, lib.report.noduleHtmlReport(reported, volume, labels, { input: remote?.input ?? opts.input ?? '', modelName: `${basename(opts.model)} (${info.config.arch})`, patient: fleischnerContextOf(opts) })]);
   }
+  // Every output is made in memory, then written as a set: a failure on the last file (a full
+  // disk, a folder that cannot be made) leaves none of them behind.
+  const files: Array<[string, Uint8Array | string]> = [];
   if (out) {
-    if (segBytes) writeFileAtomic(out, segBytes);
-    else lib.io.writeNiftiMask(out, labels, volume);
+    files.push([out, segBytes ?? lib.io.encodeNiftiFile(out, volume.withData(labels, 'SEG'))]);
   }
   if (opts.png) {
-    mkdirSync(opts.png, { recursive: true });
     for (const n of nodules) {
       if (n.measures.voxelCount === 0) continue;
-      const only = Uint8Array.from(labels, (v) => (v === n.label ? 1 : 0));
-      lib.io.writeOverlayPng(join(opts.png, `nodule-${n.label}.png`), volume, only, { slices: 'all-mask' });
+      const only = new Uint8Array(labels.length);
+      for (let i = 0; i < labels.length; i++) if (labels[i] === n.label) only[i] = 1;
+      files.push([join(opts.png, `nodule-${n.label}.png`), lib.io.renderOverlayPng(volume, only, { slices: 'all-mask' })]);
     }
   }
-  lib.io.writeFilesAtomicSet(extra);
+  files.push(...extra);
   const report = JSON.stringify({ input: remote?.input ?? opts.input, model: modelSummary(opts.model, info), patient: fleischnerContextOf(opts), ...remote?.report, nodules: reported }, null, 2) + '\n';
   const reportPath = reportPathOf(opts);
-  if (reportPath) writeFileAtomic(reportPath, report);
-  else process.stdout.write(report);
+  if (reportPath) files.push([reportPath, report]);
+  lib.io.writeFilesAtomicSet(files);
+  if (!reportPath) process.stdout.write(report);
   for (const n of reported) {
     const m = n.measures;
+    if (m.voxelCount === 0) {
+      process.stderr.write(`nodule ${n.label}: nothing segmented${n.warnings.length ? ` — ${n.warnings.join('; ')}` : ''}\n`);
+      continue;
+    }
     process.stderr.write(
       `nodule ${n.label}: ${m.volumeMm3.toFixed(1)} mm3${n.anyReaderVolumeMm3 !== null ? ` (up to ${n.anyReaderVolumeMm3.toFixed(1)} mm3 as any reader would draw it)` : ''}, longest axial diameter ${m.longestAxialDiameterMm.toFixed(1)} mm ` +
         `(perpendicular ${m.perpendicularDiameterMm.toFixed(1)} mm), mean ${m.meanHU.toFixed(0)} HU${n.sizeClass ? `, size class ${n.sizeClass}` : ''}` +

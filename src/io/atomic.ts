@@ -1,5 +1,5 @@
-import { mkdirSync, mkdtempSync, renameSync, rmSync, writeFileSync } from 'node:fs';
-import { basename, dirname, join } from 'node:path';
+import { existsSync, mkdirSync, mkdtempSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { basename, dirname, join, resolve } from 'node:path';
 import { UserError } from '../errors.ts';
 
 /**
@@ -57,6 +57,7 @@ export function describeFsError(e: unknown): string {
     if (code === 'EACCES' || code === 'EPERM') return 'permission denied';
     if (code === 'EISDIR') return 'is a folder';
     if (code === 'ENOTDIR') return 'not a folder';
+    if (code === 'EEXIST') return 'a file is in the way';
     if (code === 'ENOSPC') return 'no space left on device';
   }
   return e instanceof Error ? e.message.split('\n')[0]! : String(e);
@@ -68,6 +69,13 @@ export function describeFsError(e: unknown): string {
  * or none.
  */
 export function writeFilesAtomicSet(files: ReadonlyArray<readonly [string, Uint8Array | string]>): void {
+  // The folders this call creates (the topmost missing one of each file) go too on a failure.
+  const created = new Set<string>();
+  for (const [path] of files) {
+    let top: string | null = null;
+    for (let d = resolve(dirname(path)); !existsSync(d) && d !== dirname(d); d = dirname(d)) top = d;
+    if (top) created.add(top);
+  }
   const done: string[] = [];
   try {
     for (const [path, bytes] of files) {
@@ -76,6 +84,7 @@ export function writeFilesAtomicSet(files: ReadonlyArray<readonly [string, Uint8
     }
   } catch (e) {
     for (const p of done) rmSync(p, { force: true });
+    for (const d of created) rmSync(d, { recursive: true, force: true });
     throw e;
   }
 }

@@ -147,3 +147,26 @@ test('non-finite voxels (NaN or infinity in a float NIfTI or MetaImage) are refu
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test('writes as a set: a failure on a later output leaves no earlier one behind, nor the folders made for them', async () => {
+  const { writeFilesAtomicSet } = await import('../../src/io/atomic.ts');
+  const dir = tempDir('set');
+  try {
+    writeFileSync(join(dir, 'blocker'), 'a file where a folder would go');
+    assert.throws(
+      () => writeFilesAtomicSet([[join(dir, 'new', 'deep', 'a.txt'), 'a'], [join(dir, 'b.txt'), 'b'], [join(dir, 'blocker', 'c.txt'), 'c']]),
+      /blocker\/c\.txt: cannot create its folder \(a file is in the way\)/,
+    );
+    assert.deepEqual(readdirSync(dir), ['blocker']);
+    // segment: the mask is written only if the report can be too (the report's folder is blocked here).
+    const crop = join(dir, 'crop.nii.gz');
+    writeCrop(crop);
+    const [r] = runCliBatch([['segment', '-i', crop, '-o', join(dir, 'out', 'mask.nii.gz'), '--png', join(dir, 'pngs'), '--report', join(dir, 'blocker', 'r.json'), '--threads', '1']]);
+    assert.ok(r);
+    assert.equal(r.code, 1, r.stderr);
+    assert.match(r.stderr.trim(), /^noduleseg: .*blocker\/r\.json: cannot create its folder \(a file is in the way\)$/);
+    assert.deepEqual(readdirSync(dir).sort(), ['blocker', 'crop.nii.gz']);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
