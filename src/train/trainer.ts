@@ -329,6 +329,8 @@ export function train(cfg: TrainConfig, options: TrainOptions): TrainResult {
     ev.onEpochEnd?.(record, isBest);
   }
   classWeight.dispose();
+  // The optimizer's moments are as large as the model: freed now, not at some later GC.
+  optimizer.dispose();
   model.dispose();
   return { bestValDice, bestEpoch, epochs: epoch, log, bestModelPath: bestPath, trainSeconds };
 }
