@@ -73,11 +73,22 @@ async function run(data: string, tmp: string, name: string, workers: number, thr
   const port = await freePort();
   const procs = Array.from({ length: workers }, (_, rank) => {
     const job: Job = { data, outDir: join(tmp, `${name}-${rank}`), threads };
-    const env = { ...process.env, OMP_NUM_THREADS: String(threads), ...(workers > 1 ? { MASTER_ADDR: '127.0.0.1', MASTER_PORT: String(port), WORLD_SIZE: String(workers), RANK: String(rank), LOCAL_RANK: String(rank) } : {}) };
-    const child = spawn(process.execPath, ['--import', 'tsx', self, '--worker', JSON.stringify(job)], { env, stdio: ['ignore', 'pipe', 'inherit'] });
+    const env = {
+      ...process.env,
+      OMP_NUM_THREADS: String(threads),
+      ...(workers > 1
+        ? { MASTER_ADDR: '127.0.0.1', MASTER_PORT: String(port), WORLD_SIZE: String(workers), RANK: String(rank), LOCAL_RANK: String(rank) }
+        : {}),
+    };
+    const child = spawn(process.execPath, ['--import', 'tsx', self, '--worker', JSON.stringify(job)], {
+      env,
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
     let out = '';
     child.stdout.on('data', (d: Buffer) => (out += d.toString()));
-    return new Promise<string>((resolve, reject) => child.on('close', (code) => (code === 0 ? resolve(out) : reject(new Error(`${name} rank ${rank} exited with ${code}`)))));
+    return new Promise<string>((resolve, reject) =>
+      child.on('close', (code) => (code === 0 ? resolve(out) : reject(new Error(`${name} rank ${rank} exited with ${code}`)))),
+    );
   });
   return Promise.all(procs).then((outs) => {
     const m = /samples\/s ([\d.]+)/.exec(outs.join('\n'));
@@ -91,8 +102,15 @@ async function main(): Promise<void> {
   try {
     const { writeSynthSet } = await import('../src/synth/index.ts');
     const data = join(tmp, 'data');
-    writeSynthSet(data, { count: CROPS, seed: 5, valFraction: 0, overrides: { dims: [64, 64, 8], spacingMm: [0.7, 0.7, 1.5], supersample: 1 } });
-    process.stdout.write(`joint 2D network, batch ${BATCH_PER_WORKER} per worker, ${WARMUP} warm-up + ${TIMED} timed steps, ${CROPS} synthetic crops\n`);
+    writeSynthSet(data, {
+      count: CROPS,
+      seed: 5,
+      valFraction: 0,
+      overrides: { dims: [64, 64, 8], spacingMm: [0.7, 0.7, 1.5], supersample: 1 },
+    });
+    process.stdout.write(
+      `joint 2D network, batch ${BATCH_PER_WORKER} per worker, ${WARMUP} warm-up + ${TIMED} timed steps, ${CROPS} synthetic crops\n`,
+    );
     const one = await run(data, tmp, '1x1', 1, 1);
     process.stdout.write(`1 worker x 1 thread:   ${one.toFixed(2)} samples/s\n`);
     const threads2 = await run(data, tmp, '1x2', 1, 2);

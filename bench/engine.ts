@@ -37,7 +37,18 @@ const T = serving ? await import('../src/tensor/index.ts') : undefined;
 const O = serving ? await import('../src/optim/index.ts') : undefined;
 const levels = [16, 32, 64, 128];
 
-interface Block { w1: Tensor; g1: Tensor; b1: Tensor; m1: Tensor; v1: Tensor; w2: Tensor; g2: Tensor; b2: Tensor; m2: Tensor; v2: Tensor }
+interface Block {
+  w1: Tensor;
+  g1: Tensor;
+  b1: Tensor;
+  m1: Tensor;
+  v1: Tensor;
+  w2: Tensor;
+  g2: Tensor;
+  b2: Tensor;
+  m2: Tensor;
+  v2: Tensor;
+}
 
 function buildUNet(): { params: Tensor[]; forward: (x: Tensor, training: boolean) => Tensor } {
   const { F, cat, full, keep, randn, tidy, zeros, ones } = T!;
@@ -53,8 +64,16 @@ function buildUNet(): { params: Tensor[]; forward: (x: Tensor, training: boolean
     return t;
   };
   const block = (cin: number, cout: number): Block => ({
-    w1: convW(cout, cin, 3), g1: vec(cout, 1), b1: vec(cout, 0), m1: keep(zeros([cout])), v1: keep(ones([cout])),
-    w2: convW(cout, cout, 3), g2: vec(cout, 1), b2: vec(cout, 0), m2: keep(zeros([cout])), v2: keep(ones([cout])),
+    w1: convW(cout, cin, 3),
+    g1: vec(cout, 1),
+    b1: vec(cout, 0),
+    m1: keep(zeros([cout])),
+    v1: keep(ones([cout])),
+    w2: convW(cout, cout, 3),
+    g2: vec(cout, 1),
+    b2: vec(cout, 0),
+    m2: keep(zeros([cout])),
+    v2: keep(ones([cout])),
   });
   const enc: Block[] = [];
   let cin = 1;
@@ -131,7 +150,11 @@ function setupOurs(): { train: () => void; infer: () => void } {
     opt.step();
   };
   const infer = (): void => {
-    noGrad(() => tidy(() => { net.forward(x, false); }));
+    noGrad(() =>
+      tidy(() => {
+        net.forward(x, false);
+      }),
+    );
   };
   for (let i = 0; i < warmup; i++) {
     train();
@@ -165,11 +188,21 @@ class Side {
   private stderr = '';
   info: { threads: number; torch: string } = { threads: 0, torch: '' };
 
-  constructor(readonly name: string, cmd: string, args: string[]) {
+  constructor(
+    readonly name: string,
+    cmd: string,
+    args: string[],
+  ) {
     this.proc = spawn(cmd, args, { env: { ...process.env, OMP_NUM_THREADS: String(threads) }, stdio: ['pipe', 'pipe', 'pipe'] });
-    this.proc.stderr.on('data', (d: Buffer) => { this.stderr += d.toString(); });
+    this.proc.stderr.on('data', (d: Buffer) => {
+      this.stderr += d.toString();
+    });
     createInterface({ input: this.proc.stdout }).on('line', (l) => {
-      if (this.waiting) { const w = this.waiting; this.waiting = undefined; w(l); } else this.lines.push(l);
+      if (this.waiting) {
+        const w = this.waiting;
+        this.waiting = undefined;
+        w(l);
+      } else this.lines.push(l);
     });
     this.proc.on('exit', (code) => {
       if (this.waiting) this.waiting(`exited with code ${code}`);
@@ -179,7 +212,9 @@ class Side {
   private next(): Promise<string> {
     const l = this.lines.shift();
     if (l !== undefined) return Promise.resolve(l);
-    return new Promise((res) => { this.waiting = res; });
+    return new Promise((res) => {
+      this.waiting = res;
+    });
   }
 
   async ready(): Promise<this> {
@@ -217,8 +252,10 @@ async function drive(): Promise<void> {
   await ensurePyTorch();
   // The same OpenMP wait policy on both sides (src/native/binding.ts defaults it to PASSIVE).
   process.env.OMP_WAIT_POLICY ??= 'PASSIVE';
-  console.log(`U-Net 2D (levels ${levels.join('/')}, Conv-BN-ReLU, transposed-conv up, Adam), batch ${batch} at ${size}x${size}, ` +
-    `${threads} thread(s), OMP_WAIT_POLICY=${process.env.OMP_WAIT_POLICY} (both sides); ${passes} x ${rounds} alternating rounds`);
+  console.log(
+    `U-Net 2D (levels ${levels.join('/')}, Conv-BN-ReLU, transposed-conv up, Adam), batch ${batch} at ${size}x${size}, ` +
+      `${threads} thread(s), OMP_WAIT_POLICY=${process.env.OMP_WAIT_POLICY} (both sides); ${passes} x ${rounds} alternating rounds`,
+  );
   const best = { oursTrain: 0, pyTrain: 0, oursInfer: 0, pyInfer: 0 };
   let oursInfo = { threads: 0, torch: '' };
   let pyInfo = { threads: 0, torch: '' };
@@ -243,8 +280,12 @@ async function drive(): Promise<void> {
     ours.close();
     py.close();
   }
-  console.log(`noduleseg (libtorch ${oursInfo.torch}, ${oursInfo.threads} thread(s)): train ${best.oursTrain.toFixed(1)} samples/s, infer ${best.oursInfer.toFixed(1)} samples/s`);
-  console.log(`pytorch ${pyInfo.torch} (${pyInfo.threads} thread(s)): train ${best.pyTrain.toFixed(1)} samples/s, infer ${best.pyInfer.toFixed(1)} samples/s`);
+  console.log(
+    `noduleseg (libtorch ${oursInfo.torch}, ${oursInfo.threads} thread(s)): train ${best.oursTrain.toFixed(1)} samples/s, infer ${best.oursInfer.toFixed(1)} samples/s`,
+  );
+  console.log(
+    `pytorch ${pyInfo.torch} (${pyInfo.threads} thread(s)): train ${best.pyTrain.toFixed(1)} samples/s, infer ${best.pyInfer.toFixed(1)} samples/s`,
+  );
   console.log(`ratio train=${(best.oursTrain / best.pyTrain).toFixed(3)} infer=${(best.oursInfer / best.pyInfer).toFixed(3)}`);
 }
 

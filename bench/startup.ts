@@ -22,11 +22,22 @@ const reps = Number(process.env.BENCH_REPS ?? 5);
 function pickCrop(tmp: string): string {
   const dir = join(lidcCropsDir(), 'image');
   if (existsSync(dir)) {
-    const f = readdirSync(dir).filter((n) => n.endsWith('.nii.gz')).sort()[0];
+    const f = readdirSync(dir)
+      .filter((n) => n.endsWith('.nii.gz'))
+      .sort()[0];
     if (f) return join(dir, f);
   }
   const p = join(tmp, 'crop.nii.gz');
-  writeNifti(p, new Volume({ data: new Int16Array(64 * 64 * 32).fill(-800), dims: [64, 64, 32], spacingMm: [0.7, 0.7, 1.25], originMm: [0, 0, 0], modality: 'CT' }));
+  writeNifti(
+    p,
+    new Volume({
+      data: new Int16Array(64 * 64 * 32).fill(-800),
+      dims: [64, 64, 32],
+      spacingMm: [0.7, 0.7, 1.25],
+      originMm: [0, 0, 0],
+      modality: 'CT',
+    }),
+  );
   return p;
 }
 
@@ -36,7 +47,8 @@ function buildCurrent(): boolean {
   if (!existsSync(stamp)) return false;
   const t = statSync(stamp).mtimeMs;
   const newer = (d: string): boolean =>
-    statSync(d).mtimeMs > t || readdirSync(d, { withFileTypes: true }).some((e) => (e.isDirectory() ? newer(join(d, e.name)) : statSync(join(d, e.name)).mtimeMs > t));
+    statSync(d).mtimeMs > t ||
+    readdirSync(d, { withFileTypes: true }).some((e) => (e.isDirectory() ? newer(join(d, e.name)) : statSync(join(d, e.name)).mtimeMs > t));
   return !newer(join(root, 'src'));
 }
 
@@ -71,7 +83,9 @@ try {
     return s.length % 2 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2;
   };
   const base = median(times[0]!);
-  console.log(`start-up, ${reps} runs each, interleaved; crop ${crop}; compiled build ${buildCurrent() ? 'current (dist/)' : 'MISSING OR STALE: bin/noduleseg ran the sources through tsx'}`);
+  console.log(
+    `start-up, ${reps} runs each, interleaved; crop ${crop}; compiled build ${buildCurrent() ? 'current (dist/)' : 'MISSING OR STALE: bin/noduleseg ran the sources through tsx'}`,
+  );
   console.log('| command | median ms | best ms | median / node |');
   console.log('|---|---:|---:|---:|');
   for (const [i, c] of cases.entries()) {
@@ -79,7 +93,9 @@ try {
     console.log(`| ${c.name} | ${m.toFixed(0)} | ${Math.min(...times[i]!).toFixed(0)} | ${(m / base).toFixed(1)}x |`);
   }
   const worst = Math.max(median(times[1]!), median(times[2]!)) / base;
-  console.log(`ratio help=${(median(times[1]!) / base).toFixed(1)} inspect=${(median(times[2]!) / base).toFixed(1)} (target <= 10): ${worst <= 10 ? 'met' : 'NOT met'}`);
+  console.log(
+    `ratio help=${(median(times[1]!) / base).toFixed(1)} inspect=${(median(times[2]!) / base).toFixed(1)} (target <= 10): ${worst <= 10 ? 'met' : 'NOT met'}`,
+  );
 } finally {
   rmSync(tmp, { recursive: true, force: true });
 }

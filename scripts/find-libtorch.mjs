@@ -14,14 +14,15 @@ function locate() {
   if (root) {
     const inc = join(root, 'include');
     const lib = join(root, 'lib');
-    if (!existsSync(join(inc, 'ATen', 'ATen.h'))) fail(`LIBTORCH=${root} has no include/ATen/ATen.h (expected an unpacked libtorch download)`);
+    if (!existsSync(join(inc, 'ATen', 'ATen.h')))
+      fail(`LIBTORCH=${root} has no include/ATen/ATen.h (expected an unpacked libtorch download)`);
     if (!existsSync(join(lib, 'libc10.so'))) fail(`LIBTORCH=${root} has no lib/libc10.so`);
     return { includes: [inc, join(inc, 'torch', 'csrc', 'api', 'include')], libdir: lib, root };
   }
   const inc = '/usr/include';
   const lib = '/usr/lib/x86_64-linux-gnu';
   if (!existsSync(join(inc, 'ATen', 'ATen.h')) || !existsSync(join(lib, 'libtorch_cpu.so'))) {
-    fail('libtorch not found: install Debian\'s libtorch-dev (apt-get install -y libtorch-dev) or set LIBTORCH=/path/to/libtorch');
+    fail("libtorch not found: install Debian's libtorch-dev (apt-get install -y libtorch-dev) or set LIBTORCH=/path/to/libtorch");
   }
   return { includes: [inc, join(inc, 'torch', 'csrc', 'api', 'include')], libdir: lib, root: null };
 }
@@ -47,13 +48,20 @@ function cxx11Abi(loc) {
 const loc = locate();
 const what = process.argv[2];
 switch (what) {
-  case 'include': console.log(loc.includes.join(' ')); break;
-  case 'libdir': console.log(loc.libdir); break;
+  case 'include':
+    console.log(loc.includes.join(' '));
+    break;
+  case 'libdir':
+    console.log(loc.libdir);
+    break;
   case 'libs': {
     const libs = ['c10', 'torch_cpu', 'torch'].filter((l) => existsSync(join(loc.libdir, `lib${l}.so`)));
     console.log(libs.map((l) => `-l${l}`).join(' '));
     break;
   }
-  case 'abi': console.log(cxx11Abi(loc)); break;
-  default: fail(`unknown query '${what}' (include|libdir|libs|abi)`);
+  case 'abi':
+    console.log(cxx11Abi(loc));
+    break;
+  default:
+    fail(`unknown query '${what}' (include|libdir|libs|abi)`);
 }

@@ -49,7 +49,7 @@ export function renderOpCodes(byMacro) {
     '// ops.def run `node scripts/gen-op-codes.mjs` and rebuild the addon; test/tensor/op-codes.test.ts',
     '// fails when this file is stale, and src/native/binding.ts refuses an addon built from another table.',
     '',
-    '/** Every family of the op table, names in code order (a name\'s index is its code). */',
+    "/** Every family of the op table, names in code order (a name's index is its code). */",
     'export const OP_TABLE = {',
   ];
   for (const [macro, key] of FAMILIES) out.push(`  ${key}: [${byMacro.get(macro).map(q).join(', ')}],`);

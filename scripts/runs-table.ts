@@ -43,7 +43,10 @@ interface Run {
   log: EpochRecord[];
 }
 const runs: Run[] = dirs.map((dir) => {
-  const log = readFileSync(join(dir, 'log.jsonl'), 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l) as EpochRecord);
+  const log = readFileSync(join(dir, 'log.jsonl'), 'utf8')
+    .split('\n')
+    .filter(Boolean)
+    .map((l) => JSON.parse(l) as EpochRecord);
   const cfgFile = join(dir, 'config.json');
   const cfg = existsSync(cfgFile) ? (JSON.parse(readFileSync(cfgFile, 'utf8')) as { name?: string; seed?: number }) : {};
   return { dir, config: cfg.name ?? basename(dir), seed: cfg.seed ?? NaN, log };
@@ -51,12 +54,17 @@ const runs: Run[] = dirs.map((dir) => {
 
 const lines: string[] = [];
 if (!byConfig) {
-  lines.push('| run | epochs | Dice (last) | sensitivity | precision | best Dice (epoch) | train time |', '|---|---:|---:|---:|---:|---:|---:|');
+  lines.push(
+    '| run | epochs | Dice (last) | sensitivity | precision | best Dice (epoch) | train time |',
+    '|---|---:|---:|---:|---:|---:|---:|',
+  );
   for (const { dir, log } of runs) {
     const last = log.at(-1)!;
     const best = log.reduce((a, b) => ((b.valDice ?? -1) > (a.valDice ?? -1) ? b : a));
     const minutes = log.reduce((s, r) => s + r.seconds, 0) / 60;
-    lines.push(`| ${basename(dir)} | ${last.epoch} | ${f3(last.valDice)} | ${f3(last.valSensitivity)} | ${f3(last.valPrecision)} | ${f3(best.valDice)} (${best.epoch}) | ${minutes.toFixed(1)} min |`);
+    lines.push(
+      `| ${basename(dir)} | ${last.epoch} | ${f3(last.valDice)} | ${f3(last.valSensitivity)} | ${f3(last.valPrecision)} | ${f3(best.valDice)} (${best.epoch}) | ${minutes.toFixed(1)} min |`,
+    );
   }
 } else {
   const groups = new Map<string, Run[]>();

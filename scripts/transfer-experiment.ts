@@ -63,7 +63,9 @@ const PLAN = {
   seeds: nums(args.seeds) ?? (TINY ? [1] : [1, 2, 3]),
   sizes: nums(args.sizes) ?? (TINY ? [25] : [25, 50]),
   /** Variants: a strategy name, or "none@0.5" = no freezing with --lr-decay 0.5. */
-  strategies: args.strategies?.split(',') ?? (TINY ? ['encoder:2'] : ['none', 'stem', 'encoder:2', 'encoder', 'classifier', 'all-but-head', 'none@0.5']),
+  strategies:
+    args.strategies?.split(',') ??
+    (TINY ? ['encoder:2'] : ['none', 'stem', 'encoder:2', 'encoder', 'classifier', 'all-but-head', 'none@0.5']),
   sources: ['synthetic', 'lidc-thick'] as const,
   /** Optimizer steps of every target run (scratch and fine-tunes alike), batch 16. */
   steps: num(args.steps) ?? (TINY ? 3 : 32),
@@ -107,7 +109,9 @@ function pretrain(name: string, cases: { train: CropCase[]; val: CropCase[] }): 
   const dir = join(OUT, `pretrain-${name}`);
   const done = join(dir, 'done.json');
   if (existsSync(done)) return (JSON.parse(readFileSync(done, 'utf8')) as { model: string }).model;
-  log(`pretraining ${name}: ${cases.train.length} train / ${cases.val.length} val crops, up to ${PLAN.pretrainSteps} steps or ${PLAN.pretrainMinutes} min`);
+  log(
+    `pretraining ${name}: ${cases.train.length} train / ${cases.val.length} val crops, up to ${PLAN.pretrainSteps} steps or ${PLAN.pretrainMinutes} min`,
+  );
   const t0 = performance.now();
   const cfg = baseConfig(`pretrain-${name}`, {
     maxSteps: PLAN.pretrainSteps,
@@ -122,9 +126,27 @@ function pretrain(name: string, cases: { train: CropCase[]; val: CropCase[] }): 
     resume: true,
     cases,
     dataDescription: `transfer experiment source "${name}"`,
-    events: { onEpochEnd: (rec) => log(`  ${name} epoch ${rec.epoch}: loss ${rec.trainLoss.toFixed(3)} val Dice ${rec.valDice?.toFixed(4) ?? '-'} (${rec.seconds.toFixed(0)} s)`) },
+    events: {
+      onEpochEnd: (rec) =>
+        log(
+          `  ${name} epoch ${rec.epoch}: loss ${rec.trainLoss.toFixed(3)} val Dice ${rec.valDice?.toFixed(4) ?? '-'} (${rec.seconds.toFixed(0)} s)`,
+        ),
+    },
   });
-  writeFileAtomic(done, JSON.stringify({ model: r.bestModelPath, bestValDice: r.bestValDice, bestEpoch: r.bestEpoch, trainSeconds: r.trainSeconds, wallSeconds: (performance.now() - t0) / 1000 }, null, 2) + '\n');
+  writeFileAtomic(
+    done,
+    JSON.stringify(
+      {
+        model: r.bestModelPath,
+        bestValDice: r.bestValDice,
+        bestEpoch: r.bestEpoch,
+        trainSeconds: r.trainSeconds,
+        wallSeconds: (performance.now() - t0) / 1000,
+      },
+      null,
+      2,
+    ) + '\n',
+  );
   return r.bestModelPath;
 }
 
@@ -143,7 +165,12 @@ export interface RunResult {
   wallSeconds: number;
 }
 
-function record(file: string, base: Omit<RunResult, 'valDice' | 'valSensitivity' | 'valPrecision' | 'trainSeconds' | 'wallSeconds'>, r: TrainResult, t0: number): void {
+function record(
+  file: string,
+  base: Omit<RunResult, 'valDice' | 'valSensitivity' | 'valPrecision' | 'trainSeconds' | 'wallSeconds'>,
+  r: TrainResult,
+  t0: number,
+): void {
   const last = r.log.at(-1)!;
   const res: RunResult = {
     ...base,
@@ -154,7 +181,9 @@ function record(file: string, base: Omit<RunResult, 'valDice' | 'valSensitivity'
     wallSeconds: (performance.now() - t0) / 1000,
   };
   writeFileAtomic(file, JSON.stringify(res, null, 2) + '\n');
-  log(`  ${base.size} nodules, seed ${base.seed}, ${base.source} ${base.strategy}: val Dice ${res.valDice.toFixed(4)} (${res.wallSeconds.toFixed(0)} s)`);
+  log(
+    `  ${base.size} nodules, seed ${base.seed}, ${base.source} ${base.strategy}: val Dice ${res.valDice.toFixed(4)} (${res.wallSeconds.toFixed(0)} s)`,
+  );
 }
 
 function main(): void {
@@ -168,7 +197,9 @@ function main(): void {
   const thickVal = all.filter((c) => c.split === 'val' && !isThin(c));
   const valLimit = num(args['val-limit']) ?? (TINY ? 6 : undefined);
   const evalCases = valLimit !== undefined ? thinVal.slice(0, valLimit) : thinVal;
-  log(`LIDC: ${thinTrain.length} thin / ${thickTrain.length} thick train crops; ${thinVal.length} thin / ${thickVal.length} thick val crops; evaluating on ${evalCases.length} thin val crops`);
+  log(
+    `LIDC: ${thinTrain.length} thin / ${thickTrain.length} thick train crops; ${thinVal.length} thin / ${thickVal.length} thick val crops; evaluating on ${evalCases.length} thin val crops`,
+  );
 
   const synthDir = join(OUT, 'synthetic-data');
   if (!existsSync(join(synthDir, 'splits.csv'))) {
@@ -209,7 +240,15 @@ function main(): void {
           const { model, info } = loadModel(sourceFiles[run.source as (typeof PLAN.sources)[number]]);
           const m = evaluateOnCrops(model, evalCases, info.slice, { threshold: info.threshold }).aggregate();
           model.dispose();
-          const res: RunResult = { ...base, steps: 0, valDice: m.dice.mean, valSensitivity: m.sensitivity.mean, valPrecision: m.precision.mean, trainSeconds: 0, wallSeconds: (performance.now() - t0) / 1000 };
+          const res: RunResult = {
+            ...base,
+            steps: 0,
+            valDice: m.dice.mean,
+            valSensitivity: m.sensitivity.mean,
+            valPrecision: m.precision.mean,
+            trainSeconds: 0,
+            wallSeconds: (performance.now() - t0) / 1000,
+          };
           writeFileAtomic(file, JSON.stringify(res, null, 2) + '\n');
           log(`  ${size} nodules, seed ${seed}, ${run.source} as-is: val Dice ${res.valDice.toFixed(4)}`);
           continue;
@@ -219,18 +258,36 @@ function main(): void {
         const t0 = performance.now();
         let r: TrainResult;
         if (run.source === 'scratch') {
-          r = train(baseConfig('scratch', { maxSteps: steps, seed, optimizer: { kind: 'adam', lr: PLAN.lr, weightDecay: 0 }, schedule: { kind: 'cosine', warmupEpochs: 0, minLrFactor: 0.01 } }), {
-            outDir,
-            cases,
-            dataDescription: `${size} thin-slice LIDC train nodules (seed ${seed})`,
-          });
+          r = train(
+            baseConfig('scratch', {
+              maxSteps: steps,
+              seed,
+              optimizer: { kind: 'adam', lr: PLAN.lr, weightDecay: 0 },
+              schedule: { kind: 'cosine', warmupEpochs: 0, minLrFactor: 0.01 },
+            }),
+            {
+              outDir,
+              cases,
+              dataDescription: `${size} thin-slice LIDC train nodules (seed ${seed})`,
+            },
+          );
         } else {
           r = finetune({
             source: sources.get(run.source)!,
             strategy: parseStrategy(name),
             cases,
             data: `${size} thin-slice LIDC train nodules (seed ${seed})`,
-            settings: { ...DEFAULT_FINETUNE, maxSteps: PLAN.steps, batchSize: PLAN.batchSize, lr: PLAN.lr, lrDecay, seed, threads: 1, sliceSelection: 'all', valEvery: Number.MAX_SAFE_INTEGER },
+            settings: {
+              ...DEFAULT_FINETUNE,
+              maxSteps: PLAN.steps,
+              batchSize: PLAN.batchSize,
+              lr: PLAN.lr,
+              lrDecay,
+              seed,
+              threads: 1,
+              sliceSelection: 'all',
+              valEvery: Number.MAX_SAFE_INTEGER,
+            },
             outDir,
           });
         }

@@ -13,7 +13,11 @@ import type { RunResult } from './transfer-experiment.ts';
 const BEGIN = '<!-- transfer-results:begin (scripts/transfer-table.ts writes this part) -->';
 const END = '<!-- transfer-results:end -->';
 
-interface Stat { mean: number; sd: number; n: number }
+interface Stat {
+  mean: number;
+  sd: number;
+  n: number;
+}
 
 function stat(xs: number[]): Stat {
   const ok = xs.filter((x) => Number.isFinite(x));
@@ -36,7 +40,10 @@ function label(source: string, strategy: string, steps?: number): string {
 
 export function readResults(dir: string): RunResult[] {
   if (!existsSync(dir)) return [];
-  return readdirSync(dir).filter((f) => f.endsWith('.json')).sort().map((f) => JSON.parse(readFileSync(join(dir, f), 'utf8')) as RunResult);
+  return readdirSync(dir)
+    .filter((f) => f.endsWith('.json'))
+    .sort()
+    .map((f) => JSON.parse(readFileSync(join(dir, f), 'utf8')) as RunResult);
 }
 
 export function renderTable(results: readonly RunResult[]): string {
@@ -61,10 +68,15 @@ export function renderTable(results: readonly RunResult[]): string {
   const longScratch = results
     .filter((r) => r.source === 'scratch' && r.strategy !== 'scratch')
     .sort((a, b) => b.steps - a.steps)[0]?.strategy;
-  const find = (size: number, seed: number, source: string, strategy: string) => results.find((r) => r.size === size && r.seed === seed && r.source === source && r.strategy === strategy);
+  const find = (size: number, seed: number, source: string, strategy: string) =>
+    results.find((r) => r.size === size && r.seed === seed && r.source === source && r.strategy === strategy);
   /** Dice per seed, and the paired difference to scratch on the same seed and subset. */
   const cell = (size: number, source: string, strategy: string) => {
-    const dice: number[] = [], delta: number[] = [], deltaLong: number[] = [], sens: number[] = [], prec: number[] = [];
+    const dice: number[] = [],
+      delta: number[] = [],
+      deltaLong: number[] = [],
+      sens: number[] = [],
+      prec: number[] = [];
     for (const seed of seeds) {
       const r = find(size, seed, source, strategy);
       if (!r) continue;
@@ -77,8 +89,15 @@ export function renderTable(results: readonly RunResult[]): string {
       if (l) deltaLong.push(r.valDice - l.valDice);
     }
     return {
-      dice: stat(dice), delta: stat(delta), deltaLong: stat(deltaLong), sens: stat(sens), prec: stat(prec),
-      wins: delta.filter((d) => d > 0).length, paired: delta.length, winsLong: deltaLong.filter((d) => d > 0).length, pairedLong: deltaLong.length,
+      dice: stat(dice),
+      delta: stat(delta),
+      deltaLong: stat(deltaLong),
+      sens: stat(sens),
+      prec: stat(prec),
+      wins: delta.filter((d) => d > 0).length,
+      paired: delta.length,
+      winsLong: deltaLong.filter((d) => d > 0).length,
+      pairedLong: deltaLong.length,
     };
   };
   const lines: string[] = [];
@@ -89,7 +108,8 @@ export function renderTable(results: readonly RunResult[]): string {
       `every fine-tune and the first scratch baseline: ${steps} steps of batch 16` +
       (longScratch ? `; the second scratch baseline: ${stepsOf('scratch', longScratch)} steps` : '') +
       `. Δ = paired difference (same subset, same seed) to scratch with the same ${steps} steps` +
-      (longScratch ? `, Δ long = to scratch with ${stepsOf('scratch', longScratch)} steps` : '') + '.',
+      (longScratch ? `, Δ long = to scratch with ${stepsOf('scratch', longScratch)} steps` : '') +
+      '.',
   );
   lines.push('');
   const longCols = longScratch ? ' | Δ long' : '';
@@ -106,37 +126,66 @@ export function renderTable(results: readonly RunResult[]): string {
   }
   lines.push('');
   // The closing note: the best method per size, and the best on average over both sizes.
-  const ranked = methods.filter(([s]) => s !== 'scratch').map(([source, strategy]) => {
-    const per = sizes.map((size) => cell(size, source, strategy));
-    return { source, strategy, per, meanDice: stat(per.map((c) => c.dice.mean)).mean, meanDelta: stat(per.map((c) => c.delta.mean)).mean, meanDeltaLong: stat(per.map((c) => c.deltaLong.mean)).mean };
-  });
+  const ranked = methods
+    .filter(([s]) => s !== 'scratch')
+    .map(([source, strategy]) => {
+      const per = sizes.map((size) => cell(size, source, strategy));
+      return {
+        source,
+        strategy,
+        per,
+        meanDice: stat(per.map((c) => c.dice.mean)).mean,
+        meanDelta: stat(per.map((c) => c.delta.mean)).mean,
+        meanDeltaLong: stat(per.map((c) => c.deltaLong.mean)).mean,
+      };
+    });
   const scratch = sizes.map((size) => cell(size, 'scratch', 'scratch'));
   const longScratchCells = sizes.map((size) => cell(size, 'scratch', longScratch ?? 'scratch'));
   for (const [i, size] of sizes.entries()) {
     const best = [...ranked].sort((a, b) => b.per[i]!.dice.mean - a.per[i]!.dice.mean)[0];
     if (!best) continue;
     const c = best.per[i]!;
-    const long = longScratch ? ` and ${pm(longScratchCells[i]!.dice)} from scratch with ${stepsOf('scratch', longScratch)} steps: ${signed(c.deltaLong)} (better on ${c.winsLong} of ${c.pairedLong})` : '';
-    lines.push(`- **${size} nodules**: best is ${label(best.source, best.strategy)}, Dice ${pm(c.dice)}, against ${pm(scratch[i]!.dice)} from scratch with the same ${steps} steps: ${signed(c.delta)} (better on ${c.wins} of ${c.paired} seeds)${long}.`);
+    const long = longScratch
+      ? ` and ${pm(longScratchCells[i]!.dice)} from scratch with ${stepsOf('scratch', longScratch)} steps: ${signed(c.deltaLong)} (better on ${c.winsLong} of ${c.pairedLong})`
+      : '';
+    lines.push(
+      `- **${size} nodules**: best is ${label(best.source, best.strategy)}, Dice ${pm(c.dice)}, against ${pm(scratch[i]!.dice)} from scratch with the same ${steps} steps: ${signed(c.delta)} (better on ${c.wins} of ${c.paired} seeds)${long}.`,
+    );
   }
   const overall = [...ranked].sort((a, b) => b.meanDice - a.meanDice)[0];
   if (overall) {
     const one = (x: number) => signed({ mean: x, sd: Number.NaN, n: 1 });
     lines.push(
       `- **Overall** (mean over the subset sizes): ${label(overall.source, overall.strategy)} wins, ${one(overall.meanDelta)} Dice over training from scratch with the same steps` +
-        (longScratch ? ` and ${one(overall.meanDeltaLong)} over scratch with ${stepsOf('scratch', longScratch)} steps` : '') + ', on average.',
+        (longScratch ? ` and ${one(overall.meanDeltaLong)} over scratch with ${stepsOf('scratch', longScratch)} steps` : '') +
+        ', on average.',
     );
     for (const source of [...new Set(ranked.map((r) => r.source))]) {
       const b = ranked.filter((r) => r.source === source).sort((a, c) => c.meanDice - a.meanDice)[0]!;
       const w = ranked.filter((r) => r.source === source).sort((a, c) => a.meanDice - c.meanDice)[0]!;
-      lines.push(`- Source ${source}: best strategy ${label(b.source, b.strategy).split(': ')[1]} (${signed({ mean: b.meanDelta, sd: Number.NaN, n: 1 })} vs scratch), worst ${label(w.source, w.strategy).split(': ')[1]} (${signed({ mean: w.meanDelta, sd: Number.NaN, n: 1 })}).`);
+      lines.push(
+        `- Source ${source}: best strategy ${label(b.source, b.strategy).split(': ')[1]} (${signed({ mean: b.meanDelta, sd: Number.NaN, n: 1 })} vs scratch), worst ${label(w.source, w.strategy).split(': ')[1]} (${signed({ mean: w.meanDelta, sd: Number.NaN, n: 1 })}).`,
+      );
     }
   }
   return lines.join('\n');
 }
 
 export function resultsCsv(results: readonly RunResult[]): string {
-  const cols = ['size', 'seed', 'source', 'strategy', 'lrDecay', 'steps', 'valCases', 'valDice', 'valSensitivity', 'valPrecision', 'trainSeconds', 'wallSeconds'] as const;
+  const cols = [
+    'size',
+    'seed',
+    'source',
+    'strategy',
+    'lrDecay',
+    'steps',
+    'valCases',
+    'valDice',
+    'valSensitivity',
+    'valPrecision',
+    'trainSeconds',
+    'wallSeconds',
+  ] as const;
   return [cols.join(','), ...results.map((r) => cols.map((c) => String(r[c])).join(','))].join('\n') + '\n';
 }
 

@@ -44,7 +44,12 @@ thresholds.forEach((t, k) => {
 });
 console.log(`best threshold ${thresholds[best]} (Dice ${summarize(dice[best]!).mean.toFixed(4)})`);
 if (process.argv.includes('--write')) {
-  saveModel(file, model, { slice: info.slice, sizeBins: info.sizeBins, threshold: thresholds[best]!, provenance: { ...info.provenance, thresholdTunedOnVal: thresholds[best] } });
+  saveModel(file, model, {
+    slice: info.slice,
+    sizeBins: info.sizeBins,
+    threshold: thresholds[best]!,
+    provenance: { ...info.provenance, thresholdTunedOnVal: thresholds[best] },
+  });
   console.log(`threshold ${thresholds[best]} written to ${file}`);
 }
 model.dispose();

@@ -5,7 +5,13 @@ import { Niivue, SLICE_TYPE, SHOW_RENDER, DRAG_MODE } from '/vendor/niivue.js';
 
 /** Display windows as [low, high] HU: lung W1500/L-600, mediastinal W400/L40. */
 const WINDOWS_HU = { lung: [-1350, 150], mediastinal: [-160, 240] };
-const VIEWS = { axial: SLICE_TYPE.AXIAL, coronal: SLICE_TYPE.CORONAL, sagittal: SLICE_TYPE.SAGITTAL, multi: SLICE_TYPE.MULTIPLANAR, render: SLICE_TYPE.RENDER };
+const VIEWS = {
+  axial: SLICE_TYPE.AXIAL,
+  coronal: SLICE_TYPE.CORONAL,
+  sagittal: SLICE_TYPE.SAGITTAL,
+  multi: SLICE_TYPE.MULTIPLANAR,
+  render: SLICE_TYPE.RENDER,
+};
 
 const $ = (id) => document.getElementById(id);
 const state = { session: null, selected: null, window: 'lung', busy: false, scans: [], displayStep: 1 };
@@ -135,7 +141,9 @@ async function showSession(s) {
   const t0 = performance.now();
   while (nv.volumes.length) nv.removeVolume(nv.volumes[0]);
   const [lo, hi] = WINDOWS_HU[state.window];
-  await nv.loadVolumes([{ url: `/api/sessions/${s.id}/scan-${state.displayStep}.nii`, name: 'scan.nii', colormap: 'gray', cal_min: lo, cal_max: hi }]);
+  await nv.loadVolumes([
+    { url: `/api/sessions/${s.id}/scan-${state.displayStep}.nii`, name: 'scan.nii', colormap: 'gray', cal_min: lo, cal_max: hi },
+  ]);
   if (nv.drawBitmap) nv.closeDrawing();
   // Long DICOM folder names (UIDs): the first folder and the end of the last one.
   const parts = s.name.split('/');
@@ -152,7 +160,10 @@ async function showSession(s) {
   renderNodules();
   document.body.dataset.scan = s.id;
   const notes = [...(s.notes ?? [])];
-  if (state.displayStep > 1) notes.push(`No GPU (${software ?? 'software WebGL'}): the scan is shown at half resolution in-plane for speed; masks and measurements are computed at full resolution.`);
+  if (state.displayStep > 1)
+    notes.push(
+      `No GPU (${software ?? 'software WebGL'}): the scan is shown at half resolution in-plane for speed; masks and measurements are computed at full resolution.`,
+    );
   $('note').textContent = notes.join('\n');
   $('note').hidden = notes.length === 0;
   setStatus(`Scan loaded in ${((performance.now() - t0) / 1000).toFixed(1)} s. Click on a nodule to segment it.`);
@@ -197,7 +208,9 @@ async function refreshOverlay() {
   const s = state.session;
   const lidc = $('show-lidc').checked && s?.lidc.length > 0;
   if (s && (s.nodules.length || lidc)) {
-    const ok = await nv.loadDrawingFromUrl(`/api/sessions/${s.id}/overlay-${state.displayStep}-${state.selected ?? 0}-${lidc ? 1 : 0}-${Date.now()}.nii`);
+    const ok = await nv.loadDrawingFromUrl(
+      `/api/sessions/${s.id}/overlay-${state.displayStep}-${state.selected ?? 0}-${lidc ? 1 : 0}-${Date.now()}.nii`,
+    );
     if (!ok) throw new Error('the mask overlay could not be loaded');
   } else if (nv.drawBitmap) {
     nv.closeDrawing();
@@ -412,11 +425,19 @@ function clinicalRows(n) {
   rows.push(['Mean diameter', `${g.meanDiameterLungRadsMm.toFixed(1)} mm (Lung-RADS); ${g.meanDiameterFleischnerMm} mm (Fleischner)`]);
   if (n.type === 'part-solid' && g.solidComponent) {
     const sc = g.solidComponent;
-    rows.push(['Solid component', `${fmt((sc.longAxisMm + sc.shortAxisMm) / 2)} mm, ${fmt(sc.volumeMm3)} mm³ (≥ ${g.solidThresholdHU} HU)`]);
+    rows.push([
+      'Solid component',
+      `${fmt((sc.longAxisMm + sc.shortAxisMm) / 2)} mm, ${fmt(sc.volumeMm3)} mm³ (≥ ${g.solidThresholdHU} HU)`,
+    ]);
   }
   if (n.calcified != null) rows.push(['Calcified', pct(n.calcified)]);
-  if (n.malignancySuspicion != null) rows.push(["Radiologists' suspicion (LIDC)", `${pct(n.malignancySuspicion)} rated 4-5 of 5; not a diagnosis`]);
-  if (n.lungRads) rows.push([n.lungRads.version, `${n.lungRads.category}: ${n.lungRads.reason}. ${n.lungRads.management}${n.lungRads.consider4X ? `. ${n.lungRads.consider4X}` : ''}`]);
+  if (n.malignancySuspicion != null)
+    rows.push(["Radiologists' suspicion (LIDC)", `${pct(n.malignancySuspicion)} rated 4-5 of 5; not a diagnosis`]);
+  if (n.lungRads)
+    rows.push([
+      n.lungRads.version,
+      `${n.lungRads.category}: ${n.lungRads.reason}. ${n.lungRads.management}${n.lungRads.consider4X ? `. ${n.lungRads.consider4X}` : ''}`,
+    ]);
   if (n.fleischner) rows.push([n.fleischner.version, `${n.fleischner.row ? `${n.fleischner.row}: ` : ''}${n.fleischner.recommendation}`]);
   return rows;
 }
@@ -440,7 +461,7 @@ function renderLidc() {
     const seg = document.createElement('button');
     seg.type = 'button';
     seg.textContent = 'Segment';
-    seg.title = 'segment with the model at this nodule\'s centre';
+    seg.title = "segment with the model at this nodule's centre";
     seg.addEventListener('click', () => {
       goToWorldLps(r.centreMm);
       segmentAt(r.centreMm);
@@ -467,7 +488,11 @@ $('full-res').addEventListener('change', async (e) => {
 $('show-lidc').addEventListener('change', (e) =>
   withBusy('Updating the overlay…', async () => {
     await refreshOverlay();
-    setStatus(e.target.checked ? "The readers' consensus is shown in blue where the model's masks do not cover it." : "The readers' consensus is hidden.");
+    setStatus(
+      e.target.checked
+        ? "The readers' consensus is shown in blue where the model's masks do not cover it."
+        : "The readers' consensus is hidden.",
+    );
   }),
 );
 $('scan-filter').addEventListener('input', renderScanList);

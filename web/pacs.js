@@ -39,7 +39,11 @@ async function search() {
     const { studies } = await api(`/api/pacs/studies?${q}`);
     list.replaceChildren(
       ...studies.map((s) =>
-        item(`${s.patientName || s.patientId || '(no name)'} · ${s.studyDate || 'no date'} · ${s.modalities.join('/') || '?'} · ${s.instanceCount ?? '?'} images`, `study ${s.studyInstanceUid}${s.accessionNumber ? `, accession ${s.accessionNumber}` : ''}`, () => listSeries(s.studyInstanceUid)),
+        item(
+          `${s.patientName || s.patientId || '(no name)'} · ${s.studyDate || 'no date'} · ${s.modalities.join('/') || '?'} · ${s.instanceCount ?? '?'} images`,
+          `study ${s.studyInstanceUid}${s.accessionNumber ? `, accession ${s.accessionNumber}` : ''}`,
+          () => listSeries(s.studyInstanceUid),
+        ),
       ),
     );
     list.dataset.count = String(studies.length);
@@ -55,10 +59,14 @@ async function listSeries(study) {
     const { series } = await api(`/api/pacs/series?study=${encodeURIComponent(study)}`);
     list.replaceChildren(
       ...series.map((s) =>
-        item(`${s.modality} #${s.seriesNumber ?? '?'} ${s.seriesDescription || ''} · ${s.instanceCount ?? '?'} images`, `series ${s.seriesInstanceUid}`, () => {
-          if (s.modality !== 'CT') return status(`Series ${s.seriesInstanceUid} is ${s.modality}, not CT.`);
-          void open(study, s.seriesInstanceUid);
-        }),
+        item(
+          `${s.modality} #${s.seriesNumber ?? '?'} ${s.seriesDescription || ''} · ${s.instanceCount ?? '?'} images`,
+          `series ${s.seriesInstanceUid}`,
+          () => {
+            if (s.modality !== 'CT') return status(`Series ${s.seriesInstanceUid} is ${s.modality}, not CT.`);
+            void open(study, s.seriesInstanceUid);
+          },
+        ),
       ),
     );
     list.dataset.count = String(series.length);
@@ -82,7 +90,11 @@ async function save() {
   status('Storing the SEG on the PACS…');
   try {
     const r = await api(`/api/pacs/save?session=${encodeURIComponent(s.id)}`, { method: 'POST' });
-    status(r.stored ? `Stored on the PACS: SEG series ${r.seriesInstanceUid}.` : `The PACS already has this SEG (series ${r.seriesInstanceUid}).`);
+    status(
+      r.stored
+        ? `Stored on the PACS: SEG series ${r.seriesInstanceUid}.`
+        : `The PACS already has this SEG (series ${r.seriesInstanceUid}).`,
+    );
     document.body.dataset.pacsSaved = r.seriesInstanceUid;
   } catch (e) {
     status(e.message);

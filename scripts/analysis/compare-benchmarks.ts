@@ -15,12 +15,19 @@ if (!aPath || !bPath) {
   process.exit(2);
 }
 const rows = (p: string) => new Map(parseCsv(readFileSync(p, 'utf8'), p).map((r) => [r['id']!, r]));
-const A = rows(aPath), B = rows(bPath);
+const A = rows(aPath),
+  B = rows(bPath);
 const ids = [...A.keys()].filter((k) => B.has(k));
 const groups: Array<[string, (r: Record<string, string>) => boolean]> = [
   ['all', () => true],
-  ...['solid', 'part-solid', 'ground-glass'].map((t): [string, (r: Record<string, string>) => boolean] => [`type: ${t}`, (r) => r['type'] === t]),
-  ...['3-6 mm', '6-10 mm', '10-20 mm', '>= 20 mm'].map((g): [string, (r: Record<string, string>) => boolean] => [`size: ${g}`, (r) => r['sizeGroup'] === g]),
+  ...['solid', 'part-solid', 'ground-glass'].map((t): [string, (r: Record<string, string>) => boolean] => [
+    `type: ${t}`,
+    (r) => r['type'] === t,
+  ]),
+  ...['3-6 mm', '6-10 mm', '10-20 mm', '>= 20 mm'].map((g): [string, (r: Record<string, string>) => boolean] => [
+    `size: ${g}`,
+    (r) => r['sizeGroup'] === g,
+  ]),
   ['pleural: attached', (r) => r['pleural'] === 'true'],
   ['pleural: free', (r) => r['pleural'] === 'false'],
 ];
@@ -33,10 +40,13 @@ for (const [name, keep] of groups) {
   if (!sel.length) continue;
   const cells = metrics.map((m) => {
     // An empty cell is an undefined metric (no usable reader masks), not 0.
-    const pairs = sel.filter((id) => A.get(id)![m] !== '' && B.get(id)![m] !== '').map((id) => [Number(A.get(id)![m]), Number(B.get(id)![m])] as const);
+    const pairs = sel
+      .filter((id) => A.get(id)![m] !== '' && B.get(id)![m] !== '')
+      .map((id) => [Number(A.get(id)![m]), Number(B.get(id)![m])] as const);
     if (!pairs.length) return '- | - | -';
     const n = pairs.length;
-    const ma = pairs.reduce((s, p) => s + p[0], 0) / n, mb = pairs.reduce((s, p) => s + p[1], 0) / n;
+    const ma = pairs.reduce((s, p) => s + p[0], 0) / n,
+      mb = pairs.reduce((s, p) => s + p[1], 0) / n;
     const d = pairs.map(([a, b]) => b - a);
     const md = d.reduce((s, x) => s + x, 0) / n;
     const se = n > 1 ? Math.sqrt(d.reduce((s, x) => s + (x - md) ** 2, 0) / (n - 1) / n) : Number.NaN;

@@ -17,8 +17,16 @@ const rows = (file: string) => {
 const diameter = new Map(rows(join(lidcCropsDir(), 'metadata.csv')).map((r) => [r['case']!, Number(r['diameter_mm'])]));
 const metrics = rows(csv).filter((r) => r['case'] !== 'mean' && diameter.has(r['case']!));
 console.log('| diameter (metadata) | nodules | Dice | sensitivity | precision |\n|---|---:|---:|---:|---:|');
-for (const [lo, hi] of [[0, 5], [5, 8], [8, 12], [12, 20], [20, 1000]] as const) {
+for (const [lo, hi] of [
+  [0, 5],
+  [5, 8],
+  [8, 12],
+  [12, 20],
+  [20, 1000],
+] as const) {
   const s = metrics.filter((r) => diameter.get(r['case']!)! >= lo && diameter.get(r['case']!)! < hi);
   const mean = (k: string) => (s.reduce((a, r) => a + Number(r[k]), 0) / s.length).toFixed(3);
-  console.log(`| ${hi === 1000 ? `>= ${lo}` : `${lo}-${hi}`} mm | ${s.length} | ${mean('dice')} | ${mean('sensitivity')} | ${mean('precision')} |`);
+  console.log(
+    `| ${hi === 1000 ? `>= ${lo}` : `${lo}-${hi}`} mm | ${s.length} | ${mean('dice')} | ${mean('sensitivity')} | ${mean('precision')} |`,
+  );
 }

@@ -18,7 +18,9 @@ if (!dir) {
   process.exit(2);
 }
 const rows: Array<{ pred: NoduleMeasures; ref: NoduleMeasures }> = [];
-for (const f of readdirSync(`${dir}/pred`).filter((x) => x.endsWith('.nii.gz')).sort()) {
+for (const f of readdirSync(`${dir}/pred`)
+  .filter((x) => x.endsWith('.nii.gz'))
+  .sort()) {
   const [p, r] = [await readVolume(`${dir}/pred/${f}`), await readVolume(`${dir}/ref/${f}`)];
   const grid = { dims: r.dims, spacingMm: r.spacingMm };
   rows.push({
@@ -37,17 +39,25 @@ const pct = (v: number) => `${(100 * v).toFixed(0)}%`;
 console.log(`${rows.length} nodules (${dir})\n`);
 console.log('| measure | reference mean | bias (model - reference) | 95% limits of agreement | within tolerance |');
 console.log('|---|---:|---:|---:|---:|');
-for (const [name, key] of [['longest axial diameter (mm)', 'longestAxialDiameterMm'], ['perpendicular diameter (mm)', 'perpendicularDiameterMm'], ['equivalent diameter (mm)', 'equivalentDiameterMm']] as const) {
+for (const [name, key] of [
+  ['longest axial diameter (mm)', 'longestAxialDiameterMm'],
+  ['perpendicular diameter (mm)', 'perpendicularDiameterMm'],
+  ['equivalent diameter (mm)', 'equivalentDiameterMm'],
+] as const) {
   const d = rows.map((r) => r.pred[key] - r.ref[key]);
   const [b, s] = [mean(d), sd(d)];
   const within = d.filter((x) => Math.abs(x) <= 1.5).length / d.length;
-  console.log(`| ${name} | ${mean(rows.map((r) => r.ref[key])).toFixed(2)} | ${b >= 0 ? '+' : ''}${b.toFixed(2)} | ${(b - 1.96 * s).toFixed(2)} to ${(b + 1.96 * s).toFixed(2)} | ${pct(within)} within 1.5 mm |`);
+  console.log(
+    `| ${name} | ${mean(rows.map((r) => r.ref[key])).toFixed(2)} | ${b >= 0 ? '+' : ''}${b.toFixed(2)} | ${(b - 1.96 * s).toFixed(2)} to ${(b + 1.96 * s).toFixed(2)} | ${pct(within)} within 1.5 mm |`,
+  );
 }
 // Volume: differences grow with size, so the agreement is taken on the log ratio.
 const logRatio = rows.filter((r) => r.pred.volumeMm3 > 0).map((r) => Math.log(r.pred.volumeMm3 / r.ref.volumeMm3));
 const [b, s] = [mean(logRatio), sd(logRatio)];
 const within = rows.filter((r) => Math.abs(r.pred.volumeMm3 / r.ref.volumeMm3 - 1) <= 0.25).length / rows.length;
 const ratio = (x: number) => `${x >= 0 ? '+' : ''}${(100 * (Math.exp(x) - 1)).toFixed(1)}%`;
-console.log(`| volume (mm3), as a ratio | ${mean(rows.map((r) => r.ref.volumeMm3)).toFixed(0)} | ${ratio(b)} | ${ratio(b - 1.96 * s)} to ${ratio(b + 1.96 * s)} | ${pct(within)} within 25% |`);
+console.log(
+  `| volume (mm3), as a ratio | ${mean(rows.map((r) => r.ref.volumeMm3)).toFixed(0)} | ${ratio(b)} | ${ratio(b - 1.96 * s)} to ${ratio(b + 1.96 * s)} | ${pct(within)} within 25% |`,
+);
 const empty = rows.length - logRatio.length;
 if (empty) console.log(`\n${empty} empty prediction(s) left out of the volume ratio.`);

@@ -27,6 +27,8 @@ for (const c of cases) {
   }
 }
 const mean = (v: number[]) => v.reduce((s, x) => s + x, 0) / v.length;
-console.log(`| ${split} | nodules (2+ readers, union Dice >= ${MIN_READER_UNION_DICE}) | reader vs rest of panel | 50% consensus vs union |`);
+console.log(
+  `| ${split} | nodules (2+ readers, union Dice >= ${MIN_READER_UNION_DICE}) | reader vs rest of panel | 50% consensus vs union |`,
+);
 console.log('|---|---:|---:|---:|');
 for (const [g, e] of by) console.log(`| ${g} | ${e.panel.length} | ${mean(e.panel).toFixed(3)} | ${mean(e.cons).toFixed(3)} |`);

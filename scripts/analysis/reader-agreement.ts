@@ -51,7 +51,9 @@ for (const dir of dirs) {
     all.oneVsRest.push(...oneVsRest);
     all.twoVsTwo.push(mean(twoVsTwo));
     const id = dir.replace(/\/+$/, '').split('/').pop();
-    console.log(`| ${id} | ${nodule.index} | ${union(masks).length} | ${f3(mean(pair))} | ${f3(mean(oneVsRest))} | ${f3(mean(twoVsTwo))} |`);
+    console.log(
+      `| ${id} | ${nodule.index} | ${union(masks).length} | ${f3(mean(pair))} | ${f3(mean(oneVsRest))} | ${f3(mean(twoVsTwo))} |`,
+    );
   }
 }
 console.log(`| all | ${all.twoVsTwo.length} nodules | | ${f3(mean(all.pair))} | ${f3(mean(all.oneVsRest))} | ${f3(mean(all.twoVsTwo))} |`);

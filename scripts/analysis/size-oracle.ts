@@ -32,7 +32,12 @@ for (const c of crops) {
   const [nx, ny, nz] = c.image.dims;
   const plane = nx * ny;
   const ref = c.mask;
-  const dice = (pred: Uint8Array) => segmentationMetrics({ data: pred, dims: c.image.dims, spacingMm: c.image.spacingMm }, { data: ref, dims: c.image.dims, spacingMm: c.image.spacingMm }, { hd95: false }).dice;
+  const dice = (pred: Uint8Array) =>
+    segmentationMetrics(
+      { data: pred, dims: c.image.dims, spacingMm: c.image.spacingMm },
+      { data: ref, dims: c.image.dims, spacingMm: c.image.spacingMm },
+      { hd95: false },
+    ).dice;
   let refVoxels = 0;
   for (const x of ref) refVoxels += x;
   let byVolume = new Uint8Array(p.length);
@@ -45,10 +50,27 @@ for (const c of crops) {
     topK(p, z * plane, plane, area, bySlice);
   }
   const [sx, sy, sz] = c.image.spacingMm;
-  rows.push({ d: Math.cbrt((6 * refVoxels * sx * sy * sz) / Math.PI), base: dice(seg.mask.data), volume: dice(byVolume), slice: dice(bySlice) });
+  rows.push({
+    d: Math.cbrt((6 * refVoxels * sx * sy * sz) / Math.PI),
+    base: dice(seg.mask.data),
+    volume: dice(byVolume),
+    slice: dice(bySlice),
+  });
 }
 const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / Math.max(1, xs.length);
 const line = (name: string, s: typeof rows) =>
-  console.log(`${name.padEnd(12)} n=${String(s.length).padStart(3)}  threshold ${mean(s.map((r) => r.base)).toFixed(3)}  exact volume ${mean(s.map((r) => r.volume)).toFixed(3)}  exact slice areas ${mean(s.map((r) => r.slice)).toFixed(3)}`);
+  console.log(
+    `${name.padEnd(12)} n=${String(s.length).padStart(3)}  threshold ${mean(s.map((r) => r.base)).toFixed(3)}  exact volume ${mean(s.map((r) => r.volume)).toFixed(3)}  exact slice areas ${mean(s.map((r) => r.slice)).toFixed(3)}`,
+  );
 line('all', rows);
-for (const [lo, hi] of [[0, 5], [5, 8], [8, 12], [12, 20], [20, 100]] as const) line(`${lo}-${hi} mm`, rows.filter((r) => r.d >= lo && r.d < hi));
+for (const [lo, hi] of [
+  [0, 5],
+  [5, 8],
+  [8, 12],
+  [12, 20],
+  [20, 100],
+] as const)
+  line(
+    `${lo}-${hi} mm`,
+    rows.filter((r) => r.d >= lo && r.d < hi),
+  );

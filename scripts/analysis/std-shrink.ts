@@ -25,7 +25,11 @@ for (const r of [2, 3, 4, 6, 10, 16]) {
   }
   const after = lambdas.map((lambda) =>
     tidy(() => {
-      const out = softThresholdDynamics(tensor(z, [1, 1, P, P]), { sigma: tensor([10]), lambda: tensor([lambda]), eps: tensor([1]) }, { iterations: 10, kernelHalfSize: 3 });
+      const out = softThresholdDynamics(
+        tensor(z, [1, 1, P, P]),
+        { sigma: tensor([10]), lambda: tensor([lambda]), eps: tensor([1]) },
+        { iterations: 10, kernelHalfSize: 3 },
+      );
       let a = 0;
       for (const v of out.sigmoid().toTypedArray() as Float32Array) if (v > 0.5) a++;
       return a;

@@ -20,16 +20,22 @@ for (const c of crops) {
   const [sx, sy, sz] = c.image.spacingMm;
   let v = 0; // voxels of the 0.5 mask: the predicted size
   const dice = thrs.map((t) => {
-    let mk = new Uint8Array(p.length); for (let j = 0; j < p.length; j++) mk[j] = p[j]! > t ? 1 : 0;
+    let mk = new Uint8Array(p.length);
+    for (let j = 0; j < p.length; j++) mk[j] = p[j]! > t ? 1 : 0;
     mk = keepComponentAt(mk, c.image.dims, c.image.spacingMm, cv) as Uint8Array<ArrayBuffer>;
     const grid = { dims: c.image.dims, spacingMm: c.image.spacingMm };
     const { tp, predicted, reference } = overlapCounts({ data: mk, ...grid }, { data: c.mask, ...grid });
     if (t === 0.5) v = predicted;
-    return predicted + reference ? 2 * tp / (predicted + reference) : 1;
+    return predicted + reference ? (2 * tp) / (predicted + reference) : 1;
   });
-  rows.push({ dPred: Math.cbrt(6 * v * sx * sy * sz / Math.PI), dice });
+  rows.push({ dPred: Math.cbrt((6 * v * sx * sy * sz) / Math.PI), dice });
 }
-const bins = [[0, 5], [5, 8], [8, 12], [12, 100]];
+const bins = [
+  [0, 5],
+  [5, 8],
+  [8, 12],
+  [12, 100],
+];
 let total = 0;
 for (const [lo, hi] of bins) {
   const s = rows.filter((r) => r.dPred >= lo! && r.dPred < hi!);
@@ -38,4 +44,9 @@ for (const [lo, hi] of bins) {
   total += means[best]! * s.length;
   console.log(lo, hi, s.length, means.map((x) => x.toFixed(3)).join(' '), 'best', thrs[best]);
 }
-console.log('all@0.5', (rows.reduce((a, r) => a + r.dice[3]!, 0) / rows.length).toFixed(4), 'per-bin best', (total / rows.length).toFixed(4));
+console.log(
+  'all@0.5',
+  (rows.reduce((a, r) => a + r.dice[3]!, 0) / rows.length).toFixed(4),
+  'per-bin best',
+  (total / rows.length).toFixed(4),
+);

@@ -16,7 +16,14 @@ import { asJointNet, noduleFeatures } from '../../src/classify/features.ts';
 import { writeFileAtomic } from '../../src/io/atomic.ts';
 import type { Vec3 } from '../../src/io/volume.ts';
 
-const { values } = parseArgs({ options: { model: { type: 'string', default: 'models/noduleseg.safetensors' }, out: { type: 'string', default: 'runs/classify/features.json' }, threads: { type: 'string', default: '1' }, limit: { type: 'string' } } });
+const { values } = parseArgs({
+  options: {
+    model: { type: 'string', default: 'models/noduleseg.safetensors' },
+    out: { type: 'string', default: 'runs/classify/features.json' },
+    threads: { type: 'string', default: '1' },
+    limit: { type: 'string' },
+  },
+});
 setNumThreads(Number(values.threads));
 const { model, info } = loadModel(values.model!);
 const joint = asJointNet(model);

@@ -14,7 +14,15 @@ import { stratifiedPatientFolds } from '../../src/data/folds.ts';
 import { noduleTypeOfTexture, NODULE_TYPES, type NoduleType } from '../../src/data/nodule-type.ts';
 import { HU_FEATURE_NAMES } from '../../src/classify/features.ts';
 import { trainHead, featureStats, DEFAULT_HEAD_TRAINING, type HeadTrainOptions } from '../../src/classify/train.ts';
-import { headForward, serialiseHeads, HEADS_KEY, HEADS_FORMAT, type NoduleHeads, type Head, type HeadName } from '../../src/classify/heads.ts';
+import {
+  headForward,
+  serialiseHeads,
+  HEADS_KEY,
+  HEADS_FORMAT,
+  type NoduleHeads,
+  type Head,
+  type HeadName,
+} from '../../src/classify/heads.ts';
 import { confusionMatrix, accuracyOf, cohenKappa, recallPerClass, rocAuc } from '../../src/classify/metrics.ts';
 import { readSafetensors, writeSafetensors } from '../../src/nn/safetensors.ts';
 import { writeFileAtomic } from '../../src/io/atomic.ts';
@@ -56,7 +64,11 @@ const HEADS: Record<HeadName, { classes: string[]; label: (r: Row) => number | n
   type: { classes: [...NODULE_TYPES], label: typeOf, scoreLabel: typeOf },
   calcified: { classes: ['no', 'yes'], label: (r) => (r.calcification !== 6 ? 1 : 0), scoreLabel: (r) => (r.calcification !== 6 ? 1 : 0) },
   // P(rating >= 4): trained on every nodule (3 is "not >= 4"), scored as the literature does (3 left out).
-  malignancy: { classes: ['<=3', '>=4'], label: (r) => (r.malignancy >= 4 ? 1 : 0), scoreLabel: (r) => (r.malignancy >= 4 ? 1 : r.malignancy <= 2 ? 0 : null) },
+  malignancy: {
+    classes: ['<=3', '>=4'],
+    label: (r) => (r.malignancy >= 4 ? 1 : 0),
+    scoreLabel: (r) => (r.malignancy >= 4 ? 1 : r.malignancy <= 2 ? 0 : null),
+  },
   spiculation: { classes: ['<=2', '>=3'], label: (r) => (r.spiculation >= 3 ? 1 : 0), scoreLabel: (r) => (r.spiculation >= 3 ? 1 : 0) },
 };
 const HEAD_NAMES = Object.keys(HEADS) as HeadName[];
@@ -64,7 +76,9 @@ const HEAD_NAMES = Object.keys(HEADS) as HeadName[];
 function matrix(rs: Row[], set: FeatureSet): Float32Array {
   const d = featuresOf(rs[0]!, set).length;
   const x = new Float32Array(rs.length * d);
-  rs.forEach((r, i) => x.set(featuresOf(r, set), i * d));
+  rs.forEach((r, i) => {
+    x.set(featuresOf(r, set), i * d);
+  });
   return x;
 }
 
@@ -81,7 +95,12 @@ function fitPredict(name: HeadName, train: Row[], test: Row[], set: FeatureSet, 
   const tr = train.filter((r) => spec.label(r) !== null);
   const xTr = matrix(tr, set);
   const stats = featureStats(xTr, tr.length);
-  const head = trainHead(standardised(xTr, tr.length, stats), tr.map((r) => spec.label(r)!), spec.classes, o);
+  const head = trainHead(
+    standardised(xTr, tr.length, stats),
+    tr.map((r) => spec.label(r)!),
+    spec.classes,
+    o,
+  );
   const xTe = standardised(matrix(test, set), test.length, stats);
   const d = stats.mean.length;
   return test.map((_, i) => headForward(head, xTe.subarray(i * d, (i + 1) * d)));
@@ -106,14 +125,33 @@ function score(name: HeadName, rs: Row[], probs: number[][]): Scores {
     return { n: keep.length, accuracy: accuracyOf(m), kappa: cohenKappa(m), recall: recallPerClass(m), confusion: m };
   }
   const p1 = keep.map(([, p]) => p[0]!);
-  const m = confusionMatrix(truth, p1.map((p) => (p >= 0.5 ? 1 : 0)), 2);
-  return { n: keep.length, accuracy: accuracyOf(m), auc: rocAuc(p1, truth.map((y) => y === 1)), confusion: m, recall: recallPerClass(m), kappa: cohenKappa(m) };
+  const m = confusionMatrix(
+    truth,
+    p1.map((p) => (p >= 0.5 ? 1 : 0)),
+    2,
+  );
+  return {
+    n: keep.length,
+    accuracy: accuracyOf(m),
+    auc: rocAuc(
+      p1,
+      truth.map((y) => y === 1),
+    ),
+    confusion: m,
+    recall: recallPerClass(m),
+    kappa: cohenKappa(m),
+  };
 }
 
 const train = rows.filter((r) => r.split === 'train');
 const val = rows.filter((r) => r.split === 'val');
-const K = 5, SEED = 1;
-const folds = stratifiedPatientFolds(train.map((r) => ({ patientId: r.patientId, noduleType: noduleTypeOfTexture(r.texture) })), K, SEED);
+const K = 5,
+  SEED = 1;
+const folds = stratifiedPatientFolds(
+  train.map((r) => ({ patientId: r.patientId, noduleType: noduleTypeOfTexture(r.texture) })),
+  K,
+  SEED,
+);
 
 /** Out-of-fold probabilities over `train` (every nodule predicted by the heads of the other 4 folds). */
 const cvMemo = new Map<string, number[][]>();
@@ -124,8 +162,16 @@ function crossValidate(name: HeadName, set: FeatureSet, o: HeadTrainOptions): nu
   const out: number[][] = new Array(train.length);
   for (let f = 0; f < K; f++) {
     const idx = train.map((r, i) => [r, i] as const).filter(([r]) => folds.get(r.patientId) === f);
-    const p = fitPredict(name, train.filter((r) => folds.get(r.patientId) !== f), idx.map(([r]) => r), set, o);
-    idx.forEach(([, i], k) => (out[i] = p[k]!));
+    const p = fitPredict(
+      name,
+      train.filter((r) => folds.get(r.patientId) !== f),
+      idx.map(([r]) => r),
+      set,
+      o,
+    );
+    idx.forEach(([, i], k) => {
+      out[i] = p[k]!;
+    });
   }
   cvMemo.set(key, out);
   return out;
@@ -162,12 +208,20 @@ for (const name of HEAD_NAMES) {
   finalCv[name] = { o: chosen.o, cv: chosen.s, val: score(name, val, fitPredict(name, train, val, finalSet, chosen.o)) };
   bySet[name] = {} as Record<FeatureSet, Scores>;
   for (const set of SETS) bySet[name][set] = set === finalSet ? chosen.s : score(name, train, crossValidate(name, set, chosen.o));
-  process.stderr.write(`${name}: ${JSON.stringify(summary(chosen.s))} val ${JSON.stringify(summary(finalCv[name].val))} ${JSON.stringify({ hidden: chosen.o.hidden, l2: chosen.o.l2, balance: chosen.o.balance })} (${((Date.now() - t0) / 1000).toFixed(0)} s)\n`);
+  process.stderr.write(
+    `${name}: ${JSON.stringify(summary(chosen.s))} val ${JSON.stringify(summary(finalCv[name].val))} ${JSON.stringify({ hidden: chosen.o.hidden, l2: chosen.o.l2, balance: chosen.o.balance })} (${((Date.now() - t0) / 1000).toFixed(0)} s)\n`,
+  );
 }
 
 function summary(s: Scores): Record<string, number | number[]> {
   const r3 = (v: number) => Math.round(v * 1000) / 1000;
-  return { n: s.n, accuracy: r3(s.accuracy), ...(s.kappa !== undefined ? { kappa: r3(s.kappa) } : {}), ...(s.auc !== undefined ? { auc: r3(s.auc) } : {}), ...(s.recall ? { recall: s.recall.map(r3) } : {}) };
+  return {
+    n: s.n,
+    accuracy: r3(s.accuracy),
+    ...(s.kappa !== undefined ? { kappa: r3(s.kappa) } : {}),
+    ...(s.auc !== undefined ? { auc: r3(s.auc) } : {}),
+    ...(s.recall ? { recall: s.recall.map(r3) } : {}),
+  };
 }
 
 // The shipped heads: trained on all of train with the chosen settings; one standardisation.
@@ -175,24 +229,49 @@ const xTrain = matrix(train, finalSet);
 const stats = featureStats(xTrain, train.length);
 const xs = standardised(xTrain, train.length, stats);
 const heads = {} as Record<HeadName, Head>;
-for (const name of HEAD_NAMES) heads[name] = trainHead(xs, train.map((r) => HEADS[name].label(r)!), HEADS[name].classes, finalCv[name].o);
+for (const name of HEAD_NAMES)
+  heads[name] = trainHead(
+    xs,
+    train.map((r) => HEADS[name].label(r)!),
+    HEADS[name].classes,
+    finalCv[name].o,
+  );
 
 const r3 = (v: number) => (Number.isFinite(v) ? v.toFixed(3) : '-');
 const lines: string[] = [];
-lines.push(`Features: ${finalSet} (${finalSet === 'hu' ? 0 : netWidth} network + ${finalSet === 'network' ? 0 : HU_FEATURE_NAMES.length} HU/size). Cross-validation: ${K} folds by patient on train (${train.length} nodules), seed ${SEED}; val: ${val.length} nodules, heads trained on all of train.`, '');
-lines.push('| head | settings | CV accuracy | CV kappa | CV AUC | val accuracy | val kappa | val AUC |', '|---|---|---:|---:|---:|---:|---:|---:|');
+lines.push(
+  `Features: ${finalSet} (${finalSet === 'hu' ? 0 : netWidth} network + ${finalSet === 'network' ? 0 : HU_FEATURE_NAMES.length} HU/size). Cross-validation: ${K} folds by patient on train (${train.length} nodules), seed ${SEED}; val: ${val.length} nodules, heads trained on all of train.`,
+  '',
+);
+lines.push(
+  '| head | settings | CV accuracy | CV kappa | CV AUC | val accuracy | val kappa | val AUC |',
+  '|---|---|---:|---:|---:|---:|---:|---:|',
+);
 for (const name of HEAD_NAMES) {
   const { o, cv, val: v } = finalCv[name];
-  lines.push(`| ${name} | ${o.hidden ? `MLP ${o.hidden}` : 'logistic'}, L2 ${o.l2}, balance ${o.balance} | ${r3(cv.accuracy)} | ${r3(cv.kappa ?? NaN)} | ${r3(cv.auc ?? NaN)} | ${r3(v.accuracy)} | ${r3(v.kappa ?? NaN)} | ${r3(v.auc ?? NaN)} |`);
+  lines.push(
+    `| ${name} | ${o.hidden ? `MLP ${o.hidden}` : 'logistic'}, L2 ${o.l2}, balance ${o.balance} | ${r3(cv.accuracy)} | ${r3(cv.kappa ?? NaN)} | ${r3(cv.auc ?? NaN)} | ${r3(v.accuracy)} | ${r3(v.kappa ?? NaN)} | ${r3(v.auc ?? NaN)} |`,
+  );
 }
 lines.push('', 'Type, confusion matrices (rows: LIDC label; columns: predicted; solid, part-solid, ground-glass):', '');
-for (const [what, s] of [['CV', finalCv.type.cv], ['val', finalCv.type.val]] as const) {
+for (const [what, s] of [
+  ['CV', finalCv.type.cv],
+  ['val', finalCv.type.val],
+] as const) {
   lines.push(`${what} (recall ${s.recall!.map(r3).join(' / ')}):`, '', '| | solid | part-solid | ground-glass |', '|---|---:|---:|---:|');
-  s.confusion!.forEach((row, i) => lines.push(`| ${NODULE_TYPES[i]} | ${row.join(' | ')} |`));
+  s.confusion!.forEach((row, i) => {
+    lines.push(`| ${NODULE_TYPES[i]} | ${row.join(' | ')} |`);
+  });
   lines.push('');
 }
-lines.push('Feature sets compared (CV on train, each head with its chosen settings):', '', '| head | network | hu | network+hu |', '|---|---|---|---|');
-for (const name of HEAD_NAMES) lines.push(`| ${name} | ${SETS.map((s) => JSON.stringify(summary(bySet[name][s])).replace(/"/g, '').replace(/,/g, ', ')).join(' | ')} |`);
+lines.push(
+  'Feature sets compared (CV on train, each head with its chosen settings):',
+  '',
+  '| head | network | hu | network+hu |',
+  '|---|---|---|---|',
+);
+for (const name of HEAD_NAMES)
+  lines.push(`| ${name} | ${SETS.map((s) => JSON.stringify(summary(bySet[name][s])).replace(/"/g, '').replace(/,/g, ', ')).join(' | ')} |`);
 const md = lines.join('\n') + '\n';
 process.stdout.write(md);
 writeFileAtomic(values.md!, md);
@@ -209,7 +288,8 @@ if (values.write) {
     std: stats.std,
     heads,
     provenance: {
-      command: 'node --import tsx scripts/classify/cache-features.ts --threads 1 && node --import tsx scripts/classify/train-heads.ts --from models/noduleseg.safetensors --write models/noduleseg.safetensors',
+      command:
+        'node --import tsx scripts/classify/cache-features.ts --threads 1 && node --import tsx scripts/classify/train-heads.ts --from models/noduleseg.safetensors --write models/noduleseg.safetensors',
       data: `lidc-crops train split (${train.length} nodules with a texture rating), labels: LIDC characteristics by max-voting`,
       crossValidation: Object.fromEntries(HEAD_NAMES.map((n) => [n, summary(finalCv[n].cv)])),
       val: Object.fromEntries(HEAD_NAMES.map((n) => [n, summary(finalCv[n].val)])),

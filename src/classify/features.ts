@@ -37,7 +37,8 @@ export interface NetworkFeatureLayout {
 const MASKED_SCALE = 2;
 
 export function networkFeatureLayout(model: JointNet): NetworkFeatureLayout {
-  const f = model.config.features, cf = model.config.clsFeatures;
+  const f = model.config.features,
+    cf = model.config.clsFeatures;
   return { clsPooled: cf[cf.length - 1]!, segPooled: f[f.length - 1]!, segMasked: f[MASKED_SCALE]!, clsMasked: cf[MASKED_SCALE]! };
 }
 
@@ -55,7 +56,14 @@ export function asJointNet(model: SegmentationNetwork): JointNet | null {
  * Network features of each of `slices` [slices.length x networkFeatureCount], the patches
  * sampled exactly as for segmentation (centred on `centreVoxel`).
  */
-export function sliceNetworkFeatures(model: JointNet, volume: Volume, mask: Uint8Array, slice: SliceConfig, centreVoxel: Vec3, slices: readonly number[]): Float32Array {
+export function sliceNetworkFeatures(
+  model: JointNet,
+  volume: Volume,
+  mask: Uint8Array,
+  slice: SliceConfig,
+  centreVoxel: Vec3,
+  slices: readonly number[],
+): Float32Array {
   const grid = sliceGrid(volume, slice, centreVoxel);
   const all = volumeToSlices(grid);
   const [, C, P] = all.shape;
@@ -77,7 +85,8 @@ export function sliceNetworkFeatures(model: JointNet, volume: Volume, mask: Uint
     noGrad(() =>
       tidy(() => {
         const x = tensor(input, [n, C, P, P]);
-        let s = x, c = x;
+        let s = x,
+          c = x;
         const scales: Array<{ s: typeof x; c: typeof x }> = [];
         for (let i = 0; i < model.segEncoder.length; i++) {
           s = model.segEncoder.at(i).forward(s);
@@ -96,7 +105,10 @@ export function sliceNetworkFeatures(model: JointNet, volume: Volume, mask: Uint
           const num = t.mul(w).sum([2, 3]);
           const plain = t.mean([2, 3]);
           const has = wSum.gt(1e-6).float();
-          return num.div(wSum.add(1e-6)).mul(has).add(plain.mul(has.rsub(1)));
+          return num
+            .div(wSum.add(1e-6))
+            .mul(has)
+            .add(plain.mul(has.rsub(1)));
         };
         const parts = [c.mean([2, 3]), s.mean([2, 3]), masked(at.s), masked(at.c)];
         const flat = parts.map((t) => t.toTypedArray() as Float32Array);

@@ -119,9 +119,28 @@ function fromB64(s: unknown, n: number, what: string): Float32Array {
 /** The metadata string of the heads. */
 export function serialiseHeads(h: NoduleHeads): string {
   const heads = Object.fromEntries(
-    Object.entries(h.heads).map(([k, head]) => [k, { classes: head.classes, layers: head.layers.map((l) => ({ inFeatures: l.inFeatures, outFeatures: l.outFeatures, weight: toB64(l.weight), bias: toB64(l.bias) })) }]),
+    Object.entries(h.heads).map(([k, head]) => [
+      k,
+      {
+        classes: head.classes,
+        layers: head.layers.map((l) => ({
+          inFeatures: l.inFeatures,
+          outFeatures: l.outFeatures,
+          weight: toB64(l.weight),
+          bias: toB64(l.bias),
+        })),
+      },
+    ]),
   );
-  return JSON.stringify({ format: h.format, version: h.version, features: h.features, mean: toB64(h.mean), std: toB64(h.std), heads, provenance: h.provenance });
+  return JSON.stringify({
+    format: h.format,
+    version: h.version,
+    features: h.features,
+    mean: toB64(h.mean),
+    std: toB64(h.std),
+    heads,
+    provenance: h.provenance,
+  });
 }
 
 const HEAD_NAMES: readonly HeadName[] = ['type', 'calcified', 'malignancy', 'spiculation'];
@@ -129,9 +148,11 @@ const HEAD_NAMES: readonly HeadName[] = ['type', 'calcified', 'malignancy', 'spi
 /** Parses and checks the heads' metadata string; throws an Error naming what is wrong. */
 export function parseHeads(text: string): NoduleHeads {
   const j = JSON.parse(text) as Record<string, unknown>;
-  if (j['format'] !== HEADS_FORMAT || j['version'] !== 1) throw new Error(`unsupported heads format ${String(j['format'])} v${String(j['version'])}`);
+  if (j['format'] !== HEADS_FORMAT || j['version'] !== 1)
+    throw new Error(`unsupported heads format ${String(j['format'])} v${String(j['version'])}`);
   const features = j['features'] as { network?: unknown; hu?: unknown };
-  if (!features || !Number.isInteger(features.network) || !Array.isArray(features.hu) || !features.hu.every((x) => typeof x === 'string')) throw new Error('heads: bad feature description');
+  if (!features || !Number.isInteger(features.network) || !Array.isArray(features.hu) || !features.hu.every((x) => typeof x === 'string'))
+    throw new Error('heads: bad feature description');
   const d = (features.network as number) + features.hu.length;
   const mean = fromB64(j['mean'], d, 'heads mean');
   const std = fromB64(j['std'], d, 'heads std');
@@ -140,18 +161,33 @@ export function parseHeads(text: string): NoduleHeads {
   const heads = {} as Record<HeadName, Head>;
   for (const name of HEAD_NAMES) {
     const h = rawHeads?.[name];
-    if (!h || !Array.isArray(h.classes) || !Array.isArray(h.layers) || h.layers.length === 0) throw new Error(`heads: head "${name}" missing`);
+    if (!h || !Array.isArray(h.classes) || !Array.isArray(h.layers) || h.layers.length === 0)
+      throw new Error(`heads: head "${name}" missing`);
     let inF = d;
     const layers = (h.layers as Array<Record<string, unknown>>).map((l, n) => {
-      const i = l['inFeatures'], o = l['outFeatures'];
+      const i = l['inFeatures'],
+        o = l['outFeatures'];
       if (i !== inF || !Number.isInteger(o) || (o as number) < 1) throw new Error(`heads: head "${name}" layer ${n} has a bad shape`);
       inF = o as number;
-      return { inFeatures: i, outFeatures: o as number, weight: fromB64(l['weight'], (i as number) * (o as number), `heads ${name} weight`), bias: fromB64(l['bias'], o as number, `heads ${name} bias`) };
+      return {
+        inFeatures: i,
+        outFeatures: o as number,
+        weight: fromB64(l['weight'], (i as number) * (o as number), `heads ${name} weight`),
+        bias: fromB64(l['bias'], o as number, `heads ${name} bias`),
+      };
     });
     const k = (h.classes as unknown[]).length;
     if (!(inF === k || (inF === 1 && k === 2))) throw new Error(`heads: head "${name}" ends in ${inF} outputs for ${k} classes`);
     heads[name] = { classes: h.classes as string[], layers };
   }
   if (heads.type.classes.join() !== NODULE_TYPES.join()) throw new Error(`heads: type classes must be ${NODULE_TYPES.join(', ')}`);
-  return { format: HEADS_FORMAT, version: 1, features: { network: features.network as number, hu: features.hu as string[] }, mean, std, heads, provenance: (j['provenance'] as Record<string, unknown>) ?? {} };
+  return {
+    format: HEADS_FORMAT,
+    version: 1,
+    features: { network: features.network as number, hu: features.hu as string[] },
+    mean,
+    std,
+    heads,
+    provenance: (j['provenance'] as Record<string, unknown>) ?? {},
+  };
 }

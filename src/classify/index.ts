@@ -11,7 +11,18 @@ import { asJointNet, noduleFeatures, networkFeatureCount } from './features.ts';
 import { HU_FEATURE_NAMES } from './pooling.ts';
 import { classifyNodule, parseHeads, HEADS_KEY, type NoduleHeads, type NoduleClassification } from './heads.ts';
 
-export { classifyNodule, parseHeads, serialiseHeads, headForward, HEADS_KEY, type NoduleHeads, type NoduleClassification, type Head, type HeadName, type DenseLayer } from './heads.ts';
+export {
+  classifyNodule,
+  parseHeads,
+  serialiseHeads,
+  headForward,
+  HEADS_KEY,
+  type NoduleHeads,
+  type NoduleClassification,
+  type Head,
+  type HeadName,
+  type DenseLayer,
+} from './heads.ts';
 export { noduleFeatures, type NoduleFeatures } from './features.ts';
 export { HU_FEATURE_NAMES } from './pooling.ts';
 
@@ -30,13 +41,24 @@ export function readHeads(file: string, model: SegmentationNetwork): NoduleHeads
   }
   const joint = asJointNet(model);
   const want = heads.features.network;
-  if (want > 0 && (!joint || networkFeatureCount(joint) !== want)) throw new UserError(`${file}: its nodule-level heads expect ${want} network features, the network gives ${joint ? networkFeatureCount(joint) : 0}`);
-  if (heads.features.hu.some((n, i) => n !== HU_FEATURE_NAMES[i])) throw new UserError(`${file}: its nodule-level heads use HU features this version does not compute`);
+  if (want > 0 && (!joint || networkFeatureCount(joint) !== want))
+    throw new UserError(
+      `${file}: its nodule-level heads expect ${want} network features, the network gives ${joint ? networkFeatureCount(joint) : 0}`,
+    );
+  if (heads.features.hu.some((n, i) => n !== HU_FEATURE_NAMES[i]))
+    throw new UserError(`${file}: its nodule-level heads use HU features this version does not compute`);
   return heads;
 }
 
 /** Classifies a segmented nodule (its mask on `volume`'s grid); null for an empty mask. */
-export function characteriseNodule(model: SegmentationNetwork, slice: SliceConfig, heads: NoduleHeads, volume: Volume, mask: Uint8Array, centreVoxel: Vec3): NoduleClassification | null {
+export function characteriseNodule(
+  model: SegmentationNetwork,
+  slice: SliceConfig,
+  heads: NoduleHeads,
+  volume: Volume,
+  mask: Uint8Array,
+  centreVoxel: Vec3,
+): NoduleClassification | null {
   let any = false;
   for (let i = 0; i < mask.length && !any; i++) any = mask[i] !== 0;
   if (!any) return null;

@@ -13,8 +13,14 @@ export function confusionMatrix(truth: readonly number[], predicted: readonly nu
 }
 
 export function accuracyOf(m: readonly (readonly number[])[]): number {
-  let diag = 0, total = 0;
-  m.forEach((row, i) => row.forEach((v, j) => ((total += v), (diag += i === j ? v : 0))));
+  let diag = 0,
+    total = 0;
+  m.forEach((row, i) => {
+    row.forEach((v, j) => {
+      total += v;
+      diag += i === j ? v : 0;
+    });
+  });
   return total ? diag / total : Number.NaN;
 }
 
@@ -22,15 +28,17 @@ export function accuracyOf(m: readonly (readonly number[])[]): number {
 export function cohenKappa(m: readonly (readonly number[])[]): number {
   const k = m.length;
   let total = 0;
-  const rows = new Array<number>(k).fill(0), cols = new Array<number>(k).fill(0);
+  const rows = new Array<number>(k).fill(0),
+    cols = new Array<number>(k).fill(0);
   let diag = 0;
-  for (let i = 0; i < k; i++) for (let j = 0; j < k; j++) {
-    const v = m[i]![j]!;
-    total += v;
-    rows[i]! += v;
-    cols[j]! += v;
-    if (i === j) diag += v;
-  }
+  for (let i = 0; i < k; i++)
+    for (let j = 0; j < k; j++) {
+      const v = m[i]![j]!;
+      total += v;
+      rows[i]! += v;
+      cols[j]! += v;
+      if (i === j) diag += v;
+    }
   if (!total) return Number.NaN;
   const po = diag / total;
   let pe = 0;
@@ -51,12 +59,18 @@ export function rocAuc(scores: readonly number[], positive: readonly boolean[]):
   if (scores.length !== positive.length) throw new RangeError(`rocAuc: ${scores.length} scores, ${positive.length} labels`);
   const order = scores.map((s, i) => [s, i] as const).sort((a, b) => a[0] - b[0]);
   // Mann-Whitney U with mid-ranks for ties.
-  let rankSumPos = 0, nPos = 0;
+  let rankSumPos = 0,
+    nPos = 0;
   for (let a = 0; a < order.length; ) {
     let b = a;
     while (b + 1 < order.length && order[b + 1]![0] === order[a]![0]) b++;
     const mid = (a + b) / 2 + 1;
-    for (let r = a; r <= b; r++) if (positive[order[r]![1]]) ((rankSumPos += mid), nPos++);
+    for (let r = a; r <= b; r++) {
+      if (positive[order[r]![1]]) {
+        rankSumPos += mid;
+        nPos++;
+      }
+    }
     a = b + 1;
   }
   const nNeg = order.length - nPos;

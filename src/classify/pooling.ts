@@ -20,7 +20,6 @@ export function noduleSlices(mask: Uint8Array, dims: Vec3, promptZ: number): num
   return out.length ? out : [Math.min(nz - 1, Math.max(0, Math.round(promptZ)))];
 }
 
-
 /** HU statistics inside the mask, and the nodule's size: the names of HU_FEATURES' values. */
 export const HU_FEATURE_NAMES = [
   'meanHU',
@@ -43,7 +42,13 @@ export const HU_FEATURE_NAMES = [
  * HU statistics inside the mask (the raw image, not the network's clipped input: calcium above
  * 400 HU is clipped there) and the size; zeros-like values for an empty mask.
  */
-export function huFeatures(image: ArrayLike<number>, mask: Uint8Array, voxelVolumeMm3: number, longestAxialDiameterMm: number, meanDiameterMm: number): Float32Array {
+export function huFeatures(
+  image: ArrayLike<number>,
+  mask: Uint8Array,
+  voxelVolumeMm3: number,
+  longestAxialDiameterMm: number,
+  meanDiameterMm: number,
+): Float32Array {
   const values: number[] = [];
   for (let i = 0; i < mask.length; i++) if (mask[i]) values.push(image[i]!);
   const out = new Float32Array(HU_FEATURE_NAMES.length);
@@ -55,8 +60,13 @@ export function huFeatures(image: ArrayLike<number>, mask: Uint8Array, voxelVolu
   }
   values.sort((a, b) => a - b);
   const q = (p: number) => values[Math.min(n - 1, Math.floor(p * (n - 1) + 0.5))]!;
-  let sum = 0, sq = 0;
-  let b0 = 0, b1 = 0, b2 = 0, b3 = 0, b4 = 0;
+  let sum = 0,
+    sq = 0;
+  let b0 = 0,
+    b1 = 0,
+    b2 = 0,
+    b3 = 0,
+    b4 = 0;
   for (const v of values) {
     sum += v;
     sq += v * v;
@@ -89,11 +99,11 @@ export function huFeatures(image: ArrayLike<number>, mask: Uint8Array, voxelVolu
 /** Per-slice features [S x W] -> their mean over the slices, weighted by each slice's mask area. */
 export function poolSlices(perSlice: Float32Array, width: number, weights: readonly number[]): Float32Array {
   const n = perSlice.length / width;
-  if (!Number.isInteger(n) || n !== weights.length) throw new RangeError(`poolSlices: ${perSlice.length} values are not ${weights.length} slices of ${width}`);
+  if (!Number.isInteger(n) || n !== weights.length)
+    throw new RangeError(`poolSlices: ${perSlice.length} values are not ${weights.length} slices of ${width}`);
   const total = weights.reduce((a, b) => a + b, 0);
   const w = total > 0 ? weights.map((x) => x / total) : weights.map(() => 1 / n);
   const out = new Float32Array(width);
   for (let r = 0; r < n; r++) for (let j = 0; j < width; j++) out[j]! += w[r]! * perSlice[r * width + j]!;
   return out;
 }
-

@@ -27,7 +27,10 @@ class Mlp extends Module<[Tensor], Tensor> {
   readonly drop: Dropout;
   constructor(d: number, hidden: number, k: number, p: number) {
     super();
-    this.layers = hidden > 0 ? [this.registerModule('l0', new Linear(d, hidden)), this.registerModule('l1', new Linear(hidden, k))] : [this.registerModule('l0', new Linear(d, k))];
+    this.layers =
+      hidden > 0
+        ? [this.registerModule('l0', new Linear(d, hidden)), this.registerModule('l1', new Linear(hidden, k))]
+        : [this.registerModule('l0', new Linear(d, k))];
     this.drop = this.registerModule('drop', new Dropout(p));
   }
   forward(x: Tensor): Tensor {
@@ -40,8 +43,15 @@ class Mlp extends Module<[Tensor], Tensor> {
  * Trains one head on x [n x d] (standardised) and labels 0..k-1; a two-class head is returned
  * with one output (the positive class's logit minus the negative's, so sigmoid gives softmax's p1).
  */
-export function trainHead(x: Float32Array, labels: readonly number[], classes: readonly string[], o: HeadTrainOptions = DEFAULT_HEAD_TRAINING): Head {
-  const n = labels.length, k = classes.length, d = x.length / n;
+export function trainHead(
+  x: Float32Array,
+  labels: readonly number[],
+  classes: readonly string[],
+  o: HeadTrainOptions = DEFAULT_HEAD_TRAINING,
+): Head {
+  const n = labels.length,
+    k = classes.length,
+    d = x.length / n;
   if (!Number.isInteger(d) || d < 1) throw new RangeError(`trainHead: ${x.length} values are not ${n} rows`);
   manualSeed(o.seed);
   const counts = new Array<number>(k).fill(0);
@@ -50,7 +60,12 @@ export function trainHead(x: Float32Array, labels: readonly number[], classes: r
   const net = new Mlp(d, o.hidden, k, o.dropout);
   const opt = new Adam(net.parameters(), { lr: o.lr });
   const X = keep(tensor(x, [n, d]));
-  const Y = keep(tensor(BigInt64Array.from(labels, (v) => BigInt(v)), [n]));
+  const Y = keep(
+    tensor(
+      BigInt64Array.from(labels, (v) => BigInt(v)),
+      [n],
+    ),
+  );
   const W = keep(tensor(Float32Array.from(weights), [k]));
   try {
     net.train(true);
@@ -58,7 +73,13 @@ export function trainHead(x: Float32Array, labels: readonly number[], classes: r
       tidy(() => {
         opt.zeroGrad();
         let loss = F.crossEntropy(net.forward(X), Y, { weight: W });
-        for (const l of net.layers) loss = loss.add(l.weight.square().sum().mul(o.l2 / 2));
+        for (const l of net.layers)
+          loss = loss.add(
+            l.weight
+              .square()
+              .sum()
+              .mul(o.l2 / 2),
+          );
         loss.backward();
         opt.step();
       });
@@ -89,9 +110,11 @@ export function trainHead(x: Float32Array, labels: readonly number[], classes: r
 /** Column means and standard deviations (a constant column gets std 1). */
 export function featureStats(x: Float32Array, n: number): { mean: Float32Array; std: Float32Array } {
   const d = x.length / n;
-  const mean = new Float32Array(d), std = new Float32Array(d);
+  const mean = new Float32Array(d),
+    std = new Float32Array(d);
   for (let j = 0; j < d; j++) {
-    let s = 0, q = 0;
+    let s = 0,
+      q = 0;
     for (let i = 0; i < n; i++) {
       const v = x[i * d + j]!;
       s += v;

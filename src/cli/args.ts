@@ -37,7 +37,8 @@ export function numberInArg(flag: string, lo: number, hi: number, loOpen: boolea
   return (v) => {
     const n = Number(v);
     const ok = Number.isFinite(n) && (loOpen ? n > lo : n >= lo) && (hiOpen ? n < hi : n <= hi);
-    if (v.trim() === '' || !ok) throw new UserError(`${flag}: expected a number in ${loOpen ? '(' : '['}${lo}, ${hi}${hiOpen ? ')' : ']'}, got "${v}"`);
+    if (v.trim() === '' || !ok)
+      throw new UserError(`${flag}: expected a number in ${loOpen ? '(' : '['}${lo}, ${hi}${hiOpen ? ')' : ']'}, got "${v}"`);
     return n;
   };
 }

@@ -5,12 +5,35 @@ import { refuseOutputsOverInputs } from '../io/guard.ts';
 import { UserError } from '../errors.ts';
 import { writeFileAtomic } from '../io/atomic.ts';
 import { readLidcScan } from '../io/lidc.ts';
-import { foldSplit, lidcCropsDir, loadCrops, parseFoldList, parseFoldSpec, requireData, stratifiedPatientFolds, type CropCase } from '../data/index.ts';
+import {
+  foldSplit,
+  lidcCropsDir,
+  loadCrops,
+  parseFoldList,
+  parseFoldSpec,
+  requireData,
+  stratifiedPatientFolds,
+  type CropCase,
+} from '../data/index.ts';
 import { loadModel } from '../models/index.ts';
 import { setNumThreads } from '../tensor/index.ts';
-import { benchmarkCrops, cropRowsCsv, groupSummaries, groupTableMarkdown, summariseGroup, type CropBenchmarkRow } from '../eval/benchmark.ts';
+import {
+  benchmarkCrops,
+  cropRowsCsv,
+  groupSummaries,
+  groupTableMarkdown,
+  summariseGroup,
+  type CropBenchmarkRow,
+} from '../eval/benchmark.ts';
 import { readReaderIndex } from '../eval/readers.ts';
-import { benchmarkScan, mergeTouchingLesions, scanRowsCsv, scanRowsMarkdown, type PromptKind, type ScanBenchmarkRow } from '../eval/scans.ts';
+import {
+  benchmarkScan,
+  mergeTouchingLesions,
+  scanRowsCsv,
+  scanRowsMarkdown,
+  type PromptKind,
+  type ScanBenchmarkRow,
+} from '../eval/scans.ts';
 import { DEFAULT_MODEL } from './segment.ts';
 import { makeProgress } from './progress.ts';
 import { nonNegativeIntArg, numberInArg, positiveIntArg } from './args.ts';
@@ -31,7 +54,12 @@ function checkOutputs(opts: Pick<Common, 'csv' | 'md'>, inputs: string[]): void 
   refuseOutputsOverInputs([opts.csv, opts.md], inputs);
 }
 
-function selectCrops(split: string, fold: string | undefined, foldSeed: number, limit: number | undefined): { cases: CropCase[]; what: string } {
+function selectCrops(
+  split: string,
+  fold: string | undefined,
+  foldSeed: number,
+  limit: number | undefined,
+): { cases: CropCase[]; what: string } {
   let cases: CropCase[];
   let what: string;
   if (fold !== undefined) {
@@ -52,18 +80,30 @@ function runCrops(modelPath: string, cases: readonly CropCase[], tta: boolean, l
   const dir = lidcCropsDir();
   const progress = makeProgress();
   progress.start(cases.length, label);
-  const rows = benchmarkCrops(model, info, cases, { cropsDir: dir, readerIndex: readReaderIndex(dir), flipTta: tta, ...(threshold !== undefined ? { threshold } : {}), onCase: (d) => progress.update(d) });
+  const rows = benchmarkCrops(model, info, cases, {
+    cropsDir: dir,
+    readerIndex: readReaderIndex(dir),
+    flipTta: tta,
+    ...(threshold !== undefined ? { threshold } : {}),
+    onCase: (d) => progress.update(d),
+  });
   progress.stop();
   model.dispose();
   return rows;
 }
 
 export function register(program: Command): void {
-  const bench = program.command('benchmark').description('the real task, measured: crops by type, size and pleural contact against each reader; cross-validation; whole scans prompted by a point or a box');
+  const bench = program
+    .command('benchmark')
+    .description(
+      'the real task, measured: crops by type, size and pleural contact against each reader; cross-validation; whole scans prompted by a point or a box',
+    );
 
   bench
     .command('crops')
-    .description('segment lidc-crops and score each nodule against the union of the readers, their 50% consensus and each reader, beside the readers\' own agreement; grouped by type, size and pleural contact')
+    .description(
+      "segment lidc-crops and score each nodule against the union of the readers, their 50% consensus and each reader, beside the readers' own agreement; grouped by type, size and pleural contact",
+    )
     .option('-m, --model <file>', 'model file', DEFAULT_MODEL)
     .option('--split <name>', 'train, val or all', 'val')
     .option('--fold <i/k>', 'instead of --split: the held-out fold i of k (as train --fold)')
@@ -72,7 +112,7 @@ export function register(program: Command): void {
     .option('--csv <file>', 'write one row per nodule')
     .option('--md <file>', 'write the grouped table (markdown)')
     .option('--tta', 'average over flipped inputs')
-    .option('--threshold <p>', 'probability threshold (default: the model\'s)', probabilityArg('--threshold'))
+    .option('--threshold <p>', "probability threshold (default: the model's)", probabilityArg('--threshold'))
     .option('--threads <n>', 'intra-op threads (default: all cores)', nonNegativeIntArg('--threads'))
     .action((opts: Common & { split: string; fold?: string; foldSeed: number; limit?: number }) => {
       checkOutputs(opts, [opts.model, lidcCropsDir()]);
@@ -90,7 +130,9 @@ export function register(program: Command): void {
 
   bench
     .command('cv')
-    .description('cross-validation: each fold\'s model (trained with train --fold i/k) on its held-out fold; pooled per-type table and the spread over folds')
+    .description(
+      "cross-validation: each fold's model (trained with train --fold i/k) on its held-out fold; pooled per-type table and the spread over folds",
+    )
     .requiredOption('--models <pattern>', 'model file per fold, with {fold} for 1..k, e.g. runs/cv-{fold}/best.safetensors')
     .option('--folds <k>', 'number of folds', positiveIntArg('--folds'), 5)
     .option('--fold-seed <n>', 'seed of the fold assignment', nonNegativeIntArg('--fold-seed'), 1)
@@ -98,14 +140,15 @@ export function register(program: Command): void {
     .option('--csv <file>', 'write one row per nodule (with its fold)')
     .option('--md <file>', 'write the tables (markdown)')
     .option('--tta', 'average over flipped inputs')
-    .option('--threshold <p>', 'probability threshold (default: the model\'s)', probabilityArg('--threshold'))
+    .option('--threshold <p>', "probability threshold (default: the model's)", probabilityArg('--threshold'))
     .option('--threads <n>', 'intra-op threads (default: all cores)', nonNegativeIntArg('--threads'))
     .action((opts: Omit<Common, 'model'> & { models: string; folds: number; foldSeed: number; only?: string }) => {
       if (!opts.models.includes('{fold}')) throw new UserError(`--models: the pattern must contain {fold}, got "${opts.models}"`);
       if (opts.folds < 2) throw new UserError(`--folds: expected at least 2, got ${opts.folds}`);
       const folds = opts.only === undefined ? Array.from({ length: opts.folds }, (_, i) => i) : parseFoldList(opts.only, opts.folds);
       const paths = new Map(folds.map((i) => [i, opts.models.replaceAll('{fold}', String(i + 1))]));
-      for (const [i, p] of paths) if (!existsSync(p)) throw new UserError(`${p}: no such model file (train it with train --fold ${i + 1}/${opts.folds})`);
+      for (const [i, p] of paths)
+        if (!existsSync(p)) throw new UserError(`${p}: no such model file (train it with train --fold ${i + 1}/${opts.folds})`);
       checkOutputs(opts, [...paths.values(), lidcCropsDir()]);
       if (opts.threads) setNumThreads(opts.threads);
       requireData(lidcCropsDir());
@@ -150,26 +193,40 @@ export function register(program: Command): void {
       for (let f = 0; f < opts.folds; f++) {
         const cs = cases.filter((c) => folds.get(c.patientId) === f);
         const n = (t: string) => cs.filter((c) => c.noduleType === t).length;
-        lines.push(`| ${f + 1} | ${new Set(cs.map((c) => c.patientId)).size} | ${cs.length} | ${n('solid')} | ${n('part-solid')} | ${n('ground-glass')} |`);
+        lines.push(
+          `| ${f + 1} | ${new Set(cs.map((c) => c.patientId)).size} | ${cs.length} | ${n('solid')} | ${n('part-solid')} | ${n('ground-glass')} |`,
+        );
       }
-      if (opts.csv) writeFileAtomic(opts.csv, 'patient,fold\n' + [...folds].sort().map(([p, f]) => `${p},${f + 1}`).join('\n') + '\n');
+      if (opts.csv)
+        writeFileAtomic(
+          opts.csv,
+          'patient,fold\n' +
+            [...folds]
+              .sort()
+              .map(([p, f]) => `${p},${f + 1}`)
+              .join('\n') +
+            '\n',
+        );
       process.stdout.write(lines.join('\n') + '\n');
     });
 
   bench
     .command('scans')
-    .description('whole LIDC scans (DICOM series + XML): every nodule the readers outlined, prompted by a point at their centre and by their box, scored in 3D against their union and 50% consensus')
+    .description(
+      'whole LIDC scans (DICOM series + XML): every nodule the readers outlined, prompted by a point at their centre and by their box, scored in 3D against their union and 50% consensus',
+    )
     .argument('<dirs...>', 'LIDC scan folders (a DICOM series with its XML)')
     .option('-m, --model <file>', 'model file', DEFAULT_MODEL)
     .option('--prompts <list>', 'point, box or point,box', 'point,box')
     .option('--csv <file>', 'write one row per nodule and prompt')
     .option('--md <file>', 'write the table (markdown)')
     .option('--tta', 'average over flipped inputs')
-    .option('--threshold <p>', 'probability threshold (default: the model\'s)', probabilityArg('--threshold'))
+    .option('--threshold <p>', "probability threshold (default: the model's)", probabilityArg('--threshold'))
     .option('--threads <n>', 'intra-op threads (default: all cores)', nonNegativeIntArg('--threads'))
     .action(async (dirs: string[], opts: Common & { prompts: string }) => {
       const prompts = opts.prompts.split(',').map((s) => s.trim());
-      for (const p of prompts) if (p !== 'point' && p !== 'box') throw new UserError(`--prompts: expected point, box or point,box, got "${opts.prompts}"`);
+      for (const p of prompts)
+        if (p !== 'point' && p !== 'box') throw new UserError(`--prompts: expected point, box or point,box, got "${opts.prompts}"`);
       checkOutputs(opts, [opts.model, ...dirs]);
       if (!existsSync(opts.model)) throw new UserError(`${opts.model}: no such model file`);
       if (opts.threads) setNumThreads(opts.threads);
@@ -184,7 +241,24 @@ export function register(program: Command): void {
       for (const { dir, scan } of scans) {
         const name = basename(dir.replace(/\/+$/, ''));
         progress.start(scan.nodules.length * prompts.length, name);
-        rows.push(...benchmarkScan(model, info, scan.series.volume, name, mergeTouchingLesions(scan.nodules.map((n) => ({ index: n.index, readerIds: n.readers, voxels: n.voxels, votes: n.votes })), scan.series.volume.dims), { prompts: prompts as PromptKind[], flipTta: opts.tta ?? false, ...(opts.threshold !== undefined ? { threshold: opts.threshold } : {}), onNodule: (d) => progress.update(d) }));
+        rows.push(
+          ...benchmarkScan(
+            model,
+            info,
+            scan.series.volume,
+            name,
+            mergeTouchingLesions(
+              scan.nodules.map((n) => ({ index: n.index, readerIds: n.readers, voxels: n.voxels, votes: n.votes })),
+              scan.series.volume.dims,
+            ),
+            {
+              prompts: prompts as PromptKind[],
+              flipTta: opts.tta ?? false,
+              ...(opts.threshold !== undefined ? { threshold: opts.threshold } : {}),
+              onNodule: (d) => progress.update(d),
+            },
+          ),
+        );
         progress.stop();
       }
       model.dispose();
@@ -194,4 +268,3 @@ export function register(program: Command): void {
       process.stdout.write(md);
     });
 }
-

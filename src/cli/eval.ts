@@ -7,7 +7,6 @@ import { imageStem, isImagePath } from '../io/formats.ts';
 import { refuseOutputsOverInputs } from '../io/guard.ts';
 import { makeProgress } from './progress.ts';
 
-
 export function register(program: Command): void {
   program
     .command('eval')
@@ -25,7 +24,11 @@ export function register(program: Command): void {
       const { readVolume } = await import('../io/read.ts');
       const { MetricAccumulator, metricsCsv, segmentationMetrics, summaryMarkdown } = await import('../metrics/index.ts');
       const stem = imageStem;
-      const refs = new Map(readdirSync(opts.ref).filter(isImagePath).map((f) => [stem(f), f]));
+      const refs = new Map(
+        readdirSync(opts.ref)
+          .filter(isImagePath)
+          .map((f) => [stem(f), f]),
+      );
       const preds = readdirSync(opts.pred).filter(isImagePath);
       const pairs = preds.filter((f) => refs.has(stem(f)));
       if (pairs.length === 0) throw new UserError(`${opts.pred}: no predicted mask has a reference of the same name in ${opts.ref}`);
@@ -36,15 +39,22 @@ export function register(program: Command): void {
       for (const [n, f] of pairs.entries()) {
         const pred = await readVolume(join(opts.pred, f));
         const ref = await readVolume(join(opts.ref, refs.get(stem(f))!));
-        if (!pred.sameGrid(ref)) throw new UserError(`${join(opts.pred, f)}: not on the grid of its reference ${join(opts.ref, refs.get(stem(f))!)}`);
+        if (!pred.sameGrid(ref))
+          throw new UserError(`${join(opts.pred, f)}: not on the grid of its reference ${join(opts.ref, refs.get(stem(f))!)}`);
         acc.update(stem(f), segmentationMetrics(pred, ref));
         progress.update(n + 1);
       }
       progress.stop();
       const md = summaryMarkdown(acc.aggregate());
       // Both or neither: a failed --md must not leave the --csv behind.
-      writeFilesAtomicSet([...(opts.csv ? [[opts.csv, metricsCsv(acc.cases)] as const] : []), ...(opts.md ? [[opts.md, md] as const] : [])]);
+      writeFilesAtomicSet([
+        ...(opts.csv ? [[opts.csv, metricsCsv(acc.cases)] as const] : []),
+        ...(opts.md ? [[opts.md, md] as const] : []),
+      ]);
       process.stdout.write(`${pairs.length} nodules\n\n${md}`);
-      if (missing.length) process.stderr.write(`warning: ${missing.length} reference masks have no prediction (not counted): ${missing.slice(0, 5).join(', ')}${missing.length > 5 ? ', ...' : ''}\n`);
+      if (missing.length)
+        process.stderr.write(
+          `warning: ${missing.length} reference masks have no prediction (not counted): ${missing.slice(0, 5).join(', ')}${missing.length > 5 ? ', ...' : ''}\n`,
+        );
     });
 }

@@ -47,18 +47,26 @@ export function register(program: Command): void {
     .option('--epochs <n>', `training epochs (default ${HELP_DEFAULTS.epochs})`, positiveIntArg('--epochs'))
     .option('--steps <n>', 'a fixed number of optimizer steps instead of --epochs', positiveIntArg('--steps'))
     .option('--lr <x>', `learning rate of the top layers (default ${HELP_DEFAULTS.lr})`, numberInArg('--lr', 0, 1, true, false))
-    .option('--lr-decay <f>', 'discriminative rates: each encoder stage, deeper to shallower, trains at f times the one above (default 1)', numberInArg('--lr-decay', 0, 1, true, false))
+    .option(
+      '--lr-decay <f>',
+      'discriminative rates: each encoder stage, deeper to shallower, trains at f times the one above (default 1)',
+      numberInArg('--lr-decay', 0, 1, true, false),
+    )
     .option('--batch-size <n>', `slices per step (default ${HELP_DEFAULTS.batchSize})`, positiveIntArg('--batch-size'))
     .option('--seed <n>', 'seed of the split, the folds and training (default 1)', nonNegativeIntArg('--seed'))
     .option('--threads <n>', 'intra-op threads (default: all cores)', positiveIntArg('--threads'))
-    .option('--val-fraction <f>', 'without splits.csv: share of the patients held out for validation (default 0.2)', numberInArg('--val-fraction', 0, 1, true, true))
+    .option(
+      '--val-fraction <f>',
+      'without splits.csv: share of the patients held out for validation (default 0.2)',
+      numberInArg('--val-fraction', 0, 1, true, true),
+    )
     .option('--folds <k>', 'auto: cross-validation folds (default 3)', positiveIntArg('--folds'))
     .option('--candidates <list>', 'auto: comma-separated strategies to compare (default: all that fit the model)')
     .option('--slices <which>', 'training slices: all, or only those with nodule (default all)')
     .option('--work-dir <dir>', 'keep the run folder (checkpoints, log, curves) here instead of a temporary one');
   addDataParallelOptions(cmd).action(async (opts: FinetuneCliOptions) => {
-      await runFinetune(opts);
-    });
+    await runFinetune(opts);
+  });
 }
 
 async function runFinetune(opts: FinetuneCliOptions): Promise<void> {
@@ -69,12 +77,25 @@ async function runFinetune(opts: FinetuneCliOptions): Promise<void> {
   refuseOutputsOverInputs([opts.output, opts.workDir], [opts.from, opts.data]);
   // Loaded here, not at start-up: libtorch and the trainer are for this command only.
   const { setNumThreads } = await import('../tensor/index.ts');
-  const { autoFinetune, checkStrategy, DEFAULT_FINETUNE, disposeSourceModel, finetune, loadCropFolder, loadSourceModel, parseStrategy, splitByPatient } = await import('../transfer/index.ts');
+  const {
+    autoFinetune,
+    checkStrategy,
+    DEFAULT_FINETUNE,
+    disposeSourceModel,
+    finetune,
+    loadCropFolder,
+    loadSourceModel,
+    parseStrategy,
+    splitByPatient,
+  } = await import('../transfer/index.ts');
   const auto = opts.freeze.trim() === 'auto';
   const strategy = auto ? null : parseStrategy(opts.freeze);
-  if (!auto && (opts.folds !== undefined || opts.candidates !== undefined)) throw new UserError('--folds and --candidates go with --freeze auto');
-  if (auto && opts.valFraction !== undefined) throw new UserError('--val-fraction does not apply to --freeze auto (it cross-validates on all the cases)');
-  if (opts.slices !== undefined && opts.slices !== 'all' && opts.slices !== 'nodule') throw new UserError(`--slices: expected all or nodule, got "${opts.slices}"`);
+  if (!auto && (opts.folds !== undefined || opts.candidates !== undefined))
+    throw new UserError('--folds and --candidates go with --freeze auto');
+  if (auto && opts.valFraction !== undefined)
+    throw new UserError('--val-fraction does not apply to --freeze auto (it cross-validates on all the cases)');
+  if (opts.slices !== undefined && opts.slices !== 'all' && opts.slices !== 'nodule')
+    throw new UserError(`--slices: expected all or nodule, got "${opts.slices}"`);
   if (opts.folds !== undefined && opts.folds < 2) throw new UserError(`--folds: expected an integer >= 2, got ${opts.folds}`);
   const settings: FinetuneSettings = {
     ...DEFAULT_FINETUNE,
@@ -102,7 +123,10 @@ async function runFinetune(opts: FinetuneCliOptions): Promise<void> {
       const data = resolve(opts.data);
       let bestModel: string;
       if (auto) {
-        const candidates = opts.candidates?.split(',').map((s) => s.trim()).filter((s) => s.length > 0);
+        const candidates = opts.candidates
+          ?.split(',')
+          .map((s) => s.trim())
+          .filter((s) => s.length > 0);
         if (candidates && candidates.length === 0) throw new UserError('--candidates: empty list');
         const r = autoFinetune({
           source,
@@ -121,16 +145,33 @@ async function runFinetune(opts: FinetuneCliOptions): Promise<void> {
         });
         bestModel = r.final.bestModelPath;
       } else {
-        if (folder.hasSplits && opts.valFraction !== undefined) throw new UserError(`--val-fraction: ${opts.data} has a splits.csv, which sets the split`);
+        if (folder.hasSplits && opts.valFraction !== undefined)
+          throw new UserError(`--val-fraction: ${opts.data} has a splits.csv, which sets the split`);
         const cases = folder.hasSplits
           ? { train: folder.cases.filter((c) => c.split === 'train'), val: folder.cases.filter((c) => c.split === 'val') }
           : splitByPatient(folder.cases, opts.valFraction ?? 0.2, settings.seed);
         if (cases.train.length === 0) throw new UserError(`${opts.data}: no training cases`);
-        log(`fine-tuning ${opts.from} with --freeze ${opts.freeze}${settings.lrDecay !== 1 ? ` --lr-decay ${settings.lrDecay}` : ''}: ${cases.train.length} train / ${cases.val.length} val nodules`);
-        const r = finetune({ source, strategy: strategy!, cases, data, settings, outDir: workDir, events: trainEvents(log), command, distributed });
+        log(
+          `fine-tuning ${opts.from} with --freeze ${opts.freeze}${settings.lrDecay !== 1 ? ` --lr-decay ${settings.lrDecay}` : ''}: ${cases.train.length} train / ${cases.val.length} val nodules`,
+        );
+        const r = finetune({
+          source,
+          strategy: strategy!,
+          cases,
+          data,
+          settings,
+          outDir: workDir,
+          events: trainEvents(log),
+          command,
+          distributed,
+        });
         log(`frozen: ${r.frozenParameters.length} parameter tensors; trained: ${r.trainableParameters.length}`);
         if (r.bestEpoch < 0) throw new UserError('validation Dice was undefined at every epoch: no model to save');
-        log(cases.val.length > 0 ? `best val Dice ${r.bestValDice.toFixed(4)} at epoch ${r.bestEpoch}` : `trained ${r.epochs} epochs (no validation cases)`);
+        log(
+          cases.val.length > 0
+            ? `best val Dice ${r.bestValDice.toFixed(4)} at epoch ${r.bestEpoch}`
+            : `trained ${r.epochs} epochs (no validation cases)`,
+        );
         bestModel = r.bestModelPath;
       }
       if (isMain) writeFileAtomic(opts.output, readFileSync(bestModel));

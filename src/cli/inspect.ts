@@ -65,7 +65,10 @@ export function register(program: Command): void {
         `origin:    (${vol.originMm.map((x) => x.toFixed(3)).join(', ')}) mm, LPS`,
         `direction: [${vol.direction.map((x) => +x.toFixed(6)).join(', ')}]`,
         `${isCt ? 'HU range: ' : 'range:    '} ${min} .. ${max}`,
-        `extent:    ${fmt(vol.dims.map((d, a) => d * vol.spacingMm[a]!), 1)} mm`,
+        `extent:    ${fmt(
+          vol.dims.map((d, a) => d * vol.spacingMm[a]!),
+          1,
+        )} mm`,
         ...warnings.map((w) => `warning:   ${w}`),
       ];
       process.stdout.write(lines.join('\n') + '\n');

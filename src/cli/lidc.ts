@@ -19,7 +19,11 @@ export function register(program: Command): void {
     .command('lidc')
     .description('list the nodules of the LIDC-IDRI XML beside a DICOM series and write their consensus mask')
     .argument('<dicom-dir>', 'folder holding the DICOM series and its LIDC XML')
-    .option('--agreement <level>', 'voxels marked by this share of a nodule\'s readers: a fraction (0.5), any, all, or a reader count (2)', '0.5')
+    .option(
+      '--agreement <level>',
+      "voxels marked by this share of a nodule's readers: a fraction (0.5), any, all, or a reader count (2)",
+      '0.5',
+    )
     .option('--output <mask.nii.gz>', 'write the consensus mask of all (or --nodule) nodules as NIfTI on the series grid')
     .option('--seg <mask.dcm>', 'write the consensus mask as DICOM SEG referencing the series')
     .option('--png <overlay.png>', 'write a PNG montage of the slices through the mask, lung window')
@@ -28,7 +32,17 @@ export function register(program: Command): void {
     .option('--json', 'print the nodule reports as JSON')
     .action(async (dir: string, opts: LidcOptions) => {
       // Loaded here, not at start-up: the other commands and --help do without the readers.
-      const { consensusMask, describeAgreement, noduleReport, parseAgreement, readLidcScan, encodeDicomSeg, encodeNiftiFile, renderOverlayPng, writeFilesAtomicSet } = await import('../io/index.ts');
+      const {
+        consensusMask,
+        describeAgreement,
+        noduleReport,
+        parseAgreement,
+        readLidcScan,
+        encodeDicomSeg,
+        encodeNiftiFile,
+        renderOverlayPng,
+        writeFilesAtomicSet,
+      } = await import('../io/index.ts');
       const agreement: Agreement = parseAgreement(opts.agreement);
       refuseOutputsOverInputs([opts.output, opts.seg, opts.png], [dir]);
       const { series, xml, nodules } = await readLidcScan(dir, opts.series ? { seriesUid: opts.series } : {});
@@ -46,14 +60,27 @@ export function register(program: Command): void {
         // Encode everything first, then write the set, so a failure leaves no partial output.
         const files: Array<[string, Uint8Array]> = [];
         if (opts.output) files.push([opts.output, encodeNiftiFile(opts.output, vol.withData(mask, 'SEG'))]);
-        if (opts.seg) files.push([opts.seg, encodeDicomSeg(mask, vol, { algorithmType: 'MANUAL', segmentLabel: 'Nodule (LIDC consensus)' })]);
+        if (opts.seg)
+          files.push([opts.seg, encodeDicomSeg(mask, vol, { algorithmType: 'MANUAL', segmentLabel: 'Nodule (LIDC consensus)' })]);
         if (opts.png) files.push([opts.png, renderOverlayPng(vol, mask, { slices: 'all-mask' })]);
         // Written before anything is printed: a failure prints one line and leaves no file.
         writeFilesAtomicSet(files);
         written.push(...files.map(([p]) => p));
       }
       if (opts.json) {
-        process.stdout.write(JSON.stringify({ xml: xml.path, readers: xml.readers.length, smallNodules: xml.smallNodules.length, nonNodules: xml.nonNodules.length, nodules: reports }, null, 2) + '\n');
+        process.stdout.write(
+          JSON.stringify(
+            {
+              xml: xml.path,
+              readers: xml.readers.length,
+              smallNodules: xml.smallNodules.length,
+              nonNodules: xml.nonNodules.length,
+              nodules: reports,
+            },
+            null,
+            2,
+          ) + '\n',
+        );
       } else {
         const out = [
           `${xml.path}`,
@@ -62,7 +89,9 @@ export function register(program: Command): void {
         ];
         for (const r of reports) {
           const c = r.centreMm.map((v) => v.toFixed(1).padStart(7)).join(' ');
-          out.push(`${String(r.index).padStart(2)}  ${String(r.readers).padStart(7)}  ${r.volumeMm3.toFixed(0).padStart(10)}  ${r.longestAxialDiameterMm.toFixed(1).padStart(12)}  (${c})  ${r.characteristics.malignancy ?? '-'}`);
+          out.push(
+            `${String(r.index).padStart(2)}  ${String(r.readers).padStart(7)}  ${r.volumeMm3.toFixed(0).padStart(10)}  ${r.longestAxialDiameterMm.toFixed(1).padStart(12)}  (${c})  ${r.characteristics.malignancy ?? '-'}`,
+          );
         }
         process.stdout.write(out.join('\n') + '\n');
       }

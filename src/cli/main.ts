@@ -34,7 +34,8 @@ const commands: CommandEntry[] = [
     load: () => import('./benchmark.ts'),
     listing: {
       term: 'benchmark',
-      description: 'the real task, measured: crops by type, size and pleural contact against each reader; cross-validation; whole scans prompted by a point or a box',
+      description:
+        'the real task, measured: crops by type, size and pleural contact against each reader; cross-validation; whole scans prompted by a point or a box',
     },
   },
   { name: 'inspect', load: () => import('./inspect.ts') },

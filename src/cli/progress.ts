@@ -10,7 +10,13 @@ export interface Progress {
 export function makeProgress(stream: NodeJS.WriteStream = process.stderr): Progress {
   if (stream.isTTY) {
     const bar = new cliProgress.SingleBar(
-      { format: '{label} |{bar}| {value}/{total} {info} eta {eta_formatted}', stream, hideCursor: true, clearOnComplete: false, barsize: 28 },
+      {
+        format: '{label} |{bar}| {value}/{total} {info} eta {eta_formatted}',
+        stream,
+        hideCursor: true,
+        clearOnComplete: false,
+        barsize: 28,
+      },
       cliProgress.Presets.shades_classic,
     );
     return {
@@ -19,7 +25,10 @@ export function makeProgress(stream: NodeJS.WriteStream = process.stderr): Progr
       stop: () => bar.stop(),
     };
   }
-  let total = 0, label = '', lastTenth = -1, t0 = 0;
+  let total = 0,
+    label = '',
+    lastTenth = -1,
+    t0 = 0;
   return {
     start(t, l) {
       total = t;

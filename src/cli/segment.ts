@@ -33,10 +33,8 @@ async function loadLib() {
 }
 type Lib = Awaited<ReturnType<typeof loadLib>>;
 
-
 /** The model shipped in the repository. */
 export const DEFAULT_MODEL = resolve(dirname(fileURLToPath(import.meta.url)), '../../models/noduleseg.safetensors');
-
 
 interface SegmentCliOptions {
   input: string;
@@ -75,7 +73,12 @@ interface SegmentCliOptions {
 export interface SegmentRemote {
   input: string;
   /** Stores the SEG and the SR (built from `reported`) on the PACS; returns both as stored. */
-  store: (volume: Volume, labels: Uint8Array, info: ModelInfo, reported: ReportedNodule[]) => Promise<{ seg: Uint8Array; sr: Uint8Array; report: Record<string, unknown> }>;
+  store: (
+    volume: Volume,
+    labels: Uint8Array,
+    info: ModelInfo,
+    reported: ReportedNodule[],
+  ) => Promise<{ seg: Uint8Array; sr: Uint8Array; report: Record<string, unknown> }>;
 }
 
 /** Labels -> 0/1. A plain loop: Uint8Array.from(labels, fn) takes ~15 s on a 512 x 512 x 133 scan here, this ~0.1 s. */
@@ -99,26 +102,40 @@ export function register(program: Command): void {
     .option('--point <x,y,z>', 'nodule position in world mm (LPS, as DICOM/ITK/LUNA16); repeatable as "x,y,z;x,y,z"')
     .option('--voxel <i,j,k>', 'nodule position in voxels (0-based); repeatable as "i,j,k;i,j,k"')
     .option('--points <csv>', 'CSV of nodule positions with LUNA16 columns coordX,coordY,coordZ (world mm)')
-    .option('--box <x0,y0,z0,x1,y1,z1>', `a box around the nodule: two opposite corners in world mm (LPS); the mask stays within it plus ${BOX_MARGIN_MM} mm (a box flat in z, drawn on one slice, limits it in-plane only); repeatable with ";"`)
+    .option(
+      '--box <x0,y0,z0,x1,y1,z1>',
+      `a box around the nodule: two opposite corners in world mm (LPS); the mask stays within it plus ${BOX_MARGIN_MM} mm (a box flat in z, drawn on one slice, limits it in-plane only); repeatable with ";"`,
+    )
     .option('--voxel-box <i0,j0,k0,i1,j1,k1>', 'the same box in voxels (0-based, corners included); repeatable with ";"')
     .option('-m, --model <file>', 'model file', DEFAULT_MODEL)
     .option('--report <file>', 'write the JSON report here (default: beside the output, or stdout)')
     .option('--png <dir>', 'write PNG overlays (lung window, mask outline) into this folder')
-    .option('--threshold <p>', 'probability threshold (default: the model\'s)', parseProbability)
+    .option('--threshold <p>', "probability threshold (default: the model's)", parseProbability)
     .option('--tta', 'average over flipped inputs (slower, slightly smoother)')
     .option('--batch-size <n>', 'slices per forward pass', nonNegativeIntArg('--batch-size'), 64)
     .option('--threads <n>', 'intra-op threads (default: all cores)', nonNegativeIntArg('--threads'))
-    .option('--risk <low|high>', 'the patient\'s lung cancer risk, for Fleischner 2017 (default: both recommendations are given)', parseRisk)
-    .option('--age <years>', 'the patient\'s age: Fleischner 2017 does not apply under 35', parseAge)
-    .option('--setting <incidental|screening>', 'incidental finding (Fleischner 2017 applies) or lung cancer screening (Lung-RADS only)', parseSetting, 'incidental')
+    .option('--risk <low|high>', "the patient's lung cancer risk, for Fleischner 2017 (default: both recommendations are given)", parseRisk)
+    .option('--age <years>', "the patient's age: Fleischner 2017 does not apply under 35", parseAge)
+    .option(
+      '--setting <incidental|screening>',
+      'incidental finding (Fleischner 2017 applies) or lung cancer screening (Lung-RADS only)',
+      parseSetting,
+      'incidental',
+    )
     .option('--cancer', 'the patient has a known cancer (Fleischner 2017 does not apply)')
     .option('--immunosuppressed', 'the patient is immunosuppressed (Fleischner 2017 does not apply)')
     .option('--solid-hu <HU>', `HU at or above which a part-solid nodule's voxel is solid (default ${SOLID_HU_HELP})`, parseHu)
-    .option('--sr <file.dcm>', 'write a DICOM SR (TID 1500) of the measurements, type and categories, referencing the SEG (-o <file.dcm>) and the series')
+    .option(
+      '--sr <file.dcm>',
+      'write a DICOM SR (TID 1500) of the measurements, type and categories, referencing the SEG (-o <file.dcm>) and the series',
+    )
     .option('--html <file.html>', 'write a printable HTML report: key images with the mask, measurements, type, Lung-RADS and Fleischner')
-    .option('--dicomweb <url>', 'instead of --input: a DICOMweb server (e.g. http://host:8042/dicom-web); the SEG is stored back there. Credentials: NODULESEG_DICOMWEB_USER/_PASSWORD, _TOKEN or --dicomweb-auth')
+    .option(
+      '--dicomweb <url>',
+      'instead of --input: a DICOMweb server (e.g. http://host:8042/dicom-web); the SEG is stored back there. Credentials: NODULESEG_DICOMWEB_USER/_PASSWORD, _TOKEN or --dicomweb-auth',
+    )
     .option('--study <uid>', 'with --dicomweb: the study (Study Instance UID)')
-    .option('--series <uid>', 'with --dicomweb: the CT series (default: the study\'s largest CT series)')
+    .option('--series <uid>', "with --dicomweb: the CT series (default: the study's largest CT series)")
     .option('--dicomweb-auth <file>', 'with --dicomweb: a JSON file {"username","password"} or {"token"}')
     .action(async (opts: SegmentCliOptions) => {
       if (opts.dicomweb !== undefined || opts.study !== undefined || opts.series !== undefined || opts.dicomwebAuth !== undefined) {
@@ -140,7 +157,8 @@ function parseRisk(v: string): FleischnerRisk {
 
 function parseAge(v: string): number {
   const a = Number(v);
-  if (!(v.trim() !== '' && Number.isFinite(a) && a >= 0 && a <= 130)) throw new UserError(`--age: expected an age in years (0 to 130), got "${v}"`);
+  if (!(v.trim() !== '' && Number.isFinite(a) && a >= 0 && a <= 130))
+    throw new UserError(`--age: expected an age in years (0 to 130), got "${v}"`);
   return a;
 }
 
@@ -151,13 +169,20 @@ function parseSetting(v: string): 'incidental' | 'screening' {
 
 function parseHu(v: string): number {
   const h = Number(v);
-  if (!(v.trim() !== '' && Number.isFinite(h) && h >= -1024 && h <= 3071)) throw new UserError(`--solid-hu: expected a number of HU (-1024 to 3071), got "${v}"`);
+  if (!(v.trim() !== '' && Number.isFinite(h) && h >= -1024 && h <= 3071))
+    throw new UserError(`--solid-hu: expected a number of HU (-1024 to 3071), got "${v}"`);
   return h;
 }
 
 /** The patient context of the Fleischner rules, from the options. */
 function fleischnerContextOf(opts: SegmentCliOptions): FleischnerContext {
-  return { risk: opts.risk ?? null, ageYears: opts.age ?? null, setting: opts.setting ?? 'incidental', knownCancer: opts.cancer === true, immunosuppressed: opts.immunosuppressed === true };
+  return {
+    risk: opts.risk ?? null,
+    ageYears: opts.age ?? null,
+    setting: opts.setting ?? 'incidental',
+    knownCancer: opts.cancer === true,
+    immunosuppressed: opts.immunosuppressed === true,
+  };
 }
 
 function parseProbability(v: string): number {
@@ -167,20 +192,30 @@ function parseProbability(v: string): number {
 }
 
 export function parseTriples(text: string, flag: string): Vec3[] {
-  return text.split(';').filter((s) => s.trim()).map((s) => {
-    const v = s.split(',').map((t) => Number(t.trim()));
-    if (v.length !== 3 || v.some((x) => !Number.isFinite(x))) throw new UserError(`${flag}: expected three numbers "a,b,c", got "${s}"`);
-    return v as Vec3;
-  });
+  return text
+    .split(';')
+    .filter((s) => s.trim())
+    .map((s) => {
+      const v = s.split(',').map((t) => Number(t.trim()));
+      if (v.length !== 3 || v.some((x) => !Number.isFinite(x))) throw new UserError(`${flag}: expected three numbers "a,b,c", got "${s}"`);
+      return v as Vec3;
+    });
 }
 
 /** "a,b,c,d,e,f" (";"-separated for several) -> pairs of opposite corners. */
 export function parseBoxes(text: string, flag: string): Array<[Vec3, Vec3]> {
-  return text.split(';').filter((s) => s.trim()).map((s) => {
-    const v = s.split(',').map((t) => Number(t.trim()));
-    if (v.length !== 6 || v.some((x) => !Number.isFinite(x))) throw new UserError(`${flag}: expected six numbers "x0,y0,z0,x1,y1,z1" (two opposite corners), got "${s}"`);
-    return [[v[0]!, v[1]!, v[2]!], [v[3]!, v[4]!, v[5]!]];
-  });
+  return text
+    .split(';')
+    .filter((s) => s.trim())
+    .map((s) => {
+      const v = s.split(',').map((t) => Number(t.trim()));
+      if (v.length !== 6 || v.some((x) => !Number.isFinite(x)))
+        throw new UserError(`${flag}: expected six numbers "x0,y0,z0,x1,y1,z1" (two opposite corners), got "${s}"`);
+      return [
+        [v[0]!, v[1]!, v[2]!],
+        [v[3]!, v[4]!, v[5]!],
+      ];
+    });
 }
 
 function readPointsCsv(file: string): Vec3[] {
@@ -193,7 +228,9 @@ function readPointsCsv(file: string): Vec3[] {
   const lines = text.split(/\r?\n/).filter((l) => l.trim());
   if (lines.length < 2) throw new UserError(`${file}: no points (a header with coordX,coordY,coordZ and one row per nodule)`);
   const head = lines[0]!.split(',').map((h) => h.trim());
-  const ix = head.indexOf('coordX'), iy = head.indexOf('coordY'), iz = head.indexOf('coordZ');
+  const ix = head.indexOf('coordX'),
+    iy = head.indexOf('coordY'),
+    iz = head.indexOf('coordZ');
   if (ix < 0 || iy < 0 || iz < 0) throw new UserError(`${file}: needs the columns coordX, coordY, coordZ`);
   return lines.slice(1).map((l, n) => {
     const c = l.split(',');
@@ -212,7 +249,9 @@ async function runSegment(opts: SegmentCliOptions, remote?: SegmentRemote): Prom
   const prompts = [opts.point, opts.voxel, opts.points, opts.box, opts.voxelBox].filter((x) => x !== undefined).length;
   if (prompts > 1) throw new UserError('give only one of --point, --voxel, --points, --box, --voxel-box');
   if (!existsSync(opts.model)) {
-    throw new UserError(`${opts.model}: model file not found${opts.model === DEFAULT_MODEL ? ' (the shipped model is missing from this checkout)' : ''}`);
+    throw new UserError(
+      `${opts.model}: model file not found${opts.model === DEFAULT_MODEL ? ' (the shipped model is missing from this checkout)' : ''}`,
+    );
   }
   const isDir = statSync(opts.input).isDirectory();
   const cropFiles = isDir ? readdirSync(opts.input).filter(isImagePath).sort() : [];
@@ -225,9 +264,13 @@ async function runSegment(opts: SegmentCliOptions, remote?: SegmentRemote): Prom
       throw new UserError(`${opts.output}: the output must end in .nii.gz, .nii or .dcm`);
     }
     if (opts.sr && !/\.dcm$/i.test(opts.sr)) throw new UserError(`${opts.sr}: the SR file must end in .dcm`);
-    if (opts.sr && !(opts.output && /\.dcm$/i.test(opts.output))) throw new UserError(`${opts.sr}: the SR references the DICOM SEG; give -o <file.dcm> too`);
+    if (opts.sr && !(opts.output && /\.dcm$/i.test(opts.output)))
+      throw new UserError(`${opts.sr}: the SR references the DICOM SEG; give -o <file.dcm> too`);
     if (opts.html && !/\.html?$/i.test(opts.html)) throw new UserError(`${opts.html}: the HTML report must end in .html`);
-    refuseOutputsOverInputs([opts.output, reportPathOf(opts), opts.png, opts.sr, opts.html], [...imageInputFiles(opts.input), opts.model, opts.points]);
+    refuseOutputsOverInputs(
+      [opts.output, reportPathOf(opts), opts.png, opts.sr, opts.html],
+      [...imageInputFiles(opts.input), opts.model, opts.points],
+    );
   }
   const lib = await loadLib();
   if (opts.threads) lib.tensor.setNumThreads(opts.threads);
@@ -247,7 +290,8 @@ async function runSegment(opts: SegmentCliOptions, remote?: SegmentRemote): Prom
     let nodulePrompts: NodulePrompt[];
     if (opts.voxel) nodulePrompts = parseTriples(opts.voxel, '--voxel').map((voxel) => ({ kind: 'point', voxel }));
     else if (opts.voxelBox) nodulePrompts = parseBoxes(opts.voxelBox, '--voxel-box').map(([a, b]) => boxPrompt(a, b));
-    else if (opts.box) nodulePrompts = parseBoxes(opts.box, '--box').map(([a, b]) => boxPrompt(volume.worldToVoxel(a), volume.worldToVoxel(b)));
+    else if (opts.box)
+      nodulePrompts = parseBoxes(opts.box, '--box').map(([a, b]) => boxPrompt(volume.worldToVoxel(a), volume.worldToVoxel(b)));
     else {
       const world = opts.point ? parseTriples(opts.point, '--point') : readPointsCsv(opts.points!);
       nodulePrompts = world.map((w) => ({ kind: 'point', voxel: volume.worldToVoxel(w) }));
@@ -256,7 +300,9 @@ async function runSegment(opts: SegmentCliOptions, remote?: SegmentRemote): Prom
       const v = lib.inference.promptCentre(prompt);
       if (v.some((x, d) => x < -0.5 || x > volume.dims[d]! - 0.5)) {
         const what = prompt.kind === 'point' ? `point ${n + 1}` : `the centre of box ${n + 1}`;
-        throw new UserError(`${opts.input}: ${what} (voxel ${v.map((x) => x.toFixed(1)).join(', ')}) lies outside the image [${volume.dims.join(' x ')}]`);
+        throw new UserError(
+          `${opts.input}: ${what} (voxel ${v.map((x) => x.toFixed(1)).join(', ')}) lies outside the image [${volume.dims.join(' x ')}]`,
+        );
       }
     }
     const progress = makeProgress();
@@ -267,8 +313,18 @@ async function runSegment(opts: SegmentCliOptions, remote?: SegmentRemote): Prom
     });
     progress.stop();
     // On a PACS the SEG is stored first: a refused store leaves no local file either.
-    const stored = remote ? await remote.store(volume, labels, info, lib.report.withGuidelines(nodules, fleischnerContextOf(opts))) : undefined;
-    writeOutputs(lib, opts, volume, labels, nodules, info, stored && remote ? { input: remote.input, seg: stored.seg, sr: stored.sr, report: stored.report } : undefined);
+    const stored = remote
+      ? await remote.store(volume, labels, info, lib.report.withGuidelines(nodules, fleischnerContextOf(opts)))
+      : undefined;
+    writeOutputs(
+      lib,
+      opts,
+      volume,
+      labels,
+      nodules,
+      info,
+      stored && remote ? { input: remote.input, seg: stored.seg, sr: stored.sr, report: stored.report } : undefined,
+    );
   } finally {
     model.dispose();
   }
@@ -282,7 +338,8 @@ function reportPathOf(opts: SegmentCliOptions): string | undefined {
 /** A folder of crops: the output folder, every file that will be written, and none over an input. */
 function checkCropFolderPaths(opts: SegmentCliOptions, files: string[]): void {
   if (!opts.output) throw new UserError('--output <dir> is required for a folder of crops');
-  if (isImagePath(opts.output) || /\.dcm$/i.test(opts.output)) throw new UserError(`${opts.output}: for a folder of crops the output must be a folder`);
+  if (isImagePath(opts.output) || /\.dcm$/i.test(opts.output))
+    throw new UserError(`${opts.output}: for a folder of crops the output must be a folder`);
   const stems = files.map(imageStem);
   const twice = stems.find((s, i) => stems.indexOf(s) !== i);
   if (twice !== undefined) throw new UserError(`${opts.input}: two crops would both be written as ${twice}.nii.gz; rename one`);
@@ -297,15 +354,35 @@ function checkCropFolderPaths(opts: SegmentCliOptions, files: string[]): void {
 
 /** What segmentCrop and segmentAtPrompts take from the options, with the model file's heads. */
 function segmentOptionsOf(opts: SegmentCliOptions, heads: NoduleHeads | null): SegmentOptions {
-  return { threshold: opts.threshold, flipTta: opts.tta, batchSize: opts.batchSize, heads, ...(opts.solidHu !== undefined ? { solidThresholdHU: opts.solidHu } : {}) };
+  return {
+    threshold: opts.threshold,
+    flipTta: opts.tta,
+    batchSize: opts.batchSize,
+    heads,
+    ...(opts.solidHu !== undefined ? { solidThresholdHU: opts.solidHu } : {}),
+  };
 }
 
-async function segmentOneCrop(lib: Lib, model: SegmentationNetwork, info: ModelInfo, opts: SegmentCliOptions, crop: Volume, heads: NoduleHeads | null): Promise<void> {
+async function segmentOneCrop(
+  lib: Lib,
+  model: SegmentationNetwork,
+  info: ModelInfo,
+  opts: SegmentCliOptions,
+  crop: Volume,
+  heads: NoduleHeads | null,
+): Promise<void> {
   const { seg, nodule } = lib.inference.segmentCrop(model, info, crop, segmentOptionsOf(opts, heads));
   writeOutputs(lib, opts, crop, seg.mask.data, [nodule], info);
 }
 
-async function segmentCropFolder(lib: Lib, model: SegmentationNetwork, info: ModelInfo, opts: SegmentCliOptions, files: string[], heads: NoduleHeads | null): Promise<void> {
+async function segmentCropFolder(
+  lib: Lib,
+  model: SegmentationNetwork,
+  info: ModelInfo,
+  opts: SegmentCliOptions,
+  files: string[],
+  heads: NoduleHeads | null,
+): Promise<void> {
   if (!opts.output) throw new UserError('--output <dir> is required for a folder of crops');
   // A bad file halfway must not leave a partial set: masks and overlays go to staging folders
   // and are moved into place only after every crop has been segmented.
@@ -337,7 +414,9 @@ async function segmentCropFolder(lib: Lib, model: SegmentationNetwork, info: Mod
       progress.update(n + 1);
     }
     progress.stop();
-    for (const [from, to] of [[maskStage, opts.output], ...(pngStage && opts.png ? [[pngStage, opts.png]] : [])] as Array<[string, string]>) {
+    for (const [from, to] of [[maskStage, opts.output], ...(pngStage && opts.png ? [[pngStage, opts.png]] : [])] as Array<
+      [string, string]
+    >) {
       for (const name of readdirSync(from)) renameSync(join(from, name), join(to, name));
     }
     complete = true;
@@ -350,8 +429,13 @@ async function segmentCropFolder(lib: Lib, model: SegmentationNetwork, info: Mod
     if (!complete) for (const dir of created) rmSync(dir, { recursive: true, force: true });
   }
   const reportPath = opts.report ?? join(opts.output, 'report.json');
-  writeFileAtomic(reportPath, JSON.stringify({ model: modelSummary(opts.model, info), patient: fleischnerContextOf(opts), cases: report }, null, 2) + '\n');
-  process.stderr.write(`${files.length} crops segmented in ${((Date.now() - t0) / 1000).toFixed(1)} s; masks in ${opts.output}, report ${reportPath}\n`);
+  writeFileAtomic(
+    reportPath,
+    JSON.stringify({ model: modelSummary(opts.model, info), patient: fleischnerContextOf(opts), cases: report }, null, 2) + '\n',
+  );
+  process.stderr.write(
+    `${files.length} crops segmented in ${((Date.now() - t0) / 1000).toFixed(1)} s; masks in ${opts.output}, report ${reportPath}\n`,
+  );
 }
 
 function modelSummary(file: string, info: ModelInfo): Record<string, unknown> {
@@ -372,7 +456,8 @@ function writeOutputs(
   // Everything that can fail is built before the first file is written.
   let segBytes: Uint8Array | null = null;
   if (out && /\.dcm$/i.test(out)) {
-    if (volume.source?.format !== 'dicom') throw new UserError(`${out}: DICOM SEG output needs a DICOM series input; write .nii.gz instead`);
+    if (volume.source?.format !== 'dicom')
+      throw new UserError(`${out}: DICOM SEG output needs a DICOM series input; write .nii.gz instead`);
     segBytes = remote ? remote.seg : lib.io.encodeDicomSeg(binaryMask(labels), volume, segOptionsOf(info)); // on a PACS: the very SEG stored there (same UIDs)
   }
   const extra: Array<[string, Uint8Array | string]> = [];
@@ -381,7 +466,14 @@ function writeOutputs(
     extra.push([opts.sr, remote ? remote.sr : lib.report.encodeNoduleSr(reported, volume, segBytes, info)]);
   }
   if (opts.html) {
-    extra.push([opts.html, lib.report.noduleHtmlReport(reported, volume, labels, { input: remote?.input ?? opts.input ?? '', modelName: `${basename(opts.model)} (${info.config.arch})`, patient: fleischnerContextOf(opts) })]);
+    extra.push([
+      opts.html,
+      lib.report.noduleHtmlReport(reported, volume, labels, {
+        input: remote?.input ?? opts.input ?? '',
+        modelName: `${basename(opts.model)} (${info.config.arch})`,
+        patient: fleischnerContextOf(opts),
+      }),
+    ]);
   }
   // Every output is made in memory, then written as a set: a failure on the last file (a full
   // disk, a folder that cannot be made) leaves none of them behind.
@@ -398,7 +490,18 @@ function writeOutputs(
     }
   }
   files.push(...extra);
-  const report = JSON.stringify({ input: remote?.input ?? opts.input, model: modelSummary(opts.model, info), patient: fleischnerContextOf(opts), ...remote?.report, nodules: reported }, null, 2) + '\n';
+  const report =
+    JSON.stringify(
+      {
+        input: remote?.input ?? opts.input,
+        model: modelSummary(opts.model, info),
+        patient: fleischnerContextOf(opts),
+        ...remote?.report,
+        nodules: reported,
+      },
+      null,
+      2,
+    ) + '\n';
   const reportPath = reportPathOf(opts);
   if (reportPath) files.push([reportPath, report]);
   lib.io.writeFilesAtomicSet(files);

@@ -2,6 +2,7 @@ import type { Command } from 'commander';
 import { existsSync, statSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { UserError } from '../errors.ts';
+import type { RunningViewer, ViewerOptions } from '../server/index.ts';
 import { dataRoot } from '../data/paths.ts';
 import { DEFAULT_MODEL } from './segment.ts';
 import { nonNegativeIntArg, positiveNumberArg } from './args.ts';
@@ -28,8 +29,16 @@ export function register(program: Command): void {
     .option('-m, --model <file>', 'model file', DEFAULT_MODEL)
     .option('--threads <n>', 'intra-op threads (default: all cores)', nonNegativeIntArg('--threads'))
     .option('--max-upload-mb <n>', 'largest upload accepted, MiB', positiveNumberArg('--max-upload-mb'), 1024)
-    .option('--max-queue <n>', 'segmentations that may wait behind the running one; more are answered 503 (busy)', nonNegativeIntArg('--max-queue'), 4)
-    .option('--dicomweb <url>', 'also browse a DICOMweb server (PACS): search studies, open series, "Save to PACS". Credentials: NODULESEG_DICOMWEB_USER/_PASSWORD, _TOKEN or --dicomweb-auth')
+    .option(
+      '--max-queue <n>',
+      'segmentations that may wait behind the running one; more are answered 503 (busy)',
+      nonNegativeIntArg('--max-queue'),
+      4,
+    )
+    .option(
+      '--dicomweb <url>',
+      'also browse a DICOMweb server (PACS): search studies, open series, "Save to PACS". Credentials: NODULESEG_DICOMWEB_USER/_PASSWORD, _TOKEN or --dicomweb-auth',
+    )
     .option('--dicomweb-auth <file>', 'with --dicomweb: a JSON file {"username","password"} or {"token"}')
     .action(async (opts: ServeCliOptions) => {
       await runServe(opts);
@@ -44,20 +53,23 @@ function parsePort(v: string): number {
 
 async function runServe(opts: ServeCliOptions): Promise<void> {
   const dataDir = resolve(opts.data ?? dataRoot());
-  if (!existsSync(dataDir) || !statSync(dataDir).isDirectory()) throw new UserError(`${dataDir}: no such data folder (give --data <folder>)`);
+  if (!existsSync(dataDir) || !statSync(dataDir).isDirectory())
+    throw new UserError(`${dataDir}: no such data folder (give --data <folder>)`);
   if (!existsSync(opts.model)) {
-    throw new UserError(`${opts.model}: model file not found${opts.model === DEFAULT_MODEL ? ' (the shipped model is missing from this checkout)' : ''}`);
+    throw new UserError(
+      `${opts.model}: model file not found${opts.model === DEFAULT_MODEL ? ' (the shipped model is missing from this checkout)' : ''}`,
+    );
   }
   // Loaded here, not at start-up: the server is for this command only. The model (and the
   // thread count) live in the server's model worker.
   const { startViewer } = await import('../server/index.ts');
-  let dicomweb;
+  let dicomweb: ViewerOptions['dicomweb'];
   if (opts.dicomweb !== undefined) {
     const { resolveAuth, checkServerUrl } = await import('../pacs/auth.ts');
     checkServerUrl(opts.dicomweb);
     dicomweb = { url: opts.dicomweb, auth: resolveAuth(opts.dicomwebAuth) };
   } else if (opts.dicomwebAuth !== undefined) throw new UserError('--dicomweb-auth goes with --dicomweb <url>');
-  let viewer;
+  let viewer: RunningViewer;
   try {
     viewer = await startViewer({
       dataDir,

@@ -24,7 +24,8 @@ export function register(program: Command): void {
       const vf = numberInArg('--val-fraction', 0, 1, false, true)(opts.valFraction);
       // The set goes into a new or empty folder (writeSynthSet refuses a non-empty one), so it can
       // replace nothing; a file there is refused here in one line.
-      if (existsSync(opts.output) && !statSync(opts.output).isDirectory()) throw new UserError(`${opts.output}: is a file, expected a new or empty folder`);
+      if (existsSync(opts.output) && !statSync(opts.output).isDirectory())
+        throw new UserError(`${opts.output}: is a file, expected a new or empty folder`);
       const { writeSynthSet } = await import('../synth/index.ts');
       const t0 = performance.now();
       const r = writeSynthSet(opts.output, {
@@ -35,6 +36,8 @@ export function register(program: Command): void {
           if (d % 50 === 0 || d === n) process.stderr.write(`synth: ${d}/${n}\n`);
         },
       });
-      process.stderr.write(`synth: ${r.cases} crops (${r.train} train, ${r.val} val) in ${opts.output} (${((performance.now() - t0) / 1000).toFixed(1)} s)\n`);
+      process.stderr.write(
+        `synth: ${r.cases} crops (${r.train} train, ${r.val} val) in ${opts.output} (${((performance.now() - t0) / 1000).toFixed(1)} s)\n`,
+      );
     });
 }

@@ -15,15 +15,35 @@ export function register(program: Command): void {
     .description('train a model from a JSON config on lidc-crops (validation on val each epoch)')
     .requiredOption('-c, --config <file>', 'training config (JSON); see configs/')
     .option('-o, --out <dir>', 'output folder (default runs/<config name>)')
-    .option('--resume', 'continue from <out>/latest.ckpt.safetensors (the config must be the checkpoint\'s, but for epochs, maxSteps, timeBudgetMinutes, threads, valEvery)')
-    .option('--force', 'with --resume: go on even though the config differs from the checkpoint\'s')
+    .option(
+      '--resume',
+      "continue from <out>/latest.ckpt.safetensors (the config must be the checkpoint's, but for epochs, maxSteps, timeBudgetMinutes, threads, valEvery)",
+    )
+    .option('--force', "with --resume: go on even though the config differs from the checkpoint's")
     .option('--epochs <n>', 'override the number of epochs', positiveIntArg('--epochs'))
     .option('--time-budget <minutes>', 'stop after this many minutes of training', positiveNumberArg('--time-budget'))
     .option('--seed <n>', 'override the seed', nonNegativeIntArg('--seed'))
     .option('--threads <n>', 'intra-op threads (default: all cores)', nonNegativeIntArg('--threads'))
-    .option('--fold <i/k>', 'cross-validation: train on train + val except fold i of k (patient-level, stratified by type), validate on fold i')
+    .option(
+      '--fold <i/k>',
+      'cross-validation: train on train + val except fold i of k (patient-level, stratified by type), validate on fold i',
+    )
     .option('--fold-seed <n>', 'seed of the fold assignment', nonNegativeIntArg('--fold-seed'), 1);
-  addDataParallelOptions(cmd).action(async (opts: { config: string; out?: string; resume?: boolean; force?: boolean; epochs?: number; timeBudget?: number; seed?: number; threads?: number; fold?: string; foldSeed: number } & DataParallelCliOptions) => {
+  addDataParallelOptions(cmd).action(
+    async (
+      opts: {
+        config: string;
+        out?: string;
+        resume?: boolean;
+        force?: boolean;
+        epochs?: number;
+        timeBudget?: number;
+        seed?: number;
+        threads?: number;
+        fold?: string;
+        foldSeed: number;
+      } & DataParallelCliOptions,
+    ) => {
       const cfg = loadTrainConfig(opts.config);
       if (opts.epochs !== undefined) cfg.epochs = opts.epochs;
       if (opts.timeBudget !== undefined) cfg.timeBudgetMinutes = opts.timeBudget;
@@ -57,14 +77,27 @@ export function register(program: Command): void {
             onStep: (s, _n, info) => progress.update(s, `loss ${info.loss.toFixed(4)} ${info.samplesPerSecond.toFixed(1)} samples/s`),
             onEpochEnd: (r, best) => {
               progress.stop();
-              const byType = r.valDiceByType ? Object.entries(r.valDiceByType).map(([k, v]) => `${k} ${v.toFixed(3)}`).join(', ') : '';
+              const byType = r.valDiceByType
+                ? Object.entries(r.valDiceByType)
+                    .map(([k, v]) => `${k} ${v.toFixed(3)}`)
+                    .join(', ')
+                : '';
               const scans = r.valScanDice !== undefined ? ` whole-scan points ${r.valScanDice.toFixed(4)}` : '';
-              const val = r.valDice !== undefined ? ` val dice ${r.valDice.toFixed(4)} sens ${r.valSensitivity!.toFixed(4)} prec ${r.valPrecision!.toFixed(4)}${byType ? ` (${byType})` : ''}${scans}${best ? ' (best)' : ''}` : '';
-              log(`epoch ${r.epoch}: loss ${r.trainLoss.toFixed(4)} lr ${r.lr.toExponential(2)} ${r.samplesPerSecond.toFixed(1)} samples/s ${r.seconds.toFixed(0)} s${val}`);
+              const val =
+                r.valDice !== undefined
+                  ? ` val dice ${r.valDice.toFixed(4)} sens ${r.valSensitivity!.toFixed(4)} prec ${r.valPrecision!.toFixed(4)}${byType ? ` (${byType})` : ''}${scans}${best ? ' (best)' : ''}`
+                  : '';
+              log(
+                `epoch ${r.epoch}: loss ${r.trainLoss.toFixed(4)} lr ${r.lr.toExponential(2)} ${r.samplesPerSecond.toFixed(1)} samples/s ${r.seconds.toFixed(0)} s${val}`,
+              );
             },
           },
         });
-        if (isMain) log(`best val Dice ${result.bestValDice.toFixed(4)} at epoch ${result.bestEpoch}; model: ${result.bestModelPath}; ${(result.trainSeconds / 60).toFixed(1)} min of training`);
+        if (isMain)
+          log(
+            `best val Dice ${result.bestValDice.toFixed(4)} at epoch ${result.bestEpoch}; model: ${result.bestModelPath}; ${(result.trainSeconds / 60).toFixed(1)} min of training`,
+          );
       });
-    });
+    },
+  );
 }

@@ -18,14 +18,24 @@ interface WorkerCliOptions {
 export function register(program: Command): void {
   program
     .command('worker')
-    .description('run queued segmentation jobs (from `noduleseg submit`): one model load, one job at a time; run as many as you like, on any machines that reach Redis and the DICOMweb server')
+    .description(
+      'run queued segmentation jobs (from `noduleseg submit`): one model load, one job at a time; run as many as you like, on any machines that reach Redis and the DICOMweb server',
+    )
     .option('--redis <url>', 'Redis (redis://host:port; default $NODULESEG_REDIS_URL)')
     .option('--queue <name>', 'queue name', 'noduleseg')
-    .option('--dicomweb <url>', 'the DICOMweb server this worker fetches from and stores to (jobs for another are refused). Credentials: NODULESEG_DICOMWEB_USER/_PASSWORD, _TOKEN or --dicomweb-auth')
+    .option(
+      '--dicomweb <url>',
+      'the DICOMweb server this worker fetches from and stores to (jobs for another are refused). Credentials: NODULESEG_DICOMWEB_USER/_PASSWORD, _TOKEN or --dicomweb-auth',
+    )
     .option('--dicomweb-auth <file>', 'a JSON file {"username","password"} or {"token"}')
     .option('-m, --model <file>', 'model file', DEFAULT_MODEL)
     .option('--threads <n>', 'intra-op threads (default: all cores)', nonNegativeIntArg('--threads'))
-    .option('--lock-seconds <s>', 'job lock, renewed while the job runs; a killed worker\'s job is taken over after it lapses', positiveNumberArg('--lock-seconds'), 30)
+    .option(
+      '--lock-seconds <s>',
+      "job lock, renewed while the job runs; a killed worker's job is taken over after it lapses",
+      positiveNumberArg('--lock-seconds'),
+      30,
+    )
     .option('--stalled-seconds <s>', 'how often to look for jobs of killed workers', positiveNumberArg('--stalled-seconds'), 30)
     .action(async (opts: WorkerCliOptions) => {
       if (!opts.dicomweb) throw new UserError('--dicomweb <url> is required (the server this worker serves)');

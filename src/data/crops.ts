@@ -8,7 +8,7 @@ import { UserError } from '../errors.ts';
 import { describeFsError } from '../io/atomic.ts';
 import { decodeNifti1 } from '../io/nifti.ts';
 import type { Vec3 } from '../io/volume.ts';
-import { Volume } from '../io/volume.ts';
+import type { Volume } from '../io/volume.ts';
 import { lidcCropsDir, requireData } from './paths.ts';
 import { noduleTypeOfTexture, type NoduleType } from './nodule-type.ts';
 import { agreementMask, MIN_READER_UNION_DICE, readReaderIndex, readReaderMasks } from './readers.ts';
@@ -107,7 +107,8 @@ export function loadCrops(options: LoadCropsOptions = {}): CropCase[] {
   const out: CropCase[] = [];
   for (const row of splits) {
     const split = row['split'] as Split;
-    if (split !== 'train' && split !== 'val') throw new UserError(`${join(dir, 'splits.csv')}: unknown split "${row['split']}" for ${row['case']}`);
+    if (split !== 'train' && split !== 'val')
+      throw new UserError(`${join(dir, 'splits.csv')}: unknown split "${row['split']}" for ${row['case']}`);
     if (!want.has(split)) continue;
     if (options.limit !== undefined && out.length >= options.limit) break;
     const id = row['case']!;
@@ -115,7 +116,14 @@ export function loadCrops(options: LoadCropsOptions = {}): CropCase[] {
     let c = cache.get(key);
     if (!c) {
       const m = meta.get(id);
-      c = decodeCropFiles(join(dir, 'image', `${id}.nii.gz`), join(dir, 'mask', `${id}.nii.gz`), id, row['patient_id']!, split, Number(m?.['diameter_mm'] ?? Number.NaN));
+      c = decodeCropFiles(
+        join(dir, 'image', `${id}.nii.gz`),
+        join(dir, 'mask', `${id}.nii.gz`),
+        id,
+        row['patient_id']!,
+        split,
+        Number(m?.['diameter_mm'] ?? Number.NaN),
+      );
       c.noduleType = noduleTypeOfTexture(m?.['Texture_value'] ?? m?.['Texture'] ?? '');
       const r = readerIndex?.get(id);
       if (r && r.readers > 0 && r.unionDice >= MIN_READER_UNION_DICE) withAgreementLabels(c, readReaderMasks(dir, id, c.image, r.readers));
@@ -127,7 +135,14 @@ export function loadCrops(options: LoadCropsOptions = {}): CropCase[] {
 }
 
 /** Decodes one crop (int16 HU image and its mask on the same grid) into a case. */
-export function decodeCropFiles(imagePath: string, maskPath: string, id: string, patientId: string, split: Split, diameterMm: number): CropCase {
+export function decodeCropFiles(
+  imagePath: string,
+  maskPath: string,
+  id: string,
+  patientId: string,
+  split: Split,
+  diameterMm: number,
+): CropCase {
   const img = decodeNifti1(readGz(imagePath), imagePath);
   const m = decodeNifti1(readGz(maskPath), maskPath, { raw: true });
   if (!(img.data instanceof Int16Array)) throw new UserError(`${imagePath}: expected int16 HU voxels, got ${img.data.constructor.name}`);
@@ -160,7 +175,11 @@ export function withAgreementLabels(c: CropCase, readerMasks: readonly Uint8Arra
 }
 
 /** Area (mm2) of a 0/1 mask on each axial slice. */
-export function sliceAreasMm2(mask: ArrayLike<number>, dims: readonly [number, number, number], spacingMm: readonly [number, number, number]): Float64Array {
+export function sliceAreasMm2(
+  mask: ArrayLike<number>,
+  dims: readonly [number, number, number],
+  spacingMm: readonly [number, number, number],
+): Float64Array {
   const [nx, ny, nz] = dims;
   const plane = nx * ny;
   const pixelMm2 = spacingMm[0] * spacingMm[1];
@@ -183,7 +202,10 @@ export function cropCentreVoxel(dims: Vec3): Vec3 {
  * nnU-Net normalises CT by its foreground) or all voxels: the numbers a z-score
  * normalisation needs. Pass the training cases only.
  */
-export function huStats(cases: readonly CropCase[], options: { minHU: number; maxHU: number; region: 'nodule' | 'all' }): { meanHU: number; stdHU: number; voxels: number } {
+export function huStats(
+  cases: readonly CropCase[],
+  options: { minHU: number; maxHU: number; region: 'nodule' | 'all' },
+): { meanHU: number; stdHU: number; voxels: number } {
   let n = 0;
   let sum = 0;
   let sum2 = 0;

@@ -253,7 +253,8 @@ export class SliceDataset {
    * samples in order without augmentation (validation).
    */
   *batches(batchSize: number, seed: number | null, options: { dropLast?: boolean } = {}): Generator<SliceBatch> {
-    if (!Number.isInteger(batchSize) || batchSize < 1) throw new RangeError(`batches: batchSize must be a positive integer, got ${batchSize}`);
+    if (!Number.isInteger(batchSize) || batchSize < 1)
+      throw new RangeError(`batches: batchSize must be a positive integer, got ${batchSize}`);
     const order = this.order(seed);
     for (let start = 0; start < order.length; start += batchSize) {
       const end = Math.min(order.length, start + batchSize);

@@ -15,7 +15,11 @@ const RARITY: Record<NoduleType, number> = { 'part-solid': 0, 'ground-glass': 1,
  * type first (then the most nodules; ties in a seeded order), each into the fold that has the
  * fewest nodules of that type so far, then the fewest nodules overall.
  */
-export function stratifiedPatientFolds(cases: readonly Pick<CropCase, 'patientId' | 'noduleType'>[], k: number, seed: number): Map<string, number> {
+export function stratifiedPatientFolds(
+  cases: readonly Pick<CropCase, 'patientId' | 'noduleType'>[],
+  k: number,
+  seed: number,
+): Map<string, number> {
   if (!Number.isInteger(k) || k < 2) throw new RangeError(`folds: expected an integer >= 2, got ${k}`);
   const byPatient = new Map<string, Array<NoduleType | null>>();
   for (const c of cases) byPatient.set(c.patientId, [...(byPatient.get(c.patientId) ?? []), c.noduleType]);
@@ -26,14 +30,17 @@ export function stratifiedPatientFolds(cases: readonly Pick<CropCase, 'patientId
     const rarest = Math.min(...types.map((t) => (t ? RARITY[t] : 3)));
     return { rarest, count: types.filter((t) => t !== null && RARITY[t] === rarest).length, total: types.length };
   };
-  const order = patients.map((p, i) => ({ p, i, ...key(p) })).sort((a, b) => a.rarest - b.rarest || b.count - a.count || b.total - a.total || a.i - b.i);
+  const order = patients
+    .map((p, i) => ({ p, i, ...key(p) }))
+    .sort((a, b) => a.rarest - b.rarest || b.count - a.count || b.total - a.total || a.i - b.i);
   const perType = Array.from({ length: k }, () => [0, 0, 0, 0]);
   const total = new Array<number>(k).fill(0);
   const out = new Map<string, number>();
   for (const { p, rarest } of order) {
     let best = 0;
     for (let f = 1; f < k; f++) {
-      if (perType[f]![rarest]! < perType[best]![rarest]! || (perType[f]![rarest] === perType[best]![rarest] && total[f]! < total[best]!)) best = f;
+      if (perType[f]![rarest]! < perType[best]![rarest]! || (perType[f]![rarest] === perType[best]![rarest] && total[f]! < total[best]!))
+        best = f;
     }
     out.set(p, best);
     for (const t of byPatient.get(p)!) perType[best]![t ? RARITY[t] : 3]!++;
@@ -43,7 +50,12 @@ export function stratifiedPatientFolds(cases: readonly Pick<CropCase, 'patientId
 }
 
 /** The cases of fold `index` (held out) and the rest (trained on). */
-export function foldSplit<T extends Pick<CropCase, 'patientId' | 'noduleType'>>(cases: readonly T[], k: number, index: number, seed: number): { train: T[]; heldOut: T[] } {
+export function foldSplit<T extends Pick<CropCase, 'patientId' | 'noduleType'>>(
+  cases: readonly T[],
+  k: number,
+  index: number,
+  seed: number,
+): { train: T[]; heldOut: T[] } {
   if (!Number.isInteger(index) || index < 0 || index >= k) throw new RangeError(`fold ${index} is not in 0..${k - 1}`);
   const folds = stratifiedPatientFolds(cases, k, seed);
   return { train: cases.filter((c) => folds.get(c.patientId) !== index), heldOut: cases.filter((c) => folds.get(c.patientId) === index) };
@@ -53,7 +65,8 @@ export function foldSplit<T extends Pick<CropCase, 'patientId' | 'noduleType'>>(
 export function parseFoldSpec(spec: string): { index: number; count: number } | null {
   const m = /^\s*(\d+)\s*\/\s*(\d+)\s*$/.exec(spec);
   if (!m) return null;
-  const i = Number(m[1]), k = Number(m[2]);
+  const i = Number(m[1]),
+    k = Number(m[2]);
   if (k < 2 || i < 1 || i > k) return null;
   return { index: i - 1, count: k };
 }

@@ -7,10 +7,31 @@ import { SliceDataset, DEFAULT_AUGMENT, type AugmentConfig } from './dataset.ts'
 import { computeSizeBins, type SizeBins } from './size-bins.ts';
 import { DEFAULT_SLICE_CONFIG, type SliceConfig } from './slices.ts';
 
-export { loadCrops, decodeCropFiles, parseCsv, cropCentreVoxel, huStats, withAgreementLabels, sliceAreasMm2, type CropCase, type CropLabels, type LoadCropsOptions, type Split } from './crops.ts';
+export {
+  loadCrops,
+  decodeCropFiles,
+  parseCsv,
+  cropCentreVoxel,
+  huStats,
+  withAgreementLabels,
+  sliceAreasMm2,
+  type CropCase,
+  type CropLabels,
+  type LoadCropsOptions,
+  type Split,
+} from './crops.ts';
 export { readReaderIndex, readReaderMasks, agreementMask, unionMask, MIN_READER_UNION_DICE, type ReaderInfo } from './readers.ts';
 export { SliceDataset, DEFAULT_AUGMENT, drawAugment, type AugmentConfig, type SliceBatch, type SliceDatasetOptions } from './dataset.ts';
-export { computeSizeBins, sizeClassOf, saveSizeBins, loadSizeBins, parseSizeBins, quantile, SIZE_CLASSES, type SizeBins } from './size-bins.ts';
+export {
+  computeSizeBins,
+  sizeClassOf,
+  saveSizeBins,
+  loadSizeBins,
+  parseSizeBins,
+  quantile,
+  SIZE_CLASSES,
+  type SizeBins,
+} from './size-bins.ts';
 export { DEFAULT_SLICE_CONFIG, validateSliceConfig, stackSlices, type SliceConfig, type Normalisation } from './slices.ts';
 export { sliceGrid, volumeToSlices, slicesToProbability, slicesToMask, type SliceGrid } from './inference.ts';
 export { NODULE_TYPES, noduleTypeOfTexture, isSubsolid, type NoduleType } from './nodule-type.ts';
@@ -31,12 +52,14 @@ export interface TrainValData {
  * Size bins come from the training split unless given (a trained model passes its own).
  * Only the training set is augmented.
  */
-export function loadTrainVal(options: {
-  slice?: Partial<SliceConfig>;
-  augment?: AugmentConfig | null;
-  sizeBins?: SizeBins;
-  crops?: Omit<LoadCropsOptions, 'splits'>;
-} = {}): TrainValData {
+export function loadTrainVal(
+  options: {
+    slice?: Partial<SliceConfig>;
+    augment?: AugmentConfig | null;
+    sizeBins?: SizeBins;
+    crops?: Omit<LoadCropsOptions, 'splits'>;
+  } = {},
+): TrainValData {
   const slice: SliceConfig = { ...DEFAULT_SLICE_CONFIG, ...options.slice };
   const all = loadCrops({ ...options.crops });
   const train = all.filter((c) => c.split === 'train');

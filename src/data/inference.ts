@@ -8,7 +8,7 @@
  *   const probs = model(x.input, x.shape);             // [Z, 1, P, P] (or [Z, P, P]) in [0, 1]
  *   const mask = slicesToMask(probs, grid);            // Volume<Uint8Array> on crop's grid
  */
-import { Volume, type Vec3 } from '../io/volume.ts';
+import type { Volume, Vec3 } from '../io/volume.ts';
 import { intensityMap, planeMap, sampleImage, stackSlices, validateSliceConfig, type SliceConfig } from './slices.ts';
 
 /** Everything needed to go from a volume to patches and back. */
@@ -51,7 +51,8 @@ export function slicesToProbability(probs: Float32Array, grid: SliceGrid): Volum
   const { config, volume } = grid;
   const [nx, ny, nz] = volume.dims;
   const P = config.patchSize;
-  if (probs.length !== nz * P * P) throw new RangeError(`slicesToProbability: expected ${nz}x${P}x${P} = ${nz * P * P} values, got ${probs.length}`);
+  if (probs.length !== nz * P * P)
+    throw new RangeError(`slicesToProbability: expected ${nz}x${P}x${P} = ${nz * P * P} values, got ${probs.length}`);
   const h = (P - 1) / 2;
   // Inverse of planeMap without augmentation: u = h + (x - cx) * voxelSpacing / patchSpacing.
   const ku = volume.spacingMm[0] / config.spacingMm;

@@ -22,11 +22,16 @@ export function noduleTypeOfTexture(texture: string | number): NoduleType | null
 
 function textureRating(label: string): number | null {
   switch (label.trim().toLowerCase()) {
-    case 'solid': return 5;
-    case 'solid/mixed': return 4;
-    case 'part solid/mixed': return 3;
-    case 'non-solid/mixed': return 2;
-    case 'non-solid/ggo': return 1;
+    case 'solid':
+      return 5;
+    case 'solid/mixed':
+      return 4;
+    case 'part solid/mixed':
+      return 3;
+    case 'non-solid/mixed':
+      return 2;
+    case 'non-solid/ggo':
+      return 1;
     default: {
       const n = Number(label);
       return label.trim() !== '' && Number.isFinite(n) ? n : null;

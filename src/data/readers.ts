@@ -25,7 +25,12 @@ export function readReaderIndex(cropsDir: string): Map<string, ReaderInfo> {
   } catch (e) {
     throw new UserError(`${path}: cannot read (${describeFsError(e)})`, { cause: e });
   }
-  return new Map(parseCsv(text, path).map((r) => [r['case']!, { readers: Number(r['n_readers']), unionDice: Number(r['union_dice']), matched: r['status'] === 'matched' }]));
+  return new Map(
+    parseCsv(text, path).map((r) => [
+      r['case']!,
+      { readers: Number(r['n_readers']), unionDice: Number(r['union_dice']), matched: r['status'] === 'matched' },
+    ]),
+  );
 }
 
 /** The reader masks of one crop (0/1 on the crop's grid); [] when it has none. */

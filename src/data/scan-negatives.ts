@@ -33,7 +33,15 @@ export interface ScanNegativeOptions {
   seed: number;
 }
 
-export const DEFAULT_SCAN_NEGATIVES: ScanNegativeOptions = { count: 1200, minDistanceMm: 10, endGapMm: 4, endSpanMm: 25, endJitterMm: 3, endPerSlice: 3, seed: 1 };
+export const DEFAULT_SCAN_NEGATIVES: ScanNegativeOptions = {
+  count: 1200,
+  minDistanceMm: 10,
+  endGapMm: 4,
+  endSpanMm: 25,
+  endJitterMm: 3,
+  endPerSlice: 3,
+  seed: 1,
+};
 
 /** A reader's mark as a box in voxels (nodule outlines) or a point (small nodules, non-nodules). */
 interface MarkBox {
@@ -106,7 +114,10 @@ export function scanNegatives(
   const out: CropCase[] = [];
   const add = (c: Vec3, kind: string) => {
     const { crop } = cropAround(scan, { voxel: c }, size);
-    const image = crop.data instanceof Int16Array ? (crop as Volume<Int16Array>) : crop.withData(Int16Array.from(crop.data as ArrayLike<number>, (v) => Math.max(-32768, Math.min(32767, Math.round(v)))));
+    const image =
+      crop.data instanceof Int16Array
+        ? (crop as Volume<Int16Array>)
+        : crop.withData(Int16Array.from(crop.data as ArrayLike<number>, (v) => Math.max(-32768, Math.min(32767, Math.round(v)))));
     out.push({
       id: `${id}_neg_${kind}_${out.length}`,
       patientId,
@@ -118,13 +129,15 @@ export function scanNegatives(
       noduleType: null,
     });
   };
-  const hu = (x: number, y: number, z: number) => (x < 0 || y < 0 || z < 0 || x >= nx || y >= ny || z >= nz ? -1000 : data[x + nx * (y + ny * z)]!);
+  const hu = (x: number, y: number, z: number) =>
+    x < 0 || y < 0 || z < 0 || x >= nx || y >= ny || z >= nz ? -1000 : data[x + nx * (y + ny * z)]!;
   const farFromMarks = (p: Vec3, mm: number, except?: MarkBox) => marks.every((b) => b === except || distanceToBoxMm(p, b, sp) >= mm);
 
   // Past each nodule's ends, on its centre column.
   for (let k = 0; k < nodules.length; k++) {
     const b = marks[k]!;
-    const cx = (b.lo[0] + b.hi[0]) / 2, cy = (b.lo[1] + b.hi[1]) / 2;
+    const cx = (b.lo[0] + b.hi[0]) / 2,
+      cy = (b.lo[1] + b.hi[1]) / 2;
     for (const dir of [-1, 1]) {
       const edge = dir < 0 ? b.lo[2] : b.hi[2];
       for (let dz = Math.ceil(o.endGapMm / sp[2]); dz * sp[2] <= o.endSpanMm; dz++) {
@@ -146,12 +159,20 @@ export function scanNegatives(
   let made = 0;
   while (made < o.count && tries < o.count * 400) {
     tries++;
-    const x = Math.floor(rng() * nx), y = Math.floor(rng() * ny), z = Math.floor(rng() * nz);
+    const x = Math.floor(rng() * nx),
+      y = Math.floor(rng() * ny),
+      z = Math.floor(rng() * nz);
     const v = hu(x, y, z);
     if (v < -500 || v > 200) continue;
     // Lung (or air) within 4 mm in-plane on at least one side: pleura, vessel walls, fissures.
     let lungSides = 0;
-    for (const [dx, dy] of [[near, 0], [-near, 0], [0, near], [0, -near]] as const) if (hu(x + dx, y + dy, z) < -800) lungSides++;
+    for (const [dx, dy] of [
+      [near, 0],
+      [-near, 0],
+      [0, near],
+      [0, -near],
+    ] as const)
+      if (hu(x + dx, y + dy, z) < -800) lungSides++;
     if (lungSides < 1) continue;
     if (!farFromMarks([x, y, z], o.minDistanceMm)) continue;
     add([x, y, z], 'tissue');

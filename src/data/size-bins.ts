@@ -61,10 +61,17 @@ export function saveSizeBins(path: string, bins: SizeBins): void {
 export function parseSizeBins(value: unknown, path: string): SizeBins {
   const v = value as Partial<SizeBins> | null;
   const e = v?.edgesMm2;
-  if (!v || v.format !== 'noduleseg.size-bins' || v.version !== 1 || !Array.isArray(e) || e.length !== 2 || !(e[0]! > 0) || !(e[1]! > e[0]!)) {
+  if (v?.format !== 'noduleseg.size-bins' || v.version !== 1 || !Array.isArray(e) || e.length !== 2 || !(e[0]! > 0) || !(e[1]! > e[0]!)) {
     throw new UserError(`${path}: not a noduleseg size-bins file (format noduleseg.size-bins v1 with two increasing edges)`);
   }
-  return { format: 'noduleseg.size-bins', version: 1, edgesMm2: [e[0]!, e[1]!], classes: ['none', 'small', 'medium', 'large'], nonzeroSlices: Number(v.nonzeroSlices ?? 0), source: String(v.source ?? '') };
+  return {
+    format: 'noduleseg.size-bins',
+    version: 1,
+    edgesMm2: [e[0]!, e[1]!],
+    classes: ['none', 'small', 'medium', 'large'],
+    nonzeroSlices: Number(v.nonzeroSlices ?? 0),
+    source: String(v.source ?? ''),
+  };
 }
 
 export function loadSizeBins(path: string): SizeBins {

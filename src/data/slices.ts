@@ -35,7 +35,8 @@ export const DEFAULT_SLICE_CONFIG: SliceConfig = {
 export const AIR_HU = -1000;
 
 export function validateSliceConfig(cfg: SliceConfig): void {
-  if (!Number.isInteger(cfg.patchSize) || cfg.patchSize < 1) throw new RangeError(`SliceConfig.patchSize must be a positive integer, got ${cfg.patchSize}`);
+  if (!Number.isInteger(cfg.patchSize) || cfg.patchSize < 1)
+    throw new RangeError(`SliceConfig.patchSize must be a positive integer, got ${cfg.patchSize}`);
   if (!(cfg.spacingMm > 0)) throw new RangeError(`SliceConfig.spacingMm must be positive, got ${cfg.spacingMm}`);
   if (!Number.isInteger(cfg.contextSlices) || cfg.contextSlices < 1 || cfg.contextSlices % 2 !== 1) {
     throw new RangeError(`SliceConfig.contextSlices must be an odd positive integer, got ${cfg.contextSlices}`);
@@ -112,7 +113,7 @@ export function sampleImage(
   const C = zs.length;
   const bases = zs.map((z) => z * slice);
   const { lo, hi, scale, shift } = im;
-  const air = (AIR_HU < lo ? lo : AIR_HU > hi ? hi : AIR_HU) * scale + shift;
+  const air = (AIR_HU < lo ? lo : Math.min(AIR_HU, hi)) * scale + shift;
   let o = off;
   for (let v = 0; v < P; v++) {
     let x = m.x0 + m.bx * v;
@@ -146,7 +147,7 @@ export function sampleImage(
           d = at(src, base, nx, ny, xf + 1, yf + 1);
         }
         const hu = a + (b - a) * fx + (cc - a + (a - b - cc + d) * fx) * fy;
-        out[o + c * plane] = (hu < lo ? lo : hu > hi ? hi : hu) * scale + shift;
+        out[o + c * plane] = (hu < lo ? lo : Math.min(hu, hi)) * scale + shift;
       }
     }
   }
@@ -160,7 +161,17 @@ function at(src: Int16Array | Float32Array, base: number, nx: number, ny: number
  * Samples slice z of a 0/1 mask: bilinear weight > 0.5 (smoother than nearest under rotation).
  * `empty` (the caller knows the slice has no nodule) skips the work.
  */
-export function sampleMask(src: Uint8Array, nx: number, ny: number, z: number, m: PlaneMap, P: number, out: Uint8Array, off: number, empty = false): number {
+export function sampleMask(
+  src: Uint8Array,
+  nx: number,
+  ny: number,
+  z: number,
+  m: PlaneMap,
+  P: number,
+  out: Uint8Array,
+  off: number,
+  empty = false,
+): number {
   if (empty) {
     out.fill(0, off, off + P * P);
     return 0;
@@ -214,7 +225,16 @@ function mk(src: Uint8Array | Float32Array, base: number, nx: number, ny: number
 }
 
 /** Samples slice z of a float map in [0, 1] (the readers' share), bilinear, outside 0. */
-export function sampleSoft(src: Float32Array, nx: number, ny: number, z: number, m: PlaneMap, P: number, out: Float32Array, off: number): void {
+export function sampleSoft(
+  src: Float32Array,
+  nx: number,
+  ny: number,
+  z: number,
+  m: PlaneMap,
+  P: number,
+  out: Float32Array,
+  off: number,
+): void {
   const base = z * nx * ny;
   let o = off;
   for (let v = 0; v < P; v++) {
@@ -229,7 +249,10 @@ export function sampleSoft(src: Float32Array, nx: number, ny: number, z: number,
       }
       const fx = x - xf;
       const fy = y - yf;
-      const a = mk(src, base, nx, ny, xf, yf), b = mk(src, base, nx, ny, xf + 1, yf), c = mk(src, base, nx, ny, xf, yf + 1), d = mk(src, base, nx, ny, xf + 1, yf + 1);
+      const a = mk(src, base, nx, ny, xf, yf),
+        b = mk(src, base, nx, ny, xf + 1, yf),
+        c = mk(src, base, nx, ny, xf, yf + 1),
+        d = mk(src, base, nx, ny, xf + 1, yf + 1);
       out[o] = a + (b - a) * fx + (c - a + (a - b - c + d) * fx) * fy;
     }
   }

@@ -32,9 +32,17 @@ function positiveSeconds(flag: string): (v: string) => number {
 
 export function addDataParallelOptions(cmd: Command): Command {
   return cmd
-    .option('--nproc <n>', 'data-parallel: start n local workers (each trains on its shard of every epoch, the batch size per worker)', positiveInt('--nproc'))
+    .option(
+      '--nproc <n>',
+      'data-parallel: start n local workers (each trains on its shard of every epoch, the batch size per worker)',
+      positiveInt('--nproc'),
+    )
     .option('--sync-bn', 'data-parallel: batch norm over the global batch of all workers (default: each worker its own)')
-    .option('--dist-timeout <seconds>', `data-parallel: a collective (or waiting while rank 0 validates) fails after this long (default ${DEFAULT_TIMEOUT_SECONDS})`, positiveSeconds('--dist-timeout'));
+    .option(
+      '--dist-timeout <seconds>',
+      `data-parallel: a collective (or waiting while rank 0 validates) fails after this long (default ${DEFAULT_TIMEOUT_SECONDS})`,
+      positiveSeconds('--dist-timeout'),
+    );
 }
 
 /**
@@ -42,12 +50,24 @@ export function addDataParallelOptions(cmd: Command): Command {
  * waits for them instead; under a launcher (WORLD_SIZE, RANK, ... set) joins its group first.
  * `body` gets the group (undefined when alone) and whether this process reports (rank 0).
  */
-export async function runDataParallel(opts: DataParallelCliOptions, body: (dist: DistributedTraining | undefined, isMain: boolean) => Promise<void>): Promise<void> {
+export async function runDataParallel(
+  opts: DataParallelCliOptions,
+  body: (dist: DistributedTraining | undefined, isMain: boolean) => Promise<void>,
+): Promise<void> {
   const env = distEnvFrom();
   if (opts.nproc !== undefined && opts.nproc > 1) {
-    if (env) throw new UserError(`--nproc ${opts.nproc}: this process is already worker ${env.rank} of ${env.worldSize} (WORLD_SIZE is set); use one or the other`);
-    const code = await launchLocal(opts.nproc, { command: process.execPath, args: [...process.execArgv, ...withoutNproc(process.argv.slice(1))] });
-    if (code !== 0) throw new DistributedError(`data-parallel run of ${opts.nproc} workers failed (exit code ${code}); the last checkpoint resumes it with --resume`);
+    if (env)
+      throw new UserError(
+        `--nproc ${opts.nproc}: this process is already worker ${env.rank} of ${env.worldSize} (WORLD_SIZE is set); use one or the other`,
+      );
+    const code = await launchLocal(opts.nproc, {
+      command: process.execPath,
+      args: [...process.execArgv, ...withoutNproc(process.argv.slice(1))],
+    });
+    if (code !== 0)
+      throw new DistributedError(
+        `data-parallel run of ${opts.nproc} workers failed (exit code ${code}); the last checkpoint resumes it with --resume`,
+      );
     return;
   }
   if (!env) {
@@ -57,7 +77,10 @@ export async function runDataParallel(opts: DataParallelCliOptions, body: (dist:
   }
   const group = ProcessGroup.init(env, opts.distTimeout !== undefined ? { timeoutSeconds: opts.distTimeout } : {});
   try {
-    if (group.isMain) process.stderr.write(`data-parallel: ${group.worldSize} workers, rendezvous at ${env.masterAddr}:${env.masterPort}, Gloo${opts.syncBn ? ', sync-bn' : ''}\n`);
+    if (group.isMain)
+      process.stderr.write(
+        `data-parallel: ${group.worldSize} workers, rendezvous at ${env.masterAddr}:${env.masterPort}, Gloo${opts.syncBn ? ', sync-bn' : ''}\n`,
+      );
     await body({ group, syncBn: opts.syncBn ?? false }, group.isMain);
     // Nobody leaves while a peer may still need it (rank 0 hosts the store).
     group.barrier();

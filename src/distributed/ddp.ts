@@ -117,9 +117,14 @@ export class DataParallel {
   private broadcastTensors(ts: Tensor[]): void {
     const buckets = makeBuckets(ts, this.capBytes);
     for (const b of buckets) {
-      b.params.forEach((t, i) => b.flat.set(t.toTypedArray() as Float32Array, b.offsets[i]!));
+      b.params.forEach((t, i) => {
+        b.flat.set(t.toTypedArray() as Float32Array, b.offsets[i]!);
+      });
     }
-    this.group.broadcast(buckets.map((b) => b.flat), 0);
+    this.group.broadcast(
+      buckets.map((b) => b.flat),
+      0,
+    );
     for (const b of buckets) unflatten(b, 'values');
   }
 
@@ -139,7 +144,10 @@ export class DataParallel {
         } else b.flat.fill(0, off, off + p.numel);
       });
     }
-    this.group.allReduce(this.gradBuckets.map((b) => b.flat), { average: true });
+    this.group.allReduce(
+      this.gradBuckets.map((b) => b.flat),
+      { average: true },
+    );
     for (const b of this.gradBuckets) unflatten(b, 'grads');
   }
 }

@@ -53,7 +53,8 @@ export function distEnvFrom(env: Env = process.env): DistEnv | null {
   const masterAddr = env['MASTER_ADDR'];
   if (!masterAddr) throw new UserError(`WORLD_SIZE=${worldSize} but MASTER_ADDR is not set (the address of rank 0's machine)`);
   const masterPort = intVar(env, ['MASTER_PORT'], 1);
-  if (masterPort === undefined || masterPort > 65535) throw new UserError(`MASTER_PORT=${env['MASTER_PORT'] ?? ''}: expected a port number (1-65535)`);
+  if (masterPort === undefined || masterPort > 65535)
+    throw new UserError(`MASTER_PORT=${env['MASTER_PORT'] ?? ''}: expected a port number (1-65535)`);
   const rank = intVar(env, ['RANK', 'SLURM_PROCID'], 0);
   if (rank === undefined) throw new UserError(`WORLD_SIZE=${worldSize} but RANK is not set`);
   if (rank >= worldSize) throw new UserError(`RANK=${rank} must be below WORLD_SIZE=${worldSize}`);

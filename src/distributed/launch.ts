@@ -77,7 +77,9 @@ export async function launchLocal(nproc: number, options: LaunchOptions): Promis
       }),
     );
   }
-  const forward = (sig: NodeJS.Signals) => () => children.forEach((c) => c.exitCode === null && c.kill(sig));
+  const forward = (sig: NodeJS.Signals) => () => {
+    for (const c of children) if (c.exitCode === null) c.kill(sig);
+  };
   const onInt = forward('SIGINT');
   const onTerm = forward('SIGTERM');
   process.on('SIGINT', onInt);
@@ -91,8 +93,12 @@ export async function launchLocal(nproc: number, options: LaunchOptions): Promis
       pending.delete(r.rank);
       if ((r.code !== 0 || r.signal) && !failure) {
         failure = r;
-        log(`noduleseg: worker rank ${r.rank} ${r.signal ? `was killed by ${r.signal}` : `exited with code ${r.code}`}; waiting up to ${GRACE_MS / 1000} s for the others to stop`);
-        timer = setTimeout(() => children.forEach((c) => c.exitCode === null && c.signalCode === null && c.kill('SIGTERM')), GRACE_MS);
+        log(
+          `noduleseg: worker rank ${r.rank} ${r.signal ? `was killed by ${r.signal}` : `exited with code ${r.code}`}; waiting up to ${GRACE_MS / 1000} s for the others to stop`,
+        );
+        timer = setTimeout(() => {
+          for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill('SIGTERM');
+        }, GRACE_MS);
       }
     }
     if (timer) clearTimeout(timer);

@@ -43,7 +43,8 @@ interface DistAddon {
 
 const here = dirname(fileURLToPath(import.meta.url));
 /** NODULESEG_C10D_ADDON selects another build of the c10d addon. */
-export const DIST_ADDON_PATH = process.env.NODULESEG_C10D_ADDON ?? join(here, '..', '..', 'native', 'c10d', 'build', 'Release', 'noduleseg_c10d.node');
+export const DIST_ADDON_PATH =
+  process.env.NODULESEG_C10D_ADDON ?? join(here, '..', '..', 'native', 'c10d', 'build', 'Release', 'noduleseg_c10d.node');
 
 let cached: DistAddon | undefined;
 
@@ -62,7 +63,10 @@ export function loadDistAddon(): DistAddon {
   try {
     cached = require(DIST_ADDON_PATH) as DistAddon;
   } catch (e) {
-    throw new Error(`noduleseg: cannot load the distributed addon ${DIST_ADDON_PATH}: ${(e as Error).message}\n  fix: rebuild it with \`npx node-gyp rebuild --directory native/c10d\``, { cause: e });
+    throw new Error(
+      `noduleseg: cannot load the distributed addon ${DIST_ADDON_PATH}: ${(e as Error).message}\n  fix: rebuild it with \`npx node-gyp rebuild --directory native/c10d\``,
+      { cause: e },
+    );
   }
   return cached;
 }

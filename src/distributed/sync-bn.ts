@@ -76,7 +76,8 @@ export class SyncBatchNorm {
 
   private forward(bn: _BatchNorm, x: Tensor): Tensor {
     const C = x.shape[1]!;
-    if (x.ndim < 3 || C !== bn.numFeatures) throw new Error(`SyncBatchNorm: expected input [N, ${bn.numFeatures}, ...], got [${x.shape.join(', ')}]`);
+    if (x.ndim < 3 || C !== bn.numFeatures)
+      throw new Error(`SyncBatchNorm: expected input [N, ${bn.numFeatures}, ...], got [${x.shape.join(', ')}]`);
     const dims = [0, ...Array.from({ length: x.ndim - 2 }, (_, i) => i + 2)];
     const record = x.requiresGrad || bn.weight?.requiresGrad === true || bn.bias?.requiresGrad === true;
     // The model may dispose its tensors (or free them in a tidy scope of its own) before the
@@ -97,7 +98,13 @@ export class SyncBatchNorm {
       const sq = channelSums(xc.mul(xc), dims);
       this.group.allReduce([sq]);
       const varBiased = Float32Array.from(sq, (v) => v / count);
-      const invStd = channelView(tensor(Float32Array.from(varBiased, (v) => 1 / Math.sqrt(v + bn.eps)), [C]), x.ndim);
+      const invStd = channelView(
+        tensor(
+          Float32Array.from(varBiased, (v) => 1 / Math.sqrt(v + bn.eps)),
+          [C],
+        ),
+        x.ndim,
+      );
       const xHat = xc.mul(invStd);
       let y = xHat;
       if (bn.weight) y = y.mul(channelView(bn.weight, x.ndim));
@@ -174,8 +181,20 @@ export class SyncBatchNorm {
         accumulate(e.bias, local.subarray(0, C));
         accumulate(e.weight, local.subarray(C));
         this.group.allReduce([local]);
-        const meanDy = channelView(tensor(Float32Array.from(local.subarray(0, C), (v) => v / e.count), [C]), dy.ndim);
-        const meanDyXHat = channelView(tensor(Float32Array.from(local.subarray(C), (v) => v / e.count), [C]), dy.ndim);
+        const meanDy = channelView(
+          tensor(
+            Float32Array.from(local.subarray(0, C), (v) => v / e.count),
+            [C],
+          ),
+          dy.ndim,
+        );
+        const meanDyXHat = channelView(
+          tensor(
+            Float32Array.from(local.subarray(C), (v) => v / e.count),
+            [C],
+          ),
+          dy.ndim,
+        );
         let scale = e.invStd;
         if (e.weight) scale = scale.mul(channelView(e.weight, dy.ndim));
         return dy.sub(meanDy).sub(e.xHat.mul(meanDyXHat)).mul(scale);
@@ -191,7 +210,7 @@ function disposeEntry(e: TapeEntry): void {
 }
 
 function accumulate(param: Tensor | null, sums: Float64Array): void {
-  if (!param || !param.requiresGrad) return;
+  if (!param?.requiresGrad) return;
   const add = tensor(Float32Array.from(sums), param.shape);
   const g = param.grad;
   if (g) {

@@ -70,7 +70,12 @@ function zeroIfEmpty(d: number): number {
   return Number.isNaN(d) ? 0 : d;
 }
 
-export function benchmarkCrops(model: SegmentationNetwork, info: ModelInfo, cases: readonly CropCase[], options: CropBenchmarkOptions): CropBenchmarkRow[] {
+export function benchmarkCrops(
+  model: SegmentationNetwork,
+  info: ModelInfo,
+  cases: readonly CropCase[],
+  options: CropBenchmarkOptions,
+): CropBenchmarkRow[] {
   const rows: CropBenchmarkRow[] = [];
   cases.forEach((c, i) => {
     const { seg } = segmentCrop(model, info, c.image, options);
@@ -120,12 +125,34 @@ export function summariseGroup(group: string, rows: readonly CropBenchmarkRow[])
 /** Every group the benchmark reports: all, each type, each size group, pleural or not. */
 export function groupSummaries(rows: readonly CropBenchmarkRow[]): GroupSummary[] {
   const out = [summariseGroup('all', rows)];
-  for (const t of ['solid', 'part-solid', 'ground-glass'] as const) out.push(summariseGroup(`type: ${t}`, rows.filter((r) => r.type === t)));
+  for (const t of ['solid', 'part-solid', 'ground-glass'] as const)
+    out.push(
+      summariseGroup(
+        `type: ${t}`,
+        rows.filter((r) => r.type === t),
+      ),
+    );
   const unknown = rows.filter((r) => r.type === null);
   if (unknown.length) out.push(summariseGroup('type: unknown', unknown));
-  for (const g of ['3-6 mm', '6-10 mm', '10-20 mm', '>= 20 mm'] as const) out.push(summariseGroup(`size: ${g}`, rows.filter((r) => r.sizeGroup === g)));
-  out.push(summariseGroup('pleural: attached', rows.filter((r) => r.pleural)));
-  out.push(summariseGroup('pleural: free', rows.filter((r) => !r.pleural)));
+  for (const g of ['3-6 mm', '6-10 mm', '10-20 mm', '>= 20 mm'] as const)
+    out.push(
+      summariseGroup(
+        `size: ${g}`,
+        rows.filter((r) => r.sizeGroup === g),
+      ),
+    );
+  out.push(
+    summariseGroup(
+      'pleural: attached',
+      rows.filter((r) => r.pleural),
+    ),
+  );
+  out.push(
+    summariseGroup(
+      'pleural: free',
+      rows.filter((r) => !r.pleural),
+    ),
+  );
   return out;
 }
 
@@ -133,16 +160,33 @@ const f3 = (v: number) => (Number.isFinite(v) ? v.toFixed(3) : '-');
 
 export function groupTableMarkdown(groups: readonly GroupSummary[]): string {
   const lines = [
-    '| group | nodules | Dice vs union | Dice vs 50% consensus | Dice vs each reader | nodules with 2+ readers | model vs each reader | readers vs the rest of their panel | readers\' consensus vs union |',
+    "| group | nodules | Dice vs union | Dice vs 50% consensus | Dice vs each reader | nodules with 2+ readers | model vs each reader | readers vs the rest of their panel | readers' consensus vs union |",
     '|---|---:|---:|---:|---:|---:|---:|---:|---:|',
   ];
   for (const g of groups) {
-    lines.push(`| ${g.group} | ${g.nodules} | ${f3(g.diceUnion)} | ${f3(g.diceConsensus)} | ${f3(g.diceReaders)} | ${g.panelNodules} | ${f3(g.modelVsReaders)} | ${f3(g.panelLevel)} | ${f3(g.consensusVsUnion)} |`);
+    lines.push(
+      `| ${g.group} | ${g.nodules} | ${f3(g.diceUnion)} | ${f3(g.diceConsensus)} | ${f3(g.diceReaders)} | ${g.panelNodules} | ${f3(g.modelVsReaders)} | ${f3(g.panelLevel)} | ${f3(g.consensusVsUnion)} |`,
+    );
   }
   return lines.join('\n') + '\n';
 }
 
-export const CROP_ROW_COLUMNS = ['id', 'patientId', 'type', 'sizeGroup', 'pleural', 'diameterMm', 'readers', 'diceUnion', 'diceConsensus', 'diceReaders', 'panelLevel', 'consensusVsUnion', 'predictedVoxels', 'unionVoxels'] as const;
+export const CROP_ROW_COLUMNS = [
+  'id',
+  'patientId',
+  'type',
+  'sizeGroup',
+  'pleural',
+  'diameterMm',
+  'readers',
+  'diceUnion',
+  'diceConsensus',
+  'diceReaders',
+  'panelLevel',
+  'consensusVsUnion',
+  'predictedVoxels',
+  'unionVoxels',
+] as const;
 
 export function cropRowsCsv(rows: readonly CropBenchmarkRow[], extra: Record<string, string> = {}): string {
   const extraKeys = Object.keys(extra);
@@ -150,7 +194,15 @@ export function cropRowsCsv(rows: readonly CropBenchmarkRow[], extra: Record<str
   for (const r of rows) {
     const cells = CROP_ROW_COLUMNS.map((k) => {
       const v = r[k];
-      return typeof v === 'number' ? (Number.isFinite(v) ? (Number.isInteger(v) ? String(v) : v.toFixed(4)) : '') : v === null ? '' : String(v);
+      return typeof v === 'number'
+        ? Number.isFinite(v)
+          ? Number.isInteger(v)
+            ? String(v)
+            : v.toFixed(4)
+          : ''
+        : v === null
+          ? ''
+          : String(v);
     });
     lines.push([...extraKeys.map((k) => extra[k]!), ...cells].join(','));
   }

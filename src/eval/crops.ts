@@ -11,12 +11,20 @@ export interface CropEvalOptions extends PredictOptions {
   onCase?: (done: number, total: number) => void;
 }
 
-export function evaluateOnCrops(model: SegmentationNetwork, cases: readonly CropCase[], slice: SliceConfig, options: CropEvalOptions = {}): MetricAccumulator {
+export function evaluateOnCrops(
+  model: SegmentationNetwork,
+  cases: readonly CropCase[],
+  slice: SliceConfig,
+  options: CropEvalOptions = {},
+): MetricAccumulator {
   const acc = new MetricAccumulator();
   cases.forEach((c, i) => {
     const seg = segmentVolume(model, c.image, slice, options);
     const ref = { data: c.mask, dims: c.image.dims, spacingMm: c.image.spacingMm };
-    acc.update(c.id, segmentationMetrics({ data: seg.mask.data, dims: c.image.dims, spacingMm: c.image.spacingMm }, ref, { hd95: !options.skipHd95 }));
+    acc.update(
+      c.id,
+      segmentationMetrics({ data: seg.mask.data, dims: c.image.dims, spacingMm: c.image.spacingMm }, ref, { hd95: !options.skipHd95 }),
+    );
     options.onCase?.(i + 1, cases.length);
   });
   return acc;

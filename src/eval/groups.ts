@@ -34,17 +34,28 @@ export const DEFAULT_ATTACHMENT: AttachmentOptions = { ringMm: 2, denseHU: -300,
  * wallFraction of the slice, which vessels, however long, do not. The nodule is attached when a
  * wall region comes within ringMm of its outline on any slice.
  */
-export function touchesPleura(hu: ArrayLike<number>, mask: Uint8Array, dims: Vec3, spacingMm: Vec3, options: Partial<AttachmentOptions> = {}): boolean {
+export function touchesPleura(
+  hu: ArrayLike<number>,
+  mask: Uint8Array,
+  dims: Vec3,
+  spacingMm: Vec3,
+  options: Partial<AttachmentOptions> = {},
+): boolean {
   const o = { ...DEFAULT_ATTACHMENT, ...options };
   const [nx, ny, nz] = dims;
   const plane = nx * ny;
-  const rx = Math.max(1, Math.round(o.ringMm / spacingMm[0])), ry = Math.max(1, Math.round(o.ringMm / spacingMm[1]));
+  const rx = Math.max(1, Math.round(o.ringMm / spacingMm[0])),
+    ry = Math.max(1, Math.round(o.ringMm / spacingMm[1]));
   const label = new Int32Array(plane);
   const stack = new Int32Array(plane);
   for (let z = 0; z < nz; z++) {
     const off = z * plane;
     let any = false;
-    for (let p = 0; p < plane; p++) if (mask[off + p]) { any = true; break; }
+    for (let p = 0; p < plane; p++)
+      if (mask[off + p]) {
+        any = true;
+        break;
+      }
     if (!any) continue;
     // Dense non-nodule regions of this slice, with their size and whether they reach the edge.
     label.fill(0);
@@ -52,13 +63,16 @@ export function touchesPleura(hu: ArrayLike<number>, mask: Uint8Array, dims: Vec
     let next = 1;
     for (let p = 0; p < plane; p++) {
       if (label[p] || mask[off + p] || !(hu[off + p]! > o.denseHU)) continue;
-      let top = 0, size = 0, edge = false;
+      let top = 0,
+        size = 0,
+        edge = false;
       stack[top++] = p;
       label[p] = next;
       while (top > 0) {
         const q = stack[--top]!;
         size++;
-        const x = q % nx, y = (q - x) / nx;
+        const x = q % nx,
+          y = (q - x) / nx;
         if (x === 0 || y === 0 || x === nx - 1 || y === ny - 1) edge = true;
         for (let dy = -1; dy <= 1; dy++) {
           const yy = y + dy;

@@ -50,7 +50,10 @@ function consensusOf(l: ReferenceLesion, share = 0.5): Int32Array {
 export function mergeTouchingLesions(lesions: readonly ReferenceLesion[], dims: Vec3): ReferenceLesion[] {
   const [nx, ny, nz] = dims;
   const parent = lesions.map((_, i) => i);
-  const find = (i: number): number => (parent[i] === i ? i : (parent[i] = find(parent[i]!)));
+  const find = (i: number): number => {
+    if (parent[i] !== i) parent[i] = find(parent[i]!);
+    return parent[i]!;
+  };
   const sets = lesions.map((l) => new Set(l.voxels));
   for (let a = 0; a < lesions.length; a++) {
     for (let b = a + 1; b < lesions.length; b++) {
@@ -58,22 +61,34 @@ export function mergeTouchingLesions(lesions: readonly ReferenceLesion[], dims: 
       const other = sets[b]!;
       let touch = false;
       for (const v of lesions[a]!.voxels) {
-        const x = v % nx, y = Math.floor(v / nx) % ny, z = Math.floor(v / (nx * ny));
-        for (let dz = -1; dz <= 1 && !touch; dz++) for (let dy = -1; dy <= 1 && !touch; dy++) for (let dx = -1; dx <= 1 && !touch; dx++) {
-          const xx = x + dx, yy = y + dy, zz = z + dz;
-          if (xx >= 0 && yy >= 0 && zz >= 0 && xx < nx && yy < ny && zz < nz && other.has(xx + nx * (yy + ny * zz))) touch = true;
-        }
+        const x = v % nx,
+          y = Math.floor(v / nx) % ny,
+          z = Math.floor(v / (nx * ny));
+        for (let dz = -1; dz <= 1 && !touch; dz++)
+          for (let dy = -1; dy <= 1 && !touch; dy++)
+            for (let dx = -1; dx <= 1 && !touch; dx++) {
+              const xx = x + dx,
+                yy = y + dy,
+                zz = z + dz;
+              if (xx >= 0 && yy >= 0 && zz >= 0 && xx < nx && yy < ny && zz < nz && other.has(xx + nx * (yy + ny * zz))) touch = true;
+            }
         if (touch) break;
       }
       if (touch) parent[find(a)] = find(b);
     }
   }
   const groups = new Map<number, number[]>();
-  lesions.forEach((_, i) => groups.set(find(i), [...(groups.get(find(i)) ?? []), i]));
+  lesions.forEach((_, i) => {
+    groups.set(find(i), [...(groups.get(find(i)) ?? []), i]);
+  });
   const out: ReferenceLesion[] = [];
   for (const members of [...groups.values()].sort((p, q) => p[0]! - q[0]!)) {
     const pairs: Array<[number, number]> = [];
-    for (const i of members) lesions[i]!.voxels.forEach((v, k) => pairs.push([v, lesions[i]!.votes[k]!]));
+    for (const i of members) {
+      lesions[i]!.voxels.forEach((v, k) => {
+        pairs.push([v, lesions[i]!.votes[k]!]);
+      });
+    }
     pairs.sort((p, q) => p[0] - q[0]);
     out.push({
       index: out.length + 1,
@@ -90,7 +105,9 @@ export function lesionCentreVoxel(l: ReferenceLesion, dims: Vec3): Vec3 {
   const c = consensusOf(l);
   const vox = c.length ? c : l.voxels;
   const [nx, ny] = dims;
-  let sx = 0, sy = 0, sz = 0;
+  let sx = 0,
+    sy = 0,
+    sz = 0;
   for (const v of vox) {
     sx += v % nx;
     sy += Math.floor(v / nx) % ny;
@@ -103,7 +120,8 @@ export function lesionCentreVoxel(l: ReferenceLesion, dims: Vec3): Vec3 {
 /** The readers' bounding box (of the union), corners included. */
 export function lesionBox(l: ReferenceLesion, dims: Vec3): [Vec3, Vec3] {
   const [nx, ny] = dims;
-  const lo: Vec3 = [Infinity, Infinity, Infinity], hi: Vec3 = [-Infinity, -Infinity, -Infinity];
+  const lo: Vec3 = [Infinity, Infinity, Infinity],
+    hi: Vec3 = [-Infinity, -Infinity, -Infinity];
   for (const v of l.voxels) {
     const p = [v % nx, Math.floor(v / nx) % ny, Math.floor(v / (nx * ny))];
     for (let d = 0; d < 3; d++) {
@@ -122,7 +140,13 @@ function hits(labels: Uint8Array, label: number, ref: Int32Array): number {
 }
 
 /** Scores label 1 of a scan-sized label mask against one lesion. */
-export function scoreLesion(labels: Uint8Array, lesion: ReferenceLesion): Pick<ScanBenchmarkRow, 'unionVoxels' | 'consensusVoxels' | 'predictedVoxels' | 'diceUnion' | 'diceConsensus' | 'sensitivityUnion' | 'precisionUnion'> {
+export function scoreLesion(
+  labels: Uint8Array,
+  lesion: ReferenceLesion,
+): Pick<
+  ScanBenchmarkRow,
+  'unionVoxels' | 'consensusVoxels' | 'predictedVoxels' | 'diceUnion' | 'diceConsensus' | 'sensitivityUnion' | 'precisionUnion'
+> {
   const cons = consensusOf(lesion);
   let predicted = 0;
   for (let i = 0; i < labels.length; i++) if (labels[i] === 1) predicted++;
@@ -145,7 +169,14 @@ export interface ScanBenchmarkOptions extends SegmentOptions {
 }
 
 /** Each lesion of one scan, prompted alone (so that no other nodule's mask can take its voxels). */
-export function benchmarkScan(model: SegmentationNetwork, info: ModelInfo, scan: Volume, scanName: string, lesions: readonly ReferenceLesion[], options: ScanBenchmarkOptions = {}): ScanBenchmarkRow[] {
+export function benchmarkScan(
+  model: SegmentationNetwork,
+  info: ModelInfo,
+  scan: Volume,
+  scanName: string,
+  lesions: readonly ReferenceLesion[],
+  options: ScanBenchmarkOptions = {},
+): ScanBenchmarkRow[] {
   const kinds = options.prompts ?? ['point', 'box'];
   const rows: ScanBenchmarkRow[] = [];
   let done = 0;
@@ -163,7 +194,14 @@ export function benchmarkScan(model: SegmentationNetwork, info: ModelInfo, scan:
         promptVoxels = [...lo, ...hi];
       }
       const { labels } = segmentAtPrompts(model, info, scan, [prompt], options);
-      rows.push({ scan: scanName, nodule: lesion.index, readers: lesion.readerIds.length, prompt: kind, promptVoxels, ...scoreLesion(labels, lesion) });
+      rows.push({
+        scan: scanName,
+        nodule: lesion.index,
+        readers: lesion.readerIds.length,
+        prompt: kind,
+        promptVoxels,
+        ...scoreLesion(labels, lesion),
+      });
       options.onNodule?.(++done, lesions.length * kinds.length);
     }
   }
@@ -178,7 +216,9 @@ export function scanRowsMarkdown(rows: readonly ScanBenchmarkRow[]): string {
     '|---|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|',
   ];
   for (const r of rows) {
-    lines.push(`| ${r.scan} | ${r.nodule} | ${r.readers} | ${r.prompt} | ${r.unionVoxels} | ${r.consensusVoxels} | ${r.predictedVoxels} | ${f3(r.diceUnion)} | ${f3(r.diceConsensus)} | ${f3(r.sensitivityUnion)} | ${f3(r.precisionUnion)} |`);
+    lines.push(
+      `| ${r.scan} | ${r.nodule} | ${r.readers} | ${r.prompt} | ${r.unionVoxels} | ${r.consensusVoxels} | ${r.predictedVoxels} | ${f3(r.diceUnion)} | ${f3(r.diceConsensus)} | ${f3(r.sensitivityUnion)} | ${f3(r.precisionUnion)} |`,
+    );
   }
   for (const kind of ['point', 'box'] as const) {
     const k = rows.filter((r) => r.prompt === kind);
@@ -190,8 +230,34 @@ export function scanRowsMarkdown(rows: readonly ScanBenchmarkRow[]): string {
 }
 
 export function scanRowsCsv(rows: readonly ScanBenchmarkRow[]): string {
-  const cols = ['scan', 'nodule', 'readers', 'prompt', 'promptVoxels', 'unionVoxels', 'consensusVoxels', 'predictedVoxels', 'diceUnion', 'diceConsensus', 'sensitivityUnion', 'precisionUnion'] as const;
+  const cols = [
+    'scan',
+    'nodule',
+    'readers',
+    'prompt',
+    'promptVoxels',
+    'unionVoxels',
+    'consensusVoxels',
+    'predictedVoxels',
+    'diceUnion',
+    'diceConsensus',
+    'sensitivityUnion',
+    'precisionUnion',
+  ] as const;
   const lines = [cols.join(',')];
-  for (const r of rows) lines.push(cols.map((c) => (c === 'promptVoxels' ? r.promptVoxels.join(' ') : typeof r[c] === 'number' ? (Number.isInteger(r[c]) ? String(r[c]) : (r[c] as number).toFixed(4)) : String(r[c]))).join(','));
+  for (const r of rows)
+    lines.push(
+      cols
+        .map((c) =>
+          c === 'promptVoxels'
+            ? r.promptVoxels.join(' ')
+            : typeof r[c] === 'number'
+              ? Number.isInteger(r[c])
+                ? String(r[c])
+                : (r[c] as number).toFixed(4)
+              : String(r[c]),
+        )
+        .join(','),
+    );
   return lines.join('\n') + '\n';
 }

@@ -25,7 +25,13 @@ export interface FleischnerContext {
   immunosuppressed: boolean;
 }
 
-export const DEFAULT_FLEISCHNER_CONTEXT: FleischnerContext = { risk: null, ageYears: null, setting: 'incidental', knownCancer: false, immunosuppressed: false };
+export const DEFAULT_FLEISCHNER_CONTEXT: FleischnerContext = {
+  risk: null,
+  ageYears: null,
+  setting: 'incidental',
+  knownCancer: false,
+  immunosuppressed: false,
+};
 
 export interface FleischnerInput {
   type: NoduleType;
@@ -85,12 +91,18 @@ export function fleischnerExclusion(ctx: FleischnerContext): string | null {
 
 /** The Fleischner 2017 recommendation for one nodule. */
 export function fleischner2017(input: FleischnerInput, ctx: FleischnerContext = DEFAULT_FLEISCHNER_CONTEXT): FleischnerResult {
-  if (!Number.isFinite(input.meanDiameterMm) || input.meanDiameterMm < 0) throw new RangeError(`Fleischner: meanDiameterMm must be a size in mm >= 0, got ${input.meanDiameterMm}`);
+  if (!Number.isFinite(input.meanDiameterMm) || input.meanDiameterMm < 0)
+    throw new RangeError(`Fleischner: meanDiameterMm must be a size in mm >= 0, got ${input.meanDiameterMm}`);
   if (ctx.ageYears !== null && !(ctx.ageYears >= 0)) throw new RangeError(`Fleischner: ageYears must be >= 0, got ${ctx.ageYears}`);
   const excluded = fleischnerExclusion(ctx);
   if (excluded) return { version: FLEISCHNER_VERSION, applicable: false, recommendation: excluded, row: null };
   if (input.benignCalcification) {
-    return { version: FLEISCHNER_VERSION, applicable: false, recommendation: 'benign pattern of calcification: no follow-up under the guideline', row: null };
+    return {
+      version: FLEISCHNER_VERSION,
+      applicable: false,
+      recommendation: 'benign pattern of calcification: no follow-up under the guideline',
+      row: null,
+    };
   }
   const d = roundToMm(input.meanDiameterMm);
   const number = input.multiple ? 'multiple' : 'single';
@@ -113,7 +125,8 @@ export function fleischner2017(input: FleischnerInput, ctx: FleischnerContext = 
     else {
       text = small ? SUBSOLID.partSolidLt6 : SUBSOLID.partSolidGe6;
       const s = input.solidComponentMeanDiameterMm;
-      if (!small && s !== undefined && s !== null && roundToMm(s) >= 6) text += '; a persistent part-solid nodule with a solid component of 6 mm or more is highly suspicious';
+      if (!small && s !== undefined && s !== null && roundToMm(s) >= 6)
+        text += '; a persistent part-solid nodule with a solid component of 6 mm or more is highly suspicious';
     }
   }
   return { version: FLEISCHNER_VERSION, applicable: true, recommendation: text + ageNote, row };

@@ -79,13 +79,17 @@ export function lungRadsBaseline(input: LungRadsInput): LungRadsResult {
     const s = roundToTenthMm(raw);
     if (d < 6) [category, reason] = ['2', `part-solid nodule < 6 mm total mean diameter (${mm(d)})`];
     else if (s < 6) [category, reason] = ['3', `part-solid nodule >= 6 mm total (${mm(d)}) with solid component < 6 mm (${mm(s)})`];
-    else if (s < 8) [category, reason] = ['4A', `part-solid nodule >= 6 mm total (${mm(d)}) with solid component >= 6 to < 8 mm (${mm(s)})`];
+    else if (s < 8)
+      [category, reason] = ['4A', `part-solid nodule >= 6 mm total (${mm(d)}) with solid component >= 6 to < 8 mm (${mm(s)})`];
     else [category, reason] = ['4B', `part-solid nodule with solid component >= 8 mm (${mm(s)}; total ${mm(d)})`];
   } else {
     if (d < 30) [category, reason] = ['2', `ground-glass (non-solid) nodule < 30 mm (${mm(d)})`];
     else [category, reason] = ['3', `ground-glass (non-solid) nodule >= 30 mm (${mm(d)})`];
   }
   const features = input.suspiciousFeatures ?? [];
-  const consider4X = category !== '1' && category !== '2' && features.length > 0 ? `category ${category} nodule with ${features.join(', ')}: the reader may assign 4X` : null;
+  const consider4X =
+    category !== '1' && category !== '2' && features.length > 0
+      ? `category ${category} nodule with ${features.join(', ')}: the reader may assign 4X`
+      : null;
   return { version: LUNG_RADS_VERSION, category, reason, management: LUNG_RADS_MANAGEMENT[category], consider4X };
 }

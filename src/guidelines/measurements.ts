@@ -57,17 +57,28 @@ export function axisMeasures(mask: MaskGrid): AxisMeasures {
 }
 
 /** The mask's voxels at or above `thresholdHU`, their largest 26-connected piece. */
-export function solidComponentMask(mask: ArrayLike<number>, image: ArrayLike<number>, dims: readonly [number, number, number], thresholdHU: number): Uint8Array {
+export function solidComponentMask(
+  mask: ArrayLike<number>,
+  image: ArrayLike<number>,
+  dims: readonly [number, number, number],
+  thresholdHU: number,
+): Uint8Array {
   const solid = new Uint8Array(mask.length);
   for (let i = 0; i < mask.length; i++) solid[i] = mask[i] && image[i]! >= thresholdHU ? 1 : 0;
   return largestComponent(solid, dims);
 }
 
 /** Guideline measures of a nodule mask; with its image, the solid component too. */
-export function guidelineMeasures(mask: MaskGrid, image: ArrayLike<number> | null, solidThresholdHU = SOLID_COMPONENT_HU): GuidelineMeasures {
+export function guidelineMeasures(
+  mask: MaskGrid,
+  image: ArrayLike<number> | null,
+  solidThresholdHU = SOLID_COMPONENT_HU,
+): GuidelineMeasures {
   if (!Number.isFinite(solidThresholdHU)) throw new RangeError(`solid component threshold must be a number of HU, got ${solidThresholdHU}`);
   const whole = axisMeasures(mask);
-  const solidComponent = image ? axisMeasures({ data: solidComponentMask(mask.data, image, mask.dims, solidThresholdHU), dims: mask.dims, spacingMm: mask.spacingMm }) : null;
+  const solidComponent = image
+    ? axisMeasures({ data: solidComponentMask(mask.data, image, mask.dims, solidThresholdHU), dims: mask.dims, spacingMm: mask.spacingMm })
+    : null;
   return { ...whole, solidComponent, solidThresholdHU };
 }
 
@@ -76,17 +87,22 @@ export function largestComponent(mask: Uint8Array, dims: readonly [number, numbe
   const [nx, ny, nz] = dims;
   const label = new Int32Array(mask.length);
   const stack = new Int32Array(mask.length);
-  let best = 0, bestSize = 0, next = 0;
+  let best = 0,
+    bestSize = 0,
+    next = 0;
   for (let s = 0; s < mask.length; s++) {
     if (!mask[s] || label[s]) continue;
     const id = ++next;
-    let top = 0, size = 0;
+    let top = 0,
+      size = 0;
     stack[top++] = s;
     label[s] = id;
     while (top > 0) {
       const i = stack[--top]!;
       size++;
-      const x = i % nx, y = Math.floor(i / nx) % ny, z = Math.floor(i / (nx * ny));
+      const x = i % nx,
+        y = Math.floor(i / nx) % ny,
+        z = Math.floor(i / (nx * ny));
       for (let dz = -1; dz <= 1; dz++) {
         const zz = z + dz;
         if (zz < 0 || zz >= nz) continue;

@@ -13,16 +13,25 @@ export function keepComponentAt(
 ): Uint8Array {
   const [nx, ny, nz] = dims;
   const out = new Uint8Array(mask.length);
-  const sx = clampInt(seedVoxel[0], nx), sy = clampInt(seedVoxel[1], ny), sz = clampInt(seedVoxel[2], nz);
+  const sx = clampInt(seedVoxel[0], nx),
+    sy = clampInt(seedVoxel[1], ny),
+    sz = clampInt(seedVoxel[2], nz);
   let start = sx + nx * (sy + ny * sz);
   if (!mask[start]) {
-    let best = -1, bestD = Infinity;
-    for (let z = 0; z < nz; z++) for (let y = 0; y < ny; y++) for (let x = 0; x < nx; x++) {
-      const i = x + nx * (y + ny * z);
-      if (!mask[i]) continue;
-      const d = ((x - seedVoxel[0]) * spacingMm[0]) ** 2 + ((y - seedVoxel[1]) * spacingMm[1]) ** 2 + ((z - seedVoxel[2]) * spacingMm[2]) ** 2;
-      if (d < bestD) { bestD = d; best = i; }
-    }
+    let best = -1,
+      bestD = Infinity;
+    for (let z = 0; z < nz; z++)
+      for (let y = 0; y < ny; y++)
+        for (let x = 0; x < nx; x++) {
+          const i = x + nx * (y + ny * z);
+          if (!mask[i]) continue;
+          const d =
+            ((x - seedVoxel[0]) * spacingMm[0]) ** 2 + ((y - seedVoxel[1]) * spacingMm[1]) ** 2 + ((z - seedVoxel[2]) * spacingMm[2]) ** 2;
+          if (d < bestD) {
+            bestD = d;
+            best = i;
+          }
+        }
     if (best < 0) return out;
     start = best;
   }
@@ -32,7 +41,9 @@ export function keepComponentAt(
   out[start] = 1;
   while (top > 0) {
     const i = stack[--top]!;
-    const x = i % nx, y = Math.floor(i / nx) % ny, z = Math.floor(i / (nx * ny));
+    const x = i % nx,
+      y = Math.floor(i / nx) % ny,
+      z = Math.floor(i / (nx * ny));
     for (let dz = -1; dz <= 1; dz++) {
       const zz = z + dz;
       if (zz < 0 || zz >= nz) continue;

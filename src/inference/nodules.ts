@@ -2,7 +2,7 @@
  * Segmenting nodules given where they are: a crop centred on the nodule, or prompts (points or
  * boxes) in a whole scan. Shared by `noduleseg segment` and the viewer's server.
  */
-import { Volume, cropAround, pasteCrop, type Vec3 } from '../io/index.ts';
+import { type Volume, cropAround, pasteCrop, type Vec3 } from '../io/index.ts';
 import { measureNodule, type NoduleMeasures } from '../metrics/index.ts';
 import type { ModelInfo, SegmentationNetwork } from '../models/index.ts';
 import { segmentVolume, type CropSegmentation } from './predict.ts';
@@ -87,9 +87,19 @@ export function promptCropSize(volume: Volume, info: ModelInfo, prompt?: NoduleP
 }
 
 /** Segments the nodule at the centre of a crop; the mask is on the crop's grid. */
-export function segmentCrop(model: SegmentationNetwork, info: ModelInfo, crop: Volume, options: SegmentOptions = {}): { seg: CropSegmentation; nodule: NoduleResult } {
+export function segmentCrop(
+  model: SegmentationNetwork,
+  info: ModelInfo,
+  crop: Volume,
+  options: SegmentOptions = {},
+): { seg: CropSegmentation; nodule: NoduleResult } {
   const centre: Vec3 = [(crop.dims[0] - 1) / 2, (crop.dims[1] - 1) / 2, (crop.dims[2] - 1) / 2];
-  const seg = segmentVolume(model, crop, info.slice, { threshold: options.threshold ?? info.threshold, flipTta: options.flipTta, batchSize: options.batchSize, centreVoxel: centre });
+  const seg = segmentVolume(model, crop, info.slice, {
+    threshold: options.threshold ?? info.threshold,
+    flipTta: options.flipTta,
+    batchSize: options.batchSize,
+    centreVoxel: centre,
+  });
   const nodule = describeNodule(1, crop, seg, centre, crop, [0, 0, 0], options.solidThresholdHU);
   addAnyReaderVolume(nodule, info, seg, crop, centre, null, [0, 0, 0]);
   addClassification(nodule, model, info, options.heads, crop, seg, centre);
@@ -137,7 +147,9 @@ export function segmentAtPrompts(
       const fovMm = info.slice.patchSize * info.slice.spacingMm;
       const wide = [0, 1].map((d) => (prompt.maxVoxel[d]! - prompt.minVoxel[d]!) * scan.spacingMm[d]! + 2 * BOX_MARGIN_MM);
       if (wide.some((w) => w > fovMm)) {
-        nodule.warnings.push(`the box (${wide.map((w) => (w - 2 * BOX_MARGIN_MM).toFixed(1)).join(' x ')} mm in-plane) is wider than the model's field of view (${fovMm.toFixed(1)} mm): the outline may be cut at its edge`);
+        nodule.warnings.push(
+          `the box (${wide.map((w) => (w - 2 * BOX_MARGIN_MM).toFixed(1)).join(' x ')} mm in-plane) is wider than the model's field of view (${fovMm.toFixed(1)} mm): the outline may be cut at its edge`,
+        );
       }
     }
     nodules.push(nodule);
@@ -148,9 +160,11 @@ export function segmentAtPrompts(
 
 /** Clears the voxels of a crop's mask outside the prompt box widened by BOX_MARGIN_MM. */
 function clipToBox(mask: Uint8Array, crop: Volume, box: Extract<NodulePrompt, { kind: 'box' }>, startVoxel: Vec3): void {
-  const lo: number[] = [], hi: number[] = [];
+  const lo: number[] = [],
+    hi: number[] = [];
   for (let d = 0; d < 3; d++) {
-    const a = box.minVoxel[d]! - startVoxel[d]!, b = box.maxVoxel[d]! - startVoxel[d]!;
+    const a = box.minVoxel[d]! - startVoxel[d]!,
+      b = box.maxVoxel[d]! - startVoxel[d]!;
     const flat = b - a < 1e-6;
     const slack = BOX_MARGIN_MM / crop.spacingMm[d]!;
     lo.push(flat ? -Infinity : a - slack);
@@ -171,7 +185,15 @@ function clipToBox(mask: Uint8Array, crop: Volume, box: Extract<NodulePrompt, { 
  * the default mask is (the box, or the 3D component at the prompt and the waist along z),
  * joined with the default mask; its volume goes in the report.
  */
-function addAnyReaderVolume(nodule: NoduleResult, info: ModelInfo, seg: CropSegmentation, crop: Volume, local: Vec3, prompt: NodulePrompt | null, startVoxel: Vec3): void {
+function addAnyReaderVolume(
+  nodule: NoduleResult,
+  info: ModelInfo,
+  seg: CropSegmentation,
+  crop: Volume,
+  local: Vec3,
+  prompt: NodulePrompt | null,
+  startVoxel: Vec3,
+): void {
   const level = info.anyReaderThreshold;
   if (level === undefined) return;
   let m: Uint8Array = Uint8Array.from(seg.probability.data, (p) => (p > level ? 1 : 0));
@@ -190,7 +212,15 @@ function addAnyReaderVolume(nodule: NoduleResult, info: ModelInfo, seg: CropSegm
 }
 
 /** Type and probabilities from the heads, on the nodule's own crop (the grid its mask is on). */
-function addClassification(nodule: NoduleResult, model: SegmentationNetwork, info: ModelInfo, heads: NoduleHeads | null | undefined, crop: Volume, seg: CropSegmentation, local: Vec3): void {
+function addClassification(
+  nodule: NoduleResult,
+  model: SegmentationNetwork,
+  info: ModelInfo,
+  heads: NoduleHeads | null | undefined,
+  crop: Volume,
+  seg: CropSegmentation,
+  local: Vec3,
+): void {
   if (!heads) return;
   const c = characteriseNodule(model, info.slice, heads, crop, seg.mask.data, local);
   if (!c) return;
@@ -201,11 +231,21 @@ function addClassification(nodule: NoduleResult, model: SegmentationNetwork, inf
   nodule.spiculation = c.spiculation;
 }
 
-function describeNodule(label: number, crop: Volume, seg: CropSegmentation, promptLocal: Vec3, frame: Volume, startVoxel: Vec3, solidThresholdHU = SOLID_COMPONENT_HU): NoduleResult {
+function describeNodule(
+  label: number,
+  crop: Volume,
+  seg: CropSegmentation,
+  promptLocal: Vec3,
+  frame: Volume,
+  startVoxel: Vec3,
+  solidThresholdHU = SOLID_COMPONENT_HU,
+): NoduleResult {
   const grid = { data: seg.mask.data, dims: crop.dims, spacingMm: crop.spacingMm };
   const measures = measureNodule(grid, crop.data);
   const toFrame = (v: readonly number[]): Vec3 => [v[0]! + startVoxel[0], v[1]! + startVoxel[1], v[2]! + startVoxel[2]];
-  let sumP = 0, n = 0, unsure = 0;
+  let sumP = 0,
+    n = 0,
+    unsure = 0;
   for (let i = 0; i < seg.mask.data.length; i++) {
     if (!seg.mask.data[i]) continue;
     const p = seg.probability.data[i]!;

@@ -28,7 +28,12 @@ export interface SlicePrediction {
  * Forward passes over [Z, C, P, P] inputs in batches, in eval mode, without gradients. The
  * model's training flag is restored afterwards.
  */
-export function predictSlices(model: SegmentationNetwork, input: Float32Array, shape: readonly [number, number, number, number], options: PredictOptions = {}): SlicePrediction {
+export function predictSlices(
+  model: SegmentationNetwork,
+  input: Float32Array,
+  shape: readonly [number, number, number, number],
+  options: PredictOptions = {},
+): SlicePrediction {
   const [z, c, p, q] = shape;
   const batch = Math.max(1, options.batchSize ?? 64);
   const wasTraining = model.training;
@@ -88,7 +93,12 @@ export interface SegmentCropOptions extends PredictOptions {
 }
 
 /** Segments the nodule of a crop (or of a scan around a prompt) on the volume's own grid. */
-export function segmentVolume(model: SegmentationNetwork, volume: Volume, slice: SliceConfig, options: SegmentCropOptions = {}): CropSegmentation {
+export function segmentVolume(
+  model: SegmentationNetwork,
+  volume: Volume,
+  slice: SliceConfig,
+  options: SegmentCropOptions = {},
+): CropSegmentation {
   const grid = sliceGrid(volume, slice, options.centreVoxel);
   const x = volumeToSlices(grid);
   const pred = predictSlices(model, x.input, x.shape, options);

@@ -21,7 +21,11 @@ export const DEFAULT_CONSTRICTION: ConstrictionOptions = { growthFactor: 2, minG
  * growthFactor x the smallest area since ends the walk at that smallest slice. An empty slice
  * ends it too.
  */
-export function keptSliceRange(areaMm2: ArrayLike<number>, promptSlice: number, options: Partial<ConstrictionOptions> = {}): [number, number] {
+export function keptSliceRange(
+  areaMm2: ArrayLike<number>,
+  promptSlice: number,
+  options: Partial<ConstrictionOptions> = {},
+): [number, number] {
   const o = { ...DEFAULT_CONSTRICTION, ...options };
   const n = areaMm2.length;
   let z0 = Math.min(n - 1, Math.max(0, Math.round(promptSlice)));
@@ -65,7 +69,13 @@ export function keptSliceRange(areaMm2: ArrayLike<number>, promptSlice: number, 
 }
 
 /** Clears the slices of `mask` outside keptSliceRange of its per-slice areas; returns the range. */
-export function trimAtConstriction(mask: Uint8Array, dims: readonly [number, number, number], spacingMm: readonly [number, number, number], promptSlice: number, options: Partial<ConstrictionOptions> = {}): [number, number] {
+export function trimAtConstriction(
+  mask: Uint8Array,
+  dims: readonly [number, number, number],
+  spacingMm: readonly [number, number, number],
+  promptSlice: number,
+  options: Partial<ConstrictionOptions> = {},
+): [number, number] {
   const plane = dims[0] * dims[1];
   const [lo, hi] = keptSliceRange(sliceAreasMm2(mask, dims, spacingMm), promptSlice, options);
   mask.fill(0, 0, lo * plane);

@@ -14,7 +14,11 @@ export type NodulePrompt = { kind: 'point'; voxel: Vec3 } | { kind: 'box'; minVo
 
 /** A box prompt from two opposite corners in voxels, in any order. */
 export function boxPrompt(a: Vec3, b: Vec3): NodulePrompt {
-  return { kind: 'box', minVoxel: [Math.min(a[0], b[0]), Math.min(a[1], b[1]), Math.min(a[2], b[2])], maxVoxel: [Math.max(a[0], b[0]), Math.max(a[1], b[1]), Math.max(a[2], b[2])] };
+  return {
+    kind: 'box',
+    minVoxel: [Math.min(a[0], b[0]), Math.min(a[1], b[1]), Math.min(a[2], b[2])],
+    maxVoxel: [Math.max(a[0], b[0]), Math.max(a[1], b[1]), Math.max(a[2], b[2])],
+  };
 }
 
 /** A detector's or a reader's box is rarely exact to the voxel: this much slack, in mm, each side. */

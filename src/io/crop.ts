@@ -26,7 +26,8 @@ export function centreVoxel(vol: Volume, centre: CropCentre): Vec3 {
  * The crop keeps the source's spacing and direction; its origin is its first voxel's world point.
  */
 export function cropAround<T extends VoxelArray>(vol: Volume<T>, centre: CropCentre, sizeVoxels: Vec3, padValue = AIR_HU): CropResult<T> {
-  if (sizeVoxels.some((s) => !Number.isInteger(s) || s < 1)) throw new RangeError(`cropAround: size must be positive integers, got [${sizeVoxels.join(', ')}]`);
+  if (sizeVoxels.some((s) => !Number.isInteger(s) || s < 1))
+    throw new RangeError(`cropAround: size must be positive integers, got [${sizeVoxels.join(', ')}]`);
   const c = centreVoxel(vol, centre);
   const start: Vec3 = [c[0] - Math.floor(sizeVoxels[0] / 2), c[1] - Math.floor(sizeVoxels[1] / 2), c[2] - Math.floor(sizeVoxels[2] / 2)];
   const Ctor = vol.data.constructor as new (n: number) => T;
@@ -71,7 +72,8 @@ export function gridOffset(crop: Volume, target: Volume, tolVoxel = 0.05): Vec3 
   if (crop.direction.some((d, n) => Math.abs(d - target.direction[n]!) > 1e-4)) throw new RangeError('gridOffset: directions differ');
   const v = target.worldToVoxel(crop.originMm);
   const r: Vec3 = [Math.round(v[0]), Math.round(v[1]), Math.round(v[2])];
-  if (v.some((x, a) => Math.abs(x - r[a]!) > tolVoxel)) throw new RangeError(`gridOffset: the crop is not on the target grid (offset [${v.map((x) => x.toFixed(3)).join(', ')}] voxels)`);
+  if (v.some((x, a) => Math.abs(x - r[a]!) > tolVoxel))
+    throw new RangeError(`gridOffset: the crop is not on the target grid (offset [${v.map((x) => x.toFixed(3)).join(', ')}] voxels)`);
   return r;
 }
 

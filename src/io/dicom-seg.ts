@@ -35,8 +35,10 @@ function tag(group: number, element: number): number {
 
 /** Encodes a 0/1 mask on `source`'s grid as a DICOM SEG Part 10 file. */
 export function encodeDicomSeg(mask: Uint8Array, source: Volume, options: SegOptions = {}): Uint8Array {
-  if (source.source?.format !== 'dicom') throw new UserError(`DICOM SEG: the image was not read from a DICOM series, so there is nothing to reference; write NIfTI instead`);
-  if (mask.length !== source.voxelCount) throw new RangeError(`encodeDicomSeg: mask has ${mask.length} voxels, the series ${source.voxelCount}`);
+  if (source.source?.format !== 'dicom')
+    throw new UserError(`DICOM SEG: the image was not read from a DICOM series, so there is nothing to reference; write NIfTI instead`);
+  if (mask.length !== source.voxelCount)
+    throw new RangeError(`encodeDicomSeg: mask has ${mask.length} voxels, the series ${source.voxelCount}`);
   const ref = source.source.series;
   const [cols, rows, nz] = source.dims;
   const plane = cols * rows;
@@ -129,7 +131,10 @@ export function encodeDicomSeg(mask: Uint8Array, source: Volume, options: SegOpt
     ReferencedSeriesSequence: [
       {
         SeriesInstanceUID: ref.seriesInstanceUid,
-        ReferencedInstanceSequence: ref.sopInstanceUids.map((u) => ({ ReferencedSOPClassUID: ref.sopClassUid, ReferencedSOPInstanceUID: u })),
+        ReferencedInstanceSequence: ref.sopInstanceUids.map((u) => ({
+          ReferencedSOPClassUID: ref.sopClassUid,
+          ReferencedSOPInstanceUID: u,
+        })),
       },
     ],
     // Frames are indexed by segment, then by position along the slice normal (PS3.3 C.7.6.17):
@@ -152,7 +157,13 @@ export function encodeDicomSeg(mask: Uint8Array, source: Volume, options: SegOpt
     SharedFunctionalGroupsSequence: [
       {
         PlaneOrientationSequence: [{ ImageOrientationPatient: iop }],
-        PixelMeasuresSequence: [{ PixelSpacing: [source.spacingMm[1], source.spacingMm[0]], SliceThickness: source.spacingMm[2], SpacingBetweenSlices: source.spacingMm[2] }],
+        PixelMeasuresSequence: [
+          {
+            PixelSpacing: [source.spacingMm[1], source.spacingMm[0]],
+            SliceThickness: source.spacingMm[2],
+            SpacingBetweenSlices: source.spacingMm[2],
+          },
+        ],
       },
     ],
     // Frames are in increasing k, so a frame's rank is its position index (1-based, no gaps).
@@ -229,7 +240,8 @@ export function readDicomSeg(path: string, reference: Volume): DicomSegContents 
   const [nx, ny] = reference.dims;
   if (rows !== ny || cols !== nx) throw new UserError(`${path}: frame size ${cols}x${rows} does not match the series (${nx}x${ny})`);
   const frames = Number(ds['NumberOfFrames'] ?? 1);
-  const seq = (x: unknown): Array<Record<string, unknown>> => (Array.isArray(x) ? (x as Array<Record<string, unknown>>) : x && typeof x === 'object' ? [x as Record<string, unknown>] : []);
+  const seq = (x: unknown): Array<Record<string, unknown>> =>
+    Array.isArray(x) ? (x as Array<Record<string, unknown>>) : x && typeof x === 'object' ? [x as Record<string, unknown>] : [];
   const pixel = ds['PixelData'];
   const bytes = new Uint8Array(Array.isArray(pixel) ? (pixel[0] as ArrayBuffer) : (pixel as ArrayBuffer));
   const plane = rows * cols;

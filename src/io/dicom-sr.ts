@@ -51,7 +51,11 @@ export interface SrReference {
 
 type Item = Record<string, unknown>;
 
-const code = (value: string, scheme: string, meaning: string): Item => ({ CodeValue: value, CodingSchemeDesignator: scheme, CodeMeaning: meaning });
+const code = (value: string, scheme: string, meaning: string): Item => ({
+  CodeValue: value,
+  CodingSchemeDesignator: scheme,
+  CodeMeaning: meaning,
+});
 const own = (value: string, meaning: string): Item => code(value, NODULESEG_SCHEME, meaning);
 const MM = code('mm', 'UCUM', 'millimeter');
 const MM3 = code('mm3', 'UCUM', 'cubic millimeter');
@@ -67,9 +71,24 @@ function container(rel: string | null, concept: Item, content: Item[], template?
     ContentSequence: content,
   };
 }
-const text = (rel: string, concept: Item, value: string): Item => ({ RelationshipType: rel, ValueType: 'TEXT', ConceptNameCodeSequence: [concept], TextValue: value.slice(0, 1024) });
-const codeItem = (rel: string, concept: Item, value: Item): Item => ({ RelationshipType: rel, ValueType: 'CODE', ConceptNameCodeSequence: [concept], ConceptCodeSequence: [value] });
-const uidref = (rel: string, concept: Item, value: string): Item => ({ RelationshipType: rel, ValueType: 'UIDREF', ConceptNameCodeSequence: [concept], UID: value });
+const text = (rel: string, concept: Item, value: string): Item => ({
+  RelationshipType: rel,
+  ValueType: 'TEXT',
+  ConceptNameCodeSequence: [concept],
+  TextValue: value.slice(0, 1024),
+});
+const codeItem = (rel: string, concept: Item, value: Item): Item => ({
+  RelationshipType: rel,
+  ValueType: 'CODE',
+  ConceptNameCodeSequence: [concept],
+  ConceptCodeSequence: [value],
+});
+const uidref = (rel: string, concept: Item, value: string): Item => ({
+  RelationshipType: rel,
+  ValueType: 'UIDREF',
+  ConceptNameCodeSequence: [concept],
+  UID: value,
+});
 function num(concept: Item, value: number, unit: Item, modifiers: Item[] = []): Item {
   // DS holds at most 16 characters.
   const v = Number(value.toPrecision(8));
@@ -84,13 +103,19 @@ function num(concept: Item, value: number, unit: Item, modifiers: Item[] = []): 
 
 /** Encodes the SR as a Part 10 file; `source` is the CT series (read from DICOM) the SEG references. */
 export function encodeDicomSr(nodules: readonly SrNodule[], source: Volume, ref: SrReference): Uint8Array {
-  if (source.source?.format !== 'dicom') throw new UserError('DICOM SR: the image was not read from a DICOM series, so there is nothing to reference');
+  if (source.source?.format !== 'dicom')
+    throw new UserError('DICOM SR: the image was not read from a DICOM series, so there is nothing to reference');
   const series = source.source.series;
   const meta = dcmjs.data.DicomMetaDictionary;
   const sopInstanceUid = meta.uid();
   const now = { date: meta.date(), time: meta.time() };
-  const imageRef = (k: number): Item => ({ ReferencedSOPClassUID: series.sopClassUid, ReferencedSOPInstanceUID: series.sopInstanceUids[k] });
-  const usedSlices = [...new Set(nodules.flatMap((n) => n.slices))].filter((k) => k >= 0 && k < series.sopInstanceUids.length).sort((a, b) => a - b);
+  const imageRef = (k: number): Item => ({
+    ReferencedSOPClassUID: series.sopClassUid,
+    ReferencedSOPInstanceUID: series.sopInstanceUids[k],
+  });
+  const usedSlices = [...new Set(nodules.flatMap((n) => n.slices))]
+    .filter((k) => k >= 0 && k < series.sopInstanceUids.length)
+    .sort((a, b) => a - b);
 
   const groups = nodules.map((n) => {
     const items: Item[] = [
@@ -101,30 +126,40 @@ export function encodeDicomSr(nodules: readonly SrNodule[], source: Volume, ref:
         RelationshipType: 'CONTAINS',
         ValueType: 'IMAGE',
         ConceptNameCodeSequence: [code('121191', 'DCM', 'Referenced Segment')],
-        ReferencedSOPSequence: [{ ReferencedSOPClassUID: SEG_SOP_CLASS, ReferencedSOPInstanceUID: ref.segSopInstanceUid, ReferencedSegmentNumber: n.segmentNumber }],
+        ReferencedSOPSequence: [
+          {
+            ReferencedSOPClassUID: SEG_SOP_CLASS,
+            ReferencedSOPInstanceUID: ref.segSopInstanceUid,
+            ReferencedSegmentNumber: n.segmentNumber,
+          },
+        ],
       },
       uidref('CONTAINS', code('121232', 'DCM', 'Source series for segmentation'), series.seriesInstanceUid),
       codeItem('HAS CONCEPT MOD', code('363698007', 'SCT', 'Finding Site'), code('39607008', 'SCT', 'Lung')),
       num(code('118565006', 'SCT', 'Volume'), n.volumeMm3, MM3),
       num(code('103339001', 'SCT', 'Long Axis'), n.longAxisMm, MM),
       num(code('103340004', 'SCT', 'Short Axis'), n.shortAxisMm, MM),
-      num(code('81827009', 'SCT', 'Diameter'), n.meanDiameterMm, MM, [codeItem('HAS CONCEPT MOD', code('121401', 'DCM', 'Derivation'), code('373098007', 'SCT', 'Mean'))]),
+      num(code('81827009', 'SCT', 'Diameter'), n.meanDiameterMm, MM, [
+        codeItem('HAS CONCEPT MOD', code('121401', 'DCM', 'Derivation'), code('373098007', 'SCT', 'Mean')),
+      ]),
     ];
     if (n.solidComponent) {
       const s = n.solidComponent;
       items.push(num(own('SOLIDDIAM', 'Solid component mean diameter'), s.meanDiameterMm, MM));
       items.push(num(own('SOLIDVOL', 'Solid component volume'), s.volumeMm3, MM3));
-      items.push(num(own('SOLIDHU', 'Solid component threshold'), s.thresholdHU, code('[hnsf\'U]', 'UCUM', 'Hounsfield unit')));
+      items.push(num(own('SOLIDHU', 'Solid component threshold'), s.thresholdHU, code("[hnsf'U]", 'UCUM', 'Hounsfield unit')));
     }
     const qualitative: Item[] = [];
     if (n.type) qualitative.push(text('CONTAINS', own('NODTYPE', 'Nodule type'), n.type));
     if (n.typeProbability !== null) qualitative.push(num(own('PTYPE', 'Nodule type probability'), n.typeProbability, RATIO));
-    if (n.malignancySuspicion !== null) qualitative.push(num(own('PMALIG', "LIDC readers' malignancy suspicion, P(rating >= 4)"), n.malignancySuspicion, RATIO));
+    if (n.malignancySuspicion !== null)
+      qualitative.push(num(own('PMALIG', "LIDC readers' malignancy suspicion, P(rating >= 4)"), n.malignancySuspicion, RATIO));
     if (n.lungRads) {
       qualitative.push(text('CONTAINS', own('LUNGRADS', `${n.lungRads.version} category`), n.lungRads.category));
       qualitative.push(text('CONTAINS', own('LUNGRADSWHY', 'Lung-RADS category reason'), n.lungRads.reason));
     }
-    if (n.fleischner) qualitative.push(text('CONTAINS', own('FLEISCHNER', `${n.fleischner.version} recommendation`), n.fleischner.recommendation));
+    if (n.fleischner)
+      qualitative.push(text('CONTAINS', own('FLEISCHNER', `${n.fleischner.version} recommendation`), n.fleischner.recommendation));
     // Measurements first, then qualitative evaluations (TID 1411 row order).
     for (const q of qualitative) items.push(q);
     return container('CONTAINS', code('125007', 'DCM', 'Measurement Group'), items, '1411');
@@ -156,7 +191,10 @@ export function encodeDicomSr(nodules: readonly SrNodule[], source: Volume, ref:
       StudyInstanceUID: series.studyInstanceUid,
       ReferencedSeriesSequence: [
         { SeriesInstanceUID: series.seriesInstanceUid, ReferencedSOPSequence: usedSlices.map(imageRef) },
-        { SeriesInstanceUID: ref.segSeriesInstanceUid, ReferencedSOPSequence: [{ ReferencedSOPClassUID: SEG_SOP_CLASS, ReferencedSOPInstanceUID: ref.segSopInstanceUid }] },
+        {
+          SeriesInstanceUID: ref.segSeriesInstanceUid,
+          ReferencedSOPSequence: [{ ReferencedSOPClassUID: SEG_SOP_CLASS, ReferencedSOPInstanceUID: ref.segSopInstanceUid }],
+        },
       ],
     },
   ];

@@ -11,7 +11,7 @@
 import dicomParser from 'dicom-parser';
 import { readImageDicomFileSeriesNode } from '@itk-wasm/dicom';
 import { quietly } from './itk.ts';
-import { readdirSync, readFileSync, statSync } from 'node:fs';
+import { readdirSync, readFileSync, type Stats, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { UserError } from '../errors.ts';
 import { describeFsError } from './atomic.ts';
@@ -95,7 +95,7 @@ function summarise(slices: SliceHeader[]): DicomSeriesSummary[] {
 }
 
 function scanFolder(dir: string): { slices: SliceHeader[]; skipped: number } {
-  let st;
+  let st: Stats;
   try {
     st = statSync(dir);
   } catch (e) {
@@ -140,7 +140,9 @@ export async function readDicomSeries(dir: string, options: DicomReadOptions = {
   let uid = options.seriesUid;
   if (uid === undefined) {
     if (seriesInFolder.length > 1) {
-      const list = seriesInFolder.map((s) => `${s.seriesInstanceUid} (${s.modality}, ${s.files} files${s.description ? `, ${s.description}` : ''})`).join('; ');
+      const list = seriesInFolder
+        .map((s) => `${s.seriesInstanceUid} (${s.modality}, ${s.files} files${s.description ? `, ${s.description}` : ''})`)
+        .join('; ');
       throw new UserError(`${dir}: ${seriesInFolder.length} series in this folder, choose one: ${list}`);
     }
     uid = seriesInFolder[0]!.seriesInstanceUid;
@@ -157,21 +159,31 @@ export async function readDicomSeries(dir: string, options: DicomReadOptions = {
   const iop = nums(first.ds, 'x00200037');
   const ps = nums(first.ds, 'x00280030');
   if (rows < 1 || cols < 1) throw new UserError(`${first.file}: missing Rows/Columns`);
-  if (iop.length !== 6 || iop.some((x) => !Number.isFinite(x))) throw new UserError(`${first.file}: missing or invalid ImageOrientationPatient`);
-  if (ps.length !== 2 || ps.some((x) => !(x > 0))) throw new UserError(`${first.file}: pixel spacing must be positive, got "${str(first.ds, 'x00280030')}"`);
+  if (iop.length !== 6 || iop.some((x) => !Number.isFinite(x)))
+    throw new UserError(`${first.file}: missing or invalid ImageOrientationPatient`);
+  if (ps.length !== 2 || ps.some((x) => !(x > 0)))
+    throw new UserError(`${first.file}: pixel spacing must be positive, got "${str(first.ds, 'x00280030')}"`);
   const rowDir: Vec3 = [iop[0]!, iop[1]!, iop[2]!];
   const colDir: Vec3 = [iop[3]!, iop[4]!, iop[5]!];
   const normal = cross(rowDir, colDir);
   // Two orthogonal unit vectors, else the slice normal and every position along it are wrong.
-  if (Math.abs(dot(rowDir, colDir)) > 1e-3) throw new UserError(`${first.file}: ImageOrientationPatient "${str(first.ds, 'x00200037')}" is not two orthogonal directions`);
-  refuseBadGeometry(first.file, [ps[1]!, ps[0]!, 1], [0, 0, 0], [rowDir[0], colDir[0], normal[0], rowDir[1], colDir[1], normal[1], rowDir[2], colDir[2], normal[2]]);
+  if (Math.abs(dot(rowDir, colDir)) > 1e-3)
+    throw new UserError(`${first.file}: ImageOrientationPatient "${str(first.ds, 'x00200037')}" is not two orthogonal directions`);
+  refuseBadGeometry(
+    first.file,
+    [ps[1]!, ps[0]!, 1],
+    [0, 0, 0],
+    [rowDir[0], colDir[0], normal[0], rowDir[1], colDir[1], normal[1], rowDir[2], colDir[2], normal[2]],
+  );
 
   const placed = slices.map((s) => {
     const ipp = nums(s.ds, 'x00200032');
     if (ipp.length !== 3 || ipp.some((x) => !Number.isFinite(x))) throw new UserError(`${s.file}: missing or invalid ImagePositionPatient`);
     const o = nums(s.ds, 'x00200037');
-    if (o.length !== 6 || o.some((x, n) => Math.abs(x - iop[n]!) > 1e-4)) throw new UserError(`${s.file}: orientation differs from the rest of the series`);
-    if ((s.ds.uint16('x00280010') ?? 0) !== rows || (s.ds.uint16('x00280011') ?? 0) !== cols) throw new UserError(`${s.file}: image size differs from the rest of the series`);
+    if (o.length !== 6 || o.some((x, n) => Math.abs(x - iop[n]!) > 1e-4))
+      throw new UserError(`${s.file}: orientation differs from the rest of the series`);
+    if ((s.ds.uint16('x00280010') ?? 0) !== rows || (s.ds.uint16('x00280011') ?? 0) !== cols)
+      throw new UserError(`${s.file}: image size differs from the rest of the series`);
     if ((s.ds.intString('x00280008') ?? 1) > 1) throw new UserError(`${s.file}: multi-frame DICOM is not supported`);
     return { ...s, ipp: ipp as Vec3, d: dot(normal, ipp) };
   });
@@ -185,23 +197,31 @@ export async function readDicomSeries(dir: string, options: DicomReadOptions = {
   } else {
     const steps = placed.slice(1).map((p, n) => p.d - placed[n]!.d);
     const dup = steps.findIndex((s) => s < 1e-3);
-    if (dup >= 0) throw new UserError(`${placed[dup + 1]!.file}: two slices at the same position (${placed[dup]!.d.toFixed(3)} mm along the normal)`);
+    if (dup >= 0)
+      throw new UserError(`${placed[dup + 1]!.file}: two slices at the same position (${placed[dup]!.d.toFixed(3)} mm along the normal)`);
     const sorted = [...steps].sort((a, b) => a - b);
     // Lower median: with few slices a gap must not become the expected step.
     const median = sorted[Math.floor((sorted.length - 1) / 2)]!;
     const gapAt = steps.findIndex((s) => s > 1.5 * median);
     if (gapAt >= 0) {
       const missing = Math.round(steps[gapAt]! / median) - 1;
-      throw new UserError(`${dir}: gap in the series: about ${missing} slice(s) missing between ${placed[gapAt]!.file} and ${placed[gapAt + 1]!.file} (${steps[gapAt]!.toFixed(3)} mm step, ${median.toFixed(3)} mm expected)`);
+      throw new UserError(
+        `${dir}: gap in the series: about ${missing} slice(s) missing between ${placed[gapAt]!.file} and ${placed[gapAt + 1]!.file} (${steps[gapAt]!.toFixed(3)} mm step, ${median.toFixed(3)} mm expected)`,
+      );
     }
     const tol = options.spacingTolerance ?? 0.01;
     const worst = Math.max(...steps.map((s) => Math.abs(s - median)));
     const span = placed[placed.length - 1]!.d - placed[0]!.d;
     sliceStep = span / (placed.length - 1);
     if (worst > tol * median) {
-      throw new UserError(`${dir}: uneven slice spacing (steps from ${sorted[0]!.toFixed(3)} to ${sorted[sorted.length - 1]!.toFixed(3)} mm); resample it first or raise the tolerance`);
+      throw new UserError(
+        `${dir}: uneven slice spacing (steps from ${sorted[0]!.toFixed(3)} to ${sorted[sorted.length - 1]!.toFixed(3)} mm); resample it first or raise the tolerance`,
+      );
     }
-    if (worst > 1e-3) warnings.push(`${dir}: slightly uneven slice spacing (up to ${worst.toFixed(4)} mm off ${median.toFixed(4)} mm); using the mean step ${sliceStep.toFixed(4)} mm`);
+    if (worst > 1e-3)
+      warnings.push(
+        `${dir}: slightly uneven slice spacing (up to ${worst.toFixed(4)} mm off ${median.toFixed(4)} mm); using the mean step ${sliceStep.toFixed(4)} mm`,
+      );
   }
 
   // Voxels: i along a row (rowDir), j down the columns (colDir), k along the normal.
@@ -218,12 +238,15 @@ export async function readDicomSeries(dir: string, options: DicomReadOptions = {
     if ((s.ds.uint16('x00280002') ?? 1) !== 1) throw new UserError(`${s.file}: colour images are not CT`);
     if (bits !== 16 && bits !== 8) throw new UserError(`${s.file}: ${bits}-bit pixels are not supported`);
     const bpp = bits / 8;
-    if (el.length < n * bpp || el.dataOffset + n * bpp > s.bytes.length) throw new UserError(`${s.file}: truncated pixel data (${Math.min(el.length, s.bytes.length - el.dataOffset)} of ${n * bpp} bytes)`);
+    if (el.length < n * bpp || el.dataOffset + n * bpp > s.bytes.length)
+      throw new UserError(`${s.file}: truncated pixel data (${Math.min(el.length, s.bytes.length - el.dataOffset)} of ${n * bpp} bytes)`);
     const slope = s.ds.floatString('x00281053') ?? 1;
     const inter = s.ds.floatString('x00281052') ?? 0;
     // floatString gives NaN for text that is not a number: that would make every voxel NaN.
     if (!Number.isFinite(slope) || !Number.isFinite(inter)) {
-      throw new UserError(`${s.file}: RescaleSlope "${str(s.ds, 'x00281053')}" and RescaleIntercept "${str(s.ds, 'x00281052')}" must be finite numbers`);
+      throw new UserError(
+        `${s.file}: RescaleSlope "${str(s.ds, 'x00281053')}" and RescaleIntercept "${str(s.ds, 'x00281052')}" must be finite numbers`,
+      );
     }
     return { el, bpp, signed, slope, inter, le: ts !== '1.2.840.10008.1.2.2' };
   });

@@ -14,9 +14,17 @@ export const IMAGE_FORMATS: ReadonlyArray<{ format: ImageFormat; extensions: rea
 /** Every image extension, as the messages list them: ".nii.gz, .nii, .mha, .mhd, .nrrd, .nhdr". */
 export const IMAGE_EXTENSIONS_TEXT = IMAGE_FORMATS.flatMap((f) => f.extensions).join(', ');
 
-const escape = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
-const FORMAT_PATTERNS = IMAGE_FORMATS.map((f) => ({ format: f.format, re: new RegExp(`(?:${f.extensions.map(escape).join('|')})$`, 'i') }));
-const ANY_IMAGE = new RegExp(`(?:${IMAGE_FORMATS.flatMap((f) => f.extensions).map(escape).join('|')})$`, 'i');
+const escapeRegExp = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+const FORMAT_PATTERNS = IMAGE_FORMATS.map((f) => ({
+  format: f.format,
+  re: new RegExp(`(?:${f.extensions.map(escapeRegExp).join('|')})$`, 'i'),
+}));
+const ANY_IMAGE = new RegExp(
+  `(?:${IMAGE_FORMATS.flatMap((f) => f.extensions)
+    .map(escapeRegExp)
+    .join('|')})$`,
+  'i',
+);
 
 /** The format a file name says it holds, or undefined (a DICOM folder, or something else). */
 export function imageFormatOf(path: string): ImageFormat | undefined {

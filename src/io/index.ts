@@ -3,7 +3,16 @@
  * Volumes are LPS world space (see volume.ts); every writer is atomic; bad input throws a
  * UserError naming the file and the reason.
  */
-export { Volume, type Vec3, type Mat3, type VoxelArray, type Modality, type VolumeSource, type DicomSeriesRef, type VolumeInit } from './volume.ts';
+export {
+  Volume,
+  type Vec3,
+  type Mat3,
+  type VoxelArray,
+  type Modality,
+  type VolumeSource,
+  type DicomSeriesRef,
+  type VolumeInit,
+} from './volume.ts';
 export { readVolume, type ReadVolumeOptions } from './read.ts';
 export { readDicomSeries, listDicomSeries, type DicomReadOptions, type DicomSeriesResult, type DicomSeriesSummary } from './dicom.ts';
 export { readNifti, writeNifti, writeNiftiMask, encodeNifti, encodeNiftiFile } from './nifti.ts';

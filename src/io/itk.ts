@@ -14,7 +14,12 @@ export { isItkPath } from './formats.ts';
 
 function firstLine(e: unknown): string {
   const m = e instanceof Error ? e.message : String(e);
-  return m.split('\n').map((l) => l.trim()).find((l) => l.length > 0) ?? 'unreadable';
+  return (
+    m
+      .split('\n')
+      .map((l) => l.trim())
+      .find((l) => l.length > 0) ?? 'unreadable'
+  );
 }
 
 export async function readItkImage(path: string): Promise<Volume> {
@@ -55,15 +60,54 @@ export async function quietly<T>(fn: () => Promise<T>): Promise<T> {
 }
 
 const META_BYTES: Record<string, number> = {
-  MET_CHAR: 1, MET_UCHAR: 1, MET_SHORT: 2, MET_USHORT: 2, MET_INT: 4, MET_UINT: 4,
-  MET_LONG: 4, MET_ULONG: 4, MET_LONG_LONG: 8, MET_ULONG_LONG: 8, MET_FLOAT: 4, MET_DOUBLE: 8,
+  MET_CHAR: 1,
+  MET_UCHAR: 1,
+  MET_SHORT: 2,
+  MET_USHORT: 2,
+  MET_INT: 4,
+  MET_UINT: 4,
+  MET_LONG: 4,
+  MET_ULONG: 4,
+  MET_LONG_LONG: 8,
+  MET_ULONG_LONG: 8,
+  MET_FLOAT: 4,
+  MET_DOUBLE: 8,
 };
 const NRRD_BYTES: Record<string, number> = {
-  'signed char': 1, int8: 1, int8_t: 1, uchar: 1, 'unsigned char': 1, uint8: 1, uint8_t: 1,
-  short: 2, 'short int': 2, 'signed short': 2, 'signed short int': 2, int16: 2, int16_t: 2,
-  ushort: 2, 'unsigned short': 2, 'unsigned short int': 2, uint16: 2, uint16_t: 2,
-  int: 4, 'signed int': 4, int32: 4, int32_t: 4, uint: 4, 'unsigned int': 4, uint32: 4, uint32_t: 4,
-  float: 4, double: 8, longlong: 8, int64: 8, int64_t: 8, ulonglong: 8, uint64: 8, uint64_t: 8,
+  'signed char': 1,
+  int8: 1,
+  int8_t: 1,
+  uchar: 1,
+  'unsigned char': 1,
+  uint8: 1,
+  uint8_t: 1,
+  short: 2,
+  'short int': 2,
+  'signed short': 2,
+  'signed short int': 2,
+  int16: 2,
+  int16_t: 2,
+  ushort: 2,
+  'unsigned short': 2,
+  'unsigned short int': 2,
+  uint16: 2,
+  uint16_t: 2,
+  int: 4,
+  'signed int': 4,
+  int32: 4,
+  int32_t: 4,
+  uint: 4,
+  'unsigned int': 4,
+  uint32: 4,
+  uint32_t: 4,
+  float: 4,
+  double: 8,
+  longlong: 8,
+  int64: 8,
+  int64_t: 8,
+  ulonglong: 8,
+  uint64: 8,
+  uint64_t: 8,
 };
 
 /**
@@ -86,13 +130,18 @@ function checkHeader(path: string): void {
 }
 
 function positiveInts(path: string, what: string, v: string | undefined): number[] {
-  const xs = (v ?? '').trim().split(/\s+/).filter((t) => t.length > 0).map(Number);
+  const xs = (v ?? '')
+    .trim()
+    .split(/\s+/)
+    .filter((t) => t.length > 0)
+    .map(Number);
   if (xs.length === 0 || xs.some((x) => !Number.isInteger(x) || x < 1)) throw new UserError(`${path}: invalid ${what} "${v ?? ''}"`);
   return xs;
 }
 
 function checkDims(path: string, dims: number[]): void {
-  if (dims.length > 3 && dims.slice(3).some((d) => d > 1)) throw new UserError(`${path}: ${dims.length}D image [${dims.join(', ')}] is not supported; noduleseg reads 3D volumes`);
+  if (dims.length > 3 && dims.slice(3).some((d) => d > 1))
+    throw new UserError(`${path}: ${dims.length}D image [${dims.join(', ')}] is not supported; noduleseg reads 3D volumes`);
   if (dims.length < 2) throw new UserError(`${path}: ${dims.length}D image is not a volume`);
 }
 
@@ -132,7 +181,8 @@ function checkMeta(path: string, head: string): void {
     have = statSync(p).size;
     if (have === 0) throw new UserError(`${p}: empty data file`);
   }
-  if (!compressed && have < need) throw new UserError(`${path}: truncated voxel data (${have} of ${need} bytes for DimSize ${dims.join(' ')})`);
+  if (!compressed && have < need)
+    throw new UserError(`${path}: truncated voxel data (${have} of ${need} bytes for DimSize ${dims.join(' ')})`);
 }
 
 function checkNrrd(path: string, head: string): void {
@@ -146,14 +196,25 @@ function checkNrrd(path: string, head: string): void {
     if (m) fields.set(m[1]!.trim().toLowerCase(), m[2]!);
   }
   const dims = positiveInts(path, 'sizes', fields.get('sizes'));
-  if (Number(fields.get('dimension')) !== dims.length) throw new UserError(`${path}: dimension = ${fields.get('dimension')} but sizes has ${dims.length} values`);
+  if (Number(fields.get('dimension')) !== dims.length)
+    throw new UserError(`${path}: dimension = ${fields.get('dimension')} but sizes has ${dims.length} values`);
   checkDims(path, dims);
   const spacings = fields.get('spacings');
-  if (spacings !== undefined) checkSpacing(path, spacings.split(/\s+/).filter((t) => t !== 'nan' && t !== 'NaN').map(Number));
+  if (spacings !== undefined)
+    checkSpacing(
+      path,
+      spacings
+        .split(/\s+/)
+        .filter((t) => t !== 'nan' && t !== 'NaN')
+        .map(Number),
+    );
   const dirs = fields.get('space directions');
   if (dirs !== undefined) {
     const vecs = [...dirs.matchAll(/\(([^)]*)\)/g)].map((m) => m[1]!.split(',').map(Number));
-    checkSpacing(path, vecs.map((v) => Math.hypot(...v)));
+    checkSpacing(
+      path,
+      vecs.map((v) => Math.hypot(...v)),
+    );
   }
   const bytes = NRRD_BYTES[(fields.get('type') ?? '').toLowerCase()];
   if (!bytes) throw new UserError(`${path}: unsupported NRRD type "${fields.get('type') ?? ''}"`);
@@ -176,20 +237,25 @@ function checkNrrd(path: string, head: string): void {
 export function fromItkImage(img: Image, path: string): Volume {
   const dim = img.imageType.dimension;
   const size = [...img.size];
-  if (img.imageType.components !== 1) throw new UserError(`${path}: ${img.imageType.components}-component pixels are not supported; expected a scalar image`);
-  if (dim > 3 && size.slice(3).some((s) => s > 1)) throw new UserError(`${path}: ${dim}D image [${size.join(', ')}] is not supported; noduleseg reads 3D volumes`);
+  if (img.imageType.components !== 1)
+    throw new UserError(`${path}: ${img.imageType.components}-component pixels are not supported; expected a scalar image`);
+  if (dim > 3 && size.slice(3).some((s) => s > 1))
+    throw new UserError(`${path}: ${dim}D image [${size.join(', ')}] is not supported; noduleseg reads 3D volumes`);
   if (dim < 2) throw new UserError(`${path}: ${dim}D image is not a volume`);
   const dims: Vec3 = [size[0]!, size[1]!, size[2] ?? 1];
   const spacingMm: Vec3 = [img.spacing[0]!, img.spacing[1]!, img.spacing[2] ?? 1];
   if (spacingMm.some((s) => !(s > 0))) throw new UserError(`${path}: voxel spacing must be positive, got [${spacingMm.join(', ')}]`);
   const originMm: Vec3 = [img.origin[0]!, img.origin[1]!, img.origin[2] ?? 0];
   const direction = [1, 0, 0, 0, 1, 0, 0, 0, 1] as Mat3;
-  for (let r = 0; r < Math.min(dim, 3); r++) for (let c = 0; c < Math.min(dim, 3); c++) direction[3 * r + c] = Number(img.direction[r * dim + c]);
+  for (let r = 0; r < Math.min(dim, 3); r++)
+    for (let c = 0; c < Math.min(dim, 3); c++) direction[3 * r + c] = Number(img.direction[r * dim + c]);
   refuseBadGeometry(path, spacingMm, originMm, direction);
   const data = img.data as VoxelArray | null;
   if (!data) throw new UserError(`${path}: no voxel data`);
-  if (data.length !== dims[0] * dims[1] * dims[2]) throw new UserError(`${path}: voxel data (${data.length}) does not match dims [${dims.join(', ')}]`);
-  if (data instanceof BigInt64Array || data instanceof BigUint64Array) throw new UserError(`${path}: 64-bit integer voxels are not supported`);
+  if (data.length !== dims[0] * dims[1] * dims[2])
+    throw new UserError(`${path}: voxel data (${data.length}) does not match dims [${dims.join(', ')}]`);
+  if (data instanceof BigInt64Array || data instanceof BigUint64Array)
+    throw new UserError(`${path}: 64-bit integer voxels are not supported`);
   refuseNonFinite(data, path);
   return new Volume({ data, dims, spacingMm, originMm, direction, source: { format: 'itk', path } });
 }

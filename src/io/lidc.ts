@@ -20,7 +20,17 @@ import { describeFsError } from './atomic.ts';
 import { readDicomSeries, type DicomReadOptions, type DicomSeriesResult } from './dicom.ts';
 import type { Vec3, Volume } from './volume.ts';
 
-export const CHARACTERISTICS = ['subtlety', 'internalStructure', 'calcification', 'sphericity', 'margin', 'lobulation', 'spiculation', 'texture', 'malignancy'] as const;
+export const CHARACTERISTICS = [
+  'subtlety',
+  'internalStructure',
+  'calcification',
+  'sphericity',
+  'margin',
+  'lobulation',
+  'spiculation',
+  'texture',
+  'malignancy',
+] as const;
 export type Characteristic = (typeof CHARACTERISTICS)[number];
 
 export interface LidcRoi {
@@ -117,7 +127,9 @@ export function parseLidcXmlString(xml: string, path: string): LidcXml {
         zPositionMm: num(r['imageZposition'], `imageZposition of ${noduleId}`),
         sopInstanceUid: text(r['imageSOP_UID']),
         inclusion: text(r['inclusion']).toUpperCase() !== 'FALSE',
-        edgeMap: list(r['edgeMap']).map((e) => [num(e['xCoord'], `xCoord of ${noduleId}`), num(e['yCoord'], `yCoord of ${noduleId}`)] as [number, number]),
+        edgeMap: list(r['edgeMap']).map(
+          (e) => [num(e['xCoord'], `xCoord of ${noduleId}`), num(e['yCoord'], `yCoord of ${noduleId}`)] as [number, number],
+        ),
       }));
       const ch = asNode(n['characteristics']);
       const hasCharacteristics = n['characteristics'] !== undefined && CHARACTERISTICS.some((k) => text(ch[k]) !== '');
@@ -129,8 +141,14 @@ export function parseLidcXmlString(xml: string, path: string): LidcXml {
           if (Number.isFinite(v)) characteristics[k] = v;
         }
         out.nodules.push({ reader, noduleId, characteristics, rois });
-      } else if (rois[0] && rois[0].edgeMap[0]) {
-        out.smallNodules.push({ reader, id: noduleId, zPositionMm: rois[0].zPositionMm, sopInstanceUid: rois[0].sopInstanceUid, point: rois[0].edgeMap[0] });
+      } else if (rois[0]?.edgeMap[0]) {
+        out.smallNodules.push({
+          reader,
+          id: noduleId,
+          zPositionMm: rois[0].zPositionMm,
+          sopInstanceUid: rois[0].sopInstanceUid,
+          point: rois[0].edgeMap[0],
+        });
       }
     }
     for (const n of list(session['nonNodule'])) {
@@ -175,7 +193,10 @@ export function sliceOf(vol: Volume, sopInstanceUid: string, zPositionMm: number
  * outline") first: it differs from the crops by one pixel in LIDC-IDRI-0001 and one in -0003,
  * where an outline crosses itself and pinches off a pixel that the polygon rule leaves out.
  */
-export function fillInside(edge: ReadonlyArray<readonly [number, number]>, bounds?: { width: number; height: number }): Array<[number, number]> {
+export function fillInside(
+  edge: ReadonlyArray<readonly [number, number]>,
+  bounds?: { width: number; height: number },
+): Array<[number, number]> {
   const n = edge.length;
   if (n < 3) return [];
   let y0 = Infinity;
@@ -223,7 +244,11 @@ export interface RasteriseOptions {
  * One reader's nodule on the scan grid, as the sorted voxel indices it covers (a scan mask
  * would be 35 MB per read). Outlines whose slice is not in the volume count as missingSlices.
  */
-export function rasteriseNodule(read: LidcNoduleRead, vol: Volume, options: RasteriseOptions = {}): { voxels: Int32Array; missingSlices: number } {
+export function rasteriseNodule(
+  read: LidcNoduleRead,
+  vol: Volume,
+  options: RasteriseOptions = {},
+): { voxels: Int32Array; missingSlices: number } {
   const [nx, ny] = vol.dims;
   const on = new Set<number>();
   let missingSlices = 0;
@@ -280,7 +305,8 @@ export type Agreement = number | 'any' | 'all' | { readers: number };
 export function parseAgreement(s: string): Agreement {
   if (s === 'any' || s === 'all') return s;
   const v = Number(s);
-  if (!Number.isFinite(v) || v <= 0) throw new UserError(`--agreement: expected a fraction in (0, 1], any, all or a reader count, got "${s}"`);
+  if (!Number.isFinite(v) || v <= 0)
+    throw new UserError(`--agreement: expected a fraction in (0, 1], any, all or a reader count, got "${s}"`);
   if (v <= 1) return v;
   if (Number.isInteger(v)) return { readers: v };
   throw new UserError(`--agreement: a reader count must be a whole number, got "${s}"`);
@@ -323,7 +349,10 @@ function intersects(a: Int32Array, b: Int32Array): boolean {
 export function groupNodules(xml: LidcXml, vol: Volume): LidcNodule[] {
   const voxels = xml.nodules.map((r) => rasteriseNodule(r, vol).voxels);
   const parent = xml.nodules.map((_, i) => i);
-  const find = (i: number): number => (parent[i] === i ? i : (parent[i] = find(parent[i]!)));
+  const find = (i: number): number => {
+    if (parent[i] !== i) parent[i] = find(parent[i]!);
+    return parent[i]!;
+  };
   for (let a = 0; a < voxels.length; a++) {
     for (let b = a + 1; b < voxels.length; b++) {
       if (find(a) !== find(b) && intersects(voxels[a]!, voxels[b]!)) parent[find(a)] = find(b);
@@ -351,7 +380,13 @@ export function groupNodules(xml: LidcXml, vol: Volume): LidcNodule[] {
     }
     const c = Math.max(1, all.length);
     const reads = members.map((i) => xml.nodules[i]!);
-    nodules.push({ reads, readers: [...new Set(reads.map((r) => r.reader))].sort((p, q) => p - q), voxels: all, votes, key: [sx / c, sy / c, sz / c] });
+    nodules.push({
+      reads,
+      readers: [...new Set(reads.map((r) => r.reader))].sort((p, q) => p - q),
+      voxels: all,
+      votes,
+      key: [sx / c, sy / c, sz / c],
+    });
   }
   nodules.sort((p, q) => p.key[2] - q.key[2] || p.key[1] - q.key[1] || p.key[0] - q.key[0]);
   return nodules.map(({ key: _key, ...n }, i) => ({ index: i + 1, ...n }));
@@ -415,7 +450,10 @@ export function noduleReport(nodule: LidcNodule, vol: Volume, xml: LidcXml, agre
   }
   const characteristics: Partial<Record<Characteristic, number>> = {};
   for (const k of CHARACTERISTICS) {
-    const vs = nodule.reads.map((r) => r.characteristics[k]).filter((v): v is number => v !== undefined).sort((a, b) => a - b);
+    const vs = nodule.reads
+      .map((r) => r.characteristics[k])
+      .filter((v): v is number => v !== undefined)
+      .sort((a, b) => a - b);
     if (vs.length) characteristics[k] = vs.length % 2 ? vs[(vs.length - 1) / 2]! : (vs[vs.length / 2 - 1]! + vs[vs.length / 2]!) / 2;
   }
   const count = vox.length;

@@ -102,7 +102,9 @@ export function decodeNifti1(bytes: Uint8Array, path: string, options: NiftiRead
   const n = dims[0] * dims[1] * dims[2];
   const need = voxOffset + n * dt.bytes;
   if (bytes.length < need) {
-    throw new UserError(`${path}: truncated voxel data (${bytes.length - voxOffset} of ${n * dt.bytes} bytes for dims [${dims.join(', ')}] ${dt.name})`);
+    throw new UserError(
+      `${path}: truncated voxel data (${bytes.length - voxOffset} of ${n * dt.bytes} bytes for dims [${dims.join(', ')}] ${dt.name})`,
+    );
   }
   const data = decodeVoxels(bytes, voxOffset, n, datatype, le);
 
@@ -138,14 +140,22 @@ function decodeVoxels(bytes: Uint8Array, offset: number, n: number, datatype: nu
     for (let p = 0; p < u8.length; p += bpv) u8.subarray(p, p + bpv).reverse();
   }
   switch (datatype) {
-    case 2: return new Uint8Array(buf);
-    case 4: return new Int16Array(buf);
-    case 8: return new Int32Array(buf);
-    case 16: return new Float32Array(buf);
-    case 64: return new Float64Array(buf);
-    case 256: return new Int8Array(buf);
-    case 512: return new Uint16Array(buf);
-    default: return new Uint32Array(buf);
+    case 2:
+      return new Uint8Array(buf);
+    case 4:
+      return new Int16Array(buf);
+    case 8:
+      return new Int32Array(buf);
+    case 16:
+      return new Float32Array(buf);
+    case 64:
+      return new Float64Array(buf);
+    case 256:
+      return new Int8Array(buf);
+    case 512:
+      return new Uint16Array(buf);
+    default:
+      return new Uint32Array(buf);
   }
 }
 
@@ -188,7 +198,11 @@ function niftiGeometry(dv: DataView, le: boolean, pixdim: number[], path: string
   const sformCode = dv.getInt16(254, le);
   let m: number[]; // 3x4 RAS affine, row-major
   if (sformCode > 0) {
-    m = [...[0, 1, 2, 3].map((c) => f32(280 + 4 * c)), ...[0, 1, 2, 3].map((c) => f32(296 + 4 * c)), ...[0, 1, 2, 3].map((c) => f32(312 + 4 * c))];
+    m = [
+      ...[0, 1, 2, 3].map((c) => f32(280 + 4 * c)),
+      ...[0, 1, 2, 3].map((c) => f32(296 + 4 * c)),
+      ...[0, 1, 2, 3].map((c) => f32(312 + 4 * c)),
+    ];
   } else if (qformCode > 0) {
     const b = f32(256);
     const c = f32(260);
@@ -197,9 +211,15 @@ function niftiGeometry(dv: DataView, le: boolean, pixdim: number[], path: string
     a = a < 1e-7 ? 0 : Math.sqrt(a);
     const qfac = pixdim[0]! < 0 ? -1 : 1;
     const R = [
-      a * a + b * b - c * c - d * d, 2 * (b * c - a * d), 2 * (b * d + a * c),
-      2 * (b * c + a * d), a * a + c * c - b * b - d * d, 2 * (c * d - a * b),
-      2 * (b * d - a * c), 2 * (c * d + a * b), a * a + d * d - c * c - b * b,
+      a * a + b * b - c * c - d * d,
+      2 * (b * c - a * d),
+      2 * (b * d + a * c),
+      2 * (b * c + a * d),
+      a * a + c * c - b * b - d * d,
+      2 * (c * d - a * b),
+      2 * (b * d - a * c),
+      2 * (c * d + a * b),
+      a * a + d * d - c * c - b * b,
     ];
     const s = [pixdim[1]!, pixdim[2]!, pixdim[3]! * qfac];
     const q = [f32(268), f32(272), f32(276)];
@@ -214,7 +234,8 @@ function niftiGeometry(dv: DataView, le: boolean, pixdim: number[], path: string
   for (let c = 0; c < 3; c++) {
     const col = [m[c]!, m[4 + c]!, m[8 + c]!];
     const len = Math.hypot(col[0]!, col[1]!, col[2]!);
-    if (!(len > 0) || !Number.isFinite(len)) throw new UserError(`${path}: voxel spacing must be positive (axis ${c} of the ${sformCode > 0 ? 'sform' : 'qform'} is zero)`);
+    if (!(len > 0) || !Number.isFinite(len))
+      throw new UserError(`${path}: voxel spacing must be positive (axis ${c} of the ${sformCode > 0 ? 'sform' : 'qform'} is zero)`);
     // pixdim holds the spacing as stored; prefer it when the affine agrees (as ITK does), so
     // float32 round-off in the affine does not change it.
     const p = pixdim[c + 1]!;
@@ -233,7 +254,10 @@ export function readNifti(path: string, options: NiftiReadOptions = {}): Volume 
   const bytes = readMaybeGz(path);
   const v = niftiVersion(bytes);
   if (v === 2) throw new UserError(`${path}: NIfTI-2 file; read it with readVolume`);
-  if (v === 0) throw new UserError(bytes.length < 4 ? `${path}: truncated NIfTI header (${bytes.length} of 348 bytes)` : `${path}: not a NIfTI file (bad header size)`);
+  if (v === 0)
+    throw new UserError(
+      bytes.length < 4 ? `${path}: truncated NIfTI header (${bytes.length} of 348 bytes)` : `${path}: not a NIfTI file (bad header size)`,
+    );
   return decodeNifti1(bytes, path, options);
 }
 
@@ -264,7 +288,9 @@ export function encodeNifti(vol: Volume): Uint8Array {
   const dv = new DataView(header.buffer);
   const src = vol.source?.format === 'nifti' ? vol.source.header : undefined;
   const srcLE = src ? new DataView(src.buffer, src.byteOffset, src.byteLength).getInt32(0, true) === HEADER_BYTES : true;
-  const sameDims = src ? [0, 1, 2].every((a) => new DataView(src.buffer, src.byteOffset, 348).getInt16(42 + 2 * a, srcLE) === vol.dims[a]) : false;
+  const sameDims = src
+    ? [0, 1, 2].every((a) => new DataView(src.buffer, src.byteOffset, 348).getInt16(42 + 2 * a, srcLE) === vol.dims[a])
+    : false;
   if (src && srcLE && sameDims) {
     header.set(src);
   } else {

@@ -92,10 +92,11 @@ export function renderOverlayPng(ct: Volume, mask: Uint8Array, options: OverlayO
         const n = x + nx * y + plane * k;
         const hu = ct.data[n]!;
         let g = Math.round(((hu - lo) / (hi - lo)) * 255);
-        g = g < 0 ? 0 : g > 255 ? 255 : g;
+        g = g < 0 ? 0 : Math.min(g, 255);
         // Outline: mask voxels with a 4-neighbour outside the mask (or at the slice border).
         const m = mask[n] === 1;
-        const edge = m && (x === 0 || y === 0 || x === nx - 1 || y === ny - 1 || !mask[n - 1] || !mask[n + 1] || !mask[n - nx] || !mask[n + nx]);
+        const edge =
+          m && (x === 0 || y === 0 || x === nx - 1 || y === ny - 1 || !mask[n - 1] || !mask[n + 1] || !mask[n - nx] || !mask[n + nx]);
         const rgb = edge ? colour : [g, g, g];
         for (let sy = 0; sy < scale; sy++) {
           for (let sx = 0; sx < scale; sx++) {

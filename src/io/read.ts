@@ -29,7 +29,9 @@ export async function readVolume(path: string, options: ReadVolumeOptions = {}):
     const v = niftiVersion(bytes);
     if (v === 2) return (await import('./itk.ts')).readItkImage(path);
     if (v === 0) {
-      throw new UserError(bytes.length < 348 ? `${path}: truncated NIfTI header (${bytes.length} of 348 bytes)` : `${path}: not a NIfTI file (bad header)`);
+      throw new UserError(
+        bytes.length < 348 ? `${path}: truncated NIfTI header (${bytes.length} of 348 bytes)` : `${path}: not a NIfTI file (bad header)`,
+      );
     }
     return decodeNifti1(bytes, path);
   }

@@ -9,15 +9,7 @@
  */
 import { UserError } from '../errors.ts';
 
-export type VoxelArray =
-  | Int8Array
-  | Uint8Array
-  | Int16Array
-  | Uint16Array
-  | Int32Array
-  | Uint32Array
-  | Float32Array
-  | Float64Array;
+export type VoxelArray = Int8Array | Uint8Array | Int16Array | Uint16Array | Int32Array | Uint32Array | Float32Array | Float64Array;
 
 export type Vec3 = [number, number, number];
 /** Row-major 3x3 matrix: m[row * 3 + col]. */
@@ -178,9 +170,15 @@ export function invert3(m: Mat3): Mat3 {
   const det = a * A + b * B + c * C;
   if (Math.abs(det) < 1e-12) throw new RangeError('direction matrix is singular');
   return [
-    A / det, -(b * i - c * h) / det, (b * f - c * e) / det,
-    B / det, (a * i - c * g) / det, -(a * f - c * d) / det,
-    C / det, -(a * h - b * g) / det, (a * e - b * d) / det,
+    A / det,
+    -(b * i - c * h) / det,
+    (b * f - c * e) / det,
+    B / det,
+    (a * i - c * g) / det,
+    -(a * f - c * d) / det,
+    C / det,
+    -(a * h - b * g) / det,
+    (a * e - b * d) / det,
   ];
 }
 
@@ -214,7 +212,9 @@ export function refuseNonFinite(data: VoxelArray, path: string): void {
     }
   }
   if (bad > 0) {
-    throw new UserError(`${path}: ${bad} of ${data.length} voxels are not finite (NaN or infinity; the first is voxel ${first}); noduleseg needs finite values`);
+    throw new UserError(
+      `${path}: ${bad} of ${data.length} voxels are not finite (NaN or infinity; the first is voxel ${first}); noduleseg needs finite values`,
+    );
   }
 }
 
@@ -224,8 +224,14 @@ export function refuseNonFinite(data: VoxelArray, path: string): void {
  * within the rounding of a text header) spanning 3D. A bad header field otherwise surfaces later
  * as a RangeError deep in a command ("direction matrix is singular") or as NaN millimetres.
  */
-export function refuseBadGeometry(path: string, spacingMm: readonly number[], originMm: readonly number[], direction: readonly number[]): void {
-  if (spacingMm.some((s) => !(s > 0) || !Number.isFinite(s))) throw new UserError(`${path}: voxel spacing must be positive and finite, got [${spacingMm.join(', ')}]`);
+export function refuseBadGeometry(
+  path: string,
+  spacingMm: readonly number[],
+  originMm: readonly number[],
+  direction: readonly number[],
+): void {
+  if (spacingMm.some((s) => !(s > 0) || !Number.isFinite(s)))
+    throw new UserError(`${path}: voxel spacing must be positive and finite, got [${spacingMm.join(', ')}]`);
   if (originMm.some((o) => !Number.isFinite(o))) throw new UserError(`${path}: the origin is not finite, got [${originMm.join(', ')}]`);
   const d = direction as Mat3;
   const what = `the orientation (direction [${d.map((x) => +x.toPrecision(6)).join(', ')}])`;

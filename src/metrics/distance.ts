@@ -27,8 +27,10 @@ export function squaredDistanceToSites(
     const stride = strides[axis]!;
     const w2 = spacingMm[axis]! * spacingMm[axis]!;
     const others = [0, 1, 2].filter((a) => a !== axis);
-    const aLen = lens[others[0]!]!, bLen = lens[others[1]!]!;
-    const aStride = strides[others[0]!]!, bStride = strides[others[1]!]!;
+    const aLen = lens[others[0]!]!,
+      bLen = lens[others[1]!]!;
+    const aStride = strides[others[0]!]!,
+      bStride = strides[others[1]!]!;
     for (let b = 0; b < bLen; b++) {
       for (let a = 0; a < aLen; a++) {
         const base = a * aStride + b * bStride;
@@ -95,8 +97,18 @@ export function surfaceVoxels(mask: MaskGrid): Uint8Array {
         const i = x + nx * (y + ny * z);
         if (!m[i]) continue;
         const edge =
-          x === 0 || x === nx - 1 || y === 0 || y === ny - 1 || z === 0 || z === nz - 1 ||
-          !m[i - 1] || !m[i + 1] || !m[i - nx] || !m[i + nx] || !m[i - nx * ny] || !m[i + nx * ny];
+          x === 0 ||
+          x === nx - 1 ||
+          y === 0 ||
+          y === ny - 1 ||
+          z === 0 ||
+          z === nz - 1 ||
+          !m[i - 1] ||
+          !m[i + 1] ||
+          !m[i - nx] ||
+          !m[i + nx] ||
+          !m[i - nx * ny] ||
+          !m[i + nx * ny];
         if (edge) out[i] = 1;
       }
     }

@@ -29,8 +29,11 @@ export function measureNodule(mask: MaskGrid, image?: ArrayLike<number>): Nodule
   const [nx, ny, nz] = mask.dims;
   const [sx, sy, sz] = mask.spacingMm;
   const m = mask.data;
-  let count = 0, sumHU = 0;
-  let cx = 0, cy = 0, cz = 0;
+  let count = 0,
+    sumHU = 0;
+  let cx = 0,
+    cy = 0,
+    cz = 0;
   const lo: [number, number, number] = [Infinity, Infinity, Infinity];
   const hi: [number, number, number] = [-Infinity, -Infinity, -Infinity];
   let best = { d: 0, perp: 0, z: -1 };
@@ -42,10 +45,15 @@ export function measureNodule(mask: MaskGrid, image?: ArrayLike<number>): Nodule
         if (!m[i]) continue;
         count++;
         if (image) sumHU += image[i]!;
-        cx += x; cy += y; cz += z;
-        if (x < lo[0]) lo[0] = x; if (x > hi[0]) hi[0] = x;
-        if (y < lo[1]) lo[1] = y; if (y > hi[1]) hi[1] = y;
-        if (z < lo[2]) lo[2] = z; if (z > hi[2]) hi[2] = z;
+        cx += x;
+        cy += y;
+        cz += z;
+        if (x < lo[0]) lo[0] = x;
+        if (x > hi[0]) hi[0] = x;
+        if (y < lo[1]) lo[1] = y;
+        if (y > hi[1]) hi[1] = y;
+        if (z < lo[2]) lo[2] = z;
+        if (z > hi[2]) hi[2] = z;
         const inPlaneEdge = x === 0 || x === nx - 1 || y === 0 || y === ny - 1 || !m[i - 1] || !m[i + 1] || !m[i - nx] || !m[i + nx];
         if (inPlaneEdge) boundary.push([x * sx, y * sy]);
       }
@@ -70,13 +78,16 @@ export function measureNodule(mask: MaskGrid, image?: ArrayLike<number>): Nodule
 
 /** Longest caliper width of a slice's boundary pixels and the width perpendicular to it, mm. */
 function sliceDiameters(points: Array<[number, number]>, sx: number, sy: number): { d: number; perp: number } {
-  let bestD = -1, ux = 1, uy = 0;
+  let bestD = -1,
+    ux = 1,
+    uy = 0;
   const width = (dx: number, dy: number, dist: number): number => dist + Math.abs(dx / (dist || 1)) * sx + Math.abs(dy / (dist || 1)) * sy;
   if (points.length === 1) return { d: Math.max(sx, sy), perp: Math.min(sx, sy) };
   for (let a = 0; a < points.length; a++) {
     const [ax, ay] = points[a]!;
     for (let b = a + 1; b < points.length; b++) {
-      const dx = points[b]![0] - ax, dy = points[b]![1] - ay;
+      const dx = points[b]![0] - ax,
+        dy = points[b]![1] - ay;
       const dist = Math.hypot(dx, dy);
       const w = width(dx, dy, dist);
       if (w > bestD) {
@@ -87,7 +98,8 @@ function sliceDiameters(points: Array<[number, number]>, sx: number, sy: number)
     }
   }
   // Perpendicular direction (-uy, ux): extent of the projections plus one pixel's footprint.
-  let pmin = Infinity, pmax = -Infinity;
+  let pmin = Infinity,
+    pmax = -Infinity;
   for (const [x, y] of points) {
     const p = -uy * x + ux * y;
     if (p < pmin) pmin = p;

@@ -30,9 +30,12 @@ export function overlapCounts(pred: MaskGrid, ref: MaskGrid): { tp: number; pred
 
 /** overlapCounts of two masks already known to share a grid (nonzero = inside). */
 export function maskOverlap(p: ArrayLike<number>, g: ArrayLike<number>): { tp: number; predicted: number; reference: number } {
-  let tp = 0, np = 0, ng = 0;
+  let tp = 0,
+    np = 0,
+    ng = 0;
   for (let i = 0; i < p.length; i++) {
-    const a = p[i] ? 1 : 0, b = g[i] ? 1 : 0;
+    const a = p[i] ? 1 : 0,
+      b = g[i] ? 1 : 0;
     np += a;
     ng += b;
     tp += a & b;
@@ -68,7 +71,8 @@ export function segmentationMetrics(pred: MaskGrid, ref: MaskGrid, opts: { hd95?
  */
 export function hausdorff95Mm(a: MaskGrid, b: MaskGrid): number {
   assertSameGrid(a, b, 'hausdorff95Mm');
-  const sa = surfaceVoxels(a), sb = surfaceVoxels(b);
+  const sa = surfaceVoxels(a),
+    sb = surfaceVoxels(b);
   const da = directedDistancesMm(sa, sb, a);
   const db = directedDistancesMm(sb, sa, a);
   if (da.length === 0 || db.length === 0) return NaN;
@@ -76,7 +80,8 @@ export function hausdorff95Mm(a: MaskGrid, b: MaskGrid): number {
 }
 
 function directedDistancesMm(from: Uint8Array, to: Uint8Array, grid: MaskGrid): Float64Array {
-  let count = 0, anyTo = false;
+  let count = 0,
+    anyTo = false;
   for (let i = 0; i < from.length; i++) {
     count += from[i]!;
     if (to[i]) anyTo = true;
@@ -94,7 +99,8 @@ export function percentile(values: ArrayLike<number>, q: number): number {
   const sorted = Float64Array.from(values).sort();
   if (sorted.length === 0) return NaN;
   const pos = ((sorted.length - 1) * q) / 100;
-  const lo = Math.floor(pos), hi = Math.ceil(pos);
+  const lo = Math.floor(pos),
+    hi = Math.ceil(pos);
   return sorted[lo]! + (sorted[hi]! - sorted[lo]!) * (pos - lo);
 }
 
@@ -154,7 +160,12 @@ export function metricsCsv(cases: ReadonlyArray<{ id: string; metrics: Segmentat
   const header = ['case', ...METRIC_NAMES, 'predictedVoxels', 'referenceVoxels'];
   const lines = [header.join(',')];
   for (const { id, metrics } of cases) {
-    const cells = [csvCell(id), ...METRIC_NAMES.map((k) => fmt(metrics[k])), String(metrics.predictedVoxels), String(metrics.referenceVoxels)];
+    const cells = [
+      csvCell(id),
+      ...METRIC_NAMES.map((k) => fmt(metrics[k])),
+      String(metrics.predictedVoxels),
+      String(metrics.referenceVoxels),
+    ];
     lines.push(cells.join(','));
   }
   return lines.join('\n') + '\n';
@@ -165,7 +176,9 @@ export function summaryMarkdown(summary: Record<MetricName, MetricSummary>): str
   const lines = ['| metric | mean ± std | median | min | max | n | undefined |', '|---|---|---|---|---|---|---|'];
   for (const name of METRIC_NAMES) {
     const s = summary[name];
-    lines.push(`| ${name} | ${fmt(s.mean)} ± ${fmt(s.std)} | ${fmt(s.median)} | ${fmt(s.min)} | ${fmt(s.max)} | ${s.count} | ${s.undefinedCount} |`);
+    lines.push(
+      `| ${name} | ${fmt(s.mean)} ± ${fmt(s.std)} | ${fmt(s.median)} | ${fmt(s.min)} | ${fmt(s.max)} | ${s.count} | ${s.undefinedCount} |`,
+    );
   }
   return lines.join('\n') + '\n';
 }

@@ -3,7 +3,17 @@
  * Forward passes do not dispose their intermediates: callers run them inside `tidy()`, and
  * autograd keeps what backward needs anyway.
  */
-import { Module, type TensorModule, Conv2d, BatchNorm2d, InstanceNorm2d, GroupNorm, ConvTranspose2d, Sequential, Identity } from '../nn/index.ts';
+import {
+  Module,
+  type TensorModule,
+  Conv2d,
+  BatchNorm2d,
+  InstanceNorm2d,
+  GroupNorm,
+  ConvTranspose2d,
+  Sequential,
+  Identity,
+} from '../nn/index.ts';
 import { cat, type Tensor } from '../tensor/index.ts';
 
 export type NormKind = 'batch' | 'instance' | 'group';

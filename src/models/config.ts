@@ -85,23 +85,37 @@ export function defaultJointConfig(overrides: Partial<JointConfig> = {}): JointC
 /** Throws a RangeError naming the option when a config cannot build a network. */
 export function validateModelConfig(c: ModelConfig): void {
   const where = `model config (${c.arch})`;
-  if (!Number.isInteger(c.inChannels) || c.inChannels < 1) throw new RangeError(`${where}: inChannels must be a positive integer, got ${c.inChannels}`);
-  if (!Array.isArray(c.features) || c.features.length < 2) throw new RangeError(`${where}: features needs at least 2 levels, got ${JSON.stringify(c.features)}`);
-  for (const f of c.features) if (!Number.isInteger(f) || f < 1) throw new RangeError(`${where}: features must be positive integers, got ${JSON.stringify(c.features)}`);
-  if (!['batch', 'instance', 'group'].includes(c.norm)) throw new RangeError(`${where}: norm must be batch, instance or group, got ${String(c.norm)}`);
+  if (!Number.isInteger(c.inChannels) || c.inChannels < 1)
+    throw new RangeError(`${where}: inChannels must be a positive integer, got ${c.inChannels}`);
+  if (!Array.isArray(c.features) || c.features.length < 2)
+    throw new RangeError(`${where}: features needs at least 2 levels, got ${JSON.stringify(c.features)}`);
+  for (const f of c.features)
+    if (!Number.isInteger(f) || f < 1)
+      throw new RangeError(`${where}: features must be positive integers, got ${JSON.stringify(c.features)}`);
+  if (!['batch', 'instance', 'group'].includes(c.norm))
+    throw new RangeError(`${where}: norm must be batch, instance or group, got ${String(c.norm)}`);
   if (c.arch === 'joint') {
-    if (!Array.isArray(c.clsFeatures) || c.clsFeatures.length !== c.features.length || c.clsFeatures.some((f) => !Number.isInteger(f) || f < 1)) {
-      throw new RangeError(`${where}: clsFeatures must be positive integers, one per level of features (${c.features.length}), got ${JSON.stringify(c.clsFeatures)}`);
+    if (
+      !Array.isArray(c.clsFeatures) ||
+      c.clsFeatures.length !== c.features.length ||
+      c.clsFeatures.some((f) => !Number.isInteger(f) || f < 1)
+    ) {
+      throw new RangeError(
+        `${where}: clsFeatures must be positive integers, one per level of features (${c.features.length}), got ${JSON.stringify(c.clsFeatures)}`,
+      );
     }
     if (!Number.isInteger(c.numClasses) || c.numClasses < 2) throw new RangeError(`${where}: numClasses must be >= 2, got ${c.numClasses}`);
     if (c.sizePrior && !c.std) throw new RangeError(`${where}: sizePrior needs the STD layer (std must not be null)`);
     if (c.std) {
-      if (!Number.isInteger(c.std.iterations) || c.std.iterations < 0) throw new RangeError(`${where}: std.iterations must be a non-negative integer`);
-      if (!Number.isInteger(c.std.kernelHalfSize) || c.std.kernelHalfSize < 1) throw new RangeError(`${where}: std.kernelHalfSize must be a positive integer`);
+      if (!Number.isInteger(c.std.iterations) || c.std.iterations < 0)
+        throw new RangeError(`${where}: std.iterations must be a non-negative integer`);
+      if (!Number.isInteger(c.std.kernelHalfSize) || c.std.kernelHalfSize < 1)
+        throw new RangeError(`${where}: std.kernelHalfSize must be a positive integer`);
       for (const k of ['sigma', 'lambda', 'eps'] as const) if (!(c.std[k] > 0)) throw new RangeError(`${where}: std.${k} must be positive`);
     }
     if (c.sizePrior) {
-      if (c.sizePrior.mode !== 'argmax' && c.sizePrior.mode !== 'expected') throw new RangeError(`${where}: sizePrior.mode must be argmax or expected`);
+      if (c.sizePrior.mode !== 'argmax' && c.sizePrior.mode !== 'expected')
+        throw new RangeError(`${where}: sizePrior.mode must be argmax or expected`);
       if (!(c.sizePrior.margin >= 0)) throw new RangeError(`${where}: sizePrior.margin must be >= 0`);
     }
     if (!(c.classifierDropout >= 0 && c.classifierDropout < 1)) throw new RangeError(`${where}: classifierDropout must be in [0, 1)`);

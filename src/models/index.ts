@@ -1,6 +1,14 @@
 export { UNet, ResUNet, EncoderDecoder } from './unet.ts';
 export { JointNet, FeatureCombinationBlock, classAreaIntervalsPx, areaBoundsFromClasses, type JointNetOptions } from './joint.ts';
-export { SoftThresholdDynamics, softThresholdDynamics, volumeShift, gaussianBlur, gaussianMatrix, type AreaBounds, type StdOptions } from './std.ts';
+export {
+  SoftThresholdDynamics,
+  softThresholdDynamics,
+  volumeShift,
+  gaussianBlur,
+  gaussianMatrix,
+  type AreaBounds,
+  type StdOptions,
+} from './std.ts';
 export { ResidualBlock, DoubleConv, ConvNormAct, UpBlock, type NormKind, type BlockKind } from './blocks.ts';
 export {
   defaultJointConfig,

@@ -67,10 +67,12 @@ export function readModelInfo(file: string): ModelInfo {
   } catch {
     throw new UserError(`${file}: model metadata is not valid JSON`);
   }
-  if (info.format !== MODEL_FORMAT || info.version !== 1) throw new UserError(`${file}: unsupported model format ${String(info.format)} v${String(info.version)}`);
+  if (info.format !== MODEL_FORMAT || info.version !== 1)
+    throw new UserError(`${file}: unsupported model format ${String(info.format)} v${String(info.version)}`);
   if (!(info.threshold > 0 && info.threshold < 1)) throw new UserError(`${file}: threshold ${String(info.threshold)} is not in (0, 1)`);
   const any = info.anyReaderThreshold;
-  if (any !== undefined && !(any > 0 && any < info.threshold)) throw new UserError(`${file}: anyReaderThreshold ${String(any)} must be in (0, threshold)`);
+  if (any !== undefined && !(any > 0 && any < info.threshold))
+    throw new UserError(`${file}: anyReaderThreshold ${String(any)} must be in (0, threshold)`);
   try {
     validateModelConfig(info.config);
   } catch (e) {

@@ -90,14 +90,19 @@ export class JointNet extends Module<[Tensor], SegmentationOutput> {
       this.segEncoder.append(new ResidualBlock(inCh, f[i]!, config.norm, i === 0 ? 1 : 2));
       this.clsEncoder.append(new ResidualBlock(i === 0 ? config.inChannels : cf[i - 1]!, cf[i]!, config.norm, i === 0 ? 1 : 2));
     }
-    this.fcbs = config.fcb ? this.registerModule('fcbs', new ModuleList(f.map((c, i) => new FeatureCombinationBlock(c, cf[i]!, config.norm)))) : null;
+    this.fcbs = config.fcb
+      ? this.registerModule('fcbs', new ModuleList(f.map((c, i) => new FeatureCombinationBlock(c, cf[i]!, config.norm))))
+      : null;
     this.decoder = this.registerModule('decoder', new ModuleList<UpBlock>());
     for (let i = f.length - 1; i > 0; i--) this.decoder.append(new UpBlock(f[i]!, f[i - 1]!, f[i - 1]!, 'residual', config.norm));
     this.head = this.registerModule('head', new Conv2d(f[0]!, 1, 1));
     this.classifierDropout = this.registerModule('classifierDropout', new Dropout(config.classifierDropout));
     this.classifier = this.registerModule('classifier', new Linear(cf[cf.length - 1]!, config.numClasses));
     this.std = config.std
-      ? this.registerModule('std', new SoftThresholdDynamics(config.std, { iterations: config.std.iterations, kernelHalfSize: config.std.kernelHalfSize }))
+      ? this.registerModule(
+          'std',
+          new SoftThresholdDynamics(config.std, { iterations: config.std.iterations, kernelHalfSize: config.std.kernelHalfSize }),
+        )
       : null;
     if (config.sizePrior) {
       const iv = options.classAreaIntervalsPx;
@@ -127,7 +132,10 @@ export class JointNet extends Module<[Tensor], SegmentationOutput> {
     const pooled = c.mean([2, 3]);
     const classLogits = this.classifier.forward(this.classifierDropout.forward(pooled));
     if (!this.std) return { maskLogits: raw, rawMaskLogits: raw, classLogits };
-    const bounds = this.intervalsPx && this.config.sizePrior ? areaBoundsFromClasses(classLogits, this.intervalsPx, this.config.sizePrior, raw.shape[2]! * raw.shape[3]!) : undefined;
+    const bounds =
+      this.intervalsPx && this.config.sizePrior
+        ? areaBoundsFromClasses(classLogits, this.intervalsPx, this.config.sizePrior, raw.shape[2]! * raw.shape[3]!)
+        : undefined;
     const maskLogits = this.std.forward(raw, bounds);
     return { maskLogits, rawMaskLogits: raw, classLogits };
   }
@@ -152,7 +160,8 @@ export function areaBoundsFromClasses(
   for (let i = 0; i < n; i++) {
     const p = probs.subarray(i * k, (i + 1) * k);
     if (prior.mode === 'expected') {
-      let lo = 0, hi = 0;
+      let lo = 0,
+        hi = 0;
       for (let c = 0; c < k; c++) {
         lo += p[c]! * widened[c]![0];
         hi += p[c]! * widened[c]![1];

@@ -48,7 +48,11 @@ export function gaussianMatrix(sigma: Tensor, size: number, halfSize: number): T
     const taps = [];
     for (let d = -halfSize; d <= halfSize; d++) taps.push(d * d);
     const tapSum = tensor(Float32Array.from(taps), [taps.length]).div(sigma.pow(2).mul(-2)).exp().sum();
-    return tensor(d2, [size, size]).div(sigma.pow(2).mul(-2)).exp().mul(tensor(band, [size, size])).div(tapSum);
+    return tensor(d2, [size, size])
+      .div(sigma.pow(2).mul(-2))
+      .exp()
+      .mul(tensor(band, [size, size]))
+      .div(tapSum);
   });
 }
 

@@ -7,8 +7,15 @@ import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import {
-  OP_TABLE, type BINARY_OP, type INTERP_MODE, type OpFamily, type OPTIMIZER_KIND, type POINT_LOSS, type REDUCE_OP,
-  type REDUCTION, type UNARY_OP,
+  OP_TABLE,
+  type BINARY_OP,
+  type INTERP_MODE,
+  type OpFamily,
+  type OPTIMIZER_KIND,
+  type POINT_LOSS,
+  type REDUCE_OP,
+  type REDUCTION,
+  type UNARY_OP,
 } from './op-codes.ts';
 
 /** A code of one op-table family (src/native/op-codes.ts), e.g. Code<typeof BINARY_OP>. */
@@ -165,25 +172,104 @@ export interface NativeAddon {
   // nn
   matmul(a: NativeTensor, b: NativeTensor): NativeTensor;
   linear(x: NativeTensor, w: NativeTensor, b: Opt<NativeTensor>): NativeTensor;
-  conv(x: NativeTensor, w: NativeTensor, b: Opt<NativeTensor>, stride: number[], padding: number[], dilation: number[], groups: number, nd: number): NativeTensor;
-  convTranspose(x: NativeTensor, w: NativeTensor, b: Opt<NativeTensor>, stride: number[], padding: number[], outputPadding: number[], groups: number, dilation: number[], nd: number): NativeTensor;
-  batchNorm(x: NativeTensor, rm: Opt<NativeTensor>, rv: Opt<NativeTensor>, w: Opt<NativeTensor>, b: Opt<NativeTensor>, training: boolean, momentum: number, eps: number): NativeTensor;
-  instanceNorm(x: NativeTensor, rm: Opt<NativeTensor>, rv: Opt<NativeTensor>, w: Opt<NativeTensor>, b: Opt<NativeTensor>, useInputStats: boolean, momentum: number, eps: number): NativeTensor;
+  conv(
+    x: NativeTensor,
+    w: NativeTensor,
+    b: Opt<NativeTensor>,
+    stride: number[],
+    padding: number[],
+    dilation: number[],
+    groups: number,
+    nd: number,
+  ): NativeTensor;
+  convTranspose(
+    x: NativeTensor,
+    w: NativeTensor,
+    b: Opt<NativeTensor>,
+    stride: number[],
+    padding: number[],
+    outputPadding: number[],
+    groups: number,
+    dilation: number[],
+    nd: number,
+  ): NativeTensor;
+  batchNorm(
+    x: NativeTensor,
+    rm: Opt<NativeTensor>,
+    rv: Opt<NativeTensor>,
+    w: Opt<NativeTensor>,
+    b: Opt<NativeTensor>,
+    training: boolean,
+    momentum: number,
+    eps: number,
+  ): NativeTensor;
+  instanceNorm(
+    x: NativeTensor,
+    rm: Opt<NativeTensor>,
+    rv: Opt<NativeTensor>,
+    w: Opt<NativeTensor>,
+    b: Opt<NativeTensor>,
+    useInputStats: boolean,
+    momentum: number,
+    eps: number,
+  ): NativeTensor;
   groupNorm(x: NativeTensor, groups: number, w: Opt<NativeTensor>, b: Opt<NativeTensor>, eps: number): NativeTensor;
   layerNorm(x: NativeTensor, shape: number[], w: Opt<NativeTensor>, b: Opt<NativeTensor>, eps: number): NativeTensor;
-  maxPool(x: NativeTensor, k: number[], stride: number[], padding: number[], dilation: number[], ceilMode: boolean, nd: number): NativeTensor;
-  avgPool(x: NativeTensor, k: number[], stride: number[], padding: number[], ceilMode: boolean, countIncludePad: boolean, nd: number): NativeTensor;
+  maxPool(
+    x: NativeTensor,
+    k: number[],
+    stride: number[],
+    padding: number[],
+    dilation: number[],
+    ceilMode: boolean,
+    nd: number,
+  ): NativeTensor;
+  avgPool(
+    x: NativeTensor,
+    k: number[],
+    stride: number[],
+    padding: number[],
+    ceilMode: boolean,
+    countIncludePad: boolean,
+    nd: number,
+  ): NativeTensor;
   adaptivePool(x: NativeTensor, size: number[], isMax: boolean, nd: number): NativeTensor;
-  interpolate(x: NativeTensor, size: number[], mode: Code<typeof INTERP_MODE>, alignCorners: boolean, scales: number[] | null): NativeTensor;
+  interpolate(
+    x: NativeTensor,
+    size: number[],
+    mode: Code<typeof INTERP_MODE>,
+    alignCorners: boolean,
+    scales: number[] | null,
+  ): NativeTensor;
   dropout(x: NativeTensor, p: number, training: boolean, featureWise: boolean): NativeTensor;
   softmax(x: NativeTensor, dim: number, log: boolean): NativeTensor;
-  bceWithLogits(x: NativeTensor, t: NativeTensor, w: Opt<NativeTensor>, posWeight: Opt<NativeTensor>, reduction: Code<typeof REDUCTION>): NativeTensor;
-  crossEntropy(x: NativeTensor, t: NativeTensor, w: Opt<NativeTensor>, reduction: Code<typeof REDUCTION>, ignoreIndex: number, labelSmoothing: number): NativeTensor;
+  bceWithLogits(
+    x: NativeTensor,
+    t: NativeTensor,
+    w: Opt<NativeTensor>,
+    posWeight: Opt<NativeTensor>,
+    reduction: Code<typeof REDUCTION>,
+  ): NativeTensor;
+  crossEntropy(
+    x: NativeTensor,
+    t: NativeTensor,
+    w: Opt<NativeTensor>,
+    reduction: Code<typeof REDUCTION>,
+    ignoreIndex: number,
+    labelSmoothing: number,
+  ): NativeTensor;
   nllLoss(x: NativeTensor, t: NativeTensor, w: Opt<NativeTensor>, reduction: Code<typeof REDUCTION>, ignoreIndex: number): NativeTensor;
   pointLoss(kind: Code<typeof POINT_LOSS>, a: NativeTensor, b: NativeTensor, reduction: Code<typeof REDUCTION>, beta: number): NativeTensor;
   // autograd
   backward(t: NativeTensor, grad: Opt<NativeTensor>, retainGraph: boolean, createGraph: boolean): void;
-  grad(outputs: NativeTensor[], inputs: NativeTensor[], gradOutputs: NativeTensor[] | null, retainGraph: boolean, createGraph: boolean, allowUnused: boolean): (NativeTensor | null)[];
+  grad(
+    outputs: NativeTensor[],
+    inputs: NativeTensor[],
+    gradOutputs: NativeTensor[] | null,
+    retainGraph: boolean,
+    createGraph: boolean,
+    allowUnused: boolean,
+  ): (NativeTensor | null)[];
   // optimizers
   clipGradNorm(params: NativeTensor[], maxNorm: number, normType: number): number;
 }
@@ -200,9 +286,13 @@ export function explainLoadError(e: unknown): string {
   const msg = e instanceof Error ? e.message : String(e);
   const causes: string[] = [];
   if (/lib(torch|c10|torch_cpu)[^:]*\.so[^:]*: cannot open shared object/.test(msg)) {
-    causes.push('libtorch is missing or moved: install it with `apt-get install -y libtorch-dev`, or set LIBTORCH=/path/to/libtorch and run `npm run setup`');
+    causes.push(
+      'libtorch is missing or moved: install it with `apt-get install -y libtorch-dev`, or set LIBTORCH=/path/to/libtorch and run `npm run setup`',
+    );
   } else if (/undefined symbol/.test(msg)) {
-    causes.push('the addon was built against another libtorch (or another C++ ABI) than the one found at run time: rebuild with `npx node-gyp rebuild -j 2` (LIBTORCH set as when it runs)');
+    causes.push(
+      'the addon was built against another libtorch (or another C++ ABI) than the one found at run time: rebuild with `npx node-gyp rebuild -j 2` (LIBTORCH set as when it runs)',
+    );
   } else if (/NODE_MODULE_VERSION|was compiled against a different Node\.js version/.test(msg)) {
     causes.push('the addon was built for another Node.js version: rebuild with `npx node-gyp rebuild -j 2`');
   } else if (/cannot open shared object/.test(msg)) {
@@ -225,7 +315,8 @@ export function opTableMismatch(addonTable: Partial<Record<string, readonly stri
     if (!got) return `the addon has no '${family}' op family`;
     const n = Math.max(want.length, got.length);
     for (let i = 0; i < n; i++) {
-      if (want[i] !== got[i]) return `${family} code ${i} is '${got[i] ?? '(none)'}' in the addon but '${want[i] ?? '(none)'}' in src/native/op-codes.ts`;
+      if (want[i] !== got[i])
+        return `${family} code ${i} is '${got[i] ?? '(none)'}' in the addon but '${want[i] ?? '(none)'}' in src/native/op-codes.ts`;
     }
   }
   return null;

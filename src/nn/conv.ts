@@ -130,7 +130,12 @@ export abstract class _ConvNd extends Module {
     this.checkInput(x);
     const { sym, padded } = this.samePadding(x);
     try {
-      return op(padded ?? x, this.weight, this.bias ?? undefined, { stride: this.stride, padding: sym, dilation: this.dilation, groups: this.groups });
+      return op(padded ?? x, this.weight, this.bias ?? undefined, {
+        stride: this.stride,
+        padding: sym,
+        dilation: this.dilation,
+        groups: this.groups,
+      });
     } finally {
       padded?.dispose();
     }

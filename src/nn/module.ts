@@ -366,8 +366,7 @@ export function describeLoadProblems(r: LoadStateDictResult): string[] {
     ...r.missingKeys.map((k) => `missing key "${k}"`),
     ...r.unexpectedKeys.map((k) => `unexpected key "${k}"`),
     ...r.mismatched.map(
-      (m) =>
-        `"${m.key}": expected ${m.expected.dtype} ${shapeStr(m.expected.shape)}, got ${m.got.dtype} ${shapeStr(m.got.shape)}`,
+      (m) => `"${m.key}": expected ${m.expected.dtype} ${shapeStr(m.expected.shape)}, got ${m.got.dtype} ${shapeStr(m.got.shape)}`,
     ),
   ];
 }

@@ -81,9 +81,7 @@ const DTYPES: Record<DType, DTypeInfo> = {
   },
 };
 
-const CODE_TO_DTYPE = new Map<string, DType>(
-  (Object.keys(DTYPES) as DType[]).map((d) => [DTYPES[d].code, d] as const),
-);
+const CODE_TO_DTYPE = new Map<string, DType>((Object.keys(DTYPES) as DType[]).map((d) => [DTYPES[d].code, d] as const));
 
 /** The safetensors code ("F32", ...) for a dtype. */
 export function safetensorsDTypeCode(d: DType): string {
@@ -124,10 +122,7 @@ function bytesOf(a: StTypedArray): Uint8Array {
 }
 
 /** Serialise to the exact bytes of a safetensors file. */
-export function encodeSafetensors(
-  entries: Record<string, StEntry> | Map<string, StEntry>,
-  metadata?: Record<string, string>,
-): Uint8Array {
+export function encodeSafetensors(entries: Record<string, StEntry> | Map<string, StEntry>, metadata?: Record<string, string>): Uint8Array {
   const list = entries instanceof Map ? [...entries] : Object.entries(entries);
   for (const [name, e] of list) {
     if (name === '__metadata__') throw new Error(`safetensors: "__metadata__" is reserved, not a tensor name`);
@@ -139,9 +134,7 @@ export function encodeSafetensors(
     }
     const n = numelOf(e.shape);
     if (e.data.length !== n) {
-      throw new Error(
-        `safetensors: tensor "${name}" has shape [${e.shape.join(', ')}] (${n} elements) but ${e.data.length} values`,
-      );
+      throw new Error(`safetensors: tensor "${name}" has shape [${e.shape.join(', ')}] (${n} elements) but ${e.data.length} values`);
     }
   }
   list.sort(([na, a], [nb, b]) => DTYPES[b.dtype].rank - DTYPES[a.dtype].rank || (na < nb ? -1 : na > nb ? 1 : 0));
@@ -274,9 +267,7 @@ export function decodeSafetensors(bytes: Uint8Array, source = '<buffer>'): StFil
     if (end > dataLen) fail(`tensor "${name}" data_offsets [${begin}, ${end}] run past the ${dataLen} data bytes (truncated?)`);
     const want = numelOf(shape as number[]) * DTYPES[dtype as DType].size;
     if (end - begin !== want) {
-      fail(
-        `tensor "${name}" has ${end - begin} bytes but ${dtype} [${(shape as number[]).join(', ')}] needs ${want}`,
-      );
+      fail(`tensor "${name}" has ${end - begin} bytes but ${dtype} [${(shape as number[]).join(', ')}] needs ${want}`);
     }
     found.push({ name, dtype: dtype as DType, shape: shape as number[], begin, end });
   }

@@ -3,11 +3,7 @@ import { tensor, type Tensor } from '../tensor/index.ts';
 import { readSafetensors, writeSafetensors, type StEntry } from './safetensors.ts';
 
 /** Write tensors (any dtype the format supports) atomically; values are copied out of the engine. */
-export function saveTensors(
-  file: string,
-  tensors: Record<string, Tensor> | Map<string, Tensor>,
-  metadata?: Record<string, string>,
-): void {
+export function saveTensors(file: string, tensors: Record<string, Tensor> | Map<string, Tensor>, metadata?: Record<string, string>): void {
   const entries = new Map<string, StEntry>();
   for (const [name, t] of tensors instanceof Map ? tensors : Object.entries(tensors)) {
     entries.set(name, { dtype: t.dtype, shape: [...t.shape], data: t.toTypedArray() });

@@ -17,22 +17,32 @@ type Hyper = Omit<NativeParamGroup, 'params'>;
 /** One group as seen by schedules and users: `lr` and `weightDecay` are settable. */
 export class ParamGroupView {
   /** `opt` returns the native optimizer, or throws once the optimizer is disposed. */
-  constructor(private readonly opt: () => NativeOptimizer, private readonly index: number, readonly params: readonly Tensor[],
-    private readonly hyper: Hyper) {}
-  get lr(): number { return this.hyper.lr; }
+  constructor(
+    private readonly opt: () => NativeOptimizer,
+    private readonly index: number,
+    readonly params: readonly Tensor[],
+    private readonly hyper: Hyper,
+  ) {}
+  get lr(): number {
+    return this.hyper.lr;
+  }
   set lr(v: number) {
     checkNonNeg('lr', v);
     this.opt().setLr(this.index, v);
     this.hyper.lr = v;
   }
-  get weightDecay(): number { return this.hyper.weightDecay; }
+  get weightDecay(): number {
+    return this.hyper.weightDecay;
+  }
   set weightDecay(v: number) {
     checkNonNeg('weightDecay', v);
     this.opt().setWeightDecay(this.index, v);
     this.hyper.weightDecay = v;
   }
   /** All hyper-parameters (a copy). */
-  options(): Hyper { return { ...this.hyper }; }
+  options(): Hyper {
+    return { ...this.hyper };
+  }
 }
 
 /** What stateDict() returns: tensors by name ("state.<paramIndex>.<buffer>") and JSON metadata. */
@@ -47,7 +57,8 @@ export interface OptimizerStateDict {
 }
 
 function checkNonNeg(what: string, v: number): void {
-  if (typeof v !== 'number' || !Number.isFinite(v) || v < 0) throw new RangeError(`optimizer: ${what} must be a non-negative number, got ${v}`);
+  if (typeof v !== 'number' || !Number.isFinite(v) || v < 0)
+    throw new RangeError(`optimizer: ${what} must be a non-negative number, got ${v}`);
 }
 
 export abstract class Optimizer {
@@ -56,9 +67,15 @@ export abstract class Optimizer {
   private readonly allParams: Tensor[];
   private disposed = false;
 
-  protected constructor(readonly kind: OptimizerKind, paramsOrGroups: Tensor[] | ParamGroup[], defaults: Hyper) {
-    if (!Array.isArray(paramsOrGroups) || paramsOrGroups.length === 0) throw new TypeError(`${kind}: params must be a non-empty array of Tensors or parameter groups`);
-    const groups: ParamGroup[] = paramsOrGroups[0] instanceof Tensor ? [{ params: paramsOrGroups as Tensor[] }] : (paramsOrGroups as ParamGroup[]);
+  protected constructor(
+    readonly kind: OptimizerKind,
+    paramsOrGroups: Tensor[] | ParamGroup[],
+    defaults: Hyper,
+  ) {
+    if (!Array.isArray(paramsOrGroups) || paramsOrGroups.length === 0)
+      throw new TypeError(`${kind}: params must be a non-empty array of Tensors or parameter groups`);
+    const groups: ParamGroup[] =
+      paramsOrGroups[0] instanceof Tensor ? [{ params: paramsOrGroups as Tensor[] }] : (paramsOrGroups as ParamGroup[]);
     const seen = new Set<Tensor>();
     const resolved: NativeParamGroup[] = [];
     const hypers: Hyper[] = [];
@@ -135,11 +152,15 @@ export abstract class Optimizer {
     const { meta, tensors } = sd;
     if (meta.kind !== this.kind) throw new Error(`${this.kind}.loadStateDict: state is for ${meta.kind}`);
     if (meta.groups.length !== this.paramGroups.length) {
-      throw new Error(`${this.kind}.loadStateDict: state has ${meta.groups.length} parameter groups, optimizer has ${this.paramGroups.length}`);
+      throw new Error(
+        `${this.kind}.loadStateDict: state has ${meta.groups.length} parameter groups, optimizer has ${this.paramGroups.length}`,
+      );
     }
     meta.groups.forEach((g, i) => {
       if (g.params.length !== this.paramGroups[i]!.params.length) {
-        throw new Error(`${this.kind}.loadStateDict: group ${i} has ${g.params.length} parameters in the state, ${this.paramGroups[i]!.params.length} here`);
+        throw new Error(
+          `${this.kind}.loadStateDict: group ${i} has ${g.params.length} parameters in the state, ${this.paramGroups[i]!.params.length} here`,
+        );
       }
     });
     const byIndex = new Map<number, Record<string, Tensor>>();
@@ -154,7 +175,8 @@ export abstract class Optimizer {
     }
     for (const [key, s] of Object.entries(meta.state)) {
       const i = Number(key);
-      if (!Number.isInteger(i) || i < 0 || i >= this.allParams.length) throw new Error(`${this.kind}.loadStateDict: parameter index ${key} out of range`);
+      if (!Number.isInteger(i) || i < 0 || i >= this.allParams.length)
+        throw new Error(`${this.kind}.loadStateDict: parameter index ${key} out of range`);
       const rec = byIndex.get(i) ?? {};
       this.nativeOpt.setState(i, s.step, Object.fromEntries(Object.entries(rec).map(([n, t]) => [n, t.handle])));
     }
@@ -176,10 +198,18 @@ export interface SGDOptions {
 
 export class SGD extends Optimizer {
   constructor(params: Tensor[] | ParamGroup[], o: SGDOptions) {
-    if (o.nesterov && (!o.momentum || (o.dampening ?? 0) !== 0)) throw new Error('SGD: Nesterov momentum needs momentum > 0 and dampening 0');
+    if (o.nesterov && (!o.momentum || (o.dampening ?? 0) !== 0))
+      throw new Error('SGD: Nesterov momentum needs momentum > 0 and dampening 0');
     super('SGD', params, {
-      lr: o.lr, weightDecay: o.weightDecay ?? 0, momentum: o.momentum ?? 0, dampening: o.dampening ?? 0,
-      nesterov: o.nesterov ?? false, beta1: 0, beta2: 0, eps: 0, amsgrad: false,
+      lr: o.lr,
+      weightDecay: o.weightDecay ?? 0,
+      momentum: o.momentum ?? 0,
+      dampening: o.dampening ?? 0,
+      nesterov: o.nesterov ?? false,
+      beta1: 0,
+      beta2: 0,
+      eps: 0,
+      amsgrad: false,
     });
   }
 }
@@ -196,8 +226,15 @@ function adamDefaults(o: AdamOptions, wd: number): Hyper {
   const [b1, b2] = o.betas ?? [0.9, 0.999];
   if (!(b1 >= 0 && b1 < 1 && b2 >= 0 && b2 < 1)) throw new RangeError(`Adam: betas must be in [0, 1), got [${b1}, ${b2}]`);
   return {
-    lr: o.lr ?? 1e-3, weightDecay: o.weightDecay ?? wd, momentum: 0, dampening: 0, nesterov: false,
-    beta1: b1, beta2: b2, eps: o.eps ?? 1e-8, amsgrad: o.amsgrad ?? false,
+    lr: o.lr ?? 1e-3,
+    weightDecay: o.weightDecay ?? wd,
+    momentum: 0,
+    dampening: 0,
+    nesterov: false,
+    beta1: b1,
+    beta2: b2,
+    eps: o.eps ?? 1e-8,
+    amsgrad: o.amsgrad ?? false,
   };
 }
 
@@ -217,5 +254,9 @@ export class AdamW extends Optimizer {
 
 /** Scales gradients so their joint p-norm is at most maxNorm; returns the norm before scaling. */
 export function clipGradNorm(params: Tensor[], maxNorm: number, normType = 2): number {
-  return native.clipGradNorm(params.map((p) => p.handle), maxNorm, normType);
+  return native.clipGradNorm(
+    params.map((p) => p.handle),
+    maxNorm,
+    normType,
+  );
 }

@@ -35,7 +35,9 @@ export abstract class LRScheduler {
 
   protected apply(): void {
     const lrs = this.lrAt(this.lastEpoch);
-    this.optimizer.paramGroups.forEach((g, i) => { g.lr = lrs[i]!; });
+    this.optimizer.paramGroups.forEach((g, i) => {
+      g.lr = lrs[i]!;
+    });
   }
 }
 
@@ -45,7 +47,8 @@ export class StepLR extends LRScheduler {
   readonly gamma: number;
   constructor(optimizer: Optimizer, o: { stepSize: number; gamma?: number }) {
     super(optimizer);
-    if (!Number.isInteger(o.stepSize) || o.stepSize < 1) throw new RangeError(`StepLR: stepSize must be a positive integer, got ${o.stepSize}`);
+    if (!Number.isInteger(o.stepSize) || o.stepSize < 1)
+      throw new RangeError(`StepLR: stepSize must be a positive integer, got ${o.stepSize}`);
     this.stepSize = o.stepSize;
     this.gamma = o.gamma ?? 0.1;
   }
@@ -80,7 +83,8 @@ export class LinearWarmup extends LRScheduler {
   readonly after: LRScheduler | undefined;
   constructor(optimizer: Optimizer, o: { warmupSteps: number; startFactor?: number; after?: LRScheduler }) {
     super(optimizer);
-    if (!Number.isInteger(o.warmupSteps) || o.warmupSteps < 1) throw new RangeError(`LinearWarmup: warmupSteps must be a positive integer, got ${o.warmupSteps}`);
+    if (!Number.isInteger(o.warmupSteps) || o.warmupSteps < 1)
+      throw new RangeError(`LinearWarmup: warmupSteps must be a positive integer, got ${o.warmupSteps}`);
     if (o.after && o.after.optimizer !== optimizer) throw new Error('LinearWarmup: the wrapped schedule must drive the same optimizer');
     this.warmupSteps = o.warmupSteps;
     this.startFactor = o.startFactor ?? 0;

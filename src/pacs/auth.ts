@@ -81,9 +81,12 @@ export function checkServerUrl(url: string, what = '--dicomweb'): URL {
     // Not echoed: a malformed URL can still hold a password.
     throw new UserError(`${what}: not a URL (expected http://host:port/dicom-web)`);
   }
-  if (u.protocol !== 'http:' && u.protocol !== 'https:') throw new UserError(`${what}: expected an http:// or https:// URL, got ${u.protocol}`);
+  if (u.protocol !== 'http:' && u.protocol !== 'https:')
+    throw new UserError(`${what}: expected an http:// or https:// URL, got ${u.protocol}`);
   if (u.username || u.password) {
-    throw new UserError(`${what}: the URL carries credentials; put them in ${AUTH_ENV.user}/${AUTH_ENV.password}, ${AUTH_ENV.token} or a file (${AUTH_ENV.file})`);
+    throw new UserError(
+      `${what}: the URL carries credentials; put them in ${AUTH_ENV.user}/${AUTH_ENV.password}, ${AUTH_ENV.token} or a file (${AUTH_ENV.file})`,
+    );
   }
   return u;
 }

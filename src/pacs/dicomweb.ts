@@ -12,7 +12,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { UserError } from '../errors.ts';
 import { AUTH_ENV, type DicomWebAuth, NO_AUTH, checkServerUrl, publicUrl } from './auth.ts';
-import { boundaryOf, buildMultipart, parseMultipart } from './multipart.ts';
+import { boundaryOf, buildMultipart, type Part, parseMultipart } from './multipart.ts';
 
 /** One DICOM JSON dataset (PS3.18 F.2): tags as 8 hex digits. */
 export type DicomJson = Record<string, { vr: string; Value?: unknown[] } | undefined>;
@@ -119,7 +119,8 @@ function seriesOf(ds: DicomJson, studyUid: string): SeriesSummary {
 
 /** UIDs go into paths and queries: only digits and dots, as PS3.5 9.1 allows. */
 export function checkUid(uid: string, what: string): string {
-  if (!/^[0-9]+(\.[0-9]+)*$/.test(uid) || uid.length > 64) throw new UserError(`${what}: not a DICOM UID (digits and dots, at most 64): "${uid.slice(0, 80)}"`);
+  if (!/^[0-9]+(\.[0-9]+)*$/.test(uid) || uid.length > 64)
+    throw new UserError(`${what}: not a DICOM UID (digits and dots, at most 64): "${uid.slice(0, 80)}"`);
   return uid;
 }
 
@@ -139,13 +140,22 @@ export class DicomWebClient {
   }
 
   /** A request with the credentials and a timeout; every failure becomes a one-line UserError. */
-  private async request(path: string, init: { method?: string; accept: string; body?: Buffer; contentType?: string; notFound?: string }): Promise<Response> {
+  private async request(
+    path: string,
+    init: { method?: string; accept: string; body?: Buffer; contentType?: string; notFound?: string },
+  ): Promise<Response> {
     const headers: Record<string, string> = { accept: init.accept };
     if (this.auth.header) headers['authorization'] = this.auth.header;
     if (init.contentType) headers['content-type'] = init.contentType;
     let res: Response;
     try {
-      res = await fetch(this.base + path, { method: init.method ?? 'GET', headers, body: init.body, signal: AbortSignal.timeout(this.timeoutMs), redirect: 'error' });
+      res = await fetch(this.base + path, {
+        method: init.method ?? 'GET',
+        headers,
+        body: init.body,
+        signal: AbortSignal.timeout(this.timeoutMs),
+        redirect: 'error',
+      });
     } catch (e) {
       throw new DicomWebError(`${this.label}: ${describeFetchError(e, this.timeoutMs)}`, true);
     }
@@ -153,14 +163,21 @@ export class DicomWebClient {
     // Drain the body (the connection is reused); a short excerpt helps with 4xx/5xx other than auth.
     const text = await res.text().catch(() => '');
     if (res.status === 401) {
-      const hint = this.auth.kind === 'none' ? `; set ${AUTH_ENV.user} and ${AUTH_ENV.password}, ${AUTH_ENV.token}, or ${AUTH_ENV.file}` : '';
-      const what = this.auth.kind === 'none' ? 'the server asks for credentials (401 Unauthorized)' : `the server refused our credentials (401 Unauthorized, ${this.auth.kind} auth)`;
+      const hint =
+        this.auth.kind === 'none' ? `; set ${AUTH_ENV.user} and ${AUTH_ENV.password}, ${AUTH_ENV.token}, or ${AUTH_ENV.file}` : '';
+      const what =
+        this.auth.kind === 'none'
+          ? 'the server asks for credentials (401 Unauthorized)'
+          : `the server refused our credentials (401 Unauthorized, ${this.auth.kind} auth)`;
       throw new UserError(`${this.label}: ${what}${hint}`);
     }
     if (res.status === 403) throw new UserError(`${this.label}: access forbidden to ${path.split('?')[0]} (403 Forbidden)`);
     if (res.status === 404 && init.notFound) throw new UserError(`${this.label}: ${init.notFound}`);
     const excerpt = text.replace(/\s+/g, ' ').trim().slice(0, 160);
-    throw new DicomWebError(`${this.label}: ${init.method ?? 'GET'} ${path.split('?')[0]} failed (HTTP ${res.status} ${res.statusText})${excerpt ? `: ${excerpt}` : ''}`, res.status === 429 || res.status >= 500);
+    throw new DicomWebError(
+      `${this.label}: ${init.method ?? 'GET'} ${path.split('?')[0]} failed (HTTP ${res.status} ${res.statusText})${excerpt ? `: ${excerpt}` : ''}`,
+      res.status === 429 || res.status >= 500,
+    );
   }
 
   private async json(path: string, notFound?: string): Promise<DicomJson[]> {
@@ -173,7 +190,9 @@ export class DicomWebClient {
     } catch {
       // reported below
     }
-    throw new UserError(`${this.label}: ${path.split('?')[0]}: the answer is not a DICOM JSON list (is this the DICOMweb root, e.g. .../dicom-web?)`);
+    throw new UserError(
+      `${this.label}: ${path.split('?')[0]}: the answer is not a DICOM JSON list (is this the DICOMweb root, e.g. .../dicom-web?)`,
+    );
   }
 
   /** QIDO-RS studies. */
@@ -186,7 +205,8 @@ export class DicomWebClient {
     if (q.studyDate) params.set('StudyDate', q.studyDate);
     if (q.limit !== undefined) params.set('limit', String(q.limit));
     if (q.offset !== undefined) params.set('offset', String(q.offset));
-    for (const tag of ['00100010', '00100020', '00080020', '00080050', '00081030', '00080061', '00201206', '00201208']) params.append('includefield', tag);
+    for (const tag of ['00100010', '00100020', '00080020', '00080050', '00081030', '00080061', '00201206', '00201208'])
+      params.append('includefield', tag);
     return (await this.json(`/studies?${params}`)).map(studyOf);
   }
 
@@ -212,7 +232,10 @@ export class DicomWebClient {
   async searchInstances(studyUid: string, seriesUid: string): Promise<string[]> {
     checkUid(studyUid, '--study');
     checkUid(seriesUid, '--series');
-    const list = await this.json(`/studies/${studyUid}/series/${seriesUid}/instances?includefield=00080018`, `series ${seriesUid} of study ${studyUid} not found`);
+    const list = await this.json(
+      `/studies/${studyUid}/series/${seriesUid}/instances?includefield=00080018`,
+      `series ${seriesUid} of study ${studyUid} not found`,
+    );
     return list.map((ds) => str(ds, '00080018'));
   }
 
@@ -222,7 +245,7 @@ export class DicomWebClient {
     const params = new URLSearchParams({ SeriesInstanceUID: seriesUid });
     for (const tag of ['0020000D', '00080060', '00200011', '0008103E', '00201209']) params.append('includefield', tag);
     const s = (await this.json(`/series?${params}`)).map((ds) => seriesOf(ds, '')).find((x) => x.seriesInstanceUid === seriesUid);
-    if (!s || !s.studyInstanceUid) throw new UserError(`${this.label}: series ${seriesUid} not found`);
+    if (!s?.studyInstanceUid) throw new UserError(`${this.label}: series ${seriesUid} not found`);
     if (s.modality !== 'CT') throw new UserError(`${this.label}: series ${seriesUid} is ${s.modality || 'of no modality'}, not CT`);
     return s;
   }
@@ -267,7 +290,7 @@ export class DicomWebClient {
       throw new UserError(`${this.label}: WADO-RS answered ${contentType || 'without a Content-Type'}, not multipart/related DICOM`);
     }
     const body = new Uint8Array(await res.arrayBuffer());
-    let parts;
+    let parts: Part[];
     try {
       parts = parseMultipart(body, boundary);
     } catch (e) {
@@ -288,7 +311,10 @@ export class DicomWebClient {
 
   /** STOW-RS: stores Part 10 instances; every one must be accepted. */
   async store(instances: readonly Uint8Array[], studyUid?: string): Promise<StoreResult> {
-    const { body, contentType } = buildMultipart(instances.map((b) => ({ contentType: 'application/dicom', body: b })), 'application/dicom');
+    const { body, contentType } = buildMultipart(
+      instances.map((b) => ({ contentType: 'application/dicom', body: b })),
+      'application/dicom',
+    );
     const path = studyUid ? `/studies/${checkUid(studyUid, 'study')}` : '/studies';
     const res = await this.request(path, { method: 'POST', accept: DICOM_JSON, body, contentType });
     const text = await res.text();
@@ -302,11 +328,16 @@ export class DicomWebClient {
     const items = (tag: string): DicomJson[] => (ds[tag]?.Value ?? []) as DicomJson[];
     const failed = items('00081198');
     if (failed.length > 0) {
-      const reasons = [...new Set(failed.map((f) => str(f, '00081197')))].map((r) => (r ? `0x${Number(r).toString(16).toUpperCase()}` : '?'));
-      throw new UserError(`${this.label}: STOW-RS refused ${failed.length} of ${instances.length} instance(s) (failure reason ${reasons.join(', ')})`);
+      const reasons = [...new Set(failed.map((f) => str(f, '00081197')))].map((r) =>
+        r ? `0x${Number(r).toString(16).toUpperCase()}` : '?',
+      );
+      throw new UserError(
+        `${this.label}: STOW-RS refused ${failed.length} of ${instances.length} instance(s) (failure reason ${reasons.join(', ')})`,
+      );
     }
     const stored = items('00081199').map((r) => ({ sopClassUid: str(r, '00081150'), sopInstanceUid: str(r, '00081155') }));
-    if (stored.length < instances.length) throw new UserError(`${this.label}: STOW-RS stored ${stored.length} of ${instances.length} instance(s)`);
+    if (stored.length < instances.length)
+      throw new UserError(`${this.label}: STOW-RS stored ${stored.length} of ${instances.length} instance(s)`);
     return { stored };
   }
 }

@@ -53,7 +53,10 @@ export function parseMultipart(body: Uint8Array, boundary: string): Part[] {
 }
 
 /** A multipart/related body of `parts` (each with its own Content-Type) and its Content-Type header. */
-export function buildMultipart(parts: ReadonlyArray<{ contentType: string; body: Uint8Array }>, type: string): { body: Buffer; contentType: string } {
+export function buildMultipart(
+  parts: ReadonlyArray<{ contentType: string; body: Uint8Array }>,
+  type: string,
+): { body: Buffer; contentType: string } {
   const boundary = `noduleseg-${randomBytes(12).toString('hex')}`;
   const chunks: Buffer[] = [];
   for (const p of parts) {

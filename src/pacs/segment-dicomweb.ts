@@ -23,8 +23,10 @@ export async function runSegmentDicomweb(opts: SegmentCliOptions, runSegment: Ru
   if (opts.input !== undefined) throw new UserError('give --input or --dicomweb, not both');
   if (opts.study === undefined) throw new UserError('--dicomweb needs --study <Study Instance UID>');
   const given = { point: opts.point, voxel: opts.voxel, points: opts.points, box: opts.box, voxelBox: opts.voxelBox };
-  if (Object.values(given).every((v) => v === undefined)) throw new UserError('--dicomweb: say where the nodules are (--point, --voxel, --points, --box or --voxel-box)');
-  if (opts.output && !/\.(nii\.gz|nii|dcm)$/i.test(opts.output)) throw new UserError(`${opts.output}: the output must end in .nii.gz, .nii or .dcm`);
+  if (Object.values(given).every((v) => v === undefined))
+    throw new UserError('--dicomweb: say where the nodules are (--point, --voxel, --points, --box or --voxel-box)');
+  if (opts.output && !/\.(nii\.gz|nii|dcm)$/i.test(opts.output))
+    throw new UserError(`${opts.output}: the output must end in .nii.gz, .nii or .dcm`);
   if (!existsSync(opts.model)) throw new UserError(`${opts.model}: model file not found`);
   if (opts.points !== undefined && !existsSync(opts.points)) throw new UserError(`${opts.points}: cannot read the points CSV`);
 
@@ -46,16 +48,28 @@ export async function runSegmentDicomweb(opts: SegmentCliOptions, runSegment: Ru
   try {
     const t0 = performance.now();
     let fetchS = 0;
-    const fetching = client.retrieveSeries(studyUid, seriesUid, dir).then((f) => ((fetchS = (performance.now() - t0) / 1000), f));
+    const fetching = client.retrieveSeries(studyUid, seriesUid, dir).then((f) => {
+      fetchS = (performance.now() - t0) / 1000;
+      return f;
+    });
     // Meanwhile the modules that segment loads next (libtorch among them): their loading overlaps
     // the transfer (which the kernel keeps receiving while the loader holds the event loop).
-    const warm = Promise.all([import('../io/index.ts'), import('../models/index.ts'), import('../inference/index.ts'), import('../tensor/index.ts')]);
+    const warm = Promise.all([
+      import('../io/index.ts'),
+      import('../models/index.ts'),
+      import('../inference/index.ts'),
+      import('../tensor/index.ts'),
+    ]);
     const [files] = await Promise.all([fetching, warm]);
     process.stderr.write(`fetched series ${seriesUid} (${files.length} instances) from ${client.label} in ${fetchS.toFixed(1)} s\n`);
     const remote: SegmentRemote = {
       input: `${client.label} study ${studyUid} series ${seriesUid}`,
       store: async (volume, labels, info, reported) => {
-        const [{ encodeDicomSeg }, { segOptionsOf, binaryMask }, { encodeNoduleSr }] = await Promise.all([import('../io/index.ts'), import('../cli/segment.ts'), import('../report/index.ts')]);
+        const [{ encodeDicomSeg }, { segOptionsOf, binaryMask }, { encodeNoduleSr }] = await Promise.all([
+          import('../io/index.ts'),
+          import('../cli/segment.ts'),
+          import('../report/index.ts'),
+        ]);
         // Both built before either is stored: a failure stores nothing.
         const seg = withSegUids(encodeDicomSeg(binaryMask(labels), volume, segOptionsOf(info)), uids);
         const sr = withSegUids(encodeNoduleSr(reported, volume, seg, info), srUids);
@@ -67,7 +81,11 @@ export async function runSegmentDicomweb(opts: SegmentCliOptions, runSegment: Ru
             ? `stored the SEG and SR on ${client.label} in ${((performance.now() - t1) / 1000).toFixed(1)} s (SEG series ${uids.seriesInstanceUid})\n`
             : `${client.label} already has this SEG and SR (SEG series ${uids.seriesInstanceUid}); not stored again\n`,
         );
-        return { seg, sr, report: { pacs: { server: client.label, studyInstanceUid: studyUid, seriesInstanceUid: seriesUid, seg: stored, sr: storedSr } } };
+        return {
+          seg,
+          sr,
+          report: { pacs: { server: client.label, studyInstanceUid: studyUid, seriesInstanceUid: seriesUid, seg: stored, sr: storedSr } },
+        };
       },
     };
     await runSegment({ ...opts, input: dir }, remote);

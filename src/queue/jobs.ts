@@ -70,7 +70,8 @@ export function redisUrlOf(flag: string | undefined, env: NodeJS.ProcessEnv = pr
   } catch {
     throw new UserError('--redis: not a URL (expected redis://host:port)');
   }
-  if (u.protocol !== 'redis:' && u.protocol !== 'rediss:') throw new UserError(`--redis: expected redis:// or rediss://, got ${u.protocol}`);
+  if (u.protocol !== 'redis:' && u.protocol !== 'rediss:')
+    throw new UserError(`--redis: expected redis:// or rediss://, got ${u.protocol}`);
   return url;
 }
 
@@ -93,9 +94,18 @@ export function parseDurationS(text: string, flag: string): number {
  */
 export async function checkRedis(url: string, timeoutMs = 5000): Promise<void> {
   const { Redis } = await import('ioredis');
-  const r = new Redis(url, { lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null, connectTimeout: timeoutMs, enableOfflineQueue: false });
+  const r = new Redis(url, {
+    lazyConnect: true,
+    maxRetriesPerRequest: 0,
+    retryStrategy: () => null,
+    connectTimeout: timeoutMs,
+    enableOfflineQueue: false,
+  });
   let cause = '';
-  r.on('error', (e: Error & { code?: string }) => void (cause ||= `${e.code ?? ''} ${e.message}`)); // reported below
+  // The first connection error, reported below.
+  r.on('error', (e: Error & { code?: string }) => {
+    cause ||= `${e.code ?? ''} ${e.message}`;
+  });
   try {
     await r.connect();
     await r.ping();

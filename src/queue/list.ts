@@ -31,7 +31,10 @@ export interface ListOptions {
 
 export function parseStates(text: string | undefined): State[] {
   if (!text) return [...STATES];
-  const s = text.split(',').map((x) => x.trim()).filter(Boolean);
+  const s = text
+    .split(',')
+    .map((x) => x.trim())
+    .filter(Boolean);
   const bad = s.find((x) => !(STATES as readonly string[]).includes(x));
   if (bad) throw new UserError(`--state: "${bad}" is not one of ${STATES.join(', ')}`);
   return s as State[];
@@ -79,7 +82,9 @@ export async function deadLetters(redisUrl: string, queue: string, limit: number
 
 /** One line per job, for a terminal. */
 export function formatRow(j: JobRow): string {
-  const where = j.study ? `study …${j.study.slice(-12)}${j.series ? ` series …${j.series.slice(-12)}` : ''}` : `series …${(j.series ?? '').slice(-12)}`;
+  const where = j.study
+    ? `study …${j.study.slice(-12)}${j.series ? ` series …${j.series.slice(-12)}` : ''}`
+    : `series …${(j.series ?? '').slice(-12)}`;
   const progress = j.state === 'active' && j.progress ? ` ${j.progress.stage} ${j.progress.percent}%` : '';
   const tail =
     j.state === 'completed' && j.result

@@ -50,7 +50,15 @@ export class ModelHost {
         else if (m.type === 'done' || m.type === 'failed') {
           const p = this.pending.get(m.id);
           this.pending.delete(m.id);
-          if (m.type === 'done') p?.resolve({ seg: m.seg, sr: m.sr, nodules: m.nodules, studyInstanceUid: m.studyInstanceUid, seriesInstanceUid: m.seriesInstanceUid, ms: m.ms });
+          if (m.type === 'done')
+            p?.resolve({
+              seg: m.seg,
+              sr: m.sr,
+              nodules: m.nodules,
+              studyInstanceUid: m.studyInstanceUid,
+              seriesInstanceUid: m.seriesInstanceUid,
+              ms: m.ms,
+            });
           else p?.reject(fromWire(m.error));
         }
       });

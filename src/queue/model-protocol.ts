@@ -15,10 +15,28 @@ export interface WireError {
   stack: string | null;
 }
 
-export type ToModelThread = { type: 'segment'; id: number; dir: string; prompts: JobPrompts; threshold: number | null; tta: boolean; uids: SegUids; srUids: SegUids };
+export type ToModelThread = {
+  type: 'segment';
+  id: number;
+  dir: string;
+  prompts: JobPrompts;
+  threshold: number | null;
+  tta: boolean;
+  uids: SegUids;
+  srUids: SegUids;
+};
 
 export type FromModelThread =
   | { type: 'ready'; arch: string }
   | { type: 'startFailed'; error: WireError }
-  | { type: 'done'; id: number; seg: Uint8Array; sr: Uint8Array; nodules: ReportedNodule[]; studyInstanceUid: string; seriesInstanceUid: string; ms: number }
+  | {
+      type: 'done';
+      id: number;
+      seg: Uint8Array;
+      sr: Uint8Array;
+      nodules: ReportedNodule[];
+      studyInstanceUid: string;
+      seriesInstanceUid: string;
+      ms: number;
+    }
   | { type: 'failed'; id: number; error: WireError };

@@ -47,7 +47,9 @@ async function run(m: Extract<ToModelThread, { type: 'segment' }>): Promise<void
     const v = promptCentre(p);
     if (v.some((x, d) => x < -0.5 || x > volume.dims[d]! - 0.5)) {
       const what = p.kind === 'point' ? `point ${n + 1}` : `the centre of box ${n + 1 - m.prompts.points.length}`;
-      throw new UserError(`series ${volume.source.series.seriesInstanceUid}: ${what} (voxel ${v.map((x) => x.toFixed(1)).join(', ')}) lies outside the image [${volume.dims.join(' x ')}]`);
+      throw new UserError(
+        `series ${volume.source.series.seriesInstanceUid}: ${what} (voxel ${v.map((x) => x.toFixed(1)).join(', ')}) lies outside the image [${volume.dims.join(' x ')}]`,
+      );
     }
   }
   const { labels, nodules } = segmentAtPrompts(model, info, volume, prompts, { threshold: m.threshold ?? undefined, flipTta: m.tta });
@@ -57,7 +59,16 @@ async function run(m: Extract<ToModelThread, { type: 'segment' }>): Promise<void
   const sr = withSegUids(encodeNoduleSr(reported, volume, seg, info), m.srUids);
   const ref = volume.source.series;
   port!.postMessage(
-    { type: 'done', id: m.id, seg, sr, nodules: reported, studyInstanceUid: ref.studyInstanceUid, seriesInstanceUid: ref.seriesInstanceUid, ms: performance.now() - t0 } satisfies FromModelThread,
+    {
+      type: 'done',
+      id: m.id,
+      seg,
+      sr,
+      nodules: reported,
+      studyInstanceUid: ref.studyInstanceUid,
+      seriesInstanceUid: ref.seriesInstanceUid,
+      ms: performance.now() - t0,
+    } satisfies FromModelThread,
     [seg.buffer as ArrayBuffer, sr.buffer as ArrayBuffer],
   );
 }

@@ -6,7 +6,16 @@ import { parseBoxes, parseTriples } from '../cli/segment.ts';
 import { checkServerUrl, publicUrl } from '../pacs/auth.ts';
 import { checkUid } from '../pacs/dicomweb.ts';
 import { readCandidatesCsv } from './candidates.ts';
-import { checkRedis, connectionOf, type JobPrompts, type SegJobData, type SegJobResult, jobIdOf, parseDurationS, publicRedisUrl } from './jobs.ts';
+import {
+  checkRedis,
+  connectionOf,
+  type JobPrompts,
+  type SegJobData,
+  type SegJobResult,
+  jobIdOf,
+  parseDurationS,
+  publicRedisUrl,
+} from './jobs.ts';
 
 export interface SubmitOptions {
   redisUrl: string;
@@ -36,7 +45,8 @@ export function jobsOf(o: Omit<SubmitOptions, 'redisUrl' | 'queue' | 'attempts' 
   const points: Vec3[] = o.point ? parseTriples(o.point, '--point') : [];
   const boxes: Array<[Vec3, Vec3]> = o.box ? parseBoxes(o.box, '--box') : [];
   const candidates = o.points ? readCandidatesCsv(o.points) : [];
-  if (points.length + boxes.length + candidates.length === 0) throw new UserError('say where the nodules are: --point, --box or --points <csv>');
+  if (points.length + boxes.length + candidates.length === 0)
+    throw new UserError('say where the nodules are: --point, --box or --points <csv>');
   const base = { dicomweb: server, threshold: o.threshold ?? null, tta: o.tta ?? false };
   const job = (study: string | null, series: string | null, prompts: JobPrompts): SegJobData => ({ ...base, study, series, prompts });
   if (o.study === undefined && o.series === undefined) {
@@ -45,7 +55,8 @@ export function jobsOf(o: Omit<SubmitOptions, 'redisUrl' | 'queue' | 'attempts' 
       throw new UserError('give --study <uid> (and --series), or --points with a CSV that has a seriesuid column');
     }
     const bySeries = new Map<string, Vec3[]>();
-    for (const c of candidates) bySeries.set(checkUid(c.seriesUid!, `${o.points}: seriesuid`), [...(bySeries.get(c.seriesUid!) ?? []), c.point]);
+    for (const c of candidates)
+      bySeries.set(checkUid(c.seriesUid!, `${o.points}: seriesuid`), [...(bySeries.get(c.seriesUid!) ?? []), c.point]);
     return [...bySeries].map(([series, pts]) => job(null, series, { points: pts, boxes: [] }));
   }
   // One series: a CSV's rows of other series (when it names them) are not ours.

@@ -21,7 +21,7 @@ import { DicomWebClient, DicomWebError } from '../pacs/dicomweb.ts';
 import { storeSegOnce } from '../pacs/store.ts';
 import { canonicalJson, fileDigest, segUidsFor, uidFrom } from '../pacs/uids.ts';
 import { connectionOf, type JobProgress, type JobStage, publicRedisUrl, type SegJobData, type SegJobResult, jobIdOf } from './jobs.ts';
-import { ModelHost } from './model-host.ts';
+import { ModelHost, type SegmentReply } from './model-host.ts';
 import { deadLetterKey } from './dead-letter.ts';
 
 export interface WorkerOptions {
@@ -66,7 +66,7 @@ export async function startWorker(o: WorkerOptions): Promise<RunningWorker> {
       const key = canonicalJson({ job: jobIdOf(d), model: modelDigest });
       const uids = segUidsFor(key);
       const srUids = { seriesInstanceUid: uidFrom(key, 'sr-series'), sopInstanceUid: uidFrom(key, 'sr-instance') };
-      let reply;
+      let reply: SegmentReply;
       let tFetch = 0;
       try {
         await client.retrieveSeries(series.studyInstanceUid, series.seriesInstanceUid, dir);
@@ -82,8 +82,15 @@ export async function startWorker(o: WorkerOptions): Promise<RunningWorker> {
       const storedSr = await storeSegOnce(client, reply.studyInstanceUid, reply.sr, srUids);
       await stage('done');
       const tEnd = performance.now();
-      const ms = { fetch: Math.round(tFetch - t0), segment: Math.round(tSeg - tFetch), store: Math.round(tEnd - tSeg), total: Math.round(tEnd - t0) };
-      o.log(`job ${job.id}: done in ${(ms.total / 1000).toFixed(1)} s; SEG ${stored.stored ? 'stored' : 'already on the server, not stored again'} (series ${uids.seriesInstanceUid})`);
+      const ms = {
+        fetch: Math.round(tFetch - t0),
+        segment: Math.round(tSeg - tFetch),
+        store: Math.round(tEnd - tSeg),
+        total: Math.round(tEnd - t0),
+      };
+      o.log(
+        `job ${job.id}: done in ${(ms.total / 1000).toFixed(1)} s; SEG ${stored.stored ? 'stored' : 'already on the server, not stored again'} (series ${uids.seriesInstanceUid})`,
+      );
       return {
         studyInstanceUid: reply.studyInstanceUid,
         seriesInstanceUid: reply.seriesInstanceUid,
@@ -111,12 +118,21 @@ export async function startWorker(o: WorkerOptions): Promise<RunningWorker> {
   worker.on('failed', (job, err) => {
     if (!job) return;
     const final = err.name === 'UnrecoverableError' || job.attemptsMade >= (job.opts.attempts ?? 1);
-    o.log(`job ${job.id}: ${final ? 'failed for good' : `failed (attempt ${job.attemptsMade}), retried later`}: ${err.message.split('\n')[0]}`);
+    o.log(
+      `job ${job.id}: ${final ? 'failed for good' : `failed (attempt ${job.attemptsMade}), retried later`}: ${err.message.split('\n')[0]}`,
+    );
     if (!final) return;
     const keep = job.opts.removeOnFail;
     const keepS = typeof keep === 'object' && 'age' in keep ? keep.age : 7 * 86400;
     const now = Date.now();
-    const entry = JSON.stringify({ id: job.id, data: job.data, error: err.message, attempts: job.attemptsMade, failedAt: new Date(now).toISOString(), worker: me });
+    const entry = JSON.stringify({
+      id: job.id,
+      data: job.data,
+      error: err.message,
+      attempts: job.attemptsMade,
+      failedAt: new Date(now).toISOString(),
+      worker: me,
+    });
     redis
       .multi()
       .zadd(deadLetterKey(o.queue), now, entry)

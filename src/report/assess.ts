@@ -4,7 +4,13 @@
  * user gave (--risk, --age, --setting, --cancer, --immunosuppressed).
  */
 import type { NoduleResult } from '../inference/nodules.ts';
-import { assessNodule, DEFAULT_FLEISCHNER_CONTEXT, type FleischnerContext, type FleischnerResult, type LungRadsResult } from '../guidelines/index.ts';
+import {
+  assessNodule,
+  DEFAULT_FLEISCHNER_CONTEXT,
+  type FleischnerContext,
+  type FleischnerResult,
+  type LungRadsResult,
+} from '../guidelines/index.ts';
 
 export type ReportedNodule = NoduleResult & {
   /** null when the model has no nodule-level heads (no type) or nothing was segmented. */
@@ -19,15 +25,23 @@ export const NO_TYPE_WARNING = 'no Lung-RADS or Fleischner: the model file has n
  * Adds the guidelines to every nodule of one scan; Fleischner's "multiple" rows apply when the
  * scan has more than one segmented nodule.
  */
-export function withGuidelines(nodules: readonly NoduleResult[], context: FleischnerContext = DEFAULT_FLEISCHNER_CONTEXT): ReportedNodule[] {
+export function withGuidelines(
+  nodules: readonly NoduleResult[],
+  context: FleischnerContext = DEFAULT_FLEISCHNER_CONTEXT,
+): ReportedNodule[] {
   const found = nodules.filter((n) => n.measures.voxelCount > 0).length;
   return nodules.map((n) => withGuidelinesOne(n, found, context));
 }
 
 /** One nodule of a scan holding `noduleCount` segmented nodules. */
-export function withGuidelinesOne(n: NoduleResult, noduleCount: number, context: FleischnerContext = DEFAULT_FLEISCHNER_CONTEXT): ReportedNodule {
+export function withGuidelinesOne(
+  n: NoduleResult,
+  noduleCount: number,
+  context: FleischnerContext = DEFAULT_FLEISCHNER_CONTEXT,
+): ReportedNodule {
   if (n.measures.voxelCount === 0) return { ...n, lungRads: null, fleischner: null };
-  if (n.type === null || n.calcified === null) return { ...n, lungRads: null, fleischner: null, warnings: [...n.warnings, NO_TYPE_WARNING] };
+  if (n.type === null || n.calcified === null)
+    return { ...n, lungRads: null, fleischner: null, warnings: [...n.warnings, NO_TYPE_WARNING] };
   const a = assessNodule({ type: n.type, calcified: n.calcified, spiculation: n.spiculation }, n.guidelineMeasures, noduleCount, context);
   return { ...n, lungRads: a.lungRads, fleischner: a.fleischner };
 }
@@ -40,7 +54,8 @@ export function clinicalSummary(n: ReportedNodule): string {
   if (!n.type || !n.typeProbabilities) return size;
   const p = Math.max(...n.typeProbabilities);
   const parts = [`${n.type} (p ${p.toFixed(2)})`, size];
-  if (n.type === 'part-solid' && g.solidComponent) parts.push(`solid component ${((g.solidComponent.longAxisMm + g.solidComponent.shortAxisMm) / 2).toFixed(1)} mm`);
+  if (n.type === 'part-solid' && g.solidComponent)
+    parts.push(`solid component ${((g.solidComponent.longAxisMm + g.solidComponent.shortAxisMm) / 2).toFixed(1)} mm`);
   if (n.lungRads) parts.push(`Lung-RADS ${n.lungRads.category}`);
   if (n.fleischner) parts.push(`Fleischner: ${n.fleischner.recommendation}`);
   return parts.join(', ');

@@ -42,7 +42,11 @@ export function keyImages(volume: Volume, labels: Uint8Array, nodule: ReportedNo
   const k = Math.min(volume.dims[2] - 1, Math.max(0, nodule.guidelineMeasures.axialSlice + offsetZ));
   const mask = Uint8Array.from(labels, (v) => (v === nodule.label ? 1 : 0));
   const opts: OverlayOptions = { slices: [k], marginVoxels: 28, scale: 3 };
-  return { lung: renderOverlayPng(volume, mask, opts), mediastinal: renderOverlayPng(volume, mask, { ...opts, windowHU: MEDIASTINAL_WINDOW_HU }), sliceIndex: k };
+  return {
+    lung: renderOverlayPng(volume, mask, opts),
+    mediastinal: renderOverlayPng(volume, mask, { ...opts, windowHU: MEDIASTINAL_WINDOW_HU }),
+    sliceIndex: k,
+  };
 }
 
 export function escapeHtml(s: string): string {
@@ -69,28 +73,53 @@ function noduleSection(n: ReportedNodule, img: KeyImages | undefined): string {
   const rows: Array<[string, string]> = [];
   if (n.measures.voxelCount === 0) rows.push(['Result', 'no nodule found at this prompt']);
   else {
-    rows.push(['Long axis x short axis', `${mm(g.longAxisMm)} x ${mm(g.shortAxisMm)} (axial slice ${img ? img.sliceIndex + 1 : g.axialSlice + 1})`]);
-    rows.push(['Mean diameter', `${mm(g.meanDiameterLungRadsMm)} (Lung-RADS, to 0.1 mm); ${g.meanDiameterFleischnerMm} mm (Fleischner, to the mm)`]);
-    rows.push(['Volume', `${g.volumeMm3.toFixed(0)} mm³${n.anyReaderVolumeMm3 !== null ? ` (up to ${n.anyReaderVolumeMm3.toFixed(0)} mm³ as any reader would draw it)` : ''}`]);
+    rows.push([
+      'Long axis x short axis',
+      `${mm(g.longAxisMm)} x ${mm(g.shortAxisMm)} (axial slice ${img ? img.sliceIndex + 1 : g.axialSlice + 1})`,
+    ]);
+    rows.push([
+      'Mean diameter',
+      `${mm(g.meanDiameterLungRadsMm)} (Lung-RADS, to 0.1 mm); ${g.meanDiameterFleischnerMm} mm (Fleischner, to the mm)`,
+    ]);
+    rows.push([
+      'Volume',
+      `${g.volumeMm3.toFixed(0)} mm³${n.anyReaderVolumeMm3 !== null ? ` (up to ${n.anyReaderVolumeMm3.toFixed(0)} mm³ as any reader would draw it)` : ''}`,
+    ]);
     if (n.type && n.typeProbabilities) {
       const [s, ps, gg] = n.typeProbabilities;
       rows.push(['Type', `<b>${escapeHtml(n.type)}</b> (solid ${pct(s)}, part-solid ${pct(ps)}, ground-glass ${pct(gg)})`]);
     }
     if (n.type === 'part-solid' && g.solidComponent) {
       const sc = g.solidComponent;
-      rows.push(['Solid component', `${mm((sc.longAxisMm + sc.shortAxisMm) / 2)} mean diameter, ${sc.volumeMm3.toFixed(0)} mm³ (voxels at or above ${g.solidThresholdHU} HU)`]);
+      rows.push([
+        'Solid component',
+        `${mm((sc.longAxisMm + sc.shortAxisMm) / 2)} mean diameter, ${sc.volumeMm3.toFixed(0)} mm³ (voxels at or above ${g.solidThresholdHU} HU)`,
+      ]);
     }
     if (n.calcified !== null) rows.push(['Calcified', pct(n.calcified)]);
     if (n.spiculation !== null) rows.push(['Spiculation (marked)', pct(n.spiculation)]);
-    if (n.malignancySuspicion !== null) rows.push(["Radiologists' suspicion on LIDC", `${pct(n.malignancySuspicion)} chance that LIDC radiologists would rate it 4 or 5 of 5 (not a diagnosis)`]);
+    if (n.malignancySuspicion !== null)
+      rows.push([
+        "Radiologists' suspicion on LIDC",
+        `${pct(n.malignancySuspicion)} chance that LIDC radiologists would rate it 4 or 5 of 5 (not a diagnosis)`,
+      ]);
     rows.push(['Mean density', `${n.measures.meanHU.toFixed(0)} HU`]);
     if (n.lungRads) {
-      rows.push([escapeHtml(n.lungRads.version), `<b>Category ${escapeHtml(n.lungRads.category)}</b>: ${escapeHtml(n.lungRads.reason)}. ${escapeHtml(n.lungRads.management)}.${n.lungRads.consider4X ? ` <i>${escapeHtml(n.lungRads.consider4X)}.</i>` : ''}`]);
+      rows.push([
+        escapeHtml(n.lungRads.version),
+        `<b>Category ${escapeHtml(n.lungRads.category)}</b>: ${escapeHtml(n.lungRads.reason)}. ${escapeHtml(n.lungRads.management)}.${n.lungRads.consider4X ? ` <i>${escapeHtml(n.lungRads.consider4X)}.</i>` : ''}`,
+      ]);
     }
-    if (n.fleischner) rows.push([escapeHtml(n.fleischner.version), `${n.fleischner.row ? `${escapeHtml(n.fleischner.row)}: ` : ''}${escapeHtml(n.fleischner.recommendation)}`]);
+    if (n.fleischner)
+      rows.push([
+        escapeHtml(n.fleischner.version),
+        `${n.fleischner.row ? `${escapeHtml(n.fleischner.row)}: ` : ''}${escapeHtml(n.fleischner.recommendation)}`,
+      ]);
   }
   for (const w of n.warnings) rows.push(['Warning', escapeHtml(w)]);
-  const where = n.centroidWorldMm ? `centre ${n.centroidWorldMm.map((v) => v.toFixed(1)).join(', ')} mm (LPS)` : `prompt ${n.promptWorldMm.map((v) => v.toFixed(1)).join(', ')} mm (LPS)`;
+  const where = n.centroidWorldMm
+    ? `centre ${n.centroidWorldMm.map((v) => v.toFixed(1)).join(', ')} mm (LPS)`
+    : `prompt ${n.promptWorldMm.map((v) => v.toFixed(1)).join(', ')} mm (LPS)`;
   const images = img
     ? `<div class="images"><figure><img alt="nodule ${n.label}, lung window" src="${png(img.lung)}"><figcaption>lung window</figcaption></figure><figure><img alt="nodule ${n.label}, mediastinal window" src="${png(img.mediastinal)}"><figcaption>mediastinal window</figcaption></figure></div>`
     : '';

@@ -24,7 +24,14 @@ export function srNodule(n: ReportedNodule): SrNodule {
     longAxisMm: g.longAxisMm,
     shortAxisMm: g.shortAxisMm,
     meanDiameterMm: g.meanDiameterLungRadsMm,
-    solidComponent: n.type === 'part-solid' && sc ? { meanDiameterMm: Math.round(((sc.longAxisMm + sc.shortAxisMm) / 2) * 10) / 10, volumeMm3: sc.volumeMm3, thresholdHU: g.solidThresholdHU } : null,
+    solidComponent:
+      n.type === 'part-solid' && sc
+        ? {
+            meanDiameterMm: Math.round(((sc.longAxisMm + sc.shortAxisMm) / 2) * 10) / 10,
+            volumeMm3: sc.volumeMm3,
+            thresholdHU: g.solidThresholdHU,
+          }
+        : null,
     type: n.type,
     typeProbability: n.typeProbabilities ? Math.max(...n.typeProbabilities) : null,
     malignancySuspicion: n.malignancySuspicion,
@@ -39,7 +46,12 @@ export function encodeNoduleSr(nodules: readonly ReportedNodule[], volume: Volum
   const found = nodules.filter((n) => n.measures.voxelCount > 0);
   const seg = segUidsOf(segBytes);
   const items = found.map((n) => ({ ...srNodule(n), slices: slicesInScan(volume, n) }));
-  return encodeDicomSr(items, volume, { segSopInstanceUid: seg.sopInstanceUid, segSeriesInstanceUid: seg.seriesInstanceUid, algorithmName: `noduleseg ${info.config.arch}`, algorithmVersion: VERSION });
+  return encodeDicomSr(items, volume, {
+    segSopInstanceUid: seg.sopInstanceUid,
+    segSeriesInstanceUid: seg.seriesInstanceUid,
+    algorithmName: `noduleseg ${info.config.arch}`,
+    algorithmVersion: VERSION,
+  });
 }
 
 /** z indices of the scan holding the nodule (its bounding box in world mm mapped back). */
@@ -52,11 +64,24 @@ function slicesInScan(volume: Volume, n: ReportedNodule): number[] {
 }
 
 /** The HTML page of a scan's nodules (labels: the label mask on `volume`'s grid). */
-export function noduleHtmlReport(nodules: readonly ReportedNodule[], volume: Volume, labels: Uint8Array, meta: { input: string; modelName: string; patient: FleischnerContext }): string {
+export function noduleHtmlReport(
+  nodules: readonly ReportedNodule[],
+  volume: Volume,
+  labels: Uint8Array,
+  meta: { input: string; modelName: string; patient: FleischnerContext },
+): string {
   const images = new Map<number, KeyImages>();
   for (const n of nodules) {
     const k = keyImages(volume, labels, n);
     if (k) images.set(n.label, k);
   }
-  return renderHtmlReport({ title: 'Lung nodule report', input: meta.input, modelName: meta.modelName, createdAt: new Date().toISOString(), patient: meta.patient, nodules, images });
+  return renderHtmlReport({
+    title: 'Lung nodule report',
+    input: meta.input,
+    modelName: meta.modelName,
+    createdAt: new Date().toISOString(),
+    patient: meta.patient,
+    nodules,
+    images,
+  });
 }

@@ -17,7 +17,9 @@ export interface Panel {
   yRange?: [number, number];
 }
 
-const W = 420, H = 260, M = { l: 56, r: 12, t: 26, b: 30 };
+const W = 420,
+  H = 260,
+  M = { l: 56, r: 12, t: 26, b: 30 };
 
 function drawLine(img: RgbImage, x0: number, y0: number, x1: number, y1: number, c: Rgb): void {
   const n = Math.max(1, Math.ceil(Math.max(Math.abs(x1 - x0), Math.abs(y1 - y0))));
@@ -69,6 +71,8 @@ export function writePlotPng(file: string, panels: Panel[]): void {
   const png = new PNG({ width: W * panels.length, height: H });
   png.data.fill(255);
   const img: RgbImage = { width: png.width, height: png.height, data: png.data };
-  panels.forEach((p, i) => drawPanel(img, i * W, p));
+  panels.forEach((p, i) => {
+    drawPanel(img, i * W, p);
+  });
   writeFileAtomic(file, PNG.sync.write(png));
 }

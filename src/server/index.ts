@@ -50,7 +50,13 @@ function faultsFromEnv(): Fault[] {
 /** Loads the model once, in its worker thread, then listens. Resolves when the server accepts connections. */
 export async function startViewer(opts: ViewerOptions): Promise<RunningViewer> {
   const log = opts.log ?? ((line: string) => process.stderr.write(`${line}\n`));
-  const segmenter = await Segmenter.start({ modelFile: opts.modelFile, threads: opts.threads ?? null, maxQueue: opts.maxQueue ?? 4, log, faults: faultsFromEnv() });
+  const segmenter = await Segmenter.start({
+    modelFile: opts.modelFile,
+    threads: opts.threads ?? null,
+    maxQueue: opts.maxQueue ?? 4,
+    log,
+    faults: faultsFromEnv(),
+  });
   const { arch, threshold, slice } = segmenter.model;
   const modelSummary = { file: basename(opts.modelFile), arch, threshold, slice };
   const { server, dispose } = createViewerServer({

@@ -40,7 +40,17 @@ const scans = new Map<string, Volume>();
 port.on('message', (m: ToWorker) => {
   if (m.type === 'open') {
     const s = m.scan;
-    scans.set(m.scanId, new Volume({ data: s.data, dims: s.dims, spacingMm: s.spacingMm, originMm: s.originMm, direction: s.direction, modality: s.modality }));
+    scans.set(
+      m.scanId,
+      new Volume({
+        data: s.data,
+        dims: s.dims,
+        spacingMm: s.spacingMm,
+        originMm: s.originMm,
+        direction: s.direction,
+        modality: s.modality,
+      }),
+    );
     return;
   }
   if (m.type === 'close') {

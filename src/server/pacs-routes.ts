@@ -68,9 +68,16 @@ export function createPacsRoutes(url: string, auth: DicomWebAuth): PacsRoutes {
     if (!patient && !accession) return client.searchStudies({ limit });
     if (accession) return client.searchStudies({ accessionNumber: accession, limit });
     // By name (any part, case as the server matches it) or by patient ID: two searches, merged.
-    const [byName, byId] = await Promise.all([client.searchStudies({ patientName: `*${patient}*`, limit }), client.searchStudies({ patientId: patient, limit })]);
+    const [byName, byId] = await Promise.all([
+      client.searchStudies({ patientName: `*${patient}*`, limit }),
+      client.searchStudies({ patientId: patient, limit }),
+    ]);
     const seen = new Set<string>();
-    return [...byId, ...byName].filter((s) => !seen.has(s.studyInstanceUid) && (seen.add(s.studyInstanceUid), true));
+    return [...byId, ...byName].filter((s) => {
+      if (seen.has(s.studyInstanceUid)) return false;
+      seen.add(s.studyInstanceUid);
+      return true;
+    });
   };
 
   const handle = async (req: IncomingMessage, res: ServerResponse, u: URL, ctx: PacsContext): Promise<boolean> => {
@@ -94,9 +101,16 @@ export function createPacsRoutes(url: string, auth: DicomWebAuth): PacsRoutes {
           const t0 = performance.now();
           const files = await client.retrieveSeries(study, s.seriesInstanceUid, dir);
           const read = await readScanOffThread({ kind: 'path', path: dir });
-          const session = ctx.addSession(`PACS: ${s.seriesDescription || 'series'} ${s.seriesInstanceUid}`, read.volume, read.lidc, read.notes);
+          const session = ctx.addSession(
+            `PACS: ${s.seriesDescription || 'series'} ${s.seriesInstanceUid}`,
+            read.volume,
+            read.lidc,
+            read.notes,
+          );
           origins.set(session.id, { study, series: s.seriesInstanceUid });
-          ctx.log(`opened series ${s.seriesInstanceUid} from ${client.label}: ${files.length} instances in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
+          ctx.log(
+            `opened series ${s.seriesInstanceUid} from ${client.label}: ${files.length} instances in ${((performance.now() - t0) / 1000).toFixed(1)} s`,
+          );
           ctx.sendJson(res, 200, { ...ctx.describe(session), pacs: { study, series: s.seriesInstanceUid } });
         } finally {
           rmSync(dir, { recursive: true, force: true });

@@ -8,7 +8,16 @@ import { readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { isUserError, UserError } from '../errors.ts';
 import { isImagePath } from '../io/formats.ts';
-import { consensusVoxels, noduleReport, readLidcScan, readVolume, Volume, type LidcScan, type VolumeInit, type VoxelArray } from '../io/index.ts';
+import {
+  consensusVoxels,
+  noduleReport,
+  readLidcScan,
+  readVolume,
+  Volume,
+  type LidcScan,
+  type VolumeInit,
+  type VoxelArray,
+} from '../io/index.ts';
 import { HttpError } from './http-error.ts';
 import type { LidcRead } from './session.ts';
 import { startWorkerThread } from './worker-start.ts';
@@ -64,7 +73,15 @@ export function toMessage(read: ScanRead): { message: ScanReadMessage; transfer:
   const shared = new SharedArrayBuffer(src.byteLength);
   new Uint8Array(shared).set(new Uint8Array(src.buffer, src.byteOffset, src.byteLength));
   const data = new (src.constructor as new (b: SharedArrayBuffer) => VoxelArray)(shared);
-  const volume: VolumeInit<VoxelArray> = { data, dims: v.dims, spacingMm: v.spacingMm, originMm: v.originMm, direction: v.direction, modality: v.modality, source: v.source };
+  const volume: VolumeInit<VoxelArray> = {
+    data,
+    dims: v.dims,
+    spacingMm: v.spacingMm,
+    originMm: v.originMm,
+    direction: v.direction,
+    modality: v.modality,
+    source: v.source,
+  };
   // The consensus voxel lists move rather than copy.
   const transfer = read.lidc.map((r) => r.consensus.buffer as ArrayBuffer).filter((b, i, all) => all.indexOf(b) === i);
   return { message: { ok: true, volume, lidc: read.lidc, notes: read.notes, name: read.name }, transfer };
@@ -72,7 +89,8 @@ export function toMessage(read: ScanRead): { message: ScanReadMessage; transfer:
 
 export function errorMessage(e: unknown): ScanReadMessage {
   const status = e instanceof HttpError ? e.status : null;
-  if (e instanceof Error) return { ok: false, user: status !== null || isUserError(e), status, name: e.name, message: e.message, stack: e.stack ?? null };
+  if (e instanceof Error)
+    return { ok: false, user: status !== null || isUserError(e), status, name: e.name, message: e.message, stack: e.stack ?? null };
   return { ok: false, user: false, status: null, name: 'Error', message: String(e), stack: null };
 }
 

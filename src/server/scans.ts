@@ -16,7 +16,6 @@ export interface ScanEntry {
   hasXml?: boolean;
 }
 
-
 /** Limits so a huge or looping folder cannot stall the server. */
 const MAX_DEPTH = 8;
 const MAX_ENTRIES = 5000;

@@ -115,7 +115,14 @@ export class Segmenter {
 
   /** Makes a scan available to the worker; `volume`'s voxels should be shared (see shareVolume). */
   openScan(scanId: string, volume: Volume): void {
-    const scan: SharedScan = { data: shareVolume(volume).data, dims: volume.dims, spacingMm: volume.spacingMm, originMm: volume.originMm, direction: volume.direction, modality: volume.modality };
+    const scan: SharedScan = {
+      data: shareVolume(volume).data,
+      dims: volume.dims,
+      spacingMm: volume.spacingMm,
+      originMm: volume.originMm,
+      direction: volume.direction,
+      modality: volume.modality,
+    };
     this.scans.set(scanId, scan);
     if (this.ready) this.send({ type: 'open', scanId, scan });
   }
@@ -132,12 +139,17 @@ export class Segmenter {
    */
   segment(scanId: string, prompt: NodulePrompt, signal?: AbortSignal): Promise<SegmentOutput> {
     if (this.closing) return Promise.reject(new HttpError(503, 'the server is shutting down'));
-    if (!this.ready && this.counts.restarts >= MAX_RESTARTS) return Promise.reject(new Error('the model worker has stopped for good; restart the server'));
+    if (!this.ready && this.counts.restarts >= MAX_RESTARTS)
+      return Promise.reject(new Error('the model worker has stopped for good; restart the server'));
     if (signal?.aborted) return Promise.reject(new Cancelled('the request went away before its job was queued'));
     if (this.waiting.length >= this.opts.maxQueue && (this.running || !this.ready)) {
       const waitS = Math.max(1, Math.ceil(((this.waiting.length + 1) * this.lastMs) / 1000));
       return Promise.reject(
-        new HttpError(503, `busy: ${this.waiting.length + 1} segmentation${this.waiting.length ? 's' : ''} ahead of this one (at most ${this.opts.maxQueue} may wait); try again in a few seconds`, { 'retry-after': String(waitS) }),
+        new HttpError(
+          503,
+          `busy: ${this.waiting.length + 1} segmentation${this.waiting.length ? 's' : ''} ahead of this one (at most ${this.opts.maxQueue} may wait); try again in a few seconds`,
+          { 'retry-after': String(waitS) },
+        ),
       );
     }
     return new Promise<SegmentOutput>((resolve, reject) => {
@@ -153,7 +165,13 @@ export class Segmenter {
   }
 
   status(): SegmenterStatus {
-    return { loaded: this.ready, running: this.running ? 1 : 0, waiting: this.waiting.length, maxQueue: this.opts.maxQueue, ...this.counts };
+    return {
+      loaded: this.ready,
+      running: this.running ? 1 : 0,
+      waiting: this.waiting.length,
+      maxQueue: this.opts.maxQueue,
+      ...this.counts,
+    };
   }
 
   /** Stops the worker; queued jobs are refused. */
@@ -220,7 +238,10 @@ export class Segmenter {
       this.running = null;
       if (job) {
         this.counts.failed++;
-        this.settle(job, new Error(`the model worker stopped while segmenting (${crash instanceof Error ? crash.message : `exit code ${code}`})`));
+        this.settle(
+          job,
+          new Error(`the model worker stopped while segmenting (${crash instanceof Error ? crash.message : `exit code ${code}`})`),
+        );
       }
       this.restart();
     });

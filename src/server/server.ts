@@ -1,6 +1,6 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { randomUUID } from 'node:crypto';
-import { mkdtempSync, readFileSync, readdirSync, realpathSync, rmSync, statSync } from 'node:fs';
+import { mkdtempSync, readFileSync, realpathSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { basename, dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -112,7 +112,13 @@ export function createViewerServer(opts: ViewerServerOptions): { server: Server;
       });
     }
     if (path === '/api/info' && method === 'GET') {
-      return sendJson(res, 200, { dataFolder: basename(rootReal), model: opts.modelSummary, maxUploadBytes: opts.maxUploadBytes, maxUpload: formatBytes(opts.maxUploadBytes), pacs: opts.pacs?.label ?? null });
+      return sendJson(res, 200, {
+        dataFolder: basename(rootReal),
+        model: opts.modelSummary,
+        maxUploadBytes: opts.maxUploadBytes,
+        maxUpload: formatBytes(opts.maxUploadBytes),
+        pacs: opts.pacs?.label ?? null,
+      });
     }
     if (path === '/api/scans' && method === 'GET') return sendJson(res, 200, { scans: listScans(rootReal) });
     if (path === '/api/open' && method === 'POST') {
@@ -132,7 +138,11 @@ export function createViewerServer(opts: ViewerServerOptions): { server: Server;
         read = await readScanOffThread({ kind: 'upload', dir: up.dir, names: up.names });
       } catch (e) {
         // Error messages name the file: show the uploaded name, not the server's temporary folder.
-        const message = (e instanceof Error ? e.message : String(e)).split(up.dir + '/').join('').split(up.dir).join('upload');
+        const message = (e instanceof Error ? e.message : String(e))
+          .split(up.dir + '/')
+          .join('')
+          .split(up.dir)
+          .join('upload');
         if (e instanceof HttpError) throw new HttpError(e.status, message);
         // Whatever a reader throws on a malformed upload is the upload's fault, not the server's;
         // an error that is not a UserError is logged all the same, in case it is a reader's bug.
@@ -147,7 +157,15 @@ export function createViewerServer(opts: ViewerServerOptions): { server: Server;
       return sendJson(res, 200, describeSession(s));
     }
     if (opts.pacs && path.startsWith('/api/pacs/')) {
-      const ctx = { addSession, getSession, describe: describeSession, modelArch: String(opts.modelSummary['arch'] ?? 'model'), tempRoot, log: opts.log, sendJson: (r: ServerResponse, status: number, v: unknown) => sendJson(r, status, v) };
+      const ctx = {
+        addSession,
+        getSession,
+        describe: describeSession,
+        modelArch: String(opts.modelSummary['arch'] ?? 'model'),
+        tempRoot,
+        log: opts.log,
+        sendJson: (r: ServerResponse, status: number, v: unknown) => sendJson(r, status, v),
+      };
       if (await opts.pacs.handle(req, res, url, ctx)) return;
     }
     const m = /^\/api\/sessions\/([^/]+)(\/.*)?$/.exec(path);
@@ -161,7 +179,8 @@ export function createViewerServer(opts: ViewerServerOptions): { server: Server;
       }
       // Display copies: the path carries the parameters so that NiiVue sees a name ending in .nii.
       const scanMatch = /^\/scan-([12])\.nii$/.exec(rest);
-      if (scanMatch && method === 'GET') return send(res, 200, s.scanBytes(Number(scanMatch[1]) as DisplayStep), 'application/octet-stream');
+      if (scanMatch && method === 'GET')
+        return send(res, 200, s.scanBytes(Number(scanMatch[1]) as DisplayStep), 'application/octet-stream');
       // overlay-<step>-<selected label>-<LIDC consensus 0|1>-<cache buster>.nii
       const overlayMatch = /^\/overlay-([12])-(\d+)-([01])(?:-\w+)?\.nii$/.exec(rest);
       if (overlayMatch && method === 'GET') {
@@ -190,7 +209,13 @@ export function createViewerServer(opts: ViewerServerOptions): { server: Server;
         opts.log(`nodule ${n.label} on ${s.name}: ${n.result.measures.volumeMm3.toFixed(1)} mm3 in ${(ms / 1000).toFixed(2)} s`);
         // Every nodule's view again: one more nodule moves the others to Fleischner's "multiple" rows.
         const views = s.nodules.map((x) => Session.view(x, s.nodules.length));
-        return sendJson(res, 200, { nodule: views.find((v) => v.label === n.label) ?? Session.view(n, s.nodules.length), nodules: views, existing: false, replaced: labelsBefore.has(n.label), segmentMs: Math.round(ms) });
+        return sendJson(res, 200, {
+          nodule: views.find((v) => v.label === n.label) ?? Session.view(n, s.nodules.length),
+          nodules: views,
+          existing: false,
+          replaced: labelsBefore.has(n.label),
+          segmentMs: Math.round(ms),
+        });
       }
       const del = /^\/nodules\/(\d+)$/.exec(rest);
       if (del && method === 'DELETE') {
@@ -204,7 +229,13 @@ export function createViewerServer(opts: ViewerServerOptions): { server: Server;
       if (rest === '/seg.dcm' && method === 'GET') {
         if (!s.isDicom) throw new HttpError(400, 'a DICOM SEG needs a scan read from DICOM; download the NIfTI mask instead');
         if (s.nodules.length === 0) throw new HttpError(400, 'no nodule to put in a DICOM SEG yet');
-        return send(res, 200, s.dicomSeg(String(opts.modelSummary['arch'] ?? 'model')), 'application/dicom', attachment(`${stem}-nodules-seg.dcm`));
+        return send(
+          res,
+          200,
+          s.dicomSeg(String(opts.modelSummary['arch'] ?? 'model')),
+          'application/dicom',
+          attachment(`${stem}-nodules-seg.dcm`),
+        );
       }
       if (rest === '/report.html' && method === 'GET') {
         if (s.nodules.length === 0) throw new HttpError(400, 'no nodule to report yet');
@@ -225,7 +256,8 @@ export function createViewerServer(opts: ViewerServerOptions): { server: Server;
       if (e instanceof Cancelled) return void res.destroy();
       const [status, message] = errorStatus(e);
       // A bug (or a failure of the machine) is logged with its stack; the page only gets a generic line.
-      if (status >= 500 && !(e instanceof HttpError)) opts.log(`error on ${req.method} ${req.url}: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}`);
+      if (status >= 500 && !(e instanceof HttpError))
+        opts.log(`error on ${req.method} ${req.url}: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}`);
       if (res.headersSent) {
         res.destroy();
         return;
@@ -285,7 +317,8 @@ const isVec3 = (v: unknown): v is Vec3 => Array.isArray(v) && v.length === 3 && 
 function parsePrompt(body: Record<string, unknown>): SessionPrompt {
   const point = body['pointMm'];
   const box = body['boxMm'];
-  if ((point === undefined) === (box === undefined)) throw new HttpError(400, 'expected one of pointMm (three numbers) or boxMm (two corners of three numbers), world mm (LPS)');
+  if ((point === undefined) === (box === undefined))
+    throw new HttpError(400, 'expected one of pointMm (three numbers) or boxMm (two corners of three numbers), world mm (LPS)');
   if (point !== undefined) {
     if (!isVec3(point)) throw new HttpError(400, 'pointMm: expected three numbers (world mm, LPS)');
     return { kind: 'point', pointMm: point };
@@ -307,8 +340,17 @@ function parseJson(buf: Buffer): Record<string, unknown> {
 }
 
 function downloadStem(name: string): string {
-  const stem = name.replace(/^upload: /, '').split('/').filter(Boolean).pop() ?? 'scan';
-  return imageStem(stem).replace(/[^A-Za-z0-9._-]/g, '_').slice(0, 80) || 'scan';
+  const stem =
+    name
+      .replace(/^upload: /, '')
+      .split('/')
+      .filter(Boolean)
+      .pop() ?? 'scan';
+  return (
+    imageStem(stem)
+      .replace(/[^A-Za-z0-9._-]/g, '_')
+      .slice(0, 80) || 'scan'
+  );
 }
 
 function attachment(file: string): Record<string, string> {
@@ -330,4 +372,3 @@ function send(res: ServerResponse, status: number, body: Uint8Array, type: strin
 function sendJson(res: ServerResponse, status: number, value: unknown, extra: Record<string, string> = {}): void {
   send(res, status, Buffer.from(JSON.stringify(value)), 'application/json; charset=utf-8', { 'cache-control': 'no-store', ...extra });
 }
-

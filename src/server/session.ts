@@ -196,12 +196,20 @@ export class Session {
     const labels = this.labelMask();
     const binary = new Uint8Array(labels.length);
     for (let i = 0; i < labels.length; i++) binary[i] = labels[i] ? 1 : 0;
-    return encodeDicomSeg(binary, this.volume, { algorithmType: 'AUTOMATIC', algorithmName: `noduleseg ${modelName}`, segmentLabel: 'Nodule' });
+    return encodeDicomSeg(binary, this.volume, {
+      algorithmType: 'AUTOMATIC',
+      algorithmName: `noduleseg ${modelName}`,
+      segmentLabel: 'Nodule',
+    });
   }
 
   /** The printable HTML report of the scan's nodules, as `segment --html` writes it (no patient context in the viewer). */
   htmlReport(modelName: string): string {
-    return noduleHtmlReport(withGuidelines(this.nodules.map((n) => n.result)), this.volume, this.labelMask(), { input: this.name, modelName, patient: DEFAULT_FLEISCHNER_CONTEXT });
+    return noduleHtmlReport(withGuidelines(this.nodules.map((n) => n.result)), this.volume, this.labelMask(), {
+      input: this.name,
+      modelName,
+      patient: DEFAULT_FLEISCHNER_CONTEXT,
+    });
   }
 
   report(model: Record<string, unknown>): Record<string, unknown> {
@@ -274,7 +282,12 @@ export function downsampleInPlane(vol: Volume, step: number, how: 'mean' | 'labe
   const src = vol.data;
   const size = mx * my * nz;
   // Integer CT stays int16 (half the bytes for the browser); rounding the mean costs < 0.5 HU.
-  const out = how === 'label' ? new Uint8Array(size) : src instanceof Float32Array || src instanceof Float64Array ? new Float32Array(size) : new Int16Array(size);
+  const out =
+    how === 'label'
+      ? new Uint8Array(size)
+      : src instanceof Float32Array || src instanceof Float64Array
+        ? new Float32Array(size)
+        : new Int16Array(size);
   const round = out instanceof Int16Array;
   for (let k = 0; k < nz; k++) {
     for (let j = 0; j < my; j++) {

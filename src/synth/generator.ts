@@ -103,9 +103,21 @@ export function drawSynthParams(rng: Rng, overrides: Partial<SynthParams> = {}):
   };
 }
 
-interface Lobe { dir: V; amp: number }
-interface Spike { a: V; b: V; r0: number; r1: number }
-interface Tube { p: V; d: V; r: number }
+interface Lobe {
+  dir: V;
+  amp: number;
+}
+interface Spike {
+  a: V;
+  b: V;
+  r0: number;
+  r1: number;
+}
+interface Tube {
+  p: V;
+  d: V;
+  r: number;
+}
 
 /** The scene: signed distances (mm, negative inside; approximate away from the surface) and HU. */
 class Scene {
@@ -119,7 +131,10 @@ class Scene {
   readonly wall: { n: V; d: number } | null = null;
   readonly tubes: Tube[] = [];
 
-  constructor(readonly p: SynthParams, rng: Rng) {
+  constructor(
+    readonly p: SynthParams,
+    rng: Rng,
+  ) {
     this.r0 = p.diameterMm / 2;
     if (p.shape !== 'round') {
       const n = 3 + Math.floor(rng() * 4);
@@ -240,7 +255,9 @@ export function renderSynthCase(p: SynthParams, seed: number): SynthCase {
   const n = nx * ny * nz;
   const hu = new Float32Array(n);
   const mask = new Uint8Array(n);
-  const cx = (nx - 1) / 2, cy = (ny - 1) / 2, cz = (nz - 1) / 2;
+  const cx = (nx - 1) / 2,
+    cy = (ny - 1) / 2,
+    cz = (nz - 1) / 2;
   // Beyond this distance from every boundary a voxel's sub-samples all agree with its centre.
   const halfDiag = 0.5 * Math.hypot(sx, sy, sz);
   const margin = 1.6 * halfDiag + 0.05;
@@ -258,7 +275,8 @@ export function renderSynthCase(p: SynthParams, seed: number): SynthCase {
           mask[idx] = inside ? 1 : 0;
           continue;
         }
-        let sum = 0, count = 0;
+        let sum = 0,
+          count = 0;
         for (let c = 0; c < s; c++) {
           for (let b = 0; b < s; b++) {
             for (let a = 0; a < s; a++) {
@@ -293,12 +311,17 @@ function smoothNoise(dims: Vec3, rng: Rng, radius: number): Float32Array {
   let a = new Float32Array(nx * ny * nz);
   for (let i = 0; i < a.length; i++) a[i] = gauss(rng);
   let b = new Float32Array(a.length);
-  const strides: Array<[number, number]> = [[1, nx], [nx, ny], [nx * ny, nz]];
+  const strides: Array<[number, number]> = [
+    [1, nx],
+    [nx, ny],
+    [nx * ny, nz],
+  ];
   for (let pass = 0; pass < 3; pass++) {
     for (const [stride, size] of strides) {
       for (let i = 0; i < a.length; i++) {
         const pos = Math.floor(i / stride) % size;
-        let sum = 0, cnt = 0;
+        let sum = 0,
+          cnt = 0;
         for (let d = -radius; d <= radius; d++) {
           const q = pos + d;
           if (q < 0 || q >= size) continue;
@@ -310,7 +333,8 @@ function smoothNoise(dims: Vec3, rng: Rng, radius: number): Float32Array {
       [a, b] = [b, a];
     }
   }
-  let m = 0, v = 0;
+  let m = 0,
+    v = 0;
   for (let i = 0; i < a.length; i++) m += a[i]!;
   m /= a.length;
   for (let i = 0; i < a.length; i++) v += (a[i]! - m) ** 2;
@@ -319,10 +343,24 @@ function smoothNoise(dims: Vec3, rng: Rng, radius: number): Float32Array {
   return a;
 }
 
-function add(a: V, b: V): V { return [a[0] + b[0], a[1] + b[1], a[2] + b[2]]; }
-function sub(a: V, b: V): V { return [a[0] - b[0], a[1] - b[1], a[2] - b[2]]; }
-function scale(a: V, s: number): V { return [a[0] * s, a[1] * s, a[2] * s]; }
-function dot(a: V, b: V): number { return a[0] * b[0] + a[1] * b[1] + a[2] * b[2]; }
-function len(a: V): number { return Math.sqrt(dot(a, a)); }
-function norm(a: V): V { return scale(a, 1 / (len(a) || 1)); }
-function cross(a: V, b: V): V { return [a[1] * b[2] - a[2] * b[1], a[2] * b[0] - a[0] * b[2], a[0] * b[1] - a[1] * b[0]]; }
+function add(a: V, b: V): V {
+  return [a[0] + b[0], a[1] + b[1], a[2] + b[2]];
+}
+function sub(a: V, b: V): V {
+  return [a[0] - b[0], a[1] - b[1], a[2] - b[2]];
+}
+function scale(a: V, s: number): V {
+  return [a[0] * s, a[1] * s, a[2] * s];
+}
+function dot(a: V, b: V): number {
+  return a[0] * b[0] + a[1] * b[1] + a[2] * b[2];
+}
+function len(a: V): number {
+  return Math.sqrt(dot(a, a));
+}
+function norm(a: V): V {
+  return scale(a, 1 / (len(a) || 1));
+}
+function cross(a: V, b: V): V {
+  return [a[1] * b[2] - a[2] * b[1], a[2] * b[0] - a[0] * b[2], a[0] * b[1] - a[1] * b[0]];
+}

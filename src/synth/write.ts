@@ -33,7 +33,8 @@ export function synthCase(seed: number, i: number, overrides: Partial<SynthParam
   return renderSynthCase(params, mixSeed(caseSeed, 0x1ea7));
 }
 
-const META_HEADER = 'case,patient_id,nodule_id,diameter_mm,type,shape,attachment,spacing_x_mm,spacing_y_mm,spacing_z_mm,dim_x,dim_y,dim_z,noise_hu,mask_volume_mm3';
+const META_HEADER =
+  'case,patient_id,nodule_id,diameter_mm,type,shape,attachment,spacing_x_mm,spacing_y_mm,spacing_z_mm,dim_x,dim_y,dim_z,noise_hu,mask_volume_mm3';
 
 /**
  * Writes the set into `dir`, which must not exist or be empty. Files are made in a temporary
@@ -67,11 +68,28 @@ export function writeSynthSet(dir: string, o: SynthSetOptions): { cases: number;
       const img = new Volume({ data: c.image, dims: p.dims, spacingMm: p.spacingMm, originMm: origin, modality: 'CT' });
       writeFileSync(join(tmp, 'image', `${id}.nii.gz`), encodeNiftiFile(`${id}.nii.gz`, img));
       writeFileSync(join(tmp, 'mask', `${id}.nii.gz`), encodeNiftiFile(`${id}.nii.gz`, img.withData(c.mask, 'SEG')));
-      meta.push([id, id, 1, p.diameterMm.toFixed(3), p.type, p.shape, p.attachment, ...p.spacingMm.map((s) => s.toFixed(4)), ...p.dims, p.noiseHU.toFixed(1), c.maskVolumeMm3.toFixed(2)].join(','));
+      meta.push(
+        [
+          id,
+          id,
+          1,
+          p.diameterMm.toFixed(3),
+          p.type,
+          p.shape,
+          p.attachment,
+          ...p.spacingMm.map((s) => s.toFixed(4)),
+          ...p.dims,
+          p.noiseHU.toFixed(1),
+          c.maskVolumeMm3.toFixed(2),
+        ].join(','),
+      );
       o.onCase?.(i + 1, o.count);
     }
     writeFileSync(join(tmp, 'metadata.csv'), meta.join('\n') + '\n');
-    writeFileSync(join(tmp, 'splits.csv'), ['case,patient_id,split', ...ids.map((id) => `${id},${id},${valIds.has(id) ? 'val' : 'train'}`)].join('\n') + '\n');
+    writeFileSync(
+      join(tmp, 'splits.csv'),
+      ['case,patient_id,split', ...ids.map((id) => `${id},${id},${valIds.has(id) ? 'val' : 'train'}`)].join('\n') + '\n',
+    );
     if (existsSync(target)) rmdirSync(target);
     renameSync(tmp, target);
     return { cases: o.count, train: o.count - nVal, val: nVal };

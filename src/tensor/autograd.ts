@@ -10,13 +10,23 @@ export interface GradOptions {
 }
 
 /** Like torch.autograd.grad: d(outputs)/d(inputs), weighted by gradOutputs (needed for non-scalars). */
-export function grad(outputs: Tensor | Tensor[], inputs: Tensor | Tensor[], gradOutputs?: Tensor | Tensor[] | null,
-  options: GradOptions = {}): (Tensor | null)[] {
+export function grad(
+  outputs: Tensor | Tensor[],
+  inputs: Tensor | Tensor[],
+  gradOutputs?: Tensor | Tensor[] | null,
+  options: GradOptions = {},
+): (Tensor | null)[] {
   const outs = Array.isArray(outputs) ? outputs : [outputs];
   const ins = Array.isArray(inputs) ? inputs : [inputs];
   const gos = gradOutputs ? (Array.isArray(gradOutputs) ? gradOutputs : [gradOutputs]) : null;
   const create = options.createGraph ?? false;
-  const r = native.grad(outs.map((t) => t.handle), ins.map((t) => t.handle), gos ? gos.map((t) => t.handle) : null,
-    options.retainGraph ?? create, create, options.allowUnused ?? false);
+  const r = native.grad(
+    outs.map((t) => t.handle),
+    ins.map((t) => t.handle),
+    gos ? gos.map((t) => t.handle) : null,
+    options.retainGraph ?? create,
+    create,
+    options.allowUnused ?? false,
+  );
   return r.map((g) => (g ? new Tensor(g) : null));
 }

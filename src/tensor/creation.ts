@@ -49,10 +49,16 @@ export function tensor(data: TensorData, shape?: number[], dtype?: DType): Tenso
     let nat = naturalDType(data);
     if (!nat) {
       // Int8/Uint16/Uint32/Uint8Clamped have no libtorch twin here: widen them.
-      if (data instanceof Uint8ClampedArray) { src = new Uint8Array(data.buffer, data.byteOffset, data.length); nat = 'uint8'; }
-      else if (data instanceof Uint32Array) { src = BigInt64Array.from(data, (v) => BigInt(v)); nat = 'int64'; }
-      else if (data instanceof Int8Array || data instanceof Uint16Array) { src = Int32Array.from(data); nat = 'int32'; }
-      else throw new TypeError('tensor: unsupported typed array');
+      if (data instanceof Uint8ClampedArray) {
+        src = new Uint8Array(data.buffer, data.byteOffset, data.length);
+        nat = 'uint8';
+      } else if (data instanceof Uint32Array) {
+        src = BigInt64Array.from(data, (v) => BigInt(v));
+        nat = 'int64';
+      } else if (data instanceof Int8Array || data instanceof Uint16Array) {
+        src = Int32Array.from(data);
+        nat = 'int32';
+      } else throw new TypeError('tensor: unsupported typed array');
     }
     const len = (src as TypedArray).length;
     const s = shape ? checkShape('tensor', shape) : [len];
@@ -78,8 +84,9 @@ export function tensor(data: TensorData, shape?: number[], dtype?: DType): Tenso
 
 function allBool(data: unknown[]): boolean {
   for (const v of data) {
-    if (Array.isArray(v)) { if (!allBool(v)) return false; }
-    else if (typeof v !== 'boolean') return false;
+    if (Array.isArray(v)) {
+      if (!allBool(v)) return false;
+    } else if (typeof v !== 'boolean') return false;
   }
   return true;
 }

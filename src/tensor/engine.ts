@@ -28,7 +28,7 @@ export function track(t: Tracked): void {
   if (s) s.push(t);
 }
 
-function isAsync(fn: Function): boolean {
+function isAsync(fn: (...args: never[]) => unknown): boolean {
   return fn.constructor.name === 'AsyncFunction';
 }
 

@@ -41,7 +41,19 @@ function conv(nd: number, x: Tensor, w: Tensor, b: OptT, o: ConvOptions): Tensor
 }
 
 function convT(nd: number, x: Tensor, w: Tensor, b: OptT, o: ConvTransposeOptions): Tensor {
-  return new Tensor(native.convTranspose(x.handle, w.handle, h(b), sz(o.stride, 1), sz(o.padding, 0), sz(o.outputPadding, 0), o.groups ?? 1, sz(o.dilation, 1), nd));
+  return new Tensor(
+    native.convTranspose(
+      x.handle,
+      w.handle,
+      h(b),
+      sz(o.stride, 1),
+      sz(o.padding, 0),
+      sz(o.outputPadding, 0),
+      o.groups ?? 1,
+      sz(o.dilation, 1),
+      nd,
+    ),
+  );
 }
 
 /** x [N, C, L], w [O, C/groups, k]. */
@@ -76,13 +88,29 @@ export function linear(x: Tensor, w: Tensor, b?: OptT): Tensor {
  * Batch normalisation over dim 1. In training, batch statistics are used and the running
  * statistics (when given) are updated in place with `momentum`.
  */
-export function batchNorm(x: Tensor, runningMean: OptT, runningVar: OptT, weight: OptT = null, bias: OptT = null,
-  training = false, momentum = 0.1, eps = 1e-5): Tensor {
+export function batchNorm(
+  x: Tensor,
+  runningMean: OptT,
+  runningVar: OptT,
+  weight: OptT = null,
+  bias: OptT = null,
+  training = false,
+  momentum = 0.1,
+  eps = 1e-5,
+): Tensor {
   return new Tensor(native.batchNorm(x.handle, h(runningMean), h(runningVar), h(weight), h(bias), training, momentum, eps));
 }
 
-export function instanceNorm(x: Tensor, runningMean: OptT = null, runningVar: OptT = null, weight: OptT = null, bias: OptT = null,
-  useInputStats = true, momentum = 0.1, eps = 1e-5): Tensor {
+export function instanceNorm(
+  x: Tensor,
+  runningMean: OptT = null,
+  runningVar: OptT = null,
+  weight: OptT = null,
+  bias: OptT = null,
+  useInputStats = true,
+  momentum = 0.1,
+  eps = 1e-5,
+): Tensor {
   return new Tensor(native.instanceNorm(x.handle, h(runningMean), h(runningVar), h(weight), h(bias), useInputStats, momentum, eps));
 }
 
@@ -159,7 +187,9 @@ export function interpolate(x: Tensor, o: InterpolateOptions): Tensor {
     size = scales.map((s, i) => Math.floor(shape[i + 2]! * s));
   }
   if (mode === 'nearest' && o.alignCorners) throw new Error('interpolate: alignCorners only applies to bilinear and trilinear');
-  return new Tensor(native.interpolate(x.handle, size, mode === 'nearest' ? INTERP_MODE.nearest : INTERP_MODE.linear, o.alignCorners ?? false, scales));
+  return new Tensor(
+    native.interpolate(x.handle, size, mode === 'nearest' ? INTERP_MODE.nearest : INTERP_MODE.linear, o.alignCorners ?? false, scales),
+  );
 }
 
 export function dropout(x: Tensor, p = 0.5, training = true): Tensor {
@@ -209,7 +239,15 @@ export interface BceOptions {
 
 /** Numerically stable sigmoid + binary cross-entropy; target has the logits' shape. */
 export function binaryCrossEntropyWithLogits(logits: Tensor, target: Tensor, o: BceOptions = {}): Tensor {
-  return new Tensor(native.bceWithLogits(logits.handle, target.handle, h(o.weight), h(o.posWeight), reductionCode('binaryCrossEntropyWithLogits', o.reduction)));
+  return new Tensor(
+    native.bceWithLogits(
+      logits.handle,
+      target.handle,
+      h(o.weight),
+      h(o.posWeight),
+      reductionCode('binaryCrossEntropyWithLogits', o.reduction),
+    ),
+  );
 }
 
 export interface CrossEntropyOptions {
@@ -222,11 +260,26 @@ export interface CrossEntropyOptions {
 
 /** logits [N, C, ...]; target int64 class indices [N, ...] or class probabilities [N, C, ...]. */
 export function crossEntropy(logits: Tensor, target: Tensor, o: CrossEntropyOptions = {}): Tensor {
-  return new Tensor(native.crossEntropy(logits.handle, target.handle, h(o.weight), reductionCode('crossEntropy', o.reduction), o.ignoreIndex ?? -100, o.labelSmoothing ?? 0));
+  return new Tensor(
+    native.crossEntropy(
+      logits.handle,
+      target.handle,
+      h(o.weight),
+      reductionCode('crossEntropy', o.reduction),
+      o.ignoreIndex ?? -100,
+      o.labelSmoothing ?? 0,
+    ),
+  );
 }
 
-export function nllLoss(logProbs: Tensor, target: Tensor, o: { weight?: Tensor | null; ignoreIndex?: number; reduction?: Reduction } = {}): Tensor {
-  return new Tensor(native.nllLoss(logProbs.handle, target.handle, h(o.weight), reductionCode('nllLoss', o.reduction), o.ignoreIndex ?? -100));
+export function nllLoss(
+  logProbs: Tensor,
+  target: Tensor,
+  o: { weight?: Tensor | null; ignoreIndex?: number; reduction?: Reduction } = {},
+): Tensor {
+  return new Tensor(
+    native.nllLoss(logProbs.handle, target.handle, h(o.weight), reductionCode('nllLoss', o.reduction), o.ignoreIndex ?? -100),
+  );
 }
 
 export function mseLoss(input: Tensor, target: Tensor, o: { reduction?: Reduction } = {}): Tensor {
@@ -238,7 +291,9 @@ export function l1Loss(input: Tensor, target: Tensor, o: { reduction?: Reduction
 }
 
 export function smoothL1Loss(input: Tensor, target: Tensor, o: { reduction?: Reduction; beta?: number } = {}): Tensor {
-  return new Tensor(native.pointLoss(POINT_LOSS.smoothL1Loss, input.handle, target.handle, reductionCode('smoothL1Loss', o.reduction), o.beta ?? 1));
+  return new Tensor(
+    native.pointLoss(POINT_LOSS.smoothL1Loss, input.handle, target.handle, reductionCode('smoothL1Loss', o.reduction), o.beta ?? 1),
+  );
 }
 
 /** int64 class indices -> int64 one-hot with a trailing class dim. */

@@ -7,13 +7,38 @@ import { native } from './tensor.ts';
 
 export { Tensor, isFloatDType, type DType, type TypedArray, type NestedArray } from './tensor.ts';
 export {
-  tensor, fromTypedArray, zeros, ones, empty, full, zerosLike, onesLike, fullLike, arange, linspace, eye,
-  rand, randn, randint, randperm, type TensorData,
+  tensor,
+  fromTypedArray,
+  zeros,
+  ones,
+  empty,
+  full,
+  zerosLike,
+  onesLike,
+  fullLike,
+  arange,
+  linspace,
+  eye,
+  rand,
+  randn,
+  randint,
+  randperm,
+  type TensorData,
 } from './creation.ts';
 export { cat, stack, pad, matmul, where, add, sub, mul, div, maximum, minimum, type PadMode } from './ops.ts';
 export { grad, type GradOptions } from './autograd.ts';
 export {
-  tidy, keep, memory, type MemoryInfo, noGrad, enableGrad, isGradEnabled, setNumThreads, getNumThreads, manualSeed, torchVersion,
+  tidy,
+  keep,
+  memory,
+  type MemoryInfo,
+  noGrad,
+  enableGrad,
+  isGradEnabled,
+  setNumThreads,
+  getNumThreads,
+  manualSeed,
+  torchVersion,
 } from './engine.ts';
 export * as F from './functional.ts';
 

@@ -148,13 +148,19 @@ export class Tensor implements Tracked {
   toTypedArray(): TypedArray {
     const buf = this.handle.toBuffer();
     switch (this.dtype) {
-      case 'float32': return new Float32Array(buf);
-      case 'float64': return new Float64Array(buf);
-      case 'int16': return new Int16Array(buf);
-      case 'int32': return new Int32Array(buf);
-      case 'int64': return new BigInt64Array(buf);
+      case 'float32':
+        return new Float32Array(buf);
+      case 'float64':
+        return new Float64Array(buf);
+      case 'int16':
+        return new Int16Array(buf);
+      case 'int32':
+        return new Int32Array(buf);
+      case 'int64':
+        return new BigInt64Array(buf);
       case 'uint8':
-      case 'bool': return new Uint8Array(buf);
+      case 'bool':
+        return new Uint8Array(buf);
     }
   }
 
@@ -274,64 +280,166 @@ export class Tensor implements Tracked {
   private bin(op: BinaryOp, other: Tensor | number | boolean): Tensor {
     return new Tensor(native.binary(BINARY_OP[op], this.handle, operand(other, op, 'other')));
   }
-  add(o: Tensor | number): Tensor { return this.bin('add', o); }
-  sub(o: Tensor | number): Tensor { return this.bin('sub', o); }
-  mul(o: Tensor | number): Tensor { return this.bin('mul', o); }
-  div(o: Tensor | number): Tensor { return this.bin('div', o); }
-  pow(o: Tensor | number): Tensor { return this.bin('pow', o); }
-  maximum(o: Tensor | number): Tensor { return this.bin('maximum', o); }
-  minimum(o: Tensor | number): Tensor { return this.bin('minimum', o); }
-  remainder(o: Tensor | number): Tensor { return this.bin('remainder', o); }
-  floorDivide(o: Tensor | number): Tensor { return this.bin('floorDivide', o); }
+  add(o: Tensor | number): Tensor {
+    return this.bin('add', o);
+  }
+  sub(o: Tensor | number): Tensor {
+    return this.bin('sub', o);
+  }
+  mul(o: Tensor | number): Tensor {
+    return this.bin('mul', o);
+  }
+  div(o: Tensor | number): Tensor {
+    return this.bin('div', o);
+  }
+  pow(o: Tensor | number): Tensor {
+    return this.bin('pow', o);
+  }
+  maximum(o: Tensor | number): Tensor {
+    return this.bin('maximum', o);
+  }
+  minimum(o: Tensor | number): Tensor {
+    return this.bin('minimum', o);
+  }
+  remainder(o: Tensor | number): Tensor {
+    return this.bin('remainder', o);
+  }
+  floorDivide(o: Tensor | number): Tensor {
+    return this.bin('floorDivide', o);
+  }
   /** Elementwise atan2(this, other): the angle of (other, this) in radians, in [-pi, pi]. */
-  atan2(o: Tensor | number): Tensor { return this.bin('atan2', o); }
-  eq(o: Tensor | number): Tensor { return this.bin('eq', o); }
-  ne(o: Tensor | number): Tensor { return this.bin('ne', o); }
-  gt(o: Tensor | number): Tensor { return this.bin('gt', o); }
-  ge(o: Tensor | number): Tensor { return this.bin('ge', o); }
-  lt(o: Tensor | number): Tensor { return this.bin('lt', o); }
-  le(o: Tensor | number): Tensor { return this.bin('le', o); }
-  logicalAnd(o: Tensor | boolean): Tensor { return this.bin('logicalAnd', o); }
-  logicalOr(o: Tensor | boolean): Tensor { return this.bin('logicalOr', o); }
-  logicalXor(o: Tensor | boolean): Tensor { return this.bin('logicalXor', o); }
+  atan2(o: Tensor | number): Tensor {
+    return this.bin('atan2', o);
+  }
+  eq(o: Tensor | number): Tensor {
+    return this.bin('eq', o);
+  }
+  ne(o: Tensor | number): Tensor {
+    return this.bin('ne', o);
+  }
+  gt(o: Tensor | number): Tensor {
+    return this.bin('gt', o);
+  }
+  ge(o: Tensor | number): Tensor {
+    return this.bin('ge', o);
+  }
+  lt(o: Tensor | number): Tensor {
+    return this.bin('lt', o);
+  }
+  le(o: Tensor | number): Tensor {
+    return this.bin('le', o);
+  }
+  logicalAnd(o: Tensor | boolean): Tensor {
+    return this.bin('logicalAnd', o);
+  }
+  logicalOr(o: Tensor | boolean): Tensor {
+    return this.bin('logicalOr', o);
+  }
+  logicalXor(o: Tensor | boolean): Tensor {
+    return this.bin('logicalXor', o);
+  }
   /** other - this (for number - tensor). */
-  rsub(o: number): Tensor { return new Tensor(native.binary(BINARY_OP.sub, o, this.handle)); }
+  rsub(o: number): Tensor {
+    return new Tensor(native.binary(BINARY_OP.sub, o, this.handle));
+  }
   /** other / this (for number / tensor). */
-  rdiv(o: number): Tensor { return new Tensor(native.binary(BINARY_OP.div, o, this.handle)); }
+  rdiv(o: number): Tensor {
+    return new Tensor(native.binary(BINARY_OP.div, o, this.handle));
+  }
 
   private un(op: UnaryOp): Tensor {
     return new Tensor(native.unary(UNARY_OP[op], this.handle));
   }
-  neg(): Tensor { return this.un('neg'); }
-  abs(): Tensor { return this.un('abs'); }
-  exp(): Tensor { return this.un('exp'); }
-  log(): Tensor { return this.un('log'); }
-  log1p(): Tensor { return this.un('log1p'); }
-  log2(): Tensor { return this.un('log2'); }
-  expm1(): Tensor { return this.un('expm1'); }
-  sqrt(): Tensor { return this.un('sqrt'); }
-  rsqrt(): Tensor { return this.un('rsqrt'); }
-  square(): Tensor { return this.un('square'); }
-  reciprocal(): Tensor { return this.un('reciprocal'); }
-  sin(): Tensor { return this.un('sin'); }
-  cos(): Tensor { return this.un('cos'); }
-  tan(): Tensor { return this.un('tan'); }
-  tanh(): Tensor { return this.un('tanh'); }
-  erf(): Tensor { return this.un('erf'); }
-  sigmoid(): Tensor { return this.un('sigmoid'); }
-  relu(): Tensor { return this.un('relu'); }
-  gelu(): Tensor { return this.un('gelu'); }
-  silu(): Tensor { return this.un('silu'); }
-  softplus(): Tensor { return this.un('softplus'); }
-  leakyRelu(slope = 0.01): Tensor { return new Tensor(native.leakyRelu(this.handle, slope)); }
-  floor(): Tensor { return this.un('floor'); }
-  ceil(): Tensor { return this.un('ceil'); }
-  round(): Tensor { return this.un('round'); }
-  trunc(): Tensor { return this.un('trunc'); }
-  sign(): Tensor { return this.un('sign'); }
-  isnan(): Tensor { return this.un('isnan'); }
-  isfinite(): Tensor { return this.un('isfinite'); }
-  logicalNot(): Tensor { return this.un('logicalNot'); }
+  neg(): Tensor {
+    return this.un('neg');
+  }
+  abs(): Tensor {
+    return this.un('abs');
+  }
+  exp(): Tensor {
+    return this.un('exp');
+  }
+  log(): Tensor {
+    return this.un('log');
+  }
+  log1p(): Tensor {
+    return this.un('log1p');
+  }
+  log2(): Tensor {
+    return this.un('log2');
+  }
+  expm1(): Tensor {
+    return this.un('expm1');
+  }
+  sqrt(): Tensor {
+    return this.un('sqrt');
+  }
+  rsqrt(): Tensor {
+    return this.un('rsqrt');
+  }
+  square(): Tensor {
+    return this.un('square');
+  }
+  reciprocal(): Tensor {
+    return this.un('reciprocal');
+  }
+  sin(): Tensor {
+    return this.un('sin');
+  }
+  cos(): Tensor {
+    return this.un('cos');
+  }
+  tan(): Tensor {
+    return this.un('tan');
+  }
+  tanh(): Tensor {
+    return this.un('tanh');
+  }
+  erf(): Tensor {
+    return this.un('erf');
+  }
+  sigmoid(): Tensor {
+    return this.un('sigmoid');
+  }
+  relu(): Tensor {
+    return this.un('relu');
+  }
+  gelu(): Tensor {
+    return this.un('gelu');
+  }
+  silu(): Tensor {
+    return this.un('silu');
+  }
+  softplus(): Tensor {
+    return this.un('softplus');
+  }
+  leakyRelu(slope = 0.01): Tensor {
+    return new Tensor(native.leakyRelu(this.handle, slope));
+  }
+  floor(): Tensor {
+    return this.un('floor');
+  }
+  ceil(): Tensor {
+    return this.un('ceil');
+  }
+  round(): Tensor {
+    return this.un('round');
+  }
+  trunc(): Tensor {
+    return this.un('trunc');
+  }
+  sign(): Tensor {
+    return this.un('sign');
+  }
+  isnan(): Tensor {
+    return this.un('isnan');
+  }
+  isfinite(): Tensor {
+    return this.un('isfinite');
+  }
+  logicalNot(): Tensor {
+    return this.un('logicalNot');
+  }
   clamp(min?: number | null, max?: number | null): Tensor {
     return new Tensor(native.clamp(this.handle, min ?? null, max ?? null));
   }
@@ -344,20 +452,44 @@ export class Tensor implements Tracked {
   private red(op: ReduceOp, dim: number | number[] | undefined, keepdim: boolean, unbiased = true): Tensor {
     return new Tensor(native.reduce(REDUCE_OP[op], this.handle, dimList(dim), keepdim, unbiased));
   }
-  sum(dim?: number | number[], keepdim = false): Tensor { return this.red('sum', dim, keepdim); }
-  mean(dim?: number | number[], keepdim = false): Tensor { return this.red('mean', dim, keepdim); }
-  amax(dim?: number | number[], keepdim = false): Tensor { return this.red('amax', dim, keepdim); }
-  amin(dim?: number | number[], keepdim = false): Tensor { return this.red('amin', dim, keepdim); }
+  sum(dim?: number | number[], keepdim = false): Tensor {
+    return this.red('sum', dim, keepdim);
+  }
+  mean(dim?: number | number[], keepdim = false): Tensor {
+    return this.red('mean', dim, keepdim);
+  }
+  amax(dim?: number | number[], keepdim = false): Tensor {
+    return this.red('amax', dim, keepdim);
+  }
+  amin(dim?: number | number[], keepdim = false): Tensor {
+    return this.red('amin', dim, keepdim);
+  }
   /** Maximum over all elements, or over dim (values only; use argmax for indices). */
-  max(dim?: number | number[], keepdim = false): Tensor { return this.red('amax', dim, keepdim); }
-  min(dim?: number | number[], keepdim = false): Tensor { return this.red('amin', dim, keepdim); }
-  prod(dim?: number | number[], keepdim = false): Tensor { return this.red('prod', dim, keepdim); }
+  max(dim?: number | number[], keepdim = false): Tensor {
+    return this.red('amax', dim, keepdim);
+  }
+  min(dim?: number | number[], keepdim = false): Tensor {
+    return this.red('amin', dim, keepdim);
+  }
+  prod(dim?: number | number[], keepdim = false): Tensor {
+    return this.red('prod', dim, keepdim);
+  }
   /** Standard deviation (unbiased by default, like PyTorch). */
-  std(dim?: number | number[], keepdim = false, unbiased = true): Tensor { return this.red('std', dim, keepdim, unbiased); }
-  var(dim?: number | number[], keepdim = false, unbiased = true): Tensor { return this.red('var', dim, keepdim, unbiased); }
-  logsumexp(dim?: number | number[], keepdim = false): Tensor { return this.red('logsumexp', dim, keepdim); }
-  any(dim?: number | number[], keepdim = false): Tensor { return this.red('any', dim, keepdim); }
-  all(dim?: number | number[], keepdim = false): Tensor { return this.red('all', dim, keepdim); }
+  std(dim?: number | number[], keepdim = false, unbiased = true): Tensor {
+    return this.red('std', dim, keepdim, unbiased);
+  }
+  var(dim?: number | number[], keepdim = false, unbiased = true): Tensor {
+    return this.red('var', dim, keepdim, unbiased);
+  }
+  logsumexp(dim?: number | number[], keepdim = false): Tensor {
+    return this.red('logsumexp', dim, keepdim);
+  }
+  any(dim?: number | number[], keepdim = false): Tensor {
+    return this.red('any', dim, keepdim);
+  }
+  all(dim?: number | number[], keepdim = false): Tensor {
+    return this.red('all', dim, keepdim);
+  }
   /** Vector p-norm over all elements or over dim. */
   norm(p = 2, dim?: number | number[], keepdim = false): Tensor {
     return new Tensor(native.norm(this.handle, p, dimList(dim), keepdim));
@@ -382,15 +514,39 @@ export class Tensor implements Tracked {
 
   // ---- in place (for optimizers and initialisers; use under noGrad on parameters) ---------------
 
-  copy_(src: Tensor): this { native.copy_(this.handle, src.handle); return this; }
-  fill_(v: number): this { native.fill_(this.handle, v); return this; }
-  zero_(): this { native.zero_(this.handle); return this; }
-  uniform_(a = 0, b = 1): this { native.uniform_(this.handle, a, b); return this; }
-  normal_(mean = 0, std = 1): this { native.normal_(this.handle, mean, std); return this; }
-  mulScalar_(v: number): this { native.mulScalar_(this.handle, v); return this; }
+  copy_(src: Tensor): this {
+    native.copy_(this.handle, src.handle);
+    return this;
+  }
+  fill_(v: number): this {
+    native.fill_(this.handle, v);
+    return this;
+  }
+  zero_(): this {
+    native.zero_(this.handle);
+    return this;
+  }
+  uniform_(a = 0, b = 1): this {
+    native.uniform_(this.handle, a, b);
+    return this;
+  }
+  normal_(mean = 0, std = 1): this {
+    native.normal_(this.handle, mean, std);
+    return this;
+  }
+  mulScalar_(v: number): this {
+    native.mulScalar_(this.handle, v);
+    return this;
+  }
   /** this += alpha * other */
-  addScaled_(other: Tensor, alpha = 1): this { native.addScaled_(this.handle, other.handle, alpha); return this; }
-  clamp_(min?: number | null, max?: number | null): this { native.clamp_(this.handle, min ?? null, max ?? null); return this; }
+  addScaled_(other: Tensor, alpha = 1): this {
+    native.addScaled_(this.handle, other.handle, alpha);
+    return this;
+  }
+  clamp_(min?: number | null, max?: number | null): this {
+    native.clamp_(this.handle, min ?? null, max ?? null);
+    return this;
+  }
 }
 
 _setTensorCheck((v: unknown): v is Tracked => v instanceof Tensor);

@@ -51,7 +51,12 @@ export interface CheckpointState {
   stepsPerEpoch?: number;
 }
 
-export function saveCheckpoint(file: string, model: SegmentationNetwork, optimizer: Optimizer, state: Omit<CheckpointState, 'format' | 'optimizerMeta'>): void {
+export function saveCheckpoint(
+  file: string,
+  model: SegmentationNetwork,
+  optimizer: Optimizer,
+  state: Omit<CheckpointState, 'format' | 'optimizerMeta'>,
+): void {
   const tensors: Record<string, Tensor> = {};
   for (const [k, t] of Object.entries(model.stateDict())) tensors[`model.${k}`] = t;
   const opt = optimizer.stateDict();

@@ -1,7 +1,17 @@
 /** Training configuration: a JSON file, merged over defaults, validated with messages that name the file. */
 import { readFileSync } from 'node:fs';
 import { UserError } from '../errors.ts';
-import { DEFAULT_AUGMENT, DEFAULT_SLICE_CONFIG, NODULE_TYPES, validateSliceConfig, type AugmentConfig, type CropLabels, type NoduleType, type ScanNegativeOptions, type SliceConfig } from '../data/index.ts';
+import {
+  DEFAULT_AUGMENT,
+  DEFAULT_SLICE_CONFIG,
+  NODULE_TYPES,
+  validateSliceConfig,
+  type AugmentConfig,
+  type CropLabels,
+  type NoduleType,
+  type ScanNegativeOptions,
+  type SliceConfig,
+} from '../data/index.ts';
 import { DEFAULT_LOSS_WEIGHTS, type SegLossWeights } from '../losses/index.ts';
 import { DEFAULT_SIZE_PRIOR, DEFAULT_STD, defaultJointConfig, validateModelConfig, type ModelConfig } from '../models/index.ts';
 
@@ -115,10 +125,16 @@ export function resolveTrainConfig(raw: unknown, where: string): TrainConfig {
   const slice: SliceConfig = { ...DEFAULT_SLICE_CONFIG, ...(isObject(raw['slice']) ? (raw['slice'] as Partial<SliceConfig>) : {}) };
   const modelRaw = isObject(raw['model']) ? raw['model'] : {};
   const arch = (modelRaw['arch'] ?? 'joint') as ModelConfig['arch'];
-  if (arch !== 'unet' && arch !== 'resunet' && arch !== 'joint') throw new UserError(`${where}: model.arch must be unet, resunet or joint, got ${JSON.stringify(arch)}`);
+  if (arch !== 'unet' && arch !== 'resunet' && arch !== 'joint')
+    throw new UserError(`${where}: model.arch must be unet, resunet or joint, got ${JSON.stringify(arch)}`);
   const model = { ...defaultModelFor(arch, slice.contextSlices), ...modelRaw } as ModelConfig;
   // A joint model given only `features` gets a classification branch of half their width.
-  if (model.arch === 'joint' && modelRaw['features'] !== undefined && modelRaw['clsFeatures'] === undefined && Array.isArray(model.features)) {
+  if (
+    model.arch === 'joint' &&
+    modelRaw['features'] !== undefined &&
+    modelRaw['clsFeatures'] === undefined &&
+    Array.isArray(model.features)
+  ) {
     model.clsFeatures = model.features.map((c) => Math.max(1, Math.ceil(c / 2)));
   }
   const cfg: TrainConfig = {
@@ -127,8 +143,14 @@ export function resolveTrainConfig(raw: unknown, where: string): TrainConfig {
     name: typeof raw['name'] === 'string' ? raw['name'] : 'model',
     model,
     slice,
-    augment: raw['augment'] === null ? null : { ...DEFAULT_AUGMENT, ...(isObject(raw['augment']) ? (raw['augment'] as Partial<AugmentConfig>) : {}) },
-    optimizer: { ...DEFAULT_TRAIN.optimizer, ...(isObject(raw['optimizer']) ? (raw['optimizer'] as Partial<TrainConfig['optimizer']>) : {}) },
+    augment:
+      raw['augment'] === null
+        ? null
+        : { ...DEFAULT_AUGMENT, ...(isObject(raw['augment']) ? (raw['augment'] as Partial<AugmentConfig>) : {}) },
+    optimizer: {
+      ...DEFAULT_TRAIN.optimizer,
+      ...(isObject(raw['optimizer']) ? (raw['optimizer'] as Partial<TrainConfig['optimizer']>) : {}),
+    },
     schedule: { ...DEFAULT_TRAIN.schedule, ...(isObject(raw['schedule']) ? (raw['schedule'] as Partial<TrainConfig['schedule']>) : {}) },
     loss: { ...DEFAULT_TRAIN.loss, ...(isObject(raw['loss']) ? (raw['loss'] as Partial<SegLossWeights>) : {}) },
     sampling: resolveSampling(raw['sampling'], where),
@@ -144,7 +166,8 @@ export function resolveTrainConfig(raw: unknown, where: string): TrainConfig {
   }
   const posInt = (k: keyof TrainConfig) => {
     const v = cfg[k];
-    if (typeof v !== 'number' || !Number.isInteger(v) || v < 1) throw new UserError(`${where}: ${k} must be a positive integer, got ${JSON.stringify(v)}`);
+    if (typeof v !== 'number' || !Number.isInteger(v) || v < 1)
+      throw new UserError(`${where}: ${k} must be a positive integer, got ${JSON.stringify(v)}`);
   };
   posInt('epochs');
   posInt('batchSize');
@@ -153,14 +176,31 @@ export function resolveTrainConfig(raw: unknown, where: string): TrainConfig {
   if (!(cfg.optimizer.lr > 0)) throw new UserError(`${where}: optimizer.lr must be positive`);
   if (!['cosine', 'constant'].includes(cfg.schedule.kind)) throw new UserError(`${where}: schedule.kind must be cosine or constant`);
   if (!(cfg.threshold > 0 && cfg.threshold < 1)) throw new UserError(`${where}: threshold must be in (0, 1)`);
-  if (cfg.loss.diceOver !== 'batch' && cfg.loss.diceOver !== 'sample') throw new UserError(`${where}: loss.diceOver must be batch or sample, got ${JSON.stringify(cfg.loss.diceOver)}`);
-  if (!(cfg.sliceSelection === 'all' || cfg.sliceSelection === 'nodule')) throw new UserError(`${where}: sliceSelection must be all or nodule`);
-  if (cfg.maxSteps !== null && !(Number.isInteger(cfg.maxSteps) && cfg.maxSteps >= 1)) throw new UserError(`${where}: maxSteps must be a positive integer or null`);
-  if (cfg.timeBudgetMinutes !== null && !(cfg.timeBudgetMinutes > 0)) throw new UserError(`${where}: timeBudgetMinutes must be positive or null`);
-  if (cfg.labels !== 'union' && cfg.labels !== 'agreement') throw new UserError(`${where}: labels must be union or agreement, got ${JSON.stringify(cfg.labels)}`);
-  if (!Array.isArray(cfg.valScans) || cfg.valScans.some((x) => typeof x !== 'string')) throw new UserError(`${where}: valScans must be a list of folders`);
+  if (cfg.loss.diceOver !== 'batch' && cfg.loss.diceOver !== 'sample')
+    throw new UserError(`${where}: loss.diceOver must be batch or sample, got ${JSON.stringify(cfg.loss.diceOver)}`);
+  if (!(cfg.sliceSelection === 'all' || cfg.sliceSelection === 'nodule'))
+    throw new UserError(`${where}: sliceSelection must be all or nodule`);
+  if (cfg.maxSteps !== null && !(Number.isInteger(cfg.maxSteps) && cfg.maxSteps >= 1))
+    throw new UserError(`${where}: maxSteps must be a positive integer or null`);
+  if (cfg.timeBudgetMinutes !== null && !(cfg.timeBudgetMinutes > 0))
+    throw new UserError(`${where}: timeBudgetMinutes must be positive or null`);
+  if (cfg.labels !== 'union' && cfg.labels !== 'agreement')
+    throw new UserError(`${where}: labels must be union or agreement, got ${JSON.stringify(cfg.labels)}`);
+  if (!Array.isArray(cfg.valScans) || cfg.valScans.some((x) => typeof x !== 'string'))
+    throw new UserError(`${where}: valScans must be a list of folders`);
   const f = cfg.fold;
-  if (f !== null && !(isObject(f) && Number.isInteger(f.count) && f.count >= 2 && Number.isInteger(f.index) && f.index >= 0 && f.index < f.count && Number.isInteger(f.seed))) {
+  if (
+    f !== null &&
+    !(
+      isObject(f) &&
+      Number.isInteger(f.count) &&
+      f.count >= 2 &&
+      Number.isInteger(f.index) &&
+      f.index >= 0 &&
+      f.index < f.count &&
+      Number.isInteger(f.seed)
+    )
+  ) {
     throw new UserError(`${where}: fold must be null or {index, count, seed} with 0 <= index < count, count >= 2`);
   }
   return cfg;
@@ -178,7 +218,10 @@ const NESTED_KEYS: Record<string, readonly string[]> = {
   loss: Object.keys(DEFAULT_TRAIN.loss),
   fold: ['index', 'count', 'seed'],
 };
-const NORMALISATION_KEYS: Record<string, readonly string[]> = { window: ['kind', 'minHU', 'maxHU'], zscore: ['kind', 'meanHU', 'stdHU', 'minHU', 'maxHU'] };
+const NORMALISATION_KEYS: Record<string, readonly string[]> = {
+  window: ['kind', 'minHU', 'maxHU'],
+  zscore: ['kind', 'meanHU', 'stdHU', 'minHU', 'maxHU'],
+};
 const MODEL_KEYS: Record<ModelConfig['arch'], readonly string[]> = {
   unet: ['arch', 'inChannels', 'features', 'norm'],
   resunet: ['arch', 'inChannels', 'features', 'norm'],
@@ -191,7 +234,8 @@ function refuseUnknownKeys(value: unknown, allowed: readonly string[], path: str
   if (value === undefined || value === null) return;
   if (!isObject(value)) throw new UserError(`${where}: ${path} must be an object, got ${JSON.stringify(value)}`);
   for (const k of Object.keys(value)) {
-    if (!allowed.includes(k) && !k.startsWith('$')) throw new UserError(`${where}: unknown setting "${path}.${k}" (${path} takes ${allowed.join(', ')})`);
+    if (!allowed.includes(k) && !k.startsWith('$'))
+      throw new UserError(`${where}: unknown setting "${path}.${k}" (${path} takes ${allowed.join(', ')})`);
   }
 }
 
@@ -236,7 +280,9 @@ export function configDifferences(saved: unknown, given: unknown, path = ''): st
     return out;
   }
   if (isObject(saved) && isObject(given)) {
-    return [...new Set([...Object.keys(saved), ...Object.keys(given)])].flatMap((k) => configDifferences(saved[k], given[k], `${path}.${k}`));
+    return [...new Set([...Object.keys(saved), ...Object.keys(given)])].flatMap((k) =>
+      configDifferences(saved[k], given[k], `${path}.${k}`),
+    );
   }
   if (Array.isArray(saved) && Array.isArray(given) && saved.length === given.length) {
     return saved.flatMap((v, i) => configDifferences(v, given[i], `${path}[${i}]`));
@@ -249,7 +295,9 @@ export function checkResumeConfig(saved: TrainConfig, given: TrainConfig, checkp
   const changed = configDifferences(saved, given);
   if (changed.length === 0) return;
   const shown = changed.slice(0, 5).map((p) => `${p} ${JSON.stringify(valueAt(saved, p))} -> ${JSON.stringify(valueAt(given, p))}`);
-  throw new UserError(`${checkpoint}: the config differs from the checkpoint's (${shown.join('; ')}${changed.length > 5 ? `; and ${changed.length - 5} more` : ''}): resume with the same config, or add --force`);
+  throw new UserError(
+    `${checkpoint}: the config differs from the checkpoint's (${shown.join('; ')}${changed.length > 5 ? `; and ${changed.length - 5} more` : ''}): resume with the same config, or add --force`,
+  );
 }
 
 function valueAt(obj: unknown, path: string): unknown {
@@ -267,29 +315,36 @@ function resolveSampling(raw: unknown, where: string): SamplingConfig {
   const out: SamplingConfig = { typeRepeat: { ...DEFAULT_TRAIN.sampling.typeRepeat }, scanNegatives: null };
   if (raw === undefined) return out;
   if (!isObject(raw)) throw new UserError(`${where}: sampling must be an object`);
-  for (const k of Object.keys(raw)) if (k !== 'typeRepeat' && k !== 'scanNegatives' && !k.startsWith('$')) throw new UserError(`${where}: unknown setting "sampling.${k}"`);
+  for (const k of Object.keys(raw))
+    if (k !== 'typeRepeat' && k !== 'scanNegatives' && !k.startsWith('$')) throw new UserError(`${where}: unknown setting "sampling.${k}"`);
   if (raw['typeRepeat'] !== undefined) {
     const tr = raw['typeRepeat'];
     if (!isObject(tr)) throw new UserError(`${where}: sampling.typeRepeat must be an object`);
     for (const [k, v] of Object.entries(tr)) {
-      if (!(NODULE_TYPES as readonly string[]).includes(k)) throw new UserError(`${where}: sampling.typeRepeat: unknown type "${k}" (${NODULE_TYPES.join(', ')})`);
-      if (typeof v !== 'number' || !Number.isInteger(v) || v < 1) throw new UserError(`${where}: sampling.typeRepeat.${k} must be a positive integer, got ${JSON.stringify(v)}`);
+      if (!(NODULE_TYPES as readonly string[]).includes(k))
+        throw new UserError(`${where}: sampling.typeRepeat: unknown type "${k}" (${NODULE_TYPES.join(', ')})`);
+      if (typeof v !== 'number' || !Number.isInteger(v) || v < 1)
+        throw new UserError(`${where}: sampling.typeRepeat.${k} must be a positive integer, got ${JSON.stringify(v)}`);
       out.typeRepeat[k as NoduleType] = v;
     }
   }
   const sn = raw['scanNegatives'];
   if (sn !== undefined && sn !== null) {
     if (!isObject(sn)) throw new UserError(`${where}: sampling.scanNegatives must be an object or null`);
-    for (const k of Object.keys(sn)) if (!NEGATIVE_KEYS.has(k) && !k.startsWith('$')) throw new UserError(`${where}: unknown setting "sampling.scanNegatives.${k}"`);
+    for (const k of Object.keys(sn))
+      if (!NEGATIVE_KEYS.has(k) && !k.startsWith('$')) throw new UserError(`${where}: unknown setting "sampling.scanNegatives.${k}"`);
     const scans = sn['scans'];
-    if (!Array.isArray(scans) || scans.length === 0 || scans.some((x) => typeof x !== 'string')) throw new UserError(`${where}: sampling.scanNegatives.scans must be a non-empty list of folders`);
+    if (!Array.isArray(scans) || scans.length === 0 || scans.some((x) => typeof x !== 'string'))
+      throw new UserError(`${where}: sampling.scanNegatives.scans must be a non-empty list of folders`);
     for (const k of ['count', 'endPerSlice', 'seed']) {
       const v = sn[k];
-      if (v !== undefined && !(typeof v === 'number' && Number.isInteger(v) && v >= 0)) throw new UserError(`${where}: sampling.scanNegatives.${k} must be a non-negative integer`);
+      if (v !== undefined && !(typeof v === 'number' && Number.isInteger(v) && v >= 0))
+        throw new UserError(`${where}: sampling.scanNegatives.${k} must be a non-negative integer`);
     }
     for (const k of ['minDistanceMm', 'endGapMm', 'endSpanMm', 'endJitterMm']) {
       const v = sn[k];
-      if (v !== undefined && !(typeof v === 'number' && v >= 0)) throw new UserError(`${where}: sampling.scanNegatives.${k} must be a non-negative number (mm)`);
+      if (v !== undefined && !(typeof v === 'number' && v >= 0))
+        throw new UserError(`${where}: sampling.scanNegatives.${k} must be a non-negative number (mm)`);
     }
     out.scanNegatives = sn as SamplingConfig['scanNegatives'];
   }

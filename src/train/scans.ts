@@ -20,7 +20,14 @@ export async function loadValScans(cfg: TrainConfig): Promise<ValScan[]> {
     const dir = isAbsolute(rel) ? rel : join(dataRoot(), rel);
     const scan = await readLidcScan(dir);
     const volume = scan.series.volume;
-    out.push({ name: rel, volume, lesions: mergeTouchingLesions(scan.nodules.map((n) => ({ index: n.index, readerIds: n.readers, voxels: n.voxels, votes: n.votes })), volume.dims) });
+    out.push({
+      name: rel,
+      volume,
+      lesions: mergeTouchingLesions(
+        scan.nodules.map((n) => ({ index: n.index, readerIds: n.readers, voxels: n.voxels, votes: n.votes })),
+        volume.dims,
+      ),
+    });
   }
   return out;
 }
@@ -34,10 +41,16 @@ export async function loadScanNegatives(cfg: TrainConfig, onMessage?: (text: str
     const dir = isAbsolute(rel) ? rel : join(dataRoot(), rel);
     const scan = await readLidcScan(dir);
     const vol = scan.series.volume;
-    const patient = (vol.source?.format === 'dicom' ? vol.source.series.patientId : '') || (rel.split('/').filter(Boolean).pop() ?? `scan${k}`);
+    const patient =
+      (vol.source?.format === 'dicom' ? vol.source.series.patientId : '') || (rel.split('/').filter(Boolean).pop() ?? `scan${k}`);
     const { scans: _scans, ...options } = sn;
-    const negs = scanNegatives(vol, scan.xml, scan.nodules, cfg.slice, `${patient}`, patient, { ...options, seed: (options.seed ?? 1) + k });
-    onMessage?.(`negatives: ${negs.length} from ${dir} (${negs.filter((c) => c.id.includes('_neg_end_')).length} past the ends of its ${scan.nodules.length} nodules)`);
+    const negs = scanNegatives(vol, scan.xml, scan.nodules, cfg.slice, `${patient}`, patient, {
+      ...options,
+      seed: (options.seed ?? 1) + k,
+    });
+    onMessage?.(
+      `negatives: ${negs.length} from ${dir} (${negs.filter((c) => c.id.includes('_neg_end_')).length} past the ends of its ${scan.nodules.length} nodules)`,
+    );
     out.push(...negs);
   }
   return out;

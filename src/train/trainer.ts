@@ -92,7 +92,11 @@ export const ATTRIBUTION =
  * (their lrScale is returned in the same order). Frozen parameters never reach the optimizer, so
  * weight decay cannot move them either.
  */
-export function makeOptimizer(cfg: TrainConfig, model: SegmentationNetwork, groups?: TrainParamGroup[]): { optimizer: Optimizer; lrScales: number[]; groupNames: string[] } {
+export function makeOptimizer(
+  cfg: TrainConfig,
+  model: SegmentationNetwork,
+  groups?: TrainParamGroup[],
+): { optimizer: Optimizer; lrScales: number[]; groupNames: string[] } {
   const given = groups ?? [{ name: 'all', params: model.parameters(), lrScale: 1 }];
   const kept = given.map((g) => ({ ...g, params: g.params.filter((p) => p.requiresGrad) })).filter((g) => g.params.length > 0);
   if (kept.length === 0) throw new UserError('nothing to train: every parameter is frozen');
@@ -139,7 +143,8 @@ export function train(cfg: TrainConfig, options: TrainOptions): TrainResult {
   const ev = isMain ? (options.events ?? {}) : {};
   if (isMain) mkdirSync(options.outDir, { recursive: true });
   if (cfg.threads > 0) setNumThreads(cfg.threads);
-  if (cfg.sampling.scanNegatives && !options.negatives) throw new UserError('the config asks for sampling.scanNegatives: load them with loadScanNegatives and pass them as options.negatives');
+  if (cfg.sampling.scanNegatives && !options.negatives)
+    throw new UserError('the config asks for sampling.scanNegatives: load them with loadScanNegatives and pass them as options.negatives');
   const cases = options.cases ?? loadSplitCases(cfg);
   const sizeBins = options.sizeBins ?? computeSizeBins(cases.train);
   const trainCases = trainingCases(cases.train, cfg, options.negatives ?? []);
@@ -147,7 +152,9 @@ export function train(cfg: TrainConfig, options: TrainOptions): TrainResult {
   const stats = trainSet.labelStats();
   ev.onMessage?.(
     `data: ${cases.train.length} train / ${cases.val.length} val nodules` +
-      (trainCases.length !== cases.train.length ? ` (${trainCases.length - cases.train.length - (options.negatives?.length ?? 0)} repeats of subsolid nodules, ${options.negatives?.length ?? 0} negatives from whole scans)` : '') +
+      (trainCases.length !== cases.train.length
+        ? ` (${trainCases.length - cases.train.length - (options.negatives?.length ?? 0)} repeats of subsolid nodules, ${options.negatives?.length ?? 0} negatives from whole scans)`
+        : '') +
       `, ${stats.samples} training slices (${stats.withNodule} with nodule; size classes ${stats.sizeClassCounts.join('/')})`,
   );
 
@@ -165,7 +172,11 @@ export function train(cfg: TrainConfig, options: TrainOptions): TrainResult {
   const logPath = join(options.outDir, 'log.jsonl');
   if (isMain) writeFileAtomic(join(options.outDir, 'config.json'), JSON.stringify(cfg, null, 2) + '\n');
 
-  let epoch = 0, step = 0, bestValDice = -1, bestEpoch = -1, trainSeconds = 0;
+  let epoch = 0,
+    step = 0,
+    bestValDice = -1,
+    bestEpoch = -1,
+    trainSeconds = 0;
   let log: EpochRecord[] = [];
   let resumed: CheckpointState | null = null;
   // Distributed: rank 0's checkpoint, sent to every rank (no shared file system needed).
@@ -185,12 +196,17 @@ export function train(cfg: TrainConfig, options: TrainOptions): TrainResult {
   // DDP: replicas start from rank 0's weights (and its resumed state).
   const ddp = dist ? new DataParallel(dist.group, model, { bucketCapMb: dist.bucketCapMb }) : null;
   ddp?.broadcastState();
-  if (ddp) ev.onMessage?.(`data-parallel: ${worldSize} workers x batch ${cfg.batchSize}, ${stepsPerEpoch} steps per epoch, gradients all-reduced in ${ddp.bucketSizes.length} bucket(s)`);
+  if (ddp)
+    ev.onMessage?.(
+      `data-parallel: ${worldSize} workers x batch ${cfg.batchSize}, ${stepsPerEpoch} steps per epoch, gradients all-reduced in ${ddp.bucketSizes.length} bucket(s)`,
+    );
   if (resumed && resumed.stepsPerEpoch !== undefined && resumed.stepsPerEpoch !== stepsPerEpoch) {
     // Another world size (or batch size): the schedule continues from the same share of the run.
     const was = step;
     step = Math.round((step * stepsPerEpoch) / resumed.stepsPerEpoch);
-    ev.onMessage?.(`resumed with ${worldSize} worker(s) where the checkpoint had ${resumed.worldSize ?? 1}: ${resumed.stepsPerEpoch} -> ${stepsPerEpoch} steps per epoch, step ${was} -> ${step}`);
+    ev.onMessage?.(
+      `resumed with ${worldSize} worker(s) where the checkpoint had ${resumed.worldSize ?? 1}: ${resumed.stepsPerEpoch} -> ${stepsPerEpoch} steps per epoch, step ${was} -> ${step}`,
+    );
   }
   const allSteps = totalSteps(cfg, stepsPerEpoch);
   const epochs = Math.ceil(allSteps / stepsPerEpoch);
@@ -207,14 +223,21 @@ export function train(cfg: TrainConfig, options: TrainOptions): TrainResult {
     const stepsThisEpoch = Math.min(stepsPerEpoch, allSteps - step);
     ev.onEpochStart?.(epoch + 1, epochs, stepsThisEpoch);
     const t0 = performance.now();
-    let sumLoss = 0, sumDice = 0, sumBce = 0, sumCls = 0, nSteps = 0, nSamples = 0;
+    let sumLoss = 0,
+      sumDice = 0,
+      sumBce = 0,
+      sumCls = 0,
+      nSteps = 0,
+      nSamples = 0;
     let b = 0;
     for (const batch of epochBatches(trainSet, cfg.batchSize, mixSeed(cfg.seed, epoch + 1), rank, worldSize)) {
       if (step >= allSteps) break;
       // DDP's broadcast_buffers: every replica holds rank 0's running statistics.
       if (!syncBn) ddp?.broadcastBuffers();
       const lr = lrAt(cfg, step, stepsPerEpoch);
-      optimizer.paramGroups.forEach((g, i) => { g.lr = lr * lrScales[i]!; });
+      optimizer.paramGroups.forEach((g, i) => {
+        g.lr = lr * lrScales[i]!;
+      });
       const parts = tidy(() => {
         const x = tensor(batch.image, batch.imageShape);
         const y = tensor(batch.target, batch.maskShape);
@@ -225,7 +248,11 @@ export function train(cfg: TrainConfig, options: TrainOptions): TrainResult {
         if (syncBn) syncBn.backward(loss.total);
         else loss.total.backward();
         ddp?.syncGradients();
-        if (cfg.gradClip > 0) clipGradNorm(optimizer.paramGroups.flatMap((g) => [...g.params]), cfg.gradClip);
+        if (cfg.gradClip > 0)
+          clipGradNorm(
+            optimizer.paramGroups.flatMap((g) => [...g.params]),
+            cfg.gradClip,
+          );
         optimizer.step();
         return { total: loss.total.item(), dice: loss.dice, bce: loss.bce, cls: loss.cls };
       });
@@ -237,7 +264,11 @@ export function train(cfg: TrainConfig, options: TrainOptions): TrainResult {
       sumBce += parts.bce;
       sumCls += Number.isFinite(parts.cls) ? parts.cls : 0;
       const elapsed = (performance.now() - t0) / 1000;
-      ev.onStep?.(++b, stepsThisEpoch, { loss: sumLoss / nSteps, samplesPerSecond: (nSamples * worldSize) / elapsed, lrs: optimizer.paramGroups.map((g) => g.lr) });
+      ev.onStep?.(++b, stepsThisEpoch, {
+        loss: sumLoss / nSteps,
+        samplesPerSecond: (nSamples * worldSize) / elapsed,
+        lrs: optimizer.paramGroups.map((g) => g.lr),
+      });
       const overBudget = trainSeconds + elapsed > budgetSeconds;
       // Every rank stops at the same step (rank clocks differ).
       if (dist && Number.isFinite(budgetSeconds) ? dist.group.anyTrue(overBudget) : overBudget) {
@@ -273,7 +304,12 @@ export function train(cfg: TrainConfig, options: TrainOptions): TrainResult {
       // No validation cases (a final fit on all the data): the model is the last epoch's.
       isBest = true;
       bestEpoch = epoch;
-      saveModel(bestPath, model, { slice: cfg.slice, sizeBins, threshold: cfg.threshold, provenance: provenance(cfg, options, { epoch, steps: step, trainSeconds }) });
+      saveModel(bestPath, model, {
+        slice: cfg.slice,
+        sizeBins,
+        threshold: cfg.threshold,
+        provenance: provenance(cfg, options, { epoch, steps: step, trainSeconds }),
+      });
     } else if (validate && (epoch % cfg.valEvery === 0 || last)) {
       const acc = evaluateOnCrops(model, cases.val, cfg.slice, {
         threshold: cfg.threshold,
@@ -285,9 +321,20 @@ export function train(cfg: TrainConfig, options: TrainOptions): TrainResult {
       record.valDice = s.dice.mean;
       record.valSensitivity = s.sensitivity.mean;
       record.valPrecision = s.precision.mean;
-      record.valDiceByType = diceByType(cases.val, acc.cases.map((c) => c.metrics.dice));
+      record.valDiceByType = diceByType(
+        cases.val,
+        acc.cases.map((c) => c.metrics.dice),
+      );
       if (options.valScans?.length) {
-        const info: ModelInfo = { format: MODEL_FORMAT, version: 1, config: cfg.model, slice: cfg.slice, sizeBins, threshold: cfg.threshold, provenance: {} };
+        const info: ModelInfo = {
+          format: MODEL_FORMAT,
+          version: 1,
+          config: cfg.model,
+          slice: cfg.slice,
+          sizeBins,
+          threshold: cfg.threshold,
+          provenance: {},
+        };
         const rows = options.valScans.flatMap((v) => benchmarkScan(model, info, v.volume, v.name, v.lesions, { prompts: ['point'] }));
         record.valScanDice = rows.reduce((a, r) => a + r.diceUnion, 0) / Math.max(1, rows.length);
       }
@@ -299,7 +346,14 @@ export function train(cfg: TrainConfig, options: TrainOptions): TrainResult {
           slice: cfg.slice,
           sizeBins,
           threshold: cfg.threshold,
-          provenance: provenance(cfg, options, { epoch, steps: step, valDice: s.dice.mean, valSensitivity: s.sensitivity.mean, valPrecision: s.precision.mean, trainSeconds }),
+          provenance: provenance(cfg, options, {
+            epoch,
+            steps: step,
+            valDice: s.dice.mean,
+            valSensitivity: s.sensitivity.mean,
+            valPrecision: s.precision.mean,
+            trainSeconds,
+          }),
         });
       }
     }
@@ -307,10 +361,14 @@ export function train(cfg: TrainConfig, options: TrainOptions): TrainResult {
       // Rank 0's validation and choice of best, sent to every rank (the others wait here while it
       // validates), so that all return the same log and best epoch.
       // NaN (a metric without a nodule) travels as a string: JSON has no NaN.
-      const text = JSON.stringify({ record, bestValDice, bestEpoch, isBest }, (_k, v: unknown) => (typeof v === 'number' && !Number.isFinite(v) ? String(v) : v));
+      const text = JSON.stringify({ record, bestValDice, bestEpoch, isBest }, (_k, v: unknown) =>
+        typeof v === 'number' && !Number.isFinite(v) ? String(v) : v,
+      );
       const sent = dist.group.broadcastBytes(isMain ? Buffer.from(text) : null, 0);
       if (!isMain) {
-        const shared = JSON.parse(Buffer.from(sent).toString('utf8'), (_k, v: unknown) => (v === 'NaN' || v === 'Infinity' || v === '-Infinity' ? Number(v) : v)) as {
+        const shared = JSON.parse(Buffer.from(sent).toString('utf8'), (_k, v: unknown) =>
+          v === 'NaN' || v === 'Infinity' || v === '-Infinity' ? Number(v) : v,
+        ) as {
           record: EpochRecord;
           bestValDice: number;
           bestEpoch: number;
@@ -323,7 +381,17 @@ export function train(cfg: TrainConfig, options: TrainOptions): TrainResult {
     log.push(record);
     if (isMain) {
       appendFileSync(logPath, JSON.stringify(record) + '\n');
-      saveCheckpoint(latestPath, model, optimizer, { config: cfg, epoch, step, bestValDice, bestEpoch, log, trainSeconds, worldSize, stepsPerEpoch });
+      saveCheckpoint(latestPath, model, optimizer, {
+        config: cfg,
+        epoch,
+        step,
+        bestValDice,
+        bestEpoch,
+        log,
+        trainSeconds,
+        worldSize,
+        stepsPerEpoch,
+      });
       writeCurves(join(options.outDir, 'curves.png'), log);
     }
     ev.onEpochEnd?.(record, isBest);
@@ -336,7 +404,13 @@ export function train(cfg: TrainConfig, options: TrainOptions): TrainResult {
 }
 
 /** One epoch in batches; with W workers, this rank's shard of it (DistributedSampler's). */
-function* epochBatches(set: SliceDataset, batchSize: number, seed: number, rank: number, worldSize: number): Generator<ReturnType<SliceDataset['batch']>> {
+function* epochBatches(
+  set: SliceDataset,
+  batchSize: number,
+  seed: number,
+  rank: number,
+  worldSize: number,
+): Generator<ReturnType<SliceDataset['batch']>> {
   if (worldSize === 1) {
     yield* set.batches(batchSize, seed);
     return;
@@ -377,7 +451,10 @@ function loadSplitCases(cfg: TrainConfig): { train: CropCase[]; val: CropCase[] 
     // Cross-validation over train + val: the held-in folds are this run's training cases.
     const { train, heldOut } = foldSplit(loadCrops({ labels: cfg.labels }), cfg.fold.count, cfg.fold.index, cfg.fold.seed);
     const asTrain = train.map((c) => (c.split === 'train' ? c : { ...c, split: 'train' as const }));
-    return { train: cfg.trainLimit !== null ? asTrain.slice(0, cfg.trainLimit) : asTrain, val: cfg.valLimit !== null ? heldOut.slice(0, cfg.valLimit) : heldOut };
+    return {
+      train: cfg.trainLimit !== null ? asTrain.slice(0, cfg.trainLimit) : asTrain,
+      val: cfg.valLimit !== null ? heldOut.slice(0, cfg.valLimit) : heldOut,
+    };
   }
   const train = loadCrops({ splits: ['train'], labels: cfg.labels, ...(cfg.trainLimit !== null ? { limit: cfg.trainLimit } : {}) });
   const val = loadCrops({ splits: ['val'], labels: cfg.labels, ...(cfg.valLimit !== null ? { limit: cfg.valLimit } : {}) });
@@ -390,7 +467,11 @@ function provenance(cfg: TrainConfig, options: TrainOptions, metrics: Record<str
     command: options.command ?? null,
     data:
       options.dataDescription ??
-      (options.cases ? 'custom cases' : cfg.fold ? `lidc-crops train + val, cross-validation fold ${cfg.fold.index + 1} of ${cfg.fold.count} held out (seed ${cfg.fold.seed})` : 'lidc-crops train split; validated on the val split'),
+      (options.cases
+        ? 'custom cases'
+        : cfg.fold
+          ? `lidc-crops train + val, cross-validation fold ${cfg.fold.index + 1} of ${cfg.fold.count} held out (seed ${cfg.fold.seed})`
+          : 'lidc-crops train split; validated on the val split'),
     attribution: ATTRIBUTION,
     trainConfig: cfg,
     ...options.provenance,
@@ -403,7 +484,13 @@ function writeCurves(file: string, log: EpochRecord[]): void {
   const x = log.map((r) => r.epoch);
   const val = log.filter((r) => r.valDice !== undefined);
   writePlotPng(file, [
-    { title: 'training loss', series: [{ label: 'loss', x, y: log.map((r) => r.trainLoss), color: [200, 60, 40] }, { label: 'dice loss', x, y: log.map((r) => r.trainDice), color: [40, 90, 200] }] },
+    {
+      title: 'training loss',
+      series: [
+        { label: 'loss', x, y: log.map((r) => r.trainLoss), color: [200, 60, 40] },
+        { label: 'dice loss', x, y: log.map((r) => r.trainDice), color: [40, 90, 200] },
+      ],
+    },
     {
       title: 'validation (per nodule)',
       yRange: [0, 1],

@@ -53,11 +53,12 @@ export interface AutoResult {
 
 /** Candidate strategies that apply to the source model; explicit ones must all apply (else the UserError). */
 export function autoCandidates(source: SourceModel, names?: readonly string[]): Strategy[] {
-  if (names) return names.map((n) => {
-    const s = parseStrategy(n, '--candidates');
-    checkStrategy(source.info, s);
-    return s;
-  });
+  if (names)
+    return names.map((n) => {
+      const s = parseStrategy(n, '--candidates');
+      checkStrategy(source.info, s);
+      return s;
+    });
   return DEFAULT_AUTO_CANDIDATES.map((n) => parseStrategy(n)).filter((s) => {
     try {
       checkStrategy(source.info, s);
@@ -70,8 +71,12 @@ export function autoCandidates(source: SourceModel, names?: readonly string[]): 
 
 export function formatAutoTable(rows: readonly AutoRow[], folds: number): string {
   const w = Math.max(8, ...rows.map((r) => r.strategy.length));
-  const head = ['strategy'.padEnd(w), ...Array.from({ length: folds }, (_, i) => `fold ${i + 1}`.padStart(7)), '  val Dice mean ± sd'].join('  ');
-  const lines = rows.map((r) => [r.strategy.padEnd(w), ...r.foldDice.map((d) => d.toFixed(4).padStart(7)), `  ${r.printedMean} ± ${r.printedSd}`].join('  '));
+  const head = ['strategy'.padEnd(w), ...Array.from({ length: folds }, (_, i) => `fold ${i + 1}`.padStart(7)), '  val Dice mean ± sd'].join(
+    '  ',
+  );
+  const lines = rows.map((r) =>
+    [r.strategy.padEnd(w), ...r.foldDice.map((d) => d.toFixed(4).padStart(7)), `  ${r.printedMean} ± ${r.printedSd}`].join('  '),
+  );
   return [head, ...lines].join('\n');
 }
 

@@ -28,8 +28,11 @@ export function loadCropFolder(dir: string): CropFolder {
   if (!existsSync(dir) || !statSync(dir).isDirectory()) throw new UserError(`${dir}: data folder not found`);
   const imageDir = join(dir, 'image');
   const maskDir = join(dir, 'mask');
-  if (!existsSync(imageDir) || !existsSync(maskDir)) throw new UserError(`${dir}: expected image/ and mask/ folders of NIfTI crops (as lidc-crops)`);
-  const files = readdirSync(imageDir).filter((f) => NIFTI.test(f)).sort();
+  if (!existsSync(imageDir) || !existsSync(maskDir))
+    throw new UserError(`${dir}: expected image/ and mask/ folders of NIfTI crops (as lidc-crops)`);
+  const files = readdirSync(imageDir)
+    .filter((f) => NIFTI.test(f))
+    .sort();
   if (files.length === 0) throw new UserError(`${imageDir}: no .nii.gz or .nii crops`);
   const splitsPath = join(dir, 'splits.csv');
   const metaPath = join(dir, 'metadata.csv');

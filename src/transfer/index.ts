@@ -24,4 +24,13 @@ export {
   type FinetuneSettings,
   type SourceModel,
 } from './finetune.ts';
-export { autoFinetune, autoCandidates, pickWinner, formatAutoTable, DEFAULT_AUTO_CANDIDATES, type AutoRow, type AutoResult, type AutoOptions } from './auto.ts';
+export {
+  autoFinetune,
+  autoCandidates,
+  pickWinner,
+  formatAutoTable,
+  DEFAULT_AUTO_CANDIDATES,
+  type AutoRow,
+  type AutoResult,
+  type AutoOptions,
+} from './auto.ts';

@@ -37,7 +37,9 @@ export function parseStrategy(text: string, flag = '--freeze'): Strategy {
     if (k < 1) throw new UserError(`${flag}: encoder:K needs K >= 1, got "${text}"`);
     return { kind: 'encoder', stages: k };
   }
-  throw new UserError(`${flag}: unknown strategy "${text}" (expected ${STRATEGY_NAMES.join(', ')}${flag === '--freeze' ? ' or auto' : ''})`);
+  throw new UserError(
+    `${flag}: unknown strategy "${text}" (expected ${STRATEGY_NAMES.join(', ')}${flag === '--freeze' ? ' or auto' : ''})`,
+  );
 }
 
 export function strategyName(s: Strategy): string {
@@ -71,17 +73,22 @@ export function frozenPrefixes(model: SegmentationNetwork, s: Strategy): string[
       return stages(1);
     case 'encoder': {
       const k = s.stages === 'all' ? levels : s.stages;
-      if (k > levels) throw new UserError(`--freeze encoder:${k}: this ${c.arch} model has ${levels} encoder stages (K must be 1..${levels})`);
+      if (k > levels)
+        throw new UserError(`--freeze encoder:${k}: this ${c.arch} model has ${levels} encoder stages (K must be 1..${levels})`);
       return stages(k);
     }
     case 'classifier': {
-      if (c.arch !== 'joint') throw new UserError(`--freeze classifier: a ${c.arch} model has no classification branch (only the joint model has one)`);
+      if (c.arch !== 'joint')
+        throw new UserError(`--freeze classifier: a ${c.arch} model has no classification branch (only the joint model has one)`);
       const fcbHalves = c.fcb ? c.features.flatMap((_, i) => [`fcbs.${i}.toCls`, `fcbs.${i}.clsNorm`]) : [];
       return ['clsEncoder', ...fcbHalves, 'classifier'];
     }
     case 'all-but-head':
       // Every top-level part with parameters except the head and the STD layer after it.
-      return model.namedChildren().map(([n]) => n).filter((n) => n !== 'head' && n !== 'std' && model.getSubmodule(n).parameters().length > 0);
+      return model
+        .namedChildren()
+        .map(([n]) => n)
+        .filter((n) => n !== 'head' && n !== 'std' && model.getSubmodule(n).parameters().length > 0);
   }
 }
 

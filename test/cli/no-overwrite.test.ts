@@ -18,7 +18,15 @@ function writeCrop(path: string): void {
 function writeFloatMhd(dir: string, stem: string, values: number[]): string {
   const raw = Buffer.from(new Float32Array(values).buffer);
   writeFileSync(join(dir, `${stem}.raw`), raw);
-  const head = ['ObjectType = Image', 'NDims = 3', `DimSize = ${values.length / 4} 2 2`, 'ElementSpacing = 1 1 1', 'ElementType = MET_FLOAT', 'ElementByteOrderMSB = False', `ElementDataFile = ${stem}.raw`];
+  const head = [
+    'ObjectType = Image',
+    'NDims = 3',
+    `DimSize = ${values.length / 4} 2 2`,
+    'ElementSpacing = 1 1 1',
+    'ElementType = MET_FLOAT',
+    'ElementByteOrderMSB = False',
+    `ElementDataFile = ${stem}.raw`,
+  ];
   writeFileSync(join(dir, `${stem}.mhd`), head.join('\n') + '\n');
   return join(dir, `${stem}.mhd`);
 }
@@ -72,7 +80,10 @@ test('outputs over inputs are refused before any work, in every command that wri
       [[...seg, '-i', `${crops}/`, '-o', join(crops, 'masks')], /crops\/masks: lies inside the input folder/],
       [[...seg, '-i', crops, '-o', join(dir, 'crops-link')], /crops-link: is the input/],
       [[...seg, '-i', crops, '-o', join(dir, 'masks'), '--png', crops], /crops: is the input/],
-      [[...seg, '-i', crops, '-o', join(dir, 'masks'), '--report', join(crops, 'a.nii.gz')], /a\.nii\.gz: is the input|lies inside the input folder/],
+      [
+        [...seg, '-i', crops, '-o', join(dir, 'masks'), '--report', join(crops, 'a.nii.gz')],
+        /a\.nii\.gz: is the input|lies inside the input folder/,
+      ],
       // segment: one file onto itself, by a symlink, a hard link, another spelling, the report
       [[...seg, '-i', scan, '-o', scan], /scan\.nii\.gz: is the input/],
       [[...seg, '-i', scan, '-o', join(dir, 'scan-link.nii.gz')], /scan-link\.nii\.gz: is the input/],
@@ -93,8 +104,14 @@ test('outputs over inputs are refused before any work, in every command that wri
       [['lidc', dicom, '--png', join(dicom, 'x.png')], /x\.png: lies inside the input folder/],
       // finetune
       [['finetune', '--from', model, '--data', crops, '--freeze', 'none', '-o', model], /model\.safetensors: is the input/],
-      [['finetune', '--from', model, '--data', crops, '--freeze', 'none', '-o', join(crops, 'mine.safetensors')], /mine\.safetensors: lies inside the input folder/],
-      [['finetune', '--from', model, '--data', crops, '--freeze', 'none', '-o', join(dir, 'mine.safetensors'), '--work-dir', crops], /crops: is the input/],
+      [
+        ['finetune', '--from', model, '--data', crops, '--freeze', 'none', '-o', join(crops, 'mine.safetensors')],
+        /mine\.safetensors: lies inside the input folder/,
+      ],
+      [
+        ['finetune', '--from', model, '--data', crops, '--freeze', 'none', '-o', join(dir, 'mine.safetensors'), '--work-dir', crops],
+        /crops: is the input/,
+      ],
       // train: its --out may not take its own config's place
       [['train', '--config', join(run, 'config.json'), '--out', run], /config\.json: is the input/],
       // synth: a file is not a folder for the set
@@ -124,8 +141,28 @@ test('non-finite voxels (NaN or infinity in a float NIfTI or MetaImage) are refu
   const dir = tempDir('non-finite');
   try {
     const nan = join(dir, 'nan.nii.gz');
-    writeNifti(nan, new Volume({ data: new Float32Array(4 * 4 * 2).fill(Number.NaN), dims: [4, 4, 2], spacingMm: [1, 1, 1], originMm: [0, 0, 0] }));
-    const inf = writeFloatMhd(dir, 'inf', [0, 1, 2, 3, Number.POSITIVE_INFINITY, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, Number.NEGATIVE_INFINITY]);
+    writeNifti(
+      nan,
+      new Volume({ data: new Float32Array(4 * 4 * 2).fill(Number.NaN), dims: [4, 4, 2], spacingMm: [1, 1, 1], originMm: [0, 0, 0] }),
+    );
+    const inf = writeFloatMhd(dir, 'inf', [
+      0,
+      1,
+      2,
+      3,
+      Number.POSITIVE_INFINITY,
+      5,
+      6,
+      7,
+      8,
+      9,
+      10,
+      11,
+      12,
+      13,
+      14,
+      Number.NEGATIVE_INFINITY,
+    ]);
     const fine = writeFloatMhd(dir, 'fine', [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15]);
     const out = join(dir, 'out');
     const cases: Array<[string[], RegExp]> = [
@@ -154,14 +191,33 @@ test('writes as a set: a failure on a later output leaves no earlier one behind,
   try {
     writeFileSync(join(dir, 'blocker'), 'a file where a folder would go');
     assert.throws(
-      () => writeFilesAtomicSet([[join(dir, 'new', 'deep', 'a.txt'), 'a'], [join(dir, 'b.txt'), 'b'], [join(dir, 'blocker', 'c.txt'), 'c']]),
+      () =>
+        writeFilesAtomicSet([
+          [join(dir, 'new', 'deep', 'a.txt'), 'a'],
+          [join(dir, 'b.txt'), 'b'],
+          [join(dir, 'blocker', 'c.txt'), 'c'],
+        ]),
       /blocker\/c\.txt: cannot create its folder \(a file is in the way\)/,
     );
     assert.deepEqual(readdirSync(dir), ['blocker']);
     // segment: the mask is written only if the report can be too (the report's folder is blocked here).
     const crop = join(dir, 'crop.nii.gz');
     writeCrop(crop);
-    const [r] = runCliBatch([['segment', '-i', crop, '-o', join(dir, 'out', 'mask.nii.gz'), '--png', join(dir, 'pngs'), '--report', join(dir, 'blocker', 'r.json'), '--threads', '1']]);
+    const [r] = runCliBatch([
+      [
+        'segment',
+        '-i',
+        crop,
+        '-o',
+        join(dir, 'out', 'mask.nii.gz'),
+        '--png',
+        join(dir, 'pngs'),
+        '--report',
+        join(dir, 'blocker', 'r.json'),
+        '--threads',
+        '1',
+      ],
+    ]);
     assert.ok(r);
     assert.equal(r.code, 1, r.stderr);
     assert.match(r.stderr.trim(), /^noduleseg: .*blocker\/r\.json: cannot create its folder \(a file is in the way\)$/);

@@ -13,7 +13,14 @@ import { DEFAULT_MODEL } from '../../src/cli/segment.ts';
 import { runCliBatch } from '../io/helpers.ts';
 
 const missing = missingDataReason(lidcCropsDir());
-const BINS: SizeBins = { format: 'noduleseg.size-bins', version: 1, edgesMm2: [27.6, 82.1], classes: ['none', 'small', 'medium', 'large'], nonzeroSlices: 3, source: 'test' };
+const BINS: SizeBins = {
+  format: 'noduleseg.size-bins',
+  version: 1,
+  edgesMm2: [27.6, 82.1],
+  classes: ['none', 'small', 'medium', 'large'],
+  nonzeroSlices: 3,
+  source: 'test',
+};
 
 function tinyModel(dir: string): string {
   manualSeed(1);
@@ -31,7 +38,9 @@ test('segment: bad arguments and files end with one line, exit 1 and no output',
     const image = join(dir, 'img.nii.gz');
     // A small synthetic CT: a 6 mm-radius sphere of soft tissue in air.
     const data = new Int16Array(40 * 40 * 12).map((_, i) => {
-      const x = i % 40, y = Math.floor(i / 40) % 40, z = Math.floor(i / 1600);
+      const x = i % 40,
+        y = Math.floor(i / 40) % 40,
+        z = Math.floor(i / 1600);
       return ((x - 20) * 0.7) ** 2 + ((y - 20) * 0.7) ** 2 + ((z - 6) * 1.25) ** 2 < 36 ? 40 : -850;
     });
     const { writeNifti } = await import('../../src/io/index.ts');
@@ -57,10 +66,16 @@ test('segment: bad arguments and files end with one line, exit 1 and no output',
       [['segment', '-i', image, '-m', model, '--voxel', '1,2,300'], /lies outside the image/],
       [['segment', '-i', image, '-m', model, '-o', join(dir, 'out.png')], /must end in \.nii\.gz, \.nii or \.dcm/],
       [['segment', '-i', image, '-m', model, '-o', join(dir, 'out.dcm')], /DICOM SEG output needs a DICOM series input/],
-      [['segment', '-i', image, '-m', model, '--point', '1,2,3', '--voxel', '1,2,3'], /only one of --point, --voxel, --points, --box, --voxel-box/],
+      [
+        ['segment', '-i', image, '-m', model, '--point', '1,2,3', '--voxel', '1,2,3'],
+        /only one of --point, --voxel, --points, --box, --voxel-box/,
+      ],
       [['segment', '-i', image, '-m', model, '--voxel-box', '1,2,3,4,5'], /--voxel-box: expected six numbers/],
       [['segment', '-i', image, '-m', model, '--box', '1,2,3,4,5,6', '--voxel', '1,2,3'], /only one of/],
-      [['segment', '-i', image, '-m', model, '--voxel-box', '100,100,100,120,120,120'], /the centre of box 1 \(voxel 110\.0, 110\.0, 110\.0\) lies outside the image/],
+      [
+        ['segment', '-i', image, '-m', model, '--voxel-box', '100,100,100,120,120,120'],
+        /the centre of box 1 \(voxel 110\.0, 110\.0, 110\.0\) lies outside the image/,
+      ],
       // A folder whose second crop is corrupt: no mask of the first may be left behind.
       [['segment', '-i', folder, '-m', model, '-o', join(dir, 'new-out', 'nested'), '--png', join(dir, 'new-png')], /b-bad\.nii\.gz/],
       [['segment', '-i', twins, '-m', model, '-o', join(dir, 'twins-out')], /both be written as a-good\.nii\.gz/],
@@ -68,13 +83,19 @@ test('segment: bad arguments and files end with one line, exit 1 and no output',
     ];
     // Command lines run in a child process: capturing this process's stdout would hide the test
     // runner's own reports.
-    const results = runCliBatch([...cases.map(([a]) => a), ['segment', '-i', image, '-m', model, '-o', join(dir, 'mask.nii.gz'), '--voxel', '20,20,6']]);
+    const results = runCliBatch([
+      ...cases.map(([a]) => a),
+      ['segment', '-i', image, '-m', model, '-o', join(dir, 'mask.nii.gz'), '--voxel', '20,20,6'],
+    ]);
     for (const [k, [args, re]] of cases.entries()) {
       const r = results[k]!;
       assert.equal(r.code, 1, `${args.join(' ')} -> ${r.stderr}`);
       assert.match(r.stderr, re);
       // Progress lines (non-TTY) may come before the error; the error itself is one line.
-      const lines = r.stderr.trim().split('\n').filter((l) => !/^segmenting crops /.test(l));
+      const lines = r.stderr
+        .trim()
+        .split('\n')
+        .filter((l) => !/^segmenting crops /.test(l));
       assert.equal(lines.length, 1, `one line: ${r.stderr}`);
     }
     assert.ok(!existsSync(join(dir, 'out.dcm')) && !existsSync(join(dir, 'out.png')));
@@ -109,7 +130,12 @@ test('segment with the shipped model: three real crops reach Dice >= 0.7 each', 
     const [r] = runCliBatch([['segment', '-i', join(dir, 'in'), '-o', join(dir, 'out'), '--threads', '1']]);
     assert.ok(r);
     assert.equal(r.code, 0, r.stderr);
-    assert.deepEqual(readdirSync(join(dir, 'out')).filter((f) => f.endsWith('.nii.gz')).sort(), ids.map((i) => `${i}.nii.gz`).sort());
+    assert.deepEqual(
+      readdirSync(join(dir, 'out'))
+        .filter((f) => f.endsWith('.nii.gz'))
+        .sort(),
+      ids.map((i) => `${i}.nii.gz`).sort(),
+    );
     for (const id of ids) {
       const pred = await readVolume(join(dir, 'out', `${id}.nii.gz`));
       const ref = await readVolume(join(crops, 'mask', `${id}.nii.gz`));
@@ -122,7 +148,9 @@ test('segment with the shipped model: three real crops reach Dice >= 0.7 each', 
   }
 });
 
-test('segment with a box prompt: the mask stays inside the box plus its margin; a box flat in z limits it in-plane only', { skip: missing ?? false }, async () => {
+test('segment with a box prompt: the mask stays inside the box plus its margin; a box flat in z limits it in-plane only', {
+  skip: missing ?? false,
+}, async () => {
   const dir = mkdtempSync(join(tmpdir(), 'noduleseg-box-'));
   try {
     const id = 'LIDC-IDRI-0260_R_3';
@@ -131,13 +159,17 @@ test('segment with a box prompt: the mask stays inside the box plus its margin; 
     const [nx, ny, nz] = ref.dims;
     // Bounding box (voxels) and voxel count of a mask on the crop's grid.
     const extent = (m: ArrayLike<number>) => {
-      const a = [nx, ny, nz], b = [-1, -1, -1];
+      const a = [nx, ny, nz],
+        b = [-1, -1, -1];
       let count = 0;
       for (let i = 0; i < m.length; i++) {
         if (!m[i]) continue;
         count++;
         const v = [i % nx, Math.floor(i / nx) % ny, Math.floor(i / (nx * ny))];
-        for (let d = 0; d < 3; d++) { a[d] = Math.min(a[d]!, v[d]!); b[d] = Math.max(b[d]!, v[d]!); }
+        for (let d = 0; d < 3; d++) {
+          a[d] = Math.min(a[d]!, v[d]!);
+          b[d] = Math.max(b[d]!, v[d]!);
+        }
       }
       return { lo: a, hi: b, count };
     };
@@ -158,7 +190,12 @@ test('segment with a box prompt: the mask stays inside the box plus its margin; 
       assert.equal(results[k]!.code, 0, `${n}: ${results[k]!.stderr}`);
       masks[n] = Uint8Array.from((await readVolume(join(dir, `${n}.nii.gz`))).data as ArrayLike<number>, (v) => (v ? 1 : 0));
     }
-    const dice = (a: Uint8Array, b: Uint8Array) => segmentationMetrics({ data: a, dims: ref.dims, spacingMm: ref.spacingMm }, { data: b, dims: ref.dims, spacingMm: ref.spacingMm }, { hd95: false }).dice;
+    const dice = (a: Uint8Array, b: Uint8Array) =>
+      segmentationMetrics(
+        { data: a, dims: ref.dims, spacingMm: ref.spacingMm },
+        { data: b, dims: ref.dims, spacingMm: ref.spacingMm },
+        { hd95: false },
+      ).dice;
     const margin = ref.spacingMm.map((s) => 2 / s);
     // A box around the whole reference nodule gives the point's answer.
     assert.ok(dice(masks['whole']!, masks['point']!) > 0.95, `whole box vs point: ${dice(masks['whole']!, masks['point']!).toFixed(3)}`);

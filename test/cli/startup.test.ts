@@ -20,12 +20,23 @@ function probe(dir: string, args: string[]): { code: number; native: boolean; st
   return { ...(JSON.parse(readFileSync(out, 'utf8')) as { code: number; native: boolean }), stderr: r.stderr };
 }
 
-test('--help, inspect, lidc, eval and synth run without loading the libtorch addon; segment loads it', { skip: existsSync('/proc/self/maps') ? false : 'needs /proc' }, () => {
+test('--help, inspect, lidc, eval and synth run without loading the libtorch addon; segment loads it', {
+  skip: existsSync('/proc/self/maps') ? false : 'needs /proc',
+}, () => {
   const dir = tempDir('startup');
   try {
     const crop = join(dir, 'crop.nii.gz');
     const mask = new Uint8Array(6 * 6 * 3).map((_, i) => (i % 5 === 0 ? 1 : 0));
-    writeNifti(crop, new Volume({ data: new Int16Array(6 * 6 * 3).fill(-800), dims: [6, 6, 3], spacingMm: [1, 1, 1], originMm: [0, 0, 0], modality: 'CT' }));
+    writeNifti(
+      crop,
+      new Volume({
+        data: new Int16Array(6 * 6 * 3).fill(-800),
+        dims: [6, 6, 3],
+        spacingMm: [1, 1, 1],
+        originMm: [0, 0, 0],
+        modality: 'CT',
+      }),
+    );
     for (const d of ['pred', 'ref']) {
       mkdirSync(join(dir, d));
       writeNifti(join(dir, d, 'a.nii.gz'), new Volume({ data: mask, dims: [6, 6, 3], spacingMm: [1, 1, 1], originMm: [0, 0, 0] }));
@@ -71,7 +82,8 @@ test('help texts that avoid importing libtorch modules quote their constants rig
 
 test('bin/noduleseg gives the same answers from the compiled build (when current) and from the sources', () => {
   const bin = join(import.meta.dirname, '..', '..', 'bin', 'noduleseg');
-  const run = (env: Record<string, string>) => spawnSync(process.execPath, [bin, '--version'], { encoding: 'utf8', env: { ...process.env, ...env } });
+  const run = (env: Record<string, string>) =>
+    spawnSync(process.execPath, [bin, '--version'], { encoding: 'utf8', env: { ...process.env, ...env } });
   const built = run({});
   const sources = run({ NODULESEG_SOURCES: '1' });
   assert.equal(built.status, 0, built.stderr);

@@ -1,20 +1,40 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { DEFAULT_SLICE_CONFIG, SliceDataset, computeSizeBins, lidcCropsDir, loadCrops, missingDataReason, withAgreementLabels, type CropCase } from '../../src/data/index.ts';
+import {
+  DEFAULT_SLICE_CONFIG,
+  SliceDataset,
+  computeSizeBins,
+  lidcCropsDir,
+  loadCrops,
+  missingDataReason,
+  withAgreementLabels,
+  type CropCase,
+} from '../../src/data/index.ts';
 import { Volume } from '../../src/io/index.ts';
 
 const missing = missingDataReason(lidcCropsDir());
 
 function disc(r: number): Uint8Array {
   const m = new Uint8Array(20 * 20 * 3);
-  for (let z = 0; z < 3; z++) for (let y = 0; y < 20; y++) for (let x = 0; x < 20; x++) if (z === 1 && (x - 10) ** 2 + (y - 10) ** 2 <= r * r) m[x + 20 * (y + 20 * z)] = 1;
+  for (let z = 0; z < 3; z++)
+    for (let y = 0; y < 20; y++)
+      for (let x = 0; x < 20; x++) if (z === 1 && (x - 10) ** 2 + (y - 10) ** 2 <= r * r) m[x + 20 * (y + 20 * z)] = 1;
   return m;
 }
 
-test('agreement labels: the readers\' share is the target, their 50% consensus the mask', () => {
+test("agreement labels: the readers' share is the target, their 50% consensus the mask", () => {
   const readers = [disc(3), disc(4), disc(6)];
   const image = new Volume({ data: new Int16Array(1200).fill(-850), dims: [20, 20, 3], spacingMm: [0.7, 0.7, 2], originMm: [0, 0, 0] });
-  const c: CropCase = { id: 'x', patientId: 'p', split: 'train', image, mask: disc(6), sliceAreaMm2: Float64Array.of(0, 1, 0), diameterMm: 8, noduleType: 'solid' };
+  const c: CropCase = {
+    id: 'x',
+    patientId: 'p',
+    split: 'train',
+    image,
+    mask: disc(6),
+    sliceAreaMm2: Float64Array.of(0, 1, 0),
+    diameterMm: 8,
+    noduleType: 'solid',
+  };
   withAgreementLabels(c, readers);
   const at = (x: number, y: number) => x + 20 * (y + 20);
   assert.equal(c.target![at(10, 10)], 1);
@@ -22,14 +42,20 @@ test('agreement labels: the readers\' share is the target, their 50% consensus t
   assert.ok(Math.abs(c.target![at(16, 10)]! - 1 / 3) < 1e-6); // inside r=6 only
   assert.equal(c.mask[at(14, 10)], 1);
   assert.equal(c.mask[at(16, 10)], 0);
-  assert.equal(c.mask.reduce((s, v) => s + v, 0), disc(4).reduce((s, v) => s + v, 0));
+  assert.equal(
+    c.mask.reduce((s, v) => s + v, 0),
+    disc(4).reduce((s, v) => s + v, 0),
+  );
   assert.ok(Math.abs(c.sliceAreaMm2[1]! - disc(4).reduce((s, v) => s + v, 0) * 0.49) < 1e-9);
 });
 
 test('agreement-labelled crops give soft targets; union-labelled ones give the mask', { skip: missing ?? false }, () => {
   const union = loadCrops({ splits: ['train'], limit: 6 });
   const soft = loadCrops({ splits: ['train'], limit: 6, labels: 'agreement' });
-  assert.ok(soft.some((c) => c.target), 'some of the first crops have usable reader masks');
+  assert.ok(
+    soft.some((c) => c.target),
+    'some of the first crops have usable reader masks',
+  );
   const bins = computeSizeBins(union);
   const du = new SliceDataset({ cases: union, slice: DEFAULT_SLICE_CONFIG, sizeBins: bins });
   const ds = new SliceDataset({ cases: soft, slice: DEFAULT_SLICE_CONFIG, sizeBins: bins });

@@ -30,8 +30,24 @@ import { isUserError } from '../../src/errors.ts';
 const skip = missingDataReason(lidcCropsDir());
 if (skip) console.log(`skipping lidc-crops tests: ${skip}`);
 
-const DEFAULT_AUGMENT_FOR_TEST: AugmentConfig = { flip: true, rot90: true, rotateScaleProb: 0.5, maxRotateDeg: 15, zoomRange: [0.9, 1.1], intensityScale: 0.1, intensityShift: 0.05 };
-const NONE: AugmentConfig = { flip: false, rot90: false, rotateScaleProb: 0, maxRotateDeg: 0, zoomRange: [1, 1], intensityScale: 0, intensityShift: 0 };
+const DEFAULT_AUGMENT_FOR_TEST: AugmentConfig = {
+  flip: true,
+  rot90: true,
+  rotateScaleProb: 0.5,
+  maxRotateDeg: 15,
+  zoomRange: [0.9, 1.1],
+  intensityScale: 0.1,
+  intensityShift: 0.05,
+};
+const NONE: AugmentConfig = {
+  flip: false,
+  rot90: false,
+  rotateScaleProb: 0,
+  maxRotateDeg: 0,
+  zoomRange: [1, 1],
+  intensityScale: 0,
+  intensityShift: 0,
+};
 
 test('data root honours NODULESEG_DATA', () => {
   const before = process.env['NODULESEG_DATA'];
@@ -39,7 +55,10 @@ test('data root honours NODULESEG_DATA', () => {
   try {
     assert.equal(dataRoot(), '/nonexistent/nodule-data');
     assert.match(missingDataReason(lidcCropsDir()) ?? '', /lidc-crops not found/);
-    assert.throws(() => loadCrops(), (e) => isUserError(e) && /\/nonexistent\/nodule-data\/lidc-crops not found/.test(e.message));
+    assert.throws(
+      () => loadCrops(),
+      (e) => isUserError(e) && /\/nonexistent\/nodule-data\/lidc-crops not found/.test(e.message),
+    );
   } finally {
     if (before === undefined) delete process.env['NODULESEG_DATA'];
     else process.env['NODULESEG_DATA'] = before;
@@ -57,7 +76,10 @@ test('mulberry32 is seeded and uniform-ish', () => {
   const a = mulberry32(42);
   const b = mulberry32(42);
   const xs = Array.from({ length: 1000 }, () => a());
-  assert.deepEqual(xs, Array.from({ length: 1000 }, () => b()));
+  assert.deepEqual(
+    xs,
+    Array.from({ length: 1000 }, () => b()),
+  );
   const mean = xs.reduce((s, x) => s + x, 0) / xs.length;
   assert.ok(Math.abs(mean - 0.5) < 0.05, `mean ${mean}`);
   assert.ok(xs.every((x) => x >= 0 && x < 1));
@@ -69,9 +91,15 @@ test('a crops folder with a missing file fails with a one-line message naming it
   mkdirSync(join(dir, 'mask'));
   writeFileSync(join(dir, 'splits.csv'), 'case,patient_id,split\nX_R_1,X,train\n');
   writeFileSync(join(dir, 'metadata.csv'), 'case,diameter_mm\nX_R_1,5\n');
-  assert.throws(() => loadCrops({ dir }), (e) => isUserError(e) && e.message.includes(join(dir, 'image', 'X_R_1.nii.gz')) && !e.message.includes('\n'));
+  assert.throws(
+    () => loadCrops({ dir }),
+    (e) => isUserError(e) && e.message.includes(join(dir, 'image', 'X_R_1.nii.gz')) && !e.message.includes('\n'),
+  );
   writeFileSync(join(dir, 'splits.csv'), 'case,patient_id,split\nX_R_1,X,test\n');
-  assert.throws(() => loadCrops({ dir }), (e) => isUserError(e) && /unknown split "test"/.test(e.message));
+  assert.throws(
+    () => loadCrops({ dir }),
+    (e) => isUserError(e) && /unknown split "test"/.test(e.message),
+  );
 });
 
 test('lidc-crops pipeline: decode, bins, shapes, labels, augmentation, inference twin', { skip: skip ?? false }, async (t) => {
@@ -106,7 +134,10 @@ test('lidc-crops pipeline: decode, bins, shapes, labels, augmentation, inference
     saveSizeBins(join(dir, 'bins.json'), bins);
     assert.deepEqual(loadSizeBins(join(dir, 'bins.json')), bins);
     writeFileSync(join(dir, 'bad.json'), '{"format":"x"}');
-    assert.throws(() => loadSizeBins(join(dir, 'bad.json')), (e) => isUserError(e) && e.message.includes('bad.json'));
+    assert.throws(
+      () => loadSizeBins(join(dir, 'bad.json')),
+      (e) => isUserError(e) && e.message.includes('bad.json'),
+    );
   });
 
   const data = loadTrainVal({ slice: { contextSlices: 3 }, augment: NONE });
@@ -130,9 +161,14 @@ test('lidc-crops pipeline: decode, bins, shapes, labels, augmentation, inference
     const stats = data.train.labelStats();
     const total = train.reduce((s, c) => s + c.image.dims[2], 0);
     assert.equal(stats.samples, total);
-    assert.equal(stats.sizeClassCounts.reduce((a, b) => a + b, 0), total);
+    assert.equal(
+      stats.sizeClassCounts.reduce((a, b) => a + b, 0),
+      total,
+    );
     assert.equal(stats.sizeClassCounts[0], total - stats.withNodule);
-    console.log(`train: ${stats.samples} slices, ${stats.withNodule} with nodule, size classes ${stats.sizeClassCounts.join('/')}; val: ${data.val.length} slices`);
+    console.log(
+      `train: ${stats.samples} slices, ${stats.withNodule} with nodule, size classes ${stats.sizeClassCounts.join('/')}; val: ${data.val.length} slices`,
+    );
     let checked = 0;
     let ratioSum = 0;
     for (const b of data.train.batches(512, null)) {
@@ -162,7 +198,10 @@ test('lidc-crops pipeline: decode, bins, shapes, labels, augmentation, inference
   await t.test('HU statistics for z-scoring', () => {
     const all = huStats(train, { minHU: -1000, maxHU: 400, region: 'all' });
     const nod = huStats(train, { minHU: -1000, maxHU: 400, region: 'nodule' });
-    assert.equal(nod.voxels, train.reduce((s, c) => s + c.mask.reduce((a, b) => a + b, 0), 0));
+    assert.equal(
+      nod.voxels,
+      train.reduce((s, c) => s + c.mask.reduce((a, b) => a + b, 0), 0),
+    );
     // Nodules are soft tissue; the crops around them are mostly lung (air).
     assert.ok(nod.meanHU > -400 && nod.meanHU < 100, `nodule mean ${nod.meanHU}`);
     assert.ok(all.meanHU < nod.meanHU - 200, `crop mean ${all.meanHU}`);
@@ -170,7 +209,10 @@ test('lidc-crops pipeline: decode, bins, shapes, labels, augmentation, inference
   });
 
   await t.test('z-score normalisation', () => {
-    const z: SliceConfig = { ...DEFAULT_SLICE_CONFIG, normalisation: { kind: 'zscore', meanHU: -500, stdHU: 250, minHU: -1000, maxHU: 400 } };
+    const z: SliceConfig = {
+      ...DEFAULT_SLICE_CONFIG,
+      normalisation: { kind: 'zscore', meanHU: -500, stdHU: 250, minHU: -1000, maxHU: 400 },
+    };
     const w = new SliceDataset({ cases: train, slice: DEFAULT_SLICE_CONFIG, sizeBins: data.sizeBins }).batch([50]);
     const s = new SliceDataset({ cases: train, slice: z, sizeBins: data.sizeBins }).batch([50]);
     for (let p = 0; p < P * P; p += 97) {
@@ -180,7 +222,12 @@ test('lidc-crops pipeline: decode, bins, shapes, labels, augmentation, inference
   });
 
   await t.test('augmentation is seeded, and flips / 90-degree turns are exact permutations', () => {
-    const aug = new SliceDataset({ cases: train, slice: DEFAULT_SLICE_CONFIG, sizeBins: data.sizeBins, augment: { ...NONE, flip: true, rot90: true } });
+    const aug = new SliceDataset({
+      cases: train,
+      slice: DEFAULT_SLICE_CONFIG,
+      sizeBins: data.sizeBins,
+      augment: { ...NONE, flip: true, rot90: true },
+    });
     const plain = new SliceDataset({ cases: train, slice: DEFAULT_SLICE_CONFIG, sizeBins: data.sizeBins });
     const idx = [5, 300, 1234, 4000];
     const a1 = aug.batch(idx, 7);
@@ -199,10 +246,26 @@ test('lidc-crops pipeline: decode, bins, shapes, labels, augmentation, inference
       if (maxAbsDiff(img, got) > 1e-4) changed++;
       const m = Float32Array.from(base.mask.subarray(n * P * P, (n + 1) * P * P));
       const mg = Float32Array.from(a1.mask.subarray(n * P * P, (n + 1) * P * P));
-      assert.ok(dihedral(m, P).some((cand) => maxAbsDiff(cand, mg) === 0), 'mask follows the image');
+      assert.ok(
+        dihedral(m, P).some((cand) => maxAbsDiff(cand, mg) === 0),
+        'mask follows the image',
+      );
     }
     assert.ok(changed > 0, 'some sample changed');
-    const full = new SliceDataset({ cases: train, slice: DEFAULT_SLICE_CONFIG, sizeBins: data.sizeBins, augment: { ...NONE, flip: true, rotateScaleProb: 1, maxRotateDeg: 15, zoomRange: [0.9, 1.1], intensityScale: 0.1, intensityShift: 0.05 } });
+    const full = new SliceDataset({
+      cases: train,
+      slice: DEFAULT_SLICE_CONFIG,
+      sizeBins: data.sizeBins,
+      augment: {
+        ...NONE,
+        flip: true,
+        rotateScaleProb: 1,
+        maxRotateDeg: 15,
+        zoomRange: [0.9, 1.1],
+        intensityScale: 0.1,
+        intensityShift: 0.05,
+      },
+    });
     assert.deepEqual(full.batch(idx, 3).image, full.batch(idx, 3).image);
     assert.notDeepEqual(full.batch(idx, 3).image, full.batch(idx, 4).image);
     const d = drawAugment({ ...NONE, rotateScaleProb: 1, maxRotateDeg: 15, zoomRange: [0.9, 1.1] }, mulberry32(1));
@@ -231,14 +294,25 @@ test('lidc-crops pipeline: decode, bins, shapes, labels, augmentation, inference
     const o1 = data.train.order(11);
     assert.deepEqual(o1, data.train.order(11));
     assert.notDeepEqual(o1, data.train.order(12));
-    assert.deepEqual([...o1].sort((a, b) => a - b), Array.from({ length: data.train.length }, (_, i) => i));
+    assert.deepEqual(
+      [...o1].sort((a, b) => a - b),
+      Array.from({ length: data.train.length }, (_, i) => i),
+    );
     // Batches follow the order; the last one is short unless dropped.
     const it = data.train.batches(1000, 11);
     const first = it.next().value!;
-    assert.deepEqual(first.caseIndex, Int32Array.from(o1.subarray(0, 1000), (s) => data.train.sampleCase[s]!));
-    const sizes = [...new SliceDataset({ cases: train.slice(0, 40), slice: DEFAULT_SLICE_CONFIG, sizeBins: data.sizeBins }).batches(64, 1)].map((b) => b.imageShape[0]);
+    assert.deepEqual(
+      first.caseIndex,
+      Int32Array.from(o1.subarray(0, 1000), (s) => data.train.sampleCase[s]!),
+    );
+    const sizes = [
+      ...new SliceDataset({ cases: train.slice(0, 40), slice: DEFAULT_SLICE_CONFIG, sizeBins: data.sizeBins }).batches(64, 1),
+    ].map((b) => b.imageShape[0]);
     const total = train.slice(0, 40).reduce((a, c) => a + c.image.dims[2], 0);
-    assert.equal(sizes.reduce((a, b) => a + b, 0), total);
+    assert.equal(
+      sizes.reduce((a, b) => a + b, 0),
+      total,
+    );
     assert.ok(sizes.slice(0, -1).every((x) => x === 64));
   });
 
@@ -271,7 +345,9 @@ test('lidc-crops pipeline: decode, bins, shapes, labels, augmentation, inference
         ms.push(performance.now() - t1);
         assert.equal(n, ds.length);
       }
-      console.log(`epoch of ${ds.length} augmented ${k === 1 ? '2D' : '2.5D (k=3)'} samples, 64x64: ${ms[0]!.toFixed(0)} ms first (fills the patch cache), ${ms[1]!.toFixed(0)} ms next`);
+      console.log(
+        `epoch of ${ds.length} augmented ${k === 1 ? '2D' : '2.5D (k=3)'} samples, 64x64: ${ms[0]!.toFixed(0)} ms first (fills the patch cache), ${ms[1]!.toFixed(0)} ms next`,
+      );
       assert.ok(ms[1]! < 15000);
     }
   });
@@ -312,4 +388,3 @@ function diceOf(a: ArrayLike<number>, b: ArrayLike<number>): number {
   }
   return (2 * inter) / (sa + sb);
 }
-

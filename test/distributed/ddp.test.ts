@@ -17,7 +17,10 @@ import { runWorker, workerConfig, type WorkerSpec } from './worker.ts';
 
 // setup.sh builds native/c10d except against a LIBTORCH without Gloo's headers.
 const libtorch = process.env['LIBTORCH'];
-const skip = libtorch && !existsSync(join(libtorch, 'include', 'gloo', 'config.h')) ? `${libtorch} has no include/gloo: the c10d addon is not built` : false;
+const skip =
+  libtorch && !existsSync(join(libtorch, 'include', 'gloo', 'config.h'))
+    ? `${libtorch} has no include/gloo: the c10d addon is not built`
+    : false;
 const dir = tempDir('ddp');
 after(() => rmSync(dir, { recursive: true, force: true }));
 const data = writeTinyData(dir, 8);
@@ -26,13 +29,31 @@ const STEPS = 5;
 const B = 4;
 
 type Weights = Record<string, number[]>;
-const BINS: SizeBins = { format: 'noduleseg.size-bins', version: 1, edgesMm2: [15, 40], classes: ['none', 'small', 'medium', 'large'], nonzeroSlices: 0, source: 'test' };
+const BINS: SizeBins = {
+  format: 'noduleseg.size-bins',
+  version: 1,
+  edgesMm2: [15, 40],
+  classes: ['none', 'small', 'medium', 'large'],
+  nonzeroSlices: 0,
+  source: 'test',
+};
 
 function spec(name: string, over: Partial<WorkerSpec>): WorkerSpec {
   const outDir = join(dir, name);
   const weightsDir = join(outDir, 'weights');
   mkdirSync(weightsDir, { recursive: true });
-  return { data, outDir, weightsDir, batchSize: B, maxSteps: STEPS, norm: 'group', syncBn: false, resume: false, timeoutSeconds: 60, ...over };
+  return {
+    data,
+    outDir,
+    weightsDir,
+    batchSize: B,
+    maxSteps: STEPS,
+    norm: 'group',
+    syncBn: false,
+    resume: false,
+    timeoutSeconds: 60,
+    ...over,
+  };
 }
 
 interface Exit {
@@ -43,11 +64,23 @@ interface Exit {
   at: number;
 }
 
-function startWorkers(s: WorkerSpec | WorkerSpec[], worldSize: number, port: number): { pids: (number | undefined)[]; kill: (rank: number) => void; exits: Promise<Exit>[] } {
+function startWorkers(
+  s: WorkerSpec | WorkerSpec[],
+  worldSize: number,
+  port: number,
+): { pids: (number | undefined)[]; kill: (rank: number) => void; exits: Promise<Exit>[] } {
   const t0 = performance.now();
   const children = Array.from({ length: worldSize }, (_, rank) =>
     spawn(process.execPath, ['--import', 'tsx', WORKER, JSON.stringify(s)], {
-      env: { ...process.env, MASTER_ADDR: '127.0.0.1', MASTER_PORT: String(port), WORLD_SIZE: String(worldSize), RANK: String(rank), LOCAL_RANK: String(rank), OMP_NUM_THREADS: '1' },
+      env: {
+        ...process.env,
+        MASTER_ADDR: '127.0.0.1',
+        MASTER_PORT: String(port),
+        WORLD_SIZE: String(worldSize),
+        RANK: String(rank),
+        LOCAL_RANK: String(rank),
+        OMP_NUM_THREADS: '1',
+      },
       stdio: ['ignore', 'ignore', 'pipe'],
     }),
   );
@@ -66,7 +99,9 @@ function startWorkers(s: WorkerSpec | WorkerSpec[], worldSize: number, port: num
 async function runWorkers(specs: WorkerSpec[], worldSize: number): Promise<Weights[][]> {
   const { exits } = startWorkers(specs, worldSize, await freePort());
   const done = await Promise.all(exits);
-  done.forEach((e, r) => assert.equal(e.code, 0, `rank ${r} failed:\n${e.stderr}`));
+  done.forEach((e, r) => {
+    assert.equal(e.code, 0, `rank ${r} failed:\n${e.stderr}`);
+  });
   return specs.map((s) => done.map((_, r) => JSON.parse(readFileSync(join(s.weightsDir, `rank${r}.json`), 'utf8')) as Weights));
 }
 
@@ -74,14 +109,26 @@ async function runWorkers(specs: WorkerSpec[], worldSize: number): Promise<Weigh
 let pairRuns: Promise<Weights[][]> | undefined;
 function pairResults(): Promise<Weights[][]> {
   // Buckets of 1 KB: the gradients go in several all-reduces, as a real model's do.
-  pairRuns ??= runWorkers([spec('ddp-group', { bucketCapMb: 1 / 1024 }), spec('ddp-syncbn', { norm: 'batch', syncBn: true }), spec('ddp-bn', { norm: 'batch', syncBn: false }), spec('ddp-joint', { arch: 'joint', norm: 'batch', syncBn: true })], 2);
+  pairRuns ??= runWorkers(
+    [
+      spec('ddp-group', { bucketCapMb: 1 / 1024 }),
+      spec('ddp-syncbn', { norm: 'batch', syncBn: true }),
+      spec('ddp-bn', { norm: 'batch', syncBn: false }),
+      spec('ddp-joint', { arch: 'joint', norm: 'batch', syncBn: true }),
+    ],
+    2,
+  );
   return pairRuns;
 }
 
 function maxDiff(a: Weights, b: Weights): number {
   assert.deepEqual(Object.keys(a).sort(), Object.keys(b).sort());
   let m = 0;
-  for (const k of Object.keys(a)) a[k]!.forEach((v, i) => (m = Math.max(m, Math.abs(v - b[k]![i]!))));
+  for (const k of Object.keys(a)) {
+    a[k]!.forEach((v, i) => {
+      m = Math.max(m, Math.abs(v - b[k]![i]!));
+    });
+  }
   return m;
 }
 
@@ -114,22 +161,44 @@ test('shards: DistributedSampler order (padded by the head, rank r takes r, r + 
 test('the launcher variables: torchrun ones, Slurm ones as fallback, errors naming the variable', () => {
   assert.equal(distEnvFrom({}), null);
   assert.equal(distEnvFrom({ WORLD_SIZE: '1', RANK: '0' }), null);
-  assert.deepEqual(distEnvFrom({ MASTER_ADDR: 'h', MASTER_PORT: '29500', WORLD_SIZE: '4', RANK: '3', LOCAL_RANK: '1' }), { masterAddr: 'h', masterPort: 29500, worldSize: 4, rank: 3, localRank: 1 });
-  assert.deepEqual(distEnvFrom({ MASTER_ADDR: 'h', MASTER_PORT: '29500', SLURM_NTASKS: '2', SLURM_PROCID: '1', SLURM_LOCALID: '0' }), { masterAddr: 'h', masterPort: 29500, worldSize: 2, rank: 1, localRank: 0 });
+  assert.deepEqual(distEnvFrom({ MASTER_ADDR: 'h', MASTER_PORT: '29500', WORLD_SIZE: '4', RANK: '3', LOCAL_RANK: '1' }), {
+    masterAddr: 'h',
+    masterPort: 29500,
+    worldSize: 4,
+    rank: 3,
+    localRank: 1,
+  });
+  assert.deepEqual(distEnvFrom({ MASTER_ADDR: 'h', MASTER_PORT: '29500', SLURM_NTASKS: '2', SLURM_PROCID: '1', SLURM_LOCALID: '0' }), {
+    masterAddr: 'h',
+    masterPort: 29500,
+    worldSize: 2,
+    rank: 1,
+    localRank: 0,
+  });
   // Inside a Slurm allocation without MASTER_ADDR: not a distributed run.
   assert.equal(distEnvFrom({ SLURM_NTASKS: '2', SLURM_PROCID: '1' }), null);
   assert.throws(() => distEnvFrom({ WORLD_SIZE: '2', RANK: '0', MASTER_PORT: '1' }), /MASTER_ADDR is not set/);
   assert.throws(() => distEnvFrom({ MASTER_ADDR: 'h', MASTER_PORT: '99999', WORLD_SIZE: '2', RANK: '0' }), /MASTER_PORT=99999/);
   assert.throws(() => distEnvFrom({ MASTER_ADDR: 'h', MASTER_PORT: '1', WORLD_SIZE: '2', RANK: '2' }), /RANK=2 must be below WORLD_SIZE=2/);
-  assert.throws(() => distEnvFrom({ MASTER_ADDR: 'h', MASTER_PORT: '1', WORLD_SIZE: 'two', RANK: '0' }), /WORLD_SIZE=two: expected an integer/);
+  assert.throws(
+    () => distEnvFrom({ MASTER_ADDR: 'h', MASTER_PORT: '1', WORLD_SIZE: 'two', RANK: '0' }),
+    /WORLD_SIZE=two: expected an integer/,
+  );
   assert.deepEqual(withoutNproc(['train', '--nproc', '2', '-c', 'x', '--nproc=3', '--sync-bn']), ['train', '-c', 'x', '--sync-bn']);
 });
 
 test('sync-bn in a world of one: the same gradients as batch norm (residual blocks: an add feeds two batch norms)', { skip }, async () => {
-  const group = ProcessGroup.init({ masterAddr: '127.0.0.1', masterPort: await freePort(), worldSize: 1, rank: 0, localRank: 0 }, { timeoutSeconds: 30 });
+  const group = ProcessGroup.init(
+    { masterAddr: '127.0.0.1', masterPort: await freePort(), worldSize: 1, rank: 0, localRank: 0 },
+    { timeoutSeconds: 30 },
+  );
   const grads = (sync: boolean): Map<string, number[]> => {
     manualSeed(3);
-    const model = buildModel({ arch: 'resunet', inChannels: 1, features: [4, 8], norm: 'batch' }, { ...DEFAULT_SLICE_CONFIG, patchSize: 32 }, BINS);
+    const model = buildModel(
+      { arch: 'resunet', inChannels: 1, features: [4, 8], norm: 'batch' },
+      { ...DEFAULT_SLICE_CONFIG, patchSize: 32 },
+      BINS,
+    );
     model.train();
     const sbn = sync ? new SyncBatchNorm(group) : null;
     sbn?.convert(model);
@@ -151,7 +220,9 @@ test('sync-bn in a world of one: the same gradients as batch norm (residual bloc
     for (const [k, a] of plain) {
       const b = synced.get(k)!;
       assert.equal(b.length, a.length, k);
-      a.forEach((v, i) => (worst = Math.max(worst, Math.abs(v - b[i]!) / (1e-3 + Math.abs(v)))));
+      a.forEach((v, i) => {
+        worst = Math.max(worst, Math.abs(v - b[i]!) / (1e-3 + Math.abs(v)));
+      });
     }
     assert.ok(worst < 1e-3, `sync-bn gradients differ from batch norm by ${worst} (relative)`);
   } finally {
@@ -164,7 +235,9 @@ test('2 workers x batch b == 1 worker x batch 2b after 5 steps (group norm, no b
   const [r0, r1] = (await pairResults())[0]!;
   const moved = maxDiff(ref, initialWeights(spec('init', {})));
   const d = maxDiff(r0!, ref);
-  process.stderr.write(`ddp equivalence (group norm): max |w_ddp - w_ref| = ${d.toExponential(2)} (weights moved up to ${moved.toFixed(4)})\n`);
+  process.stderr.write(
+    `ddp equivalence (group norm): max |w_ddp - w_ref| = ${d.toExponential(2)} (weights moved up to ${moved.toFixed(4)})\n`,
+  );
   assert.ok(moved > 1e-3, `training moved the weights by only ${moved}`);
   assert.equal(maxDiff(r0!, r1!), 0, 'the replicas differ');
   assert.ok(d < 1e-5, `2 workers differ from 1 worker with the double batch by ${d}`);
@@ -202,7 +275,9 @@ test('a killed worker makes the other exit non-zero within 60 s, naming it; the 
   kill(1);
   const [e0, e1] = await Promise.all(exits);
   const seconds = (performance.now() - killedAt) / 1000;
-  process.stderr.write(`ddp kill: rank 0 exited ${seconds.toFixed(1)} s after rank 1 was killed (code ${e0!.code}): ${e0!.stderr.trim().split('\n').at(-1)}\n`);
+  process.stderr.write(
+    `ddp kill: rank 0 exited ${seconds.toFixed(1)} s after rank 1 was killed (code ${e0!.code}): ${e0!.stderr.trim().split('\n').at(-1)}\n`,
+  );
   assert.equal(e1!.signal, 'SIGKILL');
   assert.notEqual(e0!.code, 0, 'the surviving worker exited 0');
   assert.ok(seconds < 60, `the surviving worker took ${seconds} s`);
@@ -210,15 +285,43 @@ test('a killed worker makes the other exit non-zero within 60 s, naming it; the 
   // Resume from rank 0's checkpoint with a world of one (any world size works).
   const r = spec('kill', { maxSteps: 60, resume: true });
   runWorker(r, null);
-  const log = readFileSync(join(s.outDir, 'log.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { epoch: number });
+  const log = readFileSync(join(s.outDir, 'log.jsonl'), 'utf8')
+    .trim()
+    .split('\n')
+    .map((l) => JSON.parse(l) as { epoch: number });
   assert.ok(existsSync(join(r.weightsDir, 'rank0.json')));
-  assert.deepEqual(log.map((x) => x.epoch), log.map((_, i) => i + 1), 'epochs continue after the resume');
+  assert.deepEqual(
+    log.map((x) => x.epoch),
+    log.map((_, i) => i + 1),
+    'epochs continue after the resume',
+  );
 });
 
 test('finetune --nproc 2 --sync-bn: the command starts 2 workers; rank 0 writes the model', { skip }, () => {
   const source = writeTinySource(dir, 'unet');
   const out = join(dir, 'ft-ddp.safetensors');
-  const r = spawnSync(join(import.meta.dirname, '..', '..', 'bin', 'noduleseg'), ['finetune', '--from', source, '--data', data, '--freeze', 'none', '-o', out, '--nproc', '2', '--steps', '3', '--batch-size', '4', '--sync-bn'], { encoding: 'utf8', env: { ...process.env, NO_COLOR: '1' } });
+  const r = spawnSync(
+    join(import.meta.dirname, '..', '..', 'bin', 'noduleseg'),
+    [
+      'finetune',
+      '--from',
+      source,
+      '--data',
+      data,
+      '--freeze',
+      'none',
+      '-o',
+      out,
+      '--nproc',
+      '2',
+      '--steps',
+      '3',
+      '--batch-size',
+      '4',
+      '--sync-bn',
+    ],
+    { encoding: 'utf8', env: { ...process.env, NO_COLOR: '1' } },
+  );
   assert.equal(r.status, 0, r.stderr);
   assert.match(r.stderr, /data-parallel: 2 workers, rendezvous at 127\.0\.0\.1:\d+, Gloo, sync-bn/);
   assert.match(r.stderr, /sync-bn: \d+ batch norms normalise over the global batch of 2 workers/);

@@ -35,13 +35,23 @@ export interface WorkerSpec {
   arch?: 'unet' | 'joint';
 }
 
-const BINS: SizeBins = { format: 'noduleseg.size-bins', version: 1, edgesMm2: [15, 40], classes: ['none', 'small', 'medium', 'large'], nonzeroSlices: 0, source: 'test' };
+const BINS: SizeBins = {
+  format: 'noduleseg.size-bins',
+  version: 1,
+  edgesMm2: [15, 40],
+  classes: ['none', 'small', 'medium', 'large'],
+  nonzeroSlices: 0,
+  source: 'test',
+};
 
 export function workerConfig(spec: WorkerSpec) {
   return resolveTrainConfig(
     {
       name: 'ddp-test',
-      model: spec.arch === 'joint' ? { arch: 'joint', inChannels: 1, features: [4, 8, 16], norm: spec.norm } : { arch: 'unet', inChannels: 1, features: [4, 8], norm: spec.norm },
+      model:
+        spec.arch === 'joint'
+          ? { arch: 'joint', inChannels: 1, features: [4, 8, 16], norm: spec.norm }
+          : { arch: 'unet', inChannels: 1, features: [4, 8], norm: spec.norm },
       slice: { ...DEFAULT_SLICE_CONFIG, patchSize: 32 },
       // A loss that is a mean over the samples (BCE alone), so W batches of b average to one of W * b.
       loss: { dice: 0, bce: 1, cls: 0, raw: 0 },
@@ -68,7 +78,9 @@ export function runWorker(spec: WorkerSpec, group: ProcessGroup | null): void {
     resume: spec.resume,
     cases: { train: cases, val: [] },
     sizeBins: BINS,
-    ...(group ? { distributed: { group, syncBn: spec.syncBn, ...(spec.bucketCapMb !== undefined ? { bucketCapMb: spec.bucketCapMb } : {}) } } : {}),
+    ...(group
+      ? { distributed: { group, syncBn: spec.syncBn, ...(spec.bucketCapMb !== undefined ? { bucketCapMb: spec.bucketCapMb } : {}) } }
+      : {}),
     events: {
       onMessage: (s) => process.stderr.write(`[rank ${rank}] ${s}\n`),
       onEpochEnd: (r) => process.stderr.write(`[rank ${rank}] epoch ${r.epoch} loss ${r.trainLoss.toFixed(5)}\n`),
@@ -81,7 +93,8 @@ export function runWorker(spec: WorkerSpec, group: ProcessGroup | null): void {
       const dispose = model.dispose.bind(model);
       dump = () => {
         const weights: Record<string, number[]> = {};
-        for (const [k, t] of Object.entries(model.stateDict())) if (t.dtype === 'float32') weights[k] = Array.from(t.toTypedArray() as Float32Array);
+        for (const [k, t] of Object.entries(model.stateDict()))
+          if (t.dtype === 'float32') weights[k] = Array.from(t.toTypedArray() as Float32Array);
         writeFileSync(join(spec.weightsDir, `rank${rank}.json`), JSON.stringify(weights));
       };
       model.dispose = () => {

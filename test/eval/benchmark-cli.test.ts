@@ -8,9 +8,12 @@ import { runCliBatch, tempDir } from '../io/helpers.ts';
 
 const missing = missingDataReason(lidcCropsDir()) ?? missingDataReason(lidcScansDir());
 
-test('benchmark: folds, crops and scans from the command line; bad arguments end with one line and exit 1', { skip: missing ?? false }, () => {
+test('benchmark: folds, crops and scans from the command line; bad arguments end with one line and exit 1', {
+  skip: missing ?? false,
+}, () => {
   const d = tempDir('bench');
-  const csv = join(d, 'rows.csv'), md = join(d, 'table.md');
+  const csv = join(d, 'rows.csv'),
+    md = join(d, 'table.md');
   const scan0001 = join(lidcScansDir(), 'LIDC-IDRI-0001');
   const [folds, crops, scans, badPrompt, overModel, badFold, noModel] = runCliBatch([
     ['benchmark', 'folds', '--folds', '5'],
@@ -30,7 +33,12 @@ test('benchmark: folds, crops and scans from the command line; bad arguments end
   assert.ok(existsSync(md));
   assert.equal(scans!.code, 0, scans!.stderr);
   assert.match(scans!.stdout, /\| LIDC-IDRI-0001 \| 1 \| 4 \| point \|/);
-  for (const [r, what] of [[badPrompt, /--prompts: expected point, box/], [overModel, /an output may not overwrite an input/], [badFold, /--fold: expected i\/k/], [noModel, /no such model file/]] as const) {
+  for (const [r, what] of [
+    [badPrompt, /--prompts: expected point, box/],
+    [overModel, /an output may not overwrite an input/],
+    [badFold, /--fold: expected i\/k/],
+    [noModel, /no such model file/],
+  ] as const) {
     assert.equal(r!.code, 1, r!.stderr);
     assert.match(r!.stderr, what);
     assert.equal(r!.stderr.trim().split('\n').length, 1, r!.stderr);

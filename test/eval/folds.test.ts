@@ -27,7 +27,8 @@ test('folds keep each patient in one fold and spread every type evenly', () => {
     counts[f]![c.noduleType!]++;
     counts[f]!.total++;
   }
-  const range = (key: 'solid' | 'part-solid' | 'ground-glass' | 'total') => Math.max(...counts.map((c) => c[key])) - Math.min(...counts.map((c) => c[key]));
+  const range = (key: 'solid' | 'part-solid' | 'ground-glass' | 'total') =>
+    Math.max(...counts.map((c) => c[key])) - Math.min(...counts.map((c) => c[key]));
   assert.ok(range('part-solid') <= 1, JSON.stringify(counts));
   // The 8-nodule patient cannot be split, so ground-glass may differ by up to its size.
   assert.ok(range('ground-glass') <= 8, JSON.stringify(counts));
@@ -52,6 +53,7 @@ test('fold specs and bad fold counts', () => {
   assert.equal(parseFoldSpec('a/5'), null);
   assert.deepEqual(parseFoldList('3,1', 5), [0, 2]);
   assert.deepEqual(parseFoldList('5', 5), [4]);
-  for (const bad of ['0', '6', '1,1', '1,,2', 'x', '']) assert.throws(() => parseFoldList(bad, 5), /--only: expected distinct fold numbers from 1 to 5/, bad);
+  for (const bad of ['0', '6', '1,1', '1,,2', 'x', ''])
+    assert.throws(() => parseFoldList(bad, 5), /--only: expected distinct fold numbers from 1 to 5/, bad);
   assert.throws(() => stratifiedPatientFolds([{ patientId: 'a', noduleType: 'solid' }], 2, 1), /at least 2 patients/);
 });

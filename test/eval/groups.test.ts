@@ -13,7 +13,10 @@ test('nodule type from the LIDC texture: labels and ratings', () => {
   assert.equal(noduleTypeOfTexture('Part Solid/Mixed'), 'part-solid');
   assert.equal(noduleTypeOfTexture('Non-Solid/GGO'), 'ground-glass');
   assert.equal(noduleTypeOfTexture('Non-Solid/Mixed'), 'ground-glass');
-  assert.deepEqual([5, 4, 3, 2, 1].map((r) => noduleTypeOfTexture(r)), ['solid', 'solid', 'part-solid', 'ground-glass', 'ground-glass']);
+  assert.deepEqual(
+    [5, 4, 3, 2, 1].map((r) => noduleTypeOfTexture(r)),
+    ['solid', 'solid', 'part-solid', 'ground-glass', 'ground-glass'],
+  );
   assert.equal(noduleTypeOfTexture('3'), 'part-solid');
   assert.equal(noduleTypeOfTexture(''), null);
   assert.equal(noduleTypeOfTexture('Calcified'), null);
@@ -22,25 +25,39 @@ test('nodule type from the LIDC texture: labels and ratings', () => {
 });
 
 test('size groups by diameter', () => {
-  assert.deepEqual([3.2, 5.99, 6, 9.9, 10, 19.9, 20, 35].map(sizeGroupOf), ['3-6 mm', '3-6 mm', '6-10 mm', '6-10 mm', '10-20 mm', '10-20 mm', '>= 20 mm', '>= 20 mm']);
+  assert.deepEqual([3.2, 5.99, 6, 9.9, 10, 19.9, 20, 35].map(sizeGroupOf), [
+    '3-6 mm',
+    '3-6 mm',
+    '6-10 mm',
+    '6-10 mm',
+    '10-20 mm',
+    '10-20 mm',
+    '>= 20 mm',
+    '>= 20 mm',
+  ]);
   assert.equal(sizeGroupOf(Number.NaN), null);
 });
 
 /** A 60 x 60 x 5 crop at 0.7 mm of lung (-850 HU) with a 4 mm-radius disc nodule at (cx, 30). */
 function scene(cx: number, extra: (x: number, y: number) => number | null): { hu: Int16Array; mask: Uint8Array } {
-  const n = 60, nz = 5;
-  const hu = new Int16Array(n * n * nz), mask = new Uint8Array(n * n * nz);
-  for (let z = 0; z < nz; z++) for (let y = 0; y < n; y++) for (let x = 0; x < n; x++) {
-    const i = x + n * (y + n * z);
-    const inside = z >= 1 && z <= 3 && ((x - cx) * 0.7) ** 2 + ((y - 30) * 0.7) ** 2 <= 16;
-    mask[i] = inside ? 1 : 0;
-    hu[i] = inside ? 30 : (extra(x, y) ?? -850);
-  }
+  const n = 60,
+    nz = 5;
+  const hu = new Int16Array(n * n * nz),
+    mask = new Uint8Array(n * n * nz);
+  for (let z = 0; z < nz; z++)
+    for (let y = 0; y < n; y++)
+      for (let x = 0; x < n; x++) {
+        const i = x + n * (y + n * z);
+        const inside = z >= 1 && z <= 3 && ((x - cx) * 0.7) ** 2 + ((y - 30) * 0.7) ** 2 <= 16;
+        mask[i] = inside ? 1 : 0;
+        hu[i] = inside ? 30 : (extra(x, y) ?? -850);
+      }
   return { hu, mask };
 }
 
 test('pleural contact from the crop: a wall next to the nodule counts, a vessel reaching the edge does not', () => {
-  const dims: [number, number, number] = [60, 60, 5], sp: [number, number, number] = [0.7, 0.7, 2];
+  const dims: [number, number, number] = [60, 60, 5],
+    sp: [number, number, number] = [0.7, 0.7, 2];
   // Alone in lung.
   const free = scene(30, () => null);
   assert.equal(touchesPleura(free.hu, free.mask, dims, sp), false);
@@ -74,7 +91,16 @@ test('crop rows: scored against union, consensus and readers, grouped by type', 
   const dims: [number, number, number] = [6, 1, 1];
   const image = new Volume({ data: new Int16Array(6).fill(-850), dims, spacingMm: [1, 1, 1], originMm: [0, 0, 0] });
   const readers = [Uint8Array.from([1, 1, 1, 1, 0, 0]), Uint8Array.from([0, 1, 1, 1, 1, 0]), Uint8Array.from([0, 0, 1, 1, 0, 0])];
-  const mk = (id: string, t: CropCase['noduleType']): CropCase => ({ id, patientId: id, split: 'val', image, mask: unionMask(readers), sliceAreaMm2: Float64Array.of(5), diameterMm: 7, noduleType: t });
+  const mk = (id: string, t: CropCase['noduleType']): CropCase => ({
+    id,
+    patientId: id,
+    split: 'val',
+    image,
+    mask: unionMask(readers),
+    sliceAreaMm2: Float64Array.of(5),
+    diameterMm: 7,
+    noduleType: t,
+  });
   const pred = Uint8Array.from([0, 1, 1, 1, 0, 0]);
   const r = scoreCrop(mk('a', 'part-solid'), pred, readers);
   assert.equal(r.diceConsensus, 1);

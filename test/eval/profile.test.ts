@@ -24,9 +24,17 @@ test('trimAtConstriction clears the slices beyond the waist', () => {
   const dims: [number, number, number] = [4, 4, 5];
   const areas = [16, 4, 2, 8, 16]; // voxels per slice; prompt on slice 0
   const mask = new Uint8Array(80);
-  areas.forEach((a, z) => mask.fill(1, z * 16, z * 16 + a));
+  areas.forEach((a, z) => {
+    mask.fill(1, z * 16, z * 16 + a);
+  });
   const kept = trimAtConstriction(mask, dims, [1, 1, 1], 0);
   assert.deepEqual(kept, [0, 2]);
-  assert.equal(mask.subarray(48).reduce((s, v) => s + v, 0), 0);
-  assert.equal(mask.subarray(0, 48).reduce((s, v) => s + v, 0), 22);
+  assert.equal(
+    mask.subarray(48).reduce((s, v) => s + v, 0),
+    0,
+  );
+  assert.equal(
+    mask.subarray(0, 48).reduce((s, v) => s + v, 0),
+    22,
+  );
 });

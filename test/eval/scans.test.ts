@@ -4,7 +4,14 @@ import { Volume, readLidcScan } from '../../src/io/index.ts';
 import { lidcCropsDir, lidcScansDir, loadCrops, missingDataReason, DEFAULT_SLICE_CONFIG, scanNegatives } from '../../src/data/index.ts';
 import { loadModel } from '../../src/models/index.ts';
 import { DEFAULT_MODEL } from '../../src/cli/segment.ts';
-import { benchmarkScan, lesionBox, lesionCentreVoxel, mergeTouchingLesions, scoreLesion, type ReferenceLesion } from '../../src/eval/scans.ts';
+import {
+  benchmarkScan,
+  lesionBox,
+  lesionCentreVoxel,
+  mergeTouchingLesions,
+  scoreLesion,
+  type ReferenceLesion,
+} from '../../src/eval/scans.ts';
 import { benchmarkCrops } from '../../src/eval/benchmark.ts';
 import { readReaderIndex } from '../../src/eval/readers.ts';
 import type { LidcXml } from '../../src/io/lidc.ts';
@@ -18,14 +25,16 @@ function sphereScan(): { scan: Volume<Int16Array>; lesion: ReferenceLesion } {
   const [nx, ny, nz] = [100, 100, 40];
   const data = new Int16Array(nx * ny * nz);
   const voxels: number[] = [];
-  for (let z = 0; z < nz; z++) for (let y = 0; y < ny; y++) for (let x = 0; x < nx; x++) {
-    const i = x + nx * (y + ny * z);
-    const r2 = ((x - 50) * 0.7) ** 2 + ((y - 50) * 0.7) ** 2 + ((z - 20) * 1.5) ** 2;
-    if (r2 <= 25) {
-      data[i] = 40;
-      voxels.push(i);
-    } else data[i] = x >= 80 ? 50 : -860 + ((x * 7 + y * 13 + z * 3) % 17);
-  }
+  for (let z = 0; z < nz; z++)
+    for (let y = 0; y < ny; y++)
+      for (let x = 0; x < nx; x++) {
+        const i = x + nx * (y + ny * z);
+        const r2 = ((x - 50) * 0.7) ** 2 + ((y - 50) * 0.7) ** 2 + ((z - 20) * 1.5) ** 2;
+        if (r2 <= 25) {
+          data[i] = 40;
+          voxels.push(i);
+        } else data[i] = x >= 80 ? 50 : -860 + ((x * 7 + y * 13 + z * 3) % 17);
+      }
   const scan = new Volume({ data, dims: [nx, ny, nz], spacingMm: [0.7, 0.7, 1.5], originMm: [-35, -35, -30], modality: 'CT' });
   return { scan, lesion: { index: 1, readerIds: [0], voxels: Int32Array.from(voxels), votes: new Uint8Array(voxels.length).fill(1) } };
 }
@@ -34,8 +43,16 @@ test('lesion scoring: centre, box, Dice against union and consensus', () => {
   const dims: [number, number, number] = [10, 10, 3];
   // Two readers: reader 0 marks voxels 0..3 of row 5 in slice 1, reader 1 marks 2..5.
   const at = (x: number) => x + 10 * (5 + 10 * 1);
-  const lesion: ReferenceLesion = { index: 1, readerIds: [0, 1], voxels: Int32Array.from([0, 1, 2, 3, 4, 5].map(at)), votes: Uint8Array.from([1, 1, 2, 2, 1, 1]) };
-  assert.deepEqual(lesionBox(lesion, dims), [[0, 5, 1], [5, 5, 1]]);
+  const lesion: ReferenceLesion = {
+    index: 1,
+    readerIds: [0, 1],
+    voxels: Int32Array.from([0, 1, 2, 3, 4, 5].map(at)),
+    votes: Uint8Array.from([1, 1, 2, 2, 1, 1]),
+  };
+  assert.deepEqual(lesionBox(lesion, dims), [
+    [0, 5, 1],
+    [5, 5, 1],
+  ]);
   // 50% of 2 readers is 1 reader: the consensus is the union here; its centroid is x = 2.5 -> 3 (rounded).
   assert.deepEqual(lesionCentreVoxel(lesion, dims), [3, 5, 1]);
   const labels = new Uint8Array(300);
@@ -51,7 +68,12 @@ test('lesion scoring: centre, box, Dice against union and consensus', () => {
 test('reads that touch in 3D are one lesion; apart they stay two', () => {
   const dims: [number, number, number] = [10, 10, 4];
   const v = (x: number, y: number, z: number) => x + 10 * (y + 10 * z);
-  const a: ReferenceLesion = { index: 1, readerIds: [3], voxels: Int32Array.from([v(4, 4, 0), v(4, 4, 1)]), votes: Uint8Array.from([1, 1]) };
+  const a: ReferenceLesion = {
+    index: 1,
+    readerIds: [3],
+    voxels: Int32Array.from([v(4, 4, 0), v(4, 4, 1)]),
+    votes: Uint8Array.from([1, 1]),
+  };
   const b: ReferenceLesion = { index: 2, readerIds: [0, 1, 2, 3], voxels: Int32Array.from([v(5, 5, 2)]), votes: Uint8Array.from([4]) };
   const c: ReferenceLesion = { index: 3, readerIds: [0], voxels: Int32Array.from([v(9, 9, 3)]), votes: Uint8Array.from([1]) };
   const merged = mergeTouchingLesions([a, b, c], dims);
@@ -59,7 +81,10 @@ test('reads that touch in 3D are one lesion; apart they stay two', () => {
   assert.deepEqual(merged[0]!.readerIds, [0, 1, 2, 3]);
   assert.deepEqual([...merged[0]!.voxels], [v(4, 4, 0), v(4, 4, 1), v(5, 5, 2)]);
   assert.deepEqual([...merged[0]!.votes], [1, 1, 4]);
-  assert.deepEqual(merged.map((m) => m.index), [1, 2]);
+  assert.deepEqual(
+    merged.map((m) => m.index),
+    [1, 2],
+  );
 });
 
 test('whole-scan benchmark: the shipped model on a synthetic scan finds the known sphere from a point and from a box', () => {
@@ -67,7 +92,10 @@ test('whole-scan benchmark: the shipped model on a synthetic scan finds the know
   try {
     const { scan, lesion } = sphereScan();
     const rows = benchmarkScan(model, info, scan, 'sphere', [lesion]);
-    assert.deepEqual(rows.map((r) => r.prompt), ['point', 'box']);
+    assert.deepEqual(
+      rows.map((r) => r.prompt),
+      ['point', 'box'],
+    );
     for (const r of rows) {
       assert.equal(r.unionVoxels, lesion.voxels.length);
       assert.ok(r.diceUnion > 0.8, `${r.prompt}: Dice ${r.diceUnion.toFixed(3)} against the sphere`);
@@ -80,15 +108,32 @@ test('whole-scan benchmark: the shipped model on a synthetic scan finds the know
 
 test('negatives from a whole scan stay away from every reader mark and have empty masks', () => {
   const { scan, lesion } = sphereScan();
-  const xml: LidcXml = { path: 'x.xml', seriesInstanceUid: '', studyInstanceUid: '', readers: [], nodules: [], smallNodules: [], nonNodules: [] };
+  const xml: LidcXml = {
+    path: 'x.xml',
+    seriesInstanceUid: '',
+    studyInstanceUid: '',
+    readers: [],
+    nodules: [],
+    smallNodules: [],
+    nonNodules: [],
+  };
   const nodule = { index: 1, reads: [], readers: [0], voxels: lesion.voxels, votes: lesion.votes };
-  const negs = scanNegatives(scan, xml, [nodule], DEFAULT_SLICE_CONFIG, 'S', 'S', { count: 40, minDistanceMm: 10, endGapMm: 4, endSpanMm: 12, seed: 3 });
+  const negs = scanNegatives(scan, xml, [nodule], DEFAULT_SLICE_CONFIG, 'S', 'S', {
+    count: 40,
+    minDistanceMm: 10,
+    endGapMm: 4,
+    endSpanMm: 12,
+    seed: 3,
+  });
   const ends = negs.filter((n) => n.id.includes('_neg_end_'));
   const tissue = negs.filter((n) => n.id.includes('_neg_tissue_'));
   assert.equal(tissue.length, 40);
   assert.ok(ends.length > 0);
   for (const n of negs) {
-    assert.equal(n.mask.reduce((s, x) => s + x, 0), 0);
+    assert.equal(
+      n.mask.reduce((s, x) => s + x, 0),
+      0,
+    );
     assert.equal(n.noduleType, null);
     assert.equal(n.image.dims[2], 1);
     assert.equal(n.image.dims[0] % 2, 1);
@@ -104,23 +149,43 @@ test('negatives from a whole scan stay away from every reader mark and have empt
     }
   }
   // Seeded.
-  const again = scanNegatives(scan, xml, [nodule], DEFAULT_SLICE_CONFIG, 'S', 'S', { count: 40, minDistanceMm: 10, endGapMm: 4, endSpanMm: 12, seed: 3 });
-  assert.deepEqual(again.map((n) => n.image.originMm), negs.map((n) => n.image.originMm));
+  const again = scanNegatives(scan, xml, [nodule], DEFAULT_SLICE_CONFIG, 'S', 'S', {
+    count: 40,
+    minDistanceMm: 10,
+    endGapMm: 4,
+    endSpanMm: 12,
+    seed: 3,
+  });
+  assert.deepEqual(
+    again.map((n) => n.image.originMm),
+    negs.map((n) => n.image.originMm),
+  );
 });
 
 // Regression guards on real data, with floors set below what the shipped model measured
 // (docs/results.md): a part-solid crop and the whole-scan nodule of LIDC-IDRI-0001 from a point.
-test('shipped model: a real part-solid crop and the LIDC-IDRI-0001 nodule from a point stay above their floors', { skip: missingScans ?? missingCrops ?? false }, async () => {
+test('shipped model: a real part-solid crop and the LIDC-IDRI-0001 nodule from a point stay above their floors', {
+  skip: missingScans ?? missingCrops ?? false,
+}, async () => {
   const { model, info } = loadModel(DEFAULT_MODEL);
   try {
     const crop = loadCrops({ splits: ['val'] }).filter((c) => c.noduleType === 'part-solid')[0]!;
     const dir = lidcCropsDir();
     const [row] = benchmarkCrops(model, info, [crop], { cropsDir: dir, readerIndex: readReaderIndex(dir) });
-    assert.ok(row!.diceUnion >= PART_SOLID_CROP_FLOOR, `${crop.id}: Dice ${row!.diceUnion.toFixed(3)} vs union (floor ${PART_SOLID_CROP_FLOOR})`);
+    assert.ok(
+      row!.diceUnion >= PART_SOLID_CROP_FLOOR,
+      `${crop.id}: Dice ${row!.diceUnion.toFixed(3)} vs union (floor ${PART_SOLID_CROP_FLOOR})`,
+    );
     const scanned = await readLidcScan(join(lidcScansDir(), 'LIDC-IDRI-0001'));
-    const lesions = mergeTouchingLesions(scanned.nodules.map((n) => ({ index: n.index, readerIds: n.readers, voxels: n.voxels, votes: n.votes })), scanned.series.volume.dims);
+    const lesions = mergeTouchingLesions(
+      scanned.nodules.map((n) => ({ index: n.index, readerIds: n.readers, voxels: n.voxels, votes: n.votes })),
+      scanned.series.volume.dims,
+    );
     const [r] = benchmarkScan(model, info, scanned.series.volume, '0001', lesions, { prompts: ['point'] });
-    assert.ok(r!.diceUnion >= WHOLE_SCAN_FLOOR, `LIDC-IDRI-0001 from a point: Dice ${r!.diceUnion.toFixed(3)} vs union (floor ${WHOLE_SCAN_FLOOR})`);
+    assert.ok(
+      r!.diceUnion >= WHOLE_SCAN_FLOOR,
+      `LIDC-IDRI-0001 from a point: Dice ${r!.diceUnion.toFixed(3)} vs union (floor ${WHOLE_SCAN_FLOOR})`,
+    );
   } finally {
     model.dispose();
   }

@@ -27,6 +27,13 @@ function nifti(h: Parameters<typeof niftiHeader>[0], voxels: number): Uint8Array
   return out;
 }
 
+function folderWith(name: string, file: string, text: string): string {
+  const d = join(dir, name);
+  mkdirSync(d);
+  writeFileSync(join(d, file), text);
+  return d;
+}
+
 function series(name: string, slices: Parameters<typeof writeFakeSeries>[1]): string {
   const d = join(dir, name);
   writeFakeSeries(d, slices);
@@ -40,25 +47,76 @@ const CASES: Array<[string, string, RegExp]> = [
   ['truncated gzip', put('cut.nii.gz', gzipSync(goodBytes).subarray(0, 40)), /truncated or corrupt gzip/],
   ['truncated voxel data', put('cut.nii', goodBytes.subarray(0, 352 + 20)), /truncated voxel data \(20 of 48 bytes/],
   ['truncated header', put('short.nii', goodBytes.subarray(0, 100)), /truncated NIfTI header \(100 of 348 bytes\)/],
-  ['non-image named .nii', put('text.nii', 'this is not an image, just some text that is long enough to be read as a header'.repeat(5)), /not a NIfTI file/],
+  [
+    'non-image named .nii',
+    put('text.nii', 'this is not an image, just some text that is long enough to be read as a header'.repeat(5)),
+    /not a NIfTI file/,
+  ],
   ['unknown extension', put('notes.txt', 'hello'), /unknown image format/],
   ['non-image named .nrrd', put('junk.nrrd', 'hello world'), /not a NRRD file/],
   ['non-image named .mhd', put('junk.mhd', 'hello world'), /not a MetaImage header/],
-  ['wrongly shaped NIfTI (dims bigger than the data)', put('shape.nii', nifti({ dims: [4, 3, 5], pixdim: [1, 1, 1, 1] }, 24)), /truncated voxel data \(48 of 120 bytes/],
-  ['wrongly shaped MetaImage (DimSize vs data)', put('shape.mhd', mhd.replace('DimSize = 4 3 2', 'DimSize = 4 3 9').replace('ElementDataFile = good.raw', 'ElementDataFile = good.raw')), /truncated voxel data \(48 of 216 bytes/],
-  ['MetaImage NDims disagreeing with DimSize', put('ndims.mhd', mhd.replace('DimSize = 4 3 2', 'DimSize = 4 3')), /NDims = 3 but DimSize has 2 values/],
+  [
+    'wrongly shaped NIfTI (dims bigger than the data)',
+    put('shape.nii', nifti({ dims: [4, 3, 5], pixdim: [1, 1, 1, 1] }, 24)),
+    /truncated voxel data \(48 of 120 bytes/,
+  ],
+  [
+    'wrongly shaped MetaImage (DimSize vs data)',
+    put('shape.mhd', mhd.replace('DimSize = 4 3 2', 'DimSize = 4 3 9').replace('ElementDataFile = good.raw', 'ElementDataFile = good.raw')),
+    /truncated voxel data \(48 of 216 bytes/,
+  ],
+  [
+    'MetaImage NDims disagreeing with DimSize',
+    put('ndims.mhd', mhd.replace('DimSize = 4 3 2', 'DimSize = 4 3')),
+    /NDims = 3 but DimSize has 2 values/,
+  ],
   ['MetaImage with its data file missing', put('lost.mhd', mhd.replace('good.raw', 'lost.raw')), /data file lost\.raw is missing/],
   ['4D NIfTI', put('4d.nii', nifti({ dims: [4, 3, 2, 2], pixdim: [1, 1, 1, 1, 1] }, 48)), /4D image \[4, 3, 2, 2\] is not supported/],
-  ['4D MetaImage', put('4d.mhd', mhd.replace('NDims = 3', 'NDims = 4').replace('DimSize = 4 3 2', 'DimSize = 4 3 1 2')), /4D image \[4, 3, 1, 2\] is not supported/],
-  ['zero spacing (NIfTI)', put('zero.nii', nifti({ dims: [4, 3, 2], pixdim: [1, 1, 0, 1] }, 24)), /spacing must be positive, got pixdim\[2\] = 0/],
-  ['negative spacing (NIfTI)', put('neg.nii', nifti({ dims: [4, 3, 2], pixdim: [1, -1, 1, 1] }, 24)), /spacing must be positive, got pixdim\[1\] = -1/],
-  ['zero spacing (MetaImage)', put('zero.mhd', mhd.replace(/ElementSpacing = .*/, 'ElementSpacing = 1 0 2')), /spacing must be positive, got \[1, 0, 2\]/],
-  ['DICOM folder with no images', (mkdirSync(join(dir, 'nodcm')), writeFileSync(join(dir, 'nodcm', 'readme.txt'), 'x'), join(dir, 'nodcm')), /no DICOM images in this folder/],
-  ['DICOM series with a gap', series('gap', [{ z: 0 }, { z: 2 }, { z: 4 }, { z: 8 }, { z: 10 }]), /gap in the series: about 1 slice\(s\) missing between .*IM0003\.dcm and .*IM0004\.dcm \(4\.000 mm step, 2\.000 mm expected\)/],
-  ['DICOM series with uneven spacing', series('uneven', [{ z: 0 }, { z: 2 }, { z: 4.5 }, { z: 6 }, { z: 8 }]), /uneven slice spacing \(steps from 1\.500 to 2\.500 mm\)/],
+  [
+    '4D MetaImage',
+    put('4d.mhd', mhd.replace('NDims = 3', 'NDims = 4').replace('DimSize = 4 3 2', 'DimSize = 4 3 1 2')),
+    /4D image \[4, 3, 1, 2\] is not supported/,
+  ],
+  [
+    'zero spacing (NIfTI)',
+    put('zero.nii', nifti({ dims: [4, 3, 2], pixdim: [1, 1, 0, 1] }, 24)),
+    /spacing must be positive, got pixdim\[2\] = 0/,
+  ],
+  [
+    'negative spacing (NIfTI)',
+    put('neg.nii', nifti({ dims: [4, 3, 2], pixdim: [1, -1, 1, 1] }, 24)),
+    /spacing must be positive, got pixdim\[1\] = -1/,
+  ],
+  [
+    'zero spacing (MetaImage)',
+    put('zero.mhd', mhd.replace(/ElementSpacing = .*/, 'ElementSpacing = 1 0 2')),
+    /spacing must be positive, got \[1, 0, 2\]/,
+  ],
+  ['DICOM folder with no images', folderWith('nodcm', 'readme.txt', 'x'), /no DICOM images in this folder/],
+  [
+    'DICOM series with a gap',
+    series('gap', [{ z: 0 }, { z: 2 }, { z: 4 }, { z: 8 }, { z: 10 }]),
+    /gap in the series: about 1 slice\(s\) missing between .*IM0003\.dcm and .*IM0004\.dcm \(4\.000 mm step, 2\.000 mm expected\)/,
+  ],
+  [
+    'DICOM series with uneven spacing',
+    series('uneven', [{ z: 0 }, { z: 2 }, { z: 4.5 }, { z: 6 }, { z: 8 }]),
+    /uneven slice spacing \(steps from 1\.500 to 2\.500 mm\)/,
+  ],
   ['DICOM slices at the same position', series('dup', [{ z: 0 }, { z: 2 }, { z: 2 }]), /two slices at the same position/],
-  ['non-CT modality', series('mr', [{ z: 0, modality: 'MR' }, { z: 2, modality: 'MR' }]), /modality is MR, only CT is supported/],
-  ['truncated DICOM file', series('cutdcm', [{ z: 0 }, { z: 2, truncateBy: 10 }]), /IM0002\.dcm: (corrupt or truncated DICOM file|truncated pixel data)/],
+  [
+    'non-CT modality',
+    series('mr', [
+      { z: 0, modality: 'MR' },
+      { z: 2, modality: 'MR' },
+    ]),
+    /modality is MR, only CT is supported/,
+  ],
+  [
+    'truncated DICOM file',
+    series('cutdcm', [{ z: 0 }, { z: 2, truncateBy: 10 }]),
+    /IM0002\.dcm: (corrupt or truncated DICOM file|truncated pixel data)/,
+  ],
 ];
 
 for (const [what, path, reason] of CASES) {
@@ -86,10 +144,16 @@ test('bad input from the command line: exit 1, one line naming the file, nothing
 
 test('bad input: malformed and non-LIDC XML', () => {
   const bad = put('bad.xml', '<LidcReadMessage><readingSession><unblindedReadNodule></readingSession></LidcReadMessage>');
-  assert.throws(() => parseLidcXml(bad), (e) => isUserError(e) && /bad\.xml: malformed XML \(line 1: /.test(e.message) && !e.message.includes('\n'));
+  assert.throws(
+    () => parseLidcXml(bad),
+    (e) => isUserError(e) && /bad\.xml: malformed XML \(line 1: /.test(e.message) && !e.message.includes('\n'),
+  );
   const other = put('other.xml', '<?xml version="1.0"?><html><body/></html>');
   assert.throws(() => parseLidcXml(other), /other\.xml: not an LIDC read/);
-  const nan = put('nan.xml', '<LidcReadMessage><readingSession><unblindedReadNodule><noduleID>1</noduleID><roi><imageZposition>abc</imageZposition></roi></unblindedReadNodule></readingSession></LidcReadMessage>');
+  const nan = put(
+    'nan.xml',
+    '<LidcReadMessage><readingSession><unblindedReadNodule><noduleID>1</noduleID><roi><imageZposition>abc</imageZposition></roi></unblindedReadNodule></readingSession></LidcReadMessage>',
+  );
   assert.throws(() => parseLidcXml(nan), /nan\.xml: imageZposition of 1 is not a number \("abc"\)/);
   assert.throws(() => parseLidcXml(put('empty.xml', '')), /empty\.xml: empty file/);
 });
@@ -97,7 +161,10 @@ test('bad input: malformed and non-LIDC XML', () => {
 /** A 12x12 fake series with an LIDC XML: one reader outlines a 5x5 square on slices 1 and 2. */
 function lidcFolder(name: string, xml: string | null): string {
   const d = join(dir, name);
-  writeFakeSeries(d, [0, 2, 4, 6].map((z) => ({ z, rows: 12, cols: 12 })));
+  writeFakeSeries(
+    d,
+    [0, 2, 4, 6].map((z) => ({ z, rows: 12, cols: 12 })),
+  );
   if (xml !== null) writeFileSync(join(d, '001.xml'), xml);
   return d;
 }
@@ -127,7 +194,12 @@ test('lidc command on a fabricated series: lists, writes the mask (outline exclu
   const out = join(dir, 'lidc-ok-out', 'mask.nii.gz');
   const [r] = runCliBatch([['lidc', d, '--agreement', 'any', '--output', out, '--json']]) as [CliResult];
   assert.equal(r.code, 0, r.stderr);
-  const report = JSON.parse(r.stdout) as { readers: number; smallNodules: number; nonNodules: number; nodules: Array<{ voxels: number; readers: number; characteristics: { malignancy: number } }> };
+  const report = JSON.parse(r.stdout) as {
+    readers: number;
+    smallNodules: number;
+    nonNodules: number;
+    nodules: Array<{ voxels: number; readers: number; characteristics: { malignancy: number } }>;
+  };
   assert.equal(report.readers, 2);
   assert.equal(report.smallNodules, 1);
   assert.equal(report.nonNodules, 1);
@@ -174,7 +246,10 @@ test('a failed write leaves no file and no temporary file behind', async () => {
   mkdirSync(d);
   writeFileSync(join(d, 'blocker'), 'x');
   // The target's folder is a file: the write must fail cleanly.
-  assert.throws(() => writeNifti(join(d, 'blocker', 'm.nii.gz'), good), (e) => isUserError(e) && /blocker\/m\.nii\.gz: cannot (write|create its folder)/.test(e.message));
+  assert.throws(
+    () => writeNifti(join(d, 'blocker', 'm.nii.gz'), good),
+    (e) => isUserError(e) && /blocker\/m\.nii\.gz: cannot (write|create its folder)/.test(e.message),
+  );
   await assert.rejects(writeItkImage(join(d, 'blocker', 'm.mhd'), good), (e) => isUserError(e));
   assert.throws(() => writeNifti(join(d, 'm.txt'), good), /must end in \.nii or \.nii\.gz/);
   assert.deepEqual(readdirSync(d), ['blocker']);

@@ -13,8 +13,14 @@ const err = process.stderr.write.bind(process.stderr);
 for (const args of cases) {
   let stdout = '';
   let stderr = '';
-  process.stdout.write = ((s: string | Uint8Array) => ((stdout += typeof s === 'string' ? s : Buffer.from(s).toString()), true)) as typeof process.stdout.write;
-  process.stderr.write = ((s: string | Uint8Array) => ((stderr += typeof s === 'string' ? s : Buffer.from(s).toString()), true)) as typeof process.stderr.write;
+  process.stdout.write = ((s: string | Uint8Array) => {
+    stdout += typeof s === 'string' ? s : Buffer.from(s).toString();
+    return true;
+  }) as typeof process.stdout.write;
+  process.stderr.write = ((s: string | Uint8Array) => {
+    stderr += typeof s === 'string' ? s : Buffer.from(s).toString();
+    return true;
+  }) as typeof process.stderr.write;
   let code: number;
   try {
     code = await main(['node', 'noduleseg', ...args]);

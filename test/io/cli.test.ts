@@ -6,7 +6,12 @@ import { runCliBatch, tempDir, writeFakeSeries } from './helpers.ts';
 
 test('inspect prints dims, spacing, origin, value range and modality (file, DICOM folder, JSON)', () => {
   const dir = tempDir('inspect');
-  const v = new Volume({ data: new Int16Array(24).map((_, i) => i * 10 - 100), dims: [4, 3, 2], spacingMm: [0.5, 0.75, 2], originMm: [1.5, -2, 3] });
+  const v = new Volume({
+    data: new Int16Array(24).map((_, i) => i * 10 - 100),
+    dims: [4, 3, 2],
+    spacingMm: [0.5, 0.75, 2],
+    originMm: [1.5, -2, 3],
+  });
   writeNifti(join(dir, 'a.nii.gz'), v);
   writeFakeSeries(join(dir, 'ct'), [{ z: 0 }, { z: 2.5 }, { z: 5 }]);
   const [file, folder, json] = runCliBatch([

@@ -45,7 +45,9 @@ function sample(direction: Mat3 = OBLIQUE): Volume<Int16Array> {
 
 function close(a: readonly number[], b: readonly number[], tol: number, what: string): void {
   assert.equal(a.length, b.length);
-  a.forEach((x, i) => assert.ok(Math.abs(x - b[i]!) <= tol, `${what}[${i}]: ${x} vs ${b[i]}`));
+  a.forEach((x, i) => {
+    assert.ok(Math.abs(x - b[i]!) <= tol, `${what}[${i}]: ${x} vs ${b[i]}`);
+  });
 }
 
 test('world <-> voxel on an oblique grid', () => {
@@ -55,9 +57,20 @@ test('world <-> voxel on an oblique grid', () => {
   // One step along i moves spacing[0] mm along the first direction column.
   const w1 = v.voxelToWorld([1, 0, 0]);
   close([w1[0] - w[0], w1[1] - w[1], w1[2] - w[2]], [OBLIQUE[0] * 0.703125, OBLIQUE[3] * 0.703125, OBLIQUE[6] * 0.703125], 1e-12, 'step');
-  for (const p of [[0, 0, 0], [6, 4, 3], [2.5, -1.25, 7.75]]) close(v.worldToVoxel(v.voxelToWorld(p)), p, 1e-9, 'round trip');
-  assert.throws(() => new Volume({ data: new Int16Array(5), dims: [2, 2, 2], spacingMm: [1, 1, 1], originMm: [0, 0, 0] }), /data has 5 voxels/);
-  assert.throws(() => new Volume({ data: new Int16Array(8), dims: [2, 2, 2], spacingMm: [1, 0, 1], originMm: [0, 0, 0] }), /spacing must be positive/);
+  for (const p of [
+    [0, 0, 0],
+    [6, 4, 3],
+    [2.5, -1.25, 7.75],
+  ])
+    close(v.worldToVoxel(v.voxelToWorld(p)), p, 1e-9, 'round trip');
+  assert.throws(
+    () => new Volume({ data: new Int16Array(5), dims: [2, 2, 2], spacingMm: [1, 1, 1], originMm: [0, 0, 0] }),
+    /data has 5 voxels/,
+  );
+  assert.throws(
+    () => new Volume({ data: new Int16Array(8), dims: [2, 2, 2], spacingMm: [1, 0, 1], originMm: [0, 0, 0] }),
+    /spacing must be positive/,
+  );
 });
 
 for (const ext of ['nii', 'nii.gz']) {
@@ -122,7 +135,9 @@ test('NIfTI scl_slope/scl_inter are applied; sform wins over qform', () => {
   assert.equal(r.originMm[0], -50); // RAS x 50 is LPS x -50
 });
 
-test('a mask written for a NIfTI image keeps the source header geometry byte for byte', { skip: missingDataReason(lidcCropsDir()) ?? false }, () => {
+test('a mask written for a NIfTI image keeps the source header geometry byte for byte', {
+  skip: missingDataReason(lidcCropsDir()) ?? false,
+}, () => {
   const src = join(lidcCropsDir(), 'image', 'LIDC-IDRI-0001_R_1.nii.gz');
   const img = readNifti(src);
   const mask = new Uint8Array(img.voxelCount).map((_, i) => (i % 7 === 0 ? 1 : 0));
@@ -134,12 +149,18 @@ test('a mask written for a NIfTI image keeps the source header geometry byte for
   assert.deepEqual([back.dims, back.spacingMm, back.originMm, back.direction], [img.dims, img.spacingMm, img.originMm, img.direction]);
   const a = gunzipSync(readFileSync(src));
   const b = gunzipSync(readFileSync(join(dir, 'm.nii.gz')));
-  for (const [from, to] of [[76, 108], [252, 328]]) assert.deepEqual(b.subarray(from!, to!), a.subarray(from!, to!), `header bytes ${from}..${to}`);
+  for (const [from, to] of [
+    [76, 108],
+    [252, 328],
+  ])
+    assert.deepEqual(b.subarray(from!, to!), a.subarray(from!, to!), `header bytes ${from}..${to}`);
   assert.throws(() => writeNiftiMask(join(dir, 'bad.nii.gz'), new Uint8Array(5), img), /mask has 5 voxels/);
   assert.deepEqual(readdirSync(dir), ['m.nii.gz']);
 });
 
-test('our NIfTI reader agrees with itk-wasm on the crops (voxels and geometry)', { skip: missingDataReason(lidcCropsDir()) ?? false }, async () => {
+test('our NIfTI reader agrees with itk-wasm on the crops (voxels and geometry)', {
+  skip: missingDataReason(lidcCropsDir()) ?? false,
+}, async () => {
   for (const id of ['LIDC-IDRI-0001_R_1', 'LIDC-IDRI-0003_R_3']) {
     const p = join(lidcCropsDir(), 'image', `${id}.nii.gz`);
     const ours = readNifti(p);
@@ -155,13 +176,21 @@ test('our NIfTI reader agrees with itk-wasm on the crops (voxels and geometry)',
 test('DICOM series: sorted along the normal whatever the file order; spacing and rescale', async () => {
   const dir = tempDir('dcm');
   // Files written in shuffled z order with InstanceNumber disagreeing with position.
-  writeFakeSeries(dir, [{ z: 34, instance: 1 }, { z: 30, instance: 5 }, { z: 36, instance: 2, slope: 2, intercept: -2048 }, { z: 32, instance: 3 }]);
+  writeFakeSeries(dir, [
+    { z: 34, instance: 1 },
+    { z: 30, instance: 5 },
+    { z: 36, instance: 2, slope: 2, intercept: -2048 },
+    { z: 32, instance: 3 },
+  ]);
   const r = await readDicomSeries(dir);
   const v = r.volume;
   assert.deepEqual(v.dims, [4, 3, 4]);
   assert.deepEqual(v.spacingMm, [0.75, 0.5, 2]);
   assert.deepEqual(v.originMm, [-10, -20, 30]);
-  assert.deepEqual(r.files.map((f) => f.slice(-10)), ['IM0002.dcm', 'IM0004.dcm', 'IM0001.dcm', 'IM0003.dcm']);
+  assert.deepEqual(
+    r.files.map((f) => f.slice(-10)),
+    ['IM0002.dcm', 'IM0004.dcm', 'IM0001.dcm', 'IM0003.dcm'],
+  );
   // Slice k = 3 is the third file written (n = 2): raw i + 20, slope 2, intercept -2048.
   assert.equal(v.data[3 * 12 + 5], (5 + 20) * 2 - 2048);
   assert.equal(v.data[0], 0 + 10 - 1024);
@@ -173,21 +202,34 @@ test('DICOM: RLE-compressed slices decode (through GDCM) to the same HU, each wi
   const dir = tempDir('rle');
   const slices = [{ z: 0 }, { z: 2, slope: 2, intercept: -2048 }, { z: 4 }];
   writeFakeSeries(join(dir, 'plain'), slices);
-  writeFakeSeries(join(dir, 'rle'), slices.map((s) => ({ ...s, rle: true })));
+  writeFakeSeries(
+    join(dir, 'rle'),
+    slices.map((s) => ({ ...s, rle: true })),
+  );
   const plain = (await readDicomSeries(join(dir, 'plain'))).volume;
   const rle = (await readDicomSeries(join(dir, 'rle'))).volume;
   assert.deepEqual(rle.data, plain.data);
   assert.equal(rle.data[12], (0 + 10) * 2 - 2048);
   assert.deepEqual([rle.dims, rle.spacingMm, rle.originMm], [plain.dims, plain.spacingMm, plain.originMm]);
   // A corrupt compressed file is a one-line error naming it.
-  const files = writeFakeSeries(join(dir, 'bad'), [{ z: 0, rle: true }, { z: 2, rle: true, truncateBy: 30 }]);
-  await assert.rejects(readVolume(join(dir, 'bad')), (e: unknown) => e instanceof Error && e.message.startsWith(files[1]!) && !e.message.includes('\n'));
+  const files = writeFakeSeries(join(dir, 'bad'), [
+    { z: 0, rle: true },
+    { z: 2, rle: true, truncateBy: 30 },
+  ]);
+  await assert.rejects(
+    readVolume(join(dir, 'bad')),
+    (e: unknown) => e instanceof Error && e.message.startsWith(files[1]!) && !e.message.includes('\n'),
+  );
 });
 
 test('DICOM: a folder with two series asks which one; --series picks it', async () => {
   const dir = tempDir('dcm2');
   writeFakeSeries(join(dir, 'a'), [{ z: 0 }, { z: 2 }]);
-  writeFakeSeries(join(dir, 'b'), [{ z: 0, series: '1.2.826.0.1.3680043.10.1453.8.2' }, { z: 1, series: '1.2.826.0.1.3680043.10.1453.8.2' }, { z: 2, series: '1.2.826.0.1.3680043.10.1453.8.2' }]);
+  writeFakeSeries(join(dir, 'b'), [
+    { z: 0, series: '1.2.826.0.1.3680043.10.1453.8.2' },
+    { z: 1, series: '1.2.826.0.1.3680043.10.1453.8.2' },
+    { z: 2, series: '1.2.826.0.1.3680043.10.1453.8.2' },
+  ]);
   await assert.rejects(readDicomSeries(dir), /2 series in this folder, choose one: .*8\.1 \(CT, 2 files\).*8\.2 \(CT, 3 files\)/);
   assert.equal((await readDicomSeries(dir, { seriesUid: '1.2.826.0.1.3680043.10.1453.8.2' })).volume.dims[2], 3);
 });
@@ -234,7 +276,10 @@ test('crop around a centre (world or voxel), air outside, and paste back', () =>
   cm.data.fill(1);
   pasteCrop(m, cm, 'max');
   assert.equal(m.data[0], 1);
-  assert.equal(m.data.reduce((a, b) => a + b, 0), 28);
+  assert.equal(
+    m.data.reduce((a, b) => a + b, 0),
+    28,
+  );
   // Labels paste with mode 'fill': zeros of the crop and voxels already labelled are left alone.
   const lab = v.withData(new Uint8Array(v.voxelCount));
   const c1 = cropAround(lab, { voxel: [3, 2, 2] }, [3, 3, 3], 0).crop;
@@ -247,7 +292,13 @@ test('crop around a centre (world or voxel), air outside, and paste back', () =>
   assert.equal(lab.data.filter((x) => x === 1).length, 27);
   assert.equal(lab.data.filter((x) => x === 2).length, 9);
   // Off-grid crops are refused rather than silently misplaced.
-  const shifted = new Volume({ data: crop.data, dims: crop.dims, spacingMm: crop.spacingMm, originMm: [crop.originMm[0] + 0.3, crop.originMm[1], crop.originMm[2]], direction: crop.direction });
+  const shifted = new Volume({
+    data: crop.data,
+    dims: crop.dims,
+    spacingMm: crop.spacingMm,
+    originMm: [crop.originMm[0] + 0.3, crop.originMm[1], crop.originMm[2]],
+    direction: crop.direction,
+  });
   assert.throws(() => pasteCrop(target, shifted), /not on the target grid/);
 });
 

@@ -105,17 +105,28 @@ export function writeFakeSeries(dir: string, slices: FakeSlice[]): string[] {
 }
 
 /** A NIfTI-1 header (348 bytes + 4 extension bytes) with the given fields, little endian. */
-export function niftiHeader(o: { dims: number[]; datatype?: number; bitpix?: number; pixdim?: number[]; qform?: number; sform?: number }): Uint8Array {
+export function niftiHeader(o: {
+  dims: number[];
+  datatype?: number;
+  bitpix?: number;
+  pixdim?: number[];
+  qform?: number;
+  sform?: number;
+}): Uint8Array {
   const b = new Uint8Array(352);
   const dv = new DataView(b.buffer);
   dv.setInt32(0, 348, true);
   dv.setInt16(40, o.dims.length, true);
-  o.dims.forEach((d, a) => dv.setInt16(42 + 2 * a, d, true));
+  o.dims.forEach((d, a) => {
+    dv.setInt16(42 + 2 * a, d, true);
+  });
   for (let a = o.dims.length; a < 7; a++) dv.setInt16(42 + 2 * a, 1, true);
   dv.setInt16(70, o.datatype ?? 4, true);
   dv.setInt16(72, o.bitpix ?? 16, true);
   const pix = o.pixdim ?? [1, 1, 1, 1];
-  pix.forEach((p, a) => dv.setFloat32(76 + 4 * a, p, true));
+  pix.forEach((p, a) => {
+    dv.setFloat32(76 + 4 * a, p, true);
+  });
   dv.setFloat32(108, 352, true);
   dv.setFloat32(112, 1, true);
   dv.setInt16(252, o.qform ?? 1, true);
@@ -134,8 +145,11 @@ export interface CliResult {
 export function runCliBatch(cases: string[][]): CliResult[] {
   const d = tempDir('cli');
   writeFileSync(join(d, 'cases.json'), JSON.stringify(cases));
-  const r = spawnSync(process.execPath, ['--import', 'tsx', join(import.meta.dirname, 'cli-runner.ts'), join(d, 'cases.json'), join(d, 'results.json')], { encoding: 'utf8' });
+  const r = spawnSync(
+    process.execPath,
+    ['--import', 'tsx', join(import.meta.dirname, 'cli-runner.ts'), join(d, 'cases.json'), join(d, 'results.json')],
+    { encoding: 'utf8' },
+  );
   assert.equal(r.status, 0, r.stderr);
   return JSON.parse(readFileSync(join(d, 'results.json'), 'utf8')) as CliResult[];
 }
-

@@ -62,7 +62,10 @@ for (const [patient, expect] of Object.entries(EXPECT)) {
       assert.ok(Math.abs(vol.spacingMm[2] - 2.5) < 1e-6, `slice step ${vol.spacingMm[2]}`);
       assert.equal(vol.modality, 'CT');
       assert.deepEqual(series.warnings, []);
-      assert.deepEqual(listDicomSeries(dir).map((s) => s.files), [expect.slices]);
+      assert.deepEqual(
+        listDicomSeries(dir).map((s) => s.files),
+        [expect.slices],
+      );
       const { min, max } = vol.range();
       // The same range from every file's pixels decoded by dcmjs (an independent parser).
       let lo = Infinity;
@@ -96,7 +99,9 @@ for (const [patient, expect] of Object.entries(EXPECT)) {
       assert.ok(k1 >= 0);
       const h1 = header(series.files[k1]!);
       const w1 = vol.voxelToWorld([0, 0, k1]);
-      (h1['ImagePositionPatient'] as number[]).forEach((v, a) => assert.ok(Math.abs(w1[a]! - v) < 1e-3));
+      (h1['ImagePositionPatient'] as number[]).forEach((v, a) => {
+        assert.ok(Math.abs(w1[a]! - v) < 1e-3);
+      });
       // Rescaled pixels of that slice equal dcmjs's raw pixels * slope + intercept.
       const buf1 = (h1['PixelData'] as ArrayBuffer[])[0]!;
       const raw = Number(h1['PixelRepresentation']) === 1 ? new Int16Array(buf1) : new Uint16Array(buf1);
@@ -107,9 +112,15 @@ for (const [patient, expect] of Object.entries(EXPECT)) {
     });
 
     await t.test('world <-> voxel', () => {
-      for (const ijk of [[0, 0, 0], [511, 511, expect.slices - 1], [100.5, 37.25, 3]]) {
+      for (const ijk of [
+        [0, 0, 0],
+        [511, 511, expect.slices - 1],
+        [100.5, 37.25, 3],
+      ]) {
         const back = vol.worldToVoxel(vol.voxelToWorld(ijk));
-        ijk.forEach((v, a) => assert.ok(Math.abs(back[a]! - v) < 1e-9));
+        ijk.forEach((v, a) => {
+          assert.ok(Math.abs(back[a]! - v) < 1e-9);
+        });
       }
     });
 
@@ -119,7 +130,10 @@ for (const [patient, expect] of Object.entries(EXPECT)) {
       assert.deepEqual(again.originMm, vol.originMm);
     });
 
-    const xmlPath = findLidcXml(join(scans, patient), series.volume.source?.format === 'dicom' ? series.volume.source.series.seriesInstanceUid : '');
+    const xmlPath = findLidcXml(
+      join(scans, patient),
+      series.volume.source?.format === 'dicom' ? series.volume.source.series.seriesInstanceUid : '',
+    );
     const xml = parseLidcXml(xmlPath);
     const nodules = groupNodules(xml, vol);
 
@@ -128,10 +142,15 @@ for (const [patient, expect] of Object.entries(EXPECT)) {
       assert.equal(xml.smallNodules.length, expect.small);
       assert.equal(xml.nonNodules.length, expect.non);
       assert.equal(nodules.length, expect.nodules);
-      assert.ok(xml.nodules.every((n) => n.rois.every((r) => r.sopInstanceUid.startsWith('1.3.6.1.4.1.14519'))), 'UIDs stay strings');
+      assert.ok(
+        xml.nodules.every((n) => n.rois.every((r) => r.sopInstanceUid.startsWith('1.3.6.1.4.1.14519'))),
+        'UIDs stay strings',
+      );
       for (const n of nodules) {
         const r = noduleReport(n, vol, xml, 'any');
-        console.log(`${patient} nodule ${r.index}: ${r.readers} readers, ${r.volumeMm3.toFixed(0)} mm3, ${r.longestAxialDiameterMm.toFixed(1)} mm, centre [${r.centreMm.map((v) => v.toFixed(1)).join(', ')}]`);
+        console.log(
+          `${patient} nodule ${r.index}: ${r.readers} readers, ${r.volumeMm3.toFixed(0)} mm3, ${r.longestAxialDiameterMm.toFixed(1)} mm, centre [${r.centreMm.map((v) => v.toFixed(1)).join(', ')}]`,
+        );
         assert.ok(r.volumeMm3 > 0 && r.longestAxialDiameterMm > 3);
         assert.equal(new Set(n.reads.map((x) => x.reader)).size, n.reads.length, 'one read per reader in a nodule');
         // Consensus levels nest: all <= 0.5 <= any.

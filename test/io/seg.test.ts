@@ -21,7 +21,10 @@ import { runCliBatch, tempDir, writeFakeSeries, type CliResult } from './helpers
 
 test('DICOM SEG references its source series and reads back voxel for voxel', async () => {
   const dir = tempDir('seg');
-  writeFakeSeries(join(dir, 'ct'), [0, 2, 4, 6].map((z) => ({ z, rows: 12, cols: 10 })));
+  writeFakeSeries(
+    join(dir, 'ct'),
+    [0, 2, 4, 6].map((z) => ({ z, rows: 12, cols: 10 })),
+  );
   const ct = (await readDicomSeries(join(dir, 'ct'))).volume;
   const mask = new Uint8Array(ct.voxelCount);
   for (let j = 2; j < 7; j++) for (let i = 3; i < 9; i++) mask[ct.index(i, j, 1)] = 1;
@@ -44,10 +47,16 @@ test('DICOM SEG references its source series and reads back voxel for voxel', as
   assert.equal(ds.string('x00620001'), 'BINARY');
   assert.notEqual(ds.string('x0020000e'), src.seriesInstanceUid, 'a SEG is a new series');
   const refs = ds.elements['x00081115']!.items![0]!.dataSet!.elements['x0008114a']!.items!;
-  assert.deepEqual(refs.map((r) => r.dataSet!.string('x00081155')), src.sopInstanceUids);
+  assert.deepEqual(
+    refs.map((r) => r.dataSet!.string('x00081155')),
+    src.sopInstanceUids,
+  );
   // An empty mask still makes a valid SEG (one empty frame).
   writeDicomSeg(join(dir, 'seg', 'empty.dcm'), new Uint8Array(ct.voxelCount), ct);
-  assert.equal(readDicomSeg(join(dir, 'seg', 'empty.dcm'), ct).mask.reduce((a, b) => a + b, 0), 0);
+  assert.equal(
+    readDicomSeg(join(dir, 'seg', 'empty.dcm'), ct).mask.reduce((a, b) => a + b, 0),
+    0,
+  );
 });
 
 const hasDciodvfy = spawnSync('sh', ['-c', 'command -v dciodvfy']).status === 0;
@@ -60,14 +69,22 @@ function dciodvfyErrors(file: string): { text: string; errors: string[] } {
   return { text, errors: text.split('\n').filter((l) => /^\s*Error/.test(l)) };
 }
 
-test('DICOM SEG: dciodvfy finds no error (dicom3tools)', { skip: hasDciodvfy ? false : 'dciodvfy (dicom3tools) is not installed: apt-get install dicom3tools' }, async () => {
+test('DICOM SEG: dciodvfy finds no error (dicom3tools)', {
+  skip: hasDciodvfy ? false : 'dciodvfy (dicom3tools) is not installed: apt-get install dicom3tools',
+}, async () => {
   const dir = tempDir('seg-dciodvfy');
-  writeFakeSeries(join(dir, 'ct'), [0, 2, 4, 6].map((z) => ({ z, rows: 12, cols: 10 })));
+  writeFakeSeries(
+    join(dir, 'ct'),
+    [0, 2, 4, 6].map((z) => ({ z, rows: 12, cols: 10 })),
+  );
   const ct = (await readDicomSeries(join(dir, 'ct'))).volume;
   const mask = new Uint8Array(ct.voxelCount);
   for (let j = 2; j < 7; j++) for (let i = 3; i < 9; i++) for (const k of [1, 3]) mask[ct.index(i, j, k)] = 1;
   // A mask over two slices (frames with a gap between their source slices) and an empty one.
-  for (const [name, m] of [['mask.dcm', mask], ['empty.dcm', new Uint8Array(ct.voxelCount)]] as const) {
+  for (const [name, m] of [
+    ['mask.dcm', mask],
+    ['empty.dcm', new Uint8Array(ct.voxelCount)],
+  ] as const) {
     const out = join(dir, name);
     writeDicomSeg(out, m, ct, { algorithmType: 'AUTOMATIC', algorithmName: 'noduleseg test' });
     const { text, errors } = dciodvfyErrors(out);
@@ -84,13 +101,19 @@ test('DICOM SEG: dciodvfy finds no error (dicom3tools)', { skip: hasDciodvfy ? f
     const content = f.dataSet!.elements['x00209111']!.items![0]!.dataSet!;
     return [content.uint32('x00209157', 0), content.uint32('x00209157', 1)];
   });
-  assert.deepEqual(indexValues, [[1, 1], [1, 2]]);
+  assert.deepEqual(indexValues, [
+    [1, 1],
+    [1, 2],
+  ]);
 });
 
 test('DICOM SEG needs a DICOM source', () => {
   const v = new Volume({ data: new Int16Array(8), dims: [2, 2, 2], spacingMm: [1, 1, 1], originMm: [0, 0, 0] });
   const dir = tempDir('seg-bad');
-  assert.throws(() => writeDicomSeg(join(dir, 'x.dcm'), new Uint8Array(8), v), (e) => isUserError(e) && /not read from a DICOM series/.test(e.message));
+  assert.throws(
+    () => writeDicomSeg(join(dir, 'x.dcm'), new Uint8Array(8), v),
+    (e) => isUserError(e) && /not read from a DICOM series/.test(e.message),
+  );
   assert.ok(!existsSync(join(dir, 'x.dcm')));
 });
 
@@ -98,7 +121,9 @@ const skip = missingDataReason(lidcScansDir());
 test('LIDC-IDRI-0001 consensus as SEG, NIfTI and PNG from the command line', { skip: skip ?? false }, async () => {
   const dir = tempDir('lidc-real');
   const scan = join(lidcScansDir(), 'LIDC-IDRI-0001');
-  const [r] = runCliBatch([['lidc', scan, '--agreement', 'any', '--output', join(dir, 'm.nii.gz'), '--seg', join(dir, 'm.dcm'), '--png', join(dir, 'm.png')]]) as [CliResult];
+  const [r] = runCliBatch([
+    ['lidc', scan, '--agreement', 'any', '--output', join(dir, 'm.nii.gz'), '--seg', join(dir, 'm.dcm'), '--png', join(dir, 'm.png')],
+  ]) as [CliResult];
   assert.equal(r.code, 0, r.stderr);
   assert.match(r.stdout, /4 readers; 1 nodule\(s\) >= 3 mm; 9 mark\(s\) of nodules < 3 mm; 13 non-nodule mark\(s\)/);
   const { series, nodules } = await readLidcScan(scan);

@@ -13,17 +13,26 @@ import {
   type MaskGrid,
 } from '../../src/metrics/index.ts';
 
-function grid(dims: [number, number, number], spacingMm: [number, number, number], inside: (x: number, y: number, z: number) => boolean): MaskGrid {
+function grid(
+  dims: [number, number, number],
+  spacingMm: [number, number, number],
+  inside: (x: number, y: number, z: number) => boolean,
+): MaskGrid {
   const data = new Uint8Array(dims[0] * dims[1] * dims[2]);
-  for (let z = 0; z < dims[2]; z++) for (let y = 0; y < dims[1]; y++) for (let x = 0; x < dims[0]; x++) {
-    if (inside(x, y, z)) data[x + dims[0] * (y + dims[1] * z)] = 1;
-  }
+  for (let z = 0; z < dims[2]; z++)
+    for (let y = 0; y < dims[1]; y++)
+      for (let x = 0; x < dims[0]; x++) {
+        if (inside(x, y, z)) data[x + dims[0] * (y + dims[1] * z)] = 1;
+      }
   return { data, dims, spacingMm };
 }
 
 function lcg(seed: number): () => number {
   let s = seed >>> 0;
-  return () => ((s = (Math.imul(s, 1664525) + 1013904223) >>> 0) / 2 ** 32);
+  return () => {
+    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
+    return s / 2 ** 32;
+  };
 }
 
 test('overlap metrics on a hand-made case', () => {
@@ -66,11 +75,15 @@ test('distance transform equals brute force on an anisotropic grid', () => {
   sites[17] = 1;
   const d2 = squaredDistanceToSites(sites, dims, sp);
   for (let i = 0; i < sites.length; i++) {
-    const x = i % 9, y = Math.floor(i / 9) % 7, z = Math.floor(i / 63);
+    const x = i % 9,
+      y = Math.floor(i / 9) % 7,
+      z = Math.floor(i / 63);
     let best = Infinity;
     for (let j = 0; j < sites.length; j++) {
       if (!sites[j]) continue;
-      const a = j % 9, b = Math.floor(j / 9) % 7, c = Math.floor(j / 63);
+      const a = j % 9,
+        b = Math.floor(j / 9) % 7,
+        c = Math.floor(j / 63);
       best = Math.min(best, ((x - a) * sp[0]) ** 2 + ((y - b) * sp[1]) ** 2 + ((z - c) * sp[2]) ** 2);
     }
     assert.ok(Math.abs(d2[i]! - best) < 1e-9, `voxel ${i}: ${d2[i]} vs ${best}`);
@@ -81,14 +94,19 @@ test('HD95 matches a brute-force surface distance percentile', () => {
   const sp: [number, number, number] = [0.8, 0.8, 1.5];
   const a = grid([24, 24, 12], sp, (x, y, z) => ((x - 11) * 0.8) ** 2 + ((y - 12) * 0.8) ** 2 + ((z - 6) * 1.5) ** 2 < 36);
   const b = grid([24, 24, 12], sp, (x, y, z) => ((x - 13) * 0.8) ** 2 + ((y - 11) * 0.8) ** 2 + ((z - 6) * 1.5) ** 2 < 49);
-  const sa = surfaceVoxels(a), sb = surfaceVoxels(b);
+  const sa = surfaceVoxels(a),
+    sb = surfaceVoxels(b);
   const pts = (s: Uint8Array) => {
     const out: number[][] = [];
-    s.forEach((v, i) => { if (v) out.push([(i % 24) * sp[0], (Math.floor(i / 24) % 24) * sp[1], Math.floor(i / 576) * sp[2]]); });
+    s.forEach((v, i) => {
+      if (v) out.push([(i % 24) * sp[0], (Math.floor(i / 24) % 24) * sp[1], Math.floor(i / 576) * sp[2]]);
+    });
     return out;
   };
-  const pa = pts(sa), pb = pts(sb);
-  const directed = (p: number[][], q: number[][]) => p.map((u) => Math.min(...q.map((v) => Math.hypot(u[0]! - v[0]!, u[1]! - v[1]!, u[2]! - v[2]!))));
+  const pa = pts(sa),
+    pb = pts(sb);
+  const directed = (p: number[][], q: number[][]) =>
+    p.map((u) => Math.min(...q.map((v) => Math.hypot(u[0]! - v[0]!, u[1]! - v[1]!, u[2]! - v[2]!))));
   const expected = Math.max(percentile(directed(pa, pb), 95), percentile(directed(pb, pa), 95));
   assert.ok(Math.abs(hausdorff95Mm(a, b) - expected) < 1e-9);
   assert.equal(hausdorff95Mm(a, a), 0);
@@ -117,7 +135,7 @@ test('a sphere of known radius measures within 5%', () => {
 
 test('an ellipse: longest and perpendicular diameters along its axes', () => {
   const sp: [number, number, number] = [0.5, 0.5, 1];
-  const mask = grid([80, 60, 1], sp, (x, y) => ((x - 39.5) * 0.5 / 15) ** 2 + ((y - 29.5) * 0.5 / 6) ** 2 <= 1);
+  const mask = grid([80, 60, 1], sp, (x, y) => (((x - 39.5) * 0.5) / 15) ** 2 + (((y - 29.5) * 0.5) / 6) ** 2 <= 1);
   const m = measureNodule(mask);
   assert.ok(Math.abs(m.longestAxialDiameterMm - 30) < 1, `${m.longestAxialDiameterMm}`);
   assert.ok(Math.abs(m.perpendicularDiameterMm - 12) < 1, `${m.perpendicularDiameterMm}`);

@@ -19,7 +19,14 @@ import {
 import { segmentationLoss, softDiceLoss, nonEmptySampleDiceLoss, DEFAULT_LOSS_WEIGHTS } from '../../src/losses/index.ts';
 import { DEFAULT_SLICE_CONFIG, type SizeBins } from '../../src/data/index.ts';
 
-const BINS: SizeBins = { format: 'noduleseg.size-bins', version: 1, edgesMm2: [10, 40], classes: ['none', 'small', 'medium', 'large'], nonzeroSlices: 3, source: 'test' };
+const BINS: SizeBins = {
+  format: 'noduleseg.size-bins',
+  version: 1,
+  edgesMm2: [10, 40],
+  classes: ['none', 'small', 'medium', 'large'],
+  nonzeroSlices: 3,
+  source: 'test',
+};
 const SLICE = { ...DEFAULT_SLICE_CONFIG, patchSize: 32 };
 
 function configs(): ModelConfig[] {
@@ -39,13 +46,19 @@ test('every network: output shapes and a gradient for every parameter', () => {
   for (const cfg of configs()) {
     const model = buildModel(cfg, SLICE, BINS);
     tidy(() => {
-      const x = tensor(Float32Array.from({ length: 2 * cfg.inChannels * 32 * 32 }, (_, i) => Math.sin(i * 0.37)), [2, cfg.inChannels, 32, 32]);
+      const x = tensor(
+        Float32Array.from({ length: 2 * cfg.inChannels * 32 * 32 }, (_, i) => Math.sin(i * 0.37)),
+        [2, cfg.inChannels, 32, 32],
+      );
       const out = model.forward(x);
       assert.deepEqual(out.maskLogits.shape, [2, 1, 32, 32], cfg.arch);
       assert.deepEqual(out.rawMaskLogits.shape, [2, 1, 32, 32]);
       if (cfg.arch === 'joint') assert.deepEqual(out.classLogits!.shape, [2, 4]);
       else assert.equal(out.classLogits, null);
-      const y = tensor(Float32Array.from({ length: 2 * 32 * 32 }, (_, i) => ((i % 32) - 16) ** 2 + (((i >> 5) % 32) - 16) ** 2 < 40 ? 1 : 0), [2, 1, 32, 32]);
+      const y = tensor(
+        Float32Array.from({ length: 2 * 32 * 32 }, (_, i) => (((i % 32) - 16) ** 2 + (((i >> 5) % 32) - 16) ** 2 < 40 ? 1 : 0)),
+        [2, 1, 32, 32],
+      );
       const loss = segmentationLoss(out, y, cfg.arch === 'joint' ? tensor([2, 0], [2], 'int64') : null, DEFAULT_LOSS_WEIGHTS);
       loss.total.backward();
       for (const [name, p] of model.namedParameters()) {
@@ -68,21 +81,25 @@ test('constructor rejects impossible configs, naming the option', () => {
 /** A disc of logits (+4 inside, -4 outside) with 4% of pixels flipped (speckle). */
 function noisyDisc(size: number, radius: number, seed: number): { logits: Float32Array; clean: Uint8Array } {
   let s = seed;
-  const rnd = () => ((s = (Math.imul(s, 1664525) + 1013904223) >>> 0) / 2 ** 32);
+  const rnd = () => {
+    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
+    return s / 2 ** 32;
+  };
   const logits = new Float32Array(size * size);
   const clean = new Uint8Array(size * size);
-  for (let y = 0; y < size; y++) for (let x = 0; x < size; x++) {
-    const inside = (x - size / 2 + 0.5) ** 2 + (y - size / 2 + 0.5) ** 2 <= radius * radius;
-    clean[y * size + x] = inside ? 1 : 0;
-    const flip = rnd() < 0.04;
-    logits[y * size + x] = (inside !== flip ? 4 : -4) * (0.5 + rnd());
-  }
+  for (let y = 0; y < size; y++)
+    for (let x = 0; x < size; x++) {
+      const inside = (x - size / 2 + 0.5) ** 2 + (y - size / 2 + 0.5) ** 2 <= radius * radius;
+      clean[y * size + x] = inside ? 1 : 0;
+      const flip = rnd() < 0.04;
+      logits[y * size + x] = (inside !== flip ? 4 : -4) * (0.5 + rnd());
+    }
   return { logits, clean };
 }
 
 function errors(pred: Float32Array, clean: Uint8Array): number {
   let e = 0;
-  for (let i = 0; i < clean.length; i++) e += (pred[i]! > 0) !== (clean[i] === 1) ? 1 : 0;
+  for (let i = 0; i < clean.length; i++) e += pred[i]! > 0 !== (clean[i] === 1) ? 1 : 0;
   return e;
 }
 
@@ -133,7 +150,12 @@ test('STD is differentiable in its input and in sigma, lambda, eps (finite diffe
       noGrad(() => {
         const zz = Float64Array.from(z0);
         zz[30]! += dz;
-        return f(tensor(zz, [1, 1, 12, 12], 'float64'), tensor([1.5 + ds], [1], 'float64'), tensor([0.7 + dl], [1], 'float64'), tensor([0.9 + de], [1], 'float64')).item();
+        return f(
+          tensor(zz, [1, 1, 12, 12], 'float64'),
+          tensor([1.5 + ds], [1], 'float64'),
+          tensor([0.7 + dl], [1], 'float64'),
+          tensor([0.9 + de], [1], 'float64'),
+        ).item();
       });
     const num = {
       s: (at(h, 0, 0, 0) - at(-h, 0, 0, 0)) / (2 * h),
@@ -149,7 +171,12 @@ test('STD is differentiable in its input and in sigma, lambda, eps (finite diffe
 
 test('size-class intervals follow the bins and the patch spacing', () => {
   const iv = classAreaIntervalsPx([10, 40], 0.5, 32);
-  assert.deepEqual(iv, [[0, 0], [1, 40], [40, 160], [160, 1024]]);
+  assert.deepEqual(iv, [
+    [0, 0],
+    [1, 40],
+    [40, 160],
+    [160, 1024],
+  ]);
 });
 
 test('a few training steps of the joint model lower the loss', () => {
@@ -163,13 +190,15 @@ test('a few training steps of the joint model lower the loss', () => {
   const cls = new BigInt64Array(n);
   for (let b = 0; b < n; b++) {
     const r = [3, 5, 8][b % 3]!;
-    const cx = 14 + (b % 5), cy = 15 + (b % 4);
+    const cx = 14 + (b % 5),
+      cy = 15 + (b % 4);
     cls[b] = BigInt((b % 3) + 1);
-    for (let y = 0; y < 32; y++) for (let x = 0; x < 32; x++) {
-      const inside = (x - cx) ** 2 + (y - cy) ** 2 <= r * r;
-      img[b * 1024 + y * 32 + x] = inside ? 0.7 : 0.1 + 0.05 * Math.sin(x * y);
-      msk[b * 1024 + y * 32 + x] = inside ? 1 : 0;
-    }
+    for (let y = 0; y < 32; y++)
+      for (let x = 0; x < 32; x++) {
+        const inside = (x - cx) ** 2 + (y - cy) ** 2 <= r * r;
+        img[b * 1024 + y * 32 + x] = inside ? 0.7 : 0.1 + 0.05 * Math.sin(x * y);
+        msk[b * 1024 + y * 32 + x] = inside ? 1 : 0;
+      }
   }
   const before = memory().numTensors;
   const losses: number[] = [];
@@ -206,7 +235,10 @@ test('per-sample Dice loss: every nodule slice weighs the same, empty slices are
   tidy(() => {
     // Sample 0: a large target (6 px) predicted exactly; sample 1: a 1-px target missed; sample 2: empty, predicted full.
     const t = tensor(Float32Array.from([1, 1, 1, 1, 1, 1, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]), [3, 1, 2, 4]);
-    const lg = tensor(Float32Array.from([20, 20, 20, 20, 20, 20, -20, -20, -20, -20, -20, -20, -20, -20, -20, -20, 20, 20, 20, 20, 20, 20, 20, 20]), [3, 1, 2, 4]);
+    const lg = tensor(
+      Float32Array.from([20, 20, 20, 20, 20, 20, -20, -20, -20, -20, -20, -20, -20, -20, -20, -20, 20, 20, 20, 20, 20, 20, 20, 20]),
+      [3, 1, 2, 4],
+    );
     // Mean over the two non-empty samples of (1 - Dice): (0 + 1) / 2, whatever the empty one does.
     assert.ok(Math.abs(nonEmptySampleDiceLoss(lg, t, 0).item() - 0.5) < 1e-5);
     // A batch Dice sees mostly the large target and the empty sample's 8 false pixels instead.
@@ -236,7 +268,10 @@ test('a model file rebuilds its model alone, with identical outputs', () => {
     assert.deepEqual(info.config, cfg);
     model.eval();
     tidy(() => {
-      const x = tensor(Float32Array.from({ length: 2 * 1024 }, (_, i) => Math.cos(i)), [2, 1, 32, 32]);
+      const x = tensor(
+        Float32Array.from({ length: 2 * 1024 }, (_, i) => Math.cos(i)),
+        [2, 1, 32, 32],
+      );
       const a = model.forward(x).maskLogits.toNumbers();
       const b = again.forward(x).maskLogits.toNumbers();
       assert.deepEqual(a, b);

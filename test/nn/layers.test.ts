@@ -44,16 +44,34 @@ test('PyTorch default initialisation: same values as torch 1.13 for the same see
   //   torch.manual_seed(0); nn.Conv2d(2, 3, 3) / nn.Linear(4, 2) / nn.ConvTranspose2d(2, 4, 2)
   manualSeed(0);
   const conv = new Conv2d(2, 3, 3);
-  assertClose(vals(conv.weight).slice(0, 4), [-0.0017646604683250189, 0.12644097208976746, -0.19399359822273254, -0.17346249520778656], 1e-7, 'conv.weight');
+  assertClose(
+    vals(conv.weight).slice(0, 4),
+    [-0.0017646604683250189, 0.12644097208976746, -0.19399359822273254, -0.17346249520778656],
+    1e-7,
+    'conv.weight',
+  );
   assertClose(vals(conv.bias!), [0.15803514420986176, -0.13878203928470612, 0.043921709060668945], 1e-7, 'conv.bias');
   manualSeed(0);
   const lin = new Linear(4, 2);
-  assertClose(vals(lin.weight), [-0.003743410110473633, 0.26822179555892944, -0.4115225672721863, -0.3679695129394531, -0.19257718324661255, 0.13407868146896362, -0.009906589984893799, 0.39644473791122437], 1e-7, 'linear.weight');
+  assertClose(
+    vals(lin.weight),
+    [
+      -0.003743410110473633, 0.26822179555892944, -0.4115225672721863, -0.3679695129394531, -0.19257718324661255, 0.13407868146896362,
+      -0.009906589984893799, 0.39644473791122437,
+    ],
+    1e-7,
+    'linear.weight',
+  );
   assertClose(vals(lin.bias!), [-0.04437202215194702, 0.1323062777519226], 1e-7, 'linear.bias');
   manualSeed(0);
   const ct = new ConvTranspose2d(2, 4, 2);
   assert.deepEqual(ct.weight.shape, [2, 4, 2, 2]);
-  assertClose(vals(ct.weight).slice(0, 4), [-0.0018717050552368164, 0.13411089777946472, -0.20576128363609314, -0.18398475646972656], 1e-7, 'convT.weight');
+  assertClose(
+    vals(ct.weight).slice(0, 4),
+    [-0.0018717050552368164, 0.13411089777946472, -0.20576128363609314, -0.18398475646972656],
+    1e-7,
+    'convT.weight',
+  );
   assertClose(vals(ct.bias!), [-0.16204491257667542, -0.11508321762084961, -0.1746601164340973, -0.23414024710655212], 1e-7, 'convT.bias');
   // Bounds: +-1/sqrt(fanIn), fanIn = 16 * 27 for this Conv3d.
   const c3 = new Conv3d(16, 8, 3);
@@ -144,11 +162,22 @@ test('BatchNorm2d: batch statistics in training, running statistics updated by t
   const mean = [2.5, 11];
   const biasedVar = [1.25, 3];
   const unbiasedVar = [5 / 3, 4];
-  const expected = [1, 2, 3, 4].map((v) => (v - mean[0]!) / Math.sqrt(biasedVar[0]! + 1e-5))
+  const expected = [1, 2, 3, 4]
+    .map((v) => (v - mean[0]!) / Math.sqrt(biasedVar[0]! + 1e-5))
     .concat([10, 10, 10, 14].map((v) => (v - mean[1]!) / Math.sqrt(biasedVar[1]! + 1e-5)));
   assertClose(vals(y), expected, 1e-5, 'train output');
-  assertClose(vals(bn.runningMean!), mean.map((m) => 0.9 * 0 + 0.1 * m), 1e-6, 'running_mean');
-  assertClose(vals(bn.runningVar!), unbiasedVar.map((v) => 0.9 * 1 + 0.1 * v), 1e-6, 'running_var');
+  assertClose(
+    vals(bn.runningMean!),
+    mean.map((m) => 0.9 * 0 + 0.1 * m),
+    1e-6,
+    'running_mean',
+  );
+  assertClose(
+    vals(bn.runningVar!),
+    unbiasedVar.map((v) => 0.9 * 1 + 0.1 * v),
+    1e-6,
+    'running_var',
+  );
   assert.equal(bn.numBatchesTracked!.item(), 1);
 
   // Eval: normalise with the running statistics, which stay put.
@@ -157,7 +186,12 @@ test('BatchNorm2d: batch statistics in training, running statistics updated by t
   const rv = vals(bn.runningVar!);
   const ye = bn.forward(x);
   const xs = [1, 2, 3, 4, 10, 10, 10, 14];
-  assertClose(vals(ye), xs.map((v, i) => (v - rm[i >> 2]!) / Math.sqrt(rv[i >> 2]! + 1e-5)), 1e-5, 'eval output');
+  assertClose(
+    vals(ye),
+    xs.map((v, i) => (v - rm[i >> 2]!) / Math.sqrt(rv[i >> 2]! + 1e-5)),
+    1e-5,
+    'eval output',
+  );
   assertClose(vals(bn.runningMean!), rm, 0);
   assert.equal(bn.numBatchesTracked!.item(), 1);
 
@@ -165,14 +199,23 @@ test('BatchNorm2d: batch statistics in training, running statistics updated by t
   setData(bn.weight!, [2, 3]);
   setData(bn.bias!, [1, -1]);
   const ya = bn.forward(x);
-  assertClose(vals(ya), vals(ye).map((v, i) => (i < 4 ? 2 * v + 1 : 3 * v - 1)), 1e-5, 'affine');
+  assertClose(
+    vals(ya),
+    vals(ye).map((v, i) => (i < 4 ? 2 * v + 1 : 3 * v - 1)),
+    1e-5,
+    'affine',
+  );
   for (const t of [x, y, ye, ya]) t.dispose();
   bn.dispose();
 });
 
 test('BatchNorm with momentum null keeps a cumulative average; BatchNorm3d checks its input', () => {
   const bn = new BatchNorm2d(1, { momentum: null });
-  const batches = [[0, 2], [4, 6], [8, 10]];
+  const batches = [
+    [0, 2],
+    [4, 6],
+    [8, 10],
+  ];
   for (const b of batches) tidy(() => bn.forward(tensor(b, [2, 1, 1, 1])));
   // Cumulative mean of the batch means 1, 5, 9; unbiased variance 2 each batch.
   assertClose(vals(bn.runningMean!), [5], 1e-6);
@@ -214,7 +257,10 @@ test('InstanceNorm and GroupNorm normalise per sample', () => {
   assertClose(vals(yg2), groupsOf(4), 1e-5, 'group norm, 2 groups');
   assert.throws(() => new GroupNorm(3, 4), /divisible by numGroups=3/);
   const in3 = new InstanceNorm3d(2, { affine: true });
-  assert.deepEqual(in3.namedParameters().map(([n]) => n), ['weight', 'bias']);
+  assert.deepEqual(
+    in3.namedParameters().map(([n]) => n),
+    ['weight', 'bias'],
+  );
   const y3 = tidy(() => in3.forward(randn([1, 2, 3, 3, 3])));
   assert.deepEqual(y3.shape, [1, 2, 3, 3, 3]);
   for (const t of [x, y, yg, yg2, y3]) t.dispose();
@@ -233,7 +279,11 @@ test('InstanceNorm with running stats averages the per-instance statistics (and 
   const y = m.forward(x);
   const rm = 0.175;
   const rv = 0.9 + 0.1 * ((5 / 3 + 4) / 2);
-  assertClose(vals(y), vals(x).map((v) => (v - rm) / Math.sqrt(rv + 1e-5)), 1e-5);
+  assertClose(
+    vals(y),
+    vals(x).map((v) => (v - rm) / Math.sqrt(rv + 1e-5)),
+    1e-5,
+  );
   x.dispose();
   y.dispose();
   m.dispose();
@@ -299,10 +349,12 @@ test('pooling: hand cases for max/avg, shapes for 3d, adaptive average equals th
   assert.deepEqual(aa.shape, [1, 1, 1, 1]);
   assert.deepEqual(vals(aa), [8.5]);
   const x3 = randn([1, 2, 4, 6, 8]);
-  const shapes = tidy(() =>
-    [new MaxPool3d(2), new AvgPool3d([1, 2, 2]), new AdaptiveAvgPool3d([1, 2, 3])].map((m) => m.forward(x3).shape),
-  );
-  assert.deepEqual(shapes, [[1, 2, 2, 3, 4], [1, 2, 4, 3, 4], [1, 2, 1, 2, 3]]);
+  const shapes = tidy(() => [new MaxPool3d(2), new AvgPool3d([1, 2, 2]), new AdaptiveAvgPool3d([1, 2, 3])].map((m) => m.forward(x3).shape));
+  assert.deepEqual(shapes, [
+    [1, 2, 2, 3, 4],
+    [1, 2, 4, 3, 4],
+    [1, 2, 1, 2, 3],
+  ]);
   assert.throws(() => new MaxPool2d(2).forward(x3), /MaxPool2d: expected a 4-d input/);
   for (const t of [x, mp, ap, mps, aa, x3]) t.dispose();
 });
@@ -331,7 +383,10 @@ test('activations and Sequential', () => {
   }));
   assert.deepEqual(r.relu, [0, 0, 0, 1, 3]);
   assertClose(r.leaky, [-0.2, -0.05, 0, 1, 3]);
-  assertClose(r.sig, vals(x).map((v) => 1 / (1 + Math.exp(-v))));
+  assertClose(
+    r.sig,
+    vals(x).map((v) => 1 / (1 + Math.exp(-v))),
+  );
   // GELU(x) = x * Phi(x); Phi at -2, -0.5, 1, 3 from standard normal tables.
   assertClose(r.gelu, [-2 * 0.022750131948179195, -0.5 * 0.3085375387259869, 0, 0.8413447460685429, 3 * 0.9986501019683699]);
   assert.equal(new Identity().forward(x), x);
@@ -361,7 +416,17 @@ test('a forward pass outside tidy leaves only its output alive', () => {
     [new BatchNorm2d(2, { momentum: null }), [2, 2, 3, 3]],
     [new InstanceNorm2d(2, { trackRunningStats: true, affine: true }), [2, 2, 3, 3]],
     [new GroupNorm(1, 2), [2, 2, 3, 3]],
-    [new Sequential(new Conv2d(2, 2, 3), new BatchNorm2d(2), new ReLU(), new Identity(), new MaxPool2d(2), new Upsample({ scaleFactor: 2 })), [1, 2, 6, 6]],
+    [
+      new Sequential(
+        new Conv2d(2, 2, 3),
+        new BatchNorm2d(2),
+        new ReLU(),
+        new Identity(),
+        new MaxPool2d(2),
+        new Upsample({ scaleFactor: 2 }),
+      ),
+      [1, 2, 6, 6],
+    ],
   ];
   for (const [m, shape] of cases) {
     const x = randn(shape);

@@ -19,7 +19,7 @@ import {
   readSafetensors,
   saveTensors,
 } from '../../src/nn/index.ts';
-import { assertClose, bytes, vals } from './helpers.ts';
+import { bytes, vals } from './helpers.ts';
 
 const tmpDir = fs.mkdtempSync(path.join(os.tmpdir(), 'noduleseg-nn-'));
 process.on('exit', () => fs.rmSync(tmpDir, { recursive: true, force: true }));
@@ -48,9 +48,6 @@ class Net extends Module {
 }
 
 class Raw extends Module {
-  constructor() {
-    super();
-  }
   add(kind: 'p' | 'b' | 'nb' | 'm', name: string): void {
     if (kind === 'p') this.registerParameter(name, zeros([1]));
     else if (kind === 'b') this.registerBuffer(name, zeros([1]));
@@ -74,7 +71,10 @@ test('names are validated: no dots, no empty names, no duplicates across kinds',
   assert.throws(() => m.add('p', 'act'), /"act" is already registered/);
   m.add('b', 'stats');
   m.add('nb', 'cache');
-  assert.deepEqual(m.namedBuffers().map(([n]) => n), ['stats', 'cache']);
+  assert.deepEqual(
+    m.namedBuffers().map(([n]) => n),
+    ['stats', 'cache'],
+  );
   assert.deepEqual(Object.keys(m.stateDict()), ['w', 'stats'], 'non-persistent buffers are not saved');
   m.dispose();
 });
@@ -85,12 +85,24 @@ test('dotted names come from walking the tree, in registration order', () => {
     net.namedParameters().map(([n]) => n),
     ['scale', 'conv.weight', 'conv.bias', 'bn.weight', 'bn.bias', 'head.0.weight', 'head.0.bias', 'head.2.weight', 'head.2.bias'],
   );
-  assert.deepEqual(net.namedBuffers().map(([n]) => n), ['bn.running_mean', 'bn.running_var', 'bn.num_batches_tracked']);
-  assert.deepEqual(net.namedModules().map(([n]) => n), ['', 'conv', 'bn', 'head', 'head.0', 'head.1', 'head.2']);
+  assert.deepEqual(
+    net.namedBuffers().map(([n]) => n),
+    ['bn.running_mean', 'bn.running_var', 'bn.num_batches_tracked'],
+  );
+  assert.deepEqual(
+    net.namedModules().map(([n]) => n),
+    ['', 'conv', 'bn', 'head', 'head.0', 'head.1', 'head.2'],
+  );
   assert.deepEqual(net.children(), [net.conv, net.bn, net.head]);
   assert.equal(net.parameters().length, 9);
-  assert.ok(net.parameters().every((p) => p.requiresGrad), 'registered parameters require grad');
-  assert.deepEqual(net.namedParameters(false).map(([n]) => n), ['scale']);
+  assert.ok(
+    net.parameters().every((p) => p.requiresGrad),
+    'registered parameters require grad',
+  );
+  assert.deepEqual(
+    net.namedParameters(false).map(([n]) => n),
+    ['scale'],
+  );
   assert.equal(net.getSubmodule('head.2'), net.head.at(2));
   assert.throws(() => net.getSubmodule('head.7'), /no submodule "head\.7"/);
   assert.equal(net.bn.numBatchesTracked!.dtype, 'int64');
@@ -111,7 +123,10 @@ test('a parameter shared by two modules is listed once', () => {
     }
   }
   const t = new Tied();
-  assert.deepEqual(t.namedParameters().map(([n]) => n), ['a.weight', 'a.bias']);
+  assert.deepEqual(
+    t.namedParameters().map(([n]) => n),
+    ['a.weight', 'a.bias'],
+  );
   t.dispose();
 });
 
@@ -139,7 +154,11 @@ test('train() and eval() recurse and return the module; a frozen BatchNorm stays
 
 test('freeze/unfreeze select parameters by glob or RegExp on dotted names', () => {
   const net = new Net();
-  const frozen = (): string[] => net.namedParameters().filter(([, p]) => !p.requiresGrad).map(([n]) => n);
+  const frozen = (): string[] =>
+    net
+      .namedParameters()
+      .filter(([, p]) => !p.requiresGrad)
+      .map(([n]) => n);
   net.freeze('conv');
   assert.deepEqual(frozen(), ['conv.weight', 'conv.bias']);
   net.unfreeze();
@@ -195,7 +214,10 @@ test('state dict round trip through a safetensors file gives equal outputs and k
   assert.deepEqual(vals(tidy(() => b.forward(x))), ya);
   for (const [k, t] of Object.entries(a.stateDict())) assert.deepEqual(bytes(b.stateDict()[k]!), bytes(t), k);
   const paramsAfter = b.parameters();
-  assert.ok(paramsBefore.every((p, i) => p === paramsAfter[i]), 'loading copies in place');
+  assert.ok(
+    paramsBefore.every((p, i) => p === paramsAfter[i]),
+    'loading copies in place',
+  );
   assert.ok(paramsAfter.every((p) => p.requiresGrad && !p.isDisposed));
 
   // Tensor-level helpers: every dtype survives.
@@ -256,19 +278,25 @@ test('loadStateDict lists every missing, unexpected and mismatched entry in one 
   const r = net.loadStateDict(sd, { strict: false });
   assert.deepEqual(r.missingKeys, ['bn.running_var', 'head.2.bias']);
   assert.deepEqual(r.unexpectedKeys, ['head.3.weight']);
-  assert.deepEqual(r.mismatched.map((m) => m.key), ['conv.weight', 'bn.weight']);
+  assert.deepEqual(
+    r.mismatched.map((m) => m.key),
+    ['conv.weight', 'bn.weight'],
+  );
   assert.deepEqual(bytes(net.conv.bias!), bytes(fresh), 'non-strict copies what matches');
 
   // The same through a file: the message names the file.
   const file = path.join(tmpDir, 'small.safetensors');
   new Linear(2, 3).save(file);
-  assert.throws(() => net.load(file), (e: unknown) => {
-    assert.ok(e instanceof Error);
-    assert.ok(e.message.startsWith(`${file}: does not match this Net`), e.message);
-    assert.match(e.message, /unexpected key "weight"/);
-    assert.match(e.message, /missing key "conv\.weight"/);
-    return true;
-  });
+  assert.throws(
+    () => net.load(file),
+    (e: unknown) => {
+      assert.ok(e instanceof Error);
+      assert.ok(e.message.startsWith(`${file}: does not match this Net`), e.message);
+      assert.match(e.message, /unexpected key "weight"/);
+      assert.match(e.message, /missing key "conv\.weight"/);
+      return true;
+    },
+  );
   fs.writeFileSync(file, fs.readFileSync(file).subarray(0, 40));
   assert.throws(() => net.load(file), new RegExp(`${file.replace(/[.]/g, '\\.')}: not a valid safetensors file: truncated`));
   for (const t of [badShape, badDtype, extra, fresh]) t.dispose();
@@ -278,7 +306,10 @@ test('loadStateDict lists every missing, unexpected and mismatched entry in one 
 test('ModuleList registers children but has no forward; dispose frees every tensor', () => {
   const list = new ModuleList([new Linear(1, 1), new Linear(1, 2, { bias: false })]);
   assert.equal(list.length, 2);
-  assert.deepEqual(list.namedParameters().map(([n]) => n), ['0.weight', '0.bias', '1.weight']);
+  assert.deepEqual(
+    list.namedParameters().map(([n]) => n),
+    ['0.weight', '0.bias', '1.weight'],
+  );
   assert.throws(() => list.forward(), /ModuleList has no forward/);
   assert.throws(() => list.at(5), /index 5 out of range/);
   const ps = list.parameters();
@@ -305,9 +336,18 @@ test('a module built inside tidy() keeps its tensors; forward/backward leaks not
     });
     for (const p of net.parameters()) p.grad?.dispose();
   }
-  assert.ok(net.parameters().every((p) => { const g = p.grad; g?.dispose(); return g !== null; }));
+  assert.ok(
+    net.parameters().every((p) => {
+      const g = p.grad;
+      g?.dispose();
+      return g !== null;
+    }),
+  );
   net.zeroGrad();
-  assert.ok(net.parameters().every((p) => p.grad === null), 'zeroGrad drops every gradient');
+  assert.ok(
+    net.parameters().every((p) => p.grad === null),
+    'zeroGrad drops every gradient',
+  );
   // The only tensors that may remain are the parameters' gradients, held natively, not as handles.
   assert.equal(memory().numTensors, before);
   x.dispose();
@@ -326,7 +366,10 @@ test('gradients reach every trainable parameter and skip frozen ones', () => {
     else {
       assert.ok(g !== null, `${name} has a gradient`);
       assert.deepEqual(g.shape, p.shape, name);
-      assert.ok(vals(g).some((v) => v !== 0), `${name} gradient is not all zero`);
+      assert.ok(
+        vals(g).some((v) => v !== 0),
+        `${name} gradient is not all zero`,
+      );
       g.dispose();
     }
   }

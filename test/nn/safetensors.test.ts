@@ -3,13 +3,7 @@ import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import {
-  decodeSafetensors,
-  encodeSafetensors,
-  readSafetensors,
-  writeSafetensors,
-  type StEntry,
-} from '../../src/nn/safetensors.ts';
+import { decodeSafetensors, encodeSafetensors, readSafetensors, writeSafetensors, type StEntry } from '../../src/nn/safetensors.ts';
 
 const tmpDir = fs.mkdtempSync(path.join(os.tmpdir(), 'noduleseg-st-'));
 process.on('exit', () => fs.rmSync(tmpDir, { recursive: true, force: true }));
@@ -41,11 +35,27 @@ test('encodes the exact bytes of the reference format', () => {
     '"h":{"dtype":"I16","shape":[],"data_offsets":[16,18]},' +
     '"m":{"dtype":"BOOL","shape":[3],"data_offsets":[18,21]}}';
   const expected = assemble(header, [
-    0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, // int64 -1
-    0x00, 0x00, 0x80, 0x3f, // float32 1
-    0x00, 0x00, 0x00, 0xc0, // float32 -2
-    0x02, 0x01, // int16 258 little-endian
-    0x01, 0x00, 0x01, // bool
+    0xff,
+    0xff,
+    0xff,
+    0xff,
+    0xff,
+    0xff,
+    0xff,
+    0xff, // int64 -1
+    0x00,
+    0x00,
+    0x80,
+    0x3f, // float32 1
+    0x00,
+    0x00,
+    0x00,
+    0xc0, // float32 -2
+    0x02,
+    0x01, // int16 258 little-endian
+    0x01,
+    0x00,
+    0x01, // bool
   ]);
   assert.deepEqual(Buffer.from(bytes), Buffer.from(expected));
   assert.equal((8n + Buffer.from(bytes).readBigUInt64LE(0)) % 8n, 0n, 'data section is 8-byte aligned');
@@ -56,10 +66,7 @@ test('decodes a hand-assembled file, including unsorted header and float64/int32
     '{"u":{"dtype":"U8","shape":[2],"data_offsets":[12,14]},' +
     '"d":{"dtype":"F64","shape":[1,1],"data_offsets":[0,8]},' +
     '"i":{"dtype":"I32","shape":[1],"data_offsets":[8,12]},"__metadata__":{"k":"v"}}';
-  const f = decodeSafetensors(
-    assemble(header, [0, 0, 0, 0, 0, 0, 0xf8, 0x3f, 0xfe, 0xff, 0xff, 0xff, 7, 255]),
-    'hand.safetensors',
-  );
+  const f = decodeSafetensors(assemble(header, [0, 0, 0, 0, 0, 0, 0xf8, 0x3f, 0xfe, 0xff, 0xff, 0xff, 7, 255]), 'hand.safetensors');
   assert.deepEqual([...f.tensors.keys()], ['d', 'i', 'u']);
   assert.deepEqual(f.metadata, { k: 'v' });
   const d = f.tensors.get('d')!;
@@ -91,11 +98,17 @@ test('round trip through a file keeps every dtype, shape and value', () => {
     assert.ok(got, name);
     assert.equal(got.dtype, e.dtype, name);
     assert.deepEqual(got.shape, e.shape, name);
-    assert.deepEqual(Buffer.from(got.data.buffer, got.data.byteOffset, got.data.byteLength),
-      Buffer.from(e.data.buffer, e.data.byteOffset, e.data.byteLength), name);
+    assert.deepEqual(
+      Buffer.from(got.data.buffer, got.data.byteOffset, got.data.byteLength),
+      Buffer.from(e.data.buffer, e.data.byteOffset, e.data.byteLength),
+      name,
+    );
   }
   // No temporary files are left behind.
-  assert.deepEqual(fs.readdirSync(tmpDir).filter((f) => f.startsWith('.')), []);
+  assert.deepEqual(
+    fs.readdirSync(tmpDir).filter((f) => f.startsWith('.')),
+    [],
+  );
 });
 
 test('writing replaces an existing file atomically and leaves it intact on failure', () => {
@@ -109,10 +122,7 @@ test('writing replaces an existing file atomically and leaves it intact on failu
   assert.deepEqual(fs.readFileSync(file), before);
   writeSafetensors(file, { a: { dtype: 'float32', shape: [1], data: new Float32Array([2]) } });
   assert.deepEqual(readSafetensors(file).tensors.get('a')!.data, new Float32Array([2]));
-  assert.throws(
-    () => writeSafetensors(path.join(tmpDir, 'no-such-dir', 'x.safetensors'), {}),
-    /cannot write .*no-such-dir/,
-  );
+  assert.throws(() => writeSafetensors(path.join(tmpDir, 'no-such-dir', 'x.safetensors'), {}), /cannot write .*no-such-dir/);
 });
 
 test('the writer refuses data that does not match its dtype', () => {
@@ -143,9 +153,21 @@ test('refuses truncated, corrupted and inconsistent files, naming the file and t
     ['bad shape', assemble('{"a":{"dtype":"U8","shape":[1.5],"data_offsets":[0,1]}}', [0]), /"a" has invalid shape/],
     ['bad offsets', assemble('{"a":{"dtype":"U8","shape":[1],"data_offsets":[1,0]}}', [0]), /"a" has invalid data_offsets/],
     ['missing offsets', assemble('{"a":{"dtype":"U8","shape":[1]}}', [0]), /"a" has invalid data_offsets/],
-    ['byte count', assemble('{"a":{"dtype":"F32","shape":[2],"data_offsets":[0,4]}}', [0, 0, 0, 0]), /"a" has 4 bytes but float32 \[2\] needs 8/],
-    ['overlap', assemble('{"a":{"dtype":"U8","shape":[2],"data_offsets":[0,2]},"b":{"dtype":"U8","shape":[2],"data_offsets":[1,3]}}', [0, 0, 0]), /"b" overlaps the previous tensor/],
-    ['gap', assemble('{"a":{"dtype":"U8","shape":[1],"data_offsets":[0,1]},"b":{"dtype":"U8","shape":[1],"data_offsets":[2,3]}}', [0, 0, 0]), /gap in the data before tensor "b"/],
+    [
+      'byte count',
+      assemble('{"a":{"dtype":"F32","shape":[2],"data_offsets":[0,4]}}', [0, 0, 0, 0]),
+      /"a" has 4 bytes but float32 \[2\] needs 8/,
+    ],
+    [
+      'overlap',
+      assemble('{"a":{"dtype":"U8","shape":[2],"data_offsets":[0,2]},"b":{"dtype":"U8","shape":[2],"data_offsets":[1,3]}}', [0, 0, 0]),
+      /"b" overlaps the previous tensor/,
+    ],
+    [
+      'gap',
+      assemble('{"a":{"dtype":"U8","shape":[1],"data_offsets":[0,1]},"b":{"dtype":"U8","shape":[1],"data_offsets":[2,3]}}', [0, 0, 0]),
+      /gap in the data before tensor "b"/,
+    ],
     ['uncovered', assemble('{"a":{"dtype":"U8","shape":[1],"data_offsets":[0,1]}}', [0, 0]), /cover 1 data bytes but the file has 2/],
     ['bad metadata', assemble('{"__metadata__":{"k":1}}', []), /"__metadata__" value for "k" is not a string/],
     ['bad bool', assemble('{"a":{"dtype":"BOOL","shape":[1],"data_offsets":[0,1]}}', [2]), /"a" \(BOOL\) holds a byte other than 0 or 1/],
@@ -153,12 +175,15 @@ test('refuses truncated, corrupted and inconsistent files, naming the file and t
   for (const [label, bytes, reason] of cases) {
     const file = path.join(tmpDir, `bad-${label.replace(/ /g, '-')}.safetensors`);
     fs.writeFileSync(file, bytes);
-    assert.throws(() => readSafetensors(file), (e: unknown) => {
-      assert.ok(e instanceof Error, label);
-      assert.ok(e.message.includes(file), `${label}: message names the file: ${e.message}`);
-      assert.match(e.message, reason, label);
-      return true;
-    });
+    assert.throws(
+      () => readSafetensors(file),
+      (e: unknown) => {
+        assert.ok(e instanceof Error, label);
+        assert.ok(e.message.includes(file), `${label}: message names the file: ${e.message}`);
+        assert.match(e.message, reason, label);
+        return true;
+      },
+    );
   }
   assert.throws(() => readSafetensors(path.join(tmpDir, 'absent.safetensors')), /cannot read .*absent\.safetensors/);
 });

@@ -22,7 +22,9 @@ function params(): Tensor[] {
 function step(opt: Optimizer, ps: Tensor[]): void {
   opt.zeroGrad();
   tidy(() => {
-    ps.map((p) => p.sub(1).square().sum().to('float64')).reduce((a, b) => a.add(b)).backward();
+    ps.map((p) => p.sub(1).square().sum().to('float64'))
+      .reduce((a, b) => a.add(b))
+      .backward();
   });
   opt.step();
 }
@@ -51,15 +53,27 @@ describe('optimizer memory accounting and dispose()', () => {
       const ps = params();
       const base = memory();
       const opt = make(ps);
-      assert.deepEqual(delta(base), { numTensors: 0, numBytes: 0, numOptimizers: 1, optimizerStateBytes: 0, optimizerParamBytes: PARAM_BYTES }, 'after construction');
+      assert.deepEqual(
+        delta(base),
+        { numTensors: 0, numBytes: 0, numOptimizers: 1, optimizerStateBytes: 0, optimizerParamBytes: PARAM_BYTES },
+        'after construction',
+      );
       step(opt, ps);
       const stateBytes = stateCopies * PARAM_BYTES;
       // Gradients are held by libtorch, not by handles, so numTensors and the tensor bytes do not move.
-      assert.deepEqual(delta(base), { numTensors: 0, numBytes: stateBytes, numOptimizers: 1, optimizerStateBytes: stateBytes, optimizerParamBytes: PARAM_BYTES }, 'after step 1');
+      assert.deepEqual(
+        delta(base),
+        { numTensors: 0, numBytes: stateBytes, numOptimizers: 1, optimizerStateBytes: stateBytes, optimizerParamBytes: PARAM_BYTES },
+        'after step 1',
+      );
       step(opt, ps);
       assert.equal(delta(base).numBytes, stateBytes, 'step 2 allocates no more state');
       opt.dispose();
-      assert.deepEqual(delta(base), { numTensors: 0, numBytes: 0, numOptimizers: 0, optimizerStateBytes: 0, optimizerParamBytes: 0 }, 'after dispose');
+      assert.deepEqual(
+        delta(base),
+        { numTensors: 0, numBytes: 0, numOptimizers: 0, optimizerStateBytes: 0, optimizerParamBytes: 0 },
+        'after dispose',
+      );
       opt.dispose();
       assert.equal(delta(base).numOptimizers, 0, 'a second dispose() changes nothing');
       for (const p of ps) p.dispose();
@@ -85,7 +99,17 @@ describe('optimizer memory accounting and dispose()', () => {
     const base = memory();
     const b = new Adam(ps, { lr: 0.1 });
     b.loadStateDict(sd);
-    assert.deepEqual(delta(base), { numTensors: 0, numBytes: 2 * PARAM_BYTES, numOptimizers: 1, optimizerStateBytes: 2 * PARAM_BYTES, optimizerParamBytes: PARAM_BYTES }, 'after load');
+    assert.deepEqual(
+      delta(base),
+      {
+        numTensors: 0,
+        numBytes: 2 * PARAM_BYTES,
+        numOptimizers: 1,
+        optimizerStateBytes: 2 * PARAM_BYTES,
+        optimizerParamBytes: PARAM_BYTES,
+      },
+      'after load',
+    );
     b.dispose();
     a.dispose();
     for (const t of Object.values(sd.tensors)) t.dispose();
@@ -102,11 +126,16 @@ describe('optimizer memory accounting and dispose()', () => {
     assert.throws(() => opt.step(), disposedError);
     assert.throws(() => opt.zeroGrad(), disposedError);
     assert.throws(() => opt.stateDict(), disposedError);
-    assert.throws(() => { opt.paramGroups[0]!.lr = 0.01; }, disposedError);
+    assert.throws(() => {
+      opt.paramGroups[0]!.lr = 0.01;
+    }, disposedError);
     assert.equal(opt.paramGroups[0]!.lr, 0.1, 'a refused lr change is not recorded');
     const moved = ps[0]!.toNumbers();
     assert.notDeepEqual(moved, new Array<number>(12).fill(0), 'the step before dispose() moved the parameters');
-    assert.deepEqual(ps[0]!.add(1).toNumbers(), moved.map((v) => Math.fround(v + 1)));
+    assert.deepEqual(
+      ps[0]!.add(1).toNumbers(),
+      moved.map((v) => Math.fround(v + 1)),
+    );
     for (const p of ps) p.dispose();
   });
 
@@ -128,6 +157,10 @@ describe('optimizer memory accounting and dispose()', () => {
       gc();
       await new Promise((r) => setImmediate(r));
     }
-    assert.deepEqual(delta(base), { numTensors: 0, numBytes: 0, numOptimizers: 0, optimizerStateBytes: 0, optimizerParamBytes: 0 }, 'after GC');
+    assert.deepEqual(
+      delta(base),
+      { numTensors: 0, numBytes: 0, numOptimizers: 0, optimizerStateBytes: 0, optimizerParamBytes: 0 },
+      'after GC',
+    );
   });
 });

@@ -3,9 +3,7 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { noGrad, tensor, tidy, type Tensor } from '../../src/tensor/index.ts';
-import {
-  Adam, AdamW, CosineAnnealingLR, LinearWarmup, SGD, StepLR, clipGradNorm, type Optimizer,
-} from '../../src/optim/index.ts';
+import { Adam, AdamW, CosineAnnealingLR, LinearWarmup, SGD, StepLR, clipGradNorm, type Optimizer } from '../../src/optim/index.ts';
 import { assertClose } from '../tensor/helpers.ts';
 
 const C = [0.5, -1, 2];
@@ -13,7 +11,13 @@ const P0 = [1, -2, 0.3];
 
 // loss = sum(c * p) + 0.5 * sum(p^2)  =>  grad = c + p
 function backwardOn(p: Tensor): void {
-  tidy(() => p.mul(tensor(C, [3], 'float64')).sum().add(p.square().sum().mul(0.5)).backward());
+  tidy(() =>
+    p
+      .mul(tensor(C, [3], 'float64'))
+      .sum()
+      .add(p.square().sum().mul(0.5))
+      .backward(),
+  );
 }
 
 function runSteps(opt: Optimizer, p: Tensor, n: number): void {
@@ -51,7 +55,7 @@ function adamRef(n: number, lr: number, b1: number, b2: number, eps: number, wd:
       m[i] = b1 * m[i]! + (1 - b1) * g;
       v[i] = b2 * v[i]! + (1 - b2) * g * g;
       vmax[i] = Math.max(vmax[i]!, v[i]!);
-      const vh = (amsgrad ? vmax[i]! : v[i]!);
+      const vh = amsgrad ? vmax[i]! : v[i]!;
       const denom = Math.sqrt(vh) / Math.sqrt(1 - b2 ** s) + eps;
       p[i] = p[i]! - (lr / (1 - b1 ** s)) * (m[i]! / denom);
     }
@@ -63,7 +67,11 @@ const param = (): Tensor => tensor(P0, [3], 'float64').requiresGrad_();
 
 describe('optimizers follow torch.optim update rules', () => {
   it('SGD: plain, momentum with dampening, Nesterov with weight decay', () => {
-    for (const [mom, damp, nest, wd] of [[0, 0, false, 0], [0.9, 0.1, false, 0], [0.9, 0, true, 0.05]] as const) {
+    for (const [mom, damp, nest, wd] of [
+      [0, 0, false, 0],
+      [0.9, 0.1, false, 0],
+      [0.9, 0, true, 0.05],
+    ] as const) {
       const p = param();
       runSteps(new SGD([p], { lr: 0.1, momentum: mom, dampening: damp, nesterov: nest, weightDecay: wd }), p, 4);
       assertClose(p.toNumbers(), sgdRef(4, 0.1, mom, damp, nest, wd), 1e-12, 1e-10, `SGD momentum=${mom} nesterov=${nest}`);
@@ -101,7 +109,9 @@ describe('optimizers follow torch.optim update rules', () => {
     runSteps(opt, a, 1);
     assert.deepEqual(a.toNumbers(), before);
     assert.throws(() => new SGD([{ params: [a] }, { params: [a] }], { lr: 0.1 }), /more than one group/);
-    assert.throws(() => { opt.paramGroups[0]!.lr = -1; }, /lr must be a non-negative number/);
+    assert.throws(() => {
+      opt.paramGroups[0]!.lr = -1;
+    }, /lr must be a non-negative number/);
   });
 
   it('stateDict/loadStateDict resume exactly', () => {
@@ -120,7 +130,10 @@ describe('optimizers follow torch.optim update rules', () => {
     runSteps(opt2, p2, 2);
     assert.deepEqual(p2.toNumbers(), p1.toNumbers());
     assert.throws(() => new SGD([param()], { lr: 0.1 }).loadStateDict(sd), /state is for Adam/);
-    const bad = { tensors: { 'state.0.exp_avg': tensor([1, 2], [2], 'float64'), 'state.0.exp_avg_sq': tensor([1, 2], [2], 'float64') }, meta: json };
+    const bad = {
+      tensors: { 'state.0.exp_avg': tensor([1, 2], [2], 'float64'), 'state.0.exp_avg_sq': tensor([1, 2], [2], 'float64') },
+      meta: json,
+    };
     assert.throws(() => new Adam([param()]).loadStateDict(bad), /has shape \[2\], parameter has \[3\]/);
   });
 });
@@ -132,20 +145,32 @@ describe('schedules and clipping', () => {
     const o = opt();
     const s = new StepLR(o, { stepSize: 2, gamma: 0.5 });
     const lrs = [o.paramGroups[0]!.lr];
-    for (let i = 0; i < 5; i++) { s.step(); lrs.push(o.paramGroups[0]!.lr); }
+    for (let i = 0; i < 5; i++) {
+      s.step();
+      lrs.push(o.paramGroups[0]!.lr);
+    }
     assert.deepEqual(lrs, [1, 1, 0.5, 0.5, 0.25, 0.25]);
     const o2 = opt();
     const c = new CosineAnnealingLR(o2, { tMax: 4, etaMin: 0.2 });
     const got = [];
-    for (let i = 0; i < 5; i++) { c.step(); got.push(o2.paramGroups[0]!.lr); }
-    assertClose(got, [1, 2, 3, 4, 4].map((e) => 0.2 + 0.8 * (1 + Math.cos((Math.PI * e) / 4)) / 2));
+    for (let i = 0; i < 5; i++) {
+      c.step();
+      got.push(o2.paramGroups[0]!.lr);
+    }
+    assertClose(
+      got,
+      [1, 2, 3, 4, 4].map((e) => 0.2 + (0.8 * (1 + Math.cos((Math.PI * e) / 4))) / 2),
+    );
   });
 
   it('LinearWarmup then the wrapped schedule; state round trip', () => {
     const o = opt();
     const w = new LinearWarmup(o, { warmupSteps: 4, after: new StepLR(o, { stepSize: 2, gamma: 0.1 }) });
     const lrs = [o.paramGroups[0]!.lr];
-    for (let i = 0; i < 7; i++) { w.step(); lrs.push(o.paramGroups[0]!.lr); }
+    for (let i = 0; i < 7; i++) {
+      w.step();
+      lrs.push(o.paramGroups[0]!.lr);
+    }
     assertClose(lrs, [0, 0.25, 0.5, 0.75, 1, 1, 0.1, 0.1], 1e-12);
     const o2 = opt();
     const w2 = new LinearWarmup(o2, { warmupSteps: 4, after: new StepLR(o2, { stepSize: 2, gamma: 0.1 }) });
@@ -156,7 +181,13 @@ describe('schedules and clipping', () => {
   it('clipGradNorm scales gradients to maxNorm and returns the norm before', () => {
     const a = tensor([0, 0], [2], 'float64').requiresGrad_();
     const b = tensor([0], [1], 'float64').requiresGrad_();
-    tidy(() => a.mul(tensor([3, 0], [2], 'float64')).sum().add(b.mul(4).sum()).backward());
+    tidy(() =>
+      a
+        .mul(tensor([3, 0], [2], 'float64'))
+        .sum()
+        .add(b.mul(4).sum())
+        .backward(),
+    );
     const n = clipGradNorm([a, b], 1);
     assertClose([n], [5], 1e-12);
     assertClose(a.grad!.toNumbers(), [0.6, 0], 1e-6);

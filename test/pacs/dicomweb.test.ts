@@ -14,7 +14,18 @@ import { checkServerUrl, publicUrl, readAuthFile, resolveAuth } from '../../src/
 import { DicomWebClient } from '../../src/pacs/dicomweb.ts';
 import { buildMultipart, parseMultipart, boundaryOf } from '../../src/pacs/multipart.ts';
 import { canonicalJson, segUidsFor, uidFrom, withSegUids } from '../../src/pacs/uids.ts';
-import { DICOMWEB_URL, LIDC1_SERIES, LIDC1_STUDY, ORTHANC_PASSWORD, client, emptyOrthanc, lidc1Files, noOrthanc, noScans, uploadLidc1 } from './helpers.ts';
+import {
+  DICOMWEB_URL,
+  LIDC1_SERIES,
+  LIDC1_STUDY,
+  ORTHANC_PASSWORD,
+  client,
+  emptyOrthanc,
+  lidc1Files,
+  noOrthanc,
+  noScans,
+  uploadLidc1,
+} from './helpers.ts';
 
 /** The one-line message of the UserError `f` throws. */
 async function userError(f: () => Promise<unknown>): Promise<string> {
@@ -31,7 +42,13 @@ async function userError(f: () => Promise<unknown>): Promise<string> {
 test('multipart/related: built and parsed back, binary bodies intact', () => {
   const a = Uint8Array.from({ length: 1000 }, (_, i) => (i * 7) & 255);
   const b = new Uint8Array([13, 10, 45, 45, 13, 10]); // CRLF--CRLF inside a body
-  const { body, contentType } = buildMultipart([{ contentType: 'application/dicom', body: a }, { contentType: 'application/dicom', body: b }], 'application/dicom');
+  const { body, contentType } = buildMultipart(
+    [
+      { contentType: 'application/dicom', body: a },
+      { contentType: 'application/dicom', body: b },
+    ],
+    'application/dicom',
+  );
   const parts = parseMultipart(body, boundaryOf(contentType)!);
   assert.equal(parts.length, 2);
   assert.deepEqual([...parts[0]!.body], [...a]);
@@ -57,7 +74,10 @@ test('credentials: from the environment or a file, never echoed', () => {
   try {
     assert.equal(resolveAuth(undefined, {}).kind, 'none');
     assert.equal(resolveAuth(undefined, { NODULESEG_DICOMWEB_TOKEN: 'tok' }).header, 'Bearer tok');
-    assert.equal(resolveAuth(undefined, { NODULESEG_DICOMWEB_USER: 'u', NODULESEG_DICOMWEB_PASSWORD: 'p' }).header, `Basic ${Buffer.from('u:p').toString('base64')}`);
+    assert.equal(
+      resolveAuth(undefined, { NODULESEG_DICOMWEB_USER: 'u', NODULESEG_DICOMWEB_PASSWORD: 'p' }).header,
+      `Basic ${Buffer.from('u:p').toString('base64')}`,
+    );
     assert.throws(() => resolveAuth(undefined, { NODULESEG_DICOMWEB_USER: 'u' }), /NODULESEG_DICOMWEB_PASSWORD is not/);
     const f = join(dir, 'auth.json');
     writeFileSync(f, JSON.stringify({ username: 'u', password: 'sekrit-1' }));
@@ -65,8 +85,14 @@ test('credentials: from the environment or a file, never echoed', () => {
     writeFileSync(f, JSON.stringify({ token: 'sekrit-2' }));
     assert.equal(resolveAuth(undefined, { NODULESEG_DICOMWEB_AUTH_FILE: f }).header, 'Bearer sekrit-2');
     writeFileSync(f, 'user=sekrit-3');
-    assert.throws(() => readAuthFile(f), (e: Error) => e instanceof UserError && e.message.startsWith(f) && !e.message.includes('sekrit'));
-    assert.throws(() => checkServerUrl('http://u:sekrit-4@h/dicom-web'), (e: Error) => e instanceof UserError && !e.message.includes('sekrit'));
+    assert.throws(
+      () => readAuthFile(f),
+      (e: Error) => e instanceof UserError && e.message.startsWith(f) && !e.message.includes('sekrit'),
+    );
+    assert.throws(
+      () => checkServerUrl('http://u:sekrit-4@h/dicom-web'),
+      (e: Error) => e instanceof UserError && !e.message.includes('sekrit'),
+    );
     assert.equal(publicUrl('https://h:1/dicom-web/?access_token=sekrit-5#x'), 'https://h:1/dicom-web');
   } finally {
     rmSync(dir, { recursive: true, force: true });
@@ -82,10 +108,14 @@ test('bearer token: sent as an Authorization header (checked on a local HTTP lis
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
   const port = (server.address() as AddressInfo).port;
   try {
-    const ok = new DicomWebClient(`http://127.0.0.1:${port}/dicom-web`, { auth: resolveAuth(undefined, { NODULESEG_DICOMWEB_TOKEN: 'tok-9' }) });
+    const ok = new DicomWebClient(`http://127.0.0.1:${port}/dicom-web`, {
+      auth: resolveAuth(undefined, { NODULESEG_DICOMWEB_TOKEN: 'tok-9' }),
+    });
     assert.deepEqual(await ok.searchStudies(), []);
     assert.equal(seen, 'Bearer tok-9');
-    const bad = new DicomWebClient(`http://127.0.0.1:${port}/dicom-web`, { auth: resolveAuth(undefined, { NODULESEG_DICOMWEB_TOKEN: 'tok-wrong' }) });
+    const bad = new DicomWebClient(`http://127.0.0.1:${port}/dicom-web`, {
+      auth: resolveAuth(undefined, { NODULESEG_DICOMWEB_TOKEN: 'tok-wrong' }),
+    });
     const msg = await userError(() => bad.searchStudies());
     assert.match(msg, /401 Unauthorized, bearer auth/);
     assert.ok(!msg.includes('tok-wrong'));
@@ -104,7 +134,10 @@ test('unreachable server: one line naming it', async () => {
   assert.equal(msg, `http://127.0.0.1:${port}/dicom-web: cannot reach the DICOMweb server (connection refused)`);
 });
 
-test('Orthanc: STOW-RS upload, QIDO-RS search, WADO-RS fetch byte for byte; 401, missing study, non-CT series', { skip: noOrthanc || noScans, timeout: 120_000 }, async () => {
+test('Orthanc: STOW-RS upload, QIDO-RS search, WADO-RS fetch byte for byte; 401, missing study, non-CT series', {
+  skip: noOrthanc || noScans,
+  timeout: 120_000,
+}, async () => {
   await emptyOrthanc();
   await uploadLidc1();
   const c = client();
@@ -132,17 +165,24 @@ test('Orthanc: STOW-RS upload, QIDO-RS search, WADO-RS fetch byte for byte; 401,
   // Errors: no credentials, wrong ones (not echoed), a missing study, a missing series.
   const anon = await userError(() => new DicomWebClient(DICOMWEB_URL).searchStudies());
   assert.match(anon, /: the server asks for credentials \(401 Unauthorized\); set NODULESEG_DICOMWEB_USER/);
-  const wrong = new DicomWebClient(DICOMWEB_URL, { auth: resolveAuth(undefined, { NODULESEG_DICOMWEB_USER: 'noduleseg', NODULESEG_DICOMWEB_PASSWORD: 'wrong-sekrit' }) });
+  const wrong = new DicomWebClient(DICOMWEB_URL, {
+    auth: resolveAuth(undefined, { NODULESEG_DICOMWEB_USER: 'noduleseg', NODULESEG_DICOMWEB_PASSWORD: 'wrong-sekrit' }),
+  });
   const refused = await userError(() => wrong.searchStudies());
   assert.match(refused, /refused our credentials \(401 Unauthorized, basic auth\)/);
   assert.ok(!refused.includes('wrong-sekrit') && !refused.includes(ORTHANC_PASSWORD));
   assert.equal(await userError(() => c.ctSeries('1.2.3.4')), `${DICOMWEB_URL}: study 1.2.3.4 not found`);
-  assert.equal(await userError(() => c.ctSeries(LIDC1_STUDY, '1.2.3.4')), `${DICOMWEB_URL}: series 1.2.3.4 not found in study ${LIDC1_STUDY}`);
+  assert.equal(
+    await userError(() => c.ctSeries(LIDC1_STUDY, '1.2.3.4')),
+    `${DICOMWEB_URL}: series 1.2.3.4 not found in study ${LIDC1_STUDY}`,
+  );
   assert.match(await userError(() => c.ctSeries('1.2;rm')), /--study: not a DICOM UID/);
 
   // A non-CT series: one slice turned into an MR series of its own study.
   const file = dcmjs.data.DicomMessage.readFile(toArrayBuffer(readFileSync(lidc1Files()[0]!)));
-  const set = (d: Record<string, unknown>, tag: string, vr: string, v: string): void => void (d[tag] = { vr, Value: [v] });
+  const set = (d: Record<string, unknown>, tag: string, vr: string, v: string): void => {
+    d[tag] = { vr, Value: [v] };
+  };
   set(file.dict, '00080060', 'CS', 'MR');
   set(file.dict, '0020000D', 'UI', '1.2.826.0.1.3680043.10.1453.99.1');
   set(file.dict, '0020000E', 'UI', '1.2.826.0.1.3680043.10.1453.99.2');
@@ -153,7 +193,10 @@ test('Orthanc: STOW-RS upload, QIDO-RS search, WADO-RS fetch byte for byte; 401,
     await userError(() => c.ctSeries('1.2.826.0.1.3680043.10.1453.99.1', '1.2.826.0.1.3680043.10.1453.99.2')),
     `${DICOMWEB_URL}: series 1.2.826.0.1.3680043.10.1453.99.2 is MR, not CT`,
   );
-  assert.equal(await userError(() => c.ctSeries('1.2.826.0.1.3680043.10.1453.99.1')), `${DICOMWEB_URL}: study 1.2.826.0.1.3680043.10.1453.99.1 has no CT series (only MR)`);
+  assert.equal(
+    await userError(() => c.ctSeries('1.2.826.0.1.3680043.10.1453.99.1')),
+    `${DICOMWEB_URL}: study 1.2.826.0.1.3680043.10.1453.99.1 has no CT series (only MR)`,
+  );
 
   // withSegUids on a real instance: the UIDs change, nothing else does.
   const uids = segUidsFor('k');

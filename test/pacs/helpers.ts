@@ -15,13 +15,17 @@ export const ORTHANC_PASSWORD = process.env['NODULESEG_TEST_ORTHANC_PASSWORD'] ?
 export const REDIS_URL = process.env['NODULESEG_TEST_REDIS_URL'] ?? '';
 export const DICOMWEB_URL = ORTHANC_URL ? `${ORTHANC_URL}/dicom-web` : '';
 
-const HOW = 'run the tests through `npm test` or `bash scripts/services.sh node --import tsx --test <file>` (as root it installs orthanc, orthanc-dicomweb and redis-server)';
+const HOW =
+  'run the tests through `npm test` or `bash scripts/services.sh node --import tsx --test <file>` (as root it installs orthanc, orthanc-dicomweb and redis-server)';
 /** Why the Orthanc tests cannot run, or false. */
 export const noOrthanc: string | false = ORTHANC_URL ? false : `no Orthanc (NODULESEG_TEST_ORTHANC_URL is unset): ${HOW}`;
 export const noRedis: string | false = REDIS_URL ? false : `no Redis (NODULESEG_TEST_REDIS_URL is unset): ${HOW}`;
 export const noScans: string | false = missingDataReason(lidcScansDir()) ?? false;
 
-export const auth: DicomWebAuth = { kind: 'basic', header: `Basic ${Buffer.from(`${ORTHANC_USER}:${ORTHANC_PASSWORD}`).toString('base64')}` };
+export const auth: DicomWebAuth = {
+  kind: 'basic',
+  header: `Basic ${Buffer.from(`${ORTHANC_USER}:${ORTHANC_PASSWORD}`).toString('base64')}`,
+};
 /** The environment a child noduleseg needs to reach the test Orthanc. */
 export const authEnv = { NODULESEG_DICOMWEB_USER: ORTHANC_USER, NODULESEG_DICOMWEB_PASSWORD: ORTHANC_PASSWORD };
 
@@ -56,7 +60,10 @@ export function lidc1Dir(): string {
 
 export function lidc1Files(): string[] {
   const dir = lidc1Dir();
-  return readdirSync(dir).filter((f) => f.endsWith('.dcm')).sort().map((f) => join(dir, f));
+  return readdirSync(dir)
+    .filter((f) => f.endsWith('.dcm'))
+    .sort()
+    .map((f) => join(dir, f));
 }
 
 /** LIDC-IDRI-0001 onto the test Orthanc by STOW-RS (in a few requests, as a PACS gateway would). */
@@ -76,7 +83,11 @@ export async function uploadLidc1Slab(count = 24): Promise<void> {
     const ds = dicomParser.parseDicom(readFileSync(f), { untilTag: 'x00200032' });
     return Number((ds.string('x00200032') ?? '0\\0\\0').split('\\')[2]);
   };
-  const files = lidc1Files().map((f) => ({ f, d: Math.abs(z(f) + 115.9) })).sort((a, b) => a.d - b.d).slice(0, count).map((x) => x.f);
+  const files = lidc1Files()
+    .map((f) => ({ f, d: Math.abs(z(f) + 115.9) }))
+    .sort((a, b) => a.d - b.d)
+    .slice(0, count)
+    .map((x) => x.f);
   await client().store(files.map((f) => readFileSync(f)));
 }
 
@@ -91,7 +102,11 @@ export interface Run {
 export function runBin(args: string[], env: Record<string, string> = {}): Promise<Run> {
   const t0 = performance.now();
   return new Promise((resolve, reject) => {
-    const p = spawn(process.execPath, [join(REPO_ROOT, 'bin', 'noduleseg'), ...args], { cwd: REPO_ROOT, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    const p = spawn(process.execPath, [join(REPO_ROOT, 'bin', 'noduleseg'), ...args], {
+      cwd: REPO_ROOT,
+      env: { ...process.env, ...env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     let stdout = '';
     let stderr = '';
     p.stdout.on('data', (d: Buffer) => (stdout += d.toString()));

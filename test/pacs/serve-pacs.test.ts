@@ -9,13 +9,33 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { readDicomSeg, readVolume } from '../../src/io/index.ts';
 import { startServe } from '../server/helpers.ts';
-import { DICOMWEB_URL, LIDC1_SERIES, LIDC1_STUDY, ORTHANC_PASSWORD, authEnv, client, emptyOrthanc, noOrthanc, noScans, uploadLidc1Slab } from './helpers.ts';
+import {
+  DICOMWEB_URL,
+  LIDC1_SERIES,
+  LIDC1_STUDY,
+  ORTHANC_PASSWORD,
+  authEnv,
+  client,
+  emptyOrthanc,
+  noOrthanc,
+  noScans,
+  uploadLidc1Slab,
+} from './helpers.ts';
 
 const SLAB = 24;
 const NODULE_MM = [56.2, 86.3, -115.9];
 const CHROMIUM = '/usr/bin/chromium';
 // Software GL (SwiftShader) gives WebGL2 with these; no GPU, no network, no profile state.
-const CHROMIUM_ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'];
+const CHROMIUM_ARGS = [
+  '--headless',
+  '--no-sandbox',
+  '--disable-gpu',
+  '--disable-quic',
+  '--no-first-run',
+  '--disable-background-networking',
+  '--disable-component-update',
+  '--disable-sync',
+];
 
 /** What the page exposes as window.viewer (web/app.js). */
 interface PageGlobal {
@@ -26,13 +46,19 @@ interface PageGlobal {
   };
 }
 
-test('serve --dicomweb in a browser: search the PACS, open a series, click a nodule, Save to PACS (stored once)', { skip: noOrthanc || noScans, timeout: 180_000 }, async () => {
+test('serve --dicomweb in a browser: search the PACS, open a series, click a nodule, Save to PACS (stored once)', {
+  skip: noOrthanc || noScans,
+  timeout: 180_000,
+}, async () => {
   await emptyOrthanc();
   await uploadLidc1Slab(SLAB);
   const data = mkdtempSync(join(tmpdir(), 'noduleseg-serve-pacs-'));
   const serve = await startServe(['--data', data, '--dicomweb', DICOMWEB_URL], authEnv, 120_000);
   const call = async (path: string, method = 'GET', body?: unknown): Promise<{ status: number; json: Record<string, unknown> }> => {
-    const res = await fetch(serve.url.replace(/\/$/, '') + path, { method, ...(body ? { body: JSON.stringify(body), headers: { 'content-type': 'application/json' } } : {}) });
+    const res = await fetch(serve.url.replace(/\/$/, '') + path, {
+      method,
+      ...(body ? { body: JSON.stringify(body), headers: { 'content-type': 'application/json' } } : {}),
+    });
     return { status: res.status, json: (await res.json()) as Record<string, unknown> };
   };
   try {
@@ -40,12 +66,24 @@ test('serve --dicomweb in a browser: search the PACS, open a series, click a nod
     // Search by patient ID, by a part of the ID as a name would be, by accession; and a miss.
     type Study = { studyInstanceUid: string; accessionNumber: string };
     const byId = (await call('/api/pacs/studies?patient=LIDC-IDRI-0001')).json['studies'] as Study[];
-    assert.deepEqual(byId.map((s) => s.studyInstanceUid), [LIDC1_STUDY]);
+    assert.deepEqual(
+      byId.map((s) => s.studyInstanceUid),
+      [LIDC1_STUDY],
+    );
     const byAccession = (await call(`/api/pacs/studies?accession=${byId[0]!.accessionNumber}`)).json['studies'] as Study[];
-    assert.deepEqual(byAccession.map((s) => s.studyInstanceUid), [LIDC1_STUDY]);
+    assert.deepEqual(
+      byAccession.map((s) => s.studyInstanceUid),
+      [LIDC1_STUDY],
+    );
     assert.deepEqual((await call('/api/pacs/studies?patient=NOBODY')).json['studies'], []);
-    const series = (await call(`/api/pacs/series?study=${LIDC1_STUDY}`)).json['series'] as Array<{ seriesInstanceUid: string; modality: string }>;
-    assert.deepEqual(series.map((s) => [s.seriesInstanceUid, s.modality]), [[LIDC1_SERIES, 'CT']]);
+    const series = (await call(`/api/pacs/series?study=${LIDC1_STUDY}`)).json['series'] as Array<{
+      seriesInstanceUid: string;
+      modality: string;
+    }>;
+    assert.deepEqual(
+      series.map((s) => [s.seriesInstanceUid, s.modality]),
+      [[LIDC1_SERIES, 'CT']],
+    );
 
     // Errors: a missing study (404), a malformed UID (400).
     const missing = await call('/api/pacs/open?study=1.2.3', 'POST');
@@ -55,7 +93,12 @@ test('serve --dicomweb in a browser: search the PACS, open a series, click a nod
 
     // In the browser: search, pick the study and its series, click the nodule, Save to PACS.
     assert.ok(existsSync(CHROMIUM), `${CHROMIUM} is missing: run scripts/setup.sh as root (apt-get install chromium)`);
-    const browser = await chromium.launchPersistentContext(join(data, 'profile'), { executablePath: CHROMIUM, headless: true, args: CHROMIUM_ARGS, viewport: { width: 1400, height: 850 } });
+    const browser = await chromium.launchPersistentContext(join(data, 'profile'), {
+      executablePath: CHROMIUM,
+      headless: true,
+      args: CHROMIUM_ARGS,
+      viewport: { width: 1400, height: 850 },
+    });
     let id = '';
     let voxels = 0;
     let savedUid = '';
@@ -112,14 +155,20 @@ test('serve --dicomweb in a browser: search the PACS, open a series, click a nod
     // On Orthanc: one SEG, referencing the series, with the nodule's voxels.
     const c = client();
     const segs = await c.searchSeries(LIDC1_STUDY, { modality: 'SEG' });
-    assert.deepEqual(segs.map((s) => s.seriesInstanceUid), [saved.json['seriesInstanceUid']]);
+    assert.deepEqual(
+      segs.map((s) => s.seriesInstanceUid),
+      [saved.json['seriesInstanceUid']],
+    );
     const dir = mkdtempSync(join(tmpdir(), 'noduleseg-serve-pacs-back-'));
     try {
       const [file] = await c.retrieveSeries(LIDC1_STUDY, segs[0]!.seriesInstanceUid, join(dir, 'seg'));
       await c.retrieveSeries(LIDC1_STUDY, LIDC1_SERIES, join(dir, 'ct'));
       const back = readDicomSeg(file!, await readVolume(join(dir, 'ct')));
       assert.equal(back.referencedSeriesUid, LIDC1_SERIES);
-      assert.equal(back.mask.reduce((a, v) => a + (v ? 1 : 0), 0), voxels);
+      assert.equal(
+        back.mask.reduce((a, v) => a + (v ? 1 : 0), 0),
+        voxels,
+      );
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }

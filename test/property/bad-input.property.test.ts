@@ -36,7 +36,12 @@ import {
  * and path of a failure, to replay it).
  */
 const SCALE = Number(process.env['NODULESEG_PROPERTY_SCALE'] ?? 1);
-const RUNS = { nifti: Math.round(200 * SCALE), metaimage: Math.round(110 * SCALE), dicom: Math.round(120 * SCALE), lidcXml: Math.round(100 * SCALE) };
+const RUNS = {
+  nifti: Math.round(200 * SCALE),
+  metaimage: Math.round(110 * SCALE),
+  dicom: Math.round(120 * SCALE),
+  lidcXml: Math.round(100 * SCALE),
+};
 const SEED = Number(process.env['NODULESEG_PROPERTY_SEED'] ?? 20261130);
 /** A command past this is a hang (generous: CI shares two cores; the slowest case takes ~1 s). */
 const LIMIT_MS = 20_000;
@@ -46,7 +51,8 @@ const SEGMENT_LIMIT_MS = 60_000;
 const root = tempDir('property');
 const fixtures: Fixtures = await loadFixtures(join(root, 'fixtures'));
 const bases: Base[] = fixtures.realMissing === null ? ['synthetic', 'real'] : ['synthetic'];
-if (fixtures.realMissing !== null) console.log(`property test: real LIDC files skipped, mutating synthetic files only: ${fixtures.realMissing}`);
+if (fixtures.realMissing !== null)
+  console.log(`property test: real LIDC files skipped, mutating synthetic files only: ${fixtures.realMissing}`);
 
 const child = new CliChild();
 after(() => {
@@ -64,7 +70,9 @@ interface Tally {
   /** Milliseconds per command name, to keep the share of slow commands in check. */
   msBy: Record<string, number>;
 }
-const tally = Object.fromEntries(Object.keys(RUNS).map((f) => [f, { cases: 0, succeeded: 0, refused: 0, commands: {}, ms: 0, msBy: {} } satisfies Tally])) as Record<Format, Tally>;
+const tally = Object.fromEntries(
+  Object.keys(RUNS).map((f) => [f, { cases: 0, succeeded: 0, refused: 0, commands: {}, ms: 0, msBy: {} } satisfies Tally]),
+) as Record<Format, Tally>;
 let caseNo = 0;
 
 /** Everything under `dir` (relative paths; folders end in /), files with a digest of their bytes. */
@@ -127,9 +135,17 @@ async function runCase(format: Format, caseDir: string, inv: Invocation): Promis
   const temps = written.filter((p) => /\.tmp\b|\.tmp-|staging/.test(p));
   assert.deepEqual(temps, [], `${what}: left temporary files`);
   if (inv.command === 'inspect-json') {
-    const info = JSON.parse(r.stdout) as { range: { min: unknown; max: unknown }; spacingMm: unknown[]; originMm: unknown[]; direction: unknown[] };
+    const info = JSON.parse(r.stdout) as {
+      range: { min: unknown; max: unknown };
+      spacingMm: unknown[];
+      originMm: unknown[];
+      direction: unknown[];
+    };
     const numbers = [info.range.min, info.range.max, ...info.spacingMm, ...info.originMm, ...info.direction];
-    assert.ok(numbers.every((x) => typeof x === 'number' && Number.isFinite(x)), `${what}: non-finite values reported: ${r.stdout}`);
+    assert.ok(
+      numbers.every((x) => typeof x === 'number' && Number.isFinite(x)),
+      `${what}: non-finite values reported: ${r.stdout}`,
+    );
   } else if (inv.command === 'inspect') {
     assert.doesNotMatch(r.stdout, /NaN|Infinity/, `${what}: non-finite values reported:\n${r.stdout}`);
   }
@@ -137,8 +153,13 @@ async function runCase(format: Format, caseDir: string, inv: Invocation): Promis
 
 function report(format: Format): void {
   const t = tally[format];
-  const commands = Object.entries(t.commands).sort().map(([c, n]) => `${c} ${n} (${((t.msBy[c] ?? 0) / 1000).toFixed(1)} s)`).join(', ');
-  console.log(`property test: ${format}: ${t.cases} cases (${t.succeeded} accepted, ${t.refused} refused; ${commands}) in ${(t.ms / 1000).toFixed(1)} s of commands`);
+  const commands = Object.entries(t.commands)
+    .sort()
+    .map(([c, n]) => `${c} ${n} (${((t.msBy[c] ?? 0) / 1000).toFixed(1)} s)`)
+    .join(', ');
+  console.log(
+    `property test: ${format}: ${t.cases} cases (${t.succeeded} accepted, ${t.refused} refused; ${commands}) in ${(t.ms / 1000).toFixed(1)} s of commands`,
+  );
 }
 
 function newCase(format: Format): { caseDir: string; inDir: string; outDir: string } {
@@ -151,13 +172,22 @@ function newCase(format: Format): { caseDir: string; inDir: string; outDir: stri
 function segmentArgs(input: string, outDir: string, extra: string[] = [], ext = 'nii.gz'): Invocation {
   const mask = join(outDir, `mask.${ext}`);
   const report = join(outDir, 'report.json');
-  return { command: `segment${extra.length ? '-point' : ''}${ext === 'dcm' ? '-seg' : ''}`, args: ['segment', '-i', input, '-o', mask, '--report', report, '--png', join(outDir, 'png'), '--threads', '1', ...extra], outputs: [mask, report], isSegment: true };
+  return {
+    command: `segment${extra.length ? '-point' : ''}${ext === 'dcm' ? '-seg' : ''}`,
+    args: ['segment', '-i', input, '-o', mask, '--report', report, '--png', join(outDir, 'png'), '--threads', '1', ...extra],
+    outputs: [mask, report],
+    isSegment: true,
+  };
 }
 
 function evalArgs(inDir: string, outDir: string): Invocation {
   const csv = join(outDir, 'metrics.csv');
   const md = join(outDir, 'summary.md');
-  return { command: 'eval', args: ['eval', '--pred', join(inDir, 'pred'), '--ref', join(inDir, 'ref'), '--csv', csv, '--md', md], outputs: [csv, md] };
+  return {
+    command: 'eval',
+    args: ['eval', '--pred', join(inDir, 'pred'), '--ref', join(inDir, 'ref'), '--csv', csv, '--md', md],
+    outputs: [csv, md],
+  };
 }
 
 function inspectArgs(path: string, json: boolean): Invocation {
@@ -177,7 +207,15 @@ const imageCommand = fc.oneof(
 type ImageCommand = 'inspect' | 'inspect-json' | 'eval-pred' | 'eval-ref' | 'segment' | 'segment-point';
 
 /** Lays out an image case for its command: the mutated file alone, or as one side of an eval pair. */
-function imageInvocation(command: ImageCommand, inDir: string, outDir: string, fileName: string, write: (path: string, asMask: boolean) => void, writeGoodMask: (path: string) => void, base: Base): Invocation {
+function imageInvocation(
+  command: ImageCommand,
+  inDir: string,
+  outDir: string,
+  fileName: string,
+  write: (path: string, asMask: boolean) => void,
+  writeGoodMask: (path: string) => void,
+  base: Base,
+): Invocation {
   if (command === 'eval-pred' || command === 'eval-ref') {
     const [bad, good] = command === 'eval-pred' ? ['pred', 'ref'] : ['ref', 'pred'];
     mkdirSync(join(inDir, bad));
@@ -252,7 +290,11 @@ const seriesCommand = fc.oneof(
 type SeriesCommand = 'inspect' | 'inspect-json' | 'lidc' | 'segment-point' | 'segment-seg';
 
 /** Which of lidc's outputs a case asks for: the NIfTI mask always, the SEG and the PNG (slower) sometimes. */
-const lidcOutputs = fc.record({ json: fc.boolean(), seg: fc.boolean(), png: fc.oneof({ weight: 2, arbitrary: fc.constant(false) }, { weight: 1, arbitrary: fc.constant(true) }) });
+const lidcOutputs = fc.record({
+  json: fc.boolean(),
+  seg: fc.boolean(),
+  png: fc.oneof({ weight: 2, arbitrary: fc.constant(false) }, { weight: 1, arbitrary: fc.constant(true) }),
+});
 type LidcOutputs = { json: boolean; seg: boolean; png: boolean };
 
 function lidcArgs(series: string, outDir: string, o: LidcOutputs): Invocation {
@@ -261,7 +303,15 @@ function lidcArgs(series: string, outDir: string, o: LidcOutputs): Invocation {
   const png = join(outDir, 'consensus.png');
   return {
     command: o.json ? 'lidc-json' : 'lidc',
-    args: ['lidc', series, '--output', nii, ...(o.seg ? ['--seg', seg] : []), ...(o.png ? ['--png', png] : []), ...(o.json ? ['--json'] : [])],
+    args: [
+      'lidc',
+      series,
+      '--output',
+      nii,
+      ...(o.seg ? ['--seg', seg] : []),
+      ...(o.png ? ['--png', png] : []),
+      ...(o.json ? ['--json'] : []),
+    ],
     outputs: [nii, ...(o.seg ? [seg] : []), ...(o.png ? [png] : [])],
   };
 }

@@ -28,8 +28,14 @@ async function run({ id, args }: ChildRequest): Promise<ChildReply> {
   let stdout = '';
   let stderr = '';
   const text = (s: string | Uint8Array) => (typeof s === 'string' ? s : Buffer.from(s).toString());
-  process.stdout.write = ((s: string | Uint8Array) => ((stdout += text(s)), true)) as typeof process.stdout.write;
-  process.stderr.write = ((s: string | Uint8Array) => ((stderr += text(s)), true)) as typeof process.stderr.write;
+  process.stdout.write = ((s: string | Uint8Array) => {
+    stdout += text(s);
+    return true;
+  }) as typeof process.stdout.write;
+  process.stderr.write = ((s: string | Uint8Array) => {
+    stderr += text(s);
+    return true;
+  }) as typeof process.stderr.write;
   const t0 = performance.now();
   let code: number;
   try {

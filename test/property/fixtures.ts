@@ -114,7 +114,10 @@ export async function loadFixtures(dir: string, options: { real?: boolean } = {}
 
   const synSeriesDir = join(dir, 'syn-series');
   const zOf = (k: number) => 2 * k;
-  const files = writeFakeSeries(synSeriesDir, [0, 1, 2, 3, 4, 5].map((k) => ({ z: zOf(k), rows: 16, cols: 20 })));
+  const files = writeFakeSeries(
+    synSeriesDir,
+    [0, 1, 2, 3, 4, 5].map((k) => ({ z: zOf(k), rows: 16, cols: 20 })),
+  );
   series.synthetic = {
     slices: files.map((f) => [f.split('/').pop()!, new Uint8Array(readFileSync(f))]),
     xmlName: '001.xml',

@@ -9,7 +9,37 @@ import { gzipSync } from 'node:zlib';
 
 /** Numbers that readers get wrong: zero, signs, type limits, non-finite, tiny and huge. */
 export const weirdNumber: fc.Arbitrary<number> = fc.oneof(
-  { weight: 3, arbitrary: fc.constantFrom(0, -0, 1, -1, 2, 3, 4, 7, 8, 16, 255, 256, 348, 352, 540, 32767, -32768, 65535, 2147483647, NaN, Infinity, -Infinity, 1e-30, 1e-7, 0.5, 1e30) },
+  {
+    weight: 3,
+    arbitrary: fc.constantFrom(
+      0,
+      -0,
+      1,
+      -1,
+      2,
+      3,
+      4,
+      7,
+      8,
+      16,
+      255,
+      256,
+      348,
+      352,
+      540,
+      32767,
+      -32768,
+      65535,
+      2147483647,
+      NaN,
+      Infinity,
+      -Infinity,
+      1e-30,
+      1e-7,
+      0.5,
+      1e30,
+    ),
+  },
   { weight: 1, arbitrary: fc.integer({ min: -70000, max: 70000 }) },
   { weight: 1, arbitrary: fc.double() },
 );
@@ -23,7 +53,12 @@ const weirdWord: fc.Arbitrary<string> = fc.oneof(
 
 /** A list of 1 to 12 numbers or words, space- or backslash-separated. */
 function wordList(sep: string): fc.Arbitrary<string> {
-  return fc.array(fc.oneof({ weight: 4, arbitrary: weirdNumber.map(String) }, { weight: 1, arbitrary: weirdWord }), { minLength: 0, maxLength: 12 }).map((xs) => xs.join(sep));
+  return fc
+    .array(fc.oneof({ weight: 4, arbitrary: weirdNumber.map(String) }, { weight: 1, arbitrary: weirdWord }), {
+      minLength: 0,
+      maxLength: 12,
+    })
+    .map((xs) => xs.join(sep));
 }
 
 /** The base file: synthetic twice as often as real (a real scan costs more per case). */
@@ -41,22 +76,42 @@ type NiftiType = 'i16' | 'i32' | 'f32';
 /** Header fields of NIfTI-1 (byte offset, type), from nifti1.h. */
 export const NIFTI_FIELDS: Record<string, [number, NiftiType]> = {
   sizeof_hdr: [0, 'i32'],
-  dim0: [40, 'i16'], dim1: [42, 'i16'], dim2: [44, 'i16'], dim3: [46, 'i16'], dim4: [48, 'i16'], dim5: [50, 'i16'],
-  datatype: [70, 'i16'], bitpix: [72, 'i16'],
-  pixdim0: [76, 'f32'], pixdim1: [80, 'f32'], pixdim2: [84, 'f32'], pixdim3: [88, 'f32'], pixdim4: [92, 'f32'],
-  vox_offset: [108, 'f32'], scl_slope: [112, 'f32'], scl_inter: [116, 'f32'],
-  qform_code: [252, 'i16'], sform_code: [254, 'i16'],
-  quatern_b: [256, 'f32'], quatern_c: [260, 'f32'], quatern_d: [264, 'f32'],
-  qoffset_x: [268, 'f32'], qoffset_y: [272, 'f32'], qoffset_z: [276, 'f32'],
-  srow_x0: [280, 'f32'], srow_x1: [284, 'f32'], srow_x3: [292, 'f32'],
-  srow_y1: [300, 'f32'], srow_y2: [304, 'f32'], srow_z0: [312, 'f32'], srow_z2: [320, 'f32'], srow_z3: [324, 'f32'],
+  dim0: [40, 'i16'],
+  dim1: [42, 'i16'],
+  dim2: [44, 'i16'],
+  dim3: [46, 'i16'],
+  dim4: [48, 'i16'],
+  dim5: [50, 'i16'],
+  datatype: [70, 'i16'],
+  bitpix: [72, 'i16'],
+  pixdim0: [76, 'f32'],
+  pixdim1: [80, 'f32'],
+  pixdim2: [84, 'f32'],
+  pixdim3: [88, 'f32'],
+  pixdim4: [92, 'f32'],
+  vox_offset: [108, 'f32'],
+  scl_slope: [112, 'f32'],
+  scl_inter: [116, 'f32'],
+  qform_code: [252, 'i16'],
+  sform_code: [254, 'i16'],
+  quatern_b: [256, 'f32'],
+  quatern_c: [260, 'f32'],
+  quatern_d: [264, 'f32'],
+  qoffset_x: [268, 'f32'],
+  qoffset_y: [272, 'f32'],
+  qoffset_z: [276, 'f32'],
+  srow_x0: [280, 'f32'],
+  srow_x1: [284, 'f32'],
+  srow_x3: [292, 'f32'],
+  srow_y1: [300, 'f32'],
+  srow_y2: [304, 'f32'],
+  srow_z0: [312, 'f32'],
+  srow_z2: [320, 'f32'],
+  srow_z3: [324, 'f32'],
   magic: [344, 'i32'],
 };
 
-export type ByteOp =
-  | { op: 'truncate'; at: number }
-  | { op: 'flip'; at: number; byte: number }
-  | { op: 'append'; bytes: number };
+export type ByteOp = { op: 'truncate'; at: number } | { op: 'flip'; at: number; byte: number } | { op: 'append'; bytes: number };
 
 export type NiftiOp = { op: 'field'; field: string; value: number } | ByteOp;
 
@@ -75,7 +130,14 @@ const byteOp: fc.Arbitrary<ByteOp> = fc.oneof(
 );
 
 /** Header flips land in the first 352 bytes half of the time: that is where a reader decides. */
-const niftiByteOp: fc.Arbitrary<ByteOp> = fc.oneof(byteOp, fc.record({ op: fc.constant('flip' as const), at: fc.double({ min: 0, max: 0.999, noNaN: true }).map((f) => -f), byte: fc.integer({ min: 0, max: 255 }) }));
+const niftiByteOp: fc.Arbitrary<ByteOp> = fc.oneof(
+  byteOp,
+  fc.record({
+    op: fc.constant('flip' as const),
+    at: fc.double({ min: 0, max: 0.999, noNaN: true }).map((f) => -f),
+    byte: fc.integer({ min: 0, max: 255 }),
+  }),
+);
 
 export const niftiMutation = (bases: ReadonlyArray<NiftiMutation['base']>): fc.Arbitrary<NiftiMutation> =>
   fc.record({
@@ -83,12 +145,22 @@ export const niftiMutation = (bases: ReadonlyArray<NiftiMutation['base']>): fc.A
     gzip: fc.boolean(),
     ops: fc.array(
       fc.oneof(
-        { weight: 4, arbitrary: fc.record({ op: fc.constant('field' as const), field: fc.constantFrom(...Object.keys(NIFTI_FIELDS)), value: weirdNumber }) },
+        {
+          weight: 4,
+          arbitrary: fc.record({
+            op: fc.constant('field' as const),
+            field: fc.constantFrom(...Object.keys(NIFTI_FIELDS)),
+            value: weirdNumber,
+          }),
+        },
         { weight: 1, arbitrary: niftiByteOp },
       ),
       { minLength: 1, maxLength: 3 },
     ),
-    gzipOps: fc.oneof({ weight: 5, arbitrary: fc.constant<ByteOp[]>([]) }, { weight: 1, arbitrary: fc.array(byteOp, { minLength: 1, maxLength: 1 }) }),
+    gzipOps: fc.oneof(
+      { weight: 5, arbitrary: fc.constant<ByteOp[]>([]) },
+      { weight: 1, arbitrary: fc.array(byteOp, { minLength: 1, maxLength: 1 }) },
+    ),
   });
 
 /** Applies byte-level damage; a negative `at` of a flip means that fraction of the 352-byte header. */
@@ -125,8 +197,23 @@ export function applyNifti(base: Uint8Array, m: NiftiMutation): Uint8Array {
 // MetaImage (.mhd + .raw, or .mha with the data inside)
 
 const META_KEYS = [
-  'ObjectType', 'NDims', 'DimSize', 'ElementSpacing', 'ElementSize', 'Offset', 'TransformMatrix', 'CenterOfRotation', 'AnatomicalOrientation',
-  'ElementType', 'ElementDataFile', 'CompressedData', 'CompressedDataSize', 'BinaryData', 'BinaryDataByteOrderMSB', 'ElementNumberOfChannels', 'HeaderSize',
+  'ObjectType',
+  'NDims',
+  'DimSize',
+  'ElementSpacing',
+  'ElementSize',
+  'Offset',
+  'TransformMatrix',
+  'CenterOfRotation',
+  'AnatomicalOrientation',
+  'ElementType',
+  'ElementDataFile',
+  'CompressedData',
+  'CompressedDataSize',
+  'BinaryData',
+  'BinaryDataByteOrderMSB',
+  'ElementNumberOfChannels',
+  'HeaderSize',
 ] as const;
 
 export type MetaOp =
@@ -147,7 +234,19 @@ const metaValue = (key: string): fc.Arbitrary<string> => {
     case 'NDims':
       return fc.oneof(fc.constantFrom('0', '1', '2', '3', '4', '-3', 'x', ''), weirdWord);
     case 'ElementType':
-      return fc.constantFrom('MET_SHORT', 'MET_UCHAR', 'MET_FLOAT', 'MET_DOUBLE', 'MET_LONG_LONG', 'MET_ULONG_LONG', 'MET_CHAR_ARRAY', 'MET_STRING', 'MET_NONE', 'short', '');
+      return fc.constantFrom(
+        'MET_SHORT',
+        'MET_UCHAR',
+        'MET_FLOAT',
+        'MET_DOUBLE',
+        'MET_LONG_LONG',
+        'MET_ULONG_LONG',
+        'MET_CHAR_ARRAY',
+        'MET_STRING',
+        'MET_NONE',
+        'short',
+        '',
+      );
     case 'ElementDataFile':
       return fc.constantFrom('LOCAL', 'missing.raw', 'LIST', 'slice%03d.raw 1 3 1', '', '../..', '.');
     case 'CompressedData':
@@ -169,10 +268,23 @@ export const metaMutation = (bases: ReadonlyArray<MetaMutation['base']>): fc.Arb
     container: fc.constantFrom('mhd' as const, 'mha' as const),
     ops: fc.array(
       fc.oneof(
-        { weight: 5, arbitrary: fc.constantFrom(...META_KEYS).chain((key) => metaValue(key).map((value) => ({ op: 'set' as const, key, value }))) },
+        {
+          weight: 5,
+          arbitrary: fc.constantFrom(...META_KEYS).chain((key) => metaValue(key).map((value) => ({ op: 'set' as const, key, value }))),
+        },
         { weight: 1, arbitrary: fc.constantFrom(...META_KEYS).map((key) => ({ op: 'delete' as const, key })) },
-        { weight: 1, arbitrary: fc.constantFrom(...META_KEYS).chain((key) => metaValue(key).map((value) => ({ op: 'duplicate' as const, key, value }))) },
-        { weight: 1, arbitrary: fc.constantFrom('garbage', '= 3', 'DimSize', '\u0000\u0001', 'Comment = x').map((text) => ({ op: 'headerLine' as const, text })) },
+        {
+          weight: 1,
+          arbitrary: fc
+            .constantFrom(...META_KEYS)
+            .chain((key) => metaValue(key).map((value) => ({ op: 'duplicate' as const, key, value }))),
+        },
+        {
+          weight: 1,
+          arbitrary: fc
+            .constantFrom('garbage', '= 3', 'DimSize', '\u0000\u0001', 'Comment = x')
+            .map((text) => ({ op: 'headerLine' as const, text })),
+        },
         { weight: 2, arbitrary: byteOp.map((damage) => ({ op: 'data' as const, damage })) },
       ),
       { minLength: 1, maxLength: 3 },
@@ -236,7 +348,17 @@ const DICOM_TAGS: Record<string, [string, string]> = {
   InstanceNumber: ['00200013', 'IS'],
 };
 
-const TRANSFER_SYNTAXES = ['1.2.840.10008.1.2', '1.2.840.10008.1.2.1', '1.2.840.10008.1.2.2', '1.2.840.10008.1.2.4.50', '1.2.840.10008.1.2.4.90', '1.2.840.10008.1.2.5', '1.2.840.10008.1.2.1.99', '1.2.3.4', ''];
+const TRANSFER_SYNTAXES = [
+  '1.2.840.10008.1.2',
+  '1.2.840.10008.1.2.1',
+  '1.2.840.10008.1.2.2',
+  '1.2.840.10008.1.2.4.50',
+  '1.2.840.10008.1.2.4.90',
+  '1.2.840.10008.1.2.5',
+  '1.2.840.10008.1.2.1.99',
+  '1.2.3.4',
+  '',
+];
 
 export type DicomOp =
   /** Set a tag on one slice (index modulo the slice count) or on every slice (-1). */
@@ -260,7 +382,8 @@ const sliceIndex = fc.oneof({ weight: 3, arbitrary: fc.integer({ min: 0, max: 7 
 
 const tagValue = (tag: string): fc.Arbitrary<string[]> => {
   const vr = DICOM_TAGS[tag]![1];
-  const words = (n: number) => fc.oneof(fc.array(weirdNumber.map(String), { minLength: n, maxLength: n }), fc.array(weirdWord, { minLength: 0, maxLength: n + 1 }));
+  const words = (n: number) =>
+    fc.oneof(fc.array(weirdNumber.map(String), { minLength: n, maxLength: n }), fc.array(weirdWord, { minLength: 0, maxLength: n + 1 }));
   switch (tag) {
     case 'Modality':
       return fc.constantFrom(['CT'], ['MR'], ['ct'], ['SEG'], ['']);
@@ -268,13 +391,27 @@ const tagValue = (tag: string): fc.Arbitrary<string[]> => {
     case 'SOPInstanceUID':
       return fc.constantFrom(['1.2.3.4.5'], [''], ['1.2.826.0.1.3680043.10.1453.9.1']);
     case 'ImageOrientationPatient':
-      return fc.oneof(fc.constantFrom<string[]>(['0', '1', '0', '0', '0', '-1'], ['1', '0', '0', '1', '0', '0'], ['0', '0', '0', '0', '0', '0'], ['2', '0', '0', '0', '2', '0'], ['0.7071', '0.7071', '0', '-0.7071', '0.7071', '0']), words(6));
+      return fc.oneof(
+        fc.constantFrom<string[]>(
+          ['0', '1', '0', '0', '0', '-1'],
+          ['1', '0', '0', '1', '0', '0'],
+          ['0', '0', '0', '0', '0', '0'],
+          ['2', '0', '0', '0', '2', '0'],
+          ['0.7071', '0.7071', '0', '-0.7071', '0.7071', '0'],
+        ),
+        words(6),
+      );
     case 'ImagePositionPatient':
       return words(3);
     case 'PixelSpacing':
       return words(2);
     default:
-      return vr === 'US' ? fc.array(fc.oneof(fc.constantFrom(0, 1, 2, 3, 8, 12, 16, 32, 65535), fc.integer({ min: 0, max: 65535 })).map(String), { minLength: 1, maxLength: 1 }) : words(1);
+      return vr === 'US'
+        ? fc.array(fc.oneof(fc.constantFrom(0, 1, 2, 3, 8, 12, 16, 32, 65535), fc.integer({ min: 0, max: 65535 })).map(String), {
+            minLength: 1,
+            maxLength: 1,
+          })
+        : words(1);
   }
 };
 
@@ -283,14 +420,42 @@ export const dicomMutation = (bases: ReadonlyArray<DicomMutation['base']>): fc.A
     base: baseOf(bases),
     ops: fc.array(
       fc.oneof(
-        { weight: 6, arbitrary: fc.tuple(sliceIndex, fc.constantFrom(...Object.keys(DICOM_TAGS))).chain(([slice, tag]) => tagValue(tag).map((value) => ({ op: 'tag' as const, slice, tag, value }))) },
-        { weight: 1, arbitrary: fc.tuple(sliceIndex, fc.constantFrom(...Object.keys(DICOM_TAGS))).map(([slice, tag]) => ({ op: 'deleteTag' as const, slice, tag })) },
-        { weight: 1, arbitrary: fc.tuple(sliceIndex, dimension, dimension).map(([slice, rows, cols]) => ({ op: 'size' as const, slice, rows, cols })) },
-        { weight: 1, arbitrary: fc.tuple(sliceIndex, fc.constantFrom(...TRANSFER_SYNTAXES)).map(([slice, uid]) => ({ op: 'transferSyntax' as const, slice, uid })) },
+        {
+          weight: 6,
+          arbitrary: fc
+            .tuple(sliceIndex, fc.constantFrom(...Object.keys(DICOM_TAGS)))
+            .chain(([slice, tag]) => tagValue(tag).map((value) => ({ op: 'tag' as const, slice, tag, value }))),
+        },
+        {
+          weight: 1,
+          arbitrary: fc
+            .tuple(sliceIndex, fc.constantFrom(...Object.keys(DICOM_TAGS)))
+            .map(([slice, tag]) => ({ op: 'deleteTag' as const, slice, tag })),
+        },
+        {
+          weight: 1,
+          arbitrary: fc.tuple(sliceIndex, dimension, dimension).map(([slice, rows, cols]) => ({ op: 'size' as const, slice, rows, cols })),
+        },
+        {
+          weight: 1,
+          arbitrary: fc
+            .tuple(sliceIndex, fc.constantFrom(...TRANSFER_SYNTAXES))
+            .map(([slice, uid]) => ({ op: 'transferSyntax' as const, slice, uid })),
+        },
         { weight: 2, arbitrary: fc.integer({ min: 0, max: 7 }).map((slice) => ({ op: 'remove' as const, slice })) },
         { weight: 1, arbitrary: fc.integer({ min: 0, max: 7 }).map((slice) => ({ op: 'duplicate' as const, slice })) },
-        { weight: 2, arbitrary: fc.tuple(fc.integer({ min: 0, max: 7 }), byteOp).map(([slice, damage]) => ({ op: 'bytes' as const, slice, damage })) },
-        { weight: 1, arbitrary: fc.record({ op: fc.constant('junkFile' as const), name: fc.constantFrom('notes.txt', 'DICOMDIR', 'x.dcm', '.hidden'), text: fc.constantFrom('', 'hello', 'DICM'.padStart(132, '\0')) }) },
+        {
+          weight: 2,
+          arbitrary: fc.tuple(fc.integer({ min: 0, max: 7 }), byteOp).map(([slice, damage]) => ({ op: 'bytes' as const, slice, damage })),
+        },
+        {
+          weight: 1,
+          arbitrary: fc.record({
+            op: fc.constant('junkFile' as const),
+            name: fc.constantFrom('notes.txt', 'DICOMDIR', 'x.dcm', '.hidden'),
+            text: fc.constantFrom('', 'hello', 'DICM'.padStart(132, '\0')),
+          }),
+        },
       ),
       { minLength: 1, maxLength: 3 },
     ),
@@ -323,7 +488,10 @@ export function applyDicom(base: ReadonlyArray<readonly [string, Uint8Array]>, m
   const parsed = new Map<number, DicomParts>();
   const parts = (k: number) => {
     let p = parsed.get(k);
-    if (!p) parsed.set(k, (p = parseDicom(base[k]![1])));
+    if (!p) {
+      p = parseDicom(base[k]![1]);
+      parsed.set(k, p);
+    }
     return p;
   };
   const targets = (slice: number) => (slice < 0 ? [...Array(n).keys()] : [slice % n]);
@@ -361,8 +529,25 @@ export function applyDicom(base: ReadonlyArray<readonly [string, Uint8Array]>, m
 // LIDC XML
 
 const XML_ELEMENTS = [
-  'imageZposition', 'imageSOP_UID', 'xCoord', 'yCoord', 'inclusion', 'noduleID', 'SeriesInstanceUid', 'malignancy', 'texture', 'servicingRadiologistID',
-  'readingSession', 'unblindedReadNodule', 'roi', 'edgeMap', 'nonNodule', 'locus', 'characteristics', 'ResponseHeader', 'LidcReadMessage',
+  'imageZposition',
+  'imageSOP_UID',
+  'xCoord',
+  'yCoord',
+  'inclusion',
+  'noduleID',
+  'SeriesInstanceUid',
+  'malignancy',
+  'texture',
+  'servicingRadiologistID',
+  'readingSession',
+  'unblindedReadNodule',
+  'roi',
+  'edgeMap',
+  'nonNodule',
+  'locus',
+  'characteristics',
+  'ResponseHeader',
+  'LidcReadMessage',
 ] as const;
 
 export type XmlOp =
@@ -380,7 +565,21 @@ export interface XmlMutation {
 
 const xmlText = fc.oneof(
   weirdNumber.map(String),
-  fc.constantFrom('', 'abc', 'FALSE', 'TRUE', '1e9', '-1e9', '2147483648', '99999999999', '1.2.3.4', '-0', '&amp;', '<![CDATA[5]]>', '<x/>'),
+  fc.constantFrom(
+    '',
+    'abc',
+    'FALSE',
+    'TRUE',
+    '1e9',
+    '-1e9',
+    '2147483648',
+    '99999999999',
+    '1.2.3.4',
+    '-0',
+    '&amp;',
+    '<![CDATA[5]]>',
+    '<x/>',
+  ),
   fc.integer({ min: -600, max: 1200 }).map(String),
 );
 
@@ -389,10 +588,39 @@ export const xmlMutation = (bases: ReadonlyArray<XmlMutation['base']>): fc.Arbit
     base: baseOf(bases),
     ops: fc.array(
       fc.oneof(
-        { weight: 6, arbitrary: fc.record({ op: fc.constant('text' as const), element: fc.constantFrom(...XML_ELEMENTS.slice(0, 10)), nth: fc.integer({ min: -1, max: 50 }), value: xmlText }) },
-        { weight: 2, arbitrary: fc.record({ op: fc.constant('drop' as const), element: fc.constantFrom(...XML_ELEMENTS), nth: fc.integer({ min: -1, max: 50 }) }) },
-        { weight: 1, arbitrary: fc.record({ op: fc.constant('duplicate' as const), element: fc.constantFrom(...XML_ELEMENTS), nth: fc.integer({ min: 0, max: 50 }) }) },
-        { weight: 1, arbitrary: fc.record({ op: fc.constant('insert' as const), at: fraction, text: fc.constantFrom('<', '&', '</roi>', '<?xml version="1.0"?>', '\u0000', ']]>', '<roi>', '<LidcReadMessage>') }) },
+        {
+          weight: 6,
+          arbitrary: fc.record({
+            op: fc.constant('text' as const),
+            element: fc.constantFrom(...XML_ELEMENTS.slice(0, 10)),
+            nth: fc.integer({ min: -1, max: 50 }),
+            value: xmlText,
+          }),
+        },
+        {
+          weight: 2,
+          arbitrary: fc.record({
+            op: fc.constant('drop' as const),
+            element: fc.constantFrom(...XML_ELEMENTS),
+            nth: fc.integer({ min: -1, max: 50 }),
+          }),
+        },
+        {
+          weight: 1,
+          arbitrary: fc.record({
+            op: fc.constant('duplicate' as const),
+            element: fc.constantFrom(...XML_ELEMENTS),
+            nth: fc.integer({ min: 0, max: 50 }),
+          }),
+        },
+        {
+          weight: 1,
+          arbitrary: fc.record({
+            op: fc.constant('insert' as const),
+            at: fraction,
+            text: fc.constantFrom('<', '&', '</roi>', '<?xml version="1.0"?>', '\u0000', ']]>', '<roi>', '<LidcReadMessage>'),
+          }),
+        },
         { weight: 1, arbitrary: fc.record({ op: fc.constant('truncate' as const), at: fraction }) },
       ),
       { minLength: 1, maxLength: 3 },

@@ -23,12 +23,16 @@ export function startWorkerProc(queue: string, extra: string[] = []): WorkerProc
   let buf = '';
   proc.stderr!.on('data', (d: Buffer) => {
     buf += d.toString();
-    let nl;
-    while ((nl = buf.indexOf('\n')) >= 0) {
+    for (let nl = buf.indexOf('\n'); nl >= 0; nl = buf.indexOf('\n')) {
       const line = buf.slice(0, nl);
       buf = buf.slice(nl + 1);
       lines.push(line);
-      for (const w of [...waiters]) if (w.re.test(line)) (waiters.splice(waiters.indexOf(w), 1), w.resolve(line));
+      for (const w of [...waiters]) {
+        if (w.re.test(line)) {
+          waiters.splice(waiters.indexOf(w), 1);
+          w.resolve(line);
+        }
+      }
     }
   });
   const exited = new Promise<number | null>((r) => proc.on('exit', (code) => r(code)));
@@ -36,8 +40,17 @@ export function startWorkerProc(queue: string, extra: string[] = []): WorkerProc
     const seen = lines.find((l) => re.test(l));
     if (seen) return Promise.resolve(seen);
     return new Promise((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`no line matching ${re} within ${timeoutMs} ms; log:\n${lines.join('\n')}`)), timeoutMs);
-      waiters.push({ re, resolve: (l) => (clearTimeout(timer), resolve(l)) });
+      const timer = setTimeout(
+        () => reject(new Error(`no line matching ${re} within ${timeoutMs} ms; log:\n${lines.join('\n')}`)),
+        timeoutMs,
+      );
+      waiters.push({
+        re,
+        resolve: (l) => {
+          clearTimeout(timer);
+          resolve(l);
+        },
+      });
       void exited.then((code) => reject(new Error(`worker exited (${code}) before a line matching ${re}; log:\n${lines.join('\n')}`)));
     });
   };

@@ -7,14 +7,30 @@ import { QueueEvents, Queue } from 'bullmq';
 import { connectionOf, type SegJobResult } from '../../src/queue/jobs.ts';
 import { submit } from '../../src/queue/submit.ts';
 import { deadLetters } from '../../src/queue/list.ts';
-import { LIDC1_STUDY, ORTHANC_PASSWORD, REDIS_URL, DICOMWEB_URL, client, emptyOrthanc, noOrthanc, noRedis, noScans, orthancInstanceCount, runBin, uploadLidc1Slab } from '../pacs/helpers.ts';
+import {
+  LIDC1_STUDY,
+  ORTHANC_PASSWORD,
+  REDIS_URL,
+  DICOMWEB_URL,
+  client,
+  emptyOrthanc,
+  noOrthanc,
+  noRedis,
+  noScans,
+  orthancInstanceCount,
+  runBin,
+  uploadLidc1Slab,
+} from '../pacs/helpers.ts';
 import { startWorkerProc } from './helpers.ts';
 
 const SLAB = 24;
 // Four prompts on and around the large nodule: four distinct jobs, four SEGs.
 const POINTS = ['56.2,86.3,-115.9', '58,88,-115', '54,85,-117', '57,84,-114'];
 
-test('queue: 2 workers, 4 jobs, one worker SIGKILLed mid-job: each job completes once, each SEG stored once', { skip: noOrthanc || noRedis || noScans, timeout: 240_000 }, async (t) => {
+test('queue: 2 workers, 4 jobs, one worker SIGKILLed mid-job: each job completes once, each SEG stored once', {
+  skip: noOrthanc || noRedis || noScans,
+  timeout: 240_000,
+}, async (t) => {
   await emptyOrthanc();
   await uploadLidc1Slab(SLAB);
   const queue = `test-${process.pid}-${Date.now()}`;
@@ -36,11 +52,33 @@ test('queue: 2 workers, 4 jobs, one worker SIGKILLed mid-job: each job completes
     await Promise.all([a.waitFor(/ready/), b.waitFor(/ready/)]);
     const ids: string[] = [];
     for (const point of POINTS) {
-      await submit({ redisUrl: REDIS_URL, queue, dicomweb: DICOMWEB_URL, study: LIDC1_STUDY, point, attempts: 3, backoffS: 1, keep: '1h', out: (id) => ids.push(id), err: () => undefined });
+      await submit({
+        redisUrl: REDIS_URL,
+        queue,
+        dicomweb: DICOMWEB_URL,
+        study: LIDC1_STUDY,
+        point,
+        attempts: 3,
+        backoffS: 1,
+        keep: '1h',
+        out: (id) => ids.push(id),
+        err: () => undefined,
+      });
     }
     // The same job again is not queued twice.
     const again: string[] = [];
-    await submit({ redisUrl: REDIS_URL, queue, dicomweb: DICOMWEB_URL, study: LIDC1_STUDY, point: POINTS[0]!, attempts: 3, backoffS: 1, keep: '1h', out: (id) => again.push(id), err: () => undefined });
+    await submit({
+      redisUrl: REDIS_URL,
+      queue,
+      dicomweb: DICOMWEB_URL,
+      study: LIDC1_STUDY,
+      point: POINTS[0]!,
+      attempts: 3,
+      backoffS: 1,
+      keep: '1h',
+      out: (id) => again.push(id),
+      err: () => undefined,
+    });
     assert.deepEqual(again, [ids[0]]);
     assert.equal(new Set(ids).size, 4);
 
@@ -74,12 +112,26 @@ test('queue: 2 workers, 4 jobs, one worker SIGKILLed mid-job: each job completes
       assert.deepEqual(await c.searchInstances(LIDC1_STUDY, r.sr.seriesInstanceUid), [r.sr.sopInstanceUid]);
       assert.deepEqual(job.progress, { stage: 'done', percent: 100 });
       assert.equal(r.nodules.length, 1);
-      assert.equal(typeof job.opts.removeOnComplete === 'object' && 'age' in job.opts.removeOnComplete ? job.opts.removeOnComplete.age : null, 3600);
+      assert.equal(
+        typeof job.opts.removeOnComplete === 'object' && 'age' in job.opts.removeOnComplete ? job.opts.removeOnComplete.age : null,
+        3600,
+      );
     }
 
     // A job that cannot succeed: not retried, on the dead-letter list with its error.
     const bad: string[] = [];
-    await submit({ redisUrl: REDIS_URL, queue, dicomweb: DICOMWEB_URL, study: '1.2.3.4', point: POINTS[0]!, attempts: 3, backoffS: 1, keep: '1h', out: (id) => bad.push(id), err: () => undefined });
+    await submit({
+      redisUrl: REDIS_URL,
+      queue,
+      dicomweb: DICOMWEB_URL,
+      study: '1.2.3.4',
+      point: POINTS[0]!,
+      attempts: 3,
+      backoffS: 1,
+      keep: '1h',
+      out: (id) => bad.push(id),
+      err: () => undefined,
+    });
     await b.waitFor(new RegExp(`job ${bad[0]}: failed for good`), 30_000);
     const dead = await deadLetters(REDIS_URL, queue, 10);
     assert.equal(dead.length, 1);

@@ -7,7 +7,18 @@ import assert from 'node:assert/strict';
 import { QueueEvents, Queue } from 'bullmq';
 import { connectionOf } from '../../src/queue/jobs.ts';
 import { submit } from '../../src/queue/submit.ts';
-import { DICOMWEB_URL, LIDC1_STUDY, REDIS_URL, client, emptyOrthanc, noOrthanc, noRedis, noScans, orthancInstanceCount, uploadLidc1 } from '../pacs/helpers.ts';
+import {
+  DICOMWEB_URL,
+  LIDC1_STUDY,
+  REDIS_URL,
+  client,
+  emptyOrthanc,
+  noOrthanc,
+  noRedis,
+  noScans,
+  orthancInstanceCount,
+  uploadLidc1,
+} from '../pacs/helpers.ts';
 import { startWorkerProc, type WorkerProc } from './helpers.ts';
 
 const why = noOrthanc || noRedis || noScans;
@@ -16,7 +27,10 @@ if (why) {
   process.exit(0);
 }
 const JOBS = 20;
-const points = Array.from({ length: JOBS }, (_, i) => `${(56.2 + (i % 5) * 0.6 - 1.2).toFixed(1)},${(86.3 + Math.floor(i / 5) * 0.6 - 0.9).toFixed(1)},-115.9`);
+const points = Array.from(
+  { length: JOBS },
+  (_, i) => `${(56.2 + (i % 5) * 0.6 - 1.2).toFixed(1)},${(86.3 + Math.floor(i / 5) * 0.6 - 0.9).toFixed(1)},-115.9`,
+);
 
 async function runOnce(workers: number, threads: number, kill: boolean): Promise<Record<string, unknown>> {
   await emptyOrthanc();
@@ -39,7 +53,19 @@ async function runOnce(workers: number, threads: number, kill: boolean): Promise
   const startupS = (Date.now() - tStart) / 1000;
   const ids: string[] = [];
   const t0 = Date.now();
-  for (const point of points) await submit({ redisUrl: REDIS_URL, queue, dicomweb: DICOMWEB_URL, study: LIDC1_STUDY, point, attempts: 3, backoffS: 1, keep: '1h', out: (id) => ids.push(id), err: () => undefined });
+  for (const point of points)
+    await submit({
+      redisUrl: REDIS_URL,
+      queue,
+      dicomweb: DICOMWEB_URL,
+      study: LIDC1_STUDY,
+      point,
+      attempts: 3,
+      backoffS: 1,
+      keep: '1h',
+      out: (id) => ids.push(id),
+      err: () => undefined,
+    });
   let killed: string | null = null;
   while (ids.some((id) => !completed.has(id))) {
     await new Promise((r) => setTimeout(r, 200));
@@ -90,4 +116,6 @@ const twoFirst = process.argv.includes('--two-first');
 const [one, two] = twoFirst ? [null, await runOnce(2, 1, true)] : [await runOnce(1, 2, false), null];
 const oneR = one ?? (await runOnce(1, 2, false));
 const twoR = two ?? (await runOnce(2, 1, true));
-console.log(`throughput: 1 worker ${oneR['jobsPerMinute']} jobs/min, 2 workers (one killed and restarted) ${twoR['jobsPerMinute']} jobs/min: ${((twoR['jobsPerMinute'] as number) / (oneR['jobsPerMinute'] as number)).toFixed(2)}x`);
+console.log(
+  `throughput: 1 worker ${oneR['jobsPerMinute']} jobs/min, 2 workers (one killed and restarted) ${twoR['jobsPerMinute']} jobs/min: ${((twoR['jobsPerMinute'] as number) / (oneR['jobsPerMinute'] as number)).toFixed(2)}x`,
+);

@@ -18,12 +18,17 @@ test('one nodule: single rows; two found: multiple rows; an empty one does not c
   assert.match(two[0]!.fleischner!.row!, /multiple/);
   assert.equal(withGuidelines([nodule, empty], ctx)[1]!.lungRads, null);
   assert.deepEqual(withGuidelinesOne(nodule, 2, ctx).fleischner, two[0]!.fleischner);
-  assert.match(clinicalSummary(one!), /^part-solid \(p 0\.70\), .* mm \(mean .* mm\), solid component .* mm, Lung-RADS (2|3|4A|4B), Fleischner: /);
+  assert.match(
+    clinicalSummary(one!),
+    /^part-solid \(p 0\.70\), .* mm \(mean .* mm\), solid component .* mm, Lung-RADS (2|3|4A|4B), Fleischner: /,
+  );
 });
 
 test('without heads: no categories, and a warning that says why', () => {
   const { nodule } = scene();
-  const [r] = withGuidelines([{ ...nodule, type: null, typeProbabilities: null, calcified: null, malignancySuspicion: null, spiculation: null }]);
+  const [r] = withGuidelines([
+    { ...nodule, type: null, typeProbabilities: null, calcified: null, malignancySuspicion: null, spiculation: null },
+  ]);
   assert.equal(r!.lungRads, null);
   assert.equal(r!.fleischner, null);
   assert.ok(r!.warnings.includes(NO_TYPE_WARNING));

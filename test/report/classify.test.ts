@@ -2,18 +2,35 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { confusionMatrix, accuracyOf, cohenKappa, recallPerClass, rocAuc } from '../../src/classify/metrics.ts';
-import { headForward, classifyNodule, serialiseHeads, parseHeads, HEADS_FORMAT, type NoduleHeads, type Head } from '../../src/classify/heads.ts';
+import {
+  headForward,
+  classifyNodule,
+  serialiseHeads,
+  parseHeads,
+  HEADS_FORMAT,
+  type NoduleHeads,
+  type Head,
+} from '../../src/classify/heads.ts';
 import { huFeatures, poolSlices, noduleSlices, HU_FEATURE_NAMES } from '../../src/classify/pooling.ts';
-
 
 test('confusion matrix, accuracy, kappa and recall against hand-computed values', () => {
   const m = confusionMatrix([0, 0, 0, 1, 1, 2], [0, 0, 1, 1, 1, 0], 3);
-  assert.deepEqual(m, [[2, 1, 0], [0, 2, 0], [1, 0, 0]]);
+  assert.deepEqual(m, [
+    [2, 1, 0],
+    [0, 2, 0],
+    [1, 0, 0],
+  ]);
   assert.equal(accuracyOf(m), 4 / 6);
   // po = 4/6; pe = (3/6)(3/6) + (2/6)(3/6) + (1/6)(0) = 15/36
   assert.ok(Math.abs(cohenKappa(m) - (4 / 6 - 15 / 36) / (1 - 15 / 36)) < 1e-12);
   assert.deepEqual(recallPerClass(m), [2 / 3, 1, 0]);
-  assert.equal(cohenKappa([[5, 0], [0, 5]]), 1);
+  assert.equal(
+    cohenKappa([
+      [5, 0],
+      [0, 5],
+    ]),
+    1,
+  );
   assert.throws(() => confusionMatrix([0, 3], [0, 0], 3), RangeError);
 });
 
@@ -28,7 +45,12 @@ test('ROC AUC: perfect, inverted, ties count half, undefined without both classe
 
 function toyHeads(): NoduleHeads {
   const d = 2;
-  const lin = (w: number[], b: number[], out: number): Head['layers'][number] => ({ inFeatures: d, outFeatures: out, weight: Float32Array.from(w), bias: Float32Array.from(b) });
+  const lin = (w: number[], b: number[], out: number): Head['layers'][number] => ({
+    inFeatures: d,
+    outFeatures: out,
+    weight: Float32Array.from(w),
+    bias: Float32Array.from(b),
+  });
   return {
     format: HEADS_FORMAT,
     version: 1,
@@ -39,7 +61,13 @@ function toyHeads(): NoduleHeads {
       type: { classes: ['solid', 'part-solid', 'ground-glass'], layers: [lin([1, 0, 0, 1, -1, 0], [0, 0, 0], 3)] },
       calcified: { classes: ['no', 'yes'], layers: [lin([0, 2], [-1], 1)] },
       malignancy: { classes: ['<=3', '>=4'], layers: [lin([1, 1], [0], 1)] },
-      spiculation: { classes: ['<=2', '>=3'], layers: [{ inFeatures: 2, outFeatures: 2, weight: Float32Array.of(1, 0, 0, 1), bias: Float32Array.of(0, 0) }, { inFeatures: 2, outFeatures: 1, weight: Float32Array.of(1, -1), bias: Float32Array.of(0) }] },
+      spiculation: {
+        classes: ['<=2', '>=3'],
+        layers: [
+          { inFeatures: 2, outFeatures: 2, weight: Float32Array.of(1, 0, 0, 1), bias: Float32Array.of(0, 0) },
+          { inFeatures: 2, outFeatures: 1, weight: Float32Array.of(1, -1), bias: Float32Array.of(0) },
+        ],
+      },
     },
     provenance: { note: 'test' },
   };
@@ -71,7 +99,10 @@ test('heads: the metadata string round-trips bit for bit and bad ones are refuse
   assert.deepEqual(classifyNodule(back, Float32Array.of(3, 4)), classifyNodule(h, Float32Array.of(3, 4)));
   const j = JSON.parse(serialiseHeads(h)) as Record<string, unknown>;
   assert.throws(() => parseHeads(JSON.stringify({ ...j, version: 2 })), /unsupported heads format/);
-  assert.throws(() => parseHeads(JSON.stringify({ ...j, std: Buffer.from(Float32Array.of(1, 0).buffer).toString('base64') })), /std must be > 0/);
+  assert.throws(
+    () => parseHeads(JSON.stringify({ ...j, std: Buffer.from(Float32Array.of(1, 0).buffer).toString('base64') })),
+    /std must be > 0/,
+  );
   assert.throws(() => parseHeads(JSON.stringify({ ...j, mean: 'AAAA' })), /expected 2 float32/);
   const noType = JSON.parse(serialiseHeads(h)) as { heads: Record<string, unknown> };
   delete noType.heads['type'];
@@ -103,4 +134,3 @@ test('slice pooling weights by mask area; the nodule slices, or the prompt slice
   assert.deepEqual(noduleSlices(mask, [2, 2, 4], 0), [1, 3]);
   assert.deepEqual(noduleSlices(new Uint8Array(16), [2, 2, 4], 2.4), [2]);
 });
-

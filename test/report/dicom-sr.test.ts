@@ -26,21 +26,33 @@ const nodule: SrNodule = {
   type: 'part-solid',
   typeProbability: 0.81,
   malignancySuspicion: 0.42,
-  lungRads: { version: 'Lung-RADS v2022 (baseline)', category: '4A', reason: 'part-solid nodule >= 6 mm total (9.9 mm) with solid component >= 6 to < 8 mm (6.4 mm)' },
+  lungRads: {
+    version: 'Lung-RADS v2022 (baseline)',
+    category: '4A',
+    reason: 'part-solid nodule >= 6 mm total (9.9 mm) with solid component >= 6 to < 8 mm (6.4 mm)',
+  },
   fleischner: { version: 'Fleischner Society 2017', recommendation: 'CT at 3-6 months to confirm persistence' },
   slices: [1, 2],
 };
 
 async function fixture() {
   const dir = tempDir('sr');
-  writeFakeSeries(join(dir, 'ct'), [0, 2, 4, 6].map((z) => ({ z, rows: 12, cols: 10 })));
+  writeFakeSeries(
+    join(dir, 'ct'),
+    [0, 2, 4, 6].map((z) => ({ z, rows: 12, cols: 10 })),
+  );
   const ct = (await readDicomSeries(join(dir, 'ct'))).volume;
   const mask = new Uint8Array(ct.voxelCount);
   for (let j = 2; j < 7; j++) for (let i = 3; i < 9; i++) for (const k of [1, 2]) mask[ct.index(i, j, k)] = 1;
   const seg = encodeDicomSeg(mask, ct);
   const segUids = segUidsOf(seg);
   const out = join(dir, 'out', 'report-sr.dcm');
-  writeDicomSr(out, [nodule], ct, { segSopInstanceUid: segUids.sopInstanceUid, segSeriesInstanceUid: segUids.seriesInstanceUid, algorithmName: 'noduleseg joint', algorithmVersion: 'test' });
+  writeDicomSr(out, [nodule], ct, {
+    segSopInstanceUid: segUids.sopInstanceUid,
+    segSeriesInstanceUid: segUids.seriesInstanceUid,
+    algorithmName: 'noduleseg joint',
+    algorithmVersion: 'test',
+  });
   return { dir, ct, seg, segUids, out };
 }
 
@@ -51,7 +63,9 @@ const meaning = (item: Ds) => String(seq(item['ConceptNameCodeSequence'])[0]?.['
 test('SR: a TID 1500 report referencing the SEG and the source series, values read back', async () => {
   const { ct, segUids, out } = await fixture();
   const buf = readFileSync(out);
-  const ds = dcmjs.data.DicomMetaDictionary.naturalizeDataset(dcmjs.data.DicomMessage.readFile(buf.buffer.slice(buf.byteOffset, buf.byteOffset + buf.byteLength) as ArrayBuffer).dict);
+  const ds = dcmjs.data.DicomMetaDictionary.naturalizeDataset(
+    dcmjs.data.DicomMessage.readFile(buf.buffer.slice(buf.byteOffset, buf.byteOffset + buf.byteLength) as ArrayBuffer).dict,
+  );
   const src = ct.source?.format === 'dicom' ? ct.source.series : null;
   assert.ok(src);
   assert.equal(ds['SOPClassUID'], ENHANCED_SR_SOP_CLASS);
@@ -79,11 +93,16 @@ test('SR: a TID 1500 report referencing the SEG and the source series, values re
   assert.equal(byName('Source series for segmentation')['UID'], src.seriesInstanceUid);
   // The evidence lists the SEG and the nodule's source images.
   const evidence = seq(seq(ds['CurrentRequestedProcedureEvidenceSequence'])[0]!['ReferencedSeriesSequence']);
-  assert.deepEqual(seq(evidence[0]!['ReferencedSOPSequence']).map((r) => r['ReferencedSOPInstanceUID']), [src.sopInstanceUids[1], src.sopInstanceUids[2]]);
+  assert.deepEqual(
+    seq(evidence[0]!['ReferencedSOPSequence']).map((r) => r['ReferencedSOPInstanceUID']),
+    [src.sopInstanceUids[1], src.sopInstanceUids[2]],
+  );
   assert.equal(evidence[1]!['SeriesInstanceUID'], segUids.seriesInstanceUid);
 });
 
-test('SR: dciodvfy finds no error (dicom3tools)', { skip: has('dciodvfy') ? false : 'dciodvfy (dicom3tools) is not installed' }, async () => {
+test('SR: dciodvfy finds no error (dicom3tools)', {
+  skip: has('dciodvfy') ? false : 'dciodvfy (dicom3tools) is not installed',
+}, async () => {
   const { out } = await fixture();
   const r = spawnSync('dciodvfy', [out], { encoding: 'utf8' });
   const text = `${r.stdout}${r.stderr}`;
@@ -106,6 +125,15 @@ test('SR: dsrdump (dcmtk) reads the tree back', { skip: has('dsrdump') ? false :
 test('SR: a source that is not a DICOM series is a user error and writes nothing', () => {
   const v = new Volume({ data: new Int16Array(8), dims: [2, 2, 2], spacingMm: [1, 1, 1], originMm: [0, 0, 0] });
   const dir = tempDir('sr-bad');
-  assert.throws(() => writeDicomSr(join(dir, 'x.dcm'), [nodule], v, { segSopInstanceUid: '1.2', segSeriesInstanceUid: '1.3', algorithmName: 'n', algorithmVersion: 'v' }), (e) => isUserError(e) && /not read from a DICOM series/.test(e.message));
+  assert.throws(
+    () =>
+      writeDicomSr(join(dir, 'x.dcm'), [nodule], v, {
+        segSopInstanceUid: '1.2',
+        segSeriesInstanceUid: '1.3',
+        algorithmName: 'n',
+        algorithmVersion: 'v',
+      }),
+    (e) => isUserError(e) && /not read from a DICOM series/.test(e.message),
+  );
   assert.ok(!existsSync(join(dir, 'x.dcm')));
 });

@@ -19,7 +19,8 @@ import {
 } from '../../src/guidelines/index.ts';
 
 const solid = (d: number) => lungRadsBaseline({ type: 'solid', meanDiameterMm: d, benignCalcification: false });
-const partSolid = (d: number, s: number) => lungRadsBaseline({ type: 'part-solid', meanDiameterMm: d, solidComponentMeanDiameterMm: s, benignCalcification: false });
+const partSolid = (d: number, s: number) =>
+  lungRadsBaseline({ type: 'part-solid', meanDiameterMm: d, solidComponentMeanDiameterMm: s, benignCalcification: false });
 const ggn = (d: number) => lungRadsBaseline({ type: 'ground-glass', meanDiameterMm: d, benignCalcification: false });
 
 test('rounding: Lung-RADS to 0.1 mm, Fleischner to the nearest mm', () => {
@@ -68,7 +69,10 @@ test('Lung-RADS: part-solid rows (2: < 6 total; 3: solid < 6; 4A: solid 6 to < 8
   assert.equal(partSolid(9, 7.9).category, '4A');
   assert.equal(partSolid(14, 8).category, '4B');
   assert.match(partSolid(14, 8).reason, /solid component >= 8 mm \(8\.0 mm; total 14\.0 mm\)/);
-  assert.throws(() => lungRadsBaseline({ type: 'part-solid', meanDiameterMm: 10, benignCalcification: false }), /solidComponentMeanDiameterMm/);
+  assert.throws(
+    () => lungRadsBaseline({ type: 'part-solid', meanDiameterMm: 10, benignCalcification: false }),
+    /solidComponentMeanDiameterMm/,
+  );
 });
 
 test('Lung-RADS: ground-glass rows (2: < 30; 3: >= 30 mm)', () => {
@@ -82,8 +86,15 @@ test('Lung-RADS: 4X is flagged on categories 3 and 4 with suspicious features, n
   const r = lungRadsBaseline({ type: 'solid', meanDiameterMm: 18, benignCalcification: false, suspiciousFeatures: ['spiculation'] });
   assert.equal(r.category, '4B');
   assert.match(r.consider4X!, /spiculation: the reader may assign 4X/);
-  assert.equal(lungRadsBaseline({ type: 'solid', meanDiameterMm: 7, benignCalcification: false, suspiciousFeatures: ['spiculation'] }).consider4X !== null, true);
-  assert.equal(lungRadsBaseline({ type: 'solid', meanDiameterMm: 4, benignCalcification: false, suspiciousFeatures: ['spiculation'] }).consider4X, null);
+  assert.equal(
+    lungRadsBaseline({ type: 'solid', meanDiameterMm: 7, benignCalcification: false, suspiciousFeatures: ['spiculation'] }).consider4X !==
+      null,
+    true,
+  );
+  assert.equal(
+    lungRadsBaseline({ type: 'solid', meanDiameterMm: 4, benignCalcification: false, suspiciousFeatures: ['spiculation'] }).consider4X,
+    null,
+  );
   assert.equal(solid(18).consider4X, null);
 });
 
@@ -98,7 +109,8 @@ const fl = (type: 'solid' | 'part-solid' | 'ground-glass', d: number, multiple: 
   fleischner2017({ type, meanDiameterMm: d, solidComponentMeanDiameterMm: s, multiple, benignCalcification: false }, c);
 
 test('Fleischner: solid, single, by risk (every row)', () => {
-  const low = ctx({ risk: 'low' }), high = ctx({ risk: 'high' });
+  const low = ctx({ risk: 'low' }),
+    high = ctx({ risk: 'high' });
   // worked example: long 6.2, short 5.0 -> mean 5.6 -> 6 mm -> "6-8 mm"
   assert.equal(fl('solid', (6.2 + 5.0) / 2, false, low).recommendation, 'CT at 6-12 months, then consider CT at 18-24 months');
   assert.equal(fl('solid', 5.4, false, low).recommendation, 'No routine follow-up');
@@ -111,7 +123,8 @@ test('Fleischner: solid, single, by risk (every row)', () => {
 });
 
 test('Fleischner: solid, multiple, by risk (every row)', () => {
-  const low = ctx({ risk: 'low' }), high = ctx({ risk: 'high' });
+  const low = ctx({ risk: 'low' }),
+    high = ctx({ risk: 'high' });
   assert.equal(fl('solid', 4, true, low).recommendation, 'No routine follow-up');
   assert.equal(fl('solid', 4, true, high).recommendation, 'Optional CT at 12 months');
   assert.equal(fl('solid', 7, true, low).recommendation, 'CT at 3-6 months, then consider CT at 18-24 months');
@@ -125,11 +138,20 @@ test('Fleischner: subsolid rows (ground-glass, part-solid, multiple; risk does n
   for (const risk of ['low', 'high'] as const) {
     const c = ctx({ risk });
     assert.equal(fl('ground-glass', 5, false, c).recommendation, 'No routine follow-up');
-    assert.equal(fl('ground-glass', 14, false, c).recommendation, 'CT at 6-12 months to confirm persistence, then CT every 2 years until 5 years');
+    assert.equal(
+      fl('ground-glass', 14, false, c).recommendation,
+      'CT at 6-12 months to confirm persistence, then CT every 2 years until 5 years',
+    );
     assert.equal(fl('part-solid', 5.4, false, c, 2).recommendation, 'No routine follow-up');
-    assert.equal(fl('part-solid', 9, false, c, 3).recommendation, 'CT at 3-6 months to confirm persistence; if unchanged and the solid component remains < 6 mm, annual CT for 5 years');
+    assert.equal(
+      fl('part-solid', 9, false, c, 3).recommendation,
+      'CT at 3-6 months to confirm persistence; if unchanged and the solid component remains < 6 mm, annual CT for 5 years',
+    );
     assert.equal(fl('ground-glass', 4, true, c).recommendation, 'CT at 3-6 months; if stable, consider CT at 2 and 4 years');
-    assert.equal(fl('part-solid', 12, true, c, 7).recommendation, 'CT at 3-6 months; subsequent management based on the most suspicious nodule(s)');
+    assert.equal(
+      fl('part-solid', 12, true, c, 7).recommendation,
+      'CT at 3-6 months; subsequent management based on the most suspicious nodule(s)',
+    );
   }
   assert.match(fl('part-solid', 12, false, ctx(), 6.6).recommendation, /solid component of 6 mm or more is highly suspicious/);
   assert.equal(fl('ground-glass', 5.5, false, ctx()).row, 'subsolid (ground-glass), single, >= 6 mm (6 mm)');
@@ -137,7 +159,10 @@ test('Fleischner: subsolid rows (ground-glass, part-solid, multiple; risk does n
 
 test('Fleischner: without a risk both answers are given; without an age the age limit is recalled', () => {
   const r = fl('solid', 7, false, ctx());
-  assert.equal(r.recommendation, 'low risk: CT at 6-12 months, then consider CT at 18-24 months; high risk: CT at 6-12 months, then CT at 18-24 months');
+  assert.equal(
+    r.recommendation,
+    'low risk: CT at 6-12 months, then consider CT at 18-24 months; high risk: CT at 6-12 months, then CT at 18-24 months',
+  );
   assert.match(fl('solid', 7, false, DEFAULT_FLEISCHNER_CONTEXT).recommendation, /\(applies from age 35\)$/);
 });
 
@@ -161,7 +186,15 @@ test('Fleischner: not applicable under 35, in screening, with a known cancer, wh
 });
 
 function measures(longMm: number, shortMm: number, solid: [number, number] | null): GuidelineMeasures {
-  const axes = (l: number, s: number) => ({ longAxisMm: l, shortAxisMm: s, meanDiameterLungRadsMm: roundToTenthMm((l + s) / 2), meanDiameterFleischnerMm: roundToMm((l + s) / 2), volumeMm3: 0, axialSlice: 0, voxelCount: 1 });
+  const axes = (l: number, s: number) => ({
+    longAxisMm: l,
+    shortAxisMm: s,
+    meanDiameterLungRadsMm: roundToTenthMm((l + s) / 2),
+    meanDiameterFleischnerMm: roundToMm((l + s) / 2),
+    volumeMm3: 0,
+    axialSlice: 0,
+    voxelCount: 1,
+  });
   return { ...axes(longMm, shortMm), solidComponent: solid ? axes(solid[0], solid[1]) : null, solidThresholdHU: -300 };
 }
 

@@ -10,14 +10,16 @@ export function scene() {
   const spacingMm: [number, number, number] = [0.7, 0.7, 1.5];
   const image = new Int16Array(40 * 40 * 6).fill(-850);
   const labels = new Uint8Array(image.length);
-  for (let z = 2; z <= 4; z++) for (let y = 0; y < 40; y++) for (let x = 0; x < 40; x++) {
-    const r = Math.hypot(x - 20, y - 18);
-    if (r <= (z === 3 ? 9 : 6)) {
-      const i = x + 40 * (y + 40 * z);
-      labels[i] = 1;
-      image[i] = r <= 4 ? 30 : -550;
-    }
-  }
+  for (let z = 2; z <= 4; z++)
+    for (let y = 0; y < 40; y++)
+      for (let x = 0; x < 40; x++) {
+        const r = Math.hypot(x - 20, y - 18);
+        if (r <= (z === 3 ? 9 : 6)) {
+          const i = x + 40 * (y + 40 * z);
+          labels[i] = 1;
+          image[i] = r <= 4 ? 30 : -550;
+        }
+      }
   const volume = new Volume({ data: image, dims, spacingMm, originMm: [-10, -20, -100] });
   const grid = { data: labels, dims, spacingMm };
   const measures = measureNodule(grid, image);
@@ -46,4 +48,3 @@ export function scene() {
   };
   return { volume, labels, nodule };
 }
-

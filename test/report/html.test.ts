@@ -12,7 +12,15 @@ test('HTML report: summary, measurements, guidelines, escaped text, inline PNG k
   const [reported] = withGuidelines([nodule], { ...DEFAULT_FLEISCHNER_CONTEXT, risk: 'high', ageYears: 64 });
   const img = keyImages(volume, labels, reported!)!;
   assert.equal(img.sliceIndex, 3, 'the slice of the longest diameter');
-  const html = renderHtmlReport({ title: 'Nodule report <scan>', input: 'scan.nii.gz', modelName: 'noduleseg joint', createdAt: '2026-01-01T00:00:00Z', patient: { ...DEFAULT_FLEISCHNER_CONTEXT, risk: 'high', ageYears: 64 }, nodules: [reported!], images: new Map([[1, img]]) });
+  const html = renderHtmlReport({
+    title: 'Nodule report <scan>',
+    input: 'scan.nii.gz',
+    modelName: 'noduleseg joint',
+    createdAt: '2026-01-01T00:00:00Z',
+    patient: { ...DEFAULT_FLEISCHNER_CONTEXT, risk: 'high', ageYears: 64 },
+    nodules: [reported!],
+    images: new Map([[1, img]]),
+  });
   assert.match(html, /^<!doctype html>/);
   assert.match(html, /<title>Nodule report &lt;scan&gt;<\/title>/);
   assert.match(html, /a &lt;b&gt;warning&lt;\/b&gt; &amp; more/);
@@ -32,11 +40,26 @@ test('HTML report: summary, measurements, guidelines, escaped text, inline PNG k
 
 test('HTML report: an empty nodule is listed as not found, without images', () => {
   const { volume, nodule } = scene();
-  const empty: NoduleResult = { ...nodule, measures: { ...nodule.measures, voxelCount: 0, centroidVoxel: null }, centroidWorldMm: null, type: null, typeProbabilities: null, warnings: ['no nodule found at this point'] };
+  const empty: NoduleResult = {
+    ...nodule,
+    measures: { ...nodule.measures, voxelCount: 0, centroidVoxel: null },
+    centroidWorldMm: null,
+    type: null,
+    typeProbabilities: null,
+    warnings: ['no nodule found at this point'],
+  };
   const [reported] = withGuidelines([empty]);
   assert.equal(reported!.lungRads, null);
   assert.equal(keyImages(volume, new Uint8Array(volume.voxelCount), reported!), null);
-  const html = renderHtmlReport({ title: 't', input: 'i', modelName: 'm', createdAt: 'c', patient: DEFAULT_FLEISCHNER_CONTEXT, nodules: [reported!], images: new Map() });
+  const html = renderHtmlReport({
+    title: 't',
+    input: 'i',
+    modelName: 'm',
+    createdAt: 'c',
+    patient: DEFAULT_FLEISCHNER_CONTEXT,
+    nodules: [reported!],
+    images: new Map(),
+  });
   assert.match(html, /none found/);
   assert.match(html, /no nodule found at this prompt/);
   assert.doesNotMatch(html, /data:image\/png/);

@@ -9,16 +9,20 @@ function partSolid(): { data: Uint8Array; image: Int16Array; dims: [number, numb
   const spacingMm: [number, number, number] = [0.5, 0.5, 1];
   const data = new Uint8Array(dims[0] * dims[1] * dims[2]);
   const image = new Int16Array(data.length).fill(-900);
-  for (let z = 0; z < dims[2]; z++) for (let y = 0; y < dims[1]; y++) for (let x = 0; x < dims[0]; x++) {
-    const i = x + dims[0] * (y + dims[1] * z);
-    const u = (x - 29.5) * 0.5, v = (y - 29.5) * 0.5, w = z - 4;
-    // ellipse 20 x 12 mm in-plane at the middle slice, thinner above and below
-    const r = (u / 10) ** 2 + (v / 6) ** 2 + (w / 4.5) ** 2;
-    if (r <= 1) {
-      data[i] = 1;
-      image[i] = u * u + v * v + w * w <= 3 * 3 ? 40 : -600;
-    }
-  }
+  for (let z = 0; z < dims[2]; z++)
+    for (let y = 0; y < dims[1]; y++)
+      for (let x = 0; x < dims[0]; x++) {
+        const i = x + dims[0] * (y + dims[1] * z);
+        const u = (x - 29.5) * 0.5,
+          v = (y - 29.5) * 0.5,
+          w = z - 4;
+        // ellipse 20 x 12 mm in-plane at the middle slice, thinner above and below
+        const r = (u / 10) ** 2 + (v / 6) ** 2 + (w / 4.5) ** 2;
+        if (r <= 1) {
+          data[i] = 1;
+          image[i] = u * u + v * v + w * w <= 3 * 3 ? 40 : -600;
+        }
+      }
   return { data, image, dims, spacingMm };
 }
 
@@ -60,11 +64,20 @@ test('solid component keeps the largest connected piece (a vessel crossing the g
   for (const x of [1, 2, 3, 4]) image[x + 10] = 30; // 4 voxels
   image[8 + 10] = 30; // 1 voxel apart
   const solid = solidComponentMask(mask, image, dims, -300);
-  assert.deepEqual([...solid].map((v, i) => (v ? i : -1)).filter((i) => i >= 0), [11, 12, 13, 14]);
-  assert.equal(largestComponent(new Uint8Array(30), dims).reduce((a, b) => a + b, 0), 0);
+  assert.deepEqual(
+    [...solid].map((v, i) => (v ? i : -1)).filter((i) => i >= 0),
+    [11, 12, 13, 14],
+  );
+  assert.equal(
+    largestComponent(new Uint8Array(30), dims).reduce((a, b) => a + b, 0),
+    0,
+  );
 });
 
 test('an empty mask measures zero', () => {
   const m = axisMeasures({ data: new Uint8Array(8), dims: [2, 2, 2], spacingMm: [1, 1, 1] });
-  assert.deepEqual([m.longAxisMm, m.shortAxisMm, m.meanDiameterLungRadsMm, m.meanDiameterFleischnerMm, m.volumeMm3, m.axialSlice], [0, 0, 0, 0, 0, -1]);
+  assert.deepEqual(
+    [m.longAxisMm, m.shortAxisMm, m.meanDiameterLungRadsMm, m.meanDiameterFleischnerMm, m.volumeMm3, m.axialSlice],
+    [0, 0, 0, 0, 0, -1],
+  );
 });

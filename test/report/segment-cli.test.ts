@@ -15,12 +15,19 @@ import { readSafetensors, writeSafetensors } from '../../src/nn/safetensors.ts';
 import { serialiseHeads, HEADS_KEY, HEADS_FORMAT, type NoduleHeads, type Head } from '../../src/classify/heads.ts';
 import { networkFeatureCount } from '../../src/classify/features.ts';
 import { HU_FEATURE_NAMES } from '../../src/classify/pooling.ts';
-import { JointNet } from '../../src/models/joint.ts';
+import type { JointNet } from '../../src/models/joint.ts';
 import { SOLID_COMPONENT_HU } from '../../src/guidelines/index.ts';
 import { SOLID_HU_HELP } from '../../src/cli/segment.ts';
 import { runCliBatch, tempDir, writeFakeSeries } from '../io/helpers.ts';
 
-const BINS: SizeBins = { format: 'noduleseg.size-bins', version: 1, edgesMm2: [27.6, 82.1], classes: ['none', 'small', 'medium', 'large'], nonzeroSlices: 3, source: 'test' };
+const BINS: SizeBins = {
+  format: 'noduleseg.size-bins',
+  version: 1,
+  edgesMm2: [27.6, 82.1],
+  classes: ['none', 'small', 'medium', 'large'],
+  nonzeroSlices: 3,
+  source: 'test',
+};
 const has = (tool: string) => spawnSync('sh', ['-c', `command -v ${tool}`]).status === 0;
 
 /** A tiny joint network with (untrained, seeded) heads in its metadata, as the training script writes them. */
@@ -32,15 +39,26 @@ function tinyModelWithHeads(dir: string): string {
   const d = networkFeatureCount(model as JointNet) + HU_FEATURE_NAMES.length;
   model.dispose();
   let seed = 7;
-  const rnd = () => ((seed = (seed * 16807) % 2147483647) / 2147483647 - 0.5) * 0.2;
-  const head = (out: number, classes: string[]): Head => ({ classes, layers: [{ inFeatures: d, outFeatures: out, weight: Float32Array.from({ length: d * out }, rnd), bias: new Float32Array(out) }] });
+  const rnd = () => {
+    seed = (seed * 16807) % 2147483647;
+    return (seed / 2147483647 - 0.5) * 0.2;
+  };
+  const head = (out: number, classes: string[]): Head => ({
+    classes,
+    layers: [{ inFeatures: d, outFeatures: out, weight: Float32Array.from({ length: d * out }, rnd), bias: new Float32Array(out) }],
+  });
   const heads: NoduleHeads = {
     format: HEADS_FORMAT,
     version: 1,
     features: { network: d - HU_FEATURE_NAMES.length, hu: [...HU_FEATURE_NAMES] },
     mean: new Float32Array(d),
     std: new Float32Array(d).fill(100),
-    heads: { type: head(3, [...NODULE_TYPES]), calcified: head(1, ['no', 'yes']), malignancy: head(1, ['<=3', '>=4']), spiculation: head(1, ['<=2', '>=3']) },
+    heads: {
+      type: head(3, [...NODULE_TYPES]),
+      calcified: head(1, ['no', 'yes']),
+      malignancy: head(1, ['<=3', '>=4']),
+      spiculation: head(1, ['<=2', '>=3']),
+    },
     provenance: { note: 'test heads, untrained' },
   };
   const src = readSafetensors(plain);
@@ -52,15 +70,24 @@ function tinyModelWithHeads(dir: string): string {
 test('segment: the report options are checked before the model runs; nothing is written', () => {
   const dir = tempDir('report-args');
   const ct = join(dir, 'ct');
-  writeFakeSeries(ct, [0, 2, 4].map((z) => ({ z, rows: 16, cols: 16 })));
+  writeFakeSeries(
+    ct,
+    [0, 2, 4].map((z) => ({ z, rows: 16, cols: 16 })),
+  );
   const out = join(dir, 'out');
   const cases: Array<[string[], RegExp]> = [
     [['segment', '-i', ct, '--voxel', '8,8,1', '--risk', 'medium'], /--risk: expected low or high, got "medium"/],
     [['segment', '-i', ct, '--voxel', '8,8,1', '--age', 'old'], /--age: expected an age in years/],
     [['segment', '-i', ct, '--voxel', '8,8,1', '--setting', 'clinic'], /--setting: expected incidental or screening/],
     [['segment', '-i', ct, '--voxel', '8,8,1', '--solid-hu', 'soft'], /--solid-hu: expected a number of HU/],
-    [['segment', '-i', ct, '--voxel', '8,8,1', '--sr', join(out, 'sr.txt'), '-o', join(out, 'seg.dcm')], /sr\.txt: the SR file must end in \.dcm/],
-    [['segment', '-i', ct, '--voxel', '8,8,1', '--sr', join(out, 'sr.dcm'), '-o', join(out, 'mask.nii.gz')], /sr\.dcm: the SR references the DICOM SEG; give -o <file\.dcm> too/],
+    [
+      ['segment', '-i', ct, '--voxel', '8,8,1', '--sr', join(out, 'sr.txt'), '-o', join(out, 'seg.dcm')],
+      /sr\.txt: the SR file must end in \.dcm/,
+    ],
+    [
+      ['segment', '-i', ct, '--voxel', '8,8,1', '--sr', join(out, 'sr.dcm'), '-o', join(out, 'mask.nii.gz')],
+      /sr\.dcm: the SR references the DICOM SEG; give -o <file\.dcm> too/,
+    ],
     [['segment', '-i', ct, '--voxel', '8,8,1', '--html', join(out, 'r.pdf')], /r\.pdf: the HTML report must end in \.html/],
   ];
   const results = runCliBatch(cases.map(([a]) => a));
@@ -77,18 +104,65 @@ test('segment: a DICOM series with a model carrying heads -> JSON with type and 
   const dir = tempDir('report-cli');
   const model = tinyModelWithHeads(dir);
   const ct = join(dir, 'ct');
-  writeFakeSeries(ct, [0, 2, 4, 6, 8].map((z) => ({ z, rows: 40, cols: 40 })));
+  writeFakeSeries(
+    ct,
+    [0, 2, 4, 6, 8].map((z) => ({ z, rows: 40, cols: 40 })),
+  );
   const out = join(dir, 'out');
   mkdirSync(out);
-  const args = ['segment', '-i', ct, '-m', model, '--voxel', '20,20,2', '--threshold', '0.01', '--threads', '1', '-o', join(out, 'seg.dcm'), '--sr', join(out, 'sr.dcm'), '--html', join(out, 'report.html'), '--risk', 'high', '--age', '61'];
+  const args = [
+    'segment',
+    '-i',
+    ct,
+    '-m',
+    model,
+    '--voxel',
+    '20,20,2',
+    '--threshold',
+    '0.01',
+    '--threads',
+    '1',
+    '-o',
+    join(out, 'seg.dcm'),
+    '--sr',
+    join(out, 'sr.dcm'),
+    '--html',
+    join(out, 'report.html'),
+    '--risk',
+    'high',
+    '--age',
+    '61',
+  ];
   const out2 = join(dir, 'out2');
-  const [r, r2] = runCliBatch([args, ['segment', '-i', ct, '-m', model, '--voxel', '20,20,2', '--threshold', '0.01', '--threads', '1', '-o', join(out2, 'mask.nii.gz'), '--solid-hu', '-2000']]);
+  const [r, r2] = runCliBatch([
+    args,
+    [
+      'segment',
+      '-i',
+      ct,
+      '-m',
+      model,
+      '--voxel',
+      '20,20,2',
+      '--threshold',
+      '0.01',
+      '--threads',
+      '1',
+      '-o',
+      join(out2, 'mask.nii.gz'),
+      '--solid-hu',
+      '-2000',
+    ],
+  ]);
   assert.equal(r!.code, 0, r!.stderr);
   assert.equal(r2!.code, 1, 'an HU below -1024 is refused');
   assert.match(r2!.stderr, /--solid-hu: expected a number of HU/);
   assert.ok(!existsSync(out2));
   assert.deepEqual(readdirSync(out).sort(), ['report.html', 'seg.dcm', 'seg.json', 'sr.dcm']);
-  const report = JSON.parse(readFileSync(join(out, 'seg.json'), 'utf8')) as { patient: Record<string, unknown>; nodules: Array<Record<string, unknown>> };
+  const report = JSON.parse(readFileSync(join(out, 'seg.json'), 'utf8')) as {
+    patient: Record<string, unknown>;
+    nodules: Array<Record<string, unknown>>;
+  };
   assert.deepEqual(report.patient, { risk: 'high', ageYears: 61, setting: 'incidental', knownCancer: false, immunosuppressed: false });
   const n = report.nodules[0]!;
   assert.ok((n['measures'] as { voxelCount: number }).voxelCount > 0);
@@ -107,9 +181,31 @@ test('segment: a DICOM series with a model carrying heads -> JSON with type and 
   assert.match(html, new RegExp(`Category ${lungRads.category}`));
   assert.match(html, /data:image\/png;base64,/);
   // --solid-hu reaches the measurement: at -1024 HU every voxel of the nodule is solid.
-  const [r3] = runCliBatch([['segment', '-i', ct, '-m', model, '--voxel', '20,20,2', '--threshold', '0.01', '--threads', '1', '--report', join(dir, 'all-solid.json'), '--solid-hu', '-1024']]);
+  const [r3] = runCliBatch([
+    [
+      'segment',
+      '-i',
+      ct,
+      '-m',
+      model,
+      '--voxel',
+      '20,20,2',
+      '--threshold',
+      '0.01',
+      '--threads',
+      '1',
+      '--report',
+      join(dir, 'all-solid.json'),
+      '--solid-hu',
+      '-1024',
+    ],
+  ]);
   assert.equal(r3!.code, 0, r3!.stderr);
-  const g = (JSON.parse(readFileSync(join(dir, 'all-solid.json'), 'utf8')) as { nodules: Array<{ guidelineMeasures: { solidThresholdHU: number; voxelCount: number; solidComponent: { voxelCount: number } } }> }).nodules[0]!.guidelineMeasures;
+  const g = (
+    JSON.parse(readFileSync(join(dir, 'all-solid.json'), 'utf8')) as {
+      nodules: Array<{ guidelineMeasures: { solidThresholdHU: number; voxelCount: number; solidComponent: { voxelCount: number } } }>;
+    }
+  ).nodules[0]!.guidelineMeasures;
   assert.equal(g.solidThresholdHU, -1024);
   assert.ok(g.voxelCount > 0);
   assert.equal(g.solidComponent.voxelCount, g.voxelCount);
@@ -117,6 +213,9 @@ test('segment: a DICOM series with a model carrying heads -> JSON with type and 
   assert.equal(sr.subarray(128, 132).toString('latin1'), 'DICM');
   if (has('dciodvfy')) {
     const v = spawnSync('dciodvfy', [join(out, 'sr.dcm')], { encoding: 'utf8' });
-    assert.deepEqual(`${v.stdout}${v.stderr}`.split('\n').filter((l) => /^Error/.test(l)), []);
+    assert.deepEqual(
+      `${v.stdout}${v.stderr}`.split('\n').filter((l) => /^Error/.test(l)),
+      [],
+    );
   }
 });

@@ -22,7 +22,10 @@ test('the shipped model carries heads beside the untouched segmentation network'
     assert.deepEqual(heads.heads.type.classes, ['solid', 'part-solid', 'ground-glass']);
     assert.ok(heads.features.network > 0 && heads.features.hu.length > 0);
     const { tensors } = readSafetensors(DEFAULT_MODEL);
-    assert.ok([...tensors.keys()].every((k) => !k.startsWith('heads')), 'no extra tensors');
+    assert.ok(
+      [...tensors.keys()].every((k) => !k.startsWith('heads')),
+      'no extra tensors',
+    );
   } finally {
     model.dispose();
   }

@@ -58,7 +58,13 @@ export interface RawResponse {
 }
 
 /** A request with the path sent exactly as given (fetch would normalise "..") and any Host header. */
-export function rawRequest(port: number, method: string, path: string, headers: Record<string, string> = {}, body?: Buffer): Promise<RawResponse> {
+export function rawRequest(
+  port: number,
+  method: string,
+  path: string,
+  headers: Record<string, string> = {},
+  body?: Buffer,
+): Promise<RawResponse> {
   return new Promise((resolveRes, reject) => {
     const req = request({ host: '127.0.0.1', port, method, path, headers }, (res) => {
       let text = '';
@@ -75,7 +81,9 @@ export function writeSphereCt(path: string, radiusMm: number, dims: [number, num
   const [nx, ny, nz] = dims;
   const spacingMm: [number, number, number] = [0.7, 0.7, 1.25];
   const data = new Int16Array(nx * ny * nz).map((_, i) => {
-    const x = i % nx, y = Math.floor(i / nx) % ny, z = Math.floor(i / (nx * ny));
+    const x = i % nx,
+      y = Math.floor(i / nx) % ny,
+      z = Math.floor(i / (nx * ny));
     const r2 = ((x - nx / 2) * spacingMm[0]) ** 2 + ((y - ny / 2) * spacingMm[1]) ** 2 + ((z - nz / 2) * spacingMm[2]) ** 2;
     return r2 < radiusMm ** 2 ? 40 : -850;
   });
@@ -93,7 +101,11 @@ export interface CliRun {
 /** Runs `noduleseg <args>` in a child process without blocking this one (the server tests keep talking HTTP meanwhile). */
 export function runCli(args: string[]): Promise<CliRun> {
   return new Promise((done, reject) => {
-    const p = spawn(process.execPath, [join(REPO_ROOT, 'bin', 'noduleseg'), ...args], { cwd: REPO_ROOT, env: { ...process.env, OMP_NUM_THREADS: '1' }, stdio: ['ignore', 'pipe', 'pipe'] });
+    const p = spawn(process.execPath, [join(REPO_ROOT, 'bin', 'noduleseg'), ...args], {
+      cwd: REPO_ROOT,
+      env: { ...process.env, OMP_NUM_THREADS: '1' },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     let stdout = '';
     let stderr = '';
     p.stdout.on('data', (d: Buffer) => (stdout += d.toString()));

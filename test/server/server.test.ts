@@ -45,7 +45,9 @@ function form(files: Array<[string, Uint8Array]>): FormData {
 
 /** Upload folders left in the server's temporary area (it lives under our TMPDIR). */
 function leftoverUploads(): string[] {
-  return readdirSync(tmp).filter((d) => d.startsWith('noduleseg-serve-')).flatMap((d) => readdirSync(join(tmp, d)));
+  return readdirSync(tmp)
+    .filter((d) => d.startsWith('noduleseg-serve-'))
+    .flatMap((d) => readdirSync(join(tmp, d)));
 }
 
 describe('noduleseg serve (HTTP, no browser)', () => {
@@ -67,7 +69,11 @@ describe('noduleseg serve (HTTP, no browser)', () => {
     try {
       const code = await srv.stop();
       assert.equal(code, 0, `clean exit on SIGTERM: ${srv.log()}`);
-      assert.deepEqual(readdirSync(tmp).filter((d) => d.startsWith('noduleseg-serve-')), [], 'the upload area is removed on exit');
+      assert.deepEqual(
+        readdirSync(tmp).filter((d) => d.startsWith('noduleseg-serve-')),
+        [],
+        'the upload area is removed on exit',
+      );
     } finally {
       rmSync(root, { recursive: true, force: true });
     }
@@ -103,7 +109,13 @@ describe('noduleseg serve (HTTP, no browser)', () => {
     const enc = await rawRequest(srv.port, 'POST', '/api/open?path=%2e%2e%2fsecret.txt');
     assert.equal(enc.status, 403, enc.body);
     // Raw request paths never reach the file system: static files are a fixed table.
-    for (const p of ['/../secret.txt', '/%2e%2e/%2e%2e/etc/passwd', '/vendor/..%2f..%2fpackage.json', '/..%2fsecret.txt', '/api/sessions/..%2f..%2fsecret.txt/scan-1.nii']) {
+    for (const p of [
+      '/../secret.txt',
+      '/%2e%2e/%2e%2e/etc/passwd',
+      '/vendor/..%2f..%2fpackage.json',
+      '/..%2fsecret.txt',
+      '/api/sessions/..%2f..%2fsecret.txt/scan-1.nii',
+    ]) {
       const r = await rawRequest(srv.port, 'GET', p);
       assert.ok(r.status === 404 || r.status === 400, `${p} -> ${r.status}`);
       assert.ok(!r.body.includes(SECRET) && !r.body.includes('root:'), p);
@@ -132,13 +144,25 @@ describe('noduleseg serve (HTTP, no browser)', () => {
     assert.equal(r.status, 413);
     assert.match(String(r.json['error']), /larger than the limit of 1 MiB/);
     // The same without a Content-Length (chunked): counted while it arrives.
-    const chunks = Buffer.concat([Buffer.from('--x\r\nContent-Disposition: form-data; name="file"; filename="a.nii"\r\n\r\n'), Buffer.alloc(3 << 20)]);
+    const chunks = Buffer.concat([
+      Buffer.from('--x\r\nContent-Disposition: form-data; name="file"; filename="a.nii"\r\n\r\n'),
+      Buffer.alloc(3 << 20),
+    ]);
     const chunked = await new Promise<number>((done, reject) => {
       import('node:http').then(({ request }) => {
-        const req = request({ host: '127.0.0.1', port: srv.port, method: 'POST', path: '/api/upload', headers: { 'content-type': 'multipart/form-data; boundary=x', 'transfer-encoding': 'chunked' } }, (res) => {
-          res.resume();
-          res.on('end', () => done(res.statusCode ?? 0));
-        });
+        const req = request(
+          {
+            host: '127.0.0.1',
+            port: srv.port,
+            method: 'POST',
+            path: '/api/upload',
+            headers: { 'content-type': 'multipart/form-data; boundary=x', 'transfer-encoding': 'chunked' },
+          },
+          (res) => {
+            res.resume();
+            res.on('end', () => done(res.statusCode ?? 0));
+          },
+        );
         req.on('error', reject);
         for (let o = 0; o < chunks.length; o += 65536) req.write(chunks.subarray(o, o + 65536));
         req.end();
@@ -152,10 +176,39 @@ describe('noduleseg serve (HTTP, no browser)', () => {
   test('malformed uploads get an error message and the server keeps running', async () => {
     const cases: Array<[RequestInit, RegExp]> = [
       [{ method: 'POST', body: 'just text', headers: { 'content-type': 'text/plain' } }, /multipart\/form-data/],
-      [{ method: 'POST', body: '--zzz\r\ngarbage', headers: { 'content-type': 'multipart/form-data; boundary=zzz' } }, /not a readable multipart/],
-      [{ method: 'POST', body: form([['scan.nii.gz', new TextEncoder().encode('this is not a NIfTI file at all, but long enough to have a header?'.repeat(8))]]) }, /scan\.nii\.gz/],
-      [{ method: 'POST', body: form([['a.dcm', new Uint8Array(300).fill(7)], ['b.dcm', new Uint8Array(10)]]) }, /DICOM|dicom/],
-      [{ method: 'POST', body: form([['x.nii.gz', new Uint8Array(0)], ['y.nrrd', new Uint8Array(5)]]) }, /one scan at a time/],
+      [
+        { method: 'POST', body: '--zzz\r\ngarbage', headers: { 'content-type': 'multipart/form-data; boundary=zzz' } },
+        /not a readable multipart/,
+      ],
+      [
+        {
+          method: 'POST',
+          body: form([
+            ['scan.nii.gz', new TextEncoder().encode('this is not a NIfTI file at all, but long enough to have a header?'.repeat(8))],
+          ]),
+        },
+        /scan\.nii\.gz/,
+      ],
+      [
+        {
+          method: 'POST',
+          body: form([
+            ['a.dcm', new Uint8Array(300).fill(7)],
+            ['b.dcm', new Uint8Array(10)],
+          ]),
+        },
+        /DICOM|dicom/,
+      ],
+      [
+        {
+          method: 'POST',
+          body: form([
+            ['x.nii.gz', new Uint8Array(0)],
+            ['y.nrrd', new Uint8Array(5)],
+          ]),
+        },
+        /one scan at a time/,
+      ],
     ];
     for (const [init, re] of cases) {
       const r = await api('/api/upload', init);
@@ -179,7 +232,12 @@ describe('noduleseg serve (HTTP, no browser)', () => {
     assert.deepEqual(leftoverUploads(), [], 'the upload is removed once read');
     // The sphere centre in world mm (LPS): origin + (dims / 2) * spacing.
     const centre = [-20 + 32 * 0.7, -30 + 32 * 0.7, -100 + 12 * 1.25];
-    const post = (id: string, p: number[]) => api(`/api/sessions/${id}/nodules`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ pointMm: p }) });
+    const post = (id: string, p: number[]) =>
+      api(`/api/sessions/${id}/nodules`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ pointMm: p }),
+      });
     const [a, b] = await Promise.all([post(small.id, centre), post(large.id, centre)]);
     assert.equal(a.status, 200, JSON.stringify(a.json));
     assert.equal(b.status, 200, JSON.stringify(b.json));
@@ -191,12 +249,35 @@ describe('noduleseg serve (HTTP, no browser)', () => {
     try {
       const point = centre.join(',');
       const cli = [
-        await runCli(['segment', '-i', join(data, 'scans', 'small.nii.gz'), `--point=${point}`, '-o', join(dir, 'small.nii.gz'), '--threads', '1']),
-        await runCli(['segment', '-i', join(data, 'scans', 'large.nii.gz'), `--point=${point}`, '-o', join(dir, 'large.nii.gz'), '--threads', '1']),
+        await runCli([
+          'segment',
+          '-i',
+          join(data, 'scans', 'small.nii.gz'),
+          `--point=${point}`,
+          '-o',
+          join(dir, 'small.nii.gz'),
+          '--threads',
+          '1',
+        ]),
+        await runCli([
+          'segment',
+          '-i',
+          join(data, 'scans', 'large.nii.gz'),
+          `--point=${point}`,
+          '-o',
+          join(dir, 'large.nii.gz'),
+          '--threads',
+          '1',
+        ]),
       ];
-      for (const [k, name, n] of [[0, 'small', na], [1, 'large', nb]] as const) {
+      for (const [k, name, n] of [
+        [0, 'small', na],
+        [1, 'large', nb],
+      ] as const) {
         assert.equal(cli[k]!.code, 0, cli[k]!.stderr);
-        const rep = JSON.parse(readFileSync(join(dir, `${name}.json`), 'utf8')) as { nodules: Array<{ measures: { volumeMm3: number; voxelCount: number } }> };
+        const rep = JSON.parse(readFileSync(join(dir, `${name}.json`), 'utf8')) as {
+          nodules: Array<{ measures: { volumeMm3: number; voxelCount: number } }>;
+        };
         assert.equal(n.voxelCount, rep.nodules[0]!.measures.voxelCount, `${name}: voxels as the CLI`);
         assert.ok(Math.abs(n.volumeMm3 - rep.nodules[0]!.measures.volumeMm3) < 1e-6, `${name}: volume as the CLI`);
       }
@@ -209,20 +290,30 @@ describe('noduleseg serve (HTTP, no browser)', () => {
       const again = (await post(small.id, centre)).json as unknown as NoduleJson;
       assert.equal(again.existing, true);
       // Downloads: the label mask on the scan's grid, with the nodule's voxels; the report; no SEG for NIfTI.
-      const mask = decodeNifti1(gunzipSync(Buffer.from(await (await fetch(new URL(`/api/sessions/${large.id}/labels.nii.gz`, srv.url))).arrayBuffer())), 'labels.nii.gz');
+      const mask = decodeNifti1(
+        gunzipSync(Buffer.from(await (await fetch(new URL(`/api/sessions/${large.id}/labels.nii.gz`, srv.url))).arrayBuffer())),
+        'labels.nii.gz',
+      );
       assert.deepEqual(mask.dims, [64, 64, 24]);
       let on = 0;
       for (const v of mask.data) if (v === nb.label) on++;
       assert.equal(on, nb.voxelCount);
       const cliMask = decodeNifti1(gunzipSync(readFileSync(join(dir, 'large.nii.gz'))), 'cli');
-      assert.deepEqual(Array.from(mask.data, (v) => (v ? 1 : 0)), Array.from(cliMask.data, (v) => (v ? 1 : 0)), 'the same voxels as the CLI mask');
+      assert.deepEqual(
+        Array.from(mask.data, (v) => (v ? 1 : 0)),
+        Array.from(cliMask.data, (v) => (v ? 1 : 0)),
+        'the same voxels as the CLI mask',
+      );
       // The display overlay: full grid, and the half-resolution one a browser without GPU gets.
       const fetchNifti = async (p: string) => decodeNifti1(new Uint8Array(await (await fetch(new URL(p, srv.url))).arrayBuffer()), p);
       const full = await fetchNifti(`/api/sessions/${large.id}/overlay-1-${nb.label}-0.nii`);
       assert.equal(Array.from(full.data).filter((v) => v === 2).length, nb.voxelCount, 'the selected nodule is value 2');
       const half = await fetchNifti(`/api/sessions/${large.id}/overlay-2-${nb.label}-0.nii`);
       assert.deepEqual(half.dims, [32, 32, 24]);
-      assert.deepEqual(half.spacingMm.map((v) => Math.round(v * 1e4) / 1e4), [1.4, 1.4, 1.25]);
+      assert.deepEqual(
+        half.spacingMm.map((v) => Math.round(v * 1e4) / 1e4),
+        [1.4, 1.4, 1.25],
+      );
       // Display voxel (i, j) covers full voxels (2i, 2i+1): its centre is at full voxel 2i + 0.5.
       const c = half.voxelToWorld([10, 7, 3]);
       const f = full.voxelToWorld([20.5, 14.5, 3]);
@@ -249,30 +340,60 @@ describe('noduleseg serve (HTTP, no browser)', () => {
     const s = (await api(`/api/open?path=scans/large.nii.gz`, { method: 'POST' })).json as unknown as SessionJson;
     const centre = [-20 + 32 * 0.7, -30 + 32 * 0.7, -100 + 12 * 1.25];
     // Drawn on an axial view: flat in z, so it limits the nodule in-plane only.
-    const flat = [[centre[0]! - 3, centre[1]! - 3, centre[2]!], [centre[0]! + 3, centre[1]! + 3, centre[2]!]];
-    const post = (body: unknown) => api(`/api/sessions/${s.id}/nodules`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+    const flat = [
+      [centre[0]! - 3, centre[1]! - 3, centre[2]!],
+      [centre[0]! + 3, centre[1]! + 3, centre[2]!],
+    ];
+    const post = (body: unknown) =>
+      api(`/api/sessions/${s.id}/nodules`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
     const first = await post({ boxMm: flat });
     assert.equal(first.status, 200, JSON.stringify(first.json));
-    const n1 = (first.json as unknown as NoduleJson & { replaced: boolean }).nodule as NoduleJson['nodule'] & { promptBoxWorldMm: number[][] };
+    const n1 = (first.json as unknown as NoduleJson & { replaced: boolean }).nodule as NoduleJson['nodule'] & {
+      promptBoxWorldMm: number[][];
+    };
     assert.equal((first.json as { replaced?: boolean }).replaced, false);
     assert.ok(n1.voxelCount > 0);
-    assert.deepEqual(n1.promptBoxWorldMm.map((c) => c.map((v) => Math.round(v * 1e3) / 1e3)), flat.map((c) => c.map((v) => Math.round(v * 1e3) / 1e3)));
+    assert.deepEqual(
+      n1.promptBoxWorldMm.map((c) => c.map((v) => Math.round(v * 1e3) / 1e3)),
+      flat.map((c) => c.map((v) => Math.round(v * 1e3) / 1e3)),
+    );
     const dir = mkdtempSync(join(tmpdir(), 'noduleseg-serve-box-'));
     try {
-      const cli = await runCli(['segment', '-i', join(data, 'scans', 'large.nii.gz'), `--box=${flat.flat().join(',')}`, '-o', join(dir, 'box.nii.gz'), '--threads', '1']);
+      const cli = await runCli([
+        'segment',
+        '-i',
+        join(data, 'scans', 'large.nii.gz'),
+        `--box=${flat.flat().join(',')}`,
+        '-o',
+        join(dir, 'box.nii.gz'),
+        '--threads',
+        '1',
+      ]);
       assert.equal(cli.code, 0, cli.stderr);
-      const mask = decodeNifti1(gunzipSync(Buffer.from(await (await fetch(new URL(`/api/sessions/${s.id}/labels.nii.gz`, srv.url))).arrayBuffer())), 'labels.nii.gz');
+      const mask = decodeNifti1(
+        gunzipSync(Buffer.from(await (await fetch(new URL(`/api/sessions/${s.id}/labels.nii.gz`, srv.url))).arrayBuffer())),
+        'labels.nii.gz',
+      );
       const cliMask = decodeNifti1(gunzipSync(readFileSync(join(dir, 'box.nii.gz'))), 'cli');
-      assert.deepEqual(Array.from(mask.data, (v) => (v ? 1 : 0)), Array.from(cliMask.data, (v) => (v ? 1 : 0)), 'the same voxels as `segment --box`');
+      assert.deepEqual(
+        Array.from(mask.data, (v) => (v ? 1 : 0)),
+        Array.from(cliMask.data, (v) => (v ? 1 : 0)),
+        'the same voxels as `segment --box`',
+      );
       // The sphere is 7 mm in radius: the 3 mm half-box plus the 2 mm margin clips it in-plane.
       let rows = 0;
-      for (let z = 0; z < 24; z++) for (let y = 0; y < 64; y++) for (let x = 0; x < 64; x++) if (mask.data[x + 64 * (y + 64 * z)] && Math.abs((x - 32) * 0.7) > 5 + 1e-6) rows++;
+      for (let z = 0; z < 24; z++)
+        for (let y = 0; y < 64; y++)
+          for (let x = 0; x < 64; x++) if (mask.data[x + 64 * (y + 64 * z)] && Math.abs((x - 32) * 0.7) > 5 + 1e-6) rows++;
       assert.equal(rows, 0, 'nothing beyond the box and its margin in x');
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
     // A wider 3D box whose centre lies in that nodule segments it again under the same label.
-    const wide = [[centre[0]! - 8, centre[1]! - 8, centre[2]! - 8], [centre[0]! + 8, centre[1]! + 8, centre[2]! + 8]];
+    const wide = [
+      [centre[0]! - 8, centre[1]! - 8, centre[2]! - 8],
+      [centre[0]! + 8, centre[1]! + 8, centre[2]! + 8],
+    ];
     const second = await post({ boxMm: wide });
     assert.equal(second.status, 200, JSON.stringify(second.json));
     assert.equal((second.json as { replaced?: boolean }).replaced, true);
@@ -284,7 +405,12 @@ describe('noduleseg serve (HTTP, no browser)', () => {
     assert.equal((await post({ boxMm: [[0, 0, 0]] })).status, 400);
     assert.equal((await post({ pointMm: centre, boxMm: wide })).status, 400);
     assert.equal((await post({})).status, 400);
-    const outside = await post({ boxMm: [[1e6, 0, 0], [1e6 + 5, 5, 5]] });
+    const outside = await post({
+      boxMm: [
+        [1e6, 0, 0],
+        [1e6 + 5, 5, 5],
+      ],
+    });
     assert.equal(outside.status, 400);
     assert.match(String(outside.json['error']), /box's centre lies outside the scan/);
   });

@@ -13,7 +13,16 @@ import { runCli, startServe, writeSphereCt } from './helpers.ts';
 
 const CHROMIUM = '/usr/bin/chromium';
 // Software GL (SwiftShader) gives WebGL2 with these; no GPU, no network, no profile state.
-const CHROMIUM_ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'];
+const CHROMIUM_ARGS = [
+  '--headless',
+  '--no-sandbox',
+  '--disable-gpu',
+  '--disable-quic',
+  '--no-first-run',
+  '--disable-background-networking',
+  '--disable-component-update',
+  '--disable-sync',
+];
 const missing = missingDataReason(lidcScansDir());
 /** Where the screenshot goes: $NODULESEG_TEST_OUT, else a folder under the system temp dir. */
 const OUT_DIR = process.env['NODULESEG_TEST_OUT'] ?? join(tmpdir(), 'noduleseg-test-out');
@@ -37,7 +46,10 @@ interface PanelNodule {
   lidcMatch: { index: number; dice: number } | null;
 }
 
-test('viewer: open LIDC-IDRI-0001, click the large nodule, see its mask, download it', { skip: missing ?? false, timeout: 120_000 }, async () => {
+test('viewer: open LIDC-IDRI-0001, click the large nodule, see its mask, download it', {
+  skip: missing ?? false,
+  timeout: 120_000,
+}, async () => {
   // Set-up installs chromium (scripts/setup.sh); without it this test must fail, not skip.
   assert.ok(existsSync(CHROMIUM), `${CHROMIUM} is missing: run scripts/setup.sh as root (apt-get install chromium)`);
   const t0 = Date.now();
@@ -114,16 +126,34 @@ test('viewer: open LIDC-IDRI-0001, click the large nodule, see its mask, downloa
       const bm = (globalThis as unknown as PageGlobal).viewer.nv.drawBitmap;
       return bm ? bm.reduce((n, v) => n + (v ? 1 : 0), 0) : 0;
     });
-    process.stdout.write(`click -> mask shown in ${clickToMaskS.toFixed(2)} s (page: ${status}); ${nodule.volumeMm3.toFixed(1)} mm3, LIDC Dice ${nodule.lidcMatch?.dice}\n`);
+    process.stdout.write(
+      `click -> mask shown in ${clickToMaskS.toFixed(2)} s (page: ${status}); ${nodule.volumeMm3.toFixed(1)} mm3, LIDC Dice ${nodule.lidcMatch?.dice}\n`,
+    );
     assert.ok(drawn > 0, 'the mask is drawn over the scan');
-    assert.ok(Math.hypot(nodule.promptWorldMm[0] - big.centreMm[0]!, nodule.promptWorldMm[1] - big.centreMm[1]!, nodule.promptWorldMm[2] - big.centreMm[2]!) < 1.5, `clicked at ${nodule.promptWorldMm}, the centre is ${big.centreMm}`);
+    assert.ok(
+      Math.hypot(
+        nodule.promptWorldMm[0] - big.centreMm[0]!,
+        nodule.promptWorldMm[1] - big.centreMm[1]!,
+        nodule.promptWorldMm[2] - big.centreMm[2]!,
+      ) < 1.5,
+      `clicked at ${nodule.promptWorldMm}, the centre is ${big.centreMm}`,
+    );
     assert.equal(nodule.lidcMatch?.index, big.index);
     assert.ok(nodule.lidcMatch!.dice > 0.7, `Dice with the readers' consensus ${nodule.lidcMatch!.dice}`);
     assert.equal(Number(await page.getAttribute('#nodule-panel', 'data-volume-mm3')), nodule.volumeMm3, 'the panel shows the volume');
 
     // The command line on the same series and point, while the browser goes on.
     const seriesDir = join(lidcScansDir(), series);
-    const cliDone = runCli(['segment', '-i', seriesDir, `--point=${nodule.promptWorldMm.join(',')}`, '-o', join(work, 'cli.nii.gz'), '--threads', '1']);
+    const cliDone = runCli([
+      'segment',
+      '-i',
+      seriesDir,
+      `--point=${nodule.promptWorldMm.join(',')}`,
+      '-o',
+      join(work, 'cli.nii.gz'),
+      '--threads',
+      '1',
+    ]);
 
     // Downloads: the label mask (NIfTI on the scan's grid), the DICOM SEG, the JSON report.
     const download = async (id: string, file: string): Promise<Buffer> => {
@@ -137,11 +167,16 @@ test('viewer: open LIDC-IDRI-0001, click the large nodule, see its mask, downloa
     for (const v of mask.data) if (v === nodule.label) on++;
     assert.equal(on, nodule.voxelCount);
     const voxelMm3 = mask.spacingMm[0] * mask.spacingMm[1] * mask.spacingMm[2];
-    assert.ok(Math.abs(on * voxelMm3 - nodule.volumeMm3) < 1e-3 * nodule.volumeMm3, `voxels x voxel volume = ${on * voxelMm3} vs ${nodule.volumeMm3}`);
+    assert.ok(
+      Math.abs(on * voxelMm3 - nodule.volumeMm3) < 1e-3 * nodule.volumeMm3,
+      `voxels x voxel volume = ${on * voxelMm3} vs ${nodule.volumeMm3}`,
+    );
     lap('mask download');
     const seg = await download('#dl-seg', 'seg.dcm');
     assert.equal(seg.subarray(128, 132).toString('latin1'), 'DICM');
-    const report = JSON.parse((await download('#dl-report', 'report.json')).toString('utf8')) as { nodules: Array<{ measures: { volumeMm3: number } }> };
+    const report = JSON.parse((await download('#dl-report', 'report.json')).toString('utf8')) as {
+      nodules: Array<{ measures: { volumeMm3: number } }>;
+    };
     assert.equal(report.nodules[0]!.measures.volumeMm3, nodule.volumeMm3);
 
     lap('SEG and report downloads');
@@ -175,9 +210,14 @@ test('viewer: open LIDC-IDRI-0001, click the large nodule, see its mask, downloa
     const cli = await cliDone;
     lap('waiting for the CLI');
     assert.equal(cli.code, 0, cli.stderr);
-    const cliReport = JSON.parse(readFileSync(join(work, 'cli.json'), 'utf8')) as { nodules: Array<{ measures: { volumeMm3: number; voxelCount: number } }> };
+    const cliReport = JSON.parse(readFileSync(join(work, 'cli.json'), 'utf8')) as {
+      nodules: Array<{ measures: { volumeMm3: number; voxelCount: number } }>;
+    };
     assert.equal(nodule.voxelCount, cliReport.nodules[0]!.measures.voxelCount);
-    assert.ok(Math.abs(nodule.volumeMm3 - cliReport.nodules[0]!.measures.volumeMm3) < 1e-6, `viewer ${nodule.volumeMm3} vs CLI ${cliReport.nodules[0]!.measures.volumeMm3} mm3`);
+    assert.ok(
+      Math.abs(nodule.volumeMm3 - cliReport.nodules[0]!.measures.volumeMm3) < 1e-6,
+      `viewer ${nodule.volumeMm3} vs CLI ${cliReport.nodules[0]!.measures.volumeMm3} mm3`,
+    );
 
     // Removing the nodule clears the overlay.
     await page.click('#nodule-list li[data-label="1"] button');
@@ -202,12 +242,17 @@ test('viewer: open LIDC-IDRI-0001, click the large nodule, see its mask, downloa
     await page.mouse.down();
     await page.mouse.move(ends[1]![0]!, ends[1]![1]!, { steps: 5 });
     const drawnBox = await page.locator('#box-rect').boundingBox();
-    assert.ok(drawnBox && Math.abs(drawnBox.width - Math.abs(ends[1]![0]! - ends[0]![0]!)) < 6, `the box is drawn while dragging: ${JSON.stringify(drawnBox)}`);
+    assert.ok(
+      drawnBox && Math.abs(drawnBox.width - Math.abs(ends[1]![0]! - ends[0]![0]!)) < 6,
+      `the box is drawn while dragging: ${JSON.stringify(drawnBox)}`,
+    );
     await page.mouse.up();
     assert.equal(await page.isHidden('#box-rect'), true, 'and hidden on release');
     await page.waitForSelector('body[data-overlay="1"]', { state: 'attached', timeout: 60_000 });
     const boxed = await page.evaluate(() => (globalThis as unknown as PageGlobal).viewer.state.session.nodules[0]!);
-    process.stdout.write(`box -> ${boxed.volumeMm3.toFixed(1)} mm3, LIDC Dice ${boxed.lidcMatch?.dice}, box ${JSON.stringify(boxed.promptBoxWorldMm)}\n`);
+    process.stdout.write(
+      `box -> ${boxed.volumeMm3.toFixed(1)} mm3, LIDC Dice ${boxed.lidcMatch?.dice}, box ${JSON.stringify(boxed.promptBoxWorldMm)}\n`,
+    );
     assert.ok(boxed.promptBoxWorldMm, 'the nodule was segmented from a box');
     // The drag's corners come back through screen pixels: each side within about a pixel's worth of mm.
     const [g0, g1] = boxed.promptBoxWorldMm as [number[], number[]];
@@ -240,7 +285,12 @@ test('viewer: a malformed upload shows its error in the page; a good upload open
   const bad = join(work, 'broken.nii.gz');
   writeFileSync(bad, Buffer.from('not an image '.repeat(40)));
   const srv = await startServe(['--data', join(work, 'data')]);
-  const ctx = await chromium.launchPersistentContext(join(work, 'profile'), { executablePath: CHROMIUM, headless: true, args: CHROMIUM_ARGS, viewport: { width: 1200, height: 760 } });
+  const ctx = await chromium.launchPersistentContext(join(work, 'profile'), {
+    executablePath: CHROMIUM,
+    headless: true,
+    args: CHROMIUM_ARGS,
+    viewport: { width: 1200, height: 760 },
+  });
   try {
     const page = ctx.pages()[0] ?? (await ctx.newPage());
     await page.goto(srv.url);

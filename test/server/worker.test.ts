@@ -46,7 +46,13 @@ const segment = (srv: ServeProcess, id: string, body: unknown): Promise<Answer> 
 
 /** A segmentation request on a raw socket, so that the test can hang up before the answer. */
 function segmentRaw(srv: ServeProcess, id: string, body: unknown): ClientRequest {
-  const req = request({ host: '127.0.0.1', port: srv.port, method: 'POST', path: `/api/sessions/${id}/nodules`, headers: { 'content-type': 'application/json' } });
+  const req = request({
+    host: '127.0.0.1',
+    port: srv.port,
+    method: 'POST',
+    path: `/api/sessions/${id}/nodules`,
+    headers: { 'content-type': 'application/json' },
+  });
   req.on('error', () => undefined); // the test destroys it
   req.end(JSON.stringify(body));
   return req;
@@ -146,7 +152,10 @@ describe('noduleseg serve: the model in a worker thread', () => {
 
   test('the same voxels as `segment --point` and `--box`', async () => {
     const id = await openScan(srv, 'large.nii.gz');
-    const box = [[CENTRE[0]! - 3, CENTRE[1]! - 3, CENTRE[2]! - 4], [CENTRE[0]! + 3, CENTRE[1]! + 3, CENTRE[2]! + 4]];
+    const box = [
+      [CENTRE[0]! - 3, CENTRE[1]! - 3, CENTRE[2]! - 4],
+      [CENTRE[0]! + 3, CENTRE[1]! + 3, CENTRE[2]! + 4],
+    ];
     const dir = mkdtempSync(join(tmpdir(), 'noduleseg-worker-cli-'));
     try {
       const cases: Array<[string, unknown, string]> = [
@@ -159,10 +168,19 @@ describe('noduleseg serve: the model in a worker thread', () => {
         assert.equal(r.status, 200, JSON.stringify(r.json));
         const cli = await runCli(['segment', '-i', join(data, 'large.nii.gz'), arg, '-o', join(dir, `${name}.nii.gz`), '--threads', '1']);
         assert.equal(cli.code, 0, cli.stderr);
-        const mask = decodeNifti1(gunzipSync(Buffer.from(await (await fetch(new URL(`/api/sessions/${id2}/labels.nii.gz`, srv.url))).arrayBuffer())), 'labels.nii.gz');
+        const mask = decodeNifti1(
+          gunzipSync(Buffer.from(await (await fetch(new URL(`/api/sessions/${id2}/labels.nii.gz`, srv.url))).arrayBuffer())),
+          'labels.nii.gz',
+        );
         const cliMask = decodeNifti1(gunzipSync(readFileSync(join(dir, `${name}.nii.gz`))), 'cli');
-        assert.deepEqual(Array.from(mask.data, (v) => (v ? 1 : 0)), Array.from(cliMask.data, (v) => (v ? 1 : 0)), `${name}: the same voxels as the CLI`);
-        const rep = JSON.parse(readFileSync(join(dir, `${name}.json`), 'utf8')) as { nodules: Array<{ measures: { volumeMm3: number }; meanProbability: number }> };
+        assert.deepEqual(
+          Array.from(mask.data, (v) => (v ? 1 : 0)),
+          Array.from(cliMask.data, (v) => (v ? 1 : 0)),
+          `${name}: the same voxels as the CLI`,
+        );
+        const rep = JSON.parse(readFileSync(join(dir, `${name}.json`), 'utf8')) as {
+          nodules: Array<{ measures: { volumeMm3: number }; meanProbability: number }>;
+        };
         const nodule = r.json['nodule'] as { volumeMm3: number; meanProbability: number };
         assert.equal(nodule.volumeMm3, rep.nodules[0]!.measures.volumeMm3, `${name}: volume`);
         assert.equal(nodule.meanProbability, rep.nodules[0]!.meanProbability, `${name}: mean probability`);

@@ -22,10 +22,17 @@ function maskStats(c: ReturnType<typeof make>): { mean: number; over: (hu: numbe
 }
 
 test('a round nodule: mask volume within 3% of the analytic sphere, thin and thick slices', () => {
-  for (const [d, dz] of [[10, 0.625], [12, 1.25], [16, 2.5]] as const) {
+  for (const [d, dz] of [
+    [10, 0.625],
+    [12, 1.25],
+    [16, 2.5],
+  ] as const) {
     const c = make({ type: 'solid', shape: 'round', attachment: 'none', diameterMm: d, spacingMm: [0.7, 0.7, dz] });
     const sphere = (4 / 3) * Math.PI * (d / 2) ** 3;
-    assert.ok(Math.abs(c.maskVolumeMm3 / sphere - 1) < 0.03, `d ${d} mm, dz ${dz}: ${c.maskVolumeMm3.toFixed(1)} vs ${sphere.toFixed(1)} mm3`);
+    assert.ok(
+      Math.abs(c.maskVolumeMm3 / sphere - 1) < 0.03,
+      `d ${d} mm, dz ${dz}: ${c.maskVolumeMm3.toFixed(1)} vs ${sphere.toFixed(1)} mm3`,
+    );
   }
 });
 
@@ -40,8 +47,13 @@ test('HU by nodule type: solid near soft tissue, ground glass between lung and t
   assert.ok(part.mean < -250, `part-solid mostly ground glass (${part.mean})`);
   // The lung around the nodule: about -850 HU.
   const c = make({ type: 'solid', shape: 'round', attachment: 'none', diameterMm: 6 });
-  let s = 0, n = 0;
-  for (let i = 0; i < c.mask.length; i++) if (!c.mask[i] && c.image[i]! < -500) { s += c.image[i]!; n++; }
+  let s = 0,
+    n = 0;
+  for (let i = 0; i < c.mask.length; i++)
+    if (!c.mask[i] && c.image[i]! < -500) {
+      s += c.image[i]!;
+      n++;
+    }
   assert.ok(Math.abs(s / n + 850) < 40, `parenchyma ${s / n}`);
 });
 

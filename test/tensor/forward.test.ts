@@ -2,7 +2,23 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import {
-  F, arange, cat, eye, full, linspace, manualSeed, matmul, ones, pad, rand, randint, randn, stack, tensor, where, zeros,
+  F,
+  arange,
+  cat,
+  eye,
+  full,
+  linspace,
+  manualSeed,
+  matmul,
+  ones,
+  pad,
+  rand,
+  randint,
+  randn,
+  stack,
+  tensor,
+  where,
+  zeros,
 } from '../../src/tensor/index.ts';
 import { assertClose, values } from './helpers.ts';
 
@@ -35,11 +51,17 @@ describe('creation and data out', () => {
   });
 
   it('infers nested shapes and reports properties', () => {
-    const t = tensor([[1, 2, 3], [4, 5, 6]]);
+    const t = tensor([
+      [1, 2, 3],
+      [4, 5, 6],
+    ]);
     assert.deepEqual(t.shape, [2, 3]);
     assert.equal(t.ndim, 2);
     assert.equal(t.numel, 6);
-    assert.deepEqual(t.toArray(), [[1, 2, 3], [4, 5, 6]]);
+    assert.deepEqual(t.toArray(), [
+      [1, 2, 3],
+      [4, 5, 6],
+    ]);
     assert.equal(tensor(3.5).item(), 3.5);
     assert.deepEqual(tensor(3.5).shape, []);
     assert.throws(() => tensor([[1, 2], [3]]), /rectangular/);
@@ -73,7 +95,11 @@ describe('creation and data out', () => {
 });
 
 describe('elementwise, reductions and shape ops', () => {
-  const a = () => tensor([[1, -2, 3], [-4, 5, -6]]);
+  const a = () =>
+    tensor([
+      [1, -2, 3],
+      [-4, 5, -6],
+    ]);
 
   it('arithmetic with broadcasting and scalar promotion', () => {
     assert.deepEqual(values(a().add(tensor([10, 20, 30]))), [11, 18, 33, 6, 25, 24]);
@@ -101,7 +127,10 @@ describe('elementwise, reductions and shape ops', () => {
     assertClose(values(F.gelu(tensor([1]))), [0.8413447], 1e-6);
     assertClose(values(tensor([4, 9]).sqrt()), [2, 3]);
     assertClose(values(tensor([4]).rsqrt()), [0.5]);
-    assert.deepEqual(values(tensor([-1.5, 0.2, 2.7]).clamp(-1, 1)), [-1, 0.2, 1].map((v) => Math.fround(v)));
+    assert.deepEqual(
+      values(tensor([-1.5, 0.2, 2.7]).clamp(-1, 1)),
+      [-1, 0.2, 1].map((v) => Math.fround(v)),
+    );
     assert.deepEqual(values(tensor([-1.5, 2.5, 0.4]).floor()), [-2, 2, 0]);
     assert.deepEqual(values(tensor([-1.5, 2.5, 0.6]).round()), [-2, 2, 1]); // half to even, like PyTorch
   });
@@ -165,9 +194,29 @@ describe('elementwise, reductions and shape ops', () => {
   });
 
   it('matmul', () => {
-    const m = matmul(tensor([[1, 2], [3, 4]]), tensor([[5, 6], [7, 8]]));
+    const m = matmul(
+      tensor([
+        [1, 2],
+        [3, 4],
+      ]),
+      tensor([
+        [5, 6],
+        [7, 8],
+      ]),
+    );
     assert.deepEqual(values(m), [19, 22, 43, 50]);
-    assert.deepEqual(values(matmul(tensor([[1, 2], [3, 4]]), tensor([1, 1]))), [3, 7]);
+    assert.deepEqual(
+      values(
+        matmul(
+          tensor([
+            [1, 2],
+            [3, 4],
+          ]),
+          tensor([1, 1]),
+        ),
+      ),
+      [3, 7],
+    );
   });
 });
 
@@ -180,7 +229,19 @@ describe('neural-network ops', () => {
     assert.deepEqual(F.conv2d(x, w, null, { padding: 1 }).shape, [1, 1, 4, 4]);
     assert.deepEqual(values(F.conv2d(x, w, null, { stride: 2, padding: 1 })), [0, 3, 9, 24]);
     // Transposed conv with stride 2 and a 2x2 kernel scatters each input into its own 2x2 block.
-    const y = F.convTranspose2d(tensor([[[[1, 2], [3, 4]]]]), ones([1, 1, 2, 2]), null, { stride: 2 });
+    const y = F.convTranspose2d(
+      tensor([
+        [
+          [
+            [1, 2],
+            [3, 4],
+          ],
+        ],
+      ]),
+      ones([1, 1, 2, 2]),
+      null,
+      { stride: 2 },
+    );
     assert.deepEqual(values(y), [1, 1, 2, 2, 1, 1, 2, 2, 3, 3, 4, 4, 3, 3, 4, 4]);
     const z = F.conv3d(ones([1, 2, 3, 3, 3]), ones([4, 2, 3, 3, 3]));
     assert.deepEqual(values(z), [54, 54, 54, 54]);
@@ -215,7 +276,14 @@ describe('neural-network ops', () => {
     assert.deepEqual(values(F.adaptiveAvgPool2d(x, 1)), [7.5]);
     assert.deepEqual(values(F.adaptiveMaxPool2d(x, 1)), [15]);
     assert.deepEqual(values(F.maxPool3d(arange(8).float().reshape(1, 1, 2, 2, 2), 2)), [7]);
-    const small = tensor([[[[1, 2], [3, 4]]]]);
+    const small = tensor([
+      [
+        [
+          [1, 2],
+          [3, 4],
+        ],
+      ],
+    ]);
     assert.deepEqual(values(F.interpolate(small, { scaleFactor: 2 })), [1, 1, 2, 2, 1, 1, 2, 2, 3, 3, 4, 4, 3, 3, 4, 4]);
     // align_corners=true bilinear 2->3 puts the midpoints between the corners.
     assertClose(values(F.interpolate(small, { size: 3, mode: 'bilinear', alignCorners: true })), [1, 1.5, 2, 2, 2.5, 3, 3, 3.5, 4]);
@@ -234,14 +302,25 @@ describe('neural-network ops', () => {
     assert.ok(Math.abs(kept.length / 10000 - 0.7) < 0.03);
     assert.deepEqual(values(F.dropout(ones([5]), 0.5, false)), [1, 1, 1, 1, 1]);
     const d2 = F.dropout2d(ones([1, 64, 2, 2]), 0.5, true).sum([2, 3]);
-    assert.ok(values(d2).every((v) => v === 0 || Math.abs(v - 8) < 1e-5), 'dropout2d zeroes whole channels');
+    assert.ok(
+      values(d2).every((v) => v === 0 || Math.abs(v - 8) < 1e-5),
+      'dropout2d zeroes whole channels',
+    );
     // BCE with logits: -[y log s(x) + (1-y) log(1-s(x))]; at x=0 it is log 2 for any y.
     assertClose(values(F.binaryCrossEntropyWithLogits(zeros([3]), tensor([0, 1, 0.5]))), [Math.LN2]);
-    assertClose(values(F.binaryCrossEntropyWithLogits(tensor([2]), tensor([1]), { posWeight: tensor([3]) })), [3 * Math.log(1 + Math.exp(-2))], 1e-6);
+    assertClose(
+      values(F.binaryCrossEntropyWithLogits(tensor([2]), tensor([1]), { posWeight: tensor([3]) })),
+      [3 * Math.log(1 + Math.exp(-2))],
+      1e-6,
+    );
     // Cross-entropy with uniform logits over 4 classes is log 4; class weights and ignoreIndex.
     const logits = zeros([3, 4]);
     assertClose(values(F.crossEntropy(logits, tensor([0, 1, 2], [3], 'int64'))), [Math.log(4)]);
-    const lg = tensor([[2, 0], [0, 2], [1, 1]]);
+    const lg = tensor([
+      [2, 0],
+      [0, 2],
+      [1, 1],
+    ]);
     const tgt = tensor([0, 0, 1], [3], 'int64');
     const l = [Math.log(1 + Math.exp(-2)), Math.log(1 + Math.exp(2)), Math.LN2];
     assertClose(values(F.crossEntropy(lg, tgt, { weight: tensor([1, 3]) })), [(l[0]! + l[1]! + 3 * l[2]!) / 5], 1e-6);

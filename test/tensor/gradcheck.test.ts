@@ -1,8 +1,6 @@
 // Every differentiable op's gradient against central finite differences in float64.
 import { describe, it, before } from 'node:test';
-import {
-  F, cat, manualSeed, matmul, pad, rand, randn, stack, tensor, where, type Tensor,
-} from '../../src/tensor/index.ts';
+import { F, cat, manualSeed, matmul, pad, rand, randn, stack, tensor, where, type Tensor } from '../../src/tensor/index.ts';
 import { awayFromZero, gradcheck } from './helpers.ts';
 
 const r = (...s: number[]): Tensor => randn(s, 'float64');
@@ -67,7 +65,22 @@ describe('gradients match finite differences (float64)', () => {
     gradcheck('pad replicate', (a) => pad(a, [1, 1, 1, 1], 'replicate'), [r(1, 1, 3, 3)]);
     gradcheck('indexSelect', (a) => a.indexSelect(1, tensor([2, 0, 2], [3], 'int64')), [r(2, 3)]);
     gradcheck('where', (a, b) => where(a.gt(0), a, b), [awayFromZero([5]), r(5)]);
-    gradcheck('gather', (a) => a.gather(1, tensor([[0, 0, 2], [1, 2, 1]], [2, 3], 'int64')), [r(2, 3)]);
+    gradcheck(
+      'gather',
+      (a) =>
+        a.gather(
+          1,
+          tensor(
+            [
+              [0, 0, 2],
+              [1, 2, 1],
+            ],
+            [2, 3],
+            'int64',
+          ),
+        ),
+      [r(2, 3)],
+    );
     gradcheck('maskedFill', (a) => a.maskedFill(tensor([true, false, true, false]), 2), [r(4)]);
     gradcheck('lerp', (a, b) => a.lerp(b, 0.3), [r(3), r(3)]);
   });
@@ -80,18 +93,27 @@ describe('gradients match finite differences (float64)', () => {
 
   it('convolutions', () => {
     gradcheck('conv2d', (x, w, b) => F.conv2d(x, w, b, { stride: 2, padding: 1 }), [r(1, 2, 5, 5), r(3, 2, 3, 3), r(3)]);
-    gradcheck('conv2d groups dilation', (x, w) => F.conv2d(x, w, null, { groups: 2, dilation: 2, padding: 2 }), [r(1, 4, 4, 4), r(2, 2, 3, 3)]);
+    gradcheck('conv2d groups dilation', (x, w) => F.conv2d(x, w, null, { groups: 2, dilation: 2, padding: 2 }), [
+      r(1, 4, 4, 4),
+      r(2, 2, 3, 3),
+    ]);
     gradcheck('conv3d', (x, w, b) => F.conv3d(x, w, b, { padding: 1 }), [r(1, 1, 3, 3, 3), r(2, 1, 3, 3, 3), r(2)]);
-    gradcheck('convTranspose2d', (x, w, b) => F.convTranspose2d(x, w, b, { stride: 2, padding: 1, outputPadding: 1 }),
-      [r(1, 2, 3, 3), r(2, 3, 3, 3), r(3)]);
+    gradcheck('convTranspose2d', (x, w, b) => F.convTranspose2d(x, w, b, { stride: 2, padding: 1, outputPadding: 1 }), [
+      r(1, 2, 3, 3),
+      r(2, 3, 3, 3),
+      r(3),
+    ]);
     gradcheck('conv1d', (x, w, b) => F.conv1d(x, w, b, { padding: 1, stride: 2 }), [r(2, 2, 5), r(3, 2, 3), r(3)]);
     gradcheck('convTranspose3d', (x, w, b) => F.convTranspose3d(x, w, b, { stride: 2 }), [r(1, 2, 2, 2, 2), r(2, 1, 2, 2, 2), r(1)]);
   });
 
   it('normalisation', () => {
     gradcheck('batchNorm training', (x, w, b) => F.batchNorm(x, null, null, w, b, true, 0.1, 1e-5), [r(3, 2, 2, 2), r(2), r(2)]);
-    gradcheck('batchNorm eval', (x, w) => F.batchNorm(x, tensor([0.1, -0.2], [2], 'float64'), tensor([1.5, 0.5], [2], 'float64'), w, null, false, 0.1, 1e-5),
-      [r(2, 2, 3), r(2)]);
+    gradcheck(
+      'batchNorm eval',
+      (x, w) => F.batchNorm(x, tensor([0.1, -0.2], [2], 'float64'), tensor([1.5, 0.5], [2], 'float64'), w, null, false, 0.1, 1e-5),
+      [r(2, 2, 3), r(2)],
+    );
     gradcheck('instanceNorm', (x, w, b) => F.instanceNorm(x, null, null, w, b, true, 0.1, 1e-5), [r(2, 2, 3, 3), r(2), r(2)]);
     gradcheck('groupNorm', (x, w, b) => F.groupNorm(x, 2, w, b, 1e-5), [r(2, 4, 3), r(4), r(4)]);
     gradcheck('layerNorm', (x, w, b) => F.layerNorm(x, [3], w, b, 1e-5), [r(2, 3), r(3), r(3)]);
@@ -114,19 +136,41 @@ describe('gradients match finite differences (float64)', () => {
   });
 
   it('dropout (re-seeded so every evaluation draws the same mask)', () => {
-    gradcheck('dropout', (x) => { manualSeed(5); return F.dropout(x, 0.4, true); }, [r(12)]);
-    gradcheck('dropout2d', (x) => { manualSeed(6); return F.dropout2d(x, 0.5, true); }, [r(1, 6, 2, 2)]);
+    gradcheck(
+      'dropout',
+      (x) => {
+        manualSeed(5);
+        return F.dropout(x, 0.4, true);
+      },
+      [r(12)],
+    );
+    gradcheck(
+      'dropout2d',
+      (x) => {
+        manualSeed(6);
+        return F.dropout2d(x, 0.5, true);
+      },
+      [r(1, 6, 2, 2)],
+    );
   });
 
   it('softmax and losses', () => {
     gradcheck('softmax', (x) => F.softmax(x, 1), [r(2, 4)]);
     gradcheck('logSoftmax', (x) => F.logSoftmax(x, 0), [r(3, 2)]);
     gradcheck('bceWithLogits', (x, t) => F.binaryCrossEntropyWithLogits(x, t), [r(2, 3), rand([2, 3], 'float64')], { wrt: [0] });
-    gradcheck('bceWithLogits posWeight none', (x, t, pw) => F.binaryCrossEntropyWithLogits(x, t, { posWeight: pw, reduction: 'none' }),
-      [r(2, 3), rand([2, 3], 'float64'), pos(3)], { wrt: [0] });
+    gradcheck(
+      'bceWithLogits posWeight none',
+      (x, t, pw) => F.binaryCrossEntropyWithLogits(x, t, { posWeight: pw, reduction: 'none' }),
+      [r(2, 3), rand([2, 3], 'float64'), pos(3)],
+      { wrt: [0] },
+    );
     const target = tensor([0, 2, 1, 2], [2, 2], 'int64');
-    gradcheck('crossEntropy weight ignore', (x, w) => F.crossEntropy(x.reshape(2, 3, 2), target, { weight: w, ignoreIndex: 1 }),
-      [r(2, 6), pos(3)], { wrt: [0] });
+    gradcheck(
+      'crossEntropy weight ignore',
+      (x, w) => F.crossEntropy(x.reshape(2, 3, 2), target, { weight: w, ignoreIndex: 1 }),
+      [r(2, 6), pos(3)],
+      { wrt: [0] },
+    );
     gradcheck('crossEntropy smoothing', (x) => F.crossEntropy(x, tensor([1, 0], [2], 'int64'), { labelSmoothing: 0.1 }), [r(2, 3)]);
     gradcheck('nllLoss', (x) => F.nllLoss(F.logSoftmax(x, 1), tensor([1, 0], [2], 'int64')), [r(2, 3)]);
     gradcheck('mse/l1', (a, b) => F.mseLoss(a, b).add(F.l1Loss(a, b)), [r(5), r(5)]);

@@ -21,8 +21,12 @@ export function values(t: Tensor): number[] {
  * Compares autograd's gradient of sum(f(inputs) * r) (r random, fixed) with central finite
  * differences, for every element of every input in `wrt` (default all). Inputs must be float64.
  */
-export function gradcheck(name: string, f: (...xs: Tensor[]) => Tensor, inputs: Tensor[],
-  opts: { eps?: number; atol?: number; rtol?: number; wrt?: number[] } = {}): void {
+export function gradcheck(
+  name: string,
+  f: (...xs: Tensor[]) => Tensor,
+  inputs: Tensor[],
+  opts: { eps?: number; atol?: number; rtol?: number; wrt?: number[] } = {},
+): void {
   const eps = opts.eps ?? 1e-6;
   const atol = opts.atol ?? 1e-6;
   const rtol = opts.rtol ?? 1e-4;
@@ -31,9 +35,18 @@ export function gradcheck(name: string, f: (...xs: Tensor[]) => Tensor, inputs: 
     for (const x of inputs) assert.equal(x.dtype, 'float64', `${name}: gradcheck inputs must be float64`);
     const outShape = noGrad(() => f(...inputs).shape);
     const r = randn(outShape, 'float64');
-    const loss = (xs: Tensor[]): number => tidy(() => f(...xs).mul(r).sum().item());
+    const loss = (xs: Tensor[]): number =>
+      tidy(() =>
+        f(...xs)
+          .mul(r)
+          .sum()
+          .item(),
+      );
     const leaves = inputs.map((x, i) => (wrt.includes(i) ? x.clone().requiresGrad_() : x));
-    f(...leaves).mul(r).sum().backward();
+    f(...leaves)
+      .mul(r)
+      .sum()
+      .backward();
     for (const i of wrt) {
       const leaf = leaves[i]!;
       const g = leaf.grad;

@@ -2,7 +2,21 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import {
-  F, grad, isGradEnabled, keep, matmul, memory, noGrad, enableGrad, ones, randn, setNumThreads, getNumThreads, tensor, tidy, zeros,
+  F,
+  grad,
+  isGradEnabled,
+  keep,
+  matmul,
+  memory,
+  noGrad,
+  enableGrad,
+  ones,
+  randn,
+  setNumThreads,
+  getNumThreads,
+  tensor,
+  tidy,
+  zeros,
   type Tensor,
 } from '../../src/tensor/index.ts';
 
@@ -55,7 +69,14 @@ describe('dispose and tidy', () => {
 
   it('tidy frees everything when fn throws and refuses async functions', () => {
     const base = memory().numTensors;
-    assert.throws(() => tidy(() => { ones([2]); throw new Error('boom'); }), /boom/);
+    assert.throws(
+      () =>
+        tidy(() => {
+          ones([2]);
+          throw new Error('boom');
+        }),
+      /boom/,
+    );
     assert.equal(memory().numTensors, base);
     assert.throws(() => tidy(async () => ones([1])), /synchronous/);
     assert.throws(() => tidy((() => Promise.resolve(1)) as () => unknown), /Promise/);
@@ -67,7 +88,9 @@ describe('dispose and tidy', () => {
     const base = memory().numTensors;
     for (let i = 0; i < 200; i++) {
       tidy(() => {
-        const loss = matmul(randn([4, 8]), w).relu().sum();
+        const loss = matmul(randn([4, 8]), w)
+          .relu()
+          .sum();
         loss.backward();
       });
       w.grad = null;
@@ -99,7 +122,13 @@ describe('autograd', () => {
       assert.equal(enableGrad(() => x.mul(2)).requiresGrad, true);
     });
     assert.equal(isGradEnabled(), true);
-    assert.throws(() => noGrad(() => { throw new Error('inner'); }), /inner/);
+    assert.throws(
+      () =>
+        noGrad(() => {
+          throw new Error('inner');
+        }),
+      /inner/,
+    );
     assert.equal(isGradEnabled(), true, 'grad mode restored after a throw');
   });
 
@@ -129,8 +158,14 @@ describe('errors become JavaScript errors', () => {
     assert.throws(() => F.conv2d(zeros([3, 64, 64]), zeros([4, 3, 3, 3])), { message: 'conv2d: x must be 4-D, got [3, 64, 64]' });
     assert.throws(() => F.conv2d(zeros([1, 2, 8, 8]), zeros([4, 3, 3, 3])), /conv2d: x has 2 channels but weight \[4, 3, 3, 3\]/);
     assert.throws(() => matmul(zeros([2, 3]), zeros([4, 2])), /matmul: shapes \[2, 3\] and \[4, 2\] cannot be multiplied/);
-    assert.throws(() => F.batchNorm(zeros([2, 3, 4]), zeros([2]), ones([3]), null, null, false), /batchNorm: runningMean must have shape \[3\], got \[2\]/);
-    assert.throws(() => ones([2]).reshape(['a' as unknown as number]), /reshape: expected an array of integers|reshape: shape must be an array of integers/);
+    assert.throws(
+      () => F.batchNorm(zeros([2, 3, 4]), zeros([2]), ones([3]), null, null, false),
+      /batchNorm: runningMean must have shape \[3\], got \[2\]/,
+    );
+    assert.throws(
+      () => ones([2]).reshape(['a' as unknown as number]),
+      /reshape: expected an array of integers|reshape: shape must be an array of integers/,
+    );
     assert.throws(() => zeros([2, 2]).select(0, 5), /select: index 5 out of range/);
     assert.throws(() => F.interpolate(zeros([1, 1, 4, 4]), { size: 2, mode: 'trilinear' }), /trilinear needs a 5-D x/);
     assert.throws(() => tensor(new Float32Array(3), [2, 2]), /tensor: data has 3 elements/);

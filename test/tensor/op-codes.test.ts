@@ -38,7 +38,13 @@ describe('generated op codes', () => {
       assert.match(r.stderr, /not current/);
 
       const swapped = join(dir, 'swapped.def');
-      writeFileSync(swapped, def.replace('NS_BINARY(add, at::add(a, b))\nNS_BINARY(sub, at::sub(a, b))', 'NS_BINARY(sub, at::sub(a, b))\nNS_BINARY(add, at::add(a, b))'));
+      writeFileSync(
+        swapped,
+        def.replace(
+          'NS_BINARY(add, at::add(a, b))\nNS_BINARY(sub, at::sub(a, b))',
+          'NS_BINARY(sub, at::sub(a, b))\nNS_BINARY(add, at::add(a, b))',
+        ),
+      );
       assert.equal(gen('--check', '--def', swapped, '--out', OUT).status, 1, 'two swapped ops change the codes');
 
       const bad = join(dir, 'bad.def');

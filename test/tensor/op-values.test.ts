@@ -51,8 +51,8 @@ function floorDivide(a: number, b: number): number {
   if (b === 0) return a / b;
   const mod = a % b;
   let div = (a - mod) / b;
-  if (mod !== 0 && (b < 0) !== (mod < 0)) div -= 1;
-  if (div === 0) return (a / b < 0 || Object.is(a / b, -0)) ? -0 : 0;
+  if (mod !== 0 && b < 0 !== mod < 0) div -= 1;
+  if (div === 0) return a / b < 0 || Object.is(a / b, -0) ? -0 : 0;
   let fl = Math.floor(div);
   if (div - fl > 0.5) fl += 1;
   return fl;
@@ -61,7 +61,7 @@ function floorDivide(a: number, b: number): number {
 /** Python's % (result has the divisor's sign). */
 function remainder(a: number, b: number): number {
   let m = a % b;
-  if (m !== 0 && (b < 0) !== (m < 0)) m += b;
+  if (m !== 0 && b < 0 !== m < 0) m += b;
   return m;
 }
 
@@ -69,7 +69,7 @@ function remainder(a: number, b: number): number {
 function powC(a: number, b: number): number {
   if (a === 1 || b === 0) return 1;
   if (a === -1 && (b === Infinity || b === -Infinity)) return 1;
-  return Math.pow(a, b);
+  return a ** b;
 }
 
 const truthy = (x: number): boolean => x !== 0; // NaN is true, like C++ and PyTorch
@@ -90,28 +90,64 @@ function unaryCase(f: (x: number) => number, apply: (t: Tensor) => Tensor, opts:
   };
 }
 
-function binaryCase(f: (a: number, b: number) => number, apply: (a: Tensor, b: Tensor) => Tensor, intPairs?: [number, number, number][]): () => void {
+function binaryCase(
+  f: (a: number, b: number) => number,
+  apply: (a: Tensor, b: Tensor) => Tensor,
+  intPairs?: [number, number, number][],
+): () => void {
   return () => {
     const out = apply(tensor(A, [A.length, 1], 'float64'), tensor(A, [1, A.length], 'float64'));
     const expected = A.flatMap((a) => A.map((b) => f(a, b)));
     expectValues(out.toNumbers(), expected, 'float64 grid');
     // A number on the right-hand side goes through the wrapped-scalar path.
-    expectValues(apply(tensor([-3, 0.5, 4], [3], 'float64'), tensor(2, [], 'float64')).toNumbers(), [-3, 0.5, 4].map((a) => f(a, 2)), 'with a 0-d operand');
+    expectValues(
+      apply(tensor([-3, 0.5, 4], [3], 'float64'), tensor(2, [], 'float64')).toNumbers(),
+      [-3, 0.5, 4].map((a) => f(a, 2)),
+      'with a 0-d operand',
+    );
     if (intPairs) {
-      const out64 = apply(tensor(intPairs.map((p) => p[0]), [intPairs.length], 'int64'), tensor(intPairs.map((p) => p[1]), [intPairs.length], 'int64'));
-      expectValues(out64.toNumbers(), intPairs.map((p) => p[2]), 'int64');
+      const out64 = apply(
+        tensor(
+          intPairs.map((p) => p[0]),
+          [intPairs.length],
+          'int64',
+        ),
+        tensor(
+          intPairs.map((p) => p[1]),
+          [intPairs.length],
+          'int64',
+        ),
+      );
+      expectValues(
+        out64.toNumbers(),
+        intPairs.map((p) => p[2]),
+        'int64',
+      );
     }
   };
 }
 
 /** A 2x3 input with negatives and a zero; reductions are checked over all dims, dim 1 and dim 0. */
-const R = [[1, -2, 0.5], [3, -0.25, 0]];
-function reduceCase(f: (xs: number[]) => number, apply: (t: Tensor, dim?: number) => Tensor, input: number[][] = R, rtol = 1e-12): () => void {
+const R = [
+  [1, -2, 0.5],
+  [3, -0.25, 0],
+];
+function reduceCase(
+  f: (xs: number[]) => number,
+  apply: (t: Tensor, dim?: number) => Tensor,
+  input: number[][] = R,
+  rtol = 1e-12,
+): () => void {
   return () => {
     const t = tensor(input.flat(), [2, 3], 'float64');
     expectValues([apply(t).item()], [f(input.flat())], 'all dims', rtol);
     expectValues(apply(t, 1).toNumbers(), input.map(f), 'dim 1', rtol);
-    expectValues(apply(t, 0).toNumbers(), [0, 1, 2].map((j) => f(input.map((row) => row[j]!))), 'dim 0', rtol);
+    expectValues(
+      apply(t, 0).toNumbers(),
+      [0, 1, 2].map((j) => f(input.map((row) => row[j]!))),
+      'dim 0',
+      rtol,
+    );
   };
 }
 
@@ -144,8 +180,15 @@ function reductionCase(r: 'none' | 'mean' | 'sum'): () => void {
     const z = [-2, 0, 1.5, 3];
     const y = [0, 1, 1, 0];
     const bce = z.map((zi, i) => Math.max(zi, 0) - zi * y[i]! + Math.log1p(Math.exp(-Math.abs(zi))));
-    expectValues(F.binaryCrossEntropyWithLogits(tensor(z, [4], 'float64'), tensor(y, [4], 'float64'), { reduction: r }).toNumbers(), reduce(bce), 'bceWithLogits');
-    const logits = [[1, -1, 0.5], [0, 2, -3]];
+    expectValues(
+      F.binaryCrossEntropyWithLogits(tensor(z, [4], 'float64'), tensor(y, [4], 'float64'), { reduction: r }).toNumbers(),
+      reduce(bce),
+      'bceWithLogits',
+    );
+    const logits = [
+      [1, -1, 0.5],
+      [0, 2, -3],
+    ];
     const cls = [2, 0];
     const ce = logits.map((row, i) => Math.log(sum(row.map(Math.exp))) - row[cls[i]!]!);
     const lt = tensor(logits.flat(), [2, 3], 'float64');
@@ -162,7 +205,9 @@ function optimizerCase(make: (p: Tensor) => Optimizer, expected: number[]): () =
   return () => {
     const p = tensor(P0, [3], 'float64').requiresGrad_();
     const opt = make(p);
-    p.mul(tensor(G, [3], 'float64')).sum().backward();
+    p.mul(tensor(G, [3], 'float64'))
+      .sum()
+      .backward();
     opt.step();
     expectValues(p.toNumbers(), expected, 'parameters after one step');
     opt.dispose();
@@ -175,7 +220,11 @@ function dtypeCase(dtype: DType, values: number[]): () => void {
     const t = tensor(values, [values.length], dtype);
     assert.equal(t.dtype, dtype);
     expectValues(t.toNumbers(), values, `${dtype} round trip`);
-    const back = tensor(values.map((v) => v * 1), [values.length], 'float64').to(dtype);
+    const back = tensor(
+      values.map((v) => v * 1),
+      [values.length],
+      'float64',
+    ).to(dtype);
     assert.equal(back.dtype, dtype);
     expectValues(back.toNumbers(), values, `float64 -> ${dtype}`);
     assert.equal(t.handle.nbytes(), values.length * { float32: 4, float64: 8, int16: 2, int32: 4, int64: 8, uint8: 1, bool: 1 }[dtype]);
@@ -195,50 +244,137 @@ type Cases = { [Fam in OpFamily]: Record<(typeof OP_TABLE)[Fam][number], () => v
 
 const CASES: Cases = {
   binary: {
-    add: binaryCase((a, b) => a + b, (a, b) => a.add(b)),
-    sub: binaryCase((a, b) => a - b, (a, b) => a.sub(b)),
-    mul: binaryCase((a, b) => a * b, (a, b) => a.mul(b)),
-    div: binaryCase((a, b) => a / b, (a, b) => a.div(b)),
+    add: binaryCase(
+      (a, b) => a + b,
+      (a, b) => a.add(b),
+    ),
+    sub: binaryCase(
+      (a, b) => a - b,
+      (a, b) => a.sub(b),
+    ),
+    mul: binaryCase(
+      (a, b) => a * b,
+      (a, b) => a.mul(b),
+    ),
+    div: binaryCase(
+      (a, b) => a / b,
+      (a, b) => a.div(b),
+    ),
     pow: binaryCase(powC, (a, b) => a.pow(b)),
-    maximum: binaryCase((a, b) => (Number.isNaN(a) || Number.isNaN(b) ? NaN : Math.max(a, b)), (a, b) => a.maximum(b)),
-    minimum: binaryCase((a, b) => (Number.isNaN(a) || Number.isNaN(b) ? NaN : Math.min(a, b)), (a, b) => a.minimum(b)),
-    eq: binaryCase((a, b) => bit(a === b), (a, b) => a.eq(b)),
-    ne: binaryCase((a, b) => bit(a !== b), (a, b) => a.ne(b)),
-    gt: binaryCase((a, b) => bit(a > b), (a, b) => a.gt(b)),
-    ge: binaryCase((a, b) => bit(a >= b), (a, b) => a.ge(b)),
-    lt: binaryCase((a, b) => bit(a < b), (a, b) => a.lt(b)),
-    le: binaryCase((a, b) => bit(a <= b), (a, b) => a.le(b)),
-    logicalAnd: binaryCase((a, b) => bit(truthy(a) && truthy(b)), (a, b) => a.logicalAnd(b)),
-    logicalOr: binaryCase((a, b) => bit(truthy(a) || truthy(b)), (a, b) => a.logicalOr(b)),
-    logicalXor: binaryCase((a, b) => bit(truthy(a) !== truthy(b)), (a, b) => a.logicalXor(b)),
-    remainder: binaryCase(remainder, (a, b) => a.remainder(b), [[-7, 2, 1], [7, -2, -1], [-7, -2, -1], [7, 2, 1], [0, 3, 0], [-6, 3, 0]]),
-    floorDivide: binaryCase(floorDivide, (a, b) => a.floorDivide(b), [[-7, 2, -4], [7, -2, -4], [-7, -2, 3], [7, 2, 3], [0, 3, 0], [-6, 3, -2]]),
+    maximum: binaryCase(
+      (a, b) => (Number.isNaN(a) || Number.isNaN(b) ? NaN : Math.max(a, b)),
+      (a, b) => a.maximum(b),
+    ),
+    minimum: binaryCase(
+      (a, b) => (Number.isNaN(a) || Number.isNaN(b) ? NaN : Math.min(a, b)),
+      (a, b) => a.minimum(b),
+    ),
+    eq: binaryCase(
+      (a, b) => bit(a === b),
+      (a, b) => a.eq(b),
+    ),
+    ne: binaryCase(
+      (a, b) => bit(a !== b),
+      (a, b) => a.ne(b),
+    ),
+    gt: binaryCase(
+      (a, b) => bit(a > b),
+      (a, b) => a.gt(b),
+    ),
+    ge: binaryCase(
+      (a, b) => bit(a >= b),
+      (a, b) => a.ge(b),
+    ),
+    lt: binaryCase(
+      (a, b) => bit(a < b),
+      (a, b) => a.lt(b),
+    ),
+    le: binaryCase(
+      (a, b) => bit(a <= b),
+      (a, b) => a.le(b),
+    ),
+    logicalAnd: binaryCase(
+      (a, b) => bit(truthy(a) && truthy(b)),
+      (a, b) => a.logicalAnd(b),
+    ),
+    logicalOr: binaryCase(
+      (a, b) => bit(truthy(a) || truthy(b)),
+      (a, b) => a.logicalOr(b),
+    ),
+    logicalXor: binaryCase(
+      (a, b) => bit(truthy(a) !== truthy(b)),
+      (a, b) => a.logicalXor(b),
+    ),
+    remainder: binaryCase(remainder, (a, b) => a.remainder(b), [
+      [-7, 2, 1],
+      [7, -2, -1],
+      [-7, -2, -1],
+      [7, 2, 1],
+      [0, 3, 0],
+      [-6, 3, 0],
+    ]),
+    floorDivide: binaryCase(floorDivide, (a, b) => a.floorDivide(b), [
+      [-7, 2, -4],
+      [7, -2, -4],
+      [-7, -2, 3],
+      [7, 2, 3],
+      [0, 3, 0],
+      [-6, 3, -2],
+    ]),
     atan2: binaryCase(Math.atan2, (a, b) => a.atan2(b)),
   },
   unary: {
-    neg: unaryCase((x) => -x, (t) => t.neg()),
+    neg: unaryCase(
+      (x) => -x,
+      (t) => t.neg(),
+    ),
     abs: unaryCase(Math.abs, (t) => t.abs()),
     exp: unaryCase(Math.exp, (t) => t.exp()),
     log: unaryCase(Math.log, (t) => t.log()),
     sqrt: unaryCase(Math.sqrt, (t) => t.sqrt()),
-    rsqrt: unaryCase((x) => 1 / Math.sqrt(x), (t) => t.rsqrt()),
+    rsqrt: unaryCase(
+      (x) => 1 / Math.sqrt(x),
+      (t) => t.rsqrt(),
+    ),
     sin: unaryCase(Math.sin, (t) => t.sin()),
     cos: unaryCase(Math.cos, (t) => t.cos()),
     tanh: unaryCase(Math.tanh, (t) => t.tanh()),
-    sigmoid: unaryCase((x) => 1 / (1 + Math.exp(-x)), (t) => t.sigmoid()),
-    relu: unaryCase((x) => (Number.isNaN(x) ? NaN : x > 0 ? x : 0), (t) => t.relu()),
+    sigmoid: unaryCase(
+      (x) => 1 / (1 + Math.exp(-x)),
+      (t) => t.sigmoid(),
+    ),
+    relu: unaryCase(
+      (x) => (Number.isNaN(x) ? NaN : Math.max(x, 0)),
+      (t) => t.relu(),
+    ),
     // gelu(-inf) is NaN in ATen (x * 0.5 * (1 + erf(x / sqrt 2)) = -inf * 0), so the formula holds there too.
-    gelu: unaryCase((x) => x * 0.5 * (1 + erf(x / Math.SQRT2)), (t) => t.gelu(), { rtol: 1e-11 }),
+    gelu: unaryCase(
+      (x) => x * 0.5 * (1 + erf(x / Math.SQRT2)),
+      (t) => t.gelu(),
+      { rtol: 1e-11 },
+    ),
     floor: unaryCase(Math.floor, (t) => t.floor()),
     round: unaryCase(roundHalfEven, (t) => t.round()),
     // libtorch 1.13 computes sign as (0 < x) - (x < 0): 0 for NaN, where Math.sign gives NaN.
-    sign: unaryCase((x) => (Number.isNaN(x) ? 0 : Math.sign(x)), (t) => t.sign()),
-    logicalNot: unaryCase((x) => bit(!truthy(x)), (t) => t.logicalNot()),
+    sign: unaryCase(
+      (x) => (Number.isNaN(x) ? 0 : Math.sign(x)),
+      (t) => t.sign(),
+    ),
+    logicalNot: unaryCase(
+      (x) => bit(!truthy(x)),
+      (t) => t.logicalNot(),
+    ),
     ceil: unaryCase(Math.ceil, (t) => t.ceil()),
     log1p: unaryCase(Math.log1p, (t) => t.log1p(), { inputs: [...X, -0.999, 1e-10, -1e-10] }),
     expm1: unaryCase(Math.expm1, (t) => t.expm1(), { inputs: [...X, 1e-10, -1e-10] }),
-    reciprocal: unaryCase((x) => 1 / x, (t) => t.reciprocal()),
-    square: unaryCase((x) => x * x, (t) => t.square()),
+    reciprocal: unaryCase(
+      (x) => 1 / x,
+      (t) => t.reciprocal(),
+    ),
+    square: unaryCase(
+      (x) => x * x,
+      (t) => t.square(),
+    ),
     contiguous: () => {
       // Values in row-major order of the transposed view; an already contiguous tensor is returned as is.
       const t = tensor([1, -2, 3, -4, 5, -6], [2, 3], 'float64');
@@ -261,32 +397,86 @@ const CASES: Cases = {
       assert.equal(d.requiresGrad, false);
       assert.equal(d.isLeaf, true);
     },
-    isnan: unaryCase((x) => bit(Number.isNaN(x)), (t) => t.isnan()),
-    softplus: unaryCase((x) => (x > 20 ? x : Math.log1p(Math.exp(x))), (t) => t.softplus()),
-    silu: unaryCase((x) => x / (1 + Math.exp(-x)), (t) => t.silu()),
+    isnan: unaryCase(
+      (x) => bit(Number.isNaN(x)),
+      (t) => t.isnan(),
+    ),
+    softplus: unaryCase(
+      (x) => (x > 20 ? x : Math.log1p(Math.exp(x))),
+      (t) => t.softplus(),
+    ),
+    silu: unaryCase(
+      (x) => x / (1 + Math.exp(-x)),
+      (t) => t.silu(),
+    ),
     trunc: unaryCase(Math.trunc, (t) => t.trunc()),
     erf: unaryCase(erf, (t) => t.erf(), { rtol: 1e-13 }),
-    isfinite: unaryCase((x) => bit(Number.isFinite(x)), (t) => t.isfinite()),
+    isfinite: unaryCase(
+      (x) => bit(Number.isFinite(x)),
+      (t) => t.isfinite(),
+    ),
     log2: unaryCase(Math.log2, (t) => t.log2(), { inputs: [...X, 1024, 0.125] }),
     tan: unaryCase(Math.tan, (t) => t.tan(), { inputs: [...X, Math.PI / 4, -1.5] }),
   },
   reduce: {
     sum: reduceCase(sum, (t, d) => t.sum(d)),
     mean: reduceCase(mean, (t, d) => t.mean(d)),
-    amax: reduceCase((xs) => Math.max(...xs), (t, d) => t.amax(d)),
-    amin: reduceCase((xs) => Math.min(...xs), (t, d) => t.amin(d)),
+    amax: reduceCase(
+      (xs) => Math.max(...xs),
+      (t, d) => t.amax(d),
+    ),
+    amin: reduceCase(
+      (xs) => Math.min(...xs),
+      (t, d) => t.amin(d),
+    ),
     std: () => {
-      reduceCase((xs) => Math.sqrt(variance(xs, true)), (t, d) => t.std(d))();
-      reduceCase((xs) => Math.sqrt(variance(xs, false)), (t, d) => t.std(d, false, false))();
+      reduceCase(
+        (xs) => Math.sqrt(variance(xs, true)),
+        (t, d) => t.std(d),
+      )();
+      reduceCase(
+        (xs) => Math.sqrt(variance(xs, false)),
+        (t, d) => t.std(d, false, false),
+      )();
     },
     var: () => {
-      reduceCase((xs) => variance(xs, true), (t, d) => t.var(d))();
-      reduceCase((xs) => variance(xs, false), (t, d) => t.var(d, false, false))();
+      reduceCase(
+        (xs) => variance(xs, true),
+        (t, d) => t.var(d),
+      )();
+      reduceCase(
+        (xs) => variance(xs, false),
+        (t, d) => t.var(d, false, false),
+      )();
     },
-    logsumexp: reduceCase((xs) => Math.log(sum(xs.map(Math.exp))), (t, d) => t.logsumexp(d ?? [0, 1])),
-    any: reduceCase((xs) => bit(xs.some(truthy)), (t, d) => t.any(d), [[0, 0, 0], [0, 2, 0]]),
-    all: reduceCase((xs) => bit(xs.every(truthy)), (t, d) => t.all(d), [[1, -1, 1], [0, 2, 3]]),
-    prod: reduceCase((xs) => xs.reduce((a, b) => a * b, 1), (t, d) => t.prod(d), [[1, -2, 0.5], [3, -0.25, 4]]),
+    logsumexp: reduceCase(
+      (xs) => Math.log(sum(xs.map(Math.exp))),
+      (t, d) => t.logsumexp(d ?? [0, 1]),
+    ),
+    any: reduceCase(
+      (xs) => bit(xs.some(truthy)),
+      (t, d) => t.any(d),
+      [
+        [0, 0, 0],
+        [0, 2, 0],
+      ],
+    ),
+    all: reduceCase(
+      (xs) => bit(xs.every(truthy)),
+      (t, d) => t.all(d),
+      [
+        [1, -1, 1],
+        [0, 2, 3],
+      ],
+    ),
+    prod: reduceCase(
+      (xs) => xs.reduce((a, b) => a * b, 1),
+      (t, d) => t.prod(d),
+      [
+        [1, -2, 0.5],
+        [3, -0.25, 4],
+      ],
+    ),
   },
   pointLoss: {
     mseLoss: lossCase('mseLoss', (d) => d * d),
@@ -310,13 +500,22 @@ const CASES: Cases = {
     sum: reductionCase('sum'),
   },
   optimizerKind: {
-    SGD: optimizerCase((p) => new SGD([p], { lr: 0.1 }), P0.map((p, i) => p - 0.1 * G[i]!)),
+    SGD: optimizerCase(
+      (p) => new SGD([p], { lr: 0.1 }),
+      P0.map((p, i) => p - 0.1 * G[i]!),
+    ),
     // Step 1 of Adam is p - lr * g / (|g| + eps) (bias-corrected moments are g and g^2).
-    Adam: optimizerCase((p) => new Adam([p], { lr: 0.1, weightDecay: 0.2 }), (() => {
-      const g = G.map((gi, i) => gi + 0.2 * P0[i]!); // L2 weight decay enters the gradient
-      return P0.map((p, i) => p - adamStep(0.1, 1e-8, g)[i]!);
-    })()),
-    AdamW: optimizerCase((p) => new AdamW([p], { lr: 0.1, weightDecay: 0.2 }), P0.map((p, i) => p * (1 - 0.1 * 0.2) - adamStep(0.1, 1e-8, G)[i]!)),
+    Adam: optimizerCase(
+      (p) => new Adam([p], { lr: 0.1, weightDecay: 0.2 }),
+      (() => {
+        const g = G.map((gi, i) => gi + 0.2 * P0[i]!); // L2 weight decay enters the gradient
+        return P0.map((p, i) => p - adamStep(0.1, 1e-8, g)[i]!);
+      })(),
+    ),
+    AdamW: optimizerCase(
+      (p) => new AdamW([p], { lr: 0.1, weightDecay: 0.2 }),
+      P0.map((p, i) => p * (1 - 0.1 * 0.2) - adamStep(0.1, 1e-8, G)[i]!),
+    ),
   },
   dtype: {
     float32: dtypeCase('float32', [-1.5, 0, 0.25, 2 ** 127]),

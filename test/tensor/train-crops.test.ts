@@ -33,9 +33,17 @@ async function middleSlice(path: string, fill: number): Promise<Float32Array> {
 
 describe('training on real crops', () => {
   const available = existsSync(join(DATA, 'splits.csv'));
-  it('a small conv net reduces its loss well below the start', { skip: available ? false : `skipped: ${DATA} is absent (../shared not mounted)` }, async () => {
-    const names = readFileSync(join(DATA, 'splits.csv'), 'utf8').trim().split(/\r?\n/).slice(1)
-      .map((l) => l.trim().split(',')).filter((f) => f[2] === 'train').map((f) => f[0]!).slice(0, CASES);
+  it('a small conv net reduces its loss well below the start', {
+    skip: available ? false : `skipped: ${DATA} is absent (../shared not mounted)`,
+  }, async () => {
+    const names = readFileSync(join(DATA, 'splits.csv'), 'utf8')
+      .trim()
+      .split(/\r?\n/)
+      .slice(1)
+      .map((l) => l.trim().split(','))
+      .filter((f) => f[2] === 'train')
+      .map((f) => f[0]!)
+      .slice(0, CASES);
     assert.equal(names.length, CASES);
     const images = new Float32Array(CASES * SIDE * SIDE);
     const masks = new Float32Array(CASES * SIDE * SIDE);
@@ -53,7 +61,8 @@ describe('training on real crops', () => {
     manualSeed(11);
     const x = keep(tensor(images, [CASES, 1, SIDE, SIDE]));
     const y = keep(tensor(masks, [CASES, 1, SIDE, SIDE]));
-    const conv = (o: number, i: number, k: number): Tensor => keep(tidy(() => randn([o, i, k, k]).mul(Math.sqrt(2 / (i * k * k)))).requiresGrad_());
+    const conv = (o: number, i: number, k: number): Tensor =>
+      keep(tidy(() => randn([o, i, k, k]).mul(Math.sqrt(2 / (i * k * k)))).requiresGrad_());
     const w1 = conv(8, 1, 3);
     const w2 = conv(8, 8, 3);
     const w3 = conv(1, 8, 1);
@@ -74,10 +83,12 @@ describe('training on real crops', () => {
       opt.step();
     }
     const end = evalLoss();
-    const dice = noGrad(() => tidy(() => {
-      const p = F.sigmoid(net(x, false)).gt(0.5).float();
-      return p.mul(y).sum().mul(2).div(p.sum().add(y.sum())).item();
-    }));
+    const dice = noGrad(() =>
+      tidy(() => {
+        const p = F.sigmoid(net(x, false)).gt(0.5).float();
+        return p.mul(y).sum().mul(2).div(p.sum().add(y.sum())).item();
+      }),
+    );
     console.log(`# lidc crops: loss ${start.toFixed(3)} -> ${end.toFixed(3)}, Dice ${dice.toFixed(3)}`);
     assert.ok(end < 0.3 * start, `loss ${start.toFixed(3)} -> ${end.toFixed(3)}`);
     assert.ok(dice > 0.6, `Dice on the training slices ${dice.toFixed(3)}`);

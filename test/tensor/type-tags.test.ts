@@ -14,9 +14,20 @@ function makeTensor(): NativeTensor {
 }
 
 function makeOptimizer(param: NativeTensor): NativeOptimizer {
-  return new native.NativeOptimizer(OPTIMIZER_KIND.SGD, [{
-    params: [param], lr: 0.1, weightDecay: 0, momentum: 0, dampening: 0, nesterov: false, beta1: 0, beta2: 0, eps: 0, amsgrad: false,
-  }]);
+  return new native.NativeOptimizer(OPTIMIZER_KIND.SGD, [
+    {
+      params: [param],
+      lr: 0.1,
+      weightDecay: 0,
+      momentum: 0,
+      dampening: 0,
+      nesterov: false,
+      beta1: 0,
+      beta2: 0,
+      eps: 0,
+      amsgrad: false,
+    },
+  ]);
 }
 
 /** Values that are not tensor handles, each with what the error should call it. */
@@ -24,7 +35,7 @@ function foreignValues(opt: NativeOptimizer, real: NativeTensor): [string, unkno
   return [
     ['a plain {}', {}, /not a handle of this addon/],
     ['an object with the old magic field', { magic_: 0x7e450a11 }, /not a handle of this addon/],
-    ['a copy of a handle\'s own fields', Object.assign({}, real), /not a handle of this addon/],
+    ["a copy of a handle's own fields", Object.assign({}, real), /not a handle of this addon/],
     ['an object inheriting from a real handle', Object.create(real as object) as unknown, /not a handle of this addon/],
     ['an object with NativeTensor.prototype', Object.create(native.NativeTensor.prototype) as unknown, /not a handle of this addon/],
     ['an optimizer handle', opt, /an optimizer handle/],
@@ -40,12 +51,16 @@ describe('N-API type tags on tensor and optimizer handles', () => {
     const real = makeTensor();
     const opt = makeOptimizer(makeTensor());
     for (const [what, v, named] of foreignValues(opt, real)) {
-      assert.throws(() => native.unary(UNARY_OP.neg, v as NativeTensor), (e: unknown) => {
-        assert.ok(e instanceof TypeError, `${what}: ${String(e)} is not a TypeError`);
-        assert.match(e.message, /^neg: x must be a Tensor, got /, what);
-        assert.match(e.message, named, what);
-        return true;
-      }, what);
+      assert.throws(
+        () => native.unary(UNARY_OP.neg, v as NativeTensor),
+        (e: unknown) => {
+          assert.ok(e instanceof TypeError, `${what}: ${String(e)} is not a TypeError`);
+          assert.match(e.message, /^neg: x must be a Tensor, got /, what);
+          assert.match(e.message, named, what);
+          return true;
+        },
+        what,
+      );
     }
     // and the real handle still works
     assert.deepEqual(Array.from(new Float32Array(native.unary(UNARY_OP.neg, real).toBuffer())), [-1, 2, -3, -4]);
@@ -55,9 +70,18 @@ describe('N-API type tags on tensor and optimizer handles', () => {
   it('in arrays, optimizer groups and optimizer state too', () => {
     const real = makeTensor();
     const opt = makeOptimizer(makeTensor());
-    assert.throws(() => native.cat([real, opt as unknown as NativeTensor], 0), (e: unknown) => e instanceof TypeError && /cat: tensors\[1\] must be a Tensor, got an optimizer handle/.test(e.message));
-    assert.throws(() => makeOptimizer({ magic_: 0x7e450a11 } as unknown as NativeTensor), (e: unknown) => e instanceof TypeError && /params\[0\] must be a Tensor/.test(e.message));
-    assert.throws(() => opt.setState(0, 1, { momentum_buffer: {} as NativeTensor }), (e: unknown) => e instanceof TypeError && /state 'momentum_buffer' must be a Tensor/.test(e.message));
+    assert.throws(
+      () => native.cat([real, opt as unknown as NativeTensor], 0),
+      (e: unknown) => e instanceof TypeError && /cat: tensors\[1\] must be a Tensor, got an optimizer handle/.test(e.message),
+    );
+    assert.throws(
+      () => makeOptimizer({ magic_: 0x7e450a11 } as unknown as NativeTensor),
+      (e: unknown) => e instanceof TypeError && /params\[0\] must be a Tensor/.test(e.message),
+    );
+    assert.throws(
+      () => opt.setState(0, 1, { momentum_buffer: {} as NativeTensor }),
+      (e: unknown) => e instanceof TypeError && /state 'momentum_buffer' must be a Tensor/.test(e.message),
+    );
     opt.dispose();
   });
 
@@ -66,10 +90,17 @@ describe('N-API type tags on tensor and optimizer handles', () => {
     const opt = makeOptimizer(makeTensor());
     const shape = native.NativeTensor.prototype.shape as (this: unknown) => number[];
     const step = native.NativeOptimizer.prototype.step as (this: unknown) => void;
-    for (const [what, self] of [['an optimizer', opt], ['a plain object', {}], ['a forged object', { magic_: 0x7e450a11 }]] as const) {
+    for (const [what, self] of [
+      ['an optimizer', opt],
+      ['a plain object', {}],
+      ['a forged object', { magic_: 0x7e450a11 }],
+    ] as const) {
       assert.throws(() => shape.call(self), TypeError, `shape on ${what}`);
     }
-    for (const [what, self] of [['a tensor', real], ['a plain object', {}]] as const) {
+    for (const [what, self] of [
+      ['a tensor', real],
+      ['a plain object', {}],
+    ] as const) {
       assert.throws(() => step.call(self), TypeError, `step on ${what}`);
     }
     assert.deepEqual(real.shape(), [4]);
@@ -81,8 +112,14 @@ describe('N-API type tags on tensor and optimizer handles', () => {
     t.dispose();
     t.dispose();
     assert.equal(t.isDisposed(), true);
-    assert.throws(() => t.shape(), (e: unknown) => e instanceof Error && !(e instanceof TypeError) && e.message === 'tensor already disposed');
-    assert.throws(() => native.unary(UNARY_OP.neg, t), (e: unknown) => e instanceof Error && !(e instanceof TypeError) && e.message === 'neg: x: tensor already disposed');
+    assert.throws(
+      () => t.shape(),
+      (e: unknown) => e instanceof Error && !(e instanceof TypeError) && e.message === 'tensor already disposed',
+    );
+    assert.throws(
+      () => native.unary(UNARY_OP.neg, t),
+      (e: unknown) => e instanceof Error && !(e instanceof TypeError) && e.message === 'neg: x: tensor already disposed',
+    );
   });
 
   it('an optimizer refuses use after dispose; dispose is idempotent', () => {

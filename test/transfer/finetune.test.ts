@@ -33,7 +33,12 @@ const folder = loadCropFolder(data);
 const cases = { train: folder.cases.filter((c) => c.split === 'train'), val: folder.cases.filter((c) => c.split === 'val') };
 const settings: FinetuneSettings = { ...DEFAULT_FINETUNE, maxSteps: 4, batchSize: 8, lr: 1e-2, threads: 1, seed: 5 };
 
-function run(arch: 'joint' | 'resunet', strategy: string, lrDecay = 1, onLrs?: (lrs: number[]) => void): { before: Map<string, Buffer>; after: Map<string, Buffer>; file: string; frozen: string[] } {
+function run(
+  arch: 'joint' | 'resunet',
+  strategy: string,
+  lrDecay = 1,
+  onLrs?: (lrs: number[]) => void,
+): { before: Map<string, Buffer>; after: Map<string, Buffer>; file: string; frozen: string[] } {
   const src = writeTinySource(dir, arch);
   const source = loadSourceModel(src);
   try {
@@ -55,7 +60,8 @@ function run(arch: 'joint' | 'resunet', strategy: string, lrDecay = 1, onLrs?: (
 /** Every frozen tensor (parameters and, in frozen batch norms, running statistics) byte-identical; every other parameter and statistic changed. */
 function checkFrozen(r: ReturnType<typeof run>, isFrozen: (name: string) => boolean): void {
   assert.deepEqual([...r.after.keys()].sort(), [...r.before.keys()].sort());
-  let frozenSeen = 0, trainedSeen = 0;
+  let frozenSeen = 0,
+    trainedSeen = 0;
   for (const [name, bytes] of r.after) {
     const before = r.before.get(name)!;
     if (isFrozen(name)) {
@@ -99,13 +105,16 @@ test('--lr-decay 0.5: each encoder stage steps at half the rate of the one above
   assert.ok(Math.abs(base - settings.lr) < 1e-12, `first step at the base rate, got ${base}`);
   for (const lrs of seen) {
     assert.equal(lrs.length, 4);
-    lrs.forEach((lr, i) => assert.ok(Math.abs(lr - lrs[0]! * 0.5 ** i) < 1e-12, `group ${i}: ${lr}`));
+    lrs.forEach((lr, i) => {
+      assert.ok(Math.abs(lr - lrs[0]! * 0.5 ** i) < 1e-12, `group ${i}: ${lr}`);
+    });
   }
   assert.ok(seen[3]![0]! < seen[0]![0]!, 'the schedule decays');
 });
 
 const joint = () => buildModel(tinyConfig('joint'), TINY_SLICE, TINY_BINS);
-const stage = (i: number) => (n: string) => n.startsWith(`segEncoder.${i}.`) || n.startsWith(`clsEncoder.${i}.`) || n.startsWith(`fcbs.${i}.`);
+const stage = (i: number) => (n: string) =>
+  n.startsWith(`segEncoder.${i}.`) || n.startsWith(`clsEncoder.${i}.`) || n.startsWith(`fcbs.${i}.`);
 
 test('each strategy freezes exactly the parameters it names (joint model)', () => {
   const expected: Array<[string, (n: string) => boolean]> = [
@@ -122,7 +131,11 @@ test('each strategy freezes exactly the parameters it names (joint model)', () =
     for (const [name, isFrozen] of expected) {
       const applied = applyStrategy(model, parseStrategy(name));
       assert.deepEqual(applied.frozenParameters, all.filter(isFrozen), name);
-      assert.deepEqual(applied.trainableParameters, all.filter((n) => !isFrozen(n)), name);
+      assert.deepEqual(
+        applied.trainableParameters,
+        all.filter((n) => !isFrozen(n)),
+        name,
+      );
       // Batch norms: frozen (eval mode, stats kept) exactly inside the frozen parts.
       model.train();
       for (const [mn, m] of model.namedModules()) {
@@ -143,10 +156,19 @@ test('U-Net and residual U-Net: encoder stages and all-but-head; classifier and 
     const model = buildModel(tinyConfig(arch), TINY_SLICE, TINY_BINS);
     try {
       const all = model.namedParameters().map(([n]) => n);
-      assert.deepEqual(applyStrategy(model, parseStrategy('encoder:2')).frozenParameters, all.filter((n) => /^encoder\.[01]\./.test(n)));
+      assert.deepEqual(
+        applyStrategy(model, parseStrategy('encoder:2')).frozenParameters,
+        all.filter((n) => /^encoder\.[01]\./.test(n)),
+      );
       assert.deepEqual(applyStrategy(model, parseStrategy('all-but-head')).trainableParameters, ['head.weight', 'head.bias']);
-      assert.throws(() => applyStrategy(model, parseStrategy('classifier')), (e: unknown) => e instanceof UserError && /no classification branch/.test(e.message));
-      assert.throws(() => applyStrategy(model, parseStrategy('encoder:4')), (e: unknown) => e instanceof UserError && /has 3 encoder stages/.test(e.message));
+      assert.throws(
+        () => applyStrategy(model, parseStrategy('classifier')),
+        (e: unknown) => e instanceof UserError && /no classification branch/.test(e.message),
+      );
+      assert.throws(
+        () => applyStrategy(model, parseStrategy('encoder:4')),
+        (e: unknown) => e instanceof UserError && /has 3 encoder stages/.test(e.message),
+      );
     } finally {
       model.dispose();
     }
@@ -154,7 +176,11 @@ test('U-Net and residual U-Net: encoder stages and all-but-head; classifier and 
 });
 
 test('strategy names parse, and bad ones name the flag', () => {
-  const ok: Array<[string, Strategy]> = [['none', { kind: 'none' }], ['encoder', { kind: 'encoder', stages: 'all' }], ['encoder:3', { kind: 'encoder', stages: 3 }]];
+  const ok: Array<[string, Strategy]> = [
+    ['none', { kind: 'none' }],
+    ['encoder', { kind: 'encoder', stages: 'all' }],
+    ['encoder:3', { kind: 'encoder', stages: 3 }],
+  ];
   for (const [t, s] of ok) assert.deepEqual(parseStrategy(t), s);
   for (const bad of ['encoder:0', 'encoder:x', 'head', '']) assert.throws(() => parseStrategy(bad), /--freeze: /);
 });
@@ -163,12 +189,24 @@ test('--lr-decay: top at the base rate, encoder stage i of L at decay^(L-i); eve
   const model = joint();
   try {
     const groups = stageParamGroups(model, 0.5);
-    assert.deepEqual(groups.map((g) => [g.name, g.lrScale]), [['top', 1], ['stage 2', 0.5], ['stage 1', 0.25], ['stage 0', 0.125]]);
+    assert.deepEqual(
+      groups.map((g) => [g.name, g.lrScale]),
+      [
+        ['top', 1],
+        ['stage 2', 0.5],
+        ['stage 1', 0.25],
+        ['stage 0', 0.125],
+      ],
+    );
     const names = new Map(model.namedParameters().map(([n, t]) => [t, n]));
     const seen = groups.flatMap((g) => g.params);
     assert.equal(new Set(seen).size, seen.length);
     assert.equal(seen.length, names.size);
-    for (const [i, g] of groups.slice(1).entries()) assert.ok(g.params.every((p) => stage(2 - i)(names.get(p)!)), g.name);
+    for (const [i, g] of groups.slice(1).entries())
+      assert.ok(
+        g.params.every((p) => stage(2 - i)(names.get(p)!)),
+        g.name,
+      );
     assert.ok(groups[0]!.params.every((p) => /^(decoder|head|std|classifier)\./.test(names.get(p)!)));
     assert.equal(stageParamGroups(model, 1).length, 1);
     assert.throws(() => stageParamGroups(model, 0), /--lr-decay/);

@@ -48,7 +48,12 @@ export function writeTinySource(dir: string, arch: ModelConfig['arch'], seed = 1
 /** count small synthetic crops (32 x 32 x 6 voxels, 8 mm nodules) in lidc-crops layout. */
 export function writeTinyData(dir: string, count: number, seed = 3): string {
   const out = join(dir, 'data');
-  writeSynthSet(out, { count, seed, valFraction: 0.25, overrides: { dims: [32, 32, 6], spacingMm: [0.7, 0.7, 1.5], diameterMm: 8, backgroundVessels: 0, supersample: 2 } });
+  writeSynthSet(out, {
+    count,
+    seed,
+    valFraction: 0.25,
+    overrides: { dims: [32, 32, 6], spacingMm: [0.7, 0.7, 1.5], diameterMm: 8, backgroundVessels: 0, supersample: 2 },
+  });
   return out;
 }
 
@@ -71,7 +76,12 @@ export function fileTensorBytes(file: string): Map<string, Buffer> {
 export function writePretrainedSource(dir: string): string {
   const pre = join(dir, 'pretrain');
   const data = join(pre, 'data');
-  writeSynthSet(data, { count: 10, seed: 9, valFraction: 0.2, overrides: { dims: [32, 32, 6], spacingMm: [0.7, 0.7, 1.5], diameterMm: 8, backgroundVessels: 0, supersample: 2 } });
+  writeSynthSet(data, {
+    count: 10,
+    seed: 9,
+    valFraction: 0.2,
+    overrides: { dims: [32, 32, 6], spacingMm: [0.7, 0.7, 1.5], diameterMm: 8, backgroundVessels: 0, supersample: 2 },
+  });
   const cases = loadCropFolder(data).cases;
   const r = train(
     {
