@@ -87,13 +87,13 @@ async function open(study, series) {
 async function save() {
   const s = state.session;
   if (!s?.pacs) return status('Open a series from the PACS first.');
-  status('Storing the SEG on the PACS…');
+  status('Storing the SEG and its SR on the PACS…');
   try {
     const r = await api(`/api/pacs/save?session=${encodeURIComponent(s.id)}`, { method: 'POST' });
     status(
       r.stored
-        ? `Stored on the PACS: SEG series ${r.seriesInstanceUid}.`
-        : `The PACS already has this SEG (series ${r.seriesInstanceUid}).`,
+        ? `Stored on the PACS: SEG series ${r.seriesInstanceUid} and its SR (series ${r.sr.seriesInstanceUid}).`
+        : `The PACS already has this SEG (series ${r.seriesInstanceUid}) and its SR.`,
     );
     document.body.dataset.pacsSaved = r.seriesInstanceUid;
   } catch (e) {

@@ -463,7 +463,7 @@ function writeOutputs(
   const extra: Array<[string, Uint8Array | string]> = [];
   if (opts.sr) {
     if (!segBytes) throw new UserError(`${opts.sr}: the SR references the DICOM SEG; give -o <file.dcm> with a DICOM series input`);
-    extra.push([opts.sr, remote ? remote.sr : lib.report.encodeNoduleSr(reported, volume, segBytes, info)]);
+    extra.push([opts.sr, remote ? remote.sr : lib.report.encodeNoduleSr(reported, volume, segBytes, info.config.arch)]);
   }
   if (opts.html) {
     extra.push([

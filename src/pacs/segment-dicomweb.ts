@@ -72,7 +72,7 @@ export async function runSegmentDicomweb(opts: SegmentCliOptions, runSegment: Ru
         ]);
         // Both built before either is stored: a failure stores nothing.
         const seg = withSegUids(encodeDicomSeg(binaryMask(labels), volume, segOptionsOf(info)), uids);
-        const sr = withSegUids(encodeNoduleSr(reported, volume, seg, info), srUids);
+        const sr = withSegUids(encodeNoduleSr(reported, volume, seg, info.config.arch), srUids);
         const t1 = performance.now();
         const stored = await storeSegOnce(client, studyUid, seg, uids);
         const storedSr = await storeSegOnce(client, studyUid, sr, srUids);

@@ -56,7 +56,7 @@ async function run(m: Extract<ToModelThread, { type: 'segment' }>): Promise<void
   const seg = withSegUids(encodeDicomSeg(binaryMask(labels), volume, segOptionsOf(info)), m.uids);
   // The report as `segment` gives it (guidelines with the default context), and its DICOM SR.
   const reported = withGuidelines(nodules);
-  const sr = withSegUids(encodeNoduleSr(reported, volume, seg, info), m.srUids);
+  const sr = withSegUids(encodeNoduleSr(reported, volume, seg, info.config.arch), m.srUids);
   const ref = volume.source.series;
   port!.postMessage(
     {

@@ -4,7 +4,6 @@
  */
 import type { Volume } from '../io/volume.ts';
 import { encodeDicomSr, segUidsOf, type SrNodule } from '../io/dicom-sr.ts';
-import type { ModelInfo } from '../models/io.ts';
 import type { FleischnerContext } from '../guidelines/index.ts';
 import type { ReportedNodule } from './assess.ts';
 import { renderHtmlReport, keyImages, type KeyImages } from './html.ts';
@@ -42,14 +41,15 @@ export function srNodule(n: ReportedNodule): SrNodule {
 }
 
 /** The SR of a scan's nodules, referencing `segBytes` (the SEG written beside it) and the series. */
-export function encodeNoduleSr(nodules: readonly ReportedNodule[], volume: Volume, segBytes: Uint8Array, info: ModelInfo): Uint8Array {
+/** `modelArch`: the network's architecture (the model's config.arch), named as the SR's algorithm. */
+export function encodeNoduleSr(nodules: readonly ReportedNodule[], volume: Volume, segBytes: Uint8Array, modelArch: string): Uint8Array {
   const found = nodules.filter((n) => n.measures.voxelCount > 0);
   const seg = segUidsOf(segBytes);
   const items = found.map((n) => ({ ...srNodule(n), slices: slicesInScan(volume, n) }));
   return encodeDicomSr(items, volume, {
     segSopInstanceUid: seg.sopInstanceUid,
     segSeriesInstanceUid: seg.seriesInstanceUid,
-    algorithmName: `noduleseg ${info.config.arch}`,
+    algorithmName: `noduleseg ${modelArch}`,
     algorithmVersion: VERSION,
   });
 }

@@ -4,7 +4,7 @@ import type { NoduleResult } from '../inference/index.ts';
 import { promptCentre, boxPrompt, type NodulePrompt } from '../inference/prompts.ts';
 import { HttpError } from './http-error.ts';
 import { withGuidelines, withGuidelinesOne } from '../report/assess.ts';
-import { noduleHtmlReport } from '../report/index.ts';
+import { encodeNoduleSr, noduleHtmlReport } from '../report/index.ts';
 import { DEFAULT_FLEISCHNER_CONTEXT } from '../guidelines/index.ts';
 import type { GuidelineMeasures, LungRadsResult, FleischnerResult } from '../guidelines/index.ts';
 import type { NoduleType } from '../data/nodule-type.ts';
@@ -201,6 +201,11 @@ export class Session {
       algorithmName: `noduleseg ${modelName}`,
       segmentLabel: 'Nodule',
     });
+  }
+
+  /** The DICOM SR (TID 1500) of the scan's nodules, referencing `segBytes` (the SEG as stored), as `segment --sr` writes it. */
+  dicomSr(modelName: string, segBytes: Uint8Array): Uint8Array {
+    return encodeNoduleSr(withGuidelines(this.nodules.map((n) => n.result)), this.volume, segBytes, modelName);
   }
 
   /** The printable HTML report of the scan's nodules, as `segment --html` writes it (no patient context in the viewer). */

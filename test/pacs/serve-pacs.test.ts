@@ -150,6 +150,14 @@ test('serve --dicomweb in a browser: search the PACS, open a series, click a nod
     assert.equal(again.status, 200, JSON.stringify(again.json));
     assert.equal(again.json['stored'], false);
     assert.equal(again.json['seriesInstanceUid'], savedUid);
+    // Its SR went with it (stored once too), and it is on the PACS.
+    const sr = again.json['sr'] as { stored: boolean; seriesInstanceUid: string };
+    assert.equal(sr.stored, false);
+    const srs = await client().searchSeries(LIDC1_STUDY, { modality: 'SR' });
+    assert.ok(
+      srs.some((s) => s.seriesInstanceUid === sr.seriesInstanceUid),
+      `the SR series ${sr.seriesInstanceUid} is on the PACS`,
+    );
     const saved = { json: { seriesInstanceUid: savedUid } };
 
     // On Orthanc: one SEG, referencing the series, with the nodule's voxels.
