@@ -74,12 +74,12 @@ export function encodeDicomSeg(mask: Uint8Array, source: Volume, options: SegOpt
     // Patient and General Study: Type 2 values the reference does not carry stay empty (present, unknown).
     PatientName: ref.patientName,
     PatientID: ref.patientId,
-    PatientBirthDate: '',
-    PatientSex: '',
+    PatientBirthDate: ref.patientBirthDate ?? '',
+    PatientSex: ref.patientSex ?? '',
     StudyInstanceUID: ref.studyInstanceUid,
     StudyDate: ref.studyDate,
-    StudyTime: '',
-    ReferringPhysicianName: '',
+    StudyTime: ref.studyTime ?? '',
+    ReferringPhysicianName: ref.referringPhysicianName ?? '',
     StudyID: ref.studyId,
     AccessionNumber: ref.accessionNumber,
     // General Series and Segmentation Series.

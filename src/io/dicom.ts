@@ -300,6 +300,10 @@ export async function readDicomSeries(dir: string, options: DicomReadOptions = {
     studyDate: str(ds0, 'x00080020'),
     studyId: str(ds0, 'x00200010'),
     accessionNumber: str(ds0, 'x00080050'),
+    patientBirthDate: str(ds0, 'x00100030'),
+    patientSex: str(ds0, 'x00100040'),
+    studyTime: str(ds0, 'x00080030'),
+    referringPhysicianName: str(ds0, 'x00080090'),
   };
   const volume = new Volume({
     data,

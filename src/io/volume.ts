@@ -39,6 +39,11 @@ export interface DicomSeriesRef {
   studyDate: string;
   studyId: string;
   accessionNumber: string;
+  /** Repeated by the SEG and SR (Type 2: empty when the CT has none, e.g. anonymised LIDC). */
+  patientBirthDate?: string;
+  patientSex?: string;
+  studyTime?: string;
+  referringPhysicianName?: string;
 }
 
 export interface VolumeInit<T extends VoxelArray> {

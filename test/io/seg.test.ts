@@ -46,6 +46,11 @@ test('DICOM SEG references its source series and reads back voxel for voxel', as
   assert.equal(ds.uint16('x00280100'), 1);
   assert.equal(ds.string('x00620001'), 'BINARY');
   assert.notEqual(ds.string('x0020000e'), src.seriesInstanceUid, 'a SEG is a new series');
+  // It repeats the CT's patient and study (Type 2 attributes the source has).
+  assert.deepEqual(
+    ['x00100010', 'x00100020', 'x00100030', 'x00100040', 'x00080030'].map((t) => ds.string(t)),
+    ['Fake^Patient', 'FAKE', '19600101', 'F', '101500'],
+  );
   const refs = ds.elements['x00081115']!.items![0]!.dataSet!.elements['x0008114a']!.items!;
   assert.deepEqual(
     refs.map((r) => r.dataSet!.string('x00081155')),
