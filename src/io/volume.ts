@@ -229,6 +229,10 @@ export function refuseNonFinite(data: VoxelArray, path: string): void {
  * within the rounding of a text header) spanning 3D. A bad header field otherwise surfaces later
  * as a RangeError deep in a command ("direction matrix is singular") or as NaN millimetres.
  */
+/** Voxel sizes an image of a body can have: a micrometre to a metre. */
+export const MIN_SPACING_MM = 1e-3;
+export const MAX_SPACING_MM = 1e3;
+
 export function refuseBadGeometry(
   path: string,
   spacingMm: readonly number[],
@@ -237,6 +241,11 @@ export function refuseBadGeometry(
 ): void {
   if (spacingMm.some((s) => !(s > 0) || !Number.isFinite(s)))
     throw new UserError(`${path}: voxel spacing must be positive and finite, got [${spacingMm.join(', ')}]`);
+  // Finite but absurd spacings (1e-30 mm, 1e30 mm) overflow areas and volumes into NaN downstream.
+  if (spacingMm.some((s) => s < MIN_SPACING_MM || s > MAX_SPACING_MM))
+    throw new UserError(
+      `${path}: voxel spacing [${spacingMm.join(', ')}] mm is outside ${MIN_SPACING_MM}-${MAX_SPACING_MM} mm (not an image of a body)`,
+    );
   if (originMm.some((o) => !Number.isFinite(o))) throw new UserError(`${path}: the origin is not finite, got [${originMm.join(', ')}]`);
   const d = direction as Mat3;
   const what = `the orientation (direction [${d.map((x) => +x.toPrecision(6)).join(', ')}])`;

@@ -23,3 +23,15 @@ test('one extension list: formats, stems and the text the messages show', () => 
   assert.ok(isNiftiPath('x/y.nii.gz') && !isNiftiPath('y.mha'));
   assert.ok(isItkPath('y.mha') && isItkPath('y.nhdr') && !isItkPath('y.nii'));
 });
+
+test('voxel spacings outside a micrometre to a metre are refused naming the file (they overflowed into NaN volumes)', async () => {
+  const { refuseBadGeometry } = await import('../../src/io/volume.ts');
+  const identity = [1, 0, 0, 0, 1, 0, 0, 0, 1];
+  for (const s of [1e-30, 1e-4, 2e3, 1e30]) {
+    assert.throws(
+      () => refuseBadGeometry('x.nii', [0.7, s, 1.25], [0, 0, 0], identity),
+      /^UserError: x\.nii: voxel spacing \[.*\] mm is outside 0\.001-1000 mm/,
+    );
+  }
+  refuseBadGeometry('x.nii', [0.001, 0.7, 1000], [0, 0, 0], identity);
+});
