@@ -21,6 +21,7 @@ command -v python3 >/dev/null 2>&1 || need_pkgs+=(python3)
 # The viewer's end-to-end test drives Debian's chromium (playwright-core never downloads a browser).
 have_pkg chromium || need_pkgs+=(chromium)
 have_pkg dicom3tools || need_pkgs+=(dicom3tools)  # dciodvfy checks the DICOM SEG and SR in the tests
+have_pkg dcmtk || need_pkgs+=(dcmtk)  # dsrdump reads the SR back in the tests
 # Extra packages asked for by a caller (benchmarks, browser tests): NODULESEG_EXTRA_APT="pkg1 pkg2".
 for p in ${NODULESEG_EXTRA_APT:-}; do have_pkg "$p" || need_pkgs+=("$p"); done
 
