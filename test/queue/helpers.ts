@@ -12,10 +12,10 @@ export interface WorkerProc {
   exited: Promise<number | null>;
 }
 
-export function startWorkerProc(queue: string, extra: string[] = []): WorkerProc {
+export function startWorkerProc(queue: string, extra: string[] = [], dicomweb: string = DICOMWEB_URL): WorkerProc {
   const proc = spawn(
     process.execPath,
-    [join(REPO_ROOT, 'bin', 'noduleseg'), 'worker', '--dicomweb', DICOMWEB_URL, '--queue', queue, ...extra],
+    [join(REPO_ROOT, 'bin', 'noduleseg'), 'worker', '--dicomweb', dicomweb, '--queue', queue, ...extra],
     { cwd: REPO_ROOT, env: { ...process.env, ...authEnv, NODULESEG_REDIS_URL: REDIS_URL }, stdio: ['ignore', 'ignore', 'pipe'] },
   );
   const lines: string[] = [];

@@ -3,6 +3,7 @@
 // fails for good (dead-letter list, no retry), progress, SIGTERM, submit's dedup and errors.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { connect, createServer, type AddressInfo, type Socket } from 'node:net';
 import { QueueEvents, Queue } from 'bullmq';
 import { connectionOf, type SegJobResult } from '../../src/queue/jobs.ts';
 import { submit } from '../../src/queue/submit.ts';
@@ -152,6 +153,69 @@ test('queue: 2 workers, 4 jobs, one worker SIGKILLed mid-job: each job completes
   } finally {
     for (const w of [a, b]) if (w.proc.exitCode === null) w.proc.kill('SIGKILL');
     await events.close();
+    await q.obliterate({ force: true });
+    await q.close();
+  }
+});
+
+test('queue: a DICOMweb server down at first: the job is retried with back-off and completes on its second attempt', {
+  skip: noOrthanc || noRedis || noScans,
+  timeout: 180_000,
+}, async () => {
+  await emptyOrthanc();
+  await uploadLidc1Slab(SLAB);
+  // A loopback port with nothing behind it yet; a TCP relay to Orthanc opens on it after the first failure.
+  const probe = createServer();
+  await new Promise<void>((r) => probe.listen(0, '127.0.0.1', r));
+  const port = (probe.address() as AddressInfo).port;
+  await new Promise<void>((r) => probe.close(() => r()));
+  const orthanc = new URL(DICOMWEB_URL);
+  const url = `http://127.0.0.1:${port}${orthanc.pathname}`;
+  const queue = `test-retry-${process.pid}-${Date.now()}`;
+  const connection = connectionOf(REDIS_URL);
+  const q = new Queue(queue, { connection });
+  const w = startWorkerProc(queue, ['--threads', '1'], url);
+  const sockets = new Set<Socket>();
+  const relay = createServer((sock) => {
+    const up = connect(Number(orthanc.port), orthanc.hostname);
+    for (const s of [sock, up]) {
+      sockets.add(s);
+      s.on('error', () => undefined);
+    }
+    sock.pipe(up);
+    up.pipe(sock);
+  });
+  try {
+    await w.waitFor(/ready/);
+    const ids: string[] = [];
+    await submit({
+      redisUrl: REDIS_URL,
+      queue,
+      dicomweb: url,
+      study: LIDC1_STUDY,
+      point: POINTS[0]!,
+      attempts: 3,
+      backoffS: 2,
+      keep: '1h',
+      out: (id) => ids.push(id),
+      err: () => undefined,
+    });
+    const first = await w.waitFor(new RegExp(`job ${ids[0]}: (failed|done)`), 60_000);
+    assert.match(first, /failed \(attempt 1\), retried later: .*cannot reach/);
+    await new Promise<void>((r) => relay.listen(port, '127.0.0.1', r));
+    await w.waitFor(new RegExp(`job ${ids[0]}: done`), 120_000);
+    // The worker logs "done" just before BullMQ records the completion: wait for the record.
+    const t0 = Date.now();
+    while ((await q.getJobState(ids[0]!)) !== 'completed' && Date.now() - t0 < 30_000) await new Promise((r) => setTimeout(r, 100));
+    const job = await q.getJob(ids[0]!);
+    assert.equal(await job?.getState(), 'completed');
+    assert.equal(job?.attemptsMade, 2, 'completed on its second attempt');
+    assert.equal((await client().searchSeries(LIDC1_STUDY, { modality: 'SEG' })).length, 1);
+    assert.equal((await deadLetters(REDIS_URL, queue, 10)).length, 0);
+  } finally {
+    if (w.proc.exitCode === null) w.proc.kill('SIGKILL');
+    for (const s of sockets) s.destroy();
+    await new Promise<void>((r) => (relay.listening ? relay.close(() => r()) : r()));
     await q.obliterate({ force: true });
     await q.close();
   }
