@@ -280,9 +280,10 @@ export function configDifferences(saved: unknown, given: unknown, path = ''): st
     return out;
   }
   if (isObject(saved) && isObject(given)) {
-    return [...new Set([...Object.keys(saved), ...Object.keys(given)])].flatMap((k) =>
-      configDifferences(saved[k], given[k], `${path}.${k}`),
-    );
+    // "$..." keys are comments, at every level.
+    return [...new Set([...Object.keys(saved), ...Object.keys(given)])]
+      .filter((k) => !k.startsWith('$'))
+      .flatMap((k) => configDifferences(saved[k], given[k], `${path}.${k}`));
   }
   if (Array.isArray(saved) && Array.isArray(given) && saved.length === given.length) {
     return saved.flatMap((v, i) => configDifferences(v, given[i], `${path}[${i}]`));

@@ -130,6 +130,14 @@ test('resume: the differences between configs, by key path', () => {
     ],
   );
   assert.deepEqual(configDifferences(a, resolveTrainConfig({ valScans: ['x'] }, 'b')), ['valScans']);
+  // Comments may change, at any level.
+  assert.deepEqual(
+    configDifferences(
+      resolveTrainConfig({ $why: 'a', optimizer: { $why: 'b' } }, 'a'),
+      resolveTrainConfig({ $why: 'c', optimizer: { $why: 'd' } }, 'b'),
+    ),
+    [],
+  );
 });
 
 test('training cases: subsolid crops repeated, negatives appended; negatives asked for must be given', () => {
