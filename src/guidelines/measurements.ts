@@ -8,6 +8,7 @@
  * default, configurable with --solid-hu), its largest 3D connected piece. Readers judge the
  * solid part by eye on a lung window; the threshold is our automatic stand-in (docs/report.md).
  */
+import { fillComponent26 } from '../inference/components.ts';
 import { measureNodule } from '../metrics/measures.ts';
 import type { MaskGrid } from '../metrics/grid.ts';
 import { roundToTenthMm } from './lung-rads.ts';
@@ -84,7 +85,6 @@ export function guidelineMeasures(
 
 /** The largest 26-connected component of a 0/1 mask (a new mask; ties: the first found). */
 export function largestComponent(mask: Uint8Array, dims: readonly [number, number, number]): Uint8Array {
-  const [nx, ny, nz] = dims;
   const label = new Int32Array(mask.length);
   const stack = new Int32Array(mask.length);
   let best = 0,
@@ -93,34 +93,7 @@ export function largestComponent(mask: Uint8Array, dims: readonly [number, numbe
   for (let s = 0; s < mask.length; s++) {
     if (!mask[s] || label[s]) continue;
     const id = ++next;
-    let top = 0,
-      size = 0;
-    stack[top++] = s;
-    label[s] = id;
-    while (top > 0) {
-      const i = stack[--top]!;
-      size++;
-      const x = i % nx,
-        y = Math.floor(i / nx) % ny,
-        z = Math.floor(i / (nx * ny));
-      for (let dz = -1; dz <= 1; dz++) {
-        const zz = z + dz;
-        if (zz < 0 || zz >= nz) continue;
-        for (let dy = -1; dy <= 1; dy++) {
-          const yy = y + dy;
-          if (yy < 0 || yy >= ny) continue;
-          for (let dx = -1; dx <= 1; dx++) {
-            const xx = x + dx;
-            if (xx < 0 || xx >= nx) continue;
-            const j = xx + nx * (yy + ny * zz);
-            if (mask[j] && !label[j]) {
-              label[j] = id;
-              stack[top++] = j;
-            }
-          }
-        }
-      }
-    }
+    const size = fillComponent26(mask, dims, s, label, id, stack);
     if (size > bestSize) [best, bestSize] = [id, size];
   }
   const out = new Uint8Array(mask.length);

@@ -35,12 +35,31 @@ export function keepComponentAt(
     if (best < 0) return out;
     start = best;
   }
-  const stack = new Int32Array(mask.length);
-  let top = 0;
+  fillComponent26(mask, dims, start, out, 1, new Int32Array(mask.length));
+  return out;
+}
+
+/**
+ * Flood-fills the 26-connected component of `mask` that holds voxel `start` with `id` in `label`
+ * (voxels already labelled are left alone) and returns its voxel count. `stack` is scratch space
+ * of mask.length entries, reusable between calls.
+ */
+export function fillComponent26(
+  mask: ArrayLike<number>,
+  dims: readonly [number, number, number],
+  start: number,
+  label: Uint8Array | Int32Array,
+  id: number,
+  stack: Int32Array,
+): number {
+  const [nx, ny, nz] = dims;
+  let top = 0,
+    size = 0;
   stack[top++] = start;
-  out[start] = 1;
+  label[start] = id;
   while (top > 0) {
     const i = stack[--top]!;
+    size++;
     const x = i % nx,
       y = Math.floor(i / nx) % ny,
       z = Math.floor(i / (nx * ny));
@@ -54,15 +73,15 @@ export function keepComponentAt(
           const xx = x + dx;
           if (xx < 0 || xx >= nx) continue;
           const j = xx + nx * (yy + ny * zz);
-          if (mask[j] && !out[j]) {
-            out[j] = 1;
+          if (mask[j] && !label[j]) {
+            label[j] = id;
             stack[top++] = j;
           }
         }
       }
     }
   }
-  return out;
+  return size;
 }
 
 function clampInt(v: number, n: number): number {
