@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import { existsSync, readdirSync, statSync, readFileSync, mkdirSync, mkdtempSync, renameSync, rmSync } from 'node:fs';
+import { existsSync, readdirSync, statSync, mkdirSync, mkdtempSync, renameSync, rmSync } from 'node:fs';
 import { basename, join, dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { UserError } from '../errors.ts';
@@ -7,6 +7,7 @@ import type { Vec3, Volume } from '../io/index.ts';
 import { writeFileAtomic } from '../io/atomic.ts';
 import { IMAGE_EXTENSIONS_TEXT, imageStem, isImagePath } from '../io/formats.ts';
 import { BOX_MARGIN_MM } from '../inference/prompts.ts';
+import { readCandidatesCsv } from '../io/candidates.ts';
 import { imageInputFiles, refuseOutputsOverInputs } from '../io/guard.ts';
 import type { ModelInfo, SegmentationNetwork } from '../models/index.ts';
 import type { NodulePrompt, NoduleResult, SegmentOptions } from '../inference/index.ts';
@@ -218,28 +219,6 @@ export function parseBoxes(text: string, flag: string): Array<[Vec3, Vec3]> {
     });
 }
 
-function readPointsCsv(file: string): Vec3[] {
-  let text: string;
-  try {
-    text = readFileSync(file, 'utf8');
-  } catch {
-    throw new UserError(`${file}: cannot read the points CSV`);
-  }
-  const lines = text.split(/\r?\n/).filter((l) => l.trim());
-  if (lines.length < 2) throw new UserError(`${file}: no points (a header with coordX,coordY,coordZ and one row per nodule)`);
-  const head = lines[0]!.split(',').map((h) => h.trim());
-  const ix = head.indexOf('coordX'),
-    iy = head.indexOf('coordY'),
-    iz = head.indexOf('coordZ');
-  if (ix < 0 || iy < 0 || iz < 0) throw new UserError(`${file}: needs the columns coordX, coordY, coordZ`);
-  return lines.slice(1).map((l, n) => {
-    const c = l.split(',');
-    const p = [Number(c[ix]), Number(c[iy]), Number(c[iz])];
-    if (p.some((x) => !Number.isFinite(x))) throw new UserError(`${file}: line ${n + 2}: coordinates are not numbers`);
-    return p as Vec3;
-  });
-}
-
 export type { SegmentCliOptions };
 
 async function runSegment(opts: SegmentCliOptions, remote?: SegmentRemote): Promise<void> {
@@ -293,7 +272,7 @@ async function runSegment(opts: SegmentCliOptions, remote?: SegmentRemote): Prom
     else if (opts.box)
       nodulePrompts = parseBoxes(opts.box, '--box').map(([a, b]) => boxPrompt(volume.worldToVoxel(a), volume.worldToVoxel(b)));
     else {
-      const world = opts.point ? parseTriples(opts.point, '--point') : readPointsCsv(opts.points!);
+      const world = opts.point ? parseTriples(opts.point, '--point') : readCandidatesCsv(opts.points!).map((c) => c.point);
       nodulePrompts = world.map((w) => ({ kind: 'point', voxel: volume.worldToVoxel(w) }));
     }
     for (const [n, prompt] of nodulePrompts.entries()) {

@@ -5,7 +5,7 @@ import type { Vec3 } from '../io/volume.ts';
 import { parseBoxes, parseTriples } from '../cli/segment.ts';
 import { checkServerUrl, publicUrl } from '../pacs/auth.ts';
 import { checkUid } from '../pacs/dicomweb.ts';
-import { readCandidatesCsv } from './candidates.ts';
+import { readCandidatesCsv } from '../io/candidates.ts';
 import {
   checkRedis,
   connectionOf,

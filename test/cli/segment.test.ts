@@ -213,3 +213,27 @@ test('segment with a box prompt: the mask stays inside the box plus its margin; 
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test('segment --points: a LUNA16-style CSV of world points (the reader shared with the job queue)', {
+  skip: missing ?? false,
+}, async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'noduleseg-points-'));
+  try {
+    const crop = resolve(lidcCropsDir(), 'image', 'LIDC-IDRI-0001_R_1.nii.gz');
+    writeFileSync(join(dir, 'points.csv'), 'seriesuid,coordX,coordY,coordZ\nx, 57.59 ,85.29,-115\n');
+    writeFileSync(join(dir, 'bad.csv'), 'x,y,z\n1,2,3\n');
+    const [ok, bad] = runCliBatch([
+      ['segment', '-i', crop, '--points', join(dir, 'points.csv'), '-o', join(dir, 'out', 'm.nii.gz'), '--threads', '1'],
+      ['segment', '-i', crop, '--points', join(dir, 'bad.csv'), '-o', join(dir, 'bad', 'm.nii.gz'), '--threads', '1'],
+    ]);
+    assert.equal(ok?.code, 0, ok?.stderr);
+    const report = JSON.parse(readFileSync(join(dir, 'out', 'm.json'), 'utf8')) as { nodules: Array<{ measures: { voxelCount: number } }> };
+    assert.equal(report.nodules.length, 1);
+    assert.ok(report.nodules[0]!.measures.voxelCount > 0);
+    assert.equal(bad?.code, 1);
+    assert.match(bad?.stderr.trim() ?? '', /^noduleseg: .*bad\.csv: needs the columns coordX, coordY, coordZ$/);
+    assert.ok(!existsSync(join(dir, 'bad')));
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
