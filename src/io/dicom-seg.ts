@@ -187,9 +187,15 @@ export function encodeDicomSeg(mask: Uint8Array, source: Volume, options: SegOpt
     PixelData: [bits.buffer],
     _vrMap: { PixelData: 'OB' },
   };
+  return part10Bytes(dataset, SEG_SOP_CLASS, sopInstanceUid);
+}
+
+/** A naturalized dcmjs dataset as a DICOM Part 10 file (explicit VR little endian), with noduleseg's file meta. */
+export function part10Bytes(dataset: Record<string, unknown>, sopClassUid: string, sopInstanceUid: string): Uint8Array {
+  const meta = dcmjs.data.DicomMetaDictionary;
   const fileMeta = meta.denaturalizeDataset({
     FileMetaInformationVersion: new Uint8Array([0, 1]).buffer,
-    MediaStorageSOPClassUID: SEG_SOP_CLASS,
+    MediaStorageSOPClassUID: sopClassUid,
     MediaStorageSOPInstanceUID: sopInstanceUid,
     TransferSyntaxUID: EXPLICIT_LE,
     ImplementationClassUID: '1.2.826.0.1.3680043.10.1453.1',

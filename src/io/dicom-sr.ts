@@ -14,11 +14,10 @@ import dcmjs from 'dcmjs';
 import { UserError } from '../errors.ts';
 import { writeFileAtomic } from './atomic.ts';
 import type { Volume } from './volume.ts';
-import { SEG_SOP_CLASS } from './dicom-seg.ts';
+import { part10Bytes, SEG_SOP_CLASS } from './dicom-seg.ts';
 
 export const ENHANCED_SR_SOP_CLASS = '1.2.840.10008.5.1.4.1.1.88.22';
 export const NODULESEG_SCHEME = '99NODULESEG';
-const EXPLICIT_LE = '1.2.840.10008.1.2.1';
 
 /** What the SR says about one nodule (plain values: this module knows nothing of the model). */
 export interface SrNodule {
@@ -229,17 +228,7 @@ export function encodeDicomSr(nodules: readonly SrNodule[], source: Volume, ref:
     CurrentRequestedProcedureEvidenceSequence: evidence,
     ...root,
   };
-  const fileMeta = meta.denaturalizeDataset({
-    FileMetaInformationVersion: new Uint8Array([0, 1]).buffer,
-    MediaStorageSOPClassUID: ENHANCED_SR_SOP_CLASS,
-    MediaStorageSOPInstanceUID: sopInstanceUid,
-    TransferSyntaxUID: EXPLICIT_LE,
-    ImplementationClassUID: '1.2.826.0.1.3680043.10.1453.1',
-    ImplementationVersionName: 'noduleseg',
-  });
-  const dict = new dcmjs.data.DicomDict(fileMeta);
-  dict.dict = meta.denaturalizeDataset(dataset);
-  return new Uint8Array(dict.write());
+  return part10Bytes(dataset, ENHANCED_SR_SOP_CLASS, sopInstanceUid);
 }
 
 export function writeDicomSr(path: string, nodules: readonly SrNodule[], source: Volume, ref: SrReference): void {
