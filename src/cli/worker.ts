@@ -13,6 +13,7 @@ interface WorkerCliOptions {
   threads?: number;
   lockSeconds: number;
   stalledSeconds: number;
+  sweepEvery: string;
 }
 
 export function register(program: Command): void {
@@ -37,10 +38,13 @@ export function register(program: Command): void {
       30,
     )
     .option('--stalled-seconds <s>', 'how often to look for jobs of killed workers', positiveNumberArg('--stalled-seconds'), 30)
+    .option('--sweep-every <duration>', 'how often to remove results and errors past their keep time (submit --keep): 90s, 30m, 12h', '10m')
     .action(async (opts: WorkerCliOptions) => {
       if (!opts.dicomweb) throw new UserError('--dicomweb <url> is required (the server this worker serves)');
       if (!existsSync(opts.model)) throw new UserError(`${opts.model}: model file not found`);
-      const { redisUrlOf, checkRedis } = await import('../queue/jobs.ts');
+      const { redisUrlOf, checkRedis, parseDurationS } = await import('../queue/jobs.ts');
+      const sweepMs = parseDurationS(opts.sweepEvery, '--sweep-every') * 1000;
+      if (sweepMs <= 0) throw new UserError(`--sweep-every: expected a duration above zero, got "${opts.sweepEvery}"`);
       const { resolveAuth } = await import('../pacs/auth.ts');
       const { startWorker } = await import('../queue/worker.ts');
       const redisUrl = redisUrlOf(opts.redis);
@@ -56,6 +60,7 @@ export function register(program: Command): void {
         threads: opts.threads || null,
         lockMs: Math.round(opts.lockSeconds * 1000),
         stalledMs: Math.round(opts.stalledSeconds * 1000),
+        sweepMs,
         log,
       });
       // SIGTERM/SIGINT: finish the running job, take no other, then exit. A second signal exits at

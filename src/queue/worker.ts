@@ -13,7 +13,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { type Job, UnrecoverableError, Worker } from 'bullmq';
+import { type Job, Queue, UnrecoverableError, Worker } from 'bullmq';
 import { Redis } from 'ioredis';
 import { isUserError } from '../errors.ts';
 import type { DicomWebAuth } from '../pacs/auth.ts';
@@ -23,6 +23,7 @@ import { canonicalJson, fileDigest, segUidsFor, uidFrom } from '../pacs/uids.ts'
 import { connectionOf, type JobProgress, type JobStage, publicRedisUrl, type SegJobData, type SegJobResult, jobIdOf } from './jobs.ts';
 import { ModelHost, type SegmentReply } from './model-host.ts';
 import { deadLetterKey } from './dead-letter.ts';
+import { sweepExpired } from './sweep.ts';
 
 export interface WorkerOptions {
   redisUrl: string;
@@ -33,6 +34,8 @@ export interface WorkerOptions {
   threads: number | null;
   lockMs: number;
   stalledMs: number;
+  /** How often to remove finished jobs past their keep time (BullMQ does it only when another job finishes). */
+  sweepMs: number;
   log: (line: string) => void;
 }
 
@@ -142,15 +145,30 @@ export async function startWorker(o: WorkerOptions): Promise<RunningWorker> {
   });
   worker.on('error', (e) => o.log(`worker: ${e.message}`));
 
+  const sweepQueue = new Queue(o.queue, { connection: connectionOf(o.redisUrl) });
+  let sweeping: Promise<void> = Promise.resolve();
+  const sweep = (): void => {
+    sweeping = sweepExpired(sweepQueue).then(
+      (n) => (n > 0 ? o.log(`removed ${n} finished job${n === 1 ? '' : 's'} past their keep time`) : undefined),
+      (e: unknown) => o.log(`sweep of expired jobs: ${e instanceof Error ? e.message : String(e)}`),
+    );
+  };
+  const sweepTimer = setInterval(sweep, o.sweepMs);
+  sweepTimer.unref();
+
   let stopping: Promise<void> | null = null;
   const stop = (): Promise<void> =>
     (stopping ??= (async () => {
+      clearInterval(sweepTimer);
       await worker.close();
+      await sweeping;
+      await sweepQueue.close();
       await host.stop();
       await redis.quit().catch(() => undefined);
     })());
   const done = worker.run().then(() => stop());
   await worker.waitUntilReady();
+  sweep();
   o.log(`worker ${me}: ready (model ${host.arch}; queue ${o.queue} on ${publicRedisUrl(o.redisUrl)}; DICOMweb ${client.label})`);
   return { done, stop };
 }
