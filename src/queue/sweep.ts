@@ -17,8 +17,7 @@ export function keepSecondsOf(job: Pick<Job, 'opts'>, state: 'completed' | 'fail
 export async function sweepExpired(queue: Queue, nowMs: number = Date.now(), pageSize = 500): Promise<number> {
   let removed = 0;
   for (const state of ['completed', 'failed'] as const) {
-    // Oldest first; a page that removes nothing past its first kept job still moves on, so a
-    // long-kept job cannot hide the expired ones behind it.
+    // Oldest first, page by page; a job kept longer than the ones after it does not stop the walk.
     for (let start = 0; ; start += pageSize) {
       const jobs = await queue.getJobs([state], start, start + pageSize - 1, true);
       if (jobs.length === 0) break;
@@ -32,7 +31,7 @@ export async function sweepExpired(queue: Queue, nowMs: number = Date.now(), pag
         );
       }
       removed += removedHere;
-      start -= removedHere; // the removed jobs no longer take places in the list
+      start -= removedHere; // removed jobs leave the list: the next page starts that much earlier
       if (jobs.length < pageSize) break;
     }
   }

@@ -23,7 +23,7 @@ import { canonicalJson, fileDigest, segUidsFor, uidFrom } from '../pacs/uids.ts'
 import { connectionOf, type JobProgress, type JobStage, publicRedisUrl, type SegJobData, type SegJobResult, jobIdOf } from './jobs.ts';
 import { ModelHost, type SegmentReply } from './model-host.ts';
 import { deadLetterKey } from './dead-letter.ts';
-import { sweepExpired } from './sweep.ts';
+import { keepSecondsOf, sweepExpired } from './sweep.ts';
 
 export interface WorkerOptions {
   redisUrl: string;
@@ -125,8 +125,7 @@ export async function startWorker(o: WorkerOptions): Promise<RunningWorker> {
       `job ${job.id}: ${final ? 'failed for good' : `failed (attempt ${job.attemptsMade}), retried later`}: ${err.message.split('\n')[0]}`,
     );
     if (!final) return;
-    const keep = job.opts.removeOnFail;
-    const keepS = typeof keep === 'object' && 'age' in keep ? keep.age : 7 * 86400;
+    const keepS = keepSecondsOf(job, 'failed') ?? 7 * 86400;
     const now = Date.now();
     const entry = JSON.stringify({
       id: job.id,
@@ -146,14 +145,20 @@ export async function startWorker(o: WorkerOptions): Promise<RunningWorker> {
   worker.on('error', (e) => o.log(`worker: ${e.message}`));
 
   const sweepQueue = new Queue(o.queue, { connection: connectionOf(o.redisUrl) });
-  let sweeping: Promise<void> = Promise.resolve();
+  let sweeping: Promise<void> | null = null;
   const sweep = (): void => {
-    sweeping = sweepExpired(sweepQueue).then(
-      (n) => (n > 0 ? o.log(`removed ${n} finished job${n === 1 ? '' : 's'} past their keep time`) : undefined),
-      (e: unknown) => o.log(`sweep of expired jobs: ${e instanceof Error ? e.message : String(e)}`),
-    );
+    if (sweeping) return; // the last one is still walking a long list
+    sweeping = sweepExpired(sweepQueue)
+      .then(
+        (n) => (n > 0 ? o.log(`removed ${n} finished job${n === 1 ? '' : 's'} past their keep time`) : undefined),
+        (e: unknown) => o.log(`sweep of expired jobs: ${e instanceof Error ? e.message : String(e)}`),
+      )
+      .finally(() => {
+        sweeping = null;
+      });
   };
-  const sweepTimer = setInterval(sweep, o.sweepMs);
+  // setInterval takes at most 2^31-1 ms (24.8 days); beyond, Node would fire every millisecond.
+  const sweepTimer = setInterval(sweep, Math.min(o.sweepMs, 2 ** 31 - 1));
   sweepTimer.unref();
 
   let stopping: Promise<void> | null = null;
