@@ -118,7 +118,7 @@ for (const f of folds) {
       plain: plain.prob,
       'flips (4)': flip4.prob,
       'flips+transposes (8)': d8.prob,
-      '8 + zoom 0.6/0.8 mm (16)': d8.prob.map((v, i) => (v + (zoom06[i]! + zoom08[i]!) / 2) / 2),
+      '8 + zoom 0.6/0.8 mm (16)': d8.prob.map((v, i) => (v + zoom06[i]! + zoom08[i]!) / 3),
       '8, z smoothing 1-2-1': d8.prob.map((v, i) => {
         const z = Math.floor(i / slab);
         return 0.25 * (z > 0 ? d8.prob[i - slab]! : v) + 0.5 * v + 0.25 * (z < nz - 1 ? d8.prob[i + slab]! : v);
