@@ -30,10 +30,12 @@ test('sweepExpired: completed and failed jobs past their keep time go, the other
   );
   try {
     // 3 short-lived completed, 2 short-lived failed, 2 kept for an hour, 1 kept until removed by hand.
+    // Short-lived is 3 s: the 8 jobs all finish well within that, so BullMQ removes none of them
+    // itself; the sweeps below are given their "now" explicitly, so nothing depends on the clock.
     const add = (id: string, fail: boolean, age: number | null) =>
       queue.add('seg', { fail }, { jobId: id, ...(age === null ? {} : { removeOnComplete: { age }, removeOnFail: { age } }) });
-    for (const id of ['c1', 'c2', 'c3']) await add(id, false, 1);
-    for (const id of ['f1', 'f2']) await add(id, true, 1);
+    for (const id of ['c1', 'c2', 'c3']) await add(id, false, 3);
+    for (const id of ['f1', 'f2']) await add(id, true, 3);
     await add('keep-c', false, 3600);
     await add('keep-f', true, 3600);
     await add('by-hand', false, null);
@@ -41,14 +43,15 @@ test('sweepExpired: completed and failed jobs past their keep time go, the other
     while ((await queue.getCompletedCount()) + (await queue.getFailedCount()) < 8 && Date.now() - t0 < 30_000)
       await new Promise((r) => setTimeout(r, 50));
     await worker.close();
-    // Nothing else finishes now: BullMQ alone would keep the expired ones.
-    assert.equal(await sweepExpired(queue), 0, 'nothing has expired yet');
-    await new Promise((r) => setTimeout(r, 1500));
-    assert.equal((await queue.getCompletedCount()) + (await queue.getFailedCount()), 8, 'BullMQ left them all in place');
-    assert.equal(await sweepExpired(queue, Date.now(), 2), 5, 'in pages of 2, every expired job is found');
-    const left = [...(await queue.getJobs(['completed'])), ...(await queue.getJobs(['failed']))].map((j) => j.id).sort();
+    const finished = (await queue.getJobs(['completed', 'failed'])).map((j) => j.finishedOn!);
+    assert.equal(finished.length, 8, 'BullMQ left all 8 finished jobs in place');
+    const first = Math.min(...finished),
+      last = Math.max(...finished);
+    assert.equal(await sweepExpired(queue, first), 0, 'nothing has expired yet');
+    assert.equal(await sweepExpired(queue, last + 3001, 2), 5, 'in pages of 2, every expired job is found');
+    const left = (await queue.getJobs(['completed', 'failed'])).map((j) => j.id).sort();
     assert.deepEqual(left, ['by-hand', 'keep-c', 'keep-f']);
-    assert.equal(await sweepExpired(queue, Date.now() + 3601_000), 2, 'an hour later the hour-long ones go too');
+    assert.equal(await sweepExpired(queue, last + 3601_000), 2, 'an hour later the hour-long ones go too');
     assert.deepEqual(
       (await queue.getJobs(['completed', 'failed'])).map((j) => j.id),
       ['by-hand'],
