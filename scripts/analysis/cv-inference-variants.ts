@@ -12,10 +12,10 @@ import { foldSplit, lidcCropsDir, loadCrops, sliceGrid, slicesToProbability, vol
 import { loadModel, type ModelInfo } from '../../src/models/index.ts';
 import type { SegmentationNetwork } from '../../src/models/types.ts';
 import { F, noGrad, setNumThreads, type Tensor, tensor, tidy } from '../../src/tensor/index.ts';
-import { scoreCrop, summariseGroup, type CropBenchmarkRow } from '../../src/eval/benchmark.ts';
-import { MIN_READER_UNION_DICE, readReaderIndex, readReaderMasks } from '../../src/eval/readers.ts';
+import { scoreCrop, summariseGroup, usableReaderMasks, type CropBenchmarkRow } from '../../src/eval/benchmark.ts';
+import { readReaderIndex } from '../../src/eval/readers.ts';
 import { keepComponentAt } from '../../src/inference/components.ts';
-import { trimAtConstriction } from '../../src/inference/profile.ts';
+import { cutAtPrompt } from '../../src/inference/predict.ts';
 import type { Vec3 } from '../../src/io/volume.ts';
 
 const { values } = parseArgs({
@@ -71,10 +71,11 @@ function probability(
 
 /** Thresholded, then cut as `segment` cuts a crop's mask. */
 function maskOf(prob: Float32Array, c: CropCase, centre: Vec3, threshold: number): Uint8Array {
-  let m: Uint8Array = Uint8Array.from(prob, (v) => (v > threshold ? 1 : 0));
-  m = keepComponentAt(m, c.image.dims, c.image.spacingMm, centre);
-  trimAtConstriction(m, c.image.dims, c.image.spacingMm, centre[2]);
-  return keepComponentAt(m, c.image.dims, c.image.spacingMm, centre);
+  return cutAtPrompt(
+    Uint8Array.from(prob, (v) => (v > threshold ? 1 : 0)),
+    c.image,
+    centre,
+  );
 }
 
 /** Clears every slice from the first one (walking away from the centre slice) whose P(none) >= level. */
@@ -124,9 +125,7 @@ for (const f of folds) {
         return 0.25 * (z > 0 ? d8.prob[i - slab]! : v) + 0.5 * v + 0.25 * (z < nz - 1 ? d8.prob[i + slab]! : v);
       }),
     };
-    const r = readerIndex.get(c.id);
-    const usable = r !== undefined && r.readers > 0 && r.unionDice >= MIN_READER_UNION_DICE;
-    const readers = usable ? readReaderMasks(dir, c.id, c.image, r.readers) : [];
+    const readers = usableReaderMasks(dir, readerIndex, c);
     for (const [name, prob] of Object.entries(variants))
       for (const t of THRESHOLDS) push(`${name} | ${t}`, scoreCrop(c, maskOf(prob, c, centre, t), readers));
     const cut = cutAtNone(maskOf(plain.prob, c, centre, 0.4), plain.none, c.image.dims, centre[2], 0.5);

@@ -43,6 +43,16 @@ export interface CropBenchmarkOptions extends SegmentOptions {
   onCase?: (done: number, total: number) => void;
 }
 
+/**
+ * The reader masks a crop is scored against: those of readers/ where their union matches the
+ * crop's mask (the data README's rule), else none.
+ */
+export function usableReaderMasks(cropsDir: string | null, readerIndex: Map<string, ReaderInfo>, c: CropCase): Uint8Array[] {
+  const r = readerIndex.get(c.id);
+  const usable = r !== undefined && r.readers > 0 && r.unionDice >= MIN_READER_UNION_DICE;
+  return cropsDir && usable ? readReaderMasks(cropsDir, c.id, c.image, r.readers) : [];
+}
+
 /** Scores one prediction of one crop. Exposed for tests and for training's validation. */
 export function scoreCrop(c: CropCase, pred: Uint8Array, readerMasks: readonly Uint8Array[]): CropBenchmarkRow {
   const consensus = readerMasks.length ? agreementMask(readerMasks, 0.5) : null;
@@ -79,11 +89,7 @@ export function benchmarkCrops(
   const rows: CropBenchmarkRow[] = [];
   cases.forEach((c, i) => {
     const { seg } = segmentCrop(model, info, c.image, options);
-    const r = options.readerIndex.get(c.id);
-    // Reader masks are used where their union matches the crop's mask (the data README's rule).
-    const usable = r !== undefined && r.readers > 0 && r.unionDice >= MIN_READER_UNION_DICE;
-    const masks = options.cropsDir && usable ? readReaderMasks(options.cropsDir, c.id, c.image, r.readers) : [];
-    rows.push(scoreCrop(c, seg.mask.data, masks));
+    rows.push(scoreCrop(c, seg.mask.data, usableReaderMasks(options.cropsDir, options.readerIndex, c)));
     options.onCase?.(i + 1, cases.length);
   });
   return rows;

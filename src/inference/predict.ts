@@ -92,6 +92,19 @@ export interface SegmentCropOptions extends PredictOptions {
   trimAtConstriction?: boolean;
 }
 
+/**
+ * A thresholded mask cut to the nodule at the prompt: its 3D component there, then (with `trim`)
+ * cut where it narrows to a waist and widens again along z, and the component at the prompt again.
+ */
+export function cutAtPrompt(mask: Uint8Array, volume: Pick<Volume, 'dims' | 'spacingMm'>, promptVoxel: Vec3, trim = true): Uint8Array {
+  let out = keepComponentAt(mask, volume.dims, volume.spacingMm, promptVoxel);
+  if (trim) {
+    trimAtConstriction(out, volume.dims, volume.spacingMm, promptVoxel[2]);
+    out = keepComponentAt(out, volume.dims, volume.spacingMm, promptVoxel);
+  }
+  return out;
+}
+
 /** Segments the nodule of a crop (or of a scan around a prompt) on the volume's own grid. */
 export function segmentVolume(
   model: SegmentationNetwork,
@@ -106,12 +119,6 @@ export function segmentVolume(
   const threshold = options.threshold ?? 0.5;
   let mask: Uint8Array = new Uint8Array(probability.data.length);
   for (let i = 0; i < mask.length; i++) mask[i] = probability.data[i]! > threshold ? 1 : 0;
-  if (options.keepPromptComponent !== false) {
-    mask = keepComponentAt(mask, volume.dims, volume.spacingMm, grid.centreVoxel);
-    if (options.trimAtConstriction !== false) {
-      trimAtConstriction(mask, volume.dims, volume.spacingMm, grid.centreVoxel[2]);
-      mask = keepComponentAt(mask, volume.dims, volume.spacingMm, grid.centreVoxel);
-    }
-  }
+  if (options.keepPromptComponent !== false) mask = cutAtPrompt(mask, volume, grid.centreVoxel, options.trimAtConstriction !== false);
   return { mask: volume.withData(mask, 'SEG'), probability, classProbs: pred.classProbs, numClasses: pred.numClasses };
 }

@@ -13,7 +13,7 @@ import type { SegmentCliOptions, SegmentRemote } from '../cli/segment.ts';
 import { resolveAuth } from './auth.ts';
 import { DicomWebClient } from './dicomweb.ts';
 import { storeSegOnce } from './store.ts';
-import { canonicalJson, fileDigest, segUidsFor, sha256Hex, uidFrom, withSegUids } from './uids.ts';
+import { canonicalJson, fileDigest, segUidsFor, sha256Hex, srUidsFor, withSegUids } from './uids.ts';
 
 type RunSegment = (opts: SegmentCliOptions, remote?: SegmentRemote) => Promise<void>;
 
@@ -43,7 +43,7 @@ export async function runSegmentDicomweb(opts: SegmentCliOptions, runSegment: Ru
     model: fileDigest(opts.model),
   });
   const uids = segUidsFor(key);
-  const srUids = { seriesInstanceUid: uidFrom(key, 'sr-series'), sopInstanceUid: uidFrom(key, 'sr-instance') };
+  const srUids = srUidsFor(key);
   const dir = mkdtempSync(join(tmpdir(), 'noduleseg-dicomweb-'));
   try {
     const t0 = performance.now();

@@ -45,6 +45,11 @@ export function segUidsFor(key: string): SegUids {
   return { seriesInstanceUid: uidFrom(key, 'seg-series'), sopInstanceUid: uidFrom(key, 'seg-instance') };
 }
 
+/** The UIDs of the SR that goes with the SEG of the same key. */
+export function srUidsFor(key: string): SegUids {
+  return { seriesInstanceUid: uidFrom(key, 'sr-series'), sopInstanceUid: uidFrom(key, 'sr-instance') };
+}
+
 /** A Part 10 SEG with its Series and SOP Instance UIDs (and the file meta's copy) replaced. */
 export function withSegUids(part10: Uint8Array, uids: SegUids): Uint8Array {
   const ab = part10.buffer.slice(part10.byteOffset, part10.byteOffset + part10.byteLength) as ArrayBuffer;

@@ -19,7 +19,7 @@ import { isUserError } from '../errors.ts';
 import type { DicomWebAuth } from '../pacs/auth.ts';
 import { DicomWebClient, DicomWebError } from '../pacs/dicomweb.ts';
 import { storeSegOnce } from '../pacs/store.ts';
-import { canonicalJson, fileDigest, segUidsFor, uidFrom } from '../pacs/uids.ts';
+import { canonicalJson, fileDigest, segUidsFor, srUidsFor } from '../pacs/uids.ts';
 import { connectionOf, type JobProgress, type JobStage, publicRedisUrl, type SegJobData, type SegJobResult, jobIdOf } from './jobs.ts';
 import { ModelHost, type SegmentReply } from './model-host.ts';
 import { deadLetterKey } from './dead-letter.ts';
@@ -68,7 +68,7 @@ export async function startWorker(o: WorkerOptions): Promise<RunningWorker> {
       const dir = mkdtempSync(join(tmpdir(), 'noduleseg-job-'));
       const key = canonicalJson({ job: jobIdOf(d), model: modelDigest });
       const uids = segUidsFor(key);
-      const srUids = { seriesInstanceUid: uidFrom(key, 'sr-series'), sopInstanceUid: uidFrom(key, 'sr-instance') };
+      const srUids = srUidsFor(key);
       let reply: SegmentReply;
       let tFetch = 0;
       try {

@@ -17,7 +17,7 @@ import { isUserError } from '../errors.ts';
 import type { DicomWebAuth } from '../pacs/auth.ts';
 import { DicomWebClient, DicomWebError, type StudySummary } from '../pacs/dicomweb.ts';
 import { storeSegOnce } from '../pacs/store.ts';
-import { canonicalJson, segUidsFor, sha256Hex, uidFrom, withSegUids } from '../pacs/uids.ts';
+import { canonicalJson, segUidsFor, sha256Hex, srUidsFor, withSegUids } from '../pacs/uids.ts';
 
 export interface PacsContext {
   addSession: (name: string, volume: Volume, lidc: LidcRead[], notes: string[]) => Session;
@@ -126,7 +126,7 @@ export function createPacsRoutes(url: string, auth: DicomWebAuth): PacsRoutes {
         // Same series, same mask: same UIDs (saved twice, stored once); a changed mask is a new SEG.
         const key = canonicalJson({ series: origin.series, mask: sha256Hex(session.labelMask()), model: ctx.modelArch });
         const uids = segUidsFor(key);
-        const srUids = { seriesInstanceUid: uidFrom(key, 'sr-series'), sopInstanceUid: uidFrom(key, 'sr-instance') };
+        const srUids = srUidsFor(key);
         // Both built before either is stored (as segment --dicomweb): the SR references the SEG as stored.
         const seg = withSegUids(plain, uids);
         const sr = withSegUids(session.dicomSr(ctx.modelArch, seg), srUids);
