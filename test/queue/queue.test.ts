@@ -8,6 +8,7 @@ import { QueueEvents, Queue } from 'bullmq';
 import { connectionOf, type SegJobResult } from '../../src/queue/jobs.ts';
 import { submit } from '../../src/queue/submit.ts';
 import { deadLetters } from '../../src/queue/list.ts';
+import { keepSecondsOf } from '../../src/queue/sweep.ts';
 import {
   LIDC1_STUDY,
   ORTHANC_PASSWORD,
@@ -27,6 +28,29 @@ import { startWorkerProc } from './helpers.ts';
 const SLAB = 24;
 // Four prompts on and around the large nodule: four distinct jobs, four SEGs.
 const POINTS = ['56.2,86.3,-115.9', '58,88,-115', '54,85,-117', '57,84,-114'];
+
+/** Queues one point job (3 attempts, kept 1 h) and returns its id. */
+async function submitPoint(
+  queue: string,
+  point: string,
+  o: { dicomweb?: string; study?: string; backoffS?: number } = {},
+): Promise<string> {
+  const ids: string[] = [];
+  await submit({
+    redisUrl: REDIS_URL,
+    queue,
+    dicomweb: o.dicomweb ?? DICOMWEB_URL,
+    study: o.study ?? LIDC1_STUDY,
+    point,
+    attempts: 3,
+    backoffS: o.backoffS ?? 1,
+    keep: '1h',
+    out: (id) => ids.push(id),
+    err: () => undefined,
+  });
+  assert.equal(ids.length, 1, 'submit printed one job id');
+  return ids[0]!;
+}
 
 test('queue: 2 workers, 4 jobs, one worker SIGKILLed mid-job: each job completes once, each SEG stored once', {
   skip: noOrthanc || noRedis || noScans,
@@ -52,35 +76,9 @@ test('queue: 2 workers, 4 jobs, one worker SIGKILLed mid-job: each job completes
   try {
     await Promise.all([a.waitFor(/ready/), b.waitFor(/ready/)]);
     const ids: string[] = [];
-    for (const point of POINTS) {
-      await submit({
-        redisUrl: REDIS_URL,
-        queue,
-        dicomweb: DICOMWEB_URL,
-        study: LIDC1_STUDY,
-        point,
-        attempts: 3,
-        backoffS: 1,
-        keep: '1h',
-        out: (id) => ids.push(id),
-        err: () => undefined,
-      });
-    }
+    for (const point of POINTS) ids.push(await submitPoint(queue, point));
     // The same job again is not queued twice.
-    const again: string[] = [];
-    await submit({
-      redisUrl: REDIS_URL,
-      queue,
-      dicomweb: DICOMWEB_URL,
-      study: LIDC1_STUDY,
-      point: POINTS[0]!,
-      attempts: 3,
-      backoffS: 1,
-      keep: '1h',
-      out: (id) => again.push(id),
-      err: () => undefined,
-    });
-    assert.deepEqual(again, [ids[0]]);
+    assert.equal(await submitPoint(queue, POINTS[0]!), ids[0]);
     assert.equal(new Set(ids).size, 4);
 
     // Kill A once it is in the middle of a job (fetched, model running).
@@ -113,30 +111,15 @@ test('queue: 2 workers, 4 jobs, one worker SIGKILLed mid-job: each job completes
       assert.deepEqual(await c.searchInstances(LIDC1_STUDY, r.sr.seriesInstanceUid), [r.sr.sopInstanceUid]);
       assert.deepEqual(job.progress, { stage: 'done', percent: 100 });
       assert.equal(r.nodules.length, 1);
-      assert.equal(
-        typeof job.opts.removeOnComplete === 'object' && 'age' in job.opts.removeOnComplete ? job.opts.removeOnComplete.age : null,
-        3600,
-      );
+      assert.equal(keepSecondsOf(job, 'completed'), 3600);
     }
 
     // A job that cannot succeed: not retried, on the dead-letter list with its error.
-    const bad: string[] = [];
-    await submit({
-      redisUrl: REDIS_URL,
-      queue,
-      dicomweb: DICOMWEB_URL,
-      study: '1.2.3.4',
-      point: POINTS[0]!,
-      attempts: 3,
-      backoffS: 1,
-      keep: '1h',
-      out: (id) => bad.push(id),
-      err: () => undefined,
-    });
-    await b.waitFor(new RegExp(`job ${bad[0]}: failed for good`), 30_000);
+    const bad = await submitPoint(queue, POINTS[0]!, { study: '1.2.3.4' });
+    await b.waitFor(new RegExp(`job ${bad}: failed for good`), 30_000);
     const dead = await deadLetters(REDIS_URL, queue, 10);
     assert.equal(dead.length, 1);
-    assert.equal(dead[0]!.id, bad[0]);
+    assert.equal(dead[0]!.id, bad);
     assert.equal(dead[0]!.attempts, 1);
     assert.equal(dead[0]!.error, `${DICOMWEB_URL}: study 1.2.3.4 not found`);
 
@@ -187,27 +170,15 @@ test('queue: a DICOMweb server down at first: the job is retried with back-off a
   });
   try {
     await w.waitFor(/ready/);
-    const ids: string[] = [];
-    await submit({
-      redisUrl: REDIS_URL,
-      queue,
-      dicomweb: url,
-      study: LIDC1_STUDY,
-      point: POINTS[0]!,
-      attempts: 3,
-      backoffS: 2,
-      keep: '1h',
-      out: (id) => ids.push(id),
-      err: () => undefined,
-    });
-    const first = await w.waitFor(new RegExp(`job ${ids[0]}: (failed|done)`), 60_000);
+    const id = await submitPoint(queue, POINTS[0]!, { dicomweb: url, backoffS: 2 });
+    const first = await w.waitFor(new RegExp(`job ${id}: (failed|done)`), 60_000);
     assert.match(first, /failed \(attempt 1\), retried later: .*cannot reach/);
     await new Promise<void>((r) => relay.listen(port, '127.0.0.1', r));
-    await w.waitFor(new RegExp(`job ${ids[0]}: done`), 120_000);
+    await w.waitFor(new RegExp(`job ${id}: done`), 120_000);
     // The worker logs "done" just before BullMQ records the completion: wait for the record.
     const t0 = Date.now();
-    while ((await q.getJobState(ids[0]!)) !== 'completed' && Date.now() - t0 < 30_000) await new Promise((r) => setTimeout(r, 100));
-    const job = await q.getJob(ids[0]!);
+    while ((await q.getJobState(id)) !== 'completed' && Date.now() - t0 < 30_000) await new Promise((r) => setTimeout(r, 100));
+    const job = await q.getJob(id);
     assert.equal(await job?.getState(), 'completed');
     assert.equal(job?.attemptsMade, 2, 'completed on its second attempt');
     assert.equal((await client().searchSeries(LIDC1_STUDY, { modality: 'SEG' })).length, 1);
