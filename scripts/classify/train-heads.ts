@@ -187,7 +187,7 @@ function merit(name: HeadName, s: Scores): number {
 const SETS: FeatureSet[] = ['network', 'hu', 'network+hu'];
 /** Logistic regression over L2 and class balance; then one small MLP at the best of those. */
 const GRID: HeadTrainOptions[] = [];
-for (const l2 of [1e-3, 1e-2, 1e-1, 1]) for (const balance of [0.5, 1]) GRID.push({ ...DEFAULT_HEAD_TRAINING, hidden: 0, l2, balance });
+for (const l2 of [1e-2, 1e-1, 1]) for (const balance of [0.5, 1]) GRID.push({ ...DEFAULT_HEAD_TRAINING, hidden: 0, l2, balance });
 
 // The shipped heads read one feature vector: the network's pooled features and the HU statistics.
 // Each head's settings are chosen by cross-validation on train; the other feature sets are then
