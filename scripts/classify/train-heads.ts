@@ -185,9 +185,11 @@ function merit(name: HeadName, s: Scores): number {
 }
 
 const SETS: FeatureSet[] = ['network', 'hu', 'network+hu'];
-/** Logistic regression over L2 and class balance; then one small MLP at the best of those. */
-// No L2 below 0.01: at 0.001 on ~500 features the calcified head called a 23 mm suspicious solid
-// nodule calcified (Lung-RADS 1 instead of 4B; docs/report.md, session 8).
+/**
+ * Logistic regression over L2 and class balance; then one small MLP at the best of those. No L2
+ * below 0.01: at 0.001 on ~500 features the calcified head called a 23 mm suspicious solid nodule
+ * calcified (Lung-RADS 1 instead of 4B; docs/report.md, session 8).
+ */
 const GRID: HeadTrainOptions[] = [];
 for (const l2 of [1e-2, 1e-1, 1]) for (const balance of [0.5, 1]) GRID.push({ ...DEFAULT_HEAD_TRAINING, hidden: 0, l2, balance });
 
