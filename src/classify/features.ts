@@ -14,9 +14,9 @@ import type { Volume, Vec3 } from '../io/volume.ts';
 import { JointNet } from '../models/joint.ts';
 import type { SegmentationNetwork } from '../models/types.ts';
 import { axisMeasures } from '../guidelines/measurements.ts';
-import { noduleSlices, poolSlices, huFeatures } from './pooling.ts';
+import { noduleSlices, poolSlices, huFeatures, compositionFeatures } from './pooling.ts';
 
-export { noduleSlices, poolSlices, huFeatures, HU_FEATURE_NAMES } from './pooling.ts';
+export { noduleSlices, poolSlices, huFeatures, compositionFeatures, HU_FEATURE_NAMES } from './pooling.ts';
 
 /**
  * Per-slice network features, in this order:
@@ -151,6 +151,10 @@ export function noduleFeatures(model: JointNet, slice: SliceConfig, volume: Volu
   const network = poolSlices(perSlice, networkFeatureCount(model), areas);
   const m = axisMeasures({ data: mask, dims: volume.dims, spacingMm: volume.spacingMm });
   const [sx, sy, sz] = volume.spacingMm;
-  const hu = huFeatures(volume.data, mask, sx * sy * sz, m.longAxisMm, (m.longAxisMm + m.shortAxisMm) / 2);
+  const stats = huFeatures(volume.data, mask, sx * sy * sz, m.longAxisMm, (m.longAxisMm + m.shortAxisMm) / 2);
+  const composition = compositionFeatures(volume.data, mask, volume.dims, volume.spacingMm);
+  const hu = new Float32Array(stats.length + composition.length);
+  hu.set(stats);
+  hu.set(composition, stats.length);
   return { network, hu };
 }

@@ -3,6 +3,7 @@
  * per-slice features over them, and the HU statistics and size of the mask.
  */
 import type { Vec3 } from '../io/volume.ts';
+import { axisMeasures, solidComponentMask, SOLID_COMPONENT_HU } from '../guidelines/measurements.ts';
 
 /** The axial slices (z) holding mask voxels; the prompt's slice when the mask is empty. */
 export function noduleSlices(mask: Uint8Array, dims: Vec3, promptZ: number): number[] {
@@ -20,8 +21,8 @@ export function noduleSlices(mask: Uint8Array, dims: Vec3, promptZ: number): num
   return out.length ? out : [Math.min(nz - 1, Math.max(0, Math.round(promptZ)))];
 }
 
-/** HU statistics inside the mask, and the nodule's size: the names of HU_FEATURES' values. */
-export const HU_FEATURE_NAMES = [
+/** HU statistics inside the mask, and the nodule's size: the names of huFeatures' values. */
+export const HU_STATISTIC_NAMES = [
   'meanHU',
   'stdHU',
   'p10HU',
@@ -39,6 +40,26 @@ export const HU_FEATURE_NAMES = [
 ] as const;
 
 /**
+ * The nodule's make-up as a radiologist reads it (compositionFeatures' values): how much of it is
+ * a solid component and how large that is against the whole (the consolidation-to-tumour ratio of
+ * the part-solid literature), and the HU mix of its core, away from the partial-volume rim that
+ * makes every small solid nodule look part ground-glass at its edge.
+ */
+export const COMPOSITION_FEATURE_NAMES = [
+  'solidComponentVolumeFraction',
+  'solidComponentDiameterRatio',
+  'coreFracBelowMinus800HU',
+  'coreFracMinus800ToMinus300HU',
+  'coreFracAboveMinus300HU',
+] as const;
+
+/**
+ * Every HU feature the heads may read, in order. Heads store the names they were trained on and
+ * read a prefix of this list, so new names go at the end only.
+ */
+export const HU_FEATURE_NAMES = [...HU_STATISTIC_NAMES, ...COMPOSITION_FEATURE_NAMES] as const;
+
+/**
  * HU statistics inside the mask (the raw image, not the network's clipped input: calcium above
  * 400 HU is clipped there) and the size; zeros-like values for an empty mask.
  */
@@ -51,7 +72,7 @@ export function huFeatures(
 ): Float32Array {
   const values: number[] = [];
   for (let i = 0; i < mask.length; i++) if (mask[i]) values.push(image[i]!);
-  const out = new Float32Array(HU_FEATURE_NAMES.length);
+  const out = new Float32Array(HU_STATISTIC_NAMES.length);
   const n = values.length;
   if (n === 0) {
     out.fill(0);
@@ -92,6 +113,54 @@ export function huFeatures(
     Math.log(n * voxelVolumeMm3),
     Math.log(Math.max(0.1, longestAxialDiameterMm)),
     Math.log(Math.max(0.1, meanDiameterMm)),
+  ]);
+  return out;
+}
+
+/**
+ * COMPOSITION_FEATURE_NAMES' values: the solid component (the mask's voxels >= solidThresholdHU,
+ * their largest 3D piece, as the report measures it) as a share of the volume and of the longest
+ * axial diameter, and the HU mix of the core (mask voxels whose four in-plane neighbours are all
+ * in the mask; the whole mask when nothing is left). Zeros for an empty mask.
+ */
+export function compositionFeatures(
+  image: ArrayLike<number>,
+  mask: Uint8Array,
+  dims: Vec3,
+  spacingMm: Vec3,
+  solidThresholdHU = SOLID_COMPONENT_HU,
+): Float32Array {
+  const out = new Float32Array(COMPOSITION_FEATURE_NAMES.length);
+  const whole = axisMeasures({ data: mask, dims, spacingMm });
+  if (whole.voxelCount === 0) return out;
+  const solid = axisMeasures({ data: solidComponentMask(mask, image, dims, solidThresholdHU), dims, spacingMm });
+  const [nx, ny] = dims;
+  const inMask = (i: number) => mask[i] !== 0;
+  const bins = [0, 0, 0];
+  const count = (core: boolean) => {
+    let n = 0;
+    for (let i = 0; i < mask.length; i++) {
+      if (!mask[i]) continue;
+      if (core) {
+        const x = i % nx,
+          y = Math.floor(i / nx) % ny;
+        if (x === 0 || y === 0 || x === nx - 1 || y === ny - 1) continue;
+        if (!inMask(i - 1) || !inMask(i + 1) || !inMask(i - nx) || !inMask(i + nx)) continue;
+      }
+      const v = image[i]!;
+      bins[v < -800 ? 0 : v < solidThresholdHU ? 1 : 2]!++;
+      n++;
+    }
+    return n;
+  };
+  let n = count(true);
+  if (n === 0) n = count(false);
+  out.set([
+    solid.voxelCount / whole.voxelCount,
+    whole.longAxisMm > 0 ? solid.longAxisMm / whole.longAxisMm : 0,
+    bins[0]! / n,
+    bins[1]! / n,
+    bins[2]! / n,
   ]);
   return out;
 }

@@ -11,7 +11,15 @@ import {
   type NoduleHeads,
   type Head,
 } from '../../src/classify/heads.ts';
-import { huFeatures, poolSlices, noduleSlices, HU_FEATURE_NAMES } from '../../src/classify/pooling.ts';
+import {
+  huFeatures,
+  compositionFeatures,
+  poolSlices,
+  noduleSlices,
+  HU_FEATURE_NAMES,
+  HU_STATISTIC_NAMES,
+  COMPOSITION_FEATURE_NAMES,
+} from '../../src/classify/pooling.ts';
 
 test('confusion matrix, accuracy, kappa and recall against hand-computed values', () => {
   const m = confusionMatrix([0, 0, 0, 1, 1, 2], [0, 0, 1, 1, 1, 0], 3);
@@ -109,12 +117,12 @@ test('heads: the metadata string round-trips bit for bit and bad ones are refuse
   assert.throws(() => parseHeads(JSON.stringify({ ...j, heads: noType.heads })), /"type" missing/);
 });
 
-test('HU features: statistics inside the mask and the size, in HU_FEATURE_NAMES order', () => {
+test('HU features: statistics inside the mask and the size, in HU_STATISTIC_NAMES order', () => {
   const image = Int16Array.of(-800, -500, 0, 400, 1000);
   const mask = Uint8Array.of(1, 1, 1, 1, 0);
   const f = huFeatures(image, mask, 2, 4, 3);
-  assert.equal(f.length, HU_FEATURE_NAMES.length);
-  const get = (n: (typeof HU_FEATURE_NAMES)[number]) => f[HU_FEATURE_NAMES.indexOf(n)]!;
+  assert.equal(f.length, HU_STATISTIC_NAMES.length);
+  const get = (n: (typeof HU_STATISTIC_NAMES)[number]) => f[HU_STATISTIC_NAMES.indexOf(n)]!;
   assert.equal(get('meanHU'), -225);
   assert.equal(get('maxHU'), 400);
   assert.equal(get('fracBelowMinus600HU'), 0.25);
@@ -123,6 +131,32 @@ test('HU features: statistics inside the mask and the size, in HU_FEATURE_NAMES 
   assert.equal(get('fracAbove300HU'), 0.25);
   assert.ok(Math.abs(get('logVolumeMm3') - Math.log(8)) < 1e-6);
   assert.ok(Math.abs(get('logLongestAxialDiameterMm') - Math.log(4)) < 1e-6);
+});
+
+test('composition features: a part-solid disc (solid core, ground-glass ring) against a solid one', () => {
+  // One axial slice of 9 x 9 voxels of 1 mm; the mask is the 7 x 7 square in the middle.
+  const dims: [number, number, number] = [9, 9, 1];
+  const mask = new Uint8Array(81);
+  const image = new Int16Array(81).fill(-900);
+  for (let y = 1; y < 8; y++) for (let x = 1; x < 8; x++) mask[y * 9 + x] = 1;
+  const get = (f: Float32Array, n: (typeof COMPOSITION_FEATURE_NAMES)[number]) => f[COMPOSITION_FEATURE_NAMES.indexOf(n)]!;
+  // Part-solid: the central 3 x 3 solid (0 HU), the rest of the square ground-glass (-600 HU).
+  for (let y = 1; y < 8; y++) for (let x = 1; x < 8; x++) image[y * 9 + x] = Math.abs(x - 4) <= 1 && Math.abs(y - 4) <= 1 ? 0 : -600;
+  const partSolid = compositionFeatures(image, mask, dims, [1, 1, 1]);
+  assert.equal(partSolid.length, COMPOSITION_FEATURE_NAMES.length);
+  assert.ok(Math.abs(get(partSolid, 'solidComponentVolumeFraction') - 9 / 49) < 1e-6);
+  assert.ok(get(partSolid, 'solidComponentDiameterRatio') > 0.3 && get(partSolid, 'solidComponentDiameterRatio') < 0.5);
+  // The core is the inner 5 x 5 (the rim of the square has a neighbour outside the mask).
+  assert.ok(Math.abs(get(partSolid, 'coreFracAboveMinus300HU') - 9 / 25) < 1e-6);
+  assert.ok(Math.abs(get(partSolid, 'coreFracMinus800ToMinus300HU') - 16 / 25) < 1e-6);
+  // Solid with a partial-volume rim: the rim is ground-glass, the core all solid.
+  for (let y = 1; y < 8; y++) for (let x = 1; x < 8; x++) image[y * 9 + x] = x === 1 || x === 7 || y === 1 || y === 7 ? -600 : 20;
+  const solid = compositionFeatures(image, mask, dims, [1, 1, 1]);
+  assert.equal(get(solid, 'coreFracAboveMinus300HU'), 1);
+  assert.ok(get(solid, 'solidComponentDiameterRatio') > 0.7);
+  assert.deepEqual([...compositionFeatures(image, new Uint8Array(81), dims, [1, 1, 1])], [0, 0, 0, 0, 0]);
+  // The heads read a prefix of HU_FEATURE_NAMES: the statistics first, the composition after.
+  assert.deepEqual(HU_FEATURE_NAMES.slice(0, HU_STATISTIC_NAMES.length), [...HU_STATISTIC_NAMES]);
 });
 
 test('slice pooling weights by mask area; the nodule slices, or the prompt slice when empty', () => {
