@@ -11,19 +11,25 @@
 import { parseArgs } from 'node:util';
 import { readFileSync } from 'node:fs';
 import { stratifiedPatientFolds } from '../../src/data/folds.ts';
-import { noduleTypeOfTexture, NODULE_TYPES, type NoduleType } from '../../src/data/nodule-type.ts';
+import { noduleTypeOfTexture, NODULE_TYPES } from '../../src/data/nodule-type.ts';
 import { HU_FEATURE_NAMES } from '../../src/classify/features.ts';
-import { trainHead, featureStats, DEFAULT_HEAD_TRAINING, type HeadTrainOptions } from '../../src/classify/train.ts';
+import { featureStats, DEFAULT_HEAD_TRAINING } from '../../src/classify/train.ts';
+import { serialiseHeads, HEADS_KEY, HEADS_FORMAT, type NoduleHeads, type Head, type HeadName } from '../../src/classify/heads.ts';
 import {
-  headForward,
-  serialiseHeads,
-  HEADS_KEY,
-  HEADS_FORMAT,
-  type NoduleHeads,
-  type Head,
-  type HeadName,
-} from '../../src/classify/heads.ts';
-import { confusionMatrix, accuracyOf, cohenKappa, recallPerClass, rocAuc } from '../../src/classify/metrics.ts';
+  HEAD_NAMES,
+  HEAD_SPECS,
+  featureMatrix,
+  fitHead,
+  fitPredict,
+  scoreHead,
+  standardised,
+  summariseScores,
+  widthsOf,
+  type FeatureSet,
+  type HeadScores,
+  type HeadSetting,
+  type RatedNodule,
+} from '../../src/classify/fit.ts';
 import { readSafetensors, writeSafetensors } from '../../src/nn/safetensors.ts';
 import { writeFileAtomic } from '../../src/io/atomic.ts';
 import { setNumThreads } from '../../src/tensor/index.ts';
@@ -40,156 +46,15 @@ const { values } = parseArgs({
 });
 setNumThreads(Number(values.threads));
 
-interface Row {
-  id: string;
-  patientId: string;
-  split: 'train' | 'val';
-  texture: number;
-  calcification: number;
-  malignancy: number;
-  spiculation: number;
-  net: number[];
-  hu: number[];
-}
-const cache = JSON.parse(readFileSync(values.features!, 'utf8')) as { model: string; rows: Row[] };
+const cache = JSON.parse(readFileSync(values.features!, 'utf8')) as { model: string; rows: RatedNodule[] };
 const rows = cache.rows.filter((r) => noduleTypeOfTexture(r.texture) !== null);
-const typeOf = (r: Row) => NODULE_TYPES.indexOf(noduleTypeOfTexture(r.texture) as NoduleType);
-const netWidth = rows[0]!.net.length;
-
-type FeatureSet = 'network' | 'hu' | 'network+hu';
-const huWidth = rows[0]!.hu.length;
+const widths = widthsOf(rows);
+const netWidth = widths.net,
+  huWidth = widths.hu;
 if (huWidth !== HU_FEATURE_NAMES.length)
   throw new Error(
     `${values.features}: ${huWidth} HU features, this version computes ${HU_FEATURE_NAMES.length}; run cache-features.ts again`,
   );
-/** The columns [from, to) of the full feature vector (network, then HU) that a set reads. */
-const columnsOf = (set: FeatureSet): [number, number] =>
-  set === 'network' ? [0, netWidth] : set === 'hu' ? [netWidth, netWidth + huWidth] : [0, netWidth + huWidth];
-
-/**
- * A head's settings: the training options, the features it reads and, for the type, a prior
- * correction: log(class frequency) x prior is taken off each class's logit, so that a rare type
- * (22 part-solid nodules of 689) is not always outvoted by solid.
- */
-interface HeadSetting extends HeadTrainOptions {
-  set: FeatureSet;
-  prior: number;
-}
-
-/** Each head: its label (null = left out of training and scoring) and its classes. */
-const HEADS: Record<HeadName, { classes: string[]; label: (r: Row) => number | null; scoreLabel: (r: Row) => number | null }> = {
-  type: { classes: [...NODULE_TYPES], label: typeOf, scoreLabel: typeOf },
-  calcified: { classes: ['no', 'yes'], label: (r) => (r.calcification !== 6 ? 1 : 0), scoreLabel: (r) => (r.calcification !== 6 ? 1 : 0) },
-  // P(rating >= 4): trained on every nodule (3 is "not >= 4"), scored as the literature does (3 left out).
-  malignancy: {
-    classes: ['<=3', '>=4'],
-    label: (r) => (r.malignancy >= 4 ? 1 : 0),
-    scoreLabel: (r) => (r.malignancy >= 4 ? 1 : r.malignancy <= 2 ? 0 : null),
-  },
-  spiculation: { classes: ['<=2', '>=3'], label: (r) => (r.spiculation >= 3 ? 1 : 0), scoreLabel: (r) => (r.spiculation >= 3 ? 1 : 0) },
-};
-const HEAD_NAMES = Object.keys(HEADS) as HeadName[];
-
-/** The full feature matrix (network, then HU) of `rs`, row-major. */
-function matrix(rs: Row[]): Float32Array {
-  const d = netWidth + huWidth;
-  const x = new Float32Array(rs.length * d);
-  rs.forEach((r, i) => {
-    x.set(r.net, i * d);
-    x.set(r.hu, i * d + netWidth);
-  });
-  return x;
-}
-
-function standardised(x: Float32Array, n: number, stats: { mean: Float32Array; std: Float32Array }): Float32Array {
-  const d = stats.mean.length;
-  const out = new Float32Array(x.length);
-  for (let i = 0; i < n; i++) for (let j = 0; j < d; j++) out[i * d + j] = (x[i * d + j]! - stats.mean[j]!) / stats.std[j]!;
-  return out;
-}
-
-/**
- * Trains one head on standardised full-width rows, reading only its set's columns; the head
- * returned takes the full vector (zero weights on the other columns), so every shipped head reads
- * the one feature vector `segment` computes.
- */
-function fitHead(xs: Float32Array, n: number, labels: number[], classes: string[], s: HeadSetting): Head {
-  const d = netWidth + huWidth;
-  const [a, b] = columnsOf(s.set);
-  const w = b - a;
-  const sub = new Float32Array(n * w);
-  for (let i = 0; i < n; i++) sub.set(xs.subarray(i * d + a, i * d + b), i * w);
-  const head = trainHead(sub, labels, classes, s);
-  const first = head.layers[0]!;
-  const weight = new Float32Array(first.outFeatures * d);
-  for (let o = 0; o < first.outFeatures; o++) weight.set(first.weight.subarray(o * w, (o + 1) * w), o * d + a);
-  head.layers[0] = { ...first, inFeatures: d, weight };
-  if (s.prior > 0 && classes.length > 2) {
-    const last = head.layers[head.layers.length - 1]!;
-    const bias = Float32Array.from(last.bias);
-    classes.forEach((_, k) => {
-      const f = labels.filter((y) => y === k).length / n;
-      if (f > 0) bias[k]! -= s.prior * Math.log(f);
-    });
-    head.layers[head.layers.length - 1] = { ...last, bias };
-  }
-  return head;
-}
-
-/** Probabilities of `test` rows from a head trained on `train` rows. */
-function fitPredict(name: HeadName, train: Row[], test: Row[], s: HeadSetting): number[][] {
-  const spec = HEADS[name];
-  const tr = train.filter((r) => spec.label(r) !== null);
-  const xTr = matrix(tr);
-  const stats = featureStats(xTr, tr.length);
-  const head = fitHead(
-    standardised(xTr, tr.length, stats),
-    tr.length,
-    tr.map((r) => spec.label(r)!),
-    spec.classes,
-    s,
-  );
-  const xTe = standardised(matrix(test), test.length, stats);
-  const d = stats.mean.length;
-  return test.map((_, i) => headForward(head, xTe.subarray(i * d, (i + 1) * d)));
-}
-
-interface Scores {
-  n: number;
-  accuracy: number;
-  kappa?: number;
-  recall?: number[];
-  confusion?: number[][];
-  auc?: number;
-}
-
-function score(name: HeadName, rs: Row[], probs: number[][]): Scores {
-  const spec = HEADS[name];
-  const keep = rs.map((r, i) => [spec.scoreLabel(r), probs[i]!] as const).filter(([y]) => y !== null) as Array<readonly [number, number[]]>;
-  const truth = keep.map(([y]) => y);
-  if (name === 'type') {
-    const pred = keep.map(([, p]) => p.indexOf(Math.max(...p)));
-    const m = confusionMatrix(truth, pred, 3);
-    return { n: keep.length, accuracy: accuracyOf(m), kappa: cohenKappa(m), recall: recallPerClass(m), confusion: m };
-  }
-  const p1 = keep.map(([, p]) => p[0]!);
-  const m = confusionMatrix(
-    truth,
-    p1.map((p) => (p >= 0.5 ? 1 : 0)),
-    2,
-  );
-  return {
-    n: keep.length,
-    accuracy: accuracyOf(m),
-    auc: rocAuc(
-      p1,
-      truth.map((y) => y === 1),
-    ),
-    confusion: m,
-    recall: recallPerClass(m),
-    kappa: cohenKappa(m),
-  };
-}
 
 const train = rows.filter((r) => r.split === 'train');
 const val = rows.filter((r) => r.split === 'val');
@@ -231,7 +96,7 @@ function crossValidate(name: HeadName, o: HeadSetting): number[][] {
  * 7 of 22 at kappa 0.611, but val kappa 0.446 (8 of 107 solid nodules called part-solid), so
  * the target failed on val (docs/report.md).
  */
-function merit(name: HeadName, s: Scores): [number, number] {
+function merit(name: HeadName, s: HeadScores): [number, number] {
   if (name === 'type') return [1, s.kappa!];
   if (name === 'calcified') return [1, s.kappa!];
   return [1, s.auc!];
@@ -259,39 +124,28 @@ function gridOf(name: HeadName): HeadSetting[] {
 // Each head's settings are chosen by cross-validation on train; the other feature sets are then
 // scored with those settings, for comparison.
 const t0 = Date.now();
-const finalCv = {} as Record<HeadName, { o: HeadSetting; cv: Scores; val: Scores }>;
-const bySet = {} as Record<HeadName, Record<FeatureSet, Scores>>;
+const finalCv = {} as Record<HeadName, { o: HeadSetting; cv: HeadScores; val: HeadScores }>;
+const bySet = {} as Record<HeadName, Record<FeatureSet, HeadScores>>;
 for (const name of HEAD_NAMES) {
-  let best: { o: HeadSetting; s: Scores } | null = null;
+  let best: { o: HeadSetting; s: HeadScores } | null = null;
   const tryOne = (o: HeadSetting) => {
-    const s = score(name, train, crossValidate(name, o));
+    const s = scoreHead(name, train, crossValidate(name, o));
     if (!best || better(merit(name, s), merit(name, best.s))) best = { o, s };
   };
   for (const o of gridOf(name)) tryOne(o);
   tryOne({ ...best!.o, hidden: 16, dropout: 0.2 });
   const chosen = best!;
-  finalCv[name] = { o: chosen.o, cv: chosen.s, val: score(name, val, fitPredict(name, train, val, chosen.o)) };
-  bySet[name] = {} as Record<FeatureSet, Scores>;
+  finalCv[name] = { o: chosen.o, cv: chosen.s, val: scoreHead(name, val, fitPredict(name, train, val, chosen.o)) };
+  bySet[name] = {} as Record<FeatureSet, HeadScores>;
   for (const set of SETS)
-    bySet[name][set] = set === chosen.o.set ? chosen.s : score(name, train, crossValidate(name, { ...chosen.o, set }));
+    bySet[name][set] = set === chosen.o.set ? chosen.s : scoreHead(name, train, crossValidate(name, { ...chosen.o, set }));
   process.stderr.write(
-    `${name}: ${JSON.stringify(summary(chosen.s))} val ${JSON.stringify(summary(finalCv[name].val))} ${JSON.stringify({ set: chosen.o.set, hidden: chosen.o.hidden, l2: chosen.o.l2, balance: chosen.o.balance, prior: chosen.o.prior })} (${((Date.now() - t0) / 1000).toFixed(0)} s)\n`,
+    `${name}: ${JSON.stringify(summariseScores(chosen.s))} val ${JSON.stringify(summariseScores(finalCv[name].val))} ${JSON.stringify({ set: chosen.o.set, hidden: chosen.o.hidden, l2: chosen.o.l2, balance: chosen.o.balance, prior: chosen.o.prior })} (${((Date.now() - t0) / 1000).toFixed(0)} s)\n`,
   );
 }
 
-function summary(s: Scores): Record<string, number | number[]> {
-  const r3 = (v: number) => Math.round(v * 1000) / 1000;
-  return {
-    n: s.n,
-    accuracy: r3(s.accuracy),
-    ...(s.kappa !== undefined ? { kappa: r3(s.kappa) } : {}),
-    ...(s.auc !== undefined ? { auc: r3(s.auc) } : {}),
-    ...(s.recall ? { recall: s.recall.map(r3) } : {}),
-  };
-}
-
 // The shipped heads: trained on all of train with the chosen settings; one standardisation.
-const xTrain = matrix(train);
+const xTrain = featureMatrix(train, widths);
 const stats = featureStats(xTrain, train.length);
 const xs = standardised(xTrain, train.length, stats);
 const heads = {} as Record<HeadName, Head>;
@@ -299,8 +153,9 @@ for (const name of HEAD_NAMES)
   heads[name] = fitHead(
     xs,
     train.length,
-    train.map((r) => HEADS[name].label(r)!),
-    HEADS[name].classes,
+    widths,
+    train.map((r) => HEAD_SPECS[name].label(r)!),
+    HEAD_SPECS[name].classes,
     finalCv[name].o,
   );
 
@@ -338,7 +193,9 @@ lines.push(
   '|---|---|---|---|',
 );
 for (const name of HEAD_NAMES)
-  lines.push(`| ${name} | ${SETS.map((s) => JSON.stringify(summary(bySet[name][s])).replace(/"/g, '').replace(/,/g, ', ')).join(' | ')} |`);
+  lines.push(
+    `| ${name} | ${SETS.map((s) => JSON.stringify(summariseScores(bySet[name][s])).replace(/"/g, '').replace(/,/g, ', ')).join(' | ')} |`,
+  );
 const md = lines.join('\n') + '\n';
 process.stdout.write(md);
 writeFileAtomic(values.md!, md);
@@ -358,8 +215,8 @@ if (values.write) {
       command:
         'node --import tsx scripts/classify/cache-features.ts --threads 1 && node --import tsx scripts/classify/train-heads.ts --from models/noduleseg.safetensors --write models/noduleseg.safetensors',
       data: `lidc-crops train split (${train.length} nodules with a texture rating), labels: LIDC characteristics by max-voting`,
-      crossValidation: Object.fromEntries(HEAD_NAMES.map((n) => [n, summary(finalCv[n].cv)])),
-      val: Object.fromEntries(HEAD_NAMES.map((n) => [n, summary(finalCv[n].val)])),
+      crossValidation: Object.fromEntries(HEAD_NAMES.map((n) => [n, summariseScores(finalCv[n].cv)])),
+      val: Object.fromEntries(HEAD_NAMES.map((n) => [n, summariseScores(finalCv[n].val)])),
       settings: Object.fromEntries(HEAD_NAMES.map((n) => [n, finalCv[n].o])),
     },
   };
