@@ -13,7 +13,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { stratifiedPatientFolds } from '../../src/data/folds.ts';
 import { noduleTypeOfTexture, NODULE_TYPES } from '../../src/data/nodule-type.ts';
 import { readSafetensors } from '../../src/nn/safetensors.ts';
-import { HEADS_KEY, parseHeads } from '../../src/classify/heads.ts';
+import { HEADS_KEY, parseHeads, type HeadName } from '../../src/classify/heads.ts';
 import { HEAD_NAMES, fitPredict, scoreHead, summariseScores, type HeadSetting, type RatedNodule } from '../../src/classify/fit.ts';
 import { writeFileAtomic } from '../../src/io/atomic.ts';
 import { setNumThreads } from '../../src/tensor/index.ts';
@@ -26,6 +26,8 @@ const { values } = parseArgs({
     'fold-seed': { type: 'string', default: '1' },
     md: { type: 'string', default: 'runs/classify/cv-heads.md' },
     threads: { type: 'string', default: '1' },
+    // e.g. --override 'type={"set":"hu","prior":0.25}': settings to try in place of the shipped ones
+    override: { type: 'string', multiple: true, default: [] },
   },
 });
 setNumThreads(Number(values.threads));
@@ -35,6 +37,12 @@ const text = readSafetensors(values.model!).metadata[HEADS_KEY];
 if (text === undefined) throw new Error(`${values.model}: no nodule-level heads`);
 const settings = parseHeads(text).provenance['settings'] as Record<string, HeadSetting> | undefined;
 if (!settings || HEAD_NAMES.some((n) => !settings[n]?.set)) throw new Error(`${values.model}: its heads do not record their settings`);
+for (const o of values.override!) {
+  const eq = o.indexOf('=');
+  const name = o.slice(0, eq) as HeadName;
+  if (!HEAD_NAMES.includes(name)) throw new Error(`--override: expected <head>=<json>, got ${o}`);
+  settings[name] = { ...settings[name]!, ...(JSON.parse(o.slice(eq + 1)) as Partial<HeadSetting>) };
+}
 
 const pooled: { rows: RatedNodule[]; probs: Record<string, number[][]> } = {
   rows: [],
