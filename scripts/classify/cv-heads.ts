@@ -25,6 +25,8 @@ const { values } = parseArgs({
     folds: { type: 'string', default: '5' },
     'fold-seed': { type: 'string', default: '1' },
     md: { type: 'string', default: 'runs/classify/cv-heads.md' },
+    // the out-of-fold probabilities, one row per held-out nodule
+    json: { type: 'string' },
     threads: { type: 'string', default: '1' },
     // e.g. --override 'type={"set":"hu","prior":0.25}': settings to try in place of the shipped ones
     override: { type: 'string', multiple: true, default: [] },
@@ -112,6 +114,20 @@ scores['type']!.confusion!.forEach((row, i) => {
   lines.push(`| ${NODULE_TYPES[i]} (${row.reduce((a, b) => a + b, 0)}) | ${row.join(' | ')} | ${r3(scores['type']!.recall![i])} |`);
 });
 const md = lines.join('\n') + '\n';
+if (values.json)
+  writeFileAtomic(
+    values.json,
+    JSON.stringify(
+      pooled.rows.map((r, i) => ({
+        id: r.id,
+        texture: r.texture,
+        calcification: r.calcification,
+        malignancy: r.malignancy,
+        spiculation: r.spiculation,
+        ...Object.fromEntries(HEAD_NAMES.map((n) => [n, pooled.probs[n]![i]])),
+      })),
+    ) + '\n',
+  );
 process.stdout.write(md);
 writeFileAtomic(values.md!, md);
 process.stderr.write(`${JSON.stringify(Object.fromEntries(HEAD_NAMES.map((n) => [n, summariseScores(scores[n]!)])))}\n`);

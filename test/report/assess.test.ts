@@ -1,7 +1,13 @@
 /** Guidelines added to the nodules of a scan, as `segment` and the viewer report them. */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { withGuidelines, withGuidelinesOne, clinicalSummary, NO_TYPE_WARNING } from '../../src/report/assess.ts';
+import {
+  withGuidelines,
+  withGuidelinesOne,
+  clinicalSummary,
+  NO_TYPE_WARNING,
+  PART_SOLID_REVIEW_PROBABILITY,
+} from '../../src/report/assess.ts';
 import { DEFAULT_FLEISCHNER_CONTEXT } from '../../src/guidelines/index.ts';
 import { Session } from '../../src/server/session.ts';
 import { scene } from './helpers.ts';
@@ -22,6 +28,21 @@ test('one nodule: single rows; two found: multiple rows; an empty one does not c
     clinicalSummary(one!),
     /^part-solid \(p 0\.70\), .* mm \(mean .* mm\), solid component .* mm, Lung-RADS (2|3|4A|4B), Fleischner: /,
   );
+});
+
+test('a solid call with a part-solid probability at the review level is flagged with its part-solid category', () => {
+  const { nodule } = scene();
+  const review = (p: number, type: 'solid' | 'ground-glass' | 'part-solid') =>
+    withGuidelinesOne({ ...nodule, type, typeProbabilities: type === 'ground-glass' ? [0.1, p, 0.9 - p] : [0.9 - p, p, 0.1] }, 1);
+  const flagged = review(PART_SOLID_REVIEW_PROBABILITY, 'solid');
+  const asPartSolid = withGuidelinesOne({ ...nodule, type: 'part-solid' }, 1);
+  const w = flagged.warnings.find((x) => x.startsWith('possibly part-solid'));
+  assert.ok(w, `warnings ${flagged.warnings}`);
+  assert.ok(w.includes(`Lung-RADS ${asPartSolid.lungRads!.category} (${asPartSolid.lungRads!.reason})`), w);
+  assert.match(flagged.lungRads!.reason, /^solid/);
+  assert.ok(review(PART_SOLID_REVIEW_PROBABILITY, 'ground-glass').warnings.some((x) => x.startsWith('possibly part-solid')));
+  assert.ok(!review(PART_SOLID_REVIEW_PROBABILITY - 0.01, 'solid').warnings.some((x) => x.startsWith('possibly part-solid')));
+  assert.ok(!review(0.7, 'part-solid').warnings.some((x) => x.startsWith('possibly part-solid')));
 });
 
 test('without heads: no categories, and a warning that says why', () => {
