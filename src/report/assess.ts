@@ -22,9 +22,9 @@ export type ReportedNodule = NoduleResult & {
  * A nodule typed solid or ground-glass whose part-solid probability reaches this level gets a
  * warning with the category it would have as part-solid. The type head rarely calls part-solid
  * (LIDC's part-solid label is not separable from its features, docs/report.md). In its per-fold
- * cross-validation (4 folds, 642 held-out nodules, scripts/classify/cv-heads.ts) the type called
- * none of the 19 part-solid nodules part-solid. This level flags 14 of them, and 85 of 562 solid
- * nodules (15%).
+ * cross-validation (5 folds, 802 held-out nodules, scripts/classify/cv-heads.ts) the type called
+ * 3 of the 24 part-solid nodules part-solid. This level flags 15 of the other 21, and 110 of 702
+ * solid nodules (16%).
  */
 export const PART_SOLID_REVIEW_PROBABILITY = 0.12;
 
