@@ -31,6 +31,12 @@ export interface AugmentConfig {
   /** Normalised intensities become x * (1 + a) + b, a in +-intensityScale, b in +-intensityShift. */
   intensityScale: number;
   intensityShift: number;
+  /**
+   * With this probability, the patch is centred on a random voxel of the nodule (any slice's)
+   * instead of the crop's centre: a click or a detector's candidate is rarely at the nodule's
+   * centre, and a network that only ever saw centred nodules loses the rest of the nodule.
+   */
+  shiftOnNoduleProb: number;
 }
 
 export const DEFAULT_AUGMENT: AugmentConfig = {
@@ -41,6 +47,7 @@ export const DEFAULT_AUGMENT: AugmentConfig = {
   zoomRange: [0.9, 1.1],
   intensityScale: 0.1,
   intensityShift: 0.05,
+  shiftOnNoduleProb: 0,
 };
 
 export interface SliceBatch {
@@ -93,6 +100,7 @@ export class SliceDataset {
   private readonly cache: boolean;
   private readonly baseImage: Array<Float32Array | undefined> = [];
   private readonly baseMask: Array<Uint8Array | undefined> = [];
+  private readonly footprints: Array<Int32Array | undefined> = [];
   private readonly baseTarget: Array<Float32Array | undefined> = [];
   private readonly permutations = new Map<string, Int32Array>();
 
@@ -152,15 +160,25 @@ export class SliceDataset {
       let A: Affine2 = [1, 0, 0, 1];
       let jitterScale = 0;
       let jitterShift = 0;
+      let centre = cropCentreVoxel(c.image.dims);
+      let shifted = false;
       if (this.augment && seed !== null) {
         const rng = mulberry32(mixSeed(seed, s));
         const drawn = drawAugment(this.augment, rng);
         A = drawn.A;
         jitterScale = drawn.jitterScale;
         jitterShift = drawn.jitterShift;
+        if (drawn.shiftPick !== null) {
+          const at = this.footprintOf(ci);
+          if (at.length) {
+            const i = at[Math.min(at.length - 1, Math.floor(drawn.shiftPick * at.length))]!;
+            centre = [i % nx, Math.floor(i / nx), centre[2]];
+            shifted = true;
+          }
+        }
       }
       const area = c.sliceAreaMm2[z]!;
-      const perm = this.cache ? this.permutation(A) : null;
+      const perm = this.cache && !shifted ? this.permutation(A) : null;
       if (perm) {
         // A is a flip/turn: the patch is the cached unaugmented one, permuted; jitter is linear.
         const bi = this.baseImageOf(ci);
@@ -176,7 +194,7 @@ export class SliceDataset {
         if (bt) for (let p = 0; p < plane; p++) out.target[b * plane + p] = bt[z * plane + perm[p]!]!;
         else for (let p = 0; p < plane; p++) out.target[b * plane + p] = out.mask[b * plane + p]!;
       } else {
-        const map = planeMap(cropCentreVoxel(c.image.dims), c.image.spacingMm, this.config, A);
+        const map = planeMap(centre, c.image.spacingMm, this.config, A);
         const im = intensityMap(this.config.normalisation, jitterScale, jitterShift);
         sampleImage(c.image.data, nx, ny, stackSlices(z, nz, C), map, P, im, out.image, b * C * plane);
         sampleMask(c.mask, nx, ny, z, map, P, out.mask, b * plane, !(area > 0));
@@ -189,6 +207,19 @@ export class SliceDataset {
       out.caseIndex[b] = ci;
       out.slice[b] = z;
     }
+    return out;
+  }
+
+  /** The in-plane positions (x + nx * y) of case ci's nodule voxels, over all slices, one per voxel; made once. */
+  private footprintOf(ci: number): Int32Array {
+    const cached = this.footprints[ci];
+    if (cached) return cached;
+    const c = this.cases[ci]!;
+    const plane = c.image.dims[0] * c.image.dims[1];
+    const at: number[] = [];
+    for (let i = 0; i < c.mask.length; i++) if (c.mask[i]) at.push(i % plane);
+    const out = Int32Array.from(at);
+    this.footprints[ci] = out;
     return out;
   }
 
@@ -277,7 +308,10 @@ export class SliceDataset {
 }
 
 /** Draws one sample's augmentation, in a fixed order so streams stay reproducible. */
-export function drawAugment(cfg: AugmentConfig, rng: Rng): { A: Affine2; jitterScale: number; jitterShift: number } {
+export function drawAugment(
+  cfg: AugmentConfig,
+  rng: Rng,
+): { A: Affine2; jitterScale: number; jitterShift: number; shiftPick: number | null } {
   const flipX = cfg.flip && rng() < 0.5;
   const flipY = cfg.flip && rng() < 0.5;
   const turns = cfg.rot90 ? Math.floor(rng() * 4) : 0;
@@ -295,5 +329,7 @@ export function drawAugment(cfg: AugmentConfig, rng: Rng): { A: Affine2; jitterS
   const k = 1 / zoom;
   // R(angle) * diag(fx, fy) / zoom
   const A: Affine2 = [cos * fx * k, -sin * fy * k, sin * fx * k, cos * fy * k];
-  return { A, jitterScale, jitterShift };
+  // Drawn last and only when enabled, so that the streams of configs without it are unchanged.
+  const shiftPick = cfg.shiftOnNoduleProb > 0 && rng() < cfg.shiftOnNoduleProb ? rng() : null;
+  return { A, jitterScale, jitterShift, shiftPick };
 }

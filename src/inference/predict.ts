@@ -80,6 +80,8 @@ export interface CropSegmentation {
   /** Size-class probabilities per axial slice [Z, K] (null without a classifier). */
   classProbs: Float32Array | null;
   numClasses: number;
+  /** Where the patches were centred (voxels): the prompt, or the nodule found near it (recentreMm). */
+  centreVoxel: Vec3;
 }
 
 export interface SegmentCropOptions extends PredictOptions {
@@ -90,6 +92,12 @@ export interface SegmentCropOptions extends PredictOptions {
   keepPromptComponent?: boolean;
   /** Then cut that component where it narrows to a waist and widens again along z (default true). */
   trimAtConstriction?: boolean;
+  /**
+   * When the nodule found lies more than this far (mm, in-plane) from the prompt, segment again
+   * with the patches centred on it (default: never). The network was trained on patches centred
+   * on the nodule, and a click or a detector's candidate is rarely at its centre.
+   */
+  recentreMm?: number;
 }
 
 /**
@@ -112,6 +120,35 @@ export function segmentVolume(
   slice: SliceConfig,
   options: SegmentCropOptions = {},
 ): CropSegmentation {
+  const first = segmentOnce(model, volume, slice, options);
+  if (options.recentreMm === undefined || options.keepPromptComponent === false) return first;
+  const prompt = first.centreVoxel;
+  const centroid = maskCentroid(first.mask.data, volume.dims);
+  if (!centroid) return first;
+  const [sx, sy] = volume.spacingMm;
+  const offMm = Math.hypot((centroid[0] - prompt[0]) * sx, (centroid[1] - prompt[1]) * sy);
+  if (offMm <= options.recentreMm) return first;
+  return segmentOnce(model, volume, slice, { ...options, centreVoxel: centroid });
+}
+
+/** The centroid (voxels) of a mask's foreground, or null when it is empty. */
+export function maskCentroid(mask: ArrayLike<number>, dims: Vec3): Vec3 | null {
+  const [nx, ny] = dims;
+  let n = 0,
+    x = 0,
+    y = 0,
+    z = 0;
+  for (let i = 0; i < mask.length; i++) {
+    if (!mask[i]) continue;
+    n++;
+    x += i % nx;
+    y += Math.floor(i / nx) % ny;
+    z += Math.floor(i / (nx * ny));
+  }
+  return n ? [x / n, y / n, z / n] : null;
+}
+
+function segmentOnce(model: SegmentationNetwork, volume: Volume, slice: SliceConfig, options: SegmentCropOptions): CropSegmentation {
   const grid = sliceGrid(volume, slice, options.centreVoxel);
   const x = volumeToSlices(grid);
   const pred = predictSlices(model, x.input, x.shape, options);
@@ -120,5 +157,11 @@ export function segmentVolume(
   let mask: Uint8Array = new Uint8Array(probability.data.length);
   for (let i = 0; i < mask.length; i++) mask[i] = probability.data[i]! > threshold ? 1 : 0;
   if (options.keepPromptComponent !== false) mask = cutAtPrompt(mask, volume, grid.centreVoxel, options.trimAtConstriction !== false);
-  return { mask: volume.withData(mask, 'SEG'), probability, classProbs: pred.classProbs, numClasses: pred.numClasses };
+  return {
+    mask: volume.withData(mask, 'SEG'),
+    probability,
+    classProbs: pred.classProbs,
+    numClasses: pred.numClasses,
+    centreVoxel: [...grid.centreVoxel] as Vec3,
+  };
 }

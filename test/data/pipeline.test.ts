@@ -38,6 +38,7 @@ const DEFAULT_AUGMENT_FOR_TEST: AugmentConfig = {
   zoomRange: [0.9, 1.1],
   intensityScale: 0.1,
   intensityShift: 0.05,
+  shiftOnNoduleProb: 0,
 };
 const NONE: AugmentConfig = {
   flip: false,
@@ -47,6 +48,7 @@ const NONE: AugmentConfig = {
   zoomRange: [1, 1],
   intensityScale: 0,
   intensityShift: 0,
+  shiftOnNoduleProb: 0,
 };
 
 test('data root honours NODULESEG_DATA', () => {
@@ -273,6 +275,38 @@ test('lidc-crops pipeline: decode, bins, shapes, labels, augmentation, inference
     assert.ok(det > 1 / 1.1 ** 2 - 1e-9 && det < 1 / 0.9 ** 2 + 1e-9);
   });
 
+  await t.test('patches shifted onto the nodule: the same nodule, off the centre; other streams unchanged', () => {
+    // Without the shift, the draws are those of before it existed (it is drawn last, only when on).
+    const before = drawAugment(DEFAULT_AUGMENT_FOR_TEST, mulberry32(9));
+    const withOption = drawAugment({ ...DEFAULT_AUGMENT_FOR_TEST, shiftOnNoduleProb: 1 }, mulberry32(9));
+    assert.deepEqual(withOption.A, before.A);
+    assert.equal(before.shiftPick, null);
+    assert.ok(withOption.shiftPick !== null && withOption.shiftPick >= 0 && withOption.shiftPick < 1);
+    const plain = new SliceDataset({ cases: train, slice: DEFAULT_SLICE_CONFIG, sizeBins: data.sizeBins });
+    const shifted = new SliceDataset({
+      cases: train,
+      slice: DEFAULT_SLICE_CONFIG,
+      sizeBins: data.sizeBins,
+      augment: { ...NONE, shiftOnNoduleProb: 1 },
+    });
+    const idx = Array.from({ length: 400 }, (_, i) => (i * 37) % plain.length).filter((i) => plain.batch([i]).presence[0] === 1);
+    const a = plain.batch(idx);
+    const b = shifted.batch(idx, 11);
+    assert.deepEqual(b.sizeClass, a.sizeClass);
+    const h = (P - 1) / 2;
+    let moved = 0,
+      sameArea = 0;
+    for (let n = 0; n < idx.length; n++) {
+      const [areaA] = centroidOf(a.mask.subarray(n * P * P, (n + 1) * P * P), P);
+      const [areaB, cx, cy] = centroidOf(b.mask.subarray(n * P * P, (n + 1) * P * P), P);
+      if (Math.hypot(cx - h, cy - h) > 1) moved++;
+      if (Math.abs(areaB - areaA) <= 0.1 * areaA + 2) sameArea++;
+    }
+    assert.ok(moved > 0.5 * idx.length, `${moved} of ${idx.length} masks off the centre`);
+    assert.ok(sameArea > 0.9 * idx.length, `${sameArea} of ${idx.length} masks of the same area`);
+    assert.deepEqual(shifted.batch(idx, 11).image, b.image);
+  });
+
   await t.test('the cached path (flips, turns, no augmentation) equals direct resampling', () => {
     const aug: AugmentConfig = { ...DEFAULT_AUGMENT_FOR_TEST };
     for (const k of [1, 3]) {
@@ -387,4 +421,18 @@ function diceOf(a: ArrayLike<number>, b: ArrayLike<number>): number {
     sb += b[i]! ? 1 : 0;
   }
   return (2 * inter) / (sa + sb);
+}
+
+/** Pixel count and centroid (u, v) of a P x P mask. */
+function centroidOf(m: ArrayLike<number>, P: number): [number, number, number] {
+  let n = 0,
+    u = 0,
+    v = 0;
+  for (let i = 0; i < P * P; i++) {
+    if (!m[i]) continue;
+    n++;
+    u += i % P;
+    v += Math.floor(i / P);
+  }
+  return n ? [n, u / n, v / n] : [0, Number.NaN, Number.NaN];
 }
