@@ -20,9 +20,12 @@ import { setNumThreads } from '../tensor/index.ts';
 import {
   benchmarkCrops,
   cropRowsCsv,
+  describeClickMode,
   groupSummaries,
   groupTableMarkdown,
+  parseClickMode,
   summariseGroup,
+  type ClickMode,
   type CropBenchmarkRow,
 } from '../eval/benchmark.ts';
 import { readReaderIndex } from '../eval/readers.ts';
@@ -75,7 +78,25 @@ function selectCrops(
   return { cases: limit !== undefined ? cases.slice(0, limit) : cases, what };
 }
 
-function runCrops(modelPath: string, cases: readonly CropCase[], tta: boolean, label: string, threshold?: number): CropBenchmarkRow[] {
+const CENTRE: ClickMode = { kind: 'centre' };
+
+function clickArg(text: string): ClickMode {
+  const c = parseClickMode(text);
+  if (!c) throw new UserError(`--click: expected centre, on-nodule or an offset such as 2mm, got "${text}"`);
+  return c;
+}
+
+/** The table's first line says where the benchmark clicked, unless at the centre. */
+const clickNote = (c: ClickMode) => (c.kind === 'centre' ? '' : `, clicked ${describeClickMode(c)}`);
+
+function runCrops(
+  modelPath: string,
+  cases: readonly CropCase[],
+  tta: boolean,
+  label: string,
+  threshold: number | undefined,
+  click: ClickMode,
+): CropBenchmarkRow[] {
   const { model, info } = loadModel(modelPath);
   const dir = lidcCropsDir();
   const progress = makeProgress();
@@ -85,6 +106,7 @@ function runCrops(modelPath: string, cases: readonly CropCase[], tta: boolean, l
     readerIndex: readReaderIndex(dir),
     flipTta: tta,
     ...(threshold !== undefined ? { threshold } : {}),
+    click,
     onCase: (d) => progress.update(d),
   });
   progress.stop();
@@ -113,16 +135,22 @@ export function register(program: Command): void {
     .option('--md <file>', 'write the grouped table (markdown)')
     .option('--tta', 'average over flipped inputs')
     .option('--threshold <p>', "probability threshold (default: the model's)", probabilityArg('--threshold'))
+    .option(
+      '--click <where>',
+      "where the prompt is: centre (the readers' centre), on-nodule (a random voxel of the readers' 50% consensus) or an in-plane offset from the centre such as 2mm",
+      clickArg,
+      CENTRE,
+    )
     .option('--threads <n>', 'intra-op threads (default: all cores)', nonNegativeIntArg('--threads'))
-    .action((opts: Common & { split: string; fold?: string; foldSeed: number; limit?: number }) => {
+    .action((opts: Common & { split: string; fold?: string; foldSeed: number; limit?: number; click: ClickMode }) => {
       checkOutputs(opts, [opts.model, lidcCropsDir()]);
       if (opts.threads) setNumThreads(opts.threads);
       if (!existsSync(opts.model)) throw new UserError(`${opts.model}: no such model file`);
       requireData(lidcCropsDir());
       const { cases, what } = selectCrops(opts.split, opts.fold, opts.foldSeed, opts.limit);
       if (cases.length === 0) throw new UserError(`${what}: no crops`);
-      const rows = runCrops(opts.model, cases, opts.tta ?? false, 'segmenting crops', opts.threshold);
-      const md = `${cases.length} nodules of ${what}, model ${opts.model}\n\n${groupTableMarkdown(groupSummaries(rows))}`;
+      const rows = runCrops(opts.model, cases, opts.tta ?? false, 'segmenting crops', opts.threshold, opts.click);
+      const md = `${cases.length} nodules of ${what}, model ${opts.model}${clickNote(opts.click)}\n\n${groupTableMarkdown(groupSummaries(rows))}`;
       if (opts.csv) writeFileAtomic(opts.csv, cropRowsCsv(rows));
       if (opts.md) writeFileAtomic(opts.md, md);
       process.stdout.write(md);
@@ -141,8 +169,14 @@ export function register(program: Command): void {
     .option('--md <file>', 'write the tables (markdown)')
     .option('--tta', 'average over flipped inputs')
     .option('--threshold <p>', "probability threshold (default: the model's)", probabilityArg('--threshold'))
+    .option(
+      '--click <where>',
+      "where the prompt is: centre (the readers' centre), on-nodule (a random voxel of the readers' 50% consensus) or an in-plane offset from the centre such as 2mm",
+      clickArg,
+      CENTRE,
+    )
     .option('--threads <n>', 'intra-op threads (default: all cores)', nonNegativeIntArg('--threads'))
-    .action((opts: Omit<Common, 'model'> & { models: string; folds: number; foldSeed: number; only?: string }) => {
+    .action((opts: Omit<Common, 'model'> & { models: string; folds: number; foldSeed: number; only?: string; click: ClickMode }) => {
       if (!opts.models.includes('{fold}')) throw new UserError(`--models: the pattern must contain {fold}, got "${opts.models}"`);
       if (opts.folds < 2) throw new UserError(`--folds: expected at least 2, got ${opts.folds}`);
       const folds = opts.only === undefined ? Array.from({ length: opts.folds }, (_, i) => i) : parseFoldList(opts.only, opts.folds);
@@ -157,7 +191,7 @@ export function register(program: Command): void {
       let csv = '';
       for (const i of folds) {
         const held = foldSplit(all, opts.folds, i, opts.foldSeed).heldOut;
-        const rows = runCrops(paths.get(i)!, held, opts.tta ?? false, `fold ${i + 1}/${opts.folds}`, opts.threshold);
+        const rows = runCrops(paths.get(i)!, held, opts.tta ?? false, `fold ${i + 1}/${opts.folds}`, opts.threshold, opts.click);
         perFold.push(rows);
         const part = cropRowsCsv(rows, { fold: String(i + 1) });
         csv += csv === '' ? part : part.slice(part.indexOf('\n') + 1);
@@ -170,7 +204,7 @@ export function register(program: Command): void {
         return `${m.toFixed(3)} ± ${sd.toFixed(3)} (${v.map((x) => x.toFixed(3)).join(', ')})`;
       };
       const md =
-        `${opts.folds}-fold cross-validation over lidc-crops train + val (${folds.length === opts.folds ? 'all folds' : `folds ${folds.map((i) => i + 1).join(', ')} of ${opts.folds} only`}: ${pooled.length} held-out nodules, fold seed ${opts.foldSeed}), models ${opts.models}\n\n` +
+        `${opts.folds}-fold cross-validation over lidc-crops train + val (${folds.length === opts.folds ? 'all folds' : `folds ${folds.map((i) => i + 1).join(', ')} of ${opts.folds} only`}: ${pooled.length} held-out nodules, fold seed ${opts.foldSeed}), models ${opts.models}${clickNote(opts.click)}\n\n` +
         `Per fold (mean ± sd over folds, then each fold): Dice vs union ${spread((g) => g.diceUnion)}; vs 50% consensus ${spread((g) => g.diceConsensus)}; vs each reader ${spread((g) => g.diceReaders)}\n\n` +
         `Pooled over the folds:\n\n${groupTableMarkdown(groupSummaries(pooled))}`;
       if (opts.csv) writeFileAtomic(opts.csv, csv);

@@ -10,6 +10,8 @@ import type { ModelInfo } from '../models/io.ts';
 import type { SegmentationNetwork } from '../models/types.ts';
 import { sizeGroupOf, touchesPleura, type SizeGroup } from './groups.ts';
 import { maskOverlap } from '../metrics/segmentation.ts';
+import { mulberry32 } from '../data/prng.ts';
+import type { Vec3 } from '../io/volume.ts';
 import { agreementMask, diceOf, panelAgreement, readerLevel, readReaderMasks, MIN_READER_UNION_DICE, type ReaderInfo } from './readers.ts';
 
 export { MIN_READER_UNION_DICE };
@@ -41,6 +43,62 @@ export interface CropBenchmarkOptions extends SegmentOptions {
   cropsDir: string | null;
   readerIndex: Map<string, ReaderInfo>;
   onCase?: (done: number, total: number) => void;
+  /** Where the prompt is (default: the crop's centre, which is the nodule's). */
+  click?: ClickMode;
+}
+
+/**
+ * Where the benchmark clicks: the crop's centre; a voxel drawn at random inside the readers' 50%
+ * consensus (the union without reader masks), as a radiologist clicks anywhere on the nodule;
+ * or the centre moved `offsetMm` in-plane in a random direction, as a detector's candidate is
+ * off. The draws depend on the crop's id alone, so two models are clicked at the same places.
+ */
+export type ClickMode = { kind: 'centre' } | { kind: 'on-nodule' } | { kind: 'offset'; offsetMm: number };
+
+/** Parses --click: centre, on-nodule, or an offset such as 2mm. */
+export function parseClickMode(text: string): ClickMode | null {
+  if (text === 'centre' || text === 'center') return { kind: 'centre' };
+  if (text === 'on-nodule') return { kind: 'on-nodule' };
+  const m = /^(\d+(?:\.\d+)?)\s*mm$/.exec(text);
+  return m ? { kind: 'offset', offsetMm: Number(m[1]) } : null;
+}
+
+export function describeClickMode(c: ClickMode): string {
+  return c.kind === 'centre'
+    ? "at the crop's centre"
+    : c.kind === 'on-nodule'
+      ? "at a random voxel of the readers' 50% consensus"
+      : `${c.offsetMm} mm from the crop's centre in-plane, in a random direction`;
+}
+
+/** FNV-1a of a string: a seed per crop that does not depend on the order of the cases. */
+function idSeed(id: string): number {
+  let h = 0x811c9dc5;
+  for (let i = 0; i < id.length; i++) h = Math.imul(h ^ id.charCodeAt(i), 0x01000193) >>> 0;
+  return h;
+}
+
+/** The voxel the benchmark clicks on a crop. */
+export function clickVoxel(c: CropCase, mode: ClickMode, readerMasks: readonly Uint8Array[]): Vec3 {
+  const [nx, ny, nz] = c.image.dims;
+  const centre: Vec3 = [(nx - 1) / 2, (ny - 1) / 2, (nz - 1) / 2];
+  const rng = mulberry32(idSeed(c.id));
+  if (mode.kind === 'centre') return centre;
+  if (mode.kind === 'offset') {
+    const angle = rng() * 2 * Math.PI;
+    const [sx, sy] = c.image.spacingMm;
+    return [centre[0] + (mode.offsetMm * Math.cos(angle)) / sx, centre[1] + (mode.offsetMm * Math.sin(angle)) / sy, centre[2]];
+  }
+  const target = readerMasks.length ? agreementMask(readerMasks, 0.5) : c.mask;
+  let n = 0;
+  for (let i = 0; i < target.length; i++) n += target[i] ? 1 : 0;
+  if (n === 0) return centre;
+  let k = Math.floor(rng() * n);
+  for (let i = 0; i < target.length; i++) {
+    if (!target[i]) continue;
+    if (k-- === 0) return [i % nx, Math.floor(i / nx) % ny, Math.floor(i / (nx * ny))];
+  }
+  return centre;
 }
 
 /**
@@ -88,8 +146,10 @@ export function benchmarkCrops(
 ): CropBenchmarkRow[] {
   const rows: CropBenchmarkRow[] = [];
   cases.forEach((c, i) => {
-    const { seg } = segmentCrop(model, info, c.image, options);
-    rows.push(scoreCrop(c, seg.mask.data, usableReaderMasks(options.cropsDir, options.readerIndex, c)));
+    const readers = usableReaderMasks(options.cropsDir, options.readerIndex, c);
+    const prompt = options.click && options.click.kind !== 'centre' ? clickVoxel(c, options.click, readers) : undefined;
+    const { seg } = segmentCrop(model, info, c.image, options, prompt);
+    rows.push(scoreCrop(c, seg.mask.data, readers));
     options.onCase?.(i + 1, cases.length);
   });
   return rows;

@@ -99,14 +99,18 @@ export function promptCropSize(volume: Volume, info: ModelInfo, prompt?: NoduleP
   return [Math.ceil(widthMm / sx) + 2, Math.ceil(widthMm / sy) + 2, Math.max(1, 2 * halfZ + 1)];
 }
 
-/** Segments the nodule at the centre of a crop; the mask is on the crop's grid. */
+/**
+ * Segments the nodule of a crop, at its centre or at `promptVoxel` (a click elsewhere on it, as
+ * `benchmark --click` measures); the mask is on the crop's grid.
+ */
 export function segmentCrop(
   model: SegmentationNetwork,
   info: ModelInfo,
   crop: Volume,
   options: SegmentOptions = {},
+  promptVoxel?: Vec3,
 ): { seg: CropSegmentation; nodule: NoduleResult } {
-  const centre: Vec3 = [(crop.dims[0] - 1) / 2, (crop.dims[1] - 1) / 2, (crop.dims[2] - 1) / 2];
+  const centre: Vec3 = promptVoxel ?? [(crop.dims[0] - 1) / 2, (crop.dims[1] - 1) / 2, (crop.dims[2] - 1) / 2];
   const seg = segmentVolume(model, crop, info.slice, {
     threshold: options.threshold ?? info.threshold,
     flipTta: options.flipTta,

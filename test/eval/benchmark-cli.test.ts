@@ -15,9 +15,11 @@ test('benchmark: folds, crops and scans from the command line; bad arguments end
   const csv = join(d, 'rows.csv'),
     md = join(d, 'table.md');
   const scan0001 = join(lidcScansDir(), 'LIDC-IDRI-0001');
-  const [folds, crops, scans, badPrompt, overModel, badFold, noModel] = runCliBatch([
+  const [folds, crops, clicked, badClick, scans, badPrompt, overModel, badFold, noModel] = runCliBatch([
     ['benchmark', 'folds', '--folds', '5'],
     ['benchmark', 'crops', '--split', 'val', '--limit', '3', '--csv', csv, '--md', md, '--threads', '1'],
+    ['benchmark', 'crops', '--split', 'val', '--limit', '2', '--click', 'on-nodule', '--threads', '1'],
+    ['benchmark', 'crops', '--limit', '1', '--click', '2cm'],
     ['benchmark', 'scans', scan0001, '--prompts', 'point', '--threads', '1'],
     ['benchmark', 'scans', scan0001, '--prompts', 'click'],
     ['benchmark', 'crops', '--limit', '1', '--csv', DEFAULT_MODEL],
@@ -31,10 +33,13 @@ test('benchmark: folds, crops and scans from the command line; bad arguments end
   assert.match(crops!.stdout, /\| type: solid \|/);
   assert.equal(readFileSync(csv, 'utf8').trim().split('\n').length, 4);
   assert.ok(existsSync(md));
+  assert.equal(clicked!.code, 0, clicked!.stderr);
+  assert.match(clicked!.stdout, /2 nodules of lidc-crops val, model .*, clicked at a random voxel of the readers' 50% consensus/);
   assert.equal(scans!.code, 0, scans!.stderr);
   assert.match(scans!.stdout, /\| LIDC-IDRI-0001 \| 1 \| 4 \| point \|/);
   for (const [r, what] of [
     [badPrompt, /--prompts: expected point, box/],
+    [badClick, /--click: expected centre, on-nodule or an offset/],
     [overModel, /an output may not overwrite an input/],
     [badFold, /--fold: expected i\/k/],
     [noModel, /no such model file/],

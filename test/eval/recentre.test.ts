@@ -13,6 +13,8 @@ const diceOf = (p: ArrayLike<number>, g: ArrayLike<number>) => {
 };
 import type { ModelConfig } from '../../src/models/config.ts';
 import type { SegmentationOutput } from '../../src/models/types.ts';
+import { clickVoxel, parseClickMode } from '../../src/eval/benchmark.ts';
+import type { CropCase } from '../../src/data/crops.ts';
 
 /**
  * A stand-in for a network trained on centred nodules only: it marks dense pixels (over -300 HU)
@@ -86,4 +88,26 @@ test('a click at the edge of a nodule is segmented again centred on what was fou
   // Without the prompt's component there is no "nodule found" to centre on.
   const raw = segmentVolume(model, volume, slice, { threshold: 0.5, centreVoxel: edge, recentreMm: 1, keepPromptComponent: false });
   assert.deepEqual(raw.centreVoxel, edge);
+});
+
+test('benchmark clicks: parsed from --click, drawn per crop id, inside the consensus or at the offset', () => {
+  assert.deepEqual(parseClickMode('centre'), { kind: 'centre' });
+  assert.deepEqual(parseClickMode('on-nodule'), { kind: 'on-nodule' });
+  assert.deepEqual(parseClickMode('2.5mm'), { kind: 'offset', offsetMm: 2.5 });
+  assert.equal(parseClickMode('2cm'), null);
+  const { volume, truth } = sphereScan();
+  const crop = { id: 'LIDC-IDRI-9999_R_1', image: volume, mask: truth } as unknown as CropCase;
+  const centre: Vec3 = [39.5, 39.5, 14.5];
+  assert.deepEqual(clickVoxel(crop, { kind: 'centre' }, []), centre);
+  const off = clickVoxel(crop, { kind: 'offset', offsetMm: 4 }, []);
+  assert.ok(Math.abs(Math.hypot(off[0] - centre[0], off[1] - centre[1]) - 4) < 1e-9 && off[2] === centre[2], String(off));
+  // Three readers whose 50% consensus (2 of 3) is half the union: the click lands in it.
+  const half = Uint8Array.from(truth, (v, i) => (v && i % 80 < 40 ? 1 : 0));
+  for (const id of ['a', 'b', 'c', 'd', 'e']) {
+    const c = { ...crop, id } as CropCase;
+    const [x, y, z] = clickVoxel(c, { kind: 'on-nodule' }, [truth, half, half]);
+    assert.equal(half[x + 80 * (y + 80 * z)], 1, `${id}: ${[x, y, z]}`);
+    // The same crop is clicked at the same place every time, whatever else ran before.
+    assert.deepEqual(clickVoxel(c, { kind: 'on-nodule' }, [truth, half, half]), [x, y, z]);
+  }
 });
