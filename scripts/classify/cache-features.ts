@@ -14,7 +14,6 @@ import { segmentCrop } from '../../src/inference/index.ts';
 import { setNumThreads } from '../../src/tensor/index.ts';
 import { asJointNet, noduleFeatures } from '../../src/classify/features.ts';
 import { writeFileAtomic } from '../../src/io/atomic.ts';
-import type { Vec3 } from '../../src/io/volume.ts';
 
 const { values } = parseArgs({
   options: {
@@ -35,9 +34,8 @@ const rows: unknown[] = [];
 const t0 = Date.now();
 for (const [n, c] of crops.entries()) {
   const { seg, nodule } = segmentCrop(model, info, c.image);
-  const dims = c.image.dims;
-  const centre: Vec3 = [(dims[0] - 1) / 2, (dims[1] - 1) / 2, (dims[2] - 1) / 2];
-  const f = noduleFeatures(joint, info.slice, c.image, seg.mask.data, centre);
+  // Where segment reads the features: the patches' centre, moved onto the nodule when it was found off the centre.
+  const f = noduleFeatures(joint, info.slice, c.image, seg.mask.data, seg.centreVoxel);
   const m = nodule.measures;
   const r = meta.get(c.id)!;
   rows.push({
