@@ -10,11 +10,10 @@
  *   node --import tsx scripts/analysis/cv-click.ts --folds 1,2 --models 'runs/cv-ggo-{fold}/best.safetensors' --threshold 0.4 [--json runs/cv-click.json]
  */
 import { parseArgs } from 'node:util';
-import { agreementMask, foldSplit, lidcCropsDir, loadCrops, readReaderIndex } from '../../src/data/index.ts';
-import { mulberry32, mixSeed } from '../../src/data/prng.ts';
+import { foldSplit, lidcCropsDir, loadCrops, readReaderIndex } from '../../src/data/index.ts';
 import { loadModel } from '../../src/models/index.ts';
 import { setNumThreads } from '../../src/tensor/index.ts';
-import { scoreCrop, summariseGroup, usableReaderMasks, type CropBenchmarkRow } from '../../src/eval/benchmark.ts';
+import { clickVoxel, scoreCrop, summariseGroup, usableReaderMasks, type CropBenchmarkRow } from '../../src/eval/benchmark.ts';
 import { segmentVolume } from '../../src/inference/predict.ts';
 import { writeFileAtomic } from '../../src/io/atomic.ts';
 import type { Vec3 } from '../../src/io/volume.ts';
@@ -25,7 +24,6 @@ const { values } = parseArgs({
     models: { type: 'string', default: 'runs/cv-ggo-{fold}/best.safetensors' },
     threshold: { type: 'string', default: '0.4' },
     json: { type: 'string' },
-    seed: { type: 'string', default: '1' },
     // segment again centred on the nodule found when it lies further than this (mm) from the click
     recentre: { type: 'string' },
     threads: { type: 'string', default: '1' },
@@ -33,23 +31,10 @@ const { values } = parseArgs({
 });
 setNumThreads(Number(values.threads));
 const THRESHOLD = Number(values.threshold);
-const SEED = Number(values.seed);
 const RECENTRE_MM = values.recentre === undefined ? undefined : Number(values.recentre);
 
 type Mode = 'centre' | 'on the nodule' | '2 mm off' | '4 mm off';
 const MODES: Mode[] = ['centre', 'on the nodule', '2 mm off', '4 mm off'];
-
-/** A voxel drawn uniformly among the mask's voxels. */
-function randomVoxelOf(mask: Uint8Array, dims: Vec3, rng: () => number): Vec3 | null {
-  const idx: number[] = [];
-  mask.forEach((v, i) => {
-    if (v) idx.push(i);
-  });
-  if (!idx.length) return null;
-  const i = idx[Math.floor(rng() * idx.length)]!;
-  const [nx, ny] = dims;
-  return [i % nx, Math.floor(i / nx) % ny, Math.floor(i / (nx * ny))];
-}
 
 const all = loadCrops();
 const dir = lidcCropsDir();
@@ -64,22 +49,13 @@ for (const f of folds) {
   const held = foldSplit(all, 5, f - 1, 1).heldOut;
   const t0 = Date.now();
   held.forEach((c, k) => {
-    const rng = mulberry32(mixSeed(SEED, f * 10000 + k));
-    const [nx, ny, nz] = c.image.dims;
-    const centre: Vec3 = [(nx - 1) / 2, (ny - 1) / 2, (nz - 1) / 2];
     const readers = usableReaderMasks(dir, readerIndex, c);
-    const target = readers.length ? agreementMask(readers, 0.5) : c.mask;
-    const angle = rng() * 2 * Math.PI;
-    const off = (mm: number): Vec3 => [
-      centre[0] + (mm * Math.cos(angle)) / c.image.spacingMm[0],
-      centre[1] + (mm * Math.sin(angle)) / c.image.spacingMm[1],
-      centre[2],
-    ];
+    // The clicks of `benchmark --click`, drawn per crop id.
     const clicks: Record<Mode, Vec3> = {
-      centre,
-      'on the nodule': randomVoxelOf(target, c.image.dims, rng) ?? centre,
-      '2 mm off': off(2),
-      '4 mm off': off(4),
+      centre: clickVoxel(c, { kind: 'centre' }, readers),
+      'on the nodule': clickVoxel(c, { kind: 'on-nodule' }, readers),
+      '2 mm off': clickVoxel(c, { kind: 'offset', offsetMm: 2 }, readers),
+      '4 mm off': clickVoxel(c, { kind: 'offset', offsetMm: 4 }, readers),
     };
     for (const mode of MODES) {
       const seg = segmentVolume(model, c.image, info.slice, {

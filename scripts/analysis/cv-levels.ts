@@ -83,7 +83,8 @@ for (const f of folds) {
         centre,
       );
     const voxelMm3 = c.image.spacingMm[0] * c.image.spacingMm[1] * c.image.spacingMm[2];
-    const refVoxels = maskAt(REFERENCE_LEVEL).reduce((s, v) => s + v, 0);
+    const refMask = maskAt(REFERENCE_LEVEL);
+    const refVoxels = refMask.reduce((s, v) => s + v, 0);
     const levels = LEVELS.map((level) => {
       const r = scoreCrop(c, maskAt(level), readers);
       return {
@@ -94,7 +95,7 @@ for (const f of folds) {
         predictedVoxels: r.predictedVoxels,
       };
     });
-    const first = scoreCrop(c, maskAt(REFERENCE_LEVEL), readers);
+    const first = scoreCrop(c, refMask, readers);
     out.push({
       id: c.id,
       fold: f,

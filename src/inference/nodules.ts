@@ -76,8 +76,8 @@ export interface SegmentOptions {
 /**
  * A point (or a crop's centre) whose nodule is found more than this far (mm, in-plane) from it is
  * segmented again with the patches centred on that nodule. The network only saw centred nodules
- * in training; on the cross-validation folds 1-2, a click anywhere on the nodule lost 0.021 of
- * Dice against the union in one pass and 0.003 with this second one (scripts/analysis/cv-click.ts).
+ * in training; on the cross-validation folds 1-2, a click anywhere on the nodule lost 0.025 of
+ * Dice against the union in one pass and 0.007 with this second one (scripts/analysis/cv-click.ts).
  */
 export const RECENTRE_MM = 1;
 /** How much further (mm, each side in-plane) a point's crop reaches, so that a re-centred patch still sees the scan. */
