@@ -7,11 +7,13 @@ import { cropCentreVoxel } from './crops.ts';
 import { mixSeed, mulberry32, shuffle, uniform, type Rng } from './prng.ts';
 import { sizeClassOf, type SizeBins } from './size-bins.ts';
 import {
-  intensityMap,
+  inputChannels,
+  intensityMaps,
   planeMap,
   sampleImage,
   sampleMask,
   sampleSoft,
+  sampleWindows,
   stackSlices,
   validateSliceConfig,
   type Affine2,
@@ -51,7 +53,7 @@ export const DEFAULT_AUGMENT: AugmentConfig = {
 };
 
 export interface SliceBatch {
-  /** [N, C, H, W], C = contextSlices, normalised intensities. */
+  /** [N, C, H, W], C = inputChannels (contextSlices per intensity window), normalised intensities. */
   image: Float32Array;
   imageShape: [number, number, number, number];
   /** [N, 1, H, W], 0/1: the nodule in the centre slice. */
@@ -136,7 +138,9 @@ export class SliceDataset {
   batch(indices: ArrayLike<number>, seed: number | null = null): SliceBatch {
     const n = indices.length;
     const P = this.config.patchSize;
-    const C = this.config.contextSlices;
+    const C = inputChannels(this.config);
+    const stack = this.config.contextSlices;
+    const windows = C / stack;
     const plane = P * P;
     const out: SliceBatch = {
       image: new Float32Array(n * C * plane),
@@ -184,19 +188,22 @@ export class SliceDataset {
         const bi = this.baseImageOf(ci);
         const bm = this.baseMask[ci]!;
         const gain = 1 + jitterScale;
-        stackSlices(z, nz, C).forEach((zz, ch) => {
-          const src = zz * plane;
-          const dst = (b * C + ch) * plane;
-          for (let p = 0; p < plane; p++) out.image[dst + p] = bi[src + perm[p]!]! * gain + jitterShift;
-        });
+        const zs = stackSlices(z, nz, stack);
+        for (let w = 0; w < windows; w++) {
+          zs.forEach((zz, ch) => {
+            const src = (w * nz + zz) * plane;
+            const dst = (b * C + w * stack + ch) * plane;
+            for (let p = 0; p < plane; p++) out.image[dst + p] = bi[src + perm[p]!]! * gain + jitterShift;
+          });
+        }
         for (let p = 0; p < plane; p++) out.mask[b * plane + p] = bm[z * plane + perm[p]!]!;
         const bt = this.baseTarget[ci];
         if (bt) for (let p = 0; p < plane; p++) out.target[b * plane + p] = bt[z * plane + perm[p]!]!;
         else for (let p = 0; p < plane; p++) out.target[b * plane + p] = out.mask[b * plane + p]!;
       } else {
         const map = planeMap(centre, c.image.spacingMm, this.config, A);
-        const im = intensityMap(this.config.normalisation, jitterScale, jitterShift);
-        sampleImage(c.image.data, nx, ny, stackSlices(z, nz, C), map, P, im, out.image, b * C * plane);
+        const maps = intensityMaps(this.config, jitterScale, jitterShift);
+        sampleWindows(c.image.data, nx, ny, stackSlices(z, nz, stack), map, P, maps, out.image, b * C * plane);
         sampleMask(c.mask, nx, ny, z, map, P, out.mask, b * plane, !(area > 0));
         if (c.target) sampleSoft(c.target, nx, ny, z, map, P, out.target, b * plane);
         else for (let p = 0; p < plane; p++) out.target[b * plane + p] = out.mask[b * plane + p]!;
@@ -223,7 +230,7 @@ export class SliceDataset {
     return out;
   }
 
-  /** Every slice of case ci, unaugmented and normalised (and its masks), made once. */
+  /** Every slice of case ci, unaugmented and normalised once per window ([window][z][plane]), and its masks, made once. */
   private baseImageOf(ci: number): Float32Array {
     const cached = this.baseImage[ci];
     if (cached) return cached;
@@ -231,13 +238,15 @@ export class SliceDataset {
     const [nx, ny, nz] = c.image.dims;
     const P = this.config.patchSize;
     const plane = P * P;
-    const image = new Float32Array(nz * plane);
+    const maps = intensityMaps(this.config);
+    const image = new Float32Array(maps.length * nz * plane);
     const mask = new Uint8Array(nz * plane);
     const map = planeMap(cropCentreVoxel(c.image.dims), c.image.spacingMm, this.config);
-    const im = intensityMap(this.config.normalisation);
     const target = c.target ? new Float32Array(nz * plane) : undefined;
     for (let z = 0; z < nz; z++) {
-      sampleImage(c.image.data, nx, ny, [z], map, P, im, image, z * plane);
+      maps.forEach((im, w) => {
+        sampleImage(c.image.data, nx, ny, [z], map, P, im, image, (w * nz + z) * plane);
+      });
       sampleMask(c.mask, nx, ny, z, map, P, mask, z * plane, !(c.sliceAreaMm2[z]! > 0));
       if (c.target && target) sampleSoft(c.target, nx, ny, z, map, P, target, z * plane);
     }

@@ -32,7 +32,15 @@ export {
   SIZE_CLASSES,
   type SizeBins,
 } from './size-bins.ts';
-export { DEFAULT_SLICE_CONFIG, validateSliceConfig, stackSlices, type SliceConfig, type Normalisation } from './slices.ts';
+export {
+  DEFAULT_SLICE_CONFIG,
+  validateSliceConfig,
+  stackSlices,
+  inputChannels,
+  type SliceConfig,
+  type Normalisation,
+  type IntensityWindow,
+} from './slices.ts';
 export { sliceGrid, volumeToSlices, slicesToProbability, slicesToMask, type SliceGrid } from './inference.ts';
 export { NODULE_TYPES, noduleTypeOfTexture, isSubsolid, type NoduleType } from './nodule-type.ts';
 export { scanNegatives, DEFAULT_SCAN_NEGATIVES, type ScanNegativeOptions } from './scan-negatives.ts';

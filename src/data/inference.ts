@@ -9,7 +9,7 @@
  *   const mask = slicesToMask(probs, grid);            // Volume<Uint8Array> on crop's grid
  */
 import type { Volume, Vec3 } from '../io/volume.ts';
-import { intensityMap, planeMap, sampleImage, stackSlices, validateSliceConfig, type SliceConfig } from './slices.ts';
+import { inputChannels, intensityMaps, planeMap, sampleWindows, stackSlices, validateSliceConfig, type SliceConfig } from './slices.ts';
 
 /** Everything needed to go from a volume to patches and back. */
 export interface SliceGrid {
@@ -31,13 +31,13 @@ export function volumeToSlices(grid: SliceGrid): { input: Float32Array; shape: [
   const { config, volume } = grid;
   const [nx, ny, nz] = volume.dims;
   const P = config.patchSize;
-  const C = config.contextSlices;
+  const C = inputChannels(config);
   const src = volume.data instanceof Int16Array || volume.data instanceof Float32Array ? volume.data : Float32Array.from(volume.data);
   const map = planeMap(grid.centreVoxel, volume.spacingMm, config);
-  const im = intensityMap(config.normalisation);
+  const maps = intensityMaps(config);
   const input = new Float32Array(nz * C * P * P);
   for (let z = 0; z < nz; z++) {
-    sampleImage(src, nx, ny, stackSlices(z, nz, C), map, P, im, input, z * C * P * P);
+    sampleWindows(src, nx, ny, stackSlices(z, nz, config.contextSlices), map, P, maps, input, z * C * P * P);
   }
   return { input, shape: [nz, C, P, P] };
 }

@@ -23,6 +23,19 @@ export interface SliceConfig {
   /** Slices per sample: 1 = 2D, k (odd) = 2.5D stack of the slice and its neighbours. */
   contextSlices: number;
   normalisation: Normalisation;
+  /**
+   * More intensity windows, each one more set of `contextSlices` input channels after the
+   * normalisation's: the same slices clipped to [minHU, maxHU] and scaled to [0, 1]. A narrow lung
+   * window keeps the contrast of ground glass (-800..-300 HU), which [-1000, 400] squeezes into a
+   * third of the range. Absent (older models): none.
+   */
+  extraWindows?: IntensityWindow[];
+}
+
+/** An intensity window (HU): clip to [minHU, maxHU], scale to [0, 1]. */
+export interface IntensityWindow {
+  minHU: number;
+  maxHU: number;
 }
 
 export const DEFAULT_SLICE_CONFIG: SliceConfig = {
@@ -44,6 +57,33 @@ export function validateSliceConfig(cfg: SliceConfig): void {
   const n = cfg.normalisation;
   if (!(n.maxHU > n.minHU)) throw new RangeError(`SliceConfig.normalisation: maxHU must exceed minHU`);
   if (n.kind === 'zscore' && !(n.stdHU > 0)) throw new RangeError(`SliceConfig.normalisation: stdHU must be positive`);
+  const extra = cfg.extraWindows;
+  if (extra !== undefined) {
+    if (!Array.isArray(extra)) throw new RangeError('SliceConfig.extraWindows must be a list of {minHU, maxHU}');
+    extra.forEach((w, i) => {
+      const keys = typeof w === 'object' && w !== null ? Object.keys(w) : [];
+      if (
+        keys.some((k) => k !== 'minHU' && k !== 'maxHU') ||
+        !Number.isFinite(w.minHU) ||
+        !Number.isFinite(w.maxHU) ||
+        !(w.maxHU > w.minHU)
+      )
+        throw new RangeError(`SliceConfig.extraWindows[${i}] must be {minHU, maxHU} with maxHU > minHU, got ${JSON.stringify(w)}`);
+    });
+  }
+}
+
+/** Input channels of the network: `contextSlices` per intensity window (the normalisation's, then the extra ones). */
+export function inputChannels(cfg: SliceConfig): number {
+  return cfg.contextSlices * (1 + (cfg.extraWindows?.length ?? 0));
+}
+
+/** The intensity map of each window, in channel order: the normalisation's, then the extra windows. */
+export function intensityMaps(cfg: SliceConfig, jitterScale = 0, jitterShift = 0): IntensityMap[] {
+  return [
+    intensityMap(cfg.normalisation, jitterScale, jitterShift),
+    ...(cfg.extraWindows ?? []).map((w) => intensityMap({ kind: 'window', minHU: w.minHU, maxHU: w.maxHU }, jitterScale, jitterShift)),
+  ];
 }
 
 /** clamp(HU, lo, hi) * scale + shift reproduces either normalisation. */
@@ -151,6 +191,26 @@ export function sampleImage(
       }
     }
   }
+}
+
+/**
+ * Samples slices zs once per intensity map: window w fills channels w * zs.length .. (w + 1) *
+ * zs.length - 1 from `off` (the layout `inputChannels` counts).
+ */
+export function sampleWindows(
+  src: Int16Array | Float32Array,
+  nx: number,
+  ny: number,
+  zs: readonly number[],
+  m: PlaneMap,
+  P: number,
+  maps: readonly IntensityMap[],
+  out: Float32Array,
+  off: number,
+): void {
+  maps.forEach((im, w) => {
+    sampleImage(src, nx, ny, zs, m, P, im, out, off + w * zs.length * P * P);
+  });
 }
 
 function at(src: Int16Array | Float32Array, base: number, nx: number, ny: number, x: number, y: number): number {

@@ -5,6 +5,7 @@ import {
   DEFAULT_AUGMENT,
   DEFAULT_SLICE_CONFIG,
   NODULE_TYPES,
+  inputChannels,
   validateSliceConfig,
   type AugmentConfig,
   type CropLabels,
@@ -127,7 +128,7 @@ export function resolveTrainConfig(raw: unknown, where: string): TrainConfig {
   const arch = (modelRaw['arch'] ?? 'joint') as ModelConfig['arch'];
   if (arch !== 'unet' && arch !== 'resunet' && arch !== 'joint')
     throw new UserError(`${where}: model.arch must be unet, resunet or joint, got ${JSON.stringify(arch)}`);
-  const model = { ...defaultModelFor(arch, slice.contextSlices), ...modelRaw } as ModelConfig;
+  const model = { ...defaultModelFor(arch, inputChannels(slice)), ...modelRaw } as ModelConfig;
   // A joint model given only `features` gets a classification branch of half their width.
   if (
     model.arch === 'joint' &&
@@ -161,8 +162,12 @@ export function resolveTrainConfig(raw: unknown, where: string): TrainConfig {
   } catch (e) {
     throw new UserError(`${where}: ${(e as Error).message}`);
   }
-  if (cfg.model.inChannels !== cfg.slice.contextSlices) {
-    throw new UserError(`${where}: model.inChannels (${cfg.model.inChannels}) must equal slice.contextSlices (${cfg.slice.contextSlices})`);
+  if (cfg.model.inChannels !== inputChannels(cfg.slice)) {
+    const windows = 1 + (cfg.slice.extraWindows?.length ?? 0);
+    const each = windows > 1 ? ` x ${windows} intensity windows = ${inputChannels(cfg.slice)}` : '';
+    throw new UserError(
+      `${where}: model.inChannels (${cfg.model.inChannels}) must equal slice.contextSlices (${cfg.slice.contextSlices})${each}`,
+    );
   }
   const posInt = (k: keyof TrainConfig) => {
     const v = cfg[k];
@@ -211,7 +216,7 @@ export function resolveTrainConfig(raw: unknown, where: string): TrainConfig {
  * ignored and the default used without a word). Keys starting with "$" are comments.
  */
 const NESTED_KEYS: Record<string, readonly string[]> = {
-  slice: Object.keys(DEFAULT_SLICE_CONFIG),
+  slice: [...Object.keys(DEFAULT_SLICE_CONFIG), 'extraWindows'],
   augment: Object.keys(DEFAULT_AUGMENT),
   optimizer: ['kind', 'lr', 'weightDecay', 'momentum'],
   schedule: Object.keys(DEFAULT_TRAIN.schedule),

@@ -21,6 +21,7 @@ import {
   slicesToMask,
   stackSlices,
   volumeToSlices,
+  inputChannels,
   DEFAULT_SLICE_CONFIG,
   type AugmentConfig,
   type SliceConfig,
@@ -309,8 +310,17 @@ test('lidc-crops pipeline: decode, bins, shapes, labels, augmentation, inference
 
   await t.test('the cached path (flips, turns, no augmentation) equals direct resampling', () => {
     const aug: AugmentConfig = { ...DEFAULT_AUGMENT_FOR_TEST };
-    for (const k of [1, 3]) {
-      const slice = { ...DEFAULT_SLICE_CONFIG, contextSlices: k };
+    const lungWindow = [{ minHU: -1000, maxHU: -300 }];
+    for (const [k, extraWindows] of [
+      [1, undefined],
+      [3, undefined],
+      [3, lungWindow],
+    ] as const) {
+      const slice: SliceConfig = {
+        ...DEFAULT_SLICE_CONFIG,
+        contextSlices: k,
+        ...(extraWindows ? { extraWindows: [...extraWindows] } : {}),
+      };
       const cached = new SliceDataset({ cases: train, slice, sizeBins: data.sizeBins, augment: aug });
       const direct = new SliceDataset({ cases: train, slice, sizeBins: data.sizeBins, augment: aug, cache: false });
       const idx = Array.from({ length: 300 }, (_, i) => (i * 97) % cached.length);
@@ -366,6 +376,39 @@ test('lidc-crops pipeline: decode, bins, shapes, labels, augmentation, inference
     assert.ok(mask.sameGrid(c.image, 0));
     const dice = diceOf(mask.data, c.mask);
     assert.ok(dice > 0.9, `dice ${dice}`);
+  });
+
+  await t.test('an extra intensity window: one more stack of channels, the same slices clipped to it, in training and inference', () => {
+    const ci = 10;
+    const c = train[ci]!;
+    const slice: SliceConfig = { ...DEFAULT_SLICE_CONFIG, contextSlices: 3, extraWindows: [{ minHU: -1000, maxHU: -300 }] };
+    assert.equal(inputChannels(slice), 6);
+    const x = volumeToSlices(sliceGrid(c.image, slice));
+    const nz = c.image.dims[2];
+    assert.deepEqual(x.shape, [nz, 6, P, P]);
+    const plain = volumeToSlices(sliceGrid(c.image, { ...DEFAULT_SLICE_CONFIG, contextSlices: 3 }));
+    const plane = P * P;
+    let inGlass = 0;
+    for (let z = 0; z < nz; z++) {
+      for (let ch = 0; ch < 3; ch++) {
+        const wide = plain.input.subarray((z * 3 + ch) * plane, (z * 3 + ch + 1) * plane);
+        assert.deepEqual(x.input.subarray((z * 6 + ch) * plane, (z * 6 + ch + 1) * plane), wide);
+        const narrow = x.input.subarray((z * 6 + 3 + ch) * plane, (z * 6 + 4 + ch) * plane);
+        for (let p = 0; p < plane; p++) {
+          // Both are linear in HU inside the narrow window; above it the narrow one saturates at 1.
+          const hu = wide[p]! * 1400 - 1000;
+          const expected = hu >= -300 ? 1 : hu <= -1000 ? 0 : (hu + 1000) / 700;
+          assert.ok(Math.abs(narrow[p]! - expected) < 1e-4, `z ${z} ch ${ch} pixel ${p}: ${narrow[p]} for ${hu} HU`);
+          if (hu > -800 && hu < -300) inGlass++;
+        }
+      }
+    }
+    assert.ok(inGlass > 0, 'the crop has ground-glass-range pixels');
+    const ds = new SliceDataset({ cases: train, slice, sizeBins: data.sizeBins });
+    const first = [...ds.sampleCase].indexOf(ci);
+    const b = ds.batch(Array.from({ length: nz }, (_, z) => first + z));
+    assert.deepEqual(b.imageShape, [nz, 6, P, P]);
+    assert.deepEqual(x.input, b.image);
   });
 
   await t.test('epoch timing', () => {

@@ -1,9 +1,9 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { loadCrops, missingDataReason, lidcCropsDir } from '../../src/data/index.ts';
+import { inputChannels, loadCrops, missingDataReason, lidcCropsDir } from '../../src/data/index.ts';
 import { loadModel } from '../../src/models/index.ts';
 import { configDifferences, resolveTrainConfig, loadTrainConfig } from '../../src/train/config.ts';
 import { train, lrAt, trainingCases } from '../../src/train/trainer.ts';
@@ -11,21 +11,17 @@ import { train, lrAt, trainingCases } from '../../src/train/trainer.ts';
 const missing = missingDataReason(lidcCropsDir());
 
 test('training configs in configs/ all resolve', () => {
-  for (const name of [
-    'unet-2d',
-    'resunet-2d',
-    'joint-2d',
-    'joint-2d-nofcb',
-    'joint-2d-nostd',
-    'joint-2d-noprior',
-    'joint-2.5d',
-    'smoke',
-    'joint-2d-wholescan',
-  ]) {
+  const names = readdirSync('configs')
+    .filter((f) => f.endsWith('.json'))
+    .map((f) => f.slice(0, -'.json'.length));
+  assert.ok(names.length >= 18, names.join(', '));
+  for (const name of names) {
     const cfg = loadTrainConfig(join('configs', `${name}.json`));
     assert.equal(cfg.name, name);
-    assert.equal(cfg.model.inChannels, cfg.slice.contextSlices);
+    assert.equal(cfg.model.inChannels, inputChannels(cfg.slice));
   }
+  const windowed = loadTrainConfig(join('configs', 'joint-2d-agreement-ggo-window.json'));
+  assert.equal(windowed.model.inChannels, 2);
 });
 
 test('bad configs are refused naming the file and the setting', () => {
@@ -35,6 +31,20 @@ test('bad configs are refused naming the file and the setting', () => {
     () => resolveTrainConfig({ slice: { contextSlices: 3 }, model: { arch: 'unet', inChannels: 1 } }, 'y.json'),
     /y\.json: model\.inChannels \(1\) must equal slice\.contextSlices \(3\)/,
   );
+  assert.throws(
+    () =>
+      resolveTrainConfig(
+        { slice: { contextSlices: 3, extraWindows: [{ minHU: -1000, maxHU: -300 }] }, model: { arch: 'unet', inChannels: 3 } },
+        'y.json',
+      ),
+    /y\.json: model\.inChannels \(3\) must equal slice\.contextSlices \(3\) x 2 intensity windows = 6/,
+  );
+  assert.throws(
+    () => resolveTrainConfig({ slice: { extraWindows: [{ minHU: -300, maxHU: -1000 }] } }, 'v.json'),
+    /v\.json: SliceConfig\.extraWindows\[0\] must be \{minHU, maxHU\} with maxHU > minHU/,
+  );
+  assert.throws(() => resolveTrainConfig({ slice: { extraWindows: [{ min: -1000, maxHU: -300 }] } }, 'v.json'), /extraWindows\[0\]/);
+  assert.equal(resolveTrainConfig({ slice: { extraWindows: [{ minHU: -1000, maxHU: -300 }] } }, 'v.json').model.inChannels, 2);
   assert.throws(() => resolveTrainConfig({ lr: 1 }, 'z.json'), /unknown setting "lr"/);
   assert.throws(
     () => resolveTrainConfig({ loss: { diceOver: 'nodule' } }, 'w.json'),
