@@ -6,6 +6,7 @@ import type { CropCase } from './crops.ts';
 import { cropCentreVoxel } from './crops.ts';
 import { mixSeed, mulberry32, shuffle, uniform, type Rng } from './prng.ts';
 import { sizeClassOf, type SizeBins } from './size-bins.ts';
+import { NODULE_TYPES } from './nodule-type.ts';
 import {
   inputChannels,
   intensityMaps,
@@ -68,6 +69,11 @@ export interface SliceBatch {
   sizeClass: Int32Array;
   /** [N]: 1 when the centre slice holds nodule. */
   presence: Uint8Array;
+  /**
+   * [N]: the nodule's type (index into NODULE_TYPES) where the centre slice holds nodule and the
+   * case's type is known, else -1 (NO_TYPE of the losses: ignored).
+   */
+  noduleType: Int32Array;
   /** [N]: nodule area of the centre slice in the original crop (mm2). */
   areaMm2: Float32Array;
   /** [N]: which case (index into dataset.cases) and which slice each sample is. */
@@ -150,6 +156,7 @@ export class SliceDataset {
       target: new Float32Array(n * plane),
       sizeClass: new Int32Array(n),
       presence: new Uint8Array(n),
+      noduleType: new Int32Array(n),
       areaMm2: new Float32Array(n),
       caseIndex: new Int32Array(n),
       slice: new Int32Array(n),
@@ -211,6 +218,7 @@ export class SliceDataset {
       out.areaMm2[b] = area;
       out.sizeClass[b] = sizeClassOf(area, this.sizeBins);
       out.presence[b] = area > 0 ? 1 : 0;
+      out.noduleType[b] = area > 0 && c.noduleType ? NODULE_TYPES.indexOf(c.noduleType) : -1;
       out.caseIndex[b] = ci;
       out.slice[b] = z;
     }
@@ -304,15 +312,26 @@ export class SliceDataset {
   }
 
   /** Counts of the labels over all samples (no sampling, so it is instant). */
-  labelStats(): { samples: number; withNodule: number; sizeClassCounts: [number, number, number, number] } {
+  labelStats(): {
+    samples: number;
+    withNodule: number;
+    sizeClassCounts: [number, number, number, number];
+    /** Nodule slices per type (NODULE_TYPES' order); slices of untyped cases are not counted. */
+    typeCounts: number[];
+  } {
     const counts: [number, number, number, number] = [0, 0, 0, 0];
+    const typeCounts = NODULE_TYPES.map(() => 0);
     let withNodule = 0;
     for (let s = 0; s < this.length; s++) {
-      const area = this.cases[this.sampleCase[s]!]!.sliceAreaMm2[this.sampleSlice[s]!]!;
-      if (area > 0) withNodule++;
+      const c = this.cases[this.sampleCase[s]!]!;
+      const area = c.sliceAreaMm2[this.sampleSlice[s]!]!;
+      if (area > 0) {
+        withNodule++;
+        if (c.noduleType) typeCounts[NODULE_TYPES.indexOf(c.noduleType)]!++;
+      }
       counts[sizeClassOf(area, this.sizeBins)]++;
     }
-    return { samples: this.length, withNodule, sizeClassCounts: counts };
+    return { samples: this.length, withNodule, sizeClassCounts: counts, typeCounts };
   }
 }
 

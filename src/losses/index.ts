@@ -57,27 +57,48 @@ export interface SegLossWeights {
   cls: number;
   /** Dice + BCE on the decoder's raw logits when an STD layer follows (deep supervision). */
   raw: number;
+  /**
+   * Cross-entropy of the nodule's type on the slices that hold nodule (joint model with a type
+   * head only; 0 = off).
+   */
+  type: number;
 }
 
-export const DEFAULT_LOSS_WEIGHTS: SegLossWeights = { dice: 1, diceOver: 'batch', bce: 1, cls: 0.5, raw: 0.5 };
+export const DEFAULT_LOSS_WEIGHTS: SegLossWeights = { dice: 1, diceOver: 'batch', bce: 1, cls: 0.5, raw: 0.5, type: 0 };
 
 export interface LossParts {
   total: Tensor;
   dice: number;
   bce: number;
   cls: number;
+  /** The type cross-entropy, NaN when it is off or the batch has no typed nodule slice. */
+  type: number;
 }
 
+/** The type target: int64 [N] class per slice, NO_TYPE where the slice has no typed nodule. */
+export interface TypeTarget {
+  labels: Tensor;
+  /** How many entries of labels are not NO_TYPE (the loss is skipped at 0, where CE is 0/0). */
+  count: number;
+  /** Per-class weight [typeClasses]. */
+  weight?: Tensor;
+}
+
+/** The label of a slice without a typed nodule: ignored by the type cross-entropy. */
+export const NO_TYPE = -1;
+
 /**
- * Dice + BCE on the final mask logits, optional auxiliary Dice + BCE on the raw logits, and
- * cross-entropy on the size class. `target` is float {0,1} [N,1,H,W]; `sizeClass` int64 [N].
+ * Dice + BCE on the final mask logits, optional auxiliary Dice + BCE on the raw logits,
+ * cross-entropy on the size class and, optionally, on the nodule type. `target` is float {0,1}
+ * [N,1,H,W]; `sizeClass` int64 [N].
  */
 export function segmentationLoss(
-  out: { maskLogits: Tensor; rawMaskLogits: Tensor; classLogits: Tensor | null },
+  out: { maskLogits: Tensor; rawMaskLogits: Tensor; classLogits: Tensor | null; typeLogits?: Tensor },
   target: Tensor,
   sizeClass: Tensor | null,
   w: SegLossWeights,
   classWeight?: Tensor,
+  typeTarget?: TypeTarget,
 ): LossParts {
   const diceOf = (logits: Tensor) => (w.diceOver === 'sample' ? nonEmptySampleDiceLoss(logits, target) : softDiceLoss(logits, target));
   const dice = diceOf(out.maskLogits);
@@ -94,5 +115,14 @@ export function segmentationLoss(
     total = total.add(ce.mul(w.cls));
     cls = ce.item();
   }
-  return { total, dice: dice.item(), bce: bce.item(), cls };
+  let type = NaN;
+  if (out.typeLogits && typeTarget && typeTarget.count > 0 && w.type > 0) {
+    const ce = F.crossEntropy(out.typeLogits, typeTarget.labels, {
+      ignoreIndex: NO_TYPE,
+      ...(typeTarget.weight ? { weight: typeTarget.weight } : {}),
+    });
+    total = total.add(ce.mul(w.type));
+    type = ce.item();
+  }
+  return { total, dice: dice.item(), bce: bce.item(), cls, type };
 }

@@ -59,6 +59,12 @@ export interface JointConfig extends CommonConfig {
   sizePrior: SizePriorConfig | null;
   /** Dropout before the classifier's linear layer. */
   classifierDropout: number;
+  /**
+   * Nodule types predicted per slice from the same pooled features as the size class (0 or
+   * absent = no type head; 3 = solid, part-solid, ground-glass): an auxiliary target that makes
+   * the classification branch, and the nodule-level heads that read it, learn the type.
+   */
+  typeClasses?: number;
 }
 
 export type ModelConfig = UNetConfig | ResUNetConfig | JointConfig;
@@ -118,6 +124,8 @@ export function validateModelConfig(c: ModelConfig): void {
         throw new RangeError(`${where}: sizePrior.mode must be argmax or expected`);
       if (!(c.sizePrior.margin >= 0)) throw new RangeError(`${where}: sizePrior.margin must be >= 0`);
     }
+    if (c.typeClasses !== undefined && !(Number.isInteger(c.typeClasses) && (c.typeClasses === 0 || c.typeClasses >= 2)))
+      throw new RangeError(`${where}: typeClasses must be 0 or an integer >= 2, got ${c.typeClasses}`);
     if (!(c.classifierDropout >= 0 && c.classifierDropout < 1)) throw new RangeError(`${where}: classifierDropout must be in [0, 1)`);
   } else if (c.arch !== 'unet' && c.arch !== 'resunet') {
     throw new RangeError(`model config: unknown arch ${JSON.stringify((c as { arch: unknown }).arch)}`);

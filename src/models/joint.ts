@@ -74,6 +74,8 @@ export class JointNet extends Module<[Tensor], SegmentationOutput> {
   readonly head: Conv2d;
   readonly classifierDropout: Dropout;
   readonly classifier: Linear;
+  /** Per-slice nodule type from the classifier's pooled features (config.typeClasses > 0). */
+  readonly typeClassifier: Linear | null;
   readonly std: SoftThresholdDynamics | null;
   readonly intervalsPx: Array<[number, number]> | null;
 
@@ -98,6 +100,10 @@ export class JointNet extends Module<[Tensor], SegmentationOutput> {
     this.head = this.registerModule('head', new Conv2d(f[0]!, 1, 1));
     this.classifierDropout = this.registerModule('classifierDropout', new Dropout(config.classifierDropout));
     this.classifier = this.registerModule('classifier', new Linear(cf[cf.length - 1]!, config.numClasses));
+    // Registered only when asked for, so that files without it still load strictly.
+    this.typeClassifier = config.typeClasses
+      ? this.registerModule('typeClassifier', new Linear(cf[cf.length - 1]!, config.typeClasses))
+      : null;
     this.std = config.std
       ? this.registerModule(
           'std',
@@ -130,14 +136,16 @@ export class JointNet extends Module<[Tensor], SegmentationOutput> {
     for (const up of this.decoder) h = up.forward(h, skips[skips.length - 2 - j++]!);
     const raw = this.head.forward(h);
     const pooled = c.mean([2, 3]);
-    const classLogits = this.classifier.forward(this.classifierDropout.forward(pooled));
-    if (!this.std) return { maskLogits: raw, rawMaskLogits: raw, classLogits };
+    const dropped = this.classifierDropout.forward(pooled);
+    const classLogits = this.classifier.forward(dropped);
+    const typeLogits = this.typeClassifier ? { typeLogits: this.typeClassifier.forward(dropped) } : {};
+    if (!this.std) return { maskLogits: raw, rawMaskLogits: raw, classLogits, ...typeLogits };
     const bounds =
       this.intervalsPx && this.config.sizePrior
         ? areaBoundsFromClasses(classLogits, this.intervalsPx, this.config.sizePrior, raw.shape[2]! * raw.shape[3]!)
         : undefined;
     const maskLogits = this.std.forward(raw, bounds);
-    return { maskLogits, rawMaskLogits: raw, classLogits };
+    return { maskLogits, rawMaskLogits: raw, classLogits, ...typeLogits };
   }
 }
 

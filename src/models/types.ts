@@ -10,6 +10,8 @@ export interface SegmentationOutput {
   rawMaskLogits: Tensor;
   /** Size-class logits [N, numClasses], or null for segmentation-only networks. */
   classLogits: Tensor | null;
+  /** Nodule-type logits [N, typeClasses] (joint networks with a type head only). */
+  typeLogits?: Tensor;
 }
 
 /** Input [N, inChannels, H, W] with H and W divisible by 2^(levels-1). */

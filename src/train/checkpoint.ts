@@ -22,6 +22,8 @@ export interface EpochRecord {
   trainDice: number;
   trainBce: number;
   trainCls: number;
+  /** Mean type cross-entropy (configs with loss.type > 0). */
+  trainType?: number;
   lr: number;
   samplesPerSecond: number;
   seconds: number;

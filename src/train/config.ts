@@ -183,6 +183,9 @@ export function resolveTrainConfig(raw: unknown, where: string): TrainConfig {
   if (!(cfg.threshold > 0 && cfg.threshold < 1)) throw new UserError(`${where}: threshold must be in (0, 1)`);
   if (cfg.loss.diceOver !== 'batch' && cfg.loss.diceOver !== 'sample')
     throw new UserError(`${where}: loss.diceOver must be batch or sample, got ${JSON.stringify(cfg.loss.diceOver)}`);
+  if (!(cfg.loss.type >= 0)) throw new UserError(`${where}: loss.type must be >= 0, got ${JSON.stringify(cfg.loss.type)}`);
+  if (cfg.loss.type > 0 && !(cfg.model.arch === 'joint' && cfg.model.typeClasses === NODULE_TYPES.length))
+    throw new UserError(`${where}: loss.type needs a joint model with typeClasses ${NODULE_TYPES.length} (${NODULE_TYPES.join(', ')})`);
   if (!(cfg.sliceSelection === 'all' || cfg.sliceSelection === 'nodule'))
     throw new UserError(`${where}: sliceSelection must be all or nodule`);
   if (cfg.maxSteps !== null && !(Number.isInteger(cfg.maxSteps) && cfg.maxSteps >= 1))
@@ -230,7 +233,7 @@ const NORMALISATION_KEYS: Record<string, readonly string[]> = {
 const MODEL_KEYS: Record<ModelConfig['arch'], readonly string[]> = {
   unet: ['arch', 'inChannels', 'features', 'norm'],
   resunet: ['arch', 'inChannels', 'features', 'norm'],
-  joint: Object.keys(defaultJointConfig()),
+  joint: [...Object.keys(defaultJointConfig()), 'typeClasses'],
 };
 const STD_KEYS = Object.keys(DEFAULT_STD);
 const SIZE_PRIOR_KEYS = Object.keys(DEFAULT_SIZE_PRIOR);

@@ -155,7 +155,9 @@ export function train(cfg: TrainConfig, options: TrainOptions): TrainResult {
       (trainCases.length !== cases.train.length
         ? ` (${trainCases.length - cases.train.length - (options.negatives?.length ?? 0)} repeats of subsolid nodules, ${options.negatives?.length ?? 0} negatives from whole scans)`
         : '') +
-      `, ${stats.samples} training slices (${stats.withNodule} with nodule; size classes ${stats.sizeClassCounts.join('/')})`,
+      `, ${stats.samples} training slices (${stats.withNodule} with nodule; size classes ${stats.sizeClassCounts.join('/')}` +
+      (cfg.loss.type > 0 ? `; types ${stats.typeCounts.join('/')}` : '') +
+      ')',
   );
 
   manualSeed(cfg.seed);
@@ -215,6 +217,12 @@ export function train(cfg: TrainConfig, options: TrainOptions): TrainResult {
   const counts = stats.sizeClassCounts.map((c) => Math.max(1, c));
   const inv = counts.map((c) => stats.samples / (counts.length * c));
   const classWeight = tensor(Float32Array.from(inv), [inv.length]);
+  // Types are imbalanced too (solid slices outnumber part-solid ones about 10 to 1 even with the
+  // subsolid repeats): the square root of inverse frequency, so the rare class counts without
+  // its few slices dominating the branch.
+  const typeTotal = stats.typeCounts.reduce((a, b) => a + b, 0);
+  const typeInv = stats.typeCounts.map((c) => Math.sqrt(typeTotal / (stats.typeCounts.length * Math.max(1, c))));
+  const typeWeight = cfg.loss.type > 0 ? tensor(Float32Array.from(typeInv), [typeInv.length]) : null;
   const budgetSeconds = cfg.timeBudgetMinutes === null ? Infinity : cfg.timeBudgetMinutes * 60;
   let stopForBudget = false;
 
@@ -227,6 +235,8 @@ export function train(cfg: TrainConfig, options: TrainOptions): TrainResult {
       sumDice = 0,
       sumBce = 0,
       sumCls = 0,
+      sumType = 0,
+      nTyped = 0,
       nSteps = 0,
       nSamples = 0;
     let b = 0;
@@ -243,7 +253,11 @@ export function train(cfg: TrainConfig, options: TrainOptions): TrainResult {
         const y = tensor(batch.target, batch.maskShape);
         const cls = tensor(batch.sizeClass, [batch.sizeClass.length]).to('int64');
         const out = model.forward(x);
-        const loss = segmentationLoss(out, y, cls, cfg.loss, classWeight);
+        const typed = batch.noduleType.reduce((n, t) => n + (t >= 0 ? 1 : 0), 0);
+        const typeTarget = typeWeight
+          ? { labels: tensor(batch.noduleType, [batch.noduleType.length]).to('int64'), count: typed, weight: typeWeight }
+          : undefined;
+        const loss = segmentationLoss(out, y, cls, cfg.loss, classWeight, typeTarget);
         optimizer.zeroGrad();
         if (syncBn) syncBn.backward(loss.total);
         else loss.total.backward();
@@ -254,7 +268,7 @@ export function train(cfg: TrainConfig, options: TrainOptions): TrainResult {
             cfg.gradClip,
           );
         optimizer.step();
-        return { total: loss.total.item(), dice: loss.dice, bce: loss.bce, cls: loss.cls };
+        return { total: loss.total.item(), dice: loss.dice, bce: loss.bce, cls: loss.cls, type: loss.type };
       });
       step++;
       nSteps++;
@@ -263,6 +277,10 @@ export function train(cfg: TrainConfig, options: TrainOptions): TrainResult {
       sumDice += parts.dice;
       sumBce += parts.bce;
       sumCls += Number.isFinite(parts.cls) ? parts.cls : 0;
+      if (Number.isFinite(parts.type)) {
+        sumType += parts.type;
+        nTyped++;
+      }
       const elapsed = (performance.now() - t0) / 1000;
       ev.onStep?.(++b, stepsThisEpoch, {
         loss: sumLoss / nSteps,
@@ -292,6 +310,7 @@ export function train(cfg: TrainConfig, options: TrainOptions): TrainResult {
       trainDice: sumDice / nSteps,
       trainBce: sumBce / nSteps,
       trainCls: sumCls / nSteps,
+      ...(typeWeight && nTyped > 0 ? { trainType: sumType / nTyped } : {}),
       lr: optimizer.paramGroups[0]!.lr,
       samplesPerSecond: nSamples / seconds,
       seconds,
@@ -397,6 +416,7 @@ export function train(cfg: TrainConfig, options: TrainOptions): TrainResult {
     ev.onEpochEnd?.(record, isBest);
   }
   classWeight.dispose();
+  typeWeight?.dispose();
   // The optimizer's moments are as large as the model: freed now, not at some later GC.
   optimizer.dispose();
   model.dispose();

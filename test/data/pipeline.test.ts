@@ -23,6 +23,7 @@ import {
   volumeToSlices,
   inputChannels,
   DEFAULT_SLICE_CONFIG,
+  NODULE_TYPES,
   type AugmentConfig,
   type SliceConfig,
 } from '../../src/data/index.ts';
@@ -174,10 +175,15 @@ test('lidc-crops pipeline: decode, bins, shapes, labels, augmentation, inference
     );
     let checked = 0;
     let ratioSum = 0;
+    const typed = [0, 0, 0];
     for (const b of data.train.batches(512, null)) {
       for (let n = 0; n < b.sizeClass.length; n++) {
         assert.equal(b.presence[n], b.areaMm2[n]! > 0 ? 1 : 0);
         assert.equal(b.sizeClass[n], sizeClassOf(b.areaMm2[n]!, data.sizeBins));
+        // The type label: the case's type on its nodule slices, NO_TYPE (-1) elsewhere.
+        const type = data.train.cases[b.caseIndex[n]!]!.noduleType;
+        assert.equal(b.noduleType[n], b.areaMm2[n]! > 0 && type ? NODULE_TYPES.indexOf(type) : -1);
+        if (b.noduleType[n]! >= 0) typed[b.noduleType[n]!]!++;
         if (b.areaMm2[n]! > 20) {
           let count = 0;
           for (let p = 0; p < P * P; p++) count += b.mask[n * P * P + p]!;
@@ -186,6 +192,11 @@ test('lidc-crops pipeline: decode, bins, shapes, labels, augmentation, inference
         }
       }
     }
+    assert.deepEqual(typed, stats.typeCounts);
+    assert.ok(
+      typed.every((k) => k > 0),
+      `every type has nodule slices: ${typed.join('/')}`,
+    );
     const meanRatio = ratioSum / checked;
     assert.ok(checked > 1000);
     assert.ok(Math.abs(meanRatio - 1) < 0.1, `resampled / original nodule area ${meanRatio}`);

@@ -283,3 +283,64 @@ test('a model file rebuilds its model alone, with identical outputs', () => {
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test('the type head: logits per slice, a loss on the typed slices only, saved and rebuilt with the file', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'noduleseg-type-'));
+  try {
+    manualSeed(7);
+    const cfg = defaultJointConfig({ features: [4, 8, 16], clsFeatures: [2, 4, 8], typeClasses: 3 });
+    const model = buildModel(cfg, SLICE, BINS) as JointNet;
+    const plain = buildModel(defaultJointConfig({ features: [4, 8, 16], clsFeatures: [2, 4, 8] }), SLICE, BINS);
+    assert.ok(!plain.namedParameters().some(([name]) => name.startsWith('typeClassifier')), 'no type head unless asked for');
+    const x = () =>
+      tensor(
+        Float32Array.from({ length: 3 * 1024 }, (_, i) => Math.sin(i * 0.21)),
+        [3, 1, 32, 32],
+      );
+    const y = () => tensor(new Float32Array(3 * 1024).fill(0), [3, 1, 32, 32]);
+    tidy(() => assert.equal(plain.forward(x()).typeLogits, undefined));
+    model.eval(); // no dropout, so the two forward passes below agree
+    tidy(() => {
+      const out = model.forward(x());
+      assert.deepEqual(out.typeLogits!.shape, [3, 3]);
+      const logits = out.typeLogits!.toNumbers();
+      const weight = [1, 3, 2];
+      const labels = [0, -1, 2];
+      const w = { ...DEFAULT_LOSS_WEIGHTS, type: 0.5 };
+      const target = { labels: tensor(labels, [3], 'int64'), count: 2, weight: tensor(weight, [3]) };
+      const withType = segmentationLoss(out, y(), tensor([0, 0, 0], [3], 'int64'), w, undefined, target);
+      const without = segmentationLoss(out, y(), tensor([0, 0, 0], [3], 'int64'), w);
+      // Weighted cross-entropy over slices 0 and 2 only, by hand.
+      let num = 0,
+        den = 0;
+      for (const i of [0, 2]) {
+        const row = logits.slice(i * 3, i * 3 + 3);
+        const lse = Math.log(row.reduce((s, v) => s + Math.exp(v), 0));
+        num += weight[labels[i]!]! * (lse - row[labels[i]!]!);
+        den += weight[labels[i]!]!;
+      }
+      assert.ok(Math.abs(withType.type - num / den) < 1e-5, `type loss ${withType.type} vs ${num / den}`);
+      assert.ok(Math.abs(withType.total.item() - without.total.item() - 0.5 * withType.type) < 1e-5);
+      assert.ok(Number.isNaN(without.type));
+      // No typed slice in the batch: no type term (cross-entropy over nothing would be 0/0).
+      const none = segmentationLoss(out, y(), null, w, undefined, { labels: tensor([-1, -1, -1], [3], 'int64'), count: 0 });
+      assert.ok(Number.isNaN(none.type) && Number.isFinite(none.total.item()));
+      model.train();
+      const trained = model.forward(x());
+      segmentationLoss(trained, y(), null, w, undefined, target).total.backward();
+      assert.ok(model.typeClassifier!.weight.grad!.abs().sum().item() > 0, 'the type head learns');
+      model.eval();
+    });
+    const file = join(dir, 'typed.safetensors');
+    saveModel(file, model, { slice: SLICE, sizeBins: BINS, threshold: 0.4, provenance: { note: 'test' } });
+    const { model: again, info } = loadModel(file);
+    assert.equal((info.config as ReturnType<typeof defaultJointConfig>).typeClasses, 3);
+    tidy(() => assert.deepEqual(again.forward(x()).typeLogits!.toNumbers(), model.forward(x()).typeLogits!.toNumbers()));
+    assert.throws(() => buildModel(defaultJointConfig({ typeClasses: 1 }), SLICE, BINS), /typeClasses must be 0 or an integer >= 2/);
+    model.dispose();
+    plain.dispose();
+    again.dispose();
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});

@@ -51,6 +51,12 @@ test('bad configs are refused naming the file and the setting', () => {
     /w\.json: loss\.diceOver must be batch or sample, got "nodule"/,
   );
   assert.equal(resolveTrainConfig({ loss: { diceOver: 'sample' } }, 'w.json').loss.diceOver, 'sample');
+  assert.throws(
+    () => resolveTrainConfig({ loss: { type: 0.5 } }, 't.json'),
+    /t\.json: loss\.type needs a joint model with typeClasses 3 \(solid, part-solid, ground-glass\)/,
+  );
+  assert.throws(() => resolveTrainConfig({ loss: { type: -1 } }, 't.json'), /loss\.type must be >= 0/);
+  assert.equal(resolveTrainConfig({ model: { typeClasses: 3 }, loss: { type: 0.5 } }, 't.json').loss.type, 0.5);
   assert.throws(() => loadTrainConfig('/nonexistent/cfg.json'), /cannot read config/);
 });
 
@@ -220,6 +226,33 @@ test('train on a few real crops, keep best and latest, resume where it stopped',
       () => train({ ...other, epochs: 3 }, { outDir: dir, cases, resume: true }),
       /latest\.ckpt\.safetensors: checkpoint does not match/,
     );
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('the type target: trained on the nodule slices, logged, and kept in the model file', { skip: missing ?? false }, () => {
+  const dir = mkdtempSync(join(tmpdir(), 'noduleseg-train-type-'));
+  try {
+    const cases = { train: loadCrops({ splits: ['train'], limit: 8 }), val: loadCrops({ splits: ['val'], limit: 2 }) };
+    const cfg = resolveTrainConfig(
+      {
+        name: 'typed',
+        model: { arch: 'joint', features: [4, 8, 16], clsFeatures: [2, 4, 8], typeClasses: 3 },
+        loss: { type: 0.5 },
+        epochs: 1,
+        batchSize: 16,
+        threads: 1,
+      },
+      'test',
+    );
+    const r = train(cfg, { outDir: dir, cases });
+    const rec = r.log[0]!;
+    assert.ok(rec.trainType !== undefined && rec.trainType > 0 && Number.isFinite(rec.trainType), `trainType ${rec.trainType}`);
+    const { model, info } = loadModel(join(dir, 'best.safetensors'));
+    assert.equal(info.config.arch === 'joint' && info.config.typeClasses, 3);
+    assert.ok(model.namedParameters().some(([name]) => name === 'typeClassifier.weight'));
+    model.dispose();
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
