@@ -116,13 +116,18 @@ export function segmentationLoss(
     cls = ce.item();
   }
   let type = NaN;
-  if (out.typeLogits && typeTarget && typeTarget.count > 0 && w.type > 0) {
-    const ce = F.crossEntropy(out.typeLogits, typeTarget.labels, {
-      ignoreIndex: NO_TYPE,
-      ...(typeTarget.weight ? { weight: typeTarget.weight } : {}),
-    });
-    total = total.add(ce.mul(w.type));
-    type = ce.item();
+  if (out.typeLogits && typeTarget && w.type > 0) {
+    if (typeTarget.count > 0) {
+      const ce = F.crossEntropy(out.typeLogits, typeTarget.labels, {
+        ignoreIndex: NO_TYPE,
+        ...(typeTarget.weight ? { weight: typeTarget.weight } : {}),
+      });
+      total = total.add(ce.mul(w.type));
+      type = ce.item();
+    } else {
+      // A zero term keeps the head in the graph, so every data-parallel replica has its gradient.
+      total = total.add(out.typeLogits.sum().mul(0));
+    }
   }
   return { total, dice: dice.item(), bce: bce.item(), cls, type };
 }

@@ -217,7 +217,7 @@ export function train(cfg: TrainConfig, options: TrainOptions): TrainResult {
   const counts = stats.sizeClassCounts.map((c) => Math.max(1, c));
   const inv = counts.map((c) => stats.samples / (counts.length * c));
   const classWeight = tensor(Float32Array.from(inv), [inv.length]);
-  // Types are imbalanced too (solid slices outnumber part-solid ones about 10 to 1 even with the
+  // Types are imbalanced too (solid slices outnumber part-solid ones about 7 to 1 even with the
   // subsolid repeats): the square root of inverse frequency, so the rare class counts without
   // its few slices dominating the branch.
   const typeTotal = stats.typeCounts.reduce((a, b) => a + b, 0);
