@@ -61,5 +61,7 @@ for (const [label, keep] of [
       .map((v) => v.toFixed(3))
       .join(' / ')}`,
   );
-  m.forEach((row, i) => console.log(`  ${NODULE_TYPES[i]!.padEnd(12)} ${row.join(' / ')}`));
+  m.forEach((row, i) => {
+    console.log(`  ${NODULE_TYPES[i]!.padEnd(12)} ${row.join(' / ')}`);
+  });
 }
