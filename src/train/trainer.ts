@@ -7,7 +7,7 @@ import { appendFileSync, existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { loadCrops, SliceDataset, computeSizeBins, foldSplit, mixSeed, type CropCase, type SizeBins } from '../data/index.ts';
 import { evaluateOnCrops } from '../eval/crops.ts';
-import { segmentationLoss } from '../losses/index.ts';
+import { NO_TYPE, segmentationLoss } from '../losses/index.ts';
 import { buildModel, saveModel, MODEL_FORMAT, type ModelInfo, type SegmentationNetwork } from '../models/index.ts';
 import { Adam, AdamW, SGD, clipGradNorm, type Optimizer } from '../optim/index.ts';
 import { manualSeed, setNumThreads, tensor, tidy, type Tensor } from '../tensor/index.ts';
@@ -253,7 +253,7 @@ export function train(cfg: TrainConfig, options: TrainOptions): TrainResult {
         const y = tensor(batch.target, batch.maskShape);
         const cls = tensor(batch.sizeClass, [batch.sizeClass.length]).to('int64');
         const out = model.forward(x);
-        const typed = batch.noduleType.reduce((n, t) => n + (t >= 0 ? 1 : 0), 0);
+        const typed = batch.noduleType.reduce((n, t) => n + (t !== NO_TYPE ? 1 : 0), 0);
         const typeTarget = typeWeight
           ? { labels: tensor(batch.noduleType, [batch.noduleType.length]).to('int64'), count: typed, weight: typeWeight }
           : undefined;
@@ -300,9 +300,18 @@ export function train(cfg: TrainConfig, options: TrainOptions): TrainResult {
     epoch++;
     if (dist) {
       // The epoch's numbers over all ranks (samples/s is then the whole run's).
-      const sums = Float64Array.of(sumLoss, sumDice, sumBce, sumCls, nSteps, nSamples);
+      const sums = Float64Array.of(sumLoss, sumDice, sumBce, sumCls, sumType, nTyped, nSteps, nSamples);
       dist.group.allReduce([sums]);
-      [sumLoss, sumDice, sumBce, sumCls, nSteps, nSamples] = Array.from(sums) as [number, number, number, number, number, number];
+      [sumLoss, sumDice, sumBce, sumCls, sumType, nTyped, nSteps, nSamples] = Array.from(sums) as [
+        number,
+        number,
+        number,
+        number,
+        number,
+        number,
+        number,
+        number,
+      ];
     }
     const record: EpochRecord = {
       epoch,
