@@ -302,16 +302,7 @@ export function train(cfg: TrainConfig, options: TrainOptions): TrainResult {
       // The epoch's numbers over all ranks (samples/s is then the whole run's).
       const sums = Float64Array.of(sumLoss, sumDice, sumBce, sumCls, sumType, nTyped, nSteps, nSamples);
       dist.group.allReduce([sums]);
-      [sumLoss, sumDice, sumBce, sumCls, sumType, nTyped, nSteps, nSamples] = Array.from(sums) as [
-        number,
-        number,
-        number,
-        number,
-        number,
-        number,
-        number,
-        number,
-      ];
+      [sumLoss, sumDice, sumBce, sumCls, sumType, nTyped, nSteps, nSamples] = sums;
     }
     const record: EpochRecord = {
       epoch,
