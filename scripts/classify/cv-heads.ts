@@ -3,7 +3,8 @@
  * from the network trained without that fold (`train --fold i/k`, the folds of `benchmark cv`),
  * the heads are trained on the other folds' nodules and predict the held-out ones, which neither
  * the network nor the heads saw. train-heads.ts's CV reads one network trained on all of `train`,
- * which has seen every nodule it is cross-validated on.
+ * which has seen every nodule it is cross-validated on. The table also gives the reach of the
+ * part-solid review warning (src/report/assess.ts) at a few levels around the shipped one.
  *
  *   node --import tsx scripts/classify/cache-features.ts --model runs/cv-ggo-1/best.safetensors --out runs/classify/features-fold1.json   # each fold
  *   node --import tsx scripts/classify/cv-heads.ts --features 'runs/classify/features-fold{fold}.json' --model models/noduleseg.safetensors --md runs/classify/cv-heads.md
@@ -14,9 +15,19 @@ import { stratifiedPatientFolds } from '../../src/data/folds.ts';
 import { noduleTypeOfTexture, NODULE_TYPES } from '../../src/data/nodule-type.ts';
 import { readSafetensors } from '../../src/nn/safetensors.ts';
 import { HEADS_KEY, parseHeads, type HeadName } from '../../src/classify/heads.ts';
-import { HEAD_NAMES, fitPredict, scoreHead, summariseScores, type HeadSetting, type RatedNodule } from '../../src/classify/fit.ts';
+import {
+  HEAD_NAMES,
+  fitPredict,
+  scoreHead,
+  summariseScores,
+  typeIndexOf,
+  type HeadSetting,
+  type RatedNodule,
+} from '../../src/classify/fit.ts';
 import { writeFileAtomic } from '../../src/io/atomic.ts';
 import { setNumThreads } from '../../src/tensor/index.ts';
+import { reviewWarningCounts } from '../../src/classify/metrics.ts';
+import { PART_SOLID_REVIEW_PROBABILITY } from '../../src/report/assess.ts';
 
 const { values } = parseArgs({
   options: {
@@ -113,6 +124,22 @@ lines.push(
 scores['type']!.confusion!.forEach((row, i) => {
   lines.push(`| ${NODULE_TYPES[i]} (${row.reduce((a, b) => a + b, 0)}) | ${row.join(' | ')} | ${r3(scores['type']!.recall![i])} |`);
 });
+// The part-solid review warning (src/report/assess.ts) on the same out-of-fold probabilities.
+const pct = (a: number, b: number) => (b ? `${Math.round((100 * a) / b)}%` : '-');
+const levels = [...new Set([0.08, 0.1, PART_SOLID_REVIEW_PROBABILITY, 0.15, 0.2])].sort((a, b) => a - b);
+const warn = reviewWarningCounts(pooled.rows.map(typeIndexOf), pooled.probs['type']!, levels);
+const w0 = warn[0]!;
+lines.push(
+  '',
+  `Part-solid review warning (typed solid or ground-glass, part-solid probability >= the level; shipped level ${PART_SOLID_REVIEW_PROBABILITY}):`,
+  '',
+  `| review level | part-solid typed + flagged (of ${w0.partSolid}) | solid flagged (of ${w0.solid}) | ground-glass flagged (of ${w0.groundGlass}) |`,
+  '|---:|---:|---:|---:|',
+  ...warn.map((c) => {
+    const l = c.level === PART_SOLID_REVIEW_PROBABILITY ? `**${c.level.toFixed(2)}**` : c.level.toFixed(2);
+    return `| ${l} | ${c.partSolidTyped} + ${c.partSolidFlagged} (${pct(c.partSolidTyped + c.partSolidFlagged, c.partSolid)}) | ${c.solidFlagged} (${pct(c.solidFlagged, c.solid)}) | ${c.groundGlassFlagged} (${pct(c.groundGlassFlagged, c.groundGlass)}) |`;
+  }),
+);
 const md = lines.join('\n') + '\n';
 if (values.json)
   writeFileAtomic(

@@ -77,3 +77,61 @@ export function rocAuc(scores: readonly number[], positive: readonly boolean[]):
   if (!nPos || !nNeg) return Number.NaN;
   return (rankSumPos - (nPos * (nPos + 1)) / 2) / (nPos * nNeg);
 }
+
+/** How many nodules of each true type a part-solid review level reaches. */
+export interface ReviewWarningCounts {
+  level: number;
+  /** Part-solid nodules the type calls part-solid. */
+  partSolidTyped: number;
+  /** Part-solid nodules typed otherwise whose part-solid probability reaches the level. */
+  partSolidFlagged: number;
+  partSolid: number;
+  /** Solid and ground-glass nodules typed otherwise and flagged. */
+  solidFlagged: number;
+  solid: number;
+  groundGlassFlagged: number;
+  groundGlass: number;
+}
+
+/**
+ * The part-solid review warning's reach at each level (src/report/assess.ts): a nodule whose
+ * argmax type is not part-solid is flagged when its part-solid probability is >= the level.
+ * `truth` holds type indices (0 solid, 1 part-solid, 2 ground-glass), `probs` the type
+ * probabilities in that order.
+ */
+export function reviewWarningCounts(
+  truth: readonly number[],
+  probs: readonly (readonly number[])[],
+  levels: readonly number[],
+): ReviewWarningCounts[] {
+  if (truth.length !== probs.length) throw new RangeError(`reviewWarningCounts: ${truth.length} labels, ${probs.length} probabilities`);
+  return levels.map((level) => {
+    const c: ReviewWarningCounts = {
+      level,
+      partSolidTyped: 0,
+      partSolidFlagged: 0,
+      partSolid: 0,
+      solidFlagged: 0,
+      solid: 0,
+      groundGlassFlagged: 0,
+      groundGlass: 0,
+    };
+    truth.forEach((t, i) => {
+      const p = probs[i]!;
+      const typedPartSolid = p.indexOf(Math.max(...p)) === 1;
+      const flagged = !typedPartSolid && p[1]! >= level;
+      if (t === 0) {
+        c.solid++;
+        if (flagged) c.solidFlagged++;
+      } else if (t === 1) {
+        c.partSolid++;
+        if (typedPartSolid) c.partSolidTyped++;
+        else if (flagged) c.partSolidFlagged++;
+      } else if (t === 2) {
+        c.groundGlass++;
+        if (flagged) c.groundGlassFlagged++;
+      } else throw new RangeError(`reviewWarningCounts: type index ${t} out of 0..2`);
+    });
+    return c;
+  });
+}

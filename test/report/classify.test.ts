@@ -1,7 +1,7 @@
 /** The nodule-level heads: scores, the forward pass, the metadata format, training on separable data. */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { confusionMatrix, accuracyOf, cohenKappa, recallPerClass, rocAuc } from '../../src/classify/metrics.ts';
+import { confusionMatrix, accuracyOf, cohenKappa, recallPerClass, rocAuc, reviewWarningCounts } from '../../src/classify/metrics.ts';
 import {
   headForward,
   classifyNodule,
@@ -49,6 +49,33 @@ test('ROC AUC: perfect, inverted, ties count half, undefined without both classe
   // pairs (pos, neg): (0.7 vs 0.2) win, (0.7 vs 0.9) loss, (0.4 vs 0.2) win, (0.4 vs 0.9) loss -> 0.5
   assert.equal(rocAuc([0.7, 0.4, 0.2, 0.9], [true, true, false, false]), 0.5);
   assert.ok(Number.isNaN(rocAuc([0.1, 0.2], [true, true])));
+});
+
+test('part-solid review warning: typed part-solid is not counted as flagged, the level is inclusive', () => {
+  const truth = [1, 1, 1, 0, 0, 2];
+  const probs = [
+    [0.3, 0.6, 0.1], // part-solid, typed part-solid
+    [0.7, 0.2, 0.1], // part-solid typed solid, p 0.2
+    [0.85, 0.05, 0.1], // part-solid typed solid, p 0.05
+    [0.8, 0.12, 0.08], // solid, p exactly 0.12
+    [0.9, 0.05, 0.05], // solid, p 0.05
+    [0.2, 0.15, 0.65], // ground-glass, p 0.15
+  ];
+  const [low, mid, high] = reviewWarningCounts(truth, probs, [0.1, 0.12, 0.3]);
+  assert.deepEqual(low, {
+    level: 0.1,
+    partSolidTyped: 1,
+    partSolidFlagged: 1,
+    partSolid: 3,
+    solidFlagged: 1,
+    solid: 2,
+    groundGlassFlagged: 1,
+    groundGlass: 1,
+  });
+  assert.equal(mid!.solidFlagged, 1);
+  assert.deepEqual([high!.partSolidTyped, high!.partSolidFlagged, high!.solidFlagged, high!.groundGlassFlagged], [1, 0, 0, 0]);
+  assert.throws(() => reviewWarningCounts([3], [[1, 0, 0]], [0.1]), RangeError);
+  assert.throws(() => reviewWarningCounts([0, 1], [[1, 0, 0]], [0.1]), RangeError);
 });
 
 function toyHeads(): NoduleHeads {
