@@ -5,6 +5,7 @@
  * consensus and each reader.
  *
  *   node --import tsx scripts/analysis/compare-benchmarks.ts A.csv B.csv
+ *   node --import tsx scripts/analysis/compare-benchmarks.ts f1-a.csv,f2-a.csv f1-b.csv,f2-b.csv   # folds pooled
  */
 import { readFileSync } from 'node:fs';
 import { parseCsv } from '../../src/data/crops.ts';
@@ -14,7 +15,16 @@ if (!aPath || !bPath) {
   console.error('usage: compare-benchmarks.ts A.csv B.csv');
   process.exit(2);
 }
-const rows = (p: string) => new Map(parseCsv(readFileSync(p, 'utf8'), p).map((r) => [r['id']!, r]));
+// A comma-separated list pools several files (one per fold); an id must not repeat.
+const rows = (list: string) => {
+  const m = new Map<string, Record<string, string>>();
+  for (const p of list.split(','))
+    for (const r of parseCsv(readFileSync(p, 'utf8'), p)) {
+      if (m.has(r['id']!)) throw new Error(`${p}: ${r['id']} is already in another file of ${list}`);
+      m.set(r['id']!, r);
+    }
+  return m;
+};
 const A = rows(aPath),
   B = rows(bPath);
 const ids = [...A.keys()].filter((k) => B.has(k));
