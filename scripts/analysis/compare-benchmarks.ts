@@ -2,7 +2,8 @@
  * Paired comparison of two `benchmark crops` (or `benchmark cv`) CSVs of the same nodules: per
  * group (all, each type, each size, pleural contact), the mean of each model and the mean
  * per-nodule difference B - A with its standard error, for Dice against the union, the 50%
- * consensus and each reader.
+ * consensus and each reader; and the readers' own agreement (each against the rest of their
+ * panel) on the group.
  *
  *   node --import tsx scripts/analysis/compare-benchmarks.ts A.csv B.csv
  *   node --import tsx scripts/analysis/compare-benchmarks.ts f1-a.csv,f2-a.csv f1-b.csv,f2-b.csv   # folds pooled
@@ -43,8 +44,8 @@ const groups: Array<[string, (r: Record<string, string>) => boolean]> = [
 ];
 const metrics = ['diceUnion', 'diceConsensus', 'diceReaders'] as const;
 console.log(`${ids.length} nodules in both; A = ${aPath}, B = ${bPath}\n`);
-console.log('| group | n | ' + metrics.map((m) => `${m} A | B | B - A (SE)`).join(' | ') + ' |');
-console.log('|---|---:|' + metrics.map(() => '---:|---:|---:').join('|') + '|');
+console.log('| group | n | ' + metrics.map((m) => `${m} A | B | B - A (SE)`).join(' | ') + ' | readers vs the rest of their panel |');
+console.log('|---|---:|' + metrics.map(() => '---:|---:|---:').join('|') + '|---:|');
 for (const [name, keep] of groups) {
   const sel = ids.filter((id) => keep(A.get(id)!));
   if (!sel.length) continue;
@@ -62,5 +63,8 @@ for (const [name, keep] of groups) {
     const se = n > 1 ? Math.sqrt(d.reduce((s, x) => s + (x - md) ** 2, 0) / (n - 1) / n) : Number.NaN;
     return `${ma.toFixed(3)} | ${mb.toFixed(3)} | ${md >= 0 ? '+' : ''}${md.toFixed(3)} (${Number.isFinite(se) ? se.toFixed(3) : '-'})`;
   });
-  console.log(`| ${name} | ${sel.length} | ${cells.join(' | ')} |`);
+  // The readers' own level on the group, beside the model's Dice against each reader (nodules with 2+ readers).
+  const panel = sel.map((id) => A.get(id)!['panelLevel']!).filter((v) => v !== '' && v !== undefined);
+  const panelMean = panel.length ? (panel.reduce((s, v) => s + Number(v), 0) / panel.length).toFixed(3) : '-';
+  console.log(`| ${name} | ${sel.length} | ${cells.join(' | ')} | ${panelMean} |`);
 }
