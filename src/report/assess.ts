@@ -22,9 +22,9 @@ export type ReportedNodule = NoduleResult & {
  * A nodule typed solid or ground-glass whose part-solid probability reaches this level gets a
  * warning with the category it would have as part-solid. The type head rarely calls part-solid
  * (LIDC's part-solid label is not separable from its features, docs/report.md). In its per-fold
- * cross-validation (5 folds, 802 held-out nodules, scripts/classify/cv-heads.ts) the type called
- * 3 of the 24 part-solid nodules part-solid. This level flags 15 of the other 21, and 110 of 702
- * solid nodules (16%).
+ * cross-validation (5 folds, 802 held-out nodules, scripts/classify/cv-heads.ts) the shipped
+ * type head calls 4 of the 24 part-solid nodules part-solid. This level flags 16 of the other 20,
+ * and 119 of 702 solid nodules (17%).
  */
 export const PART_SOLID_REVIEW_PROBABILITY = 0.12;
 
