@@ -9,12 +9,12 @@
  *   node --import tsx scripts/analysis/cv-ensemble.ts --folds 3,4 --models 'runs/cv-shift-{fold}/best.safetensors,runs/cv-ggo-{fold}/best.safetensors'
  */
 import { parseArgs } from 'node:util';
-import { foldSplit, lidcCropsDir, loadCrops, sliceGrid, slicesToProbability, volumeToSlices, type CropCase } from '../../src/data/index.ts';
+import { foldSplit, lidcCropsDir, loadCrops } from '../../src/data/index.ts';
 import { loadModel } from '../../src/models/index.ts';
-import { noGrad, setNumThreads, tensor, tidy } from '../../src/tensor/index.ts';
+import { setNumThreads } from '../../src/tensor/index.ts';
 import { scoreCrop, summariseGroup, usableReaderMasks, type CropBenchmarkRow } from '../../src/eval/benchmark.ts';
 import { readReaderIndex } from '../../src/eval/readers.ts';
-import { cutAtPrompt } from '../../src/inference/predict.ts';
+import { cutAtPrompt, segmentVolume } from '../../src/inference/predict.ts';
 import type { Vec3 } from '../../src/io/volume.ts';
 
 const { values } = parseArgs({
@@ -34,10 +34,6 @@ const all = loadCrops();
 const dir = lidcCropsDir();
 const readerIndex = readReaderIndex(dir);
 const rows: CropBenchmarkRow[][] = names.map(() => []);
-const centreOf = (c: CropCase): Vec3 => {
-  const [nx, ny, nz] = c.image.dims;
-  return [(nx - 1) / 2, (ny - 1) / 2, (nz - 1) / 2];
-};
 
 for (const f of values.folds!.split(',').map(Number)) {
   const held = foldSplit(all, 5, f - 1, 1).heldOut;
@@ -46,20 +42,8 @@ for (const f of values.folds!.split(',').map(Number)) {
   for (const pattern of patterns) {
     const { model, info } = loadModel(pattern.replaceAll('{fold}', String(f)));
     model.eval();
-    probs.push(
-      held.map((c) => {
-        const grid = sliceGrid(c.image, info.slice, centreOf(c));
-        const x = volumeToSlices(grid);
-        let prob: Float32Array = new Float32Array(0);
-        noGrad(() =>
-          tidy(() => {
-            const p = model.forward(tensor(x.input, x.shape)).maskLogits.sigmoid();
-            prob = slicesToProbability(p.toTypedArray() as Float32Array, grid).data;
-          }),
-        );
-        return prob;
-      }),
-    );
+    // One plain pass at the crop's centre, as `segment` computes it (the cut is applied below).
+    probs.push(held.map((c) => segmentVolume(model, c.image, info.slice, { keepPromptComponent: false }).probability.data));
     model.dispose();
     process.stderr.write(`fold ${f}: ${pattern} done\n`);
   }
@@ -70,11 +54,12 @@ for (const f of values.folds!.split(',').map(Number)) {
       const q = p[i]!;
       for (let j = 0; j < q.length; j++) mean[j]! += q[j]! / probs.length;
     }
+    const centre = c.image.dims.map((n) => (n - 1) / 2) as Vec3;
     [...probs.map((p) => p[i]!), mean].forEach((prob, k) => {
       const mask = cutAtPrompt(
         Uint8Array.from(prob, (v) => (v > LEVEL ? 1 : 0)),
         c.image,
-        centreOf(c),
+        centre,
       );
       rows[k]!.push(scoreCrop(c, mask, readers));
     });

@@ -12,12 +12,12 @@
  *   node --import tsx scripts/analysis/cv-levels.ts --in runs/cv-levels.json
  */
 import { parseArgs } from 'node:util';
-import { foldSplit, lidcCropsDir, loadCrops, sliceGrid, slicesToProbability, volumeToSlices } from '../../src/data/index.ts';
+import { foldSplit, lidcCropsDir, loadCrops } from '../../src/data/index.ts';
 import { loadModel } from '../../src/models/index.ts';
-import { noGrad, setNumThreads, tensor, tidy } from '../../src/tensor/index.ts';
+import { setNumThreads } from '../../src/tensor/index.ts';
 import { scoreCrop, usableReaderMasks } from '../../src/eval/benchmark.ts';
 import { readReaderIndex } from '../../src/eval/readers.ts';
-import { cutAtPrompt } from '../../src/inference/predict.ts';
+import { cutAtPrompt, segmentVolume } from '../../src/inference/predict.ts';
 import { writeFileAtomic } from '../../src/io/atomic.ts';
 import { readFileSync } from 'node:fs';
 import type { Vec3 } from '../../src/io/volume.ts';
@@ -71,15 +71,8 @@ function scoreLevels(folds: number[]): NoduleLevels[] {
     held.forEach((c, k) => {
       const [nx, ny, nz] = c.image.dims;
       const centre: Vec3 = [(nx - 1) / 2, (ny - 1) / 2, (nz - 1) / 2];
-      const grid = sliceGrid(c.image, info.slice, centre);
-      const x = volumeToSlices(grid);
-      let prob: Float32Array = new Float32Array(0);
-      noGrad(() =>
-        tidy(() => {
-          const p = model.forward(tensor(x.input, x.shape)).maskLogits.sigmoid();
-          prob = slicesToProbability(p.toTypedArray() as Float32Array, grid).data;
-        }),
-      );
+      // One plain pass at the centre, as `segment` computes it; each level is cut below.
+      const prob = segmentVolume(model, c.image, info.slice, { centreVoxel: centre, keepPromptComponent: false }).probability.data;
       const readers = usableReaderMasks(dir, readerIndex, c);
       const maskAt = (t: number) =>
         cutAtPrompt(
