@@ -30,6 +30,8 @@ saveModel(output, model, {
   sizeBins: info.sizeBins,
   threshold,
   ...(anyReader !== undefined ? { anyReaderThreshold: anyReader } : {}),
+  // The refinement stage works on the network's probability at any level: it is kept.
+  ...(info.refine ? { refine: info.refine } : {}),
   provenance: { ...info.provenance, levels: { threshold, anyReaderThreshold: anyReader ?? null, from: input, note: note ?? null } },
 });
 model.dispose();

@@ -50,6 +50,8 @@ interface SegmentCliOptions {
   png?: string;
   threshold?: number;
   tta?: boolean;
+  /** false with --no-refine: the network's probability without the model's refinement stage. */
+  refine?: boolean;
   batchSize?: number;
   threads?: number;
   /** Patient context for Fleischner 2017 (src/guidelines). */
@@ -113,6 +115,7 @@ export function register(program: Command): void {
     .option('--png <dir>', 'write PNG overlays (lung window, mask outline) into this folder')
     .option('--threshold <p>', "probability threshold (default: the model's)", parseProbability)
     .option('--tta', 'average over flipped inputs (slower, slightly smoother)')
+    .option('--no-refine', "skip the model's refinement stage across slices: the 2D network's probability alone")
     .option('--batch-size <n>', 'slices per forward pass', nonNegativeIntArg('--batch-size'), 64)
     .option('--threads <n>', 'intra-op threads (default: all cores)', nonNegativeIntArg('--threads'))
     .option('--risk <low|high>', "the patient's lung cancer risk, for Fleischner 2017 (default: both recommendations are given)", parseRisk)
@@ -337,6 +340,7 @@ function segmentOptionsOf(opts: SegmentCliOptions, heads: NoduleHeads | null): S
     threshold: opts.threshold,
     flipTta: opts.tta,
     batchSize: opts.batchSize,
+    refine: opts.refine !== false,
     heads,
     ...(opts.solidHu !== undefined ? { solidThresholdHU: opts.solidHu } : {}),
   };

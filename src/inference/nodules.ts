@@ -71,6 +71,8 @@ export interface SegmentOptions {
   solidThresholdHU?: number;
   /** Segment again centred on the nodule found when it lies over RECENTRE_MM from the point (default true). */
   recentre?: boolean;
+  /** Apply the model's refinement stage when it has one (default true). */
+  refine?: boolean;
 }
 
 /**
@@ -113,6 +115,7 @@ export function segmentCrop(
   const centre: Vec3 = promptVoxel ?? [(crop.dims[0] - 1) / 2, (crop.dims[1] - 1) / 2, (crop.dims[2] - 1) / 2];
   const seg = segmentVolume(model, crop, info.slice, {
     threshold: options.threshold ?? info.threshold,
+    ...(info.refine && options.refine !== false ? { refine: info.refine } : {}),
     flipTta: options.flipTta,
     batchSize: options.batchSize,
     centreVoxel: centre,
@@ -144,6 +147,7 @@ export function segmentAtPrompts(
     const local: Vec3 = [p[0] - startVoxel[0], p[1] - startVoxel[1], p[2] - startVoxel[2]];
     const seg = segmentVolume(model, crop, info.slice, {
       threshold: options.threshold ?? info.threshold,
+      ...(info.refine && options.refine !== false ? { refine: info.refine } : {}),
       flipTta: options.flipTta,
       batchSize: options.batchSize,
       centreVoxel: local,

@@ -8,6 +8,7 @@ import type { Volume, Vec3 } from '../io/volume.ts';
 import type { SegmentationNetwork } from '../models/types.ts';
 import { keepComponentAt } from './components.ts';
 import { trimAtConstriction } from './profile.ts';
+import { applyRefineStage, type RefineStage } from './refine.ts';
 
 export interface PredictOptions {
   /** Slices per forward pass. */
@@ -98,6 +99,8 @@ export interface SegmentCropOptions extends PredictOptions {
    * on the nodule, and a click or a detector's candidate is rarely at its centre.
    */
   recentreMm?: number;
+  /** The model's refinement stage (ModelInfo.refine), applied to the probability before the level. */
+  refine?: RefineStage;
 }
 
 /**
@@ -153,6 +156,16 @@ function segmentOnce(model: SegmentationNetwork, volume: Volume, slice: SliceCon
   const x = volumeToSlices(grid);
   const pred = predictSlices(model, x.input, x.shape, options);
   const probability = slicesToProbability(pred.probs, grid);
+  if (options.refine)
+    probability.data.set(
+      applyRefineStage(options.refine, {
+        hu: volume.data,
+        probability: probability.data,
+        dims: volume.dims,
+        spacingMm: volume.spacingMm,
+        promptVoxel: grid.centreVoxel,
+      }),
+    );
   const threshold = options.threshold ?? 0.5;
   let mask: Uint8Array = new Uint8Array(probability.data.length);
   for (let i = 0; i < mask.length; i++) mask[i] = probability.data[i]! > threshold ? 1 : 0;

@@ -10,6 +10,7 @@ import { validateModelConfig, type ModelConfig } from './config.ts';
 import { JointNet, classAreaIntervalsPx } from './joint.ts';
 import { EncoderDecoder } from './unet.ts';
 import type { SegmentationNetwork } from './types.ts';
+import { validateRefineStage, type RefineStage } from './refine-stage.ts';
 
 export const MODEL_FORMAT = 'noduleseg.model';
 
@@ -27,6 +28,11 @@ export interface ModelInfo {
    * The report gives the volume at that level beside the default one, as the range readers draw.
    */
   anyReaderThreshold?: number;
+  /**
+   * A refinement stage across slices applied to the network's probability before any level is
+   * drawn (inference/refine.ts); absent in models made before it, which are the network alone.
+   */
+  refine?: RefineStage;
   /** Free-form provenance: training command, data, epochs, metrics, attribution. */
   provenance: Record<string, unknown>;
 }
@@ -73,6 +79,13 @@ export function readModelInfo(file: string): ModelInfo {
   const any = info.anyReaderThreshold;
   if (any !== undefined && !(any > 0 && any < info.threshold))
     throw new UserError(`${file}: anyReaderThreshold ${String(any)} must be in (0, threshold)`);
+  if (info.refine !== undefined) {
+    try {
+      validateRefineStage(info.refine);
+    } catch (e) {
+      throw new UserError(`${file}: ${(e as Error).message}`);
+    }
+  }
   try {
     validateModelConfig(info.config);
   } catch (e) {

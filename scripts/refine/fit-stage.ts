@@ -1,0 +1,80 @@
+/**
+ * Fits the refinement stage on the folds' held-out probabilities (oof.ts) and writes a copy of a
+ * model file with it, its levels and a note of how it was made; weights and the other metadata
+ * (the nodule-level heads) are copied unchanged.
+ *
+ *   node --import tsx scripts/refine/fit-stage.ts <in.safetensors> <out.safetensors> --oof runs/oof-probs \
+ *     [--splits train] [--exclude-fold f] [--hidden 16] [--steps 400] [--threshold t] [--any-reader a]
+ *
+ * --exclude-fold f leaves fold f's crops out of the fit: the stage of fold f's network for
+ * cross-validation. --splits train keeps `val` out, so that val still measures the shipped model.
+ */
+import { parseArgs } from 'node:util';
+import { resolve } from 'node:path';
+import { loadCrops, type Split } from '../../src/data/index.ts';
+import { readModelInfo, MODEL_FORMAT, type ModelInfo } from '../../src/models/index.ts';
+import { readSafetensors, writeSafetensors } from '../../src/nn/safetensors.ts';
+import { setNumThreads } from '../../src/tensor/index.ts';
+import { fitRefineStage, DEFAULT_REFINE_FIT } from '../../src/train/refine.ts';
+import { readOof } from './oof.ts';
+
+const { values, positionals } = parseArgs({
+  allowPositionals: true,
+  options: {
+    oof: { type: 'string', default: 'runs/oof-probs' },
+    splits: { type: 'string', default: 'train' },
+    'exclude-fold': { type: 'string' },
+    hidden: { type: 'string', default: String(DEFAULT_REFINE_FIT.hidden) },
+    steps: { type: 'string', default: String(DEFAULT_REFINE_FIT.steps) },
+    threshold: { type: 'string' },
+    'any-reader': { type: 'string' },
+    threads: { type: 'string', default: '2' },
+  },
+});
+const [input, output] = positionals;
+if (!input || !output) {
+  console.error(
+    'usage: fit-stage.ts <in.safetensors> <out.safetensors> --oof DIR [--splits train] [--exclude-fold f] [--hidden n] [--threshold t] [--any-reader a]',
+  );
+  process.exit(2);
+}
+if (resolve(input) === resolve(output)) {
+  console.error(`${output}: the output may not be the input`);
+  process.exit(2);
+}
+setNumThreads(Number(values.threads));
+const info = readModelInfo(input);
+const threshold = values.threshold !== undefined ? Number(values.threshold) : info.threshold;
+const anyReader = values['any-reader'] !== undefined ? Number(values['any-reader']) : info.anyReaderThreshold;
+if (!(threshold > 0 && threshold < 1) || (anyReader !== undefined && !(anyReader > 0 && anyReader < threshold))) {
+  console.error(`${output}: levels must satisfy 0 < any-reader < threshold < 1`);
+  process.exit(2);
+}
+const splits = values.splits!.split(',') as Split[];
+const excluded = values['exclude-fold'] !== undefined ? Number(values['exclude-fold']) : null;
+const folds = [1, 2, 3, 4, 5].filter((f) => f !== excluded);
+const crops = loadCrops({ labels: 'agreement', splits });
+const oof = readOof(crops, folds, values.oof!);
+const options = { ...DEFAULT_REFINE_FIT, hidden: Number(values.hidden), steps: Number(values.steps) };
+const t0 = Date.now();
+const stage = fitRefineStage(
+  oof.map((o) => o.rows),
+  options,
+  {
+    command: `node --import tsx scripts/refine/fit-stage.ts ${process.argv.slice(2).join(' ')}`,
+    data: `held-out probabilities of folds ${folds.join(', ')} (${values.oof}), crops of ${splits.join(' + ')}: ${oof.length} nodules; target the readers' share per voxel`,
+  },
+);
+const fit = stage.provenance['fit'] as { rows: number; networkLoss: number; stageLoss: number };
+const src = readSafetensors(input);
+const updated: ModelInfo = {
+  ...info,
+  threshold,
+  ...(anyReader !== undefined ? { anyReaderThreshold: anyReader } : {}),
+  refine: stage,
+  provenance: { ...info.provenance, refine: { from: input, threshold, anyReaderThreshold: anyReader ?? null } },
+};
+writeSafetensors(output, src.tensors, { ...src.metadata, [MODEL_FORMAT]: JSON.stringify(updated) });
+console.log(
+  `${output}: refinement stage (hidden ${options.hidden}) on ${oof.length} crops, ${fit.rows} voxels, loss ${fit.networkLoss.toFixed(4)} -> ${fit.stageLoss.toFixed(4)} in ${((Date.now() - t0) / 1000).toFixed(0)} s; threshold ${threshold}${anyReader !== undefined ? `, any-reader ${anyReader}` : ''}`,
+);

@@ -1,0 +1,162 @@
+/**
+ * The refinement stage: a second look, across slices, at the 2D network's probability (the
+ * cascade of nnU-Net in its smallest form). The network sees one axial slice at a time; this
+ * stage reads each voxel's probability with its neighbours in the slices above and below and in
+ * plane, the HU around it, and where it lies against the nodule the network found, and returns a
+ * corrected probability. It is fitted on the cross-validation folds' held-out probabilities
+ * (src/train/refine.ts), so it learns the network's errors on nodules it never saw.
+ *
+ * It is a small dense network stored in the model's metadata (ModelInfo.refine) and applied in
+ * plain arithmetic, like the nodule-level heads: no libtorch, pure and testable. Its output is the
+ * network's own logit plus its correction, so a stage whose output layer is zero is the network.
+ */
+import type { Vec3 } from '../io/volume.ts';
+import { keepComponentAt } from './components.ts';
+import { REFINE_FEATURE_NAMES, type RefineStage } from '../models/refine-stage.ts';
+
+export { REFINE_FEATURE_NAMES, REFINE_FORMAT, validateRefineStage, type RefineStage, type RefineLayer } from '../models/refine-stage.ts';
+
+/** Voxels the stage reads: some probability at or above this within one voxel; elsewhere the probability is kept. */
+export const REFINE_REGION_PROBABILITY = 0.01;
+/** The level whose component at the prompt gives the predicted size the features are scaled by. */
+export const REFINE_SIZE_LEVEL = 0.4;
+
+/** The grid the stage reads: HU and the network's probability on the same voxels. */
+export interface RefineInput {
+  hu: ArrayLike<number>;
+  probability: Float32Array;
+  dims: Vec3;
+  spacingMm: Vec3;
+  /** Where the nodule is (voxels): the prompt, or the centre the patches were placed at. */
+  promptVoxel: Vec3;
+}
+
+export const logitOf = (p: number): number => {
+  const q = Math.min(1 - 1e-4, Math.max(1e-4, p));
+  return Math.log(q / (1 - q));
+};
+
+/**
+ * The stage's region (voxel indices) and its feature rows [voxels x REFINE_FEATURE_NAMES].
+ * Shared by fitting and inference, so that the stage sees at run time what it was fitted on.
+ */
+export function refineFeatures(input: RefineInput): { voxels: Int32Array; x: Float32Array } {
+  const { hu, probability: prob, dims, spacingMm, promptVoxel } = input;
+  const [nx, ny, nz] = dims;
+  const [sx, sy, sz] = spacingMm;
+  const plane = nx * ny;
+  const cl = (v: number, n: number) => (v < 0 ? 0 : v >= n ? n - 1 : v);
+  // The predicted size: the component at the prompt at REFINE_SIZE_LEVEL (other blobs in a
+  // scan's crop, such as the chest wall, are not the nodule).
+  const sized = keepComponentAt(
+    Uint8Array.from(prob, (p) => (p > REFINE_SIZE_LEVEL ? 1 : 0)),
+    dims,
+    spacingMm,
+    promptVoxel,
+  );
+  let predicted = 0;
+  for (let i = 0; i < sized.length; i++) predicted += sized[i]!;
+  const diameterMm = Math.max(2, Math.cbrt((6 * predicted * sx * sy * sz) / Math.PI));
+  const radiusMm = diameterMm / 2;
+  const [cx, cy, cz] = promptVoxel;
+  const D = REFINE_FEATURE_NAMES.length;
+  const voxels: number[] = [];
+  const rows: number[] = [];
+  const row = new Array<number>(D);
+  for (let z = 0; z < nz; z++)
+    for (let y = 0; y < ny; y++)
+      for (let x = 0; x < nx; x++) {
+        let max3 = 0,
+          sum3 = 0,
+          sumPlane = 0,
+          huPlane = 0;
+        for (let dz = -1; dz <= 1; dz++) {
+          const zz = cl(z + dz, nz) * plane;
+          for (let dy = -1; dy <= 1; dy++) {
+            const yy = zz + cl(y + dy, ny) * nx;
+            for (let dx = -1; dx <= 1; dx++) {
+              const j = yy + cl(x + dx, nx);
+              const v = prob[j]!;
+              if (v > max3) max3 = v;
+              sum3 += v;
+              if (dz === 0) {
+                sumPlane += v;
+                huPlane += hu[j]!;
+              }
+            }
+          }
+        }
+        if (max3 < REFINE_REGION_PROBABILITY) continue;
+        const i = z * plane + y * nx + x;
+        const up = prob[cl(z + 1, nz) * plane + y * nx + x]!,
+          down = prob[cl(z - 1, nz) * plane + y * nx + x]!;
+        const h = hu[i]!;
+        const b0 = h < -800 ? 1 : 0,
+          b1 = h >= -800 && h < -500 ? 1 : 0,
+          b2 = h >= -500 && h < -300 ? 1 : 0,
+          b3 = h >= -300 && h < 0 ? 1 : 0,
+          b4 = h >= 0 ? 1 : 0;
+        const l = logitOf(prob[i]!);
+        const dxMm = (x - cx) * sx,
+          dyMm = (y - cy) * sy,
+          dzMm = (z - cz) * sz;
+        row[0] = l;
+        row[1] = logitOf((up + down) / 2);
+        row[2] = logitOf(Math.max(up, down));
+        row[3] = logitOf(Math.min(up, down));
+        row[4] = logitOf(sumPlane / 9);
+        row[5] = logitOf(sum3 / 27);
+        row[6] = Math.min(0.6, Math.max(-1.2, h / 1000));
+        row[7] = Math.min(0.6, Math.max(-1.2, huPlane / 9000));
+        row[8] = b0;
+        row[9] = b1;
+        row[10] = b2;
+        row[11] = b3;
+        row[12] = b4;
+        row[13] = l * b0;
+        row[14] = l * b1;
+        row[15] = l * b2;
+        row[16] = l * b3;
+        row[17] = sz / 2.5;
+        row[18] = Math.hypot(dxMm, dyMm, dzMm) / radiusMm;
+        row[19] = Math.abs(dzMm) / radiusMm;
+        row[20] = Math.log(diameterMm);
+        voxels.push(i);
+        for (let k = 0; k < D; k++) rows.push(row[k]!);
+      }
+  return { voxels: Int32Array.from(voxels), x: Float32Array.from(rows) };
+}
+
+/** The stage's corrected probability of each row of `x` (raw features, as refineFeatures gives them). */
+export function refineRows(stage: RefineStage, x: Float32Array): Float32Array {
+  const D = stage.mean.length;
+  const n = x.length / D;
+  const out = new Float32Array(n);
+  const input = new Float64Array(D);
+  const buffers = stage.layers.map((l) => new Float64Array(l.outFeatures));
+  for (let r = 0; r < n; r++) {
+    for (let j = 0; j < D; j++) input[j] = (x[r * D + j]! - stage.mean[j]!) / stage.std[j]!;
+    let a: Float64Array = input;
+    stage.layers.forEach((layer, k) => {
+      const o = buffers[k]!;
+      for (let u = 0; u < layer.outFeatures; u++) {
+        let s = layer.bias[u]!;
+        const w = u * layer.inFeatures;
+        for (let j = 0; j < layer.inFeatures; j++) s += layer.weight[w + j]! * a[j]!;
+        o[u] = k < stage.layers.length - 1 && s < 0 ? 0 : s;
+      }
+      a = o;
+    });
+    out[r] = 1 / (1 + Math.exp(-(x[r * D]! + a[0]!)));
+  }
+  return out;
+}
+
+/** The network's probability with the stage's correction on its region (a new array). */
+export function applyRefineStage(stage: RefineStage, input: RefineInput): Float32Array {
+  const { voxels, x } = refineFeatures(input);
+  const p = refineRows(stage, x);
+  const out = Float32Array.from(input.probability);
+  for (let k = 0; k < voxels.length; k++) out[voxels[k]!] = p[k]!;
+  return out;
+}

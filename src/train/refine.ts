@@ -1,0 +1,118 @@
+/**
+ * Fitting the refinement stage (inference/refine.ts) on held-out probabilities: full-batch Adam
+ * on binary cross-entropy against the readers' share per voxel, the network's logit as an offset,
+ * so that the stage learns only the correction and starts as the network itself.
+ */
+import { tensor, tidy, keep, noGrad, manualSeed, F, type Tensor } from '../tensor/index.ts';
+import { Linear, Module } from '../nn/index.ts';
+import { Adam } from '../optim/index.ts';
+import { REFINE_FEATURE_NAMES, REFINE_FORMAT, type RefineStage } from '../inference/refine.ts';
+
+/** One crop's rows: its region's features (refineFeatures) and the readers' share per voxel. */
+export interface RefineRows {
+  x: Float32Array;
+  /** Target in [0, 1] per row: the share of readers who marked the voxel. */
+  y: Float32Array;
+}
+
+export interface RefineFitOptions {
+  /** Width of the hidden layer (0: a linear correction). */
+  hidden: number;
+  steps: number;
+  lr: number;
+  seed: number;
+}
+
+export const DEFAULT_REFINE_FIT: RefineFitOptions = { hidden: 16, steps: 400, lr: 0.01, seed: 1 };
+
+class Correction extends Module<[Tensor], Tensor> {
+  readonly layers: Linear[];
+  constructor(d: number, hidden: number) {
+    super();
+    this.layers =
+      hidden > 0
+        ? [this.registerModule('l0', new Linear(d, hidden)), this.registerModule('l1', new Linear(hidden, 1))]
+        : [this.registerModule('l0', new Linear(d, 1))];
+  }
+  forward(x: Tensor): Tensor {
+    let h = this.layers[0]!.forward(x);
+    for (let k = 1; k < this.layers.length; k++) h = this.layers[k]!.forward(h.relu());
+    return h;
+  }
+}
+
+/** Fits a stage on the rows of many crops; `provenance` is stored with it. */
+export function fitRefineStage(crops: readonly RefineRows[], o: RefineFitOptions, provenance: Record<string, unknown> = {}): RefineStage {
+  const D = REFINE_FEATURE_NAMES.length;
+  const n = crops.reduce((s, c) => s + c.y.length, 0);
+  if (n === 0) throw new RangeError('fitRefineStage: no rows');
+  const x = new Float32Array(n * D),
+    y = new Float32Array(n),
+    base = new Float32Array(n);
+  let at = 0;
+  for (const c of crops) {
+    if (c.x.length !== c.y.length * D) throw new RangeError(`fitRefineStage: ${c.x.length} values are not ${c.y.length} rows of ${D}`);
+    x.set(c.x, at * D);
+    y.set(c.y, at);
+    for (let k = 0; k < c.y.length; k++) base[at + k] = c.x[k * D]!;
+    at += c.y.length;
+  }
+  const mean = new Array<number>(D).fill(0),
+    std = new Array<number>(D).fill(1);
+  for (let j = 0; j < D; j++) {
+    let s = 0,
+      q = 0;
+    for (let i = 0; i < n; i++) {
+      const v = x[i * D + j]!;
+      s += v;
+      q += v * v;
+    }
+    mean[j] = s / n;
+    const sd = Math.sqrt(Math.max(0, q / n - (s / n) ** 2));
+    std[j] = sd > 1e-6 ? sd : 1;
+  }
+  for (let i = 0; i < n; i++) for (let j = 0; j < D; j++) x[i * D + j] = (x[i * D + j]! - mean[j]!) / std[j]!;
+  manualSeed(o.seed);
+  const net = new Correction(D, o.hidden);
+  const last = net.layers[net.layers.length - 1]!;
+  noGrad(() => {
+    last.weight.zero_();
+    last.bias!.zero_();
+  });
+  const opt = new Adam(net.parameters(), { lr: o.lr });
+  const X = keep(tensor(x, [n, D]));
+  const Y = keep(tensor(y, [n, 1]));
+  const B = keep(tensor(base, [n, 1]));
+  let finalLoss = Number.NaN;
+  try {
+    net.train(true);
+    for (let s = 0; s < o.steps; s++)
+      tidy(() => {
+        opt.zeroGrad();
+        const loss = F.binaryCrossEntropyWithLogits(net.forward(X).add(B), Y);
+        loss.backward();
+        opt.step();
+        if (s === o.steps - 1) finalLoss = (loss.toTypedArray() as Float32Array)[0]!;
+      });
+    const baseLoss = tidy(() => (F.binaryCrossEntropyWithLogits(B, Y).toTypedArray() as Float32Array)[0]!);
+    return {
+      format: REFINE_FORMAT,
+      version: 1,
+      features: [...REFINE_FEATURE_NAMES],
+      mean,
+      std,
+      layers: net.layers.map((l) => ({
+        inFeatures: l.inFeatures,
+        outFeatures: l.outFeatures,
+        weight: Array.from(l.weight.toTypedArray() as Float32Array),
+        bias: Array.from(l.bias!.toTypedArray() as Float32Array),
+      })),
+      provenance: { ...provenance, fit: { ...o, rows: n, crops: crops.length, networkLoss: baseLoss, stageLoss: finalLoss } },
+    };
+  } finally {
+    X.dispose();
+    Y.dispose();
+    B.dispose();
+    net.dispose();
+  }
+}
