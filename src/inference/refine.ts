@@ -59,72 +59,94 @@ export function refineFeatures(input: RefineInput): { voxels: Int32Array; x: Flo
   const diameterMm = Math.max(2, Math.cbrt((6 * predicted * sx * sy * sz) / Math.PI));
   const radiusMm = diameterMm / 2;
   const [cx, cy, cz] = promptVoxel;
+  // The region: voxels with some probability >= REFINE_REGION_PROBABILITY in their 3 x 3 x 3
+  // neighbourhood (edges clamped), found by dilating the few voxels above it rather than by
+  // scanning every voxel's neighbourhood.
+  const inRegion = new Uint8Array(prob.length);
+  for (let i = 0; i < prob.length; i++) {
+    if (prob[i]! < REFINE_REGION_PROBABILITY) continue;
+    const x = i % nx,
+      y = Math.floor(i / nx) % ny,
+      z = Math.floor(i / plane);
+    for (let dz = -1; dz <= 1; dz++) {
+      const zz = z + dz;
+      if (zz < 0 || zz >= nz) continue;
+      for (let dy = -1; dy <= 1; dy++) {
+        const yy = y + dy;
+        if (yy < 0 || yy >= ny) continue;
+        for (let dx = -1; dx <= 1; dx++) {
+          const xx = x + dx;
+          if (xx >= 0 && xx < nx) inRegion[zz * plane + yy * nx + xx] = 1;
+        }
+      }
+    }
+  }
   const D = REFINE_FEATURE_NAMES.length;
-  const voxels: number[] = [];
-  const rows: number[] = [];
-  const row = new Array<number>(D);
-  for (let z = 0; z < nz; z++)
-    for (let y = 0; y < ny; y++)
-      for (let x = 0; x < nx; x++) {
-        let max3 = 0,
-          sum3 = 0,
-          sumPlane = 0,
-          huPlane = 0;
-        for (let dz = -1; dz <= 1; dz++) {
-          const zz = cl(z + dz, nz) * plane;
-          for (let dy = -1; dy <= 1; dy++) {
-            const yy = zz + cl(y + dy, ny) * nx;
-            for (let dx = -1; dx <= 1; dx++) {
-              const j = yy + cl(x + dx, nx);
-              const v = prob[j]!;
-              if (v > max3) max3 = v;
-              sum3 += v;
-              if (dz === 0) {
-                sumPlane += v;
-                huPlane += hu[j]!;
-              }
-            }
+  let count = 0;
+  for (let i = 0; i < inRegion.length; i++) count += inRegion[i]!;
+  const voxels = new Int32Array(count);
+  const rows = new Float32Array(count * D);
+  let k = 0;
+  for (let i = 0; i < inRegion.length; i++) {
+    if (!inRegion[i]) continue;
+    const x = i % nx,
+      y = Math.floor(i / nx) % ny,
+      z = Math.floor(i / plane);
+    let sum3 = 0,
+      sumPlane = 0,
+      huPlane = 0;
+    for (let dz = -1; dz <= 1; dz++) {
+      const zz = cl(z + dz, nz) * plane;
+      for (let dy = -1; dy <= 1; dy++) {
+        const yy = zz + cl(y + dy, ny) * nx;
+        for (let dx = -1; dx <= 1; dx++) {
+          const j = yy + cl(x + dx, nx);
+          const v = prob[j]!;
+          sum3 += v;
+          if (dz === 0) {
+            sumPlane += v;
+            huPlane += hu[j]!;
           }
         }
-        if (max3 < REFINE_REGION_PROBABILITY) continue;
-        const i = z * plane + y * nx + x;
-        const up = prob[cl(z + 1, nz) * plane + y * nx + x]!,
-          down = prob[cl(z - 1, nz) * plane + y * nx + x]!;
-        const h = hu[i]!;
-        const b0 = h < -800 ? 1 : 0,
-          b1 = h >= -800 && h < -500 ? 1 : 0,
-          b2 = h >= -500 && h < -300 ? 1 : 0,
-          b3 = h >= -300 && h < 0 ? 1 : 0,
-          b4 = h >= 0 ? 1 : 0;
-        const l = logitOf(prob[i]!);
-        const dxMm = (x - cx) * sx,
-          dyMm = (y - cy) * sy,
-          dzMm = (z - cz) * sz;
-        row[0] = l;
-        row[1] = logitOf((up + down) / 2);
-        row[2] = logitOf(Math.max(up, down));
-        row[3] = logitOf(Math.min(up, down));
-        row[4] = logitOf(sumPlane / 9);
-        row[5] = logitOf(sum3 / 27);
-        row[6] = Math.min(0.6, Math.max(-1.2, h / 1000));
-        row[7] = Math.min(0.6, Math.max(-1.2, huPlane / 9000));
-        row[8] = b0;
-        row[9] = b1;
-        row[10] = b2;
-        row[11] = b3;
-        row[12] = b4;
-        row[13] = l * b0;
-        row[14] = l * b1;
-        row[15] = l * b2;
-        row[16] = l * b3;
-        row[17] = sz / 2.5;
-        row[18] = Math.hypot(dxMm, dyMm, dzMm) / radiusMm;
-        row[19] = Math.abs(dzMm) / radiusMm;
-        row[20] = Math.log(diameterMm);
-        voxels.push(i);
-        for (let k = 0; k < D; k++) rows.push(row[k]!);
       }
-  return { voxels: Int32Array.from(voxels), x: Float32Array.from(rows) };
+    }
+    const up = prob[cl(z + 1, nz) * plane + y * nx + x]!,
+      down = prob[cl(z - 1, nz) * plane + y * nx + x]!;
+    const h = hu[i]!;
+    const b0 = h < -800 ? 1 : 0,
+      b1 = h >= -800 && h < -500 ? 1 : 0,
+      b2 = h >= -500 && h < -300 ? 1 : 0,
+      b3 = h >= -300 && h < 0 ? 1 : 0,
+      b4 = h >= 0 ? 1 : 0;
+    const l = logitOf(prob[i]!);
+    const dxMm = (x - cx) * sx,
+      dyMm = (y - cy) * sy,
+      dzMm = (z - cz) * sz;
+    const o = k * D;
+    rows[o] = l;
+    rows[o + 1] = logitOf((up + down) / 2);
+    rows[o + 2] = logitOf(Math.max(up, down));
+    rows[o + 3] = logitOf(Math.min(up, down));
+    rows[o + 4] = logitOf(sumPlane / 9);
+    rows[o + 5] = logitOf(sum3 / 27);
+    rows[o + 6] = Math.min(0.6, Math.max(-1.2, h / 1000));
+    rows[o + 7] = Math.min(0.6, Math.max(-1.2, huPlane / 9000));
+    rows[o + 8] = b0;
+    rows[o + 9] = b1;
+    rows[o + 10] = b2;
+    rows[o + 11] = b3;
+    rows[o + 12] = b4;
+    rows[o + 13] = l * b0;
+    rows[o + 14] = l * b1;
+    rows[o + 15] = l * b2;
+    rows[o + 16] = l * b3;
+    rows[o + 17] = sz / 2.5;
+    rows[o + 18] = Math.hypot(dxMm, dyMm, dzMm) / radiusMm;
+    rows[o + 19] = Math.abs(dzMm) / radiusMm;
+    rows[o + 20] = Math.log(diameterMm);
+    voxels[k++] = i;
+  }
+  return { voxels, x: rows };
 }
 
 /** The stage's corrected probability of each row of `x` (raw features, as refineFeatures gives them). */

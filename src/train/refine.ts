@@ -23,7 +23,7 @@ export interface RefineFitOptions {
   seed: number;
 }
 
-export const DEFAULT_REFINE_FIT: RefineFitOptions = { hidden: 16, steps: 400, lr: 0.01, seed: 1 };
+export const DEFAULT_REFINE_FIT: RefineFitOptions = { hidden: 0, steps: 400, lr: 0.01, seed: 1 };
 
 class Correction extends Module<[Tensor], Tensor> {
   readonly layers: Linear[];

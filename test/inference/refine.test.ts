@@ -15,9 +15,11 @@ import {
   type RefineStage,
 } from '../../src/inference/refine.ts';
 import { fitRefineStage } from '../../src/train/refine.ts';
-import { buildModel, readModelInfo, saveModel, defaultJointConfig, MODEL_FORMAT } from '../../src/models/index.ts';
+import { buildModel, loadModel, readModelInfo, saveModel, defaultJointConfig, MODEL_FORMAT } from '../../src/models/index.ts';
 import { readSafetensors, writeSafetensors } from '../../src/nn/safetensors.ts';
-import { DEFAULT_SLICE_CONFIG, type SizeBins } from '../../src/data/index.ts';
+import { DEFAULT_SLICE_CONFIG, lidcCropsDir, loadCrops, missingDataReason, type SizeBins } from '../../src/data/index.ts';
+import { segmentCrop } from '../../src/inference/index.ts';
+import { DEFAULT_MODEL } from '../../src/cli/segment.ts';
 import { UserError } from '../../src/errors.ts';
 import type { Vec3 } from '../../src/io/volume.ts';
 
@@ -181,5 +183,33 @@ test('a model file carries its stage, and a broken one is refused with the file 
     );
   } finally {
     rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('the shipped model carries its stage, and segment without it gives the network alone', {
+  skip: missingDataReason(lidcCropsDir()) ?? false,
+}, () => {
+  const { model, info } = loadModel(DEFAULT_MODEL);
+  try {
+    assert.ok(info.refine, `${DEFAULT_MODEL}: no refinement stage`);
+    const crop = loadCrops({ splits: ['val'], limit: 1 })[0]!;
+    const withStage = segmentCrop(model, info, crop.image).seg;
+    const alone = segmentCrop(model, info, crop.image, { refine: false }).seg;
+    let changed = 0;
+    for (let i = 0; i < crop.mask.length; i++) if (Math.abs(withStage.probability.data[i]! - alone.probability.data[i]!) > 1e-3) changed++;
+    assert.ok(changed > 0, 'the stage changed no voxel');
+    for (const seg of [withStage, alone]) {
+      let tp = 0,
+        p = 0,
+        r = 0;
+      for (let i = 0; i < crop.mask.length; i++) {
+        p += seg.mask.data[i]!;
+        r += crop.mask[i]!;
+        tp += seg.mask.data[i]! & crop.mask[i]!;
+      }
+      assert.ok((2 * tp) / (p + r) > 0.7, `${crop.id}: Dice ${((2 * tp) / (p + r)).toFixed(3)}`);
+    }
+  } finally {
+    model.dispose();
   }
 });
