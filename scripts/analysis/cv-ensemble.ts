@@ -9,13 +9,12 @@
  *   node --import tsx scripts/analysis/cv-ensemble.ts --folds 3,4 --models 'runs/cv-shift-{fold}/best.safetensors,runs/cv-ggo-{fold}/best.safetensors'
  */
 import { parseArgs } from 'node:util';
-import { foldSplit, lidcCropsDir, loadCrops } from '../../src/data/index.ts';
+import { cropCentreVoxel, foldSplit, lidcCropsDir, loadCrops } from '../../src/data/index.ts';
 import { loadModel } from '../../src/models/index.ts';
 import { setNumThreads } from '../../src/tensor/index.ts';
 import { scoreCrop, summariseGroup, usableReaderMasks, type CropBenchmarkRow } from '../../src/eval/benchmark.ts';
 import { readReaderIndex } from '../../src/eval/readers.ts';
 import { cutAtPrompt, segmentVolume } from '../../src/inference/predict.ts';
-import type { Vec3 } from '../../src/io/volume.ts';
 
 const { values } = parseArgs({
   options: {
@@ -54,7 +53,7 @@ for (const f of values.folds!.split(',').map(Number)) {
       const q = p[i]!;
       for (let j = 0; j < q.length; j++) mean[j]! += q[j]! / probs.length;
     }
-    const centre = c.image.dims.map((n) => (n - 1) / 2) as Vec3;
+    const centre = cropCentreVoxel(c.image.dims);
     [...probs.map((p) => p[i]!), mean].forEach((prob, k) => {
       const mask = cutAtPrompt(
         Uint8Array.from(prob, (v) => (v > LEVEL ? 1 : 0)),

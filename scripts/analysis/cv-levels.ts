@@ -12,7 +12,7 @@
  *   node --import tsx scripts/analysis/cv-levels.ts --in runs/cv-levels.json
  */
 import { parseArgs } from 'node:util';
-import { foldSplit, lidcCropsDir, loadCrops } from '../../src/data/index.ts';
+import { cropCentreVoxel, foldSplit, lidcCropsDir, loadCrops } from '../../src/data/index.ts';
 import { loadModel } from '../../src/models/index.ts';
 import { setNumThreads } from '../../src/tensor/index.ts';
 import { scoreCrop, usableReaderMasks } from '../../src/eval/benchmark.ts';
@@ -20,7 +20,6 @@ import { readReaderIndex } from '../../src/eval/readers.ts';
 import { cutAtPrompt, segmentVolume } from '../../src/inference/predict.ts';
 import { writeFileAtomic } from '../../src/io/atomic.ts';
 import { readFileSync } from 'node:fs';
-import type { Vec3 } from '../../src/io/volume.ts';
 
 const { values } = parseArgs({
   options: {
@@ -69,8 +68,7 @@ function scoreLevels(folds: number[]): NoduleLevels[] {
     const held = foldSplit(all, 5, f - 1, 1).heldOut;
     const t0 = Date.now();
     held.forEach((c, k) => {
-      const [nx, ny, nz] = c.image.dims;
-      const centre: Vec3 = [(nx - 1) / 2, (ny - 1) / 2, (nz - 1) / 2];
+      const centre = cropCentreVoxel(c.image.dims);
       // One plain pass at the centre, as `segment` computes it; each level is cut below.
       const prob = segmentVolume(model, c.image, info.slice, { centreVoxel: centre, keepPromptComponent: false }).probability.data;
       const readers = usableReaderMasks(dir, readerIndex, c);

@@ -15,7 +15,7 @@
  * consensus and each reader, and the paired change against the network at the same level.
  */
 import { parseArgs } from 'node:util';
-import { lidcCropsDir, loadCrops, type CropCase } from '../../src/data/index.ts';
+import { cropCentreVoxel, lidcCropsDir, loadCrops, type CropCase } from '../../src/data/index.ts';
 import { setNumThreads } from '../../src/tensor/index.ts';
 import { refineRows } from '../../src/inference/refine.ts';
 import { fitRefineStage, DEFAULT_REFINE_FIT } from '../../src/train/refine.ts';
@@ -23,7 +23,7 @@ import { scoreCrop, usableReaderMasks } from '../../src/eval/benchmark.ts';
 import { readReaderIndex } from '../../src/eval/readers.ts';
 import { cutAtPrompt } from '../../src/inference/predict.ts';
 import { writeFileAtomic } from '../../src/io/atomic.ts';
-import { cropCentre, dumpOof, readOof, type OofCrop } from '../refine/oof.ts';
+import { dumpOof, readOof, type OofCrop } from '../refine/oof.ts';
 
 const { values } = parseArgs({
   options: {
@@ -40,7 +40,6 @@ const { values } = parseArgs({
 });
 setNumThreads(Number(values.threads));
 const folds = values.folds!.split(',').map(Number);
-const centreOf = cropCentre;
 
 if (values.dump) {
   dumpOof(loadCrops(), folds, values.models!, values.dump);
@@ -68,7 +67,7 @@ const score = (r: OofCrop, prob: ArrayLike<number>, key: string) => {
     const mask = cutAtPrompt(
       Uint8Array.from(prob, (v) => (v > level ? 1 : 0)),
       r.crop.image,
-      centreOf(r.crop),
+      cropCentreVoxel(r.crop.image.dims),
     );
     // Score against the union mask of metadata (loadCrops' agreement labels replace `mask` by the consensus).
     const s = scoreCrop(unionCrop(r.crop), mask, readers);

@@ -6,23 +6,17 @@
  */
 import { mkdirSync, readFileSync, existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { foldSplit, type CropCase } from '../../src/data/index.ts';
+import { cropCentreVoxel, foldSplit, type CropCase } from '../../src/data/index.ts';
 import { loadModel } from '../../src/models/index.ts';
 import { segmentVolume } from '../../src/inference/predict.ts';
 import { refineFeatures } from '../../src/inference/refine.ts';
 import type { RefineRows } from '../../src/train/refine.ts';
 import { writeFileAtomic } from '../../src/io/atomic.ts';
-import type { Vec3 } from '../../src/io/volume.ts';
 
 interface OofIndex {
   model: string;
   crops: Array<{ id: string; offset: number; length: number }>;
 }
-
-export const cropCentre = (c: CropCase): Vec3 => {
-  const [nx, ny, nz] = c.image.dims;
-  return [(nx - 1) / 2, (ny - 1) / 2, (nz - 1) / 2];
-};
 
 /** Writes dir/fold{f}.bin and .json for each fold, the model of fold f from `models` ({fold} replaced). */
 export function dumpOof(crops: readonly CropCase[], folds: readonly number[], models: string, dir: string): void {
@@ -36,7 +30,8 @@ export function dumpOof(crops: readonly CropCase[], folds: readonly number[], mo
     let offset = 0;
     const t0 = Date.now();
     for (const c of held) {
-      const p = segmentVolume(model, c.image, info.slice, { centreVoxel: cropCentre(c), keepPromptComponent: false }).probability.data;
+      const p = segmentVolume(model, c.image, info.slice, { centreVoxel: cropCentreVoxel(c.image.dims), keepPromptComponent: false })
+        .probability.data;
       parts.push(p);
       index.crops.push({ id: c.id, offset, length: p.length });
       offset += p.length;
@@ -83,7 +78,7 @@ export function readOof(crops: readonly CropCase[], folds: readonly number[], di
         probability,
         dims: crop.image.dims,
         spacingMm: crop.image.spacingMm,
-        promptVoxel: cropCentre(crop),
+        promptVoxel: cropCentreVoxel(crop.image.dims),
       });
       const target = crop.target ?? crop.mask;
       out.push({ crop, fold: f, probability, voxels, rows: { x, y: Float32Array.from(voxels, (i) => target[i]!) } });

@@ -6,6 +6,8 @@
 import { tensor, tidy, keep, noGrad, manualSeed, F, type Tensor } from '../tensor/index.ts';
 import { Linear, Module } from '../nn/index.ts';
 import { Adam } from '../optim/index.ts';
+import { featureStats } from '../classify/train.ts';
+import { standardised } from '../classify/fit.ts';
 import { REFINE_FEATURE_NAMES, REFINE_FORMAT, type RefineStage } from '../inference/refine.ts';
 
 /** One crop's rows: its region's features (refineFeatures) and the readers' share per voxel. */
@@ -57,21 +59,10 @@ export function fitRefineStage(crops: readonly RefineRows[], o: RefineFitOptions
     for (let k = 0; k < c.y.length; k++) base[at + k] = c.x[k * D]!;
     at += c.y.length;
   }
-  const mean = new Array<number>(D).fill(0),
-    std = new Array<number>(D).fill(1);
-  for (let j = 0; j < D; j++) {
-    let s = 0,
-      q = 0;
-    for (let i = 0; i < n; i++) {
-      const v = x[i * D + j]!;
-      s += v;
-      q += v * v;
-    }
-    mean[j] = s / n;
-    const sd = Math.sqrt(Math.max(0, q / n - (s / n) ** 2));
-    std[j] = sd > 1e-6 ? sd : 1;
-  }
-  for (let i = 0; i < n; i++) for (let j = 0; j < D; j++) x[i * D + j] = (x[i * D + j]! - mean[j]!) / std[j]!;
+  // The same standardisation as the nodule-level heads (a constant column gets std 1).
+  const stats = featureStats(x, n);
+  const mean = Array.from(stats.mean),
+    std = Array.from(stats.std);
   manualSeed(o.seed);
   const net = new Correction(D, o.hidden);
   const last = net.layers[net.layers.length - 1]!;
@@ -80,7 +71,7 @@ export function fitRefineStage(crops: readonly RefineRows[], o: RefineFitOptions
     last.bias!.zero_();
   });
   const opt = new Adam(net.parameters(), { lr: o.lr });
-  const X = keep(tensor(x, [n, D]));
+  const X = keep(tensor(standardised(x, n, stats), [n, D]));
   const Y = keep(tensor(y, [n, 1]));
   const B = keep(tensor(base, [n, 1]));
   let finalLoss = Number.NaN;
