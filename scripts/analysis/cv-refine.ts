@@ -17,7 +17,7 @@
 import { parseArgs } from 'node:util';
 import { cropCentreVoxel, lidcCropsDir, loadCrops, type CropCase } from '../../src/data/index.ts';
 import { setNumThreads } from '../../src/tensor/index.ts';
-import { refineRows } from '../../src/inference/refine.ts';
+import { refineRows, REFINE_FEATURE_NAMES, REFINE_FEATURES_V1 } from '../../src/inference/refine.ts';
 import { fitRefineStage, DEFAULT_REFINE_FIT } from '../../src/train/refine.ts';
 import { scoreCrop, usableReaderMasks } from '../../src/eval/benchmark.ts';
 import { readReaderIndex } from '../../src/eval/readers.ts';
@@ -33,6 +33,8 @@ const { values } = parseArgs({
     models: { type: 'string', default: 'runs/cv-shift-{fold}/best.safetensors' },
     hidden: { type: 'string', default: '0' },
     steps: { type: 'string', default: '400' },
+    weighting: { type: 'string', default: 'crop' },
+    features: { type: 'string', default: 'all' },
     levels: { type: 'string', default: '0.35,0.4,0.45,0.5' },
     out: { type: 'string' },
     threads: { type: 'string', default: '2' },
@@ -49,10 +51,31 @@ if (!values.in) throw new Error('give --dump DIR or --in DIR');
 
 const dir = lidcCropsDir();
 const readerIndex = readReaderIndex(dir);
-const rows = readOof(loadCrops({ labels: 'agreement' }), folds, values.in);
+// v1: the 21 features of session 15; all: every feature this version computes.
+const features = values.features === 'all' ? REFINE_FEATURE_NAMES : REFINE_FEATURES_V1;
+const rows = readOof(loadCrops({ labels: 'agreement' }), folds, values.in, features);
 process.stderr.write(`${rows.length} crops, ${rows.reduce((s, r) => s + r.voxels.length, 0)} region voxels\n`);
 
-const levels = values.levels!.split(',').map(Number);
+// A level is a number, or d<alpha>: per nodule, alpha times the best expected Dice against the
+// probability taken as a soft target (the level that maximises it is half that Dice).
+const levels = values.levels!.split(',');
+const expectedDiceLevel = (prob: ArrayLike<number>, alpha: number) => {
+  const q = Float32Array.from(prob)
+    .filter((v) => v > 1e-3)
+    .sort()
+    .reverse();
+  let total = 0;
+  for (const v of q) total += v;
+  let c = 0,
+    best = 0;
+  q.forEach((v, k) => {
+    c += v;
+    best = Math.max(best, (2 * c) / (k + 1 + total));
+  });
+  return alpha * best;
+};
+const levelOf = (spec: string, prob: ArrayLike<number>) =>
+  spec.startsWith('d') ? expectedDiceLevel(prob, Number(spec.slice(1))) : Number(spec);
 const hiddens = values.hidden!.split(',').map(Number);
 interface Result {
   id: string;
@@ -63,7 +86,8 @@ interface Result {
 const results = new Map<string, Result>();
 const score = (r: OofCrop, prob: ArrayLike<number>, key: string) => {
   const readers = usableReaderMasks(dir, readerIndex, r.crop);
-  for (const level of levels) {
+  for (const spec of levels) {
+    const level = levelOf(spec, prob);
     const mask = cutAtPrompt(
       Uint8Array.from(prob, (v) => (v > level ? 1 : 0)),
       r.crop.image,
@@ -73,7 +97,7 @@ const score = (r: OofCrop, prob: ArrayLike<number>, key: string) => {
     const s = scoreCrop(unionCrop(r.crop), mask, readers);
     const res = results.get(r.crop.id) ?? { id: r.crop.id, type: s.type, fold: r.fold, scores: {} };
     results.set(r.crop.id, res);
-    res.scores[`${key}@${level}`] = { union: s.diceUnion, consensus: s.diceConsensus, reader: s.diceReaders };
+    res.scores[`${key}@${spec}`] = { union: s.diceUnion, consensus: s.diceConsensus, reader: s.diceReaders };
   }
 };
 const unionCrops = new Map(loadCrops().map((c) => [c.id, c]));
@@ -85,7 +109,7 @@ for (const hidden of hiddens) {
     process.stderr.write(`hidden ${hidden}, fold ${f}\n`);
     const stage = fitRefineStage(
       rows.filter((r) => r.fold !== f).map((r) => r.rows),
-      { ...DEFAULT_REFINE_FIT, hidden, steps: Number(values.steps) },
+      { ...DEFAULT_REFINE_FIT, features, hidden, steps: Number(values.steps), weighting: values.weighting as 'voxel' | 'crop' },
     );
     const fit = stage.provenance['fit'] as { rows: number; networkLoss: number; stageLoss: number };
     process.stderr.write(`  ${fit.rows} rows, loss ${fit.networkLoss.toFixed(4)} -> ${fit.stageLoss.toFixed(4)}\n`);

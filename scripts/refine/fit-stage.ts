@@ -4,10 +4,13 @@
  * (the nodule-level heads) are copied unchanged.
  *
  *   node --import tsx scripts/refine/fit-stage.ts <in.safetensors> <out.safetensors> --oof runs/oof-probs \
- *     [--splits train] [--exclude-fold f] [--hidden 16] [--steps 400] [--threshold t] [--any-reader a]
+ *     [--splits train] [--exclude-fold f] [--hidden 16] [--steps 400] [--features v1|all] [--weighting voxel|crop]
+ *     [--threshold t] [--any-reader a]
  *
  * --exclude-fold f leaves fold f's crops out of the fit: the stage of fold f's network for
  * cross-validation. --splits train keeps `val` out, so that val still measures the shipped model.
+ * --features v1 gives the 21 features of session 15, all every feature this version computes;
+ * --weighting crop counts each crop alike in the loss, as the per-nodule mean Dice does.
  */
 import { parseArgs } from 'node:util';
 import { resolve } from 'node:path';
@@ -16,6 +19,7 @@ import { readModelInfo, MODEL_FORMAT, type ModelInfo } from '../../src/models/in
 import { readSafetensors, writeSafetensors } from '../../src/nn/safetensors.ts';
 import { setNumThreads } from '../../src/tensor/index.ts';
 import { fitRefineStage, DEFAULT_REFINE_FIT } from '../../src/train/refine.ts';
+import { REFINE_FEATURE_NAMES, REFINE_FEATURES_V1 } from '../../src/inference/refine.ts';
 import { readOof } from './oof.ts';
 
 const { values, positionals } = parseArgs({
@@ -26,6 +30,8 @@ const { values, positionals } = parseArgs({
     'exclude-fold': { type: 'string' },
     hidden: { type: 'string', default: String(DEFAULT_REFINE_FIT.hidden) },
     steps: { type: 'string', default: String(DEFAULT_REFINE_FIT.steps) },
+    features: { type: 'string', default: 'all' },
+    weighting: { type: 'string', default: DEFAULT_REFINE_FIT.weighting },
     threshold: { type: 'string' },
     'any-reader': { type: 'string' },
     threads: { type: 'string', default: '2' },
@@ -54,8 +60,19 @@ const splits = values.splits!.split(',') as Split[];
 const excluded = values['exclude-fold'] !== undefined ? Number(values['exclude-fold']) : null;
 const folds = [1, 2, 3, 4, 5].filter((f) => f !== excluded);
 const crops = loadCrops({ labels: 'agreement', splits });
-const oof = readOof(crops, folds, values.oof!);
-const options = { ...DEFAULT_REFINE_FIT, hidden: Number(values.hidden), steps: Number(values.steps) };
+if (!['v1', 'all'].includes(values.features!) || !['voxel', 'crop'].includes(values.weighting!)) {
+  console.error(`${output}: --features is v1 or all, --weighting voxel or crop`);
+  process.exit(2);
+}
+const features = values.features === 'all' ? REFINE_FEATURE_NAMES : REFINE_FEATURES_V1;
+const oof = readOof(crops, folds, values.oof!, features);
+const options = {
+  ...DEFAULT_REFINE_FIT,
+  features,
+  hidden: Number(values.hidden),
+  steps: Number(values.steps),
+  weighting: values.weighting as 'voxel' | 'crop',
+};
 const t0 = Date.now();
 const stage = fitRefineStage(
   oof.map((o) => o.rows),

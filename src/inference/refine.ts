@@ -12,9 +12,17 @@
  */
 import type { Vec3 } from '../io/volume.ts';
 import { keepComponentAt } from './components.ts';
-import { REFINE_FEATURE_NAMES, type RefineStage } from '../models/refine-stage.ts';
+import { REFINE_FEATURE_NAMES, featureColumns, type RefineStage } from '../models/refine-stage.ts';
 
-export { REFINE_FEATURE_NAMES, REFINE_FORMAT, validateRefineStage, type RefineStage, type RefineLayer } from '../models/refine-stage.ts';
+export {
+  REFINE_FEATURE_NAMES,
+  REFINE_FEATURES_V1,
+  REFINE_FORMAT,
+  featureColumns,
+  validateRefineStage,
+  type RefineStage,
+  type RefineLayer,
+} from '../models/refine-stage.ts';
 
 /** Voxels the stage reads: some probability at or above this within one voxel; elsewhere the probability is kept. */
 export const REFINE_REGION_PROBABILITY = 0.01;
@@ -36,11 +44,18 @@ export const logitOf = (p: number): number => {
   return Math.log(q / (1 - q));
 };
 
+const clampHu = (v: number) => Math.min(0.6, Math.max(-1.2, v / 1000));
+
 /**
- * The stage's region (voxel indices) and its feature rows [voxels x REFINE_FEATURE_NAMES].
- * Shared by fitting and inference, so that the stage sees at run time what it was fitted on.
+ * The stage's region (voxel indices) and its feature rows [voxels x names], `names` a subset of
+ * REFINE_FEATURE_NAMES in its order (a stage's own list). Shared by fitting and inference, so
+ * that the stage sees at run time what it was fitted on.
  */
-export function refineFeatures(input: RefineInput): { voxels: Int32Array; x: Float32Array } {
+export function refineFeatures(
+  input: RefineInput,
+  names: readonly string[] = REFINE_FEATURE_NAMES,
+): { voxels: Int32Array; x: Float32Array } {
+  const columns = featureColumns(names);
   const { hu, probability: prob, dims, spacingMm, promptVoxel } = input;
   const [nx, ny, nz] = dims;
   const [sx, sy, sz] = spacingMm;
@@ -54,8 +69,21 @@ export function refineFeatures(input: RefineInput): { voxels: Int32Array; x: Flo
     spacingMm,
     promptVoxel,
   );
-  let predicted = 0;
-  for (let i = 0; i < sized.length; i++) predicted += sized[i]!;
+  // The nodule found: its size, its area per slice (where a slice lies along it), its HU.
+  let predicted = 0,
+    huSum = 0,
+    above300 = 0;
+  const sliceArea = new Float64Array(nz);
+  for (let i = 0; i < sized.length; i++) {
+    if (!sized[i]) continue;
+    predicted++;
+    sliceArea[Math.floor(i / plane)]!++;
+    huSum += hu[i]!;
+    if (hu[i]! > -300) above300++;
+  }
+  const maxArea = Math.max(1, ...sliceArea);
+  const predictedMeanHu = predicted ? clampHu(huSum / predicted) : -0.6;
+  const predictedShareAbove300 = predicted ? above300 / predicted : 0;
   const diameterMm = Math.max(2, Math.cbrt((6 * predicted * sx * sy * sz) / Math.PI));
   const radiusMm = diameterMm / 2;
   const [cx, cy, cz] = promptVoxel;
@@ -81,7 +109,18 @@ export function refineFeatures(input: RefineInput): { voxels: Int32Array; x: Flo
       }
     }
   }
-  const D = REFINE_FEATURE_NAMES.length;
+  const D = columns.length;
+  const all = new Float64Array(REFINE_FEATURE_NAMES.length);
+  // Mean of prob (or HU) over a (2r+1)^2 square in plane at slice z (edges clamped).
+  const planeMean = (a: ArrayLike<number>, x: number, y: number, z: number, r: number) => {
+    let sum = 0;
+    const zz = z * plane;
+    for (let dy = -r; dy <= r; dy++) {
+      const yy = zz + cl(y + dy, ny) * nx;
+      for (let dx = -r; dx <= r; dx++) sum += a[yy + cl(x + dx, nx)]!;
+    }
+    return sum / (2 * r + 1) ** 2;
+  };
   let count = 0;
   for (let i = 0; i < inRegion.length; i++) count += inRegion[i]!;
   const voxels = new Int32Array(count);
@@ -94,7 +133,8 @@ export function refineFeatures(input: RefineInput): { voxels: Int32Array; x: Flo
       z = Math.floor(i / plane);
     let sum3 = 0,
       sumPlane = 0,
-      huPlane = 0;
+      huPlane = 0,
+      huPlane2 = 0;
     for (let dz = -1; dz <= 1; dz++) {
       const zz = cl(z + dz, nz) * plane;
       for (let dy = -1; dy <= 1; dy++) {
@@ -106,6 +146,7 @@ export function refineFeatures(input: RefineInput): { voxels: Int32Array; x: Flo
           if (dz === 0) {
             sumPlane += v;
             huPlane += hu[j]!;
+            huPlane2 += hu[j]! * hu[j]!;
           }
         }
       }
@@ -122,28 +163,43 @@ export function refineFeatures(input: RefineInput): { voxels: Int32Array; x: Flo
     const dxMm = (x - cx) * sx,
       dyMm = (y - cy) * sy,
       dzMm = (z - cz) * sz;
+    const up2 = prob[cl(z + 2, nz) * plane + y * nx + x]!,
+      down2 = prob[cl(z - 2, nz) * plane + y * nx + x]!;
+    all[0] = l;
+    all[1] = logitOf((up + down) / 2);
+    all[2] = logitOf(Math.max(up, down));
+    all[3] = logitOf(Math.min(up, down));
+    all[4] = logitOf(sumPlane / 9);
+    all[5] = logitOf(sum3 / 27);
+    all[6] = clampHu(h);
+    all[7] = clampHu(huPlane / 9);
+    all[8] = b0;
+    all[9] = b1;
+    all[10] = b2;
+    all[11] = b3;
+    all[12] = b4;
+    all[13] = l * b0;
+    all[14] = l * b1;
+    all[15] = l * b2;
+    all[16] = l * b3;
+    all[17] = sz / 2.5;
+    all[18] = Math.hypot(dxMm, dyMm, dzMm) / radiusMm;
+    all[19] = Math.abs(dzMm) / radiusMm;
+    all[20] = Math.log(diameterMm);
+    if (columns[columns.length - 1]! > 20) {
+      all[21] = logitOf((up2 + down2) / 2);
+      all[22] = logitOf(Math.max(up2, down2));
+      all[23] = logitOf(planeMean(prob, x, y, z, 2));
+      all[24] = logitOf(planeMean(prob, x, y, z, 4));
+      all[25] = clampHu(planeMean(hu, x, y, z, 2));
+      all[26] = Math.min(0.6, Math.sqrt(Math.max(0, huPlane2 / 9 - (huPlane / 9) ** 2)) / 1000);
+      all[27] = sliceArea[z]! / maxArea;
+      all[28] = sized[i]!;
+      all[29] = predictedMeanHu;
+      all[30] = predictedShareAbove300;
+    }
     const o = k * D;
-    rows[o] = l;
-    rows[o + 1] = logitOf((up + down) / 2);
-    rows[o + 2] = logitOf(Math.max(up, down));
-    rows[o + 3] = logitOf(Math.min(up, down));
-    rows[o + 4] = logitOf(sumPlane / 9);
-    rows[o + 5] = logitOf(sum3 / 27);
-    rows[o + 6] = Math.min(0.6, Math.max(-1.2, h / 1000));
-    rows[o + 7] = Math.min(0.6, Math.max(-1.2, huPlane / 9000));
-    rows[o + 8] = b0;
-    rows[o + 9] = b1;
-    rows[o + 10] = b2;
-    rows[o + 11] = b3;
-    rows[o + 12] = b4;
-    rows[o + 13] = l * b0;
-    rows[o + 14] = l * b1;
-    rows[o + 15] = l * b2;
-    rows[o + 16] = l * b3;
-    rows[o + 17] = sz / 2.5;
-    rows[o + 18] = Math.hypot(dxMm, dyMm, dzMm) / radiusMm;
-    rows[o + 19] = Math.abs(dzMm) / radiusMm;
-    rows[o + 20] = Math.log(diameterMm);
+    for (let c = 0; c < D; c++) rows[o + c] = all[columns[c]!]!;
     voxels[k++] = i;
   }
   return { voxels, x: rows };
@@ -151,6 +207,7 @@ export function refineFeatures(input: RefineInput): { voxels: Int32Array; x: Flo
 
 /** The stage's corrected probability of each row of `x` (raw features, as refineFeatures gives them). */
 export function refineRows(stage: RefineStage, x: Float32Array): Float32Array {
+  // x holds the stage's own features (refineFeatures(input, stage.features)).
   const D = stage.mean.length;
   const n = x.length / D;
   const out = new Float32Array(n);
@@ -176,7 +233,7 @@ export function refineRows(stage: RefineStage, x: Float32Array): Float32Array {
 
 /** The network's probability with the stage's correction on its region (a new array). */
 export function applyRefineStage(stage: RefineStage, input: RefineInput): Float32Array {
-  const { voxels, x } = refineFeatures(input);
+  const { voxels, x } = refineFeatures(input, stage.features);
   const p = refineRows(stage, x);
   const out = Float32Array.from(input.probability);
   for (let k = 0; k < voxels.length; k++) out[voxels[k]!] = p[k]!;

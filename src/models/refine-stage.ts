@@ -6,7 +6,11 @@
  */
 export const REFINE_FORMAT = 'noduleseg.refine';
 
-/** The features of one voxel, in order; a stage stores the names it was fitted on. */
+/**
+ * Every feature of one voxel this version computes, in order. A stage stores the names it was
+ * fitted on (any subset, in this order), and is given only those: a stage fitted before a feature
+ * was added reads the same values it was fitted on.
+ */
 export const REFINE_FEATURE_NAMES = [
   'logit',
   'logitMeanZ',
@@ -29,7 +33,22 @@ export const REFINE_FEATURE_NAMES = [
   'radiusOverPredicted',
   'zOffsetOverPredicted',
   'logPredictedDiameterMm',
+  // Wider context (session 16): two slices away, 5 x 5 and 9 x 9 in plane, the HU's texture, where
+  // the slice lies along the nodule found and what kind of nodule it is.
+  'logitMeanZ2',
+  'logitMaxZ2',
+  'logitMeanPlane5',
+  'logitMeanPlane9',
+  'huMeanPlane5',
+  'huStdPlane3',
+  'sliceAreaOverMax',
+  'inPredictedComponent',
+  'predictedMeanHu',
+  'predictedShareAbove300',
 ] as const;
+
+/** The features of the stages of session 15 (the first 21). */
+export const REFINE_FEATURES_V1: readonly string[] = REFINE_FEATURE_NAMES.slice(0, 21);
 
 export interface RefineLayer {
   inFeatures: number;
@@ -57,9 +76,9 @@ export function validateRefineStage(s: unknown): RefineStage {
   const stage = s as RefineStage;
   if (!stage || typeof stage !== 'object' || stage.format !== REFINE_FORMAT || stage.version !== 1)
     throw new Error(`refinement stage: not ${REFINE_FORMAT} v1`);
-  const D = REFINE_FEATURE_NAMES.length;
-  if (!Array.isArray(stage.features) || stage.features.length !== D || stage.features.some((n, i) => n !== REFINE_FEATURE_NAMES[i]))
-    throw new Error('refinement stage: its features are not the ones this version computes');
+  if (!Array.isArray(stage.features) || stage.features.length === 0) throw new Error('refinement stage: no features');
+  featureColumns(stage.features);
+  const D = stage.features.length;
   const finite = (a: unknown, n: number) =>
     Array.isArray(a) && a.length === n && a.every((v) => typeof v === 'number' && Number.isFinite(v));
   if (!finite(stage.mean, D) || !finite(stage.std, D) || stage.std.some((v) => !(v > 0)))
@@ -78,4 +97,14 @@ export function validateRefineStage(s: unknown): RefineStage {
   });
   if (width !== 1) throw new Error('refinement stage: the last layer must have one output');
   return stage;
+}
+
+/** Columns of `names` in REFINE_FEATURE_NAMES; throws on an unknown, repeated or out-of-order name. */
+export function featureColumns(names: readonly string[]): number[] {
+  const all: readonly string[] = REFINE_FEATURE_NAMES;
+  const cols = names.map((n) => all.indexOf(n));
+  const bad = names.find((_name, k) => cols[k]! < 0 || (k > 0 && cols[k]! <= cols[k - 1]!));
+  if (bad !== undefined) throw new Error(`refinement stage: feature '${bad}' is not one this version computes, in its order`);
+  if (cols[0] !== 0) throw new Error("refinement stage: its first feature must be 'logit' (the network's own)");
+  return cols;
 }

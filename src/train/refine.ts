@@ -8,7 +8,7 @@ import { Linear, Module } from '../nn/index.ts';
 import { Adam } from '../optim/index.ts';
 import { featureStats } from '../classify/train.ts';
 import { standardised } from '../classify/fit.ts';
-import { REFINE_FEATURE_NAMES, REFINE_FORMAT, type RefineStage } from '../inference/refine.ts';
+import { REFINE_FEATURE_NAMES, REFINE_FORMAT, featureColumns, type RefineStage } from '../inference/refine.ts';
 
 /** One crop's rows: its region's features (refineFeatures) and the readers' share per voxel. */
 export interface RefineRows {
@@ -18,14 +18,29 @@ export interface RefineRows {
 }
 
 export interface RefineFitOptions {
+  /** The features the rows hold (refineFeatures' names), stored with the stage. */
+  features: readonly string[];
   /** Width of the hidden layer (0: a linear correction). */
   hidden: number;
   steps: number;
   lr: number;
   seed: number;
+  /**
+   * How the rows count in the loss: 'voxel' (every voxel alike, so large nodules dominate) or
+   * 'crop' (each crop's rows weigh as much in all as any other crop's, as the per-nodule mean Dice counts them).
+   */
+  weighting: 'voxel' | 'crop';
 }
 
-export const DEFAULT_REFINE_FIT: RefineFitOptions = { hidden: 0, steps: 400, lr: 0.01, seed: 1 };
+/** Every feature, each crop alike: the recipe of session 16 (session 15: REFINE_FEATURES_V1, 'voxel'). */
+export const DEFAULT_REFINE_FIT: RefineFitOptions = {
+  features: REFINE_FEATURE_NAMES,
+  hidden: 0,
+  steps: 400,
+  lr: 0.01,
+  seed: 1,
+  weighting: 'crop',
+};
 
 class Correction extends Module<[Tensor], Tensor> {
   readonly layers: Linear[];
@@ -45,18 +60,22 @@ class Correction extends Module<[Tensor], Tensor> {
 
 /** Fits a stage on the rows of many crops; `provenance` is stored with it. */
 export function fitRefineStage(crops: readonly RefineRows[], o: RefineFitOptions, provenance: Record<string, unknown> = {}): RefineStage {
-  const D = REFINE_FEATURE_NAMES.length;
+  featureColumns(o.features);
+  const D = o.features.length;
   const n = crops.reduce((s, c) => s + c.y.length, 0);
   if (n === 0) throw new RangeError('fitRefineStage: no rows');
   const x = new Float32Array(n * D),
     y = new Float32Array(n),
-    base = new Float32Array(n);
+    base = new Float32Array(n),
+    weight = new Float32Array(n);
   let at = 0;
   for (const c of crops) {
     if (c.x.length !== c.y.length * D) throw new RangeError(`fitRefineStage: ${c.x.length} values are not ${c.y.length} rows of ${D}`);
     x.set(c.x, at * D);
     y.set(c.y, at);
     for (let k = 0; k < c.y.length; k++) base[at + k] = c.x[k * D]!;
+    // Weights average 1 either way, so the learning rate means the same.
+    weight.fill(o.weighting === 'crop' ? n / crops.length / Math.max(1, c.y.length) : 1, at, at + c.y.length);
     at += c.y.length;
   }
   // The same standardisation as the nodule-level heads (a constant column gets std 1).
@@ -74,22 +93,23 @@ export function fitRefineStage(crops: readonly RefineRows[], o: RefineFitOptions
   const X = keep(tensor(standardised(x, n, stats), [n, D]));
   const Y = keep(tensor(y, [n, 1]));
   const B = keep(tensor(base, [n, 1]));
+  const W = keep(tensor(weight, [n, 1]));
   let finalLoss = Number.NaN;
   try {
     net.train(true);
     for (let s = 0; s < o.steps; s++)
       tidy(() => {
         opt.zeroGrad();
-        const loss = F.binaryCrossEntropyWithLogits(net.forward(X).add(B), Y);
+        const loss = F.binaryCrossEntropyWithLogits(net.forward(X).add(B), Y, { weight: W });
         loss.backward();
         opt.step();
         if (s === o.steps - 1) finalLoss = (loss.toTypedArray() as Float32Array)[0]!;
       });
-    const baseLoss = tidy(() => (F.binaryCrossEntropyWithLogits(B, Y).toTypedArray() as Float32Array)[0]!);
+    const baseLoss = tidy(() => (F.binaryCrossEntropyWithLogits(B, Y, { weight: W }).toTypedArray() as Float32Array)[0]!);
     return {
       format: REFINE_FORMAT,
       version: 1,
-      features: [...REFINE_FEATURE_NAMES],
+      features: [...o.features],
       mean,
       std,
       layers: net.layers.map((l) => ({
@@ -98,12 +118,26 @@ export function fitRefineStage(crops: readonly RefineRows[], o: RefineFitOptions
         weight: Array.from(l.weight.toTypedArray() as Float32Array),
         bias: Array.from(l.bias!.toTypedArray() as Float32Array),
       })),
-      provenance: { ...provenance, fit: { ...o, rows: n, crops: crops.length, networkLoss: baseLoss, stageLoss: finalLoss } },
+      provenance: {
+        ...provenance,
+        fit: {
+          hidden: o.hidden,
+          steps: o.steps,
+          lr: o.lr,
+          seed: o.seed,
+          weighting: o.weighting,
+          rows: n,
+          crops: crops.length,
+          networkLoss: baseLoss,
+          stageLoss: finalLoss,
+        },
+      },
     };
   } finally {
     X.dispose();
     Y.dispose();
     B.dispose();
+    W.dispose();
     net.dispose();
   }
 }

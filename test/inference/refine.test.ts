@@ -10,11 +10,12 @@ import {
   logitOf,
   validateRefineStage,
   REFINE_FEATURE_NAMES,
+  REFINE_FEATURES_V1,
   REFINE_FORMAT,
   type RefineInput,
   type RefineStage,
 } from '../../src/inference/refine.ts';
-import { fitRefineStage } from '../../src/train/refine.ts';
+import { fitRefineStage, DEFAULT_REFINE_FIT } from '../../src/train/refine.ts';
 import { buildModel, loadModel, readModelInfo, saveModel, defaultJointConfig, MODEL_FORMAT } from '../../src/models/index.ts';
 import { readSafetensors, writeSafetensors } from '../../src/nn/safetensors.ts';
 import { DEFAULT_SLICE_CONFIG, lidcCropsDir, loadCrops, missingDataReason, type SizeBins } from '../../src/data/index.ts';
@@ -100,6 +101,31 @@ test('refineFeatures reads the region around the probability only, with the logi
   assert.equal(a.x[20], b.x[20]);
 });
 
+test('a stage given a subset of the features reads the same values as the full set, in its order', () => {
+  const input = sphereInput();
+  const full = refineFeatures(input);
+  const names = [...REFINE_FEATURES_V1, 'sliceAreaOverMax', 'predictedMeanHu'];
+  const part = refineFeatures(input, names);
+  assert.deepEqual(part.voxels, full.voxels);
+  const cols = names.map((n) => (REFINE_FEATURE_NAMES as readonly string[]).indexOf(n));
+  for (let k = 0; k < full.voxels.length; k++)
+    cols.forEach((c, j) => {
+      assert.equal(part.x[k * names.length + j], full.x[k * D + c]);
+    });
+  // The wider features: the sphere's middle slice is its widest, and its HU is the nodule's.
+  const area = (REFINE_FEATURE_NAMES as readonly string[]).indexOf('sliceAreaOverMax');
+  const meanHu = (REFINE_FEATURE_NAMES as readonly string[]).indexOf('predictedMeanHu');
+  const centre = 4 * 400 + 9 * 20 + 9;
+  const k = Array.from(full.voxels).indexOf(centre);
+  assert.equal(full.x[k * D + area], 1);
+  assert.ok(Math.abs(full.x[k * D + meanHu]! - -0.05) < 1e-6);
+  // A session-15 stage (21 features) still applies.
+  const v1 = { ...identityStage(0), features: [...REFINE_FEATURES_V1], mean: new Array(21).fill(0), std: new Array(21).fill(1) };
+  v1.layers = [{ inFeatures: 21, outFeatures: 1, weight: new Array(21).fill(0), bias: [0.5] }];
+  const out = applyRefineStage(validateRefineStage(v1), input);
+  assert.ok(Math.abs(out[centre]! - 1 / (1 + Math.exp(-(logitOf(0.9) + 0.5)))) < 1e-5);
+});
+
 test('a stage with a zero output layer gives back the network probability', () => {
   const input = sphereInput();
   input.probability[0] = 0.3;
@@ -134,7 +160,7 @@ test('fitting learns a correction the network gets wrong and keeps what it gets 
     }
     rows.push({ x, y });
   }
-  const stage = fitRefineStage(rows, { hidden: 0, steps: 200, lr: 0.05, seed: 1 });
+  const stage = fitRefineStage(rows, { ...DEFAULT_REFINE_FIT, features: REFINE_FEATURE_NAMES, hidden: 0, steps: 200, lr: 0.05 });
   assert.doesNotThrow(() => validateRefineStage(stage));
   const fit = stage.provenance['fit'] as { networkLoss: number; stageLoss: number };
   assert.ok(fit.stageLoss < fit.networkLoss / 3, `loss ${fit.networkLoss} -> ${fit.stageLoss}`);
@@ -145,7 +171,9 @@ test('fitting learns a correction the network gets wrong and keeps what it gets 
 
 test('validateRefineStage names what is wrong', () => {
   assert.doesNotThrow(() => validateRefineStage(identityStage(4)));
-  assert.throws(() => validateRefineStage({ ...identityStage(0), features: ['logit'] }), /features/);
+  assert.throws(() => validateRefineStage({ ...identityStage(0), features: ['logit', 'nope'] }), /feature 'nope'/);
+  assert.throws(() => validateRefineStage({ ...identityStage(0), features: ['hu', 'logit'] }), /feature 'logit'/);
+  assert.throws(() => validateRefineStage({ ...identityStage(0), features: ['logit'] }), /standardisation/);
   assert.throws(() => validateRefineStage({ ...identityStage(0), std: new Array(D).fill(0) }), /standardisation/);
   const bad = identityStage(4);
   bad.layers[1] = { ...bad.layers[1]!, inFeatures: 3 };
