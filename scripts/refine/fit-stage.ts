@@ -40,12 +40,16 @@ const { values, positionals } = parseArgs({
 const [input, output] = positionals;
 if (!input || !output) {
   console.error(
-    'usage: fit-stage.ts <in.safetensors> <out.safetensors> --oof DIR [--splits train] [--exclude-fold f] [--hidden n] [--threshold t] [--any-reader a]',
+    'usage: fit-stage.ts <in.safetensors> <out.safetensors> --oof DIR [--splits train] [--exclude-fold f] [--hidden n] [--features v1|all] [--weighting voxel|crop] [--threshold t] [--any-reader a]',
   );
   process.exit(2);
 }
 if (resolve(input) === resolve(output)) {
   console.error(`${output}: the output may not be the input`);
+  process.exit(2);
+}
+if (!['v1', 'all'].includes(values.features!) || !['voxel', 'crop'].includes(values.weighting!)) {
+  console.error(`${output}: --features is v1 or all, --weighting voxel or crop`);
   process.exit(2);
 }
 setNumThreads(Number(values.threads));
@@ -60,10 +64,6 @@ const splits = values.splits!.split(',') as Split[];
 const excluded = values['exclude-fold'] !== undefined ? Number(values['exclude-fold']) : null;
 const folds = [1, 2, 3, 4, 5].filter((f) => f !== excluded);
 const crops = loadCrops({ labels: 'agreement', splits });
-if (!['v1', 'all'].includes(values.features!) || !['voxel', 'crop'].includes(values.weighting!)) {
-  console.error(`${output}: --features is v1 or all, --weighting voxel or crop`);
-  process.exit(2);
-}
 const features = values.features === 'all' ? REFINE_FEATURE_NAMES : REFINE_FEATURES_V1;
 const oof = readOof(crops, folds, values.oof!, features);
 const options = {

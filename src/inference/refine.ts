@@ -12,7 +12,7 @@
  */
 import type { Vec3 } from '../io/volume.ts';
 import { keepComponentAt } from './components.ts';
-import { REFINE_FEATURE_NAMES, featureColumns, type RefineStage } from '../models/refine-stage.ts';
+import { REFINE_FEATURE_NAMES, REFINE_FEATURES_V1, featureColumns, type RefineStage } from '../models/refine-stage.ts';
 
 export {
   REFINE_FEATURE_NAMES,
@@ -186,7 +186,8 @@ export function refineFeatures(
     all[18] = Math.hypot(dxMm, dyMm, dzMm) / radiusMm;
     all[19] = Math.abs(dzMm) / radiusMm;
     all[20] = Math.log(diameterMm);
-    if (columns[columns.length - 1]! > 20) {
+    // The wider features (session 16), only for a stage that reads them.
+    if (columns[columns.length - 1]! >= REFINE_FEATURES_V1.length) {
       all[21] = logitOf((up2 + down2) / 2);
       all[22] = logitOf(Math.max(up2, down2));
       all[23] = logitOf(planeMean(prob, x, y, z, 2));
