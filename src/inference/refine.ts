@@ -111,15 +111,47 @@ export function refineFeatures(
   }
   const D = columns.length;
   const all = new Float64Array(REFINE_FEATURE_NAMES.length);
-  // Mean of prob (or HU) over a (2r+1)^2 square in plane at slice z (edges clamped).
-  const planeMean = (a: ArrayLike<number>, x: number, y: number, z: number, r: number) => {
+  const wide = columns[columns.length - 1]! >= REFINE_FEATURES_V1.length;
+  // Per-slice summed-area tables of the probability and the HU (a row and a column of zeros
+  // first), so that a square's sum in plane is four reads; only for a stage with the wide features.
+  const W = nx + 1,
+    tablePlane = W * (ny + 1);
+  const integral = (a: ArrayLike<number>) => {
+    const t = new Float64Array(wide ? tablePlane * nz : 0);
+    if (!wide) return t;
+    for (let z = 0; z < nz; z++)
+      for (let y = 0; y < ny; y++) {
+        let row = 0;
+        const to = z * tablePlane + (y + 1) * W + 1,
+          ao = z * plane + y * nx;
+        for (let x = 0; x < nx; x++) {
+          row += a[ao + x]!;
+          t[to + x] = t[to - W + x]! + row;
+        }
+      }
+    return t;
+  };
+  const probTable = integral(prob),
+    huTable = integral(hu);
+  // Mean of prob (or HU) over a (2r+1)^2 square in plane at slice z, edges clamped (replicated):
+  // from the table inside the grid, summed voxel by voxel where the square crosses an edge.
+  const planeMean = (a: ArrayLike<number>, t: Float64Array, x: number, y: number, z: number, r: number) => {
+    const n = (2 * r + 1) ** 2;
+    if (x - r >= 0 && x + r < nx && y - r >= 0 && y + r < ny) {
+      const zo = z * tablePlane,
+        x0 = x - r,
+        x1 = x + r + 1,
+        y0 = (y - r) * W,
+        y1 = (y + r + 1) * W;
+      return (t[zo + y1 + x1]! - t[zo + y0 + x1]! - t[zo + y1 + x0]! + t[zo + y0 + x0]!) / n;
+    }
     let sum = 0;
     const zz = z * plane;
     for (let dy = -r; dy <= r; dy++) {
       const yy = zz + cl(y + dy, ny) * nx;
       for (let dx = -r; dx <= r; dx++) sum += a[yy + cl(x + dx, nx)]!;
     }
-    return sum / (2 * r + 1) ** 2;
+    return sum / n;
   };
   let count = 0;
   for (let i = 0; i < inRegion.length; i++) count += inRegion[i]!;
@@ -187,12 +219,12 @@ export function refineFeatures(
     all[19] = Math.abs(dzMm) / radiusMm;
     all[20] = Math.log(diameterMm);
     // The wider features (session 16), only for a stage that reads them.
-    if (columns[columns.length - 1]! >= REFINE_FEATURES_V1.length) {
+    if (wide) {
       all[21] = logitOf((up2 + down2) / 2);
       all[22] = logitOf(Math.max(up2, down2));
-      all[23] = logitOf(planeMean(prob, x, y, z, 2));
-      all[24] = logitOf(planeMean(prob, x, y, z, 4));
-      all[25] = clampHu(planeMean(hu, x, y, z, 2));
+      all[23] = logitOf(planeMean(prob, probTable, x, y, z, 2));
+      all[24] = logitOf(planeMean(prob, probTable, x, y, z, 4));
+      all[25] = clampHu(planeMean(hu, huTable, x, y, z, 2));
       all[26] = Math.min(0.6, Math.sqrt(Math.max(0, huPlane2 / 9 - (huPlane / 9) ** 2)) / 1000);
       all[27] = sliceArea[z]! / maxArea;
       all[28] = sized[i]!;
@@ -212,10 +244,35 @@ export function refineRows(stage: RefineStage, x: Float32Array): Float32Array {
   const D = stage.mean.length;
   const n = x.length / D;
   const out = new Float32Array(n);
+  const mean = Float64Array.from(stage.mean),
+    std = Float64Array.from(stage.std);
   const input = new Float64Array(D);
+  const [first, second] = stage.layers;
+  if (stage.layers.length === 2 && first && second && second.outFeatures === 1) {
+    // One hidden layer, as fitRefineStage makes it: flat loops over typed copies of the weights,
+    // three times faster in V8 than the general loop below.
+    const w1 = Float64Array.from(first.weight),
+      b1 = Float64Array.from(first.bias),
+      w2 = Float64Array.from(second.weight);
+    const H = first.outFeatures,
+      b2 = second.bias[0]!;
+    for (let r = 0; r < n; r++) {
+      const o = r * D;
+      for (let j = 0; j < D; j++) input[j] = (x[o + j]! - mean[j]!) / std[j]!;
+      let correction = b2;
+      for (let u = 0; u < H; u++) {
+        let s = b1[u]!;
+        const w = u * D;
+        for (let j = 0; j < D; j++) s += w1[w + j]! * input[j]!;
+        if (s > 0) correction += w2[u]! * s;
+      }
+      out[r] = 1 / (1 + Math.exp(-(x[o]! + correction)));
+    }
+    return out;
+  }
   const buffers = stage.layers.map((l) => new Float64Array(l.outFeatures));
   for (let r = 0; r < n; r++) {
-    for (let j = 0; j < D; j++) input[j] = (x[r * D + j]! - stage.mean[j]!) / stage.std[j]!;
+    for (let j = 0; j < D; j++) input[j] = (x[r * D + j]! - mean[j]!) / std[j]!;
     let a: Float64Array = input;
     stage.layers.forEach((layer, k) => {
       const o = buffers[k]!;

@@ -169,6 +169,44 @@ test('fitting learns a correction the network gets wrong and keeps what it gets 
   assert.ok(p[1]! < 0.1, `ground-glass voxel ${p[1]}`);
 });
 
+test('refineRows gives the network logit plus the dense layers, on the one-hidden-layer path and the general one', () => {
+  const d = 3,
+    hidden = 4;
+  const w1 = Array.from({ length: d * hidden }, (_, k) => Math.sin(k + 1)),
+    b1 = [0.1, -0.2, 0.3, 0],
+    w2 = [0.5, -1, 2, 0.25];
+  const x = Float32Array.from({ length: 5 * d }, (_, k) => Math.cos(k) * 2);
+  const base = {
+    format: REFINE_FORMAT as typeof REFINE_FORMAT,
+    version: 1 as const,
+    features: ['logit', 'logitMeanZ', 'logitMaxZ'],
+    provenance: {},
+  };
+  const stage: RefineStage = {
+    ...base,
+    mean: [0.1, 0, -0.1],
+    std: [1, 2, 0.5],
+    layers: [
+      { inFeatures: d, outFeatures: hidden, weight: w1, bias: b1 },
+      { inFeatures: hidden, outFeatures: 1, weight: w2, bias: [0.05] },
+    ],
+  };
+  // A third layer (1 -> 1, weight 1) sends the same stage through the general loop, with a ReLU
+  // now after the second layer.
+  const general: RefineStage = { ...stage, layers: [...stage.layers, { inFeatures: 1, outFeatures: 1, weight: [1], bias: [0] }] };
+  const fast = refineRows(stage, x),
+    slow = refineRows(general, x);
+  for (let r = 0; r < 5; r++) {
+    const z = [0, 1, 2].map((j) => (x[r * d + j]! - stage.mean[j]!) / stage.std[j]!);
+    let c = 0.05;
+    for (let u = 0; u < hidden; u++) c += w2[u]! * Math.max(0, b1[u]! + z.reduce((s, v, j) => s + w1[u * d + j]! * v, 0));
+    const expected = 1 / (1 + Math.exp(-(x[r * d]! + c))),
+      expectedGeneral = 1 / (1 + Math.exp(-(x[r * d]! + Math.max(0, c))));
+    assert.ok(Math.abs(fast[r]! - expected) < 1e-6, `row ${r}: ${fast[r]} vs ${expected}`);
+    assert.ok(Math.abs(slow[r]! - expectedGeneral) < 1e-6, `row ${r} (general): ${slow[r]} vs ${expectedGeneral}`);
+  }
+});
+
 test('validateRefineStage names what is wrong', () => {
   assert.doesNotThrow(() => validateRefineStage(identityStage(4)));
   assert.throws(() => validateRefineStage({ ...identityStage(0), features: ['logit', 'nope'] }), /feature 'nope'/);
