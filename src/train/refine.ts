@@ -32,10 +32,13 @@ export interface RefineFitOptions {
   weighting: 'voxel' | 'crop';
 }
 
-/** Every feature, each crop alike: the recipe of session 16 (session 15: REFINE_FEATURES_V1, 'voxel'). */
+/**
+ * The shipped recipe of session 16: every feature, 16 hidden units, each crop alike (session 15:
+ * REFINE_FEATURES_V1, linear, every voxel alike).
+ */
 export const DEFAULT_REFINE_FIT: RefineFitOptions = {
   features: REFINE_FEATURE_NAMES,
-  hidden: 0,
+  hidden: 16,
   steps: 400,
   lr: 0.01,
   seed: 1,
