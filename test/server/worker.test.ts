@@ -69,6 +69,13 @@ async function waitFor(srv: ServeProcess, ok: (h: Health) => boolean, what: stri
   }
 }
 
+/** Waits until the server's log (its stderr, piped: it may arrive after the response) matches `re`. */
+async function logMatching(srv: ServeProcess, re: RegExp, timeoutMs = 10_000): Promise<string> {
+  const t0 = Date.now();
+  while (!re.test(srv.log()) && Date.now() - t0 < timeoutMs) await new Promise((r) => setTimeout(r, 10));
+  return srv.log();
+}
+
 async function nodules(srv: ServeProcess, id: string): Promise<number> {
   return ((await api(srv, `/api/sessions/${id}`)).json['nodules'] as unknown[]).length;
 }
@@ -225,8 +232,8 @@ describe('noduleseg serve: the model in a worker thread', () => {
     const done = await waitFor(srv, (h) => h.jobs.discarded === before.jobs.discarded + 1 && h.queue.running === 0, 'C to finish');
     assert.equal(done.jobs.completed, before.jobs.completed + 1, 'only A completed');
     assert.equal(await nodules(srv, other), 0, "C's result was discarded");
-    assert.match(srv.log(), /dropped before it started: its client went away/);
-    assert.match(srv.log(), /result discarded/);
+    assert.match(await logMatching(srv, /dropped before it started: its client went away/), /dropped before it started/);
+    assert.match(await logMatching(srv, /result discarded/), /result discarded/);
   });
 });
 
@@ -252,8 +259,10 @@ describe('noduleseg serve: internal errors', () => {
     const r = await segment(srv, id, { pointMm: CENTRE });
     assert.equal(r.status, 500, JSON.stringify(r.json));
     assert.equal(r.json['error'], 'internal error; the server log has the details');
-    assert.match(srv.log(), /error on POST \/api\/sessions\/.*RangeError: injected internal error/s);
-    assert.match(srv.log(), /in the model worker ---\nRangeError: injected internal error[^\n]*\n\s+at /);
+    const stack = /in the model worker ---\nRangeError: injected internal error[^\n]*\n\s+at /;
+    const log = await logMatching(srv, stack);
+    assert.match(log, /error on POST \/api\/sessions\/.*RangeError: injected internal error/s);
+    assert.match(log, stack);
     // A user's mistake stays a 4xx with its message.
     const outside = await segment(srv, id, { pointMm: [1e6, 0, 0] });
     assert.equal(outside.status, 400);
@@ -264,7 +273,7 @@ describe('noduleseg serve: internal errors', () => {
     const id = await openScan(srv, 'large.nii.gz');
     const r = await segment(srv, id, { pointMm: CENTRE });
     assert.equal(r.status, 500, JSON.stringify(r.json));
-    assert.match(srv.log(), /the model worker stopped/);
+    assert.match(await logMatching(srv, /the model worker stopped/), /the model worker stopped/);
     const h = await waitFor(srv, (x) => x.model.loaded && x.jobs.workerRestarts === 1, 'the worker to restart', 60_000);
     assert.equal(h.status, 'ok');
     // The scans opened before the crash are sent to the new worker.
