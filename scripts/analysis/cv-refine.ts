@@ -17,8 +17,8 @@
 import { parseArgs } from 'node:util';
 import { cropCentreVoxel, lidcCropsDir, loadCrops, type CropCase } from '../../src/data/index.ts';
 import { setNumThreads } from '../../src/tensor/index.ts';
-import { refineRows, REFINE_FEATURE_NAMES, REFINE_FEATURES_V1 } from '../../src/inference/refine.ts';
-import { fitRefineStage, DEFAULT_REFINE_FIT } from '../../src/train/refine.ts';
+import { refineRows } from '../../src/inference/refine.ts';
+import { fitRefineStage, DEFAULT_REFINE_FIT, isRefineWeighting, refineFeatureSet } from '../../src/train/refine.ts';
 import { scoreCrop, usableReaderMasks } from '../../src/eval/benchmark.ts';
 import { readReaderIndex } from '../../src/eval/readers.ts';
 import { cutAtPrompt } from '../../src/inference/predict.ts';
@@ -52,7 +52,9 @@ if (!values.in) throw new Error('give --dump DIR or --in DIR');
 const dir = lidcCropsDir();
 const readerIndex = readReaderIndex(dir);
 // v1: the 21 features of session 15; all: every feature this version computes.
-const features = values.features === 'all' ? REFINE_FEATURE_NAMES : REFINE_FEATURES_V1;
+const features = refineFeatureSet(values.features!);
+const weighting = values.weighting!;
+if (!features || !isRefineWeighting(weighting)) throw new Error('--features is v1 or all, --weighting voxel or crop');
 const rows = readOof(loadCrops({ labels: 'agreement' }), folds, values.in, features);
 process.stderr.write(`${rows.length} crops, ${rows.reduce((s, r) => s + r.voxels.length, 0)} region voxels\n`);
 
@@ -109,7 +111,7 @@ for (const hidden of hiddens) {
     process.stderr.write(`hidden ${hidden}, fold ${f}\n`);
     const stage = fitRefineStage(
       rows.filter((r) => r.fold !== f).map((r) => r.rows),
-      { ...DEFAULT_REFINE_FIT, features, hidden, steps: Number(values.steps), weighting: values.weighting as 'voxel' | 'crop' },
+      { ...DEFAULT_REFINE_FIT, features, hidden, steps: Number(values.steps), weighting },
     );
     const fit = stage.provenance['fit'] as { rows: number; networkLoss: number; stageLoss: number };
     process.stderr.write(`  ${fit.rows} rows, loss ${fit.networkLoss.toFixed(4)} -> ${fit.stageLoss.toFixed(4)}\n`);

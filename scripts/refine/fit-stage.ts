@@ -18,8 +18,7 @@ import { loadCrops, type Split } from '../../src/data/index.ts';
 import { readModelInfo, MODEL_FORMAT, type ModelInfo } from '../../src/models/index.ts';
 import { readSafetensors, writeSafetensors } from '../../src/nn/safetensors.ts';
 import { setNumThreads } from '../../src/tensor/index.ts';
-import { fitRefineStage, DEFAULT_REFINE_FIT } from '../../src/train/refine.ts';
-import { REFINE_FEATURE_NAMES, REFINE_FEATURES_V1 } from '../../src/inference/refine.ts';
+import { fitRefineStage, DEFAULT_REFINE_FIT, isRefineWeighting, refineFeatureSet } from '../../src/train/refine.ts';
 import { readOof } from './oof.ts';
 
 const { values, positionals } = parseArgs({
@@ -48,7 +47,9 @@ if (resolve(input) === resolve(output)) {
   console.error(`${output}: the output may not be the input`);
   process.exit(2);
 }
-if (!['v1', 'all'].includes(values.features!) || !['voxel', 'crop'].includes(values.weighting!)) {
+const features = refineFeatureSet(values.features!);
+const weighting = values.weighting!;
+if (!features || !isRefineWeighting(weighting)) {
   console.error(`${output}: --features is v1 or all, --weighting voxel or crop`);
   process.exit(2);
 }
@@ -64,14 +65,13 @@ const splits = values.splits!.split(',') as Split[];
 const excluded = values['exclude-fold'] !== undefined ? Number(values['exclude-fold']) : null;
 const folds = [1, 2, 3, 4, 5].filter((f) => f !== excluded);
 const crops = loadCrops({ labels: 'agreement', splits });
-const features = values.features === 'all' ? REFINE_FEATURE_NAMES : REFINE_FEATURES_V1;
 const oof = readOof(crops, folds, values.oof!, features);
 const options = {
   ...DEFAULT_REFINE_FIT,
   features,
   hidden: Number(values.hidden),
   steps: Number(values.steps),
-  weighting: values.weighting as 'voxel' | 'crop',
+  weighting,
 };
 const t0 = Date.now();
 const stage = fitRefineStage(

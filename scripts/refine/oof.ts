@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { cropCentreVoxel, foldSplit, type CropCase } from '../../src/data/index.ts';
 import { loadModel } from '../../src/models/index.ts';
 import { segmentVolume } from '../../src/inference/predict.ts';
-import { refineFeatures, REFINE_FEATURES_V1 } from '../../src/inference/refine.ts';
+import { refineFeatures } from '../../src/inference/refine.ts';
 import type { RefineRows } from '../../src/train/refine.ts';
 import { writeFileAtomic } from '../../src/io/atomic.ts';
 
@@ -60,12 +60,7 @@ export interface OofCrop {
  * Reads the dumped folds for `crops` with the stage's `features` (crops loaded with agreement labels: the target is the readers'
  * share per voxel, or the union mask for a crop without usable reader masks).
  */
-export function readOof(
-  crops: readonly CropCase[],
-  folds: readonly number[],
-  dir: string,
-  features: readonly string[] = REFINE_FEATURES_V1,
-): OofCrop[] {
+export function readOof(crops: readonly CropCase[], folds: readonly number[], dir: string, features: readonly string[]): OofCrop[] {
   const byId = new Map(crops.map((c) => [c.id, c]));
   const out: OofCrop[] = [];
   for (const f of folds) {

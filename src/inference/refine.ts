@@ -195,8 +195,6 @@ export function refineFeatures(
     const dxMm = (x - cx) * sx,
       dyMm = (y - cy) * sy,
       dzMm = (z - cz) * sz;
-    const up2 = prob[cl(z + 2, nz) * plane + y * nx + x]!,
-      down2 = prob[cl(z - 2, nz) * plane + y * nx + x]!;
     all[0] = l;
     all[1] = logitOf((up + down) / 2);
     all[2] = logitOf(Math.max(up, down));
@@ -220,6 +218,8 @@ export function refineFeatures(
     all[20] = Math.log(diameterMm);
     // The wider features (session 16), only for a stage that reads them.
     if (wide) {
+      const up2 = prob[cl(z + 2, nz) * plane + y * nx + x]!,
+        down2 = prob[cl(z - 2, nz) * plane + y * nx + x]!;
       all[21] = logitOf((up2 + down2) / 2);
       all[22] = logitOf(Math.max(up2, down2));
       all[23] = logitOf(planeMean(prob, probTable, x, y, z, 2));

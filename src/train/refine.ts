@@ -8,7 +8,7 @@ import { Linear, Module } from '../nn/index.ts';
 import { Adam } from '../optim/index.ts';
 import { featureStats } from '../classify/train.ts';
 import { standardised } from '../classify/fit.ts';
-import { REFINE_FEATURE_NAMES, REFINE_FORMAT, featureColumns, type RefineStage } from '../inference/refine.ts';
+import { REFINE_FEATURE_NAMES, REFINE_FEATURES_V1, REFINE_FORMAT, featureColumns, type RefineStage } from '../inference/refine.ts';
 
 /** One crop's rows: its region's features (refineFeatures) and the readers' share per voxel. */
 export interface RefineRows {
@@ -44,6 +44,14 @@ export const DEFAULT_REFINE_FIT: RefineFitOptions = {
   seed: 1,
   weighting: 'crop',
 };
+
+/** The feature sets the fitting scripts take by name (--features): session 15's 21, or every one. */
+export function refineFeatureSet(name: string): readonly string[] | undefined {
+  const sets: Record<string, readonly string[]> = { v1: REFINE_FEATURES_V1, all: REFINE_FEATURE_NAMES };
+  return Object.hasOwn(sets, name) ? sets[name] : undefined;
+}
+
+export const isRefineWeighting = (w: string): w is RefineFitOptions['weighting'] => w === 'voxel' || w === 'crop';
 
 class Correction extends Module<[Tensor], Tensor> {
   readonly layers: Linear[];
