@@ -18,7 +18,7 @@ import { parseArgs } from 'node:util';
 import { cropCentreVoxel, lidcCropsDir, loadCrops, type CropCase } from '../../src/data/index.ts';
 import { setNumThreads } from '../../src/tensor/index.ts';
 import { refineRows } from '../../src/inference/refine.ts';
-import { fitRefineStage, DEFAULT_REFINE_FIT, isRefineWeighting, refineFeatureSet } from '../../src/train/refine.ts';
+import { fitRefineStage, DEFAULT_REFINE_FIT, isRefineWeighting, refineFeatureSet, typeBalanceWeights } from '../../src/train/refine.ts';
 import { scoreCrop, usableReaderMasks } from '../../src/eval/benchmark.ts';
 import { readReaderIndex } from '../../src/eval/readers.ts';
 import { cutAtPrompt } from '../../src/inference/predict.ts';
@@ -35,6 +35,7 @@ const { values } = parseArgs({
     steps: { type: 'string', default: '400' },
     weighting: { type: 'string', default: 'crop' },
     features: { type: 'string', default: 'all' },
+    'type-balance': { type: 'string', default: '0' },
     levels: { type: 'string', default: '0.35,0.4,0.45,0.5' },
     out: { type: 'string' },
     threads: { type: 'string', default: '2' },
@@ -79,6 +80,8 @@ const expectedDiceLevel = (prob: ArrayLike<number>, alpha: number) => {
 const levelOf = (spec: string, prob: ArrayLike<number>) =>
   spec.startsWith('d') ? expectedDiceLevel(prob, Number(spec.slice(1))) : Number(spec);
 const hiddens = values.hidden!.split(',').map(Number);
+// Crop weights by type (typeBalanceWeights), each an exponent: 0 leaves the crops alike.
+const balances = values['type-balance']!.split(',').map(Number);
 interface Result {
   id: string;
   type: string | null;
@@ -106,25 +109,32 @@ const unionCrops = new Map(loadCrops().map((c) => [c.id, c]));
 const unionCrop = (c: CropCase) => unionCrops.get(c.id)!;
 
 for (const r of rows) score(r, r.probability, '2d');
-for (const hidden of hiddens) {
-  for (const f of folds) {
-    process.stderr.write(`hidden ${hidden}, fold ${f}\n`);
-    const stage = fitRefineStage(
-      rows.filter((r) => r.fold !== f).map((r) => r.rows),
-      { ...DEFAULT_REFINE_FIT, features, hidden, steps: Number(values.steps), weighting },
-    );
-    const fit = stage.provenance['fit'] as { rows: number; networkLoss: number; stageLoss: number };
-    process.stderr.write(`  ${fit.rows} rows, loss ${fit.networkLoss.toFixed(4)} -> ${fit.stageLoss.toFixed(4)}\n`);
-    for (const r of rows.filter((q) => q.fold === f)) {
-      const refined = Float32Array.from(r.probability);
-      const p = refineRows(stage, r.rows.x);
-      r.voxels.forEach((v, k) => {
-        refined[v] = p[k]!;
-      });
-      score(r, refined, `h${hidden}`);
+for (const hidden of hiddens)
+  for (const balance of balances) {
+    const key = `h${hidden}${balance ? `b${balance}` : ''}`;
+    for (const f of folds) {
+      process.stderr.write(`${key}, fold ${f}\n`);
+      const train = rows.filter((r) => r.fold !== f);
+      const weights = typeBalanceWeights(
+        train.map((r) => r.crop.noduleType),
+        balance,
+      );
+      const stage = fitRefineStage(
+        train.map((r, k) => ({ ...r.rows, weight: weights[k]! })),
+        { ...DEFAULT_REFINE_FIT, features, hidden, steps: Number(values.steps), weighting },
+      );
+      const fit = stage.provenance['fit'] as { rows: number; networkLoss: number; stageLoss: number };
+      process.stderr.write(`  ${fit.rows} rows, loss ${fit.networkLoss.toFixed(4)} -> ${fit.stageLoss.toFixed(4)}\n`);
+      for (const r of rows.filter((q) => q.fold === f)) {
+        const refined = Float32Array.from(r.probability);
+        const p = refineRows(stage, r.rows.x);
+        r.voxels.forEach((v, k) => {
+          refined[v] = p[k]!;
+        });
+        score(r, refined, key);
+      }
     }
   }
-}
 
 const meanOf = (v: number[]) => {
   const ok = v.filter(Number.isFinite);

@@ -15,6 +15,8 @@ export interface RefineRows {
   x: Float32Array;
   /** Target in [0, 1] per row: the share of readers who marked the voxel. */
   y: Float32Array;
+  /** The crop's weight against the others' (default 1), as typeBalanceWeights gives it. */
+  weight?: number;
 }
 
 export interface RefineFitOptions {
@@ -53,6 +55,18 @@ export function refineFeatureSet(name: string): readonly string[] | undefined {
 
 export const isRefineWeighting = (w: string): w is RefineFitOptions['weighting'] => w === 'voxel' || w === 'crop';
 
+/**
+ * Crop weights that balance the nodule types: each crop weighs (its type's share of the crops)
+ * ^ -exponent, so 0 leaves them alike and 1 gives each type the same weight in all. A crop of
+ * unknown type counts as solid, the type most crops are.
+ */
+export function typeBalanceWeights(types: readonly (string | null)[], exponent: number): number[] {
+  const count = new Map<string, number>();
+  const key = (t: string | null) => t ?? 'solid';
+  for (const t of types) count.set(key(t), (count.get(key(t)) ?? 0) + 1);
+  return types.map((t) => (count.get(key(t))! / types.length) ** -exponent);
+}
+
 class Correction extends Module<[Tensor], Tensor> {
   readonly layers: Linear[];
   constructor(d: number, hidden: number) {
@@ -85,10 +99,15 @@ export function fitRefineStage(crops: readonly RefineRows[], o: RefineFitOptions
     x.set(c.x, at * D);
     y.set(c.y, at);
     for (let k = 0; k < c.y.length; k++) base[at + k] = c.x[k * D]!;
-    // Weights average 1 either way, so the learning rate means the same.
-    weight.fill(o.weighting === 'crop' ? n / crops.length / Math.max(1, c.y.length) : 1, at, at + c.y.length);
+    const w = c.weight ?? 1;
+    weight.fill(o.weighting === 'crop' ? w / Math.max(1, c.y.length) : w, at, at + c.y.length);
     at += c.y.length;
   }
+  // Weights average 1 whatever the weighting, so the learning rate means the same.
+  let total = 0;
+  for (let k = 0; k < n; k++) total += weight[k]!;
+  if (!(total > 0)) throw new RangeError('fitRefineStage: the crops weigh nothing');
+  for (let k = 0; k < n; k++) weight[k] = (weight[k]! * n) / total;
   // The same standardisation as the nodule-level heads (a constant column gets std 1).
   const stats = featureStats(x, n);
   const mean = Array.from(stats.mean),

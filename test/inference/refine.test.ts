@@ -15,7 +15,7 @@ import {
   type RefineInput,
   type RefineStage,
 } from '../../src/inference/refine.ts';
-import { fitRefineStage, DEFAULT_REFINE_FIT } from '../../src/train/refine.ts';
+import { fitRefineStage, DEFAULT_REFINE_FIT, typeBalanceWeights } from '../../src/train/refine.ts';
 import { buildModel, loadModel, readModelInfo, saveModel, defaultJointConfig, MODEL_FORMAT } from '../../src/models/index.ts';
 import { readSafetensors, writeSafetensors } from '../../src/nn/safetensors.ts';
 import { DEFAULT_SLICE_CONFIG, lidcCropsDir, loadCrops, missingDataReason, type SizeBins } from '../../src/data/index.ts';
@@ -167,6 +167,40 @@ test('fitting learns a correction the network gets wrong and keeps what it gets 
   const p = refineRows(stage, rows[0]!.x.subarray(0, 2 * D));
   assert.ok(p[0]! > 0.9, `dense voxel ${p[0]}`);
   assert.ok(p[1]! < 0.1, `ground-glass voxel ${p[1]}`);
+});
+
+test('type balance weighs each type by its share to the -exponent, and a crop of weight 2 counts as two copies of it', () => {
+  const types = ['solid', 'solid', 'solid', null, 'ground-glass', 'part-solid'];
+  assert.deepEqual(typeBalanceWeights(types, 0), [1, 1, 1, 1, 1, 1]);
+  const full = typeBalanceWeights(types, 1);
+  // 4 solid (null counts as solid) of 6, 1 ground-glass, 1 part-solid: every type weighs 6 in all.
+  assert.deepEqual(
+    full.map((w) => Number(w.toFixed(9))),
+    [1.5, 1.5, 1.5, 1.5, 6, 6],
+  );
+  const crop = (k: number) => {
+    const n = 6 + k;
+    const x = new Float32Array(n * 2),
+      y = new Float32Array(n);
+    for (let r = 0; r < n; r++) {
+      x[r * 2] = Math.sin(r + k);
+      x[r * 2 + 1] = Math.cos(3 * r - k);
+      y[r] = (r + k) % 3 === 0 ? 1 : 0;
+    }
+    return { x, y };
+  };
+  const o = { ...DEFAULT_REFINE_FIT, features: ['logit', 'logitMeanZ'], hidden: 3, steps: 30 };
+  const a = crop(0),
+    b = crop(1);
+  // The network's own loss under the fit's weights (before any step) counts a as twice b either way.
+  const networkLoss = (rows: Parameters<typeof fitRefineStage>[0]) =>
+    (fitRefineStage(rows, o).provenance['fit'] as { networkLoss: number }).networkLoss;
+  const twice = networkLoss([{ ...a, weight: 2 }, b]),
+    copies = networkLoss([a, a, b]),
+    alike = networkLoss([a, b]);
+  assert.ok(Math.abs(twice - copies) < 1e-6, `${twice} vs ${copies}`);
+  assert.ok(Math.abs(twice - alike) > 1e-3, `weight 2 changes the loss: ${twice} vs ${alike}`);
+  assert.throws(() => fitRefineStage([{ ...a, weight: 0 }], o), /weigh nothing/);
 });
 
 test('refineRows gives the network logit plus the dense layers (float32), with one hidden layer and with two', () => {
