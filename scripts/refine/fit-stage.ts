@@ -5,12 +5,13 @@
  *
  *   node --import tsx scripts/refine/fit-stage.ts <in.safetensors> <out.safetensors> --oof runs/oof-probs \
  *     [--splits train] [--exclude-fold f] [--hidden 16] [--steps 400] [--features v1|all] [--weighting voxel|crop]
- *     [--threshold t] [--any-reader a]
+ *     [--type-balance e] [--threshold t] [--any-reader a]
  *
  * --exclude-fold f leaves fold f's crops out of the fit: the stage of fold f's network for
  * cross-validation. --splits train keeps `val` out, so that val still measures the shipped model.
  * --features v1 gives the 21 features of session 15, all every feature this version computes;
- * --weighting crop counts each crop alike in the loss, as the per-nodule mean Dice does.
+ * --weighting crop counts each crop alike in the loss, as the per-nodule mean Dice does;
+ * --type-balance e weighs each crop by its type's share of the crops to the -e (0: alike).
  */
 import { parseArgs } from 'node:util';
 import { resolve } from 'node:path';
@@ -18,7 +19,7 @@ import { loadCrops, type Split } from '../../src/data/index.ts';
 import { readModelInfo, MODEL_FORMAT, type ModelInfo } from '../../src/models/index.ts';
 import { readSafetensors, writeSafetensors } from '../../src/nn/safetensors.ts';
 import { setNumThreads } from '../../src/tensor/index.ts';
-import { fitRefineStage, DEFAULT_REFINE_FIT, isRefineWeighting, refineFeatureSet } from '../../src/train/refine.ts';
+import { fitRefineStage, DEFAULT_REFINE_FIT, isRefineWeighting, refineFeatureSet, typeBalanceWeights } from '../../src/train/refine.ts';
 import { readOof } from './oof.ts';
 
 const { values, positionals } = parseArgs({
@@ -31,6 +32,7 @@ const { values, positionals } = parseArgs({
     steps: { type: 'string', default: String(DEFAULT_REFINE_FIT.steps) },
     features: { type: 'string', default: 'all' },
     weighting: { type: 'string', default: DEFAULT_REFINE_FIT.weighting },
+    'type-balance': { type: 'string', default: '0' },
     threshold: { type: 'string' },
     'any-reader': { type: 'string' },
     threads: { type: 'string', default: '2' },
@@ -39,7 +41,7 @@ const { values, positionals } = parseArgs({
 const [input, output] = positionals;
 if (!input || !output) {
   console.error(
-    'usage: fit-stage.ts <in.safetensors> <out.safetensors> --oof DIR [--splits train] [--exclude-fold f] [--hidden n] [--features v1|all] [--weighting voxel|crop] [--threshold t] [--any-reader a]',
+    'usage: fit-stage.ts <in.safetensors> <out.safetensors> --oof DIR [--splits train] [--exclude-fold f] [--hidden n] [--features v1|all] [--weighting voxel|crop] [--type-balance e] [--threshold t] [--any-reader a]',
   );
   process.exit(2);
 }
@@ -49,8 +51,9 @@ if (resolve(input) === resolve(output)) {
 }
 const features = refineFeatureSet(values.features!);
 const weighting = values.weighting!;
-if (!features || !isRefineWeighting(weighting)) {
-  console.error(`${output}: --features is v1 or all, --weighting voxel or crop`);
+const typeBalance = Number(values['type-balance']);
+if (!features || !isRefineWeighting(weighting) || !(typeBalance >= 0)) {
+  console.error(`${output}: --features is v1 or all, --weighting voxel or crop, --type-balance a number >= 0`);
   process.exit(2);
 }
 setNumThreads(Number(values.threads));
@@ -74,12 +77,16 @@ const options = {
   weighting,
 };
 const t0 = Date.now();
+const weights = typeBalanceWeights(
+  oof.map((o) => o.crop.noduleType),
+  typeBalance,
+);
 const stage = fitRefineStage(
-  oof.map((o) => o.rows),
+  oof.map((o, k) => ({ ...o.rows, weight: weights[k]! })),
   options,
   {
     command: `node --import tsx scripts/refine/fit-stage.ts ${process.argv.slice(2).join(' ')}`,
-    data: `held-out probabilities of folds ${folds.join(', ')} (${values.oof}), crops of ${splits.join(' + ')}: ${oof.length} nodules; target the readers' share per voxel`,
+    data: `held-out probabilities of folds ${folds.join(', ')} (${values.oof}), crops of ${splits.join(' + ')}: ${oof.length} nodules${typeBalance ? `, types balanced with exponent ${typeBalance}` : ''}; target the readers' share per voxel`,
   },
 );
 const fit = stage.provenance['fit'] as { rows: number; networkLoss: number; stageLoss: number };
