@@ -1,6 +1,8 @@
 import type { Command } from 'commander';
 import { existsSync, readdirSync, statSync, mkdirSync, mkdtempSync, renameSync, rmSync } from 'node:fs';
 import { basename, join, dirname, resolve } from 'node:path';
+import { availableParallelism } from 'node:os';
+import type { Worker } from 'node:worker_threads';
 import { fileURLToPath } from 'node:url';
 import { UserError } from '../errors.ts';
 import type { Vec3, Volume } from '../io/index.ts';
@@ -15,6 +17,8 @@ import type { ReportedNodule } from '../report/assess.ts';
 import type { FleischnerContext, FleischnerRisk } from '../guidelines/index.ts';
 import type { NoduleHeads } from '../classify/index.ts';
 import { makeProgress } from './progress.ts';
+import { startWorkerThread, fromWire } from '../worker-thread.ts';
+import type { CropThreadInit, FromCropThread, ToCropThread } from './segment-crops-protocol.ts';
 import { nonNegativeIntArg } from './args.ts';
 
 /**
@@ -54,6 +58,8 @@ interface SegmentCliOptions {
   refine?: boolean;
   batchSize?: number;
   threads?: number;
+  /** A folder of crops: how many are segmented side by side in crop threads (0 or unset: automatic). */
+  workers?: number;
   /** Patient context for Fleischner 2017 (src/guidelines). */
   risk?: FleischnerRisk;
   age?: number;
@@ -118,6 +124,11 @@ export function register(program: Command): void {
     .option('--no-refine', "skip the model's refinement stage across slices: the 2D network's probability alone")
     .option('--batch-size <n>', 'slices per forward pass', nonNegativeIntArg('--batch-size'), 64)
     .option('--threads <n>', 'intra-op threads (default: all cores)', nonNegativeIntArg('--threads'))
+    .option(
+      '--workers <n>',
+      `a folder of crops: crops segmented side by side, each on one thread (default: one per core, up to ${MAX_CROP_THREADS}; 1, or --threads, segments one at a time)`,
+      nonNegativeIntArg('--workers'),
+    )
     .option('--risk <low|high>', "the patient's lung cancer risk, for Fleischner 2017 (default: both recommendations are given)", parseRisk)
     .option('--age <years>', "the patient's age: Fleischner 2017 does not apply under 35", parseAge)
     .option(
@@ -383,19 +394,26 @@ async function segmentCropFolder(
   const progress = makeProgress();
   const report: Record<string, ReportedNodule> = {};
   const t0 = Date.now();
+  const threads = cropThreadCount(opts, files.length);
   let complete = false;
   try {
     progress.start(files.length, 'segmenting crops');
-    for (const [n, f] of files.entries()) {
-      const crop = await lib.io.readVolume(join(opts.input, f));
-      const { seg, nodule } = lib.inference.segmentCrop(model, info, crop, segmentOptionsOf(opts, heads));
-      const stem = imageStem(f);
-      lib.io.writeNiftiMask(join(maskStage, `${stem}.nii.gz`), seg.mask.data, crop);
-      if (pngStage && nodule.measures.voxelCount > 0) lib.io.writeOverlayPng(join(pngStage, `${stem}.png`), crop, seg.mask.data);
-      // Each crop is its own scan: one nodule, so Fleischner's "single" rows.
-      report[stem] = lib.report.withGuidelines([nodule], fleischnerContextOf(opts))[0]!;
-      progress.update(n + 1);
-    }
+    if (threads > 1) {
+      const reported = await segmentCropsInThreads(opts, files, threads, { maskStage, pngStage }, (done) => progress.update(done));
+      files.forEach((f, n) => {
+        report[imageStem(f)] = reported[n]!;
+      });
+    } else
+      for (const [n, f] of files.entries()) {
+        const crop = await lib.io.readVolume(join(opts.input, f));
+        const { seg, nodule } = lib.inference.segmentCrop(model, info, crop, segmentOptionsOf(opts, heads));
+        const stem = imageStem(f);
+        lib.io.writeNiftiMask(join(maskStage, `${stem}.nii.gz`), seg.mask.data, crop);
+        if (pngStage && nodule.measures.voxelCount > 0) lib.io.writeOverlayPng(join(pngStage, `${stem}.png`), crop, seg.mask.data);
+        // Each crop is its own scan: one nodule, so Fleischner's "single" rows.
+        report[stem] = lib.report.withGuidelines([nodule], fleischnerContextOf(opts))[0]!;
+        progress.update(n + 1);
+      }
     progress.stop();
     for (const [from, to] of [[maskStage, opts.output], ...(pngStage && opts.png ? [[pngStage, opts.png]] : [])] as Array<
       [string, string]
@@ -419,6 +437,90 @@ async function segmentCropFolder(
   process.stderr.write(
     `${files.length} crops segmented in ${((Date.now() - t0) / 1000).toFixed(1)} s; masks in ${opts.output}, report ${reportPath}\n`,
   );
+}
+
+/** Crop threads a folder run starts by default at most (each holds a copy of the model). */
+export const MAX_CROP_THREADS = 4;
+
+/** How many crops are segmented side by side: --workers, else one per core (1 with --threads). */
+export function cropThreadCount(
+  opts: Pick<SegmentCliOptions, 'workers' | 'threads'>,
+  crops: number,
+  cores = availableParallelism(),
+): number {
+  const wanted = opts.workers ? opts.workers : opts.threads ? 1 : Math.min(cores, MAX_CROP_THREADS);
+  return Math.max(1, Math.min(wanted, crops));
+}
+
+/**
+ * Segments `files` in `count` crop threads (segment-crops-thread.ts), each on one intra-op thread
+ * and handed the next crop when it is done; the masks go to the staging folders. The reports come
+ * back in the order of `files`. The first failure stops every thread and is thrown.
+ */
+async function segmentCropsInThreads(
+  opts: SegmentCliOptions,
+  files: string[],
+  count: number,
+  stages: { maskStage: string; pngStage: string | null },
+  onDone: (done: number) => void,
+): Promise<ReportedNodule[]> {
+  const init: CropThreadInit = {
+    modelFile: opts.model,
+    threads: 1,
+    options: segmentOptionsOf(opts, null),
+    fleischner: fleischnerContextOf(opts),
+    ...stages,
+  };
+  const reported: ReportedNodule[] = new Array(files.length);
+  const workers: Worker[] = [];
+  let next = 0,
+    done = 0;
+  try {
+    await new Promise<void>((resolveAll, rejectAll) => {
+      // A thread is stopped only when idle: terminating one inside libtorch aborts the process.
+      // So after a failure no crop is handed out, and the run ends when every crop in flight is back.
+      const busy = new Set<Worker>();
+      let failure: Error | null = null;
+      const settle = () => {
+        if (busy.size > 0) return;
+        if (failure) rejectAll(failure);
+        else if (done === files.length) resolveAll();
+      };
+      const send = (w: Worker) => {
+        if (failure || next >= files.length) return;
+        const index = next++;
+        busy.add(w);
+        w.postMessage({ index, file: join(opts.input, files[index]!), stem: imageStem(files[index]!) } satisfies ToCropThread);
+      };
+      for (let k = 0; k < count; k++) {
+        const w = startWorkerThread(import.meta.url, 'segment-crops-thread', init);
+        workers.push(w);
+        busy.add(w); // loading the model
+        const fail = (e: Error) => {
+          failure ??= e;
+          busy.delete(w);
+          settle();
+        };
+        w.on('error', fail);
+        w.on('exit', (code) => {
+          if (done < files.length) fail(new Error(`crop thread: stopped (exit code ${code}) before the crops were done`));
+        });
+        w.on('message', (m: FromCropThread) => {
+          busy.delete(w);
+          if (m.type === 'startFailed' || m.type === 'failed') return fail(fromWire(m.error, 'crop thread'));
+          if (m.type === 'done') {
+            reported[m.index] = m.reported;
+            onDone(++done);
+          }
+          send(w);
+          settle();
+        });
+      }
+    });
+  } finally {
+    await Promise.all(workers.map((w) => w.terminate()));
+  }
+  return reported;
 }
 
 function modelSummary(file: string, info: ModelInfo): Record<string, unknown> {

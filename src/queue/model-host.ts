@@ -1,20 +1,15 @@
 /** The main-thread side of the model thread (model-thread.ts): start it, run one job at a time. */
-import { Worker } from 'node:worker_threads';
+import type { Worker } from 'node:worker_threads';
+import { startWorkerThread } from '../worker-thread.ts';
 import { UserError } from '../errors.ts';
 import type { FromModelThread, ModelThreadInit, ToModelThread, WireError } from './model-protocol.ts';
 
 type SegmentRequest = Omit<Extract<ToModelThread, { type: 'segment' }>, 'type' | 'id'>;
 export type SegmentReply = Omit<Extract<FromModelThread, { type: 'done' }>, 'type' | 'id'>;
 
-/** The thread's entry: the compiled .js beside this file, or the .ts source through tsx (as src/server/segmenter.ts does). */
+/** The thread's entry: the compiled .js beside this file, or the .ts source through tsx. */
 function startThread(init: ModelThreadInit): Worker {
-  const fromSources = import.meta.url.endsWith('.ts');
-  const entry = new URL(fromSources ? './model-thread.ts' : './model-thread.js', import.meta.url);
-  if (!fromSources) return new Worker(entry, { workerData: init });
-  // Node 20 loads a worker's entry before --import hooks apply: register tsx in the worker first.
-  const tsx = import.meta.resolve('tsx/esm/api');
-  const code = `import(${JSON.stringify(tsx)}).then((m) => { m.register(); return import(${JSON.stringify(entry.href)}); })`;
-  return new Worker(code, { eval: true, workerData: init });
+  return startWorkerThread(import.meta.url, 'model-thread', init);
 }
 
 function fromWire(e: WireError): Error {

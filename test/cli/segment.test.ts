@@ -9,7 +9,7 @@ import { writeItkImage } from '../../src/io/itk.ts';
 import { buildModel, saveModel, defaultJointConfig } from '../../src/models/index.ts';
 import { segmentationMetrics } from '../../src/metrics/index.ts';
 import { manualSeed } from '../../src/tensor/index.ts';
-import { DEFAULT_MODEL } from '../../src/cli/segment.ts';
+import { DEFAULT_MODEL, MAX_CROP_THREADS, cropThreadCount } from '../../src/cli/segment.ts';
 import { runCliBatch } from '../io/helpers.ts';
 
 const missing = missingDataReason(lidcCropsDir());
@@ -30,6 +30,16 @@ function tinyModel(dir: string): string {
   model.dispose();
   return file;
 }
+
+test('a folder of crops is segmented in one crop thread per core, up to the cap; --workers or --threads decide', () => {
+  assert.equal(cropThreadCount({}, 200, 2), 2);
+  assert.equal(cropThreadCount({}, 200, 16), MAX_CROP_THREADS);
+  assert.equal(cropThreadCount({}, 1, 2), 1, 'never more threads than crops');
+  assert.equal(cropThreadCount({}, 200, 1), 1);
+  assert.equal(cropThreadCount({ threads: 2 }, 200, 2), 1, '--threads: one crop at a time, on that many threads');
+  assert.equal(cropThreadCount({ workers: 3 }, 200, 2), 3);
+  assert.equal(cropThreadCount({ workers: 0 }, 200, 2), 2, '--workers 0 is automatic');
+});
 
 test('segment: bad arguments and files end with one line, exit 1 and no output', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'noduleseg-seg-'));
@@ -127,9 +137,24 @@ test('segment with the shipped model: three real crops reach Dice >= 0.7 each', 
     // Every image format of the one extension list is picked up from a folder: two NIfTI, one MetaImage (.mha).
     for (const id of ids.slice(0, 2)) symlinkSync(resolve(crops, 'image', `${id}.nii.gz`), join(dir, 'in', `${id}.nii.gz`));
     await writeItkImage(join(dir, 'in', `${ids[2]}.mha`), await readVolume(join(crops, 'image', `${ids[2]}.nii.gz`)));
-    const [r] = runCliBatch([['segment', '-i', join(dir, 'in'), '-o', join(dir, 'out'), '--threads', '1']]);
-    assert.ok(r);
+    // One crop at a time (--threads 1), and three side by side in crop threads: the same masks.
+    const [r, side] = runCliBatch([
+      ['segment', '-i', join(dir, 'in'), '-o', join(dir, 'out'), '--threads', '1'],
+      ['segment', '-i', join(dir, 'in'), '-o', join(dir, 'out-threads'), '--workers', '3'],
+    ]);
+    assert.ok(r && side);
     assert.equal(r.code, 0, r.stderr);
+    assert.equal(side.code, 0, side.stderr);
+    const cases = (f: string) =>
+      JSON.parse(readFileSync(join(dir, f, 'report.json'), 'utf8')).cases as Record<string, { measures: unknown }>;
+    assert.deepEqual(Object.keys(cases('out-threads')), Object.keys(cases('out')), 'the report lists the crops in the same order');
+    for (const id of ids) {
+      assert.ok(
+        readFileSync(join(dir, 'out-threads', `${id}.nii.gz`)).equals(readFileSync(join(dir, 'out', `${id}.nii.gz`))),
+        `${id}: same mask`,
+      );
+      assert.deepEqual(cases('out-threads')[id]!.measures, cases('out')[id]!.measures);
+    }
     assert.deepEqual(
       readdirSync(join(dir, 'out'))
         .filter((f) => f.endsWith('.nii.gz'))
