@@ -6,14 +6,11 @@
  * twice as fast as one crop at a time on two.
  */
 import { parentPort, workerData } from 'node:worker_threads';
-import { join } from 'node:path';
-import { readVolume, writeNiftiMask, writeOverlayPng } from '../io/index.ts';
 import { loadModel } from '../models/index.ts';
-import { segmentCrop } from '../inference/index.ts';
 import { readHeads } from '../classify/index.ts';
 import { setNumThreads } from '../tensor/index.ts';
-import { withGuidelines } from '../report/index.ts';
 import { toWire } from '../worker-thread.ts';
+import { segmentCropFile } from './segment-crop-file.ts';
 import type { CropThreadInit, FromCropThread, ToCropThread } from './segment-crops-protocol.ts';
 
 const port = parentPort;
@@ -35,12 +32,8 @@ try {
 const { model, info } = loaded;
 
 async function run(m: ToCropThread): Promise<void> {
-  const crop = await readVolume(m.file);
-  const { seg, nodule } = segmentCrop(model, info, crop, { ...init.options, heads });
-  writeNiftiMask(join(init.maskStage, `${m.stem}.nii.gz`), seg.mask.data, crop);
-  if (init.pngStage && nodule.measures.voxelCount > 0) writeOverlayPng(join(init.pngStage, `${m.stem}.png`), crop, seg.mask.data);
-  // Each crop is its own scan: one nodule, so Fleischner's "single" rows.
-  post({ type: 'done', index: m.index, reported: withGuidelines([nodule], init.fleischner)[0]! });
+  const reported = await segmentCropFile(model, info, m.file, m.stem, { ...init, options: { ...init.options, heads } });
+  post({ type: 'done', index: m.index, reported });
 }
 
 port.on('message', (m: ToCropThread) => {

@@ -26,15 +26,16 @@ import { nonNegativeIntArg } from './args.ts';
  * other commands and --help start without them.
  */
 async function loadLib() {
-  const [io, models, inference, tensor, classify, report] = await Promise.all([
+  const [io, models, inference, tensor, classify, report, cropFile] = await Promise.all([
     import('../io/index.ts'),
     import('../models/index.ts'),
     import('../inference/index.ts'),
     import('../tensor/index.ts'),
     import('../classify/index.ts'),
     import('../report/index.ts'),
+    import('./segment-crop-file.ts'),
   ]);
-  return { io, models, inference, tensor, classify, report };
+  return { io, models, inference, tensor, classify, report, cropFile };
 }
 type Lib = Awaited<ReturnType<typeof loadLib>>;
 
@@ -405,13 +406,8 @@ async function segmentCropFolder(
       });
     } else
       for (const [n, f] of files.entries()) {
-        const crop = await lib.io.readVolume(join(opts.input, f));
-        const { seg, nodule } = lib.inference.segmentCrop(model, info, crop, segmentOptionsOf(opts, heads));
-        const stem = imageStem(f);
-        lib.io.writeNiftiMask(join(maskStage, `${stem}.nii.gz`), seg.mask.data, crop);
-        if (pngStage && nodule.measures.voxelCount > 0) lib.io.writeOverlayPng(join(pngStage, `${stem}.png`), crop, seg.mask.data);
-        // Each crop is its own scan: one nodule, so Fleischner's "single" rows.
-        report[stem] = lib.report.withGuidelines([nodule], fleischnerContextOf(opts))[0]!;
+        const run = { options: segmentOptionsOf(opts, heads), fleischner: fleischnerContextOf(opts), maskStage, pngStage };
+        report[imageStem(f)] = await lib.cropFile.segmentCropFile(model, info, join(opts.input, f), imageStem(f), run);
         progress.update(n + 1);
       }
     progress.stop();

@@ -1,7 +1,6 @@
 /** The main-thread side of the model thread (model-thread.ts): start it, run one job at a time. */
 import type { Worker } from 'node:worker_threads';
-import { startWorkerThread } from '../worker-thread.ts';
-import { UserError } from '../errors.ts';
+import { startWorkerThread, fromWire as fromWireAt } from '../worker-thread.ts';
 import type { FromModelThread, ModelThreadInit, ToModelThread, WireError } from './model-protocol.ts';
 
 type SegmentRequest = Omit<Extract<ToModelThread, { type: 'segment' }>, 'type' | 'id'>;
@@ -12,12 +11,7 @@ function startThread(init: ModelThreadInit): Worker {
   return startWorkerThread(import.meta.url, 'model-thread', init);
 }
 
-function fromWire(e: WireError): Error {
-  if (e.user) return new UserError(e.message);
-  const err = new Error(`model thread: ${e.name}: ${e.message}`);
-  if (e.stack) err.stack = `${err.message}\n--- in the model thread ---\n${e.stack}`;
-  return err;
-}
+const fromWire = (e: WireError): Error => fromWireAt(e, 'model thread');
 
 export class ModelHost {
   private thread: Worker | null = null;

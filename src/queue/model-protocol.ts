@@ -8,12 +8,8 @@ export interface ModelThreadInit {
   threads: number | null;
 }
 
-export interface WireError {
-  user: boolean;
-  name: string;
-  message: string;
-  stack: string | null;
-}
+export type { WireError } from '../worker-thread.ts';
+import type { WireError } from '../worker-thread.ts';
 
 export type ToModelThread = {
   type: 'segment';

@@ -6,7 +6,7 @@
  * the job while it still runs).
  */
 import { parentPort, workerData } from 'node:worker_threads';
-import { isUserError, UserError } from '../errors.ts';
+import { UserError } from '../errors.ts';
 import { encodeDicomSeg, readVolume } from '../io/index.ts';
 import { boxPrompt, promptCentre, segmentAtPrompts, type NodulePrompt } from '../inference/index.ts';
 import { loadModel } from '../models/index.ts';
@@ -14,16 +14,12 @@ import { setNumThreads } from '../tensor/index.ts';
 import { binaryMask, segOptionsOf } from '../cli/segment.ts';
 import { withSegUids } from '../pacs/uids.ts';
 import { encodeNoduleSr, withGuidelines } from '../report/index.ts';
-import type { FromModelThread, ModelThreadInit, ToModelThread, WireError } from './model-protocol.ts';
+import type { FromModelThread, ModelThreadInit, ToModelThread } from './model-protocol.ts';
+import { toWire as wire } from '../worker-thread.ts';
 
 const port = parentPort;
 if (!port) throw new Error('model-thread.ts runs as a worker thread (started by noduleseg worker)');
 const init = workerData as ModelThreadInit;
-
-function wire(e: unknown): WireError {
-  if (e instanceof Error) return { user: isUserError(e), name: e.name, message: e.message, stack: e.stack ?? null };
-  return { user: false, name: 'Error', message: String(e), stack: null };
-}
 
 let loaded: ReturnType<typeof loadModel>;
 try {

@@ -4,22 +4,17 @@
  * `noduleseg segment --point` / `--box`. The server's event loop stays free meanwhile.
  */
 import { parentPort, workerData } from 'node:worker_threads';
-import { isUserError } from '../errors.ts';
 import { Volume } from '../io/index.ts';
 import { segmentAtPrompts } from '../inference/index.ts';
 import { loadModel } from '../models/index.ts';
 import { readHeads, type NoduleHeads } from '../classify/index.ts';
 import { setNumThreads } from '../tensor/index.ts';
-import type { FromWorker, ToWorker, WireError, WorkerInit } from './worker-protocol.ts';
+import type { FromWorker, ToWorker, WorkerInit } from './worker-protocol.ts';
+import { toWire as wire } from '../worker-thread.ts';
 
 const port = parentPort;
 if (!port) throw new Error('model-worker.ts runs as a worker thread (started by the viewer server)');
 const init = workerData as WorkerInit;
-
-function wire(e: unknown): WireError {
-  if (e instanceof Error) return { user: isUserError(e), name: e.name, message: e.message, stack: e.stack ?? null };
-  return { user: false, name: 'Error', message: String(e), stack: null };
-}
 
 const post = (m: FromWorker, transfer: ArrayBuffer[] = []): void => port.postMessage(m, transfer);
 

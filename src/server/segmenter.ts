@@ -4,11 +4,11 @@
  * the server keeps answering while the model runs.
  */
 import type { Worker } from 'node:worker_threads';
-import { UserError } from '../errors.ts';
 import type { Volume, VoxelArray } from '../io/index.ts';
 import type { NodulePrompt, NoduleResult } from '../inference/index.ts';
 import { HttpError } from './http-error.ts';
 import { startWorkerThread } from './worker-start.ts';
+import { fromWire as fromWireAt } from '../worker-thread.ts';
 import type { Fault, FromWorker, ModelSummary, SharedScan, ToWorker, WireError, WorkerInit } from './worker-protocol.ts';
 
 /** The worker dying (a native crash, out of memory) is retried this many times, then the model is gone. */
@@ -68,12 +68,7 @@ function startWorker(init: WorkerInit): Worker {
 }
 
 /** An Error rebuilt from the worker's: a UserError stays one (a 4xx); anything else keeps its stack for the log. */
-function fromWire(e: WireError): Error {
-  if (e.user) return new UserError(e.message);
-  const err = new Error(`model worker: ${e.name}: ${e.message}`);
-  if (e.stack) err.stack = `${err.message}\n--- in the model worker ---\n${e.stack}`;
-  return err;
-}
+const fromWire = (e: WireError): Error => fromWireAt(e, 'model worker');
 
 /** A copy of the volume whose voxels live in shared memory, so the worker reads them without a copy. */
 export function shareVolume(volume: Volume): Volume {

@@ -32,12 +32,8 @@ export type ToWorker =
   | { type: 'segment'; jobId: number; scanId: string; prompt: NodulePrompt; fault: Fault | null };
 
 /** An error as it crosses the thread boundary; `user` is true for a UserError (a 4xx). */
-export interface WireError {
-  user: boolean;
-  name: string;
-  message: string;
-  stack: string | null;
-}
+export type { WireError } from '../worker-thread.ts';
+import type { WireError } from '../worker-thread.ts';
 
 export interface ModelSummary {
   arch: string;
