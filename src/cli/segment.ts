@@ -127,7 +127,7 @@ export function register(program: Command): void {
     .option('--threads <n>', 'intra-op threads (default: all cores)', nonNegativeIntArg('--threads'))
     .option(
       '--workers <n>',
-      `a folder of crops: crops segmented side by side, each on one thread (default: one per core, up to ${MAX_CROP_THREADS}; 1, or --threads, segments one at a time)`,
+      `a folder of crops: crops segmented side by side, each on one intra-op thread (or --threads) (default: one per core, up to ${MAX_CROP_THREADS}; 1, or --threads alone, segments one at a time)`,
       nonNegativeIntArg('--workers'),
     )
     .option('--risk <low|high>', "the patient's lung cancer risk, for Fleischner 2017 (default: both recommendations are given)", parseRisk)
@@ -449,7 +449,7 @@ export function cropThreadCount(
 }
 
 /**
- * Segments `files` in `count` crop threads (segment-crops-thread.ts), each on one intra-op thread
+ * Segments `files` in `count` crop threads (segment-crops-thread.ts), each on one intra-op thread (or --threads)
  * and handed the next crop when it is done; the masks go to the staging folders. The reports come
  * back in the order of `files`. The first failure stops every thread and is thrown.
  */
@@ -462,7 +462,7 @@ async function segmentCropsInThreads(
 ): Promise<ReportedNodule[]> {
   const init: CropThreadInit = {
     modelFile: opts.model,
-    threads: 1,
+    threads: opts.threads || 1, // with --workers and --threads both given, each thread gets --threads
     options: segmentOptionsOf(opts, null),
     fleischner: fleischnerContextOf(opts),
     ...stages,
