@@ -268,11 +268,17 @@ async function runSegment(opts: SegmentCliOptions, remote?: SegmentRemote): Prom
   }
   const lib = await loadLib();
   if (opts.threads) lib.tensor.setNumThreads(opts.threads);
+  const cropThreads = folderOfCrops ? cropThreadCount(opts, cropFiles.length) : 1;
+  if (cropThreads > 1) {
+    // Each crop thread loads the model; here only its description, for the report.
+    await segmentCropFolder(lib, lib.models.readModelInfo(opts.model), opts, cropFiles, { threads: cropThreads });
+    return;
+  }
   const { model, info } = lib.models.loadModel(opts.model);
   try {
     const heads = lib.classify.readHeads(opts.model, model);
     if (folderOfCrops) {
-      await segmentCropFolder(lib, model, info, opts, cropFiles, heads);
+      await segmentCropFolder(lib, info, opts, cropFiles, { model, heads });
       return;
     }
     const volume = await lib.io.readVolume(opts.input);
@@ -370,13 +376,13 @@ async function segmentOneCrop(
   writeOutputs(lib, opts, crop, seg.mask.data, [nodule], info);
 }
 
+/** A folder of crops: one at a time with the model loaded here, or side by side in crop threads. */
 async function segmentCropFolder(
   lib: Lib,
-  model: SegmentationNetwork,
   info: ModelInfo,
   opts: SegmentCliOptions,
   files: string[],
-  heads: NoduleHeads | null,
+  on: { model: SegmentationNetwork; heads: NoduleHeads | null } | { threads: number },
 ): Promise<void> {
   if (!opts.output) throw new UserError('--output <dir> is required for a folder of crops');
   // A bad file halfway must not leave a partial set: masks and overlays go to staging folders
@@ -395,19 +401,18 @@ async function segmentCropFolder(
   const progress = makeProgress();
   const report: Record<string, ReportedNodule> = {};
   const t0 = Date.now();
-  const threads = cropThreadCount(opts, files.length);
   let complete = false;
   try {
     progress.start(files.length, 'segmenting crops');
-    if (threads > 1) {
-      const reported = await segmentCropsInThreads(opts, files, threads, { maskStage, pngStage }, (done) => progress.update(done));
+    if ('threads' in on) {
+      const reported = await segmentCropsInThreads(opts, files, on.threads, { maskStage, pngStage }, (done) => progress.update(done));
       files.forEach((f, n) => {
         report[imageStem(f)] = reported[n]!;
       });
     } else
       for (const [n, f] of files.entries()) {
-        const run = { options: segmentOptionsOf(opts, heads), fleischner: fleischnerContextOf(opts), maskStage, pngStage };
-        report[imageStem(f)] = await lib.cropFile.segmentCropFile(model, info, join(opts.input, f), imageStem(f), run);
+        const run = { options: segmentOptionsOf(opts, on.heads), fleischner: fleischnerContextOf(opts), maskStage, pngStage };
+        report[imageStem(f)] = await lib.cropFile.segmentCropFile(on.model, info, join(opts.input, f), imageStem(f), run);
         progress.update(n + 1);
       }
     progress.stop();
