@@ -22,5 +22,5 @@ export {
   type StdConfig,
   type SizePriorConfig,
 } from './config.ts';
-export { buildModel, saveModel, loadModel, readModelInfo, MODEL_FORMAT, type ModelInfo } from './io.ts';
+export { buildModel, saveModel, loadModel, readModelInfo, writeModelLevels, MODEL_FORMAT, type ModelInfo, type ModelLevels } from './io.ts';
 export type { SegmentationNetwork, SegmentationOutput } from './types.ts';

@@ -3,8 +3,9 @@
  * the model (architecture config, slice sampling, size bins, threshold) and how it was made.
  */
 import { existsSync } from 'node:fs';
+import { resolve } from 'node:path';
 import { UserError } from '../errors.ts';
-import { loadTensors, readSafetensors } from '../nn/index.ts';
+import { loadTensors, readSafetensors, writeSafetensors } from '../nn/index.ts';
 import type { SizeBins, SliceConfig } from '../data/index.ts';
 import { validateModelConfig, type ModelConfig } from './config.ts';
 import { JointNet, classAreaIntervalsPx } from './joint.ts';
@@ -91,6 +92,40 @@ export function readModelInfo(file: string): ModelInfo {
   } catch (e) {
     throw new UserError(`${file}: ${(e as Error).message}`);
   }
+  return info;
+}
+
+/** The levels a model file's masks are drawn at, and why they were chosen. */
+export interface ModelLevels {
+  threshold: number;
+  /** Absent: the file's any-reader level is kept. */
+  anyReaderThreshold?: number;
+  note?: string;
+}
+
+/**
+ * Copies a model file with new levels: its tensors and every other metadata entry (the
+ * nodule-level heads among them) byte for byte, the description with the levels set and a
+ * `levels` entry in its provenance saying from what and why.
+ */
+export function writeModelLevels(input: string, output: string, levels: ModelLevels): ModelInfo {
+  if (resolve(input) === resolve(output)) throw new UserError(`${output}: the output may not be the input`);
+  const before = readModelInfo(input);
+  const anyReader = levels.anyReaderThreshold ?? before.anyReaderThreshold;
+  if (!(levels.threshold > 0 && levels.threshold < 1)) throw new UserError(`${input}: threshold ${levels.threshold} is not in (0, 1)`);
+  if (anyReader !== undefined && !(anyReader > 0 && anyReader < levels.threshold))
+    throw new UserError(`${input}: any-reader level ${anyReader} must be in (0, threshold ${levels.threshold})`);
+  const info: ModelInfo = {
+    ...before,
+    threshold: levels.threshold,
+    ...(anyReader !== undefined ? { anyReaderThreshold: anyReader } : {}),
+    provenance: {
+      ...before.provenance,
+      levels: { threshold: levels.threshold, anyReaderThreshold: anyReader ?? null, from: input, note: levels.note ?? null },
+    },
+  };
+  const file = readSafetensors(input);
+  writeSafetensors(output, file.tensors, { ...file.metadata, [MODEL_FORMAT]: JSON.stringify(info) });
   return info;
 }
 

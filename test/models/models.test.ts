@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, readFileSync, existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { tensor, tidy, full, noGrad, manualSeed, memory, type Tensor } from '../../src/tensor/index.ts';
@@ -9,6 +9,8 @@ import {
   buildModel,
   saveModel,
   loadModel,
+  readModelInfo,
+  writeModelLevels,
   defaultJointConfig,
   softThresholdDynamics,
   volumeShift,
@@ -18,6 +20,7 @@ import {
 } from '../../src/models/index.ts';
 import { segmentationLoss, softDiceLoss, nonEmptySampleDiceLoss, DEFAULT_LOSS_WEIGHTS } from '../../src/losses/index.ts';
 import { DEFAULT_SLICE_CONFIG, type SizeBins } from '../../src/data/index.ts';
+import { readSafetensors, writeSafetensors } from '../../src/nn/index.ts';
 
 const BINS: SizeBins = {
   format: 'noduleseg.size-bins',
@@ -279,6 +282,41 @@ test('a model file rebuilds its model alone, with identical outputs', () => {
     assert.throws(() => loadModel(join(dir, 'missing.safetensors')), /model file not found/);
     model.dispose();
     again.dispose();
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('new levels copy a model file: tensors and other metadata (the heads) unchanged, the input untouched', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'noduleseg-levels-'));
+  try {
+    manualSeed(5);
+    const model = buildModel(defaultJointConfig({ features: [4, 8, 16], clsFeatures: [2, 4, 8] }), SLICE, BINS);
+    const plain = join(dir, 'plain.safetensors'),
+      input = join(dir, 'in.safetensors'),
+      output = join(dir, 'out.safetensors');
+    saveModel(plain, model, { slice: SLICE, sizeBins: BINS, threshold: 0.35, anyReaderThreshold: 0.25, provenance: { note: 'test' } });
+    model.dispose();
+    const saved = readSafetensors(plain);
+    writeSafetensors(input, saved.tensors, { ...saved.metadata, 'noduleseg.heads': '{"heads":"kept"}' });
+    const inputBytes = readFileSync(input);
+    const info = writeModelLevels(input, output, { threshold: 0.35, anyReaderThreshold: 0.2, note: 'cv' });
+    assert.equal(info.anyReaderThreshold, 0.2);
+    const back = readModelInfo(output);
+    assert.equal(back.threshold, 0.35);
+    assert.equal(back.anyReaderThreshold, 0.2);
+    assert.deepEqual(back.provenance['levels'], { threshold: 0.35, anyReaderThreshold: 0.2, from: input, note: 'cv' });
+    assert.equal(back.provenance['note'], 'test');
+    const out = readSafetensors(output);
+    assert.equal(out.metadata['noduleseg.heads'], '{"heads":"kept"}');
+    assert.deepEqual([...out.tensors.keys()], [...saved.tensors.keys()]);
+    for (const [name, t] of saved.tensors) assert.deepEqual(out.tensors.get(name)!.data, t.data, name);
+    // Only the threshold given: the any-reader level is kept.
+    assert.equal(writeModelLevels(output, join(dir, 'out2.safetensors'), { threshold: 0.3 }).anyReaderThreshold, 0.2);
+    assert.throws(() => writeModelLevels(input, join(dir, 'bad.safetensors'), { threshold: 0.2 }), /any-reader level 0.25 must be in/);
+    assert.throws(() => writeModelLevels(input, input, { threshold: 0.35 }), /the output may not be the input/);
+    assert.ok(!existsSync(join(dir, 'bad.safetensors')));
+    assert.deepEqual(readFileSync(input), inputBytes);
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
