@@ -84,6 +84,56 @@ export function fillComponent26(
   return size;
 }
 
+/**
+ * Fills the holes of each axial slice of `mask` in place: background pixels that no 4-connected
+ * path of background joins to the slice's border. The LIDC readers outline a nodule's outer edge
+ * slice by slice, so their masks hold the air of a cavity or bubble the edge encloses, which the
+ * network's probability leaves out. Returns the number of voxels filled.
+ */
+export function fillHolesInPlane(mask: Uint8Array, dims: readonly [number, number, number]): number {
+  const [nx, ny, nz] = dims;
+  const plane = nx * ny;
+  const outside = new Uint8Array(plane);
+  const stack = new Int32Array(plane);
+  let filled = 0;
+  for (let z = 0; z < nz; z++) {
+    const o = z * plane;
+    let any = false;
+    for (let i = 0; i < plane && !any; i++) any = mask[o + i] !== 0;
+    if (!any) continue;
+    outside.fill(0);
+    let top = 0;
+    const seed = (i: number) => {
+      if (!mask[o + i] && !outside[i]) {
+        outside[i] = 1;
+        stack[top++] = i;
+      }
+    };
+    for (let x = 0; x < nx; x++) {
+      seed(x);
+      seed(x + nx * (ny - 1));
+    }
+    for (let y = 0; y < ny; y++) {
+      seed(nx * y);
+      seed(nx - 1 + nx * y);
+    }
+    while (top > 0) {
+      const i = stack[--top]!;
+      const x = i % nx;
+      if (x > 0) seed(i - 1);
+      if (x < nx - 1) seed(i + 1);
+      if (i >= nx) seed(i - nx);
+      if (i < plane - nx) seed(i + nx);
+    }
+    for (let i = 0; i < plane; i++)
+      if (!mask[o + i] && !outside[i]) {
+        mask[o + i] = 1;
+        filled++;
+      }
+  }
+  return filled;
+}
+
 function clampInt(v: number, n: number): number {
   return Math.min(n - 1, Math.max(0, Math.round(v)));
 }

@@ -6,7 +6,7 @@ import { type Volume, cropAround, pasteCrop, type Vec3 } from '../io/index.ts';
 import { measureNodule, type NoduleMeasures } from '../metrics/index.ts';
 import type { ModelInfo, SegmentationNetwork } from '../models/index.ts';
 import { segmentVolume, type CropSegmentation } from './predict.ts';
-import { keepComponentAt } from './components.ts';
+import { fillHolesInPlane, keepComponentAt } from './components.ts';
 import { trimAtConstriction } from './profile.ts';
 import { BOX_MARGIN_MM, promptCentre, type NodulePrompt } from './prompts.ts';
 import { guidelineMeasures, SOLID_COMPONENT_HU, type GuidelineMeasures } from '../guidelines/measurements.ts';
@@ -73,6 +73,8 @@ export interface SegmentOptions {
   recentre?: boolean;
   /** Apply the model's refinement stage when it has one (default true). */
   refine?: boolean;
+  /** Fill the holes the nodule encloses in each slice, at its level and the any-reader level (default true). */
+  fillHoles?: boolean;
 }
 
 /**
@@ -116,13 +118,15 @@ export function segmentCrop(
   const seg = segmentVolume(model, crop, info.slice, {
     threshold: options.threshold ?? info.threshold,
     ...(info.refine && options.refine !== false ? { refine: info.refine } : {}),
+    fillHoles: options.fillHoles !== false,
+    ...(info.anyReaderThreshold !== undefined ? { holeLevel: info.anyReaderThreshold } : {}),
     flipTta: options.flipTta,
     batchSize: options.batchSize,
     centreVoxel: centre,
     ...(options.recentre !== false ? { recentreMm: RECENTRE_MM } : {}),
   });
   const nodule = describeNodule(1, crop, seg, centre, crop, [0, 0, 0], options.solidThresholdHU);
-  addAnyReaderVolume(nodule, info, seg, crop, seg.centreVoxel, null, [0, 0, 0]);
+  addAnyReaderVolume(nodule, info, seg, crop, seg.centreVoxel, null, [0, 0, 0], options.fillHoles !== false);
   addClassification(nodule, model, info, options.heads, crop, seg, seg.centreVoxel);
   return { seg, nodule };
 }
@@ -148,6 +152,8 @@ export function segmentAtPrompts(
     const seg = segmentVolume(model, crop, info.slice, {
       threshold: options.threshold ?? info.threshold,
       ...(info.refine && options.refine !== false ? { refine: info.refine } : {}),
+      fillHoles: options.fillHoles !== false,
+      ...(info.anyReaderThreshold !== undefined ? { holeLevel: info.anyReaderThreshold } : {}),
       flipTta: options.flipTta,
       batchSize: options.batchSize,
       centreVoxel: local,
@@ -161,7 +167,7 @@ export function segmentAtPrompts(
     const labelled = Uint8Array.from(seg.mask.data, (v) => (v ? k + 1 : 0));
     pasteCrop(labels, crop.withData(labelled, 'SEG'), 'fill');
     const nodule = describeNodule(k + 1, crop, seg, local, scan, startVoxel, options.solidThresholdHU);
-    addAnyReaderVolume(nodule, info, seg, crop, seg.centreVoxel, prompt, startVoxel);
+    addAnyReaderVolume(nodule, info, seg, crop, seg.centreVoxel, prompt, startVoxel, options.fillHoles !== false);
     addClassification(nodule, model, info, options.heads, crop, seg, seg.centreVoxel);
     if (prompt.kind === 'box') {
       nodule.promptBoxVoxels = [prompt.minVoxel, prompt.maxVoxel];
@@ -205,8 +211,8 @@ function clipToBox(mask: Uint8Array, crop: Volume, box: Extract<NodulePrompt, { 
 
 /**
  * The any-reader mask of a model that has that level: its probability above the level, cut as
- * the default mask is (the box, or the 3D component at the prompt and the waist along z),
- * joined with the default mask; its volume goes in the report.
+ * the default mask is (the box, or the 3D component at the prompt and the waist along z, and the
+ * holes it encloses), joined with the default mask; its volume goes in the report.
  */
 function addAnyReaderVolume(
   nodule: NoduleResult,
@@ -216,6 +222,7 @@ function addAnyReaderVolume(
   local: Vec3,
   prompt: NodulePrompt | null,
   startVoxel: Vec3,
+  fillHoles: boolean,
 ): void {
   const level = info.anyReaderThreshold;
   if (level === undefined) return;
@@ -227,6 +234,7 @@ function addAnyReaderVolume(
     m = keepComponentAt(m, crop.dims, crop.spacingMm, local);
     trimAtConstriction(m, crop.dims, crop.spacingMm, local[2]);
   }
+  if (fillHoles) fillHolesInPlane(m, crop.dims);
   let count = 0;
   for (let i = 0; i < m.length; i++) count += m[i] || seg.mask.data[i] ? 1 : 0;
   const [sx, sy, sz] = crop.spacingMm;

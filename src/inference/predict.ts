@@ -1,12 +1,12 @@
 /**
  * Running a segmentation network over a crop: slices in batches, probabilities back onto the
- * crop's grid, threshold, and the 3D component at the prompt.
+ * crop's grid, threshold, the 3D component at the prompt and the holes it encloses.
  */
 import { tensor, tidy, noGrad, F } from '../tensor/index.ts';
 import { sliceGrid, volumeToSlices, slicesToProbability, type SliceConfig } from '../data/index.ts';
 import type { Volume, Vec3 } from '../io/volume.ts';
 import type { SegmentationNetwork } from '../models/types.ts';
-import { keepComponentAt } from './components.ts';
+import { fillHolesInPlane, keepComponentAt } from './components.ts';
 import { trimAtConstriction } from './profile.ts';
 import { applyRefineStage, type RefineStage } from './refine.ts';
 
@@ -101,6 +101,13 @@ export interface SegmentCropOptions extends PredictOptions {
   recentreMm?: number;
   /** The model's refinement stage (ModelInfo.refine), applied to the probability before the level. */
   refine?: RefineStage;
+  /** Fill the holes the nodule encloses in each slice (fillEnclosedHoles; default true). */
+  fillHoles?: boolean;
+  /**
+   * A level below `threshold` (the model's any-reader level) whose mask's holes are filled too: a
+   * wall that the default level draws with gaps is often closed there.
+   */
+  holeLevel?: number;
 }
 
 /**
@@ -114,6 +121,23 @@ export function cutAtPrompt(mask: Uint8Array, volume: Pick<Volume, 'dims' | 'spa
     out = keepComponentAt(out, volume.dims, volume.spacingMm, promptVoxel);
   }
   return out;
+}
+
+/**
+ * Adds to `mask` (in place) the holes it encloses in each axial slice and, with `wider` (a wider
+ * mask of the same nodule, drawn at a lower level), the holes that one encloses. The LIDC readers
+ * outline a nodule's outer edge slice by slice, so the air of a cavity or bubble inside it is in
+ * their masks while the network's probability there is low. Five folds, 802 nodules, with the
+ * any-reader level's holes: +0.0003 / +0.0002 / +0.0002 against the union / consensus / each
+ * reader, 138 nodules changed, none worse by type; the one cavitated nodule 0.53 -> 0.62.
+ */
+export function fillEnclosedHoles(mask: Uint8Array, dims: Vec3, wider?: Uint8Array): void {
+  if (wider) {
+    const filled = Uint8Array.from(wider);
+    fillHolesInPlane(filled, dims);
+    for (let i = 0; i < mask.length; i++) if (filled[i] && !wider[i]) mask[i] = 1;
+  }
+  fillHolesInPlane(mask, dims);
 }
 
 /** Segments the nodule of a crop (or of a scan around a prompt) on the volume's own grid. */
@@ -167,9 +191,16 @@ function segmentOnce(model: SegmentationNetwork, volume: Volume, slice: SliceCon
       }),
     );
   const threshold = options.threshold ?? 0.5;
-  let mask: Uint8Array = new Uint8Array(probability.data.length);
-  for (let i = 0; i < mask.length; i++) mask[i] = probability.data[i]! > threshold ? 1 : 0;
-  if (options.keepPromptComponent !== false) mask = cutAtPrompt(mask, volume, grid.centreVoxel, options.trimAtConstriction !== false);
+  // The mask at a level, cut to the nodule at the prompt as asked.
+  const maskAt = (level: number) => {
+    const m = Uint8Array.from(probability.data, (p) => (p > level ? 1 : 0));
+    return options.keepPromptComponent !== false ? cutAtPrompt(m, volume, grid.centreVoxel, options.trimAtConstriction !== false) : m;
+  };
+  const mask = maskAt(threshold);
+  if (options.fillHoles !== false) {
+    const h = options.holeLevel;
+    fillEnclosedHoles(mask, volume.dims, h !== undefined && h < threshold ? maskAt(h) : undefined);
+  }
   return {
     mask: volume.withData(mask, 'SEG'),
     probability,
