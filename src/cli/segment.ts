@@ -57,6 +57,8 @@ interface SegmentCliOptions {
   tta?: boolean;
   /** false with --no-refine: the network's probability without the model's refinement stage. */
   refine?: boolean;
+  /** false with --no-fill-holes: the air the nodule encloses in a slice is left out of the mask. */
+  fillHoles?: boolean;
   batchSize?: number;
   threads?: number;
   /** A folder of crops: how many are segmented side by side in crop threads (0 or unset: automatic). */
@@ -123,6 +125,10 @@ export function register(program: Command): void {
     .option('--threshold <p>', "probability threshold (default: the model's)", parseProbability)
     .option('--tta', 'average over flipped inputs (slower, slightly smoother)')
     .option('--no-refine', "skip the model's refinement stage across slices: the 2D network's probability alone")
+    .option(
+      '--no-fill-holes',
+      "leave the air the nodule encloses in a slice (a cavity, a bubble) out of the mask; by default it is filled in, as radiologists outline a nodule's outer edge",
+    )
     .option('--batch-size <n>', 'slices per forward pass', nonNegativeIntArg('--batch-size'), 64)
     .option('--threads <n>', 'intra-op threads (default: all cores)', nonNegativeIntArg('--threads'))
     .option(
@@ -359,6 +365,7 @@ function segmentOptionsOf(opts: SegmentCliOptions, heads: NoduleHeads | null): S
     flipTta: opts.tta,
     batchSize: opts.batchSize,
     refine: opts.refine !== false,
+    fillHoles: opts.fillHoles !== false,
     heads,
     ...(opts.solidHu !== undefined ? { solidThresholdHU: opts.solidHu } : {}),
   };
