@@ -7,7 +7,7 @@
  *   node --import tsx scripts/set-model-levels.ts <in.safetensors> <out.safetensors> [--threshold 0.4] [--any-reader 0.1] [--note "..."]
  */
 import { parseArgs } from 'node:util';
-import { readModelInfo, writeModelLevels } from '../src/models/index.ts';
+import { writeModelLevels } from '../src/models/index.ts';
 import { UserError } from '../src/errors.ts';
 
 const { values, positionals } = parseArgs({
@@ -20,9 +20,8 @@ if (!input || !output || positionals.length !== 2) {
   process.exit(2);
 }
 try {
-  const threshold = values.threshold !== undefined ? Number(values.threshold) : readModelInfo(input).threshold;
   const info = writeModelLevels(input, output, {
-    threshold,
+    ...(values.threshold !== undefined ? { threshold: Number(values.threshold) } : {}),
     ...(values['any-reader'] !== undefined ? { anyReaderThreshold: Number(values['any-reader']) } : {}),
     ...(values.note !== undefined ? { note: values.note } : {}),
   });

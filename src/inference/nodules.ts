@@ -5,7 +5,7 @@
 import { type Volume, cropAround, pasteCrop, type Vec3 } from '../io/index.ts';
 import { measureNodule, type NoduleMeasures } from '../metrics/index.ts';
 import type { ModelInfo, SegmentationNetwork } from '../models/index.ts';
-import { segmentVolume, type CropSegmentation } from './predict.ts';
+import { segmentVolume, type CropSegmentation, type SegmentCropOptions } from './predict.ts';
 import { fillHolesInPlane, keepComponentAt } from './components.ts';
 import { trimAtConstriction } from './profile.ts';
 import { BOX_MARGIN_MM, promptCentre, type NodulePrompt } from './prompts.ts';
@@ -103,6 +103,18 @@ export function promptCropSize(volume: Volume, info: ModelInfo, prompt?: NoduleP
   return [Math.ceil(widthMm / sx) + 2, Math.ceil(widthMm / sy) + 2, Math.max(1, 2 * halfZ + 1)];
 }
 
+/** segmentVolume's options from the model file (level, stage, hole level) and the caller's. */
+function modelOptions(info: ModelInfo, options: SegmentOptions): SegmentCropOptions {
+  return {
+    threshold: options.threshold ?? info.threshold,
+    ...(info.refine && options.refine !== false ? { refine: info.refine } : {}),
+    fillHoles: options.fillHoles !== false,
+    ...(info.anyReaderThreshold !== undefined ? { holeLevel: info.anyReaderThreshold } : {}),
+    flipTta: options.flipTta,
+    batchSize: options.batchSize,
+  };
+}
+
 /**
  * Segments the nodule of a crop, at its centre or at `promptVoxel` (a click elsewhere on it, as
  * `benchmark --click` measures); the mask is on the crop's grid.
@@ -116,12 +128,7 @@ export function segmentCrop(
 ): { seg: CropSegmentation; nodule: NoduleResult } {
   const centre: Vec3 = promptVoxel ?? [(crop.dims[0] - 1) / 2, (crop.dims[1] - 1) / 2, (crop.dims[2] - 1) / 2];
   const seg = segmentVolume(model, crop, info.slice, {
-    threshold: options.threshold ?? info.threshold,
-    ...(info.refine && options.refine !== false ? { refine: info.refine } : {}),
-    fillHoles: options.fillHoles !== false,
-    ...(info.anyReaderThreshold !== undefined ? { holeLevel: info.anyReaderThreshold } : {}),
-    flipTta: options.flipTta,
-    batchSize: options.batchSize,
+    ...modelOptions(info, options),
     centreVoxel: centre,
     ...(options.recentre !== false ? { recentreMm: RECENTRE_MM } : {}),
   });
@@ -150,12 +157,7 @@ export function segmentAtPrompts(
     const { crop, startVoxel } = cropAround(scan, { voxel: p }, promptCropSize(scan, info, prompt));
     const local: Vec3 = [p[0] - startVoxel[0], p[1] - startVoxel[1], p[2] - startVoxel[2]];
     const seg = segmentVolume(model, crop, info.slice, {
-      threshold: options.threshold ?? info.threshold,
-      ...(info.refine && options.refine !== false ? { refine: info.refine } : {}),
-      fillHoles: options.fillHoles !== false,
-      ...(info.anyReaderThreshold !== undefined ? { holeLevel: info.anyReaderThreshold } : {}),
-      flipTta: options.flipTta,
-      batchSize: options.batchSize,
+      ...modelOptions(info, options),
       centreVoxel: local,
       keepPromptComponent: prompt.kind === 'point',
       ...(prompt.kind === 'point' && options.recentre !== false ? { recentreMm: RECENTRE_MM } : {}),

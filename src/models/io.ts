@@ -5,7 +5,7 @@
 import { existsSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { UserError } from '../errors.ts';
-import { loadTensors, readSafetensors, writeSafetensors } from '../nn/index.ts';
+import { loadTensors, readSafetensors, writeSafetensors, type StFile } from '../nn/index.ts';
 import type { SizeBins, SliceConfig } from '../data/index.ts';
 import { validateModelConfig, type ModelConfig } from './config.ts';
 import { JointNet, classAreaIntervalsPx } from './joint.ts';
@@ -59,14 +59,19 @@ export function saveModel(file: string, model: SegmentationNetwork, info: Omit<M
 
 /** Reads a model file's description without loading its weights. */
 export function readModelInfo(file: string): ModelInfo {
+  return readModelFile(file).info;
+}
+
+/** A model file's safetensors contents and its validated description. */
+function readModelFile(file: string): { contents: StFile; info: ModelInfo } {
   if (!existsSync(file)) throw new UserError(`${file}: model file not found`);
-  let metadata: Record<string, string>;
+  let contents: StFile;
   try {
-    metadata = readSafetensors(file).metadata;
+    contents = readSafetensors(file);
   } catch (e) {
     throw new UserError(`${file}: not a readable model file: ${(e as Error).message}`);
   }
-  const raw = metadata[MODEL_FORMAT];
+  const raw = contents.metadata[MODEL_FORMAT];
   if (!raw) throw new UserError(`${file}: safetensors file without noduleseg model metadata`);
   let info: ModelInfo;
   try {
@@ -92,12 +97,13 @@ export function readModelInfo(file: string): ModelInfo {
   } catch (e) {
     throw new UserError(`${file}: ${(e as Error).message}`);
   }
-  return info;
+  return { contents, info };
 }
 
 /** The levels a model file's masks are drawn at, and why they were chosen. */
 export interface ModelLevels {
-  threshold: number;
+  /** Absent: the file's threshold is kept. */
+  threshold?: number;
   /** Absent: the file's any-reader level is kept. */
   anyReaderThreshold?: number;
   note?: string;
@@ -110,22 +116,22 @@ export interface ModelLevels {
  */
 export function writeModelLevels(input: string, output: string, levels: ModelLevels): ModelInfo {
   if (resolve(input) === resolve(output)) throw new UserError(`${output}: the output may not be the input`);
-  const before = readModelInfo(input);
+  const { contents, info: before } = readModelFile(input);
+  const threshold = levels.threshold ?? before.threshold;
   const anyReader = levels.anyReaderThreshold ?? before.anyReaderThreshold;
-  if (!(levels.threshold > 0 && levels.threshold < 1)) throw new UserError(`${input}: threshold ${levels.threshold} is not in (0, 1)`);
-  if (anyReader !== undefined && !(anyReader > 0 && anyReader < levels.threshold))
-    throw new UserError(`${input}: any-reader level ${anyReader} must be in (0, threshold ${levels.threshold})`);
+  if (!(threshold > 0 && threshold < 1)) throw new UserError(`${input}: threshold ${threshold} is not in (0, 1)`);
+  if (anyReader !== undefined && !(anyReader > 0 && anyReader < threshold))
+    throw new UserError(`${input}: any-reader level ${anyReader} must be in (0, threshold ${threshold})`);
   const info: ModelInfo = {
     ...before,
-    threshold: levels.threshold,
+    threshold,
     ...(anyReader !== undefined ? { anyReaderThreshold: anyReader } : {}),
     provenance: {
       ...before.provenance,
-      levels: { threshold: levels.threshold, anyReaderThreshold: anyReader ?? null, from: input, note: levels.note ?? null },
+      levels: { threshold, anyReaderThreshold: anyReader ?? null, from: input, note: levels.note ?? null },
     },
   };
-  const file = readSafetensors(input);
-  writeSafetensors(output, file.tensors, { ...file.metadata, [MODEL_FORMAT]: JSON.stringify(info) });
+  writeSafetensors(output, contents.tensors, { ...contents.metadata, [MODEL_FORMAT]: JSON.stringify(info) });
   return info;
 }
 

@@ -313,6 +313,9 @@ test('new levels copy a model file: tensors and other metadata (the heads) uncha
     for (const [name, t] of saved.tensors) assert.deepEqual(out.tensors.get(name)!.data, t.data, name);
     // Only the threshold given: the any-reader level is kept.
     assert.equal(writeModelLevels(output, join(dir, 'out2.safetensors'), { threshold: 0.3 }).anyReaderThreshold, 0.2);
+    // Neither given: both kept.
+    const kept = writeModelLevels(output, join(dir, 'out3.safetensors'), {});
+    assert.deepEqual([kept.threshold, kept.anyReaderThreshold], [0.35, 0.2]);
     assert.throws(() => writeModelLevels(input, join(dir, 'bad.safetensors'), { threshold: 0.2 }), /any-reader level 0.25 must be in/);
     assert.throws(() => writeModelLevels(input, input, { threshold: 0.35 }), /the output may not be the input/);
     assert.ok(!existsSync(join(dir, 'bad.safetensors')));
