@@ -48,8 +48,19 @@ interface Common {
   threshold?: number;
   csv?: string;
   md?: string;
-  tta?: boolean;
+  /** --tta: true (the 4 flips) or its value ('flips', 'dihedral'). */
+  tta?: boolean | string;
   threads?: number;
+}
+
+const TTA_HELP = "average over flipped inputs (4 passes); '--tta dihedral' adds their transposes (8)";
+
+/** The --tta option's value as PredictOptions.flipTta takes it. */
+function ttaKind(v: boolean | string | undefined): boolean | 'dihedral' {
+  if (v === undefined || v === false) return false;
+  if (v === true || v === 'flips') return true;
+  if (v === 'dihedral') return 'dihedral';
+  throw new UserError(`--tta: expected flips or dihedral, got "${v}"`);
 }
 
 /** The tables may not replace a model or land inside the data they score. */
@@ -92,7 +103,7 @@ const clickNote = (c: ClickMode) => (c.kind === 'centre' ? '' : `, clicked ${des
 function runCrops(
   modelPath: string,
   cases: readonly CropCase[],
-  tta: boolean,
+  tta: boolean | 'dihedral',
   label: string,
   threshold: number | undefined,
   click: ClickMode,
@@ -133,7 +144,7 @@ export function register(program: Command): void {
     .option('--limit <n>', 'only the first n crops', positiveIntArg('--limit'))
     .option('--csv <file>', 'write one row per nodule')
     .option('--md <file>', 'write the grouped table (markdown)')
-    .option('--tta', 'average over flipped inputs')
+    .option('--tta [kind]', TTA_HELP)
     .option('--threshold <p>', "probability threshold (default: the model's)", probabilityArg('--threshold'))
     .option(
       '--click <where>',
@@ -149,7 +160,7 @@ export function register(program: Command): void {
       requireData(lidcCropsDir());
       const { cases, what } = selectCrops(opts.split, opts.fold, opts.foldSeed, opts.limit);
       if (cases.length === 0) throw new UserError(`${what}: no crops`);
-      const rows = runCrops(opts.model, cases, opts.tta ?? false, 'segmenting crops', opts.threshold, opts.click);
+      const rows = runCrops(opts.model, cases, ttaKind(opts.tta), 'segmenting crops', opts.threshold, opts.click);
       const md = `${cases.length} nodules of ${what}, model ${opts.model}${clickNote(opts.click)}\n\n${groupTableMarkdown(groupSummaries(rows))}`;
       if (opts.csv) writeFileAtomic(opts.csv, cropRowsCsv(rows));
       if (opts.md) writeFileAtomic(opts.md, md);
@@ -167,7 +178,7 @@ export function register(program: Command): void {
     .option('--only <i,j,...>', 'only these folds (1-based), while the others are still training: the tables say which folds they pool')
     .option('--csv <file>', 'write one row per nodule (with its fold)')
     .option('--md <file>', 'write the tables (markdown)')
-    .option('--tta', 'average over flipped inputs')
+    .option('--tta [kind]', TTA_HELP)
     .option('--threshold <p>', "probability threshold (default: the model's)", probabilityArg('--threshold'))
     .option(
       '--click <where>',
@@ -191,7 +202,7 @@ export function register(program: Command): void {
       let csv = '';
       for (const i of folds) {
         const held = foldSplit(all, opts.folds, i, opts.foldSeed).heldOut;
-        const rows = runCrops(paths.get(i)!, held, opts.tta ?? false, `fold ${i + 1}/${opts.folds}`, opts.threshold, opts.click);
+        const rows = runCrops(paths.get(i)!, held, ttaKind(opts.tta), `fold ${i + 1}/${opts.folds}`, opts.threshold, opts.click);
         perFold.push(rows);
         const part = cropRowsCsv(rows, { fold: String(i + 1) });
         csv += csv === '' ? part : part.slice(part.indexOf('\n') + 1);
@@ -254,7 +265,7 @@ export function register(program: Command): void {
     .option('--prompts <list>', 'point, box or point,box', 'point,box')
     .option('--csv <file>', 'write one row per nodule and prompt')
     .option('--md <file>', 'write the table (markdown)')
-    .option('--tta', 'average over flipped inputs')
+    .option('--tta [kind]', TTA_HELP)
     .option('--threshold <p>', "probability threshold (default: the model's)", probabilityArg('--threshold'))
     .option('--threads <n>', 'intra-op threads (default: all cores)', nonNegativeIntArg('--threads'))
     .action(async (dirs: string[], opts: Common & { prompts: string }) => {
@@ -287,7 +298,7 @@ export function register(program: Command): void {
             ),
             {
               prompts: prompts as PromptKind[],
-              flipTta: opts.tta ?? false,
+              flipTta: ttaKind(opts.tta),
               ...(opts.threshold !== undefined ? { threshold: opts.threshold } : {}),
               onNodule: (d) => progress.update(d),
             },

@@ -63,7 +63,8 @@ export interface NoduleResult {
 
 export interface SegmentOptions {
   threshold?: number;
-  flipTta?: boolean;
+  /** Test-time augmentation: the 4 flips, or 'dihedral' (the flips and their transposes, 8 passes). */
+  flipTta?: boolean | 'dihedral';
   batchSize?: number;
   /** The model file's nodule-level heads (classify/readHeads); without them type and probabilities are null. */
   heads?: NoduleHeads | null;

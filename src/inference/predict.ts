@@ -13,8 +13,11 @@ import { applyRefineStage, type RefineStage } from './refine.ts';
 export interface PredictOptions {
   /** Slices per forward pass. */
   batchSize?: number;
-  /** Average over horizontal/vertical flips (test-time augmentation). */
-  flipTta?: boolean;
+  /**
+   * Average over horizontal/vertical flips (test-time augmentation, 4 passes); 'dihedral' adds the
+   * in-plane transpose of each (8 passes; square patches only).
+   */
+  flipTta?: boolean | 'dihedral';
 }
 
 export interface SlicePrediction {
@@ -52,13 +55,26 @@ export function predictSlices(
           let prob = out.maskLogits.sigmoid();
           let cls = out.classLogits ? F.softmax(out.classLogits, 1) : null;
           if (options.flipTta) {
-            for (const dims of [[3], [2], [2, 3]]) {
+            const flips = [[3], [2], [2, 3]];
+            for (const dims of flips) {
               const o = model.forward(x.flip(dims));
               prob = prob.add(o.maskLogits.sigmoid().flip(dims));
               if (cls && o.classLogits) cls = cls.add(F.softmax(o.classLogits, 1));
             }
-            prob = prob.div(4);
-            if (cls) cls = cls.div(4);
+            let passes = 4;
+            if (options.flipTta === 'dihedral') {
+              if (p !== q) throw new RangeError(`predictSlices: transposes need square patches, got ${p} x ${q}`);
+              const t = x.transpose(2, 3);
+              for (const dims of [[], ...flips]) {
+                const o = model.forward(dims.length ? t.flip(dims) : t);
+                const back = o.maskLogits.sigmoid();
+                prob = prob.add((dims.length ? back.flip(dims) : back).transpose(2, 3));
+                if (cls && o.classLogits) cls = cls.add(F.softmax(o.classLogits, 1));
+              }
+              passes = 8;
+            }
+            prob = prob.div(passes);
+            if (cls) cls = cls.div(passes);
           }
           probs.set(prob.toTypedArray() as Float32Array, s * p * q);
           if (cls) {
