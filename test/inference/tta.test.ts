@@ -36,17 +36,17 @@ test('test-time augmentation: the 8 dihedral passes commute with a transpose of 
   const z = 2,
     c = 1;
   const input = Float32Array.from({ length: z * c * P * P }, (_, i) => Math.sin(i * 0.37) + Math.cos(i * 0.011));
-  const flipped = transposed(input, z * c);
+  const inputT = transposed(input, z * c);
   const shape = [z, c, P, P] as const;
 
   const dihedral = predictSlices(model, input, shape, { flipTta: 'dihedral' });
-  const dihedralT = predictSlices(model, flipped, shape, { flipTta: 'dihedral' });
+  const dihedralT = predictSlices(model, inputT, shape, { flipTta: 'dihedral' });
   assert.ok(maxDiff(transposed(dihedral.probs, z), dihedralT.probs) < 1e-5, 'dihedral average is transpose-equivariant');
   // The class probabilities (per slice) are invariant under the same group.
   assert.ok(maxDiff(dihedral.classProbs!, dihedralT.classProbs!) < 1e-5);
 
   const flips = predictSlices(model, input, shape, { flipTta: true });
-  const flipsT = predictSlices(model, flipped, shape, { flipTta: true });
+  const flipsT = predictSlices(model, inputT, shape, { flipTta: true });
   assert.ok(maxDiff(transposed(flips.probs, z), flipsT.probs) > 1e-4, 'the flips alone are not');
   // And the 8 passes are the mean of the 4 flips and the 4 flips of the transposed input.
   const mean = flips.probs.map((v, i) => (v + transposed(flipsT.probs, z)[i]!) / 2);
