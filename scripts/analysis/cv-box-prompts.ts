@@ -12,12 +12,12 @@
  *   node --import tsx scripts/analysis/cv-box-prompts.ts --loose-frac 0.25
  */
 import { parseArgs } from 'node:util';
-import { readFileSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { writeFileSync } from 'node:fs';
 import { cropCentreVoxel, lidcCropsDir, loadCrops } from '../../src/data/index.ts';
 import { setNumThreads } from '../../src/tensor/index.ts';
 import { applyRefineStage } from '../../src/inference/refine.ts';
 import { readModelInfo } from '../../src/models/io.ts';
+import { readOofProbabilities } from '../refine/oof.ts';
 import { scoreCrop, usableReaderMasks } from '../../src/eval/benchmark.ts';
 import { readReaderIndex } from '../../src/eval/readers.ts';
 import { keepComponentAt, fillHolesInPlane } from '../../src/inference/components.ts';
@@ -37,20 +37,15 @@ const union = new Map(loadCrops().map((c) => [c.id, c]));
 const levels = [0.35, 0.3, 0.25, 0.2, 0.15];
 const rows: Array<{ id: string; type: string | null; fold: number; scores: Record<string, [number, number, number]> }> = [];
 for (let f = 1; f <= 5; f++) {
-  const index = JSON.parse(readFileSync(join('runs/oof-probs', `fold${f}.json`), 'utf8')) as {
-    crops: Array<{ id: string; offset: number; length: number }>;
-  };
-  const buf = readFileSync(join('runs/oof-probs', `fold${f}.bin`));
-  const packed = new Float32Array(buf.buffer, buf.byteOffset, buf.byteLength / 4);
   const stage = readModelInfo(`runs/cv-shift-${f}/staged3-l20.safetensors`).refine!;
-  for (const e of index.crops) {
+  for (const e of readOofProbabilities('runs/oof-probs', f)) {
     const crop = union.get(e.id)!;
     const [nx, ny, nz] = crop.image.dims;
     const sp = crop.image.spacingMm;
     const centre = cropCentreVoxel(crop.image.dims);
     const p = applyRefineStage(stage, {
       hu: crop.image.data,
-      probability: Float32Array.from(packed.subarray(e.offset, e.offset + e.length)),
+      probability: Float32Array.from(e.probability),
       dims: crop.image.dims,
       spacingMm: sp,
       promptVoxel: centre,

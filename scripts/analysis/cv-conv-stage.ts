@@ -17,14 +17,14 @@
  * About 90 s an epoch on 2 cores (641 training crops). Results: docs/results.md, session 19.
  */
 import { parseArgs } from 'node:util';
-import { readFileSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { writeFileSync } from 'node:fs';
 import { cropCentreVoxel, lidcCropsDir, loadCrops, type CropCase } from '../../src/data/index.ts';
 import { setNumThreads, tensor, tidy, keep, noGrad, manualSeed, F, type Tensor } from '../../src/tensor/index.ts';
 import { Conv3d, Module } from '../../src/nn/index.ts';
 import { Adam } from '../../src/optim/index.ts';
 import { applyRefineStage } from '../../src/inference/refine.ts';
 import { readModelInfo } from '../../src/models/io.ts';
+import { readOofProbabilities } from '../refine/oof.ts';
 import { scoreCrop, usableReaderMasks } from '../../src/eval/benchmark.ts';
 import { readReaderIndex } from '../../src/eval/readers.ts';
 import { cutAtPrompt, fillEnclosedHoles } from '../../src/inference/predict.ts';
@@ -61,16 +61,11 @@ interface Item {
 }
 const items: Item[] = [];
 for (let f = 1; f <= 5; f++) {
-  const index = JSON.parse(readFileSync(join('runs/oof-probs', `fold${f}.json`), 'utf8')) as {
-    crops: Array<{ id: string; offset: number; length: number }>;
-  };
-  const buf = readFileSync(join('runs/oof-probs', `fold${f}.bin`));
-  const packed = new Float32Array(buf.buffer, buf.byteOffset, buf.byteLength / 4);
   const stage = readModelInfo(`runs/cv-shift-${f}/staged3-l20.safetensors`).refine!;
-  for (const e of index.crops) {
+  for (const e of readOofProbabilities('runs/oof-probs', f)) {
     const crop = agree.get(e.id);
     if (!crop) continue;
-    const p = Float32Array.from(packed.subarray(e.offset, e.offset + e.length));
+    const p = Float32Array.from(e.probability);
     const it: Item = { crop, fold: f, p };
     // The fold's MLP stage (fitted without fold f) on every crop: for the test fold it is held-out;
     // for the training folds it is in-sample for that stage, so used only as the comparison on the test fold

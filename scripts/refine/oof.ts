@@ -47,6 +47,16 @@ export function dumpOof(crops: readonly CropCase[], folds: readonly number[], mo
   }
 }
 
+/** One dumped fold's held-out crops: each one's id and probability (views into the fold's file). */
+export function readOofProbabilities(dir: string, fold: number): Array<{ id: string; probability: Float32Array }> {
+  const json = join(dir, `fold${fold}.json`);
+  if (!existsSync(json)) throw new Error(`${json}: not found; dump the folds first (scripts/analysis/cv-refine.ts --dump)`);
+  const index = JSON.parse(readFileSync(json, 'utf8')) as OofIndex;
+  const buf = readFileSync(join(dir, `fold${fold}.bin`));
+  const packed = new Float32Array(buf.buffer, buf.byteOffset, buf.byteLength / 4);
+  return index.crops.map((e) => ({ id: e.id, probability: packed.subarray(e.offset, e.offset + e.length) }));
+}
+
 /** One held-out crop: its fold, the network's probability and the stage's rows. */
 export interface OofCrop {
   crop: CropCase;
@@ -64,15 +74,9 @@ export function readOof(crops: readonly CropCase[], folds: readonly number[], di
   const byId = new Map(crops.map((c) => [c.id, c]));
   const out: OofCrop[] = [];
   for (const f of folds) {
-    const json = join(dir, `fold${f}.json`);
-    if (!existsSync(json)) throw new Error(`${json}: not found; dump the folds first (scripts/analysis/cv-refine.ts --dump)`);
-    const index = JSON.parse(readFileSync(json, 'utf8')) as OofIndex;
-    const buf = readFileSync(join(dir, `fold${f}.bin`));
-    const packed = new Float32Array(buf.buffer, buf.byteOffset, buf.byteLength / 4);
-    for (const e of index.crops) {
-      const crop = byId.get(e.id);
+    for (const { id, probability } of readOofProbabilities(dir, f)) {
+      const crop = byId.get(id);
       if (!crop) continue;
-      const probability = packed.subarray(e.offset, e.offset + e.length);
       const { voxels, x } = refineFeatures(
         {
           hu: crop.image.data,
