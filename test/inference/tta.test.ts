@@ -1,19 +1,11 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { manualSeed } from '../../src/tensor/index.ts';
-import { buildModel, defaultJointConfig } from '../../src/models/index.ts';
-import { DEFAULT_SLICE_CONFIG, type SizeBins } from '../../src/data/index.ts';
+import { buildModel } from '../../src/models/index.ts';
 import { predictSlices } from '../../src/inference/predict.ts';
+import { TINY_BINS, TINY_SLICE, tinyConfig } from '../transfer/helpers.ts';
 
-const BINS: SizeBins = {
-  format: 'noduleseg.size-bins',
-  version: 1,
-  edgesMm2: [10, 40],
-  classes: ['none', 'small', 'medium', 'large'],
-  nonzeroSlices: 3,
-  source: 'test',
-};
-const P = 32;
+const P = TINY_SLICE.patchSize;
 
 /** [Z, C, P, P] with each slice's P x P plane transposed. */
 function transposed(a: Float32Array, planes: number): Float32Array {
@@ -28,11 +20,7 @@ const maxDiff = (a: Float32Array, b: Float32Array) => a.reduce((m, v, i) => Math
 test('test-time augmentation: the 8 dihedral passes commute with a transpose of the input; the 4 flips alone do not', () => {
   manualSeed(5);
   // Untrained weights: nothing in them is symmetric under a transpose, so a result that is proves the averaging.
-  const model = buildModel(
-    defaultJointConfig({ features: [4, 8, 16], clsFeatures: [4, 4, 8] }),
-    { ...DEFAULT_SLICE_CONFIG, patchSize: P },
-    BINS,
-  );
+  const model = buildModel(tinyConfig('joint'), TINY_SLICE, TINY_BINS);
   const z = 2,
     c = 1;
   const input = Float32Array.from({ length: z * c * P * P }, (_, i) => Math.sin(i * 0.37) + Math.cos(i * 0.011));
