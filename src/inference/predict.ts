@@ -55,23 +55,21 @@ export function predictSlices(
           let prob = out.maskLogits.sigmoid();
           let cls = out.classLogits ? F.softmax(out.classLogits, 1) : null;
           if (options.flipTta) {
-            const flips = [[3], [2], [2, 3]];
-            for (const dims of flips) {
-              const o = model.forward(x.flip(dims));
-              prob = prob.add(o.maskLogits.sigmoid().flip(dims));
-              if (cls && o.classLogits) cls = cls.add(F.softmax(o.classLogits, 1));
-            }
-            let passes = 4;
-            if (options.flipTta === 'dihedral') {
-              if (p !== q) throw new RangeError(`predictSlices: transposes need square patches, got ${p} x ${q}`);
-              const t = x.transpose(2, 3);
-              for (const dims of [[], ...flips]) {
-                const o = model.forward(dims.length ? t.flip(dims) : t);
-                const back = o.maskLogits.sigmoid();
-                prob = prob.add((dims.length ? back.flip(dims) : back).transpose(2, 3));
+            // The flips of the slice (after its plain pass above) and, for 'dihedral', of its transpose.
+            const bases = options.flipTta === 'dihedral' ? [false, true] : [false];
+            if (bases.length > 1 && p !== q) throw new RangeError(`predictSlices: transposes need square patches, got ${p} x ${q}`);
+            let passes = 1;
+            for (const transposed of bases) {
+              const base = transposed ? x.transpose(2, 3) : x;
+              for (const dims of [[], [3], [2], [2, 3]]) {
+                if (!transposed && dims.length === 0) continue;
+                const o = model.forward(dims.length ? base.flip(dims) : base);
+                let back = o.maskLogits.sigmoid();
+                if (dims.length) back = back.flip(dims);
+                prob = prob.add(transposed ? back.transpose(2, 3) : back);
                 if (cls && o.classLogits) cls = cls.add(F.softmax(o.classLogits, 1));
+                passes++;
               }
-              passes = 8;
             }
             prob = prob.div(passes);
             if (cls) cls = cls.div(passes);
