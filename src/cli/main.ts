@@ -93,7 +93,9 @@ async function checkTrainPaths(opts: { config?: string; out?: string }): Promise
   const { dataRoot } = await import('../data/paths.ts');
   const out = opts.out ?? join('runs', loadTrainConfig(opts.config).name);
   // The files the trainer writes there (src/train/trainer.ts).
-  const files = ['config.json', 'best.safetensors', 'latest.ckpt.safetensors', 'log.jsonl', 'curves.png'].map((f) => join(out, f));
+  const files = ['config.json', 'best.safetensors', 'last.safetensors', 'latest.ckpt.safetensors', 'log.jsonl', 'curves.png'].map((f) =>
+    join(out, f),
+  );
   refuseOutputsOverInputs([out, ...files], [opts.config, dataRoot()]);
 }
 

@@ -81,6 +81,8 @@ export interface TrainResult {
   epochs: number;
   log: EpochRecord[];
   bestModelPath: string;
+  /** The last epoch's network (best.safetensors is the best on validation). */
+  lastModelPath: string;
   trainSeconds: number;
 }
 
@@ -171,6 +173,9 @@ export function train(cfg: TrainConfig, options: TrainOptions): TrainResult {
   }
   const latestPath = join(options.outDir, 'latest.ckpt.safetensors');
   const bestPath = join(options.outDir, 'best.safetensors');
+  // Under --fold the best epoch is chosen on the held-out fold itself; the last epoch's network is
+  // the one a fold's scores can be taken from without that choice.
+  const lastPath = join(options.outDir, 'last.safetensors');
   const logPath = join(options.outDir, 'log.jsonl');
   if (isMain) writeFileAtomic(join(options.outDir, 'config.json'), JSON.stringify(cfg, null, 2) + '\n');
 
@@ -398,6 +403,19 @@ export function train(cfg: TrainConfig, options: TrainOptions): TrainResult {
       }
     }
     log.push(record);
+    if (isMain && last) {
+      saveModel(lastPath, model, {
+        slice: cfg.slice,
+        sizeBins,
+        threshold: cfg.threshold,
+        provenance: provenance(cfg, options, {
+          epoch,
+          steps: step,
+          ...(record.valDice !== undefined ? { valDice: record.valDice } : {}),
+          trainSeconds,
+        }),
+      });
+    }
     if (isMain) {
       appendFileSync(logPath, JSON.stringify(record) + '\n');
       saveCheckpoint(latestPath, model, optimizer, {
@@ -420,7 +438,7 @@ export function train(cfg: TrainConfig, options: TrainOptions): TrainResult {
   // The optimizer's moments are as large as the model: freed now, not at some later GC.
   optimizer.dispose();
   model.dispose();
-  return { bestValDice, bestEpoch, epochs: epoch, log, bestModelPath: bestPath, trainSeconds };
+  return { bestValDice, bestEpoch, epochs: epoch, log, bestModelPath: bestPath, lastModelPath: lastPath, trainSeconds };
 }
 
 /** One epoch in batches; with W workers, this rank's shard of it (DistributedSampler's). */

@@ -4,7 +4,7 @@ import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { inputChannels, loadCrops, missingDataReason, lidcCropsDir } from '../../src/data/index.ts';
-import { loadModel } from '../../src/models/index.ts';
+import { loadModel, readModelInfo } from '../../src/models/index.ts';
 import { configDifferences, resolveTrainConfig, loadTrainConfig } from '../../src/train/config.ts';
 import { train, lrAt, trainingCases } from '../../src/train/trainer.ts';
 
@@ -194,7 +194,7 @@ test('train on a few real crops, keep best and latest, resume where it stopped',
     );
     const r1 = train(cfg, { outDir: dir, cases });
     assert.equal(r1.epochs, 1);
-    for (const f of ['best.safetensors', 'latest.ckpt.safetensors', 'log.jsonl', 'curves.png', 'config.json'])
+    for (const f of ['best.safetensors', 'last.safetensors', 'latest.ckpt.safetensors', 'log.jsonl', 'curves.png', 'config.json'])
       assert.ok(existsSync(join(dir, f)), f);
     // "Killed" after epoch 1: resume with a longer schedule and continue from epoch 2.
     const cfg2 = { ...cfg, epochs: 2 };
@@ -206,6 +206,9 @@ test('train on a few real crops, keep best and latest, resume where it stopped',
     );
     const lines = readFileSync(join(dir, 'log.jsonl'), 'utf8').trim().split('\n');
     assert.equal(lines.length, 2);
+    // last.safetensors is epoch 2's network whichever epoch validated best.
+    assert.equal(readModelInfo(join(dir, 'last.safetensors')).provenance['epoch'], 2);
+    assert.equal(r2.lastModelPath, join(dir, 'last.safetensors'));
     // A changed learning rate is refused on resume (naming the setting), and accepted when forced.
     const cfg3 = { ...cfg, epochs: 3, optimizer: { ...cfg.optimizer, lr: 5e-4 } };
     assert.throws(
