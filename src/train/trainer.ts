@@ -177,6 +177,8 @@ export function train(cfg: TrainConfig, options: TrainOptions): TrainResult {
   // the one a fold's scores can be taken from without that choice.
   const lastPath = join(options.outDir, 'last.safetensors');
   const logPath = join(options.outDir, 'log.jsonl');
+  const saveNetwork = (file: string, metrics: Record<string, number>): void =>
+    saveModel(file, model, { slice: cfg.slice, sizeBins, threshold: cfg.threshold, provenance: provenance(cfg, options, metrics) });
   if (isMain) writeFileAtomic(join(options.outDir, 'config.json'), JSON.stringify(cfg, null, 2) + '\n');
 
   let epoch = 0,
@@ -328,12 +330,7 @@ export function train(cfg: TrainConfig, options: TrainOptions): TrainResult {
       // No validation cases (a final fit on all the data): the model is the last epoch's.
       isBest = true;
       bestEpoch = epoch;
-      saveModel(bestPath, model, {
-        slice: cfg.slice,
-        sizeBins,
-        threshold: cfg.threshold,
-        provenance: provenance(cfg, options, { epoch, steps: step, trainSeconds }),
-      });
+      saveNetwork(bestPath, { epoch, steps: step, trainSeconds });
     } else if (validate && (epoch % cfg.valEvery === 0 || last)) {
       const acc = evaluateOnCrops(model, cases.val, cfg.slice, {
         threshold: cfg.threshold,
@@ -366,18 +363,13 @@ export function train(cfg: TrainConfig, options: TrainOptions): TrainResult {
         isBest = true;
         bestValDice = s.dice.mean;
         bestEpoch = epoch;
-        saveModel(bestPath, model, {
-          slice: cfg.slice,
-          sizeBins,
-          threshold: cfg.threshold,
-          provenance: provenance(cfg, options, {
-            epoch,
-            steps: step,
-            valDice: s.dice.mean,
-            valSensitivity: s.sensitivity.mean,
-            valPrecision: s.precision.mean,
-            trainSeconds,
-          }),
+        saveNetwork(bestPath, {
+          epoch,
+          steps: step,
+          valDice: s.dice.mean,
+          valSensitivity: s.sensitivity.mean,
+          valPrecision: s.precision.mean,
+          trainSeconds,
         });
       }
     }
@@ -404,17 +396,7 @@ export function train(cfg: TrainConfig, options: TrainOptions): TrainResult {
     }
     log.push(record);
     if (isMain && last) {
-      saveModel(lastPath, model, {
-        slice: cfg.slice,
-        sizeBins,
-        threshold: cfg.threshold,
-        provenance: provenance(cfg, options, {
-          epoch,
-          steps: step,
-          ...(record.valDice !== undefined ? { valDice: record.valDice } : {}),
-          trainSeconds,
-        }),
-      });
+      saveNetwork(lastPath, { epoch, steps: step, ...(record.valDice !== undefined ? { valDice: record.valDice } : {}), trainSeconds });
     }
     if (isMain) {
       appendFileSync(logPath, JSON.stringify(record) + '\n');
