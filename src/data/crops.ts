@@ -38,8 +38,15 @@ export interface CropCase {
   target?: Float32Array;
 }
 
-/** What a crop's label is: the union of the readers (mask/), or their agreement (readers/). */
-export type CropLabels = 'union' | 'agreement';
+/**
+ * What a crop's label is: the union of the readers (mask/), or their agreement (readers/):
+ * 'agreement' is the share of the readers who marked the nodule, 'panel-agreement' the share of
+ * LIDC's panel of four (see withAgreementLabels).
+ */
+export type CropLabels = 'union' | 'agreement' | 'panel-agreement';
+
+/** Each LIDC scan was read by a panel of four radiologists. */
+export const LIDC_PANEL_READERS = 4;
 
 /** Minimal CSV (the set's files have no quoted fields; a quote is refused rather than misread). */
 export function parseCsv(text: string, path: string): Array<Record<string, string>> {
@@ -103,7 +110,7 @@ export function loadCrops(options: LoadCropsOptions = {}): CropCase[] {
   const meta = new Map(parseCsv(readText(join(dir, 'metadata.csv')), join(dir, 'metadata.csv')).map((r) => [r['case']!, r]));
   const want = new Set<Split>(options.splits ?? ['train', 'val']);
   const labels = options.labels ?? 'union';
-  const readerIndex = labels === 'agreement' ? readReaderIndex(dir) : null;
+  const readerIndex = labels === 'union' ? null : readReaderIndex(dir);
   const out: CropCase[] = [];
   for (const row of splits) {
     const split = row['split'] as Split;
@@ -126,7 +133,8 @@ export function loadCrops(options: LoadCropsOptions = {}): CropCase[] {
       );
       c.noduleType = noduleTypeOfTexture(m?.['Texture_value'] ?? m?.['Texture'] ?? '');
       const r = readerIndex?.get(id);
-      if (r && r.readers > 0 && r.unionDice >= MIN_READER_UNION_DICE) withAgreementLabels(c, readReaderMasks(dir, id, c.image, r.readers));
+      if (r && r.readers > 0 && r.unionDice >= MIN_READER_UNION_DICE)
+        withAgreementLabels(c, readReaderMasks(dir, id, c.image, r.readers), labels === 'panel-agreement' ? 'panel' : 'readers');
       cache.set(key, c);
     }
     out.push(c);
@@ -162,12 +170,24 @@ export function decodeCropFiles(
   };
 }
 
-/** Turns a union-labelled case into an agreement-labelled one, in place, from its reader masks. */
-export function withAgreementLabels(c: CropCase, readerMasks: readonly Uint8Array[]): void {
+/**
+ * Turns a union-labelled case into an agreement-labelled one, in place, from its reader masks.
+ * The mask becomes the readers' 50% consensus (at least ceil(n / 2) of the n who marked it).
+ * The target is each voxel's count of readers over `share`:
+ * - 'readers': over n. A voxel one reader drew is 1/3 in a nodule three readers marked, 1/4 in
+ *   one four marked, though the consensus is two readers in both.
+ * - 'panel': over LIDC's panel of four when three or four readers marked the nodule, so that the
+ *   consensus (two readers) is 0.5 and one reader 0.25 in every such nodule, and a nodule only
+ *   three of the four marked (fainter, less agreed) gets the lower target it has among the panel.
+ *   Nodules of one or two readers, whose consensus is their union, keep the share over n (0.5 or
+ *   more), so that their consensus stays above the same level.
+ */
+export function withAgreementLabels(c: CropCase, readerMasks: readonly Uint8Array[], share: 'readers' | 'panel' = 'readers'): void {
   if (readerMasks.length === 0) return;
   const n = readerMasks.length;
+  const over = share === 'panel' && n >= 3 ? Math.max(n, LIDC_PANEL_READERS) : n;
   const target = new Float32Array(c.mask.length);
-  for (const m of readerMasks) for (let i = 0; i < m.length; i++) target[i]! += m[i]! / n;
+  for (const m of readerMasks) for (let i = 0; i < m.length; i++) target[i]! += m[i]! / over;
   const consensus = agreementMask(readerMasks, 0.5);
   c.target = target;
   c.mask = consensus;

@@ -15,6 +15,7 @@ export {
   huStats,
   withAgreementLabels,
   sliceAreasMm2,
+  LIDC_PANEL_READERS,
   type CropCase,
   type CropLabels,
   type LoadCropsOptions,

@@ -64,7 +64,8 @@ export interface TrainConfig {
   valScans: string[];
   /**
    * The label of a crop: 'union' of the readers (mask/), or their 'agreement' (the share of
-   * readers per voxel as a soft target; validation then scores against their 50% consensus).
+   * readers per voxel as a soft target; validation then scores against their 50% consensus), or
+   * 'panel-agreement' (the share of LIDC's four-reader panel: withAgreementLabels).
    */
   labels: CropLabels;
 }
@@ -192,8 +193,8 @@ export function resolveTrainConfig(raw: unknown, where: string): TrainConfig {
     throw new UserError(`${where}: maxSteps must be a positive integer or null`);
   if (cfg.timeBudgetMinutes !== null && !(cfg.timeBudgetMinutes > 0))
     throw new UserError(`${where}: timeBudgetMinutes must be positive or null`);
-  if (cfg.labels !== 'union' && cfg.labels !== 'agreement')
-    throw new UserError(`${where}: labels must be union or agreement, got ${JSON.stringify(cfg.labels)}`);
+  if (cfg.labels !== 'union' && cfg.labels !== 'agreement' && cfg.labels !== 'panel-agreement')
+    throw new UserError(`${where}: labels must be union, agreement or panel-agreement, got ${JSON.stringify(cfg.labels)}`);
   if (!Array.isArray(cfg.valScans) || cfg.valScans.some((x) => typeof x !== 'string'))
     throw new UserError(`${where}: valScans must be a list of folders`);
   const f = cfg.fold;

@@ -49,6 +49,45 @@ test("agreement labels: the readers' share is the target, their 50% consensus th
   assert.ok(Math.abs(c.sliceAreaMm2[1]! - disc(4).reduce((s, v) => s + v, 0) * 0.49) < 1e-9);
 });
 
+test("panel agreement: three or four readers' counts over the panel of four, one or two readers' over their own count", () => {
+  const image = new Volume({ data: new Int16Array(1200).fill(-850), dims: [20, 20, 3], spacingMm: [0.7, 0.7, 2], originMm: [0, 0, 0] });
+  const crop = (): CropCase => ({
+    id: 'x',
+    patientId: 'p',
+    split: 'train',
+    image,
+    mask: disc(6),
+    sliceAreaMm2: Float64Array.of(0, 1, 0),
+    diameterMm: 8,
+    noduleType: 'ground-glass',
+  });
+  const at = (x: number, y: number) => x + 20 * (y + 20);
+  const near = (a: number | undefined, b: number) => Math.abs(a! - b) < 1e-6;
+  const three = crop();
+  withAgreementLabels(three, [disc(3), disc(4), disc(6)], 'panel');
+  assert.ok(near(three.target![at(10, 10)], 3 / 4)); // all three readers
+  assert.ok(near(three.target![at(14, 10)], 2 / 4)); // the consensus rim: two readers
+  assert.ok(near(three.target![at(16, 10)], 1 / 4)); // one reader
+  assert.equal(three.mask[at(14, 10)], 1);
+  assert.equal(three.mask[at(16, 10)], 0);
+  // the 50% consensus sits between 0.25 and 0.5 whether three or four readers marked the nodule
+  const four = crop();
+  withAgreementLabels(four, [disc(3), disc(4), disc(5), disc(6)], 'panel');
+  assert.ok(near(four.target![at(15, 10)], 2 / 4)); // inside r=5 and r=6
+  assert.ok(near(four.target![at(16, 10)], 1 / 4));
+  assert.equal(four.mask[at(15, 10)], 1);
+  assert.equal(four.mask[at(16, 10)], 0);
+  // two readers: their consensus is their union, so a one-reader voxel keeps 1/2
+  const two = crop();
+  withAgreementLabels(two, [disc(3), disc(6)], 'panel');
+  assert.ok(near(two.target![at(16, 10)], 1 / 2));
+  assert.equal(two.mask[at(16, 10)], 1);
+  // the readers' own share is unchanged by the option's default
+  const own = crop();
+  withAgreementLabels(own, [disc(3), disc(4), disc(6)]);
+  assert.ok(near(own.target![at(16, 10)], 1 / 3));
+});
+
 test('agreement-labelled crops give soft targets; union-labelled ones give the mask', { skip: missing ?? false }, () => {
   const union = loadCrops({ splits: ['train'], limit: 6 });
   const soft = loadCrops({ splits: ['train'], limit: 6, labels: 'agreement' });
