@@ -1,6 +1,6 @@
 /**
  * Paired comparison of two `benchmark crops` (or `benchmark cv`) CSVs of the same nodules: per
- * group (all, each type, each size, pleural contact), the mean of each model and the mean
+ * group (all, each type, each size, pleural contact, how many readers marked the nodule), the mean of each model and the mean
  * per-nodule difference B - A with its standard error, for Dice against the union, the 50%
  * consensus and each reader; and the readers' own agreement (each against the rest of their
  * panel) on the group.
@@ -41,6 +41,13 @@ const groups: Array<[string, (r: Record<string, string>) => boolean]> = [
   ]),
   ['pleural: attached', (r) => r['pleural'] === 'true'],
   ['pleural: free', (r) => r['pleural'] === 'false'],
+  // Their 50% consensus is two readers for three or four, their union for one or two.
+  ...['4', '3'].map((n): [string, (r: Record<string, string>) => boolean] => [`readers: ${n}`, (r) => r['readers'] === n]),
+  ['readers: 1-2', (r) => r['readers'] === '1' || r['readers'] === '2'],
+  ...['4', '3'].map((n): [string, (r: Record<string, string>) => boolean] => [
+    `ground-glass, readers: ${n}`,
+    (r) => r['type'] === 'ground-glass' && r['readers'] === n,
+  ]),
 ];
 const metrics = ['diceUnion', 'diceConsensus', 'diceReaders'] as const;
 console.log(`${ids.length} nodules in both; A = ${aPath}, B = ${bPath}\n`);
