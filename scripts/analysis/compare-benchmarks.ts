@@ -1,9 +1,9 @@
 /**
  * Paired comparison of two `benchmark crops` (or `benchmark cv`) CSVs of the same nodules: per
- * group (all, each type, each size, pleural contact, how many readers marked the nodule), the mean of each model and the mean
- * per-nodule difference B - A with its standard error, for Dice against the union, the 50%
- * consensus and each reader; and the readers' own agreement (each against the rest of their
- * panel) on the group.
+ * group (all, each type, each size, pleural contact, how many readers marked the nodule), the
+ * mean of each model and the mean per-nodule difference B - A with its standard error, for Dice
+ * against the union, the 50% consensus and each reader; and the readers' own agreement (each
+ * against the rest of their panel) on the group.
  *
  *   node --import tsx scripts/analysis/compare-benchmarks.ts A.csv B.csv
  *   node --import tsx scripts/analysis/compare-benchmarks.ts f1-a.csv,f2-a.csv f1-b.csv,f2-b.csv   # folds pooled

@@ -15,7 +15,6 @@ export {
   huStats,
   withAgreementLabels,
   sliceAreasMm2,
-  LIDC_PANEL_READERS,
   type CropCase,
   type CropLabels,
   type LoadCropsOptions,

@@ -111,4 +111,22 @@ test('agreement-labelled crops give soft targets; union-labelled ones give the m
   assert.ok(fractional > 0, 'soft targets have values between 0 and 1');
   // The union-labelled cases are unchanged by loading the other labels (separate cache entries).
   assert.equal(loadCrops({ splits: ['train'], limit: 1 })[0]!.target, undefined);
+  // Over the panel: the same consensus mask, the same target where four readers marked the
+  // nodule, three quarters of it where three did (the 11th train crop is the first of those).
+  const own = loadCrops({ splits: ['train'], limit: 12, labels: 'agreement' });
+  const panel = loadCrops({ splits: ['train'], limit: 12, labels: 'panel-agreement' });
+  let threeReaders = 0;
+  for (let k = 0; k < own.length; k++) {
+    const s = own[k]!,
+      p = panel[k]!;
+    assert.equal(p.id, s.id);
+    assert.deepEqual([...p.mask], [...s.mask]);
+    if (!s.target) continue;
+    const peak = p.target!.reduce((m, v) => Math.max(m, v), 0);
+    const scale = Math.abs(peak - 0.75) < 1e-6 ? 0.75 : 1;
+    assert.ok(scale === 0.75 || peak === 1, `${p.id}: panel target peaks at ${peak}`);
+    if (scale === 0.75) threeReaders++;
+    for (let i = 0; i < s.target.length; i++) assert.ok(Math.abs(p.target![i]! - scale * s.target[i]!) < 1e-6);
+  }
+  assert.ok(threeReaders > 0, 'a three-reader crop is among the first 12');
 });
