@@ -22,10 +22,10 @@ function disc(r: number): Uint8Array {
   return m;
 }
 
-test("agreement labels: the readers' share is the target, their 50% consensus the mask", () => {
-  const readers = [disc(3), disc(4), disc(6)];
+/** A crop whose union is disc(6) on the middle slice. */
+function discCrop(noduleType: CropCase['noduleType']): CropCase {
   const image = new Volume({ data: new Int16Array(1200).fill(-850), dims: [20, 20, 3], spacingMm: [0.7, 0.7, 2], originMm: [0, 0, 0] });
-  const c: CropCase = {
+  return {
     id: 'x',
     patientId: 'p',
     split: 'train',
@@ -33,10 +33,17 @@ test("agreement labels: the readers' share is the target, their 50% consensus th
     mask: disc(6),
     sliceAreaMm2: Float64Array.of(0, 1, 0),
     diameterMm: 8,
-    noduleType: 'solid',
+    noduleType,
   };
+}
+
+/** Index of (x, y) on the middle slice. */
+const at = (x: number, y: number) => x + 20 * (y + 20);
+
+test("agreement labels: the readers' share is the target, their 50% consensus the mask", () => {
+  const readers = [disc(3), disc(4), disc(6)];
+  const c = discCrop('solid');
   withAgreementLabels(c, readers);
-  const at = (x: number, y: number) => x + 20 * (y + 20);
   assert.equal(c.target![at(10, 10)], 1);
   assert.ok(Math.abs(c.target![at(14, 10)]! - 2 / 3) < 1e-6); // inside r=4 and r=6
   assert.ok(Math.abs(c.target![at(16, 10)]! - 1 / 3) < 1e-6); // inside r=6 only
@@ -50,18 +57,7 @@ test("agreement labels: the readers' share is the target, their 50% consensus th
 });
 
 test("panel agreement: three or four readers' counts over the panel of four, one or two readers' over their own count", () => {
-  const image = new Volume({ data: new Int16Array(1200).fill(-850), dims: [20, 20, 3], spacingMm: [0.7, 0.7, 2], originMm: [0, 0, 0] });
-  const crop = (): CropCase => ({
-    id: 'x',
-    patientId: 'p',
-    split: 'train',
-    image,
-    mask: disc(6),
-    sliceAreaMm2: Float64Array.of(0, 1, 0),
-    diameterMm: 8,
-    noduleType: 'ground-glass',
-  });
-  const at = (x: number, y: number) => x + 20 * (y + 20);
+  const crop = () => discCrop('ground-glass');
   const near = (a: number | undefined, b: number) => Math.abs(a! - b) < 1e-6;
   const three = crop();
   withAgreementLabels(three, [disc(3), disc(4), disc(6)], 'panel');
