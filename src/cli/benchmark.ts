@@ -29,14 +29,7 @@ import {
   type CropBenchmarkRow,
 } from '../eval/benchmark.ts';
 import { readReaderIndex } from '../eval/readers.ts';
-import {
-  benchmarkScan,
-  mergeTouchingLesions,
-  scanRowsCsv,
-  scanRowsMarkdown,
-  type PromptKind,
-  type ScanBenchmarkRow,
-} from '../eval/scans.ts';
+import { benchmarkScan, referenceLesions, scanRowsCsv, scanRowsMarkdown, type PromptKind, type ScanBenchmarkRow } from '../eval/scans.ts';
 import { DEFAULT_MODEL } from './segment.ts';
 import { makeProgress } from './progress.ts';
 import { nonNegativeIntArg, numberInArg, positiveIntArg } from './args.ts';
@@ -287,22 +280,12 @@ export function register(program: Command): void {
         const name = basename(dir.replace(/\/+$/, ''));
         progress.start(scan.nodules.length * prompts.length, name);
         rows.push(
-          ...benchmarkScan(
-            model,
-            info,
-            scan.series.volume,
-            name,
-            mergeTouchingLesions(
-              scan.nodules.map((n) => ({ index: n.index, readerIds: n.readers, voxels: n.voxels, votes: n.votes })),
-              scan.series.volume.dims,
-            ),
-            {
-              prompts: prompts as PromptKind[],
-              flipTta: ttaKind(opts.tta),
-              ...(opts.threshold !== undefined ? { threshold: opts.threshold } : {}),
-              onNodule: (d) => progress.update(d),
-            },
-          ),
+          ...benchmarkScan(model, info, scan.series.volume, name, referenceLesions(scan.nodules, scan.series.volume.dims), {
+            prompts: prompts as PromptKind[],
+            flipTta: ttaKind(opts.tta),
+            ...(opts.threshold !== undefined ? { threshold: opts.threshold } : {}),
+            onNodule: (d) => progress.update(d),
+          }),
         );
         progress.stop();
       }

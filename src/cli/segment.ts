@@ -71,6 +71,8 @@ interface SegmentCliOptions {
   immunosuppressed?: boolean;
   /** HU threshold of a part-solid nodule's solid component. */
   solidHu?: number;
+  /** The any-reader mask (the model's any-reader level), as a second label mask (.nii.gz/.nii). */
+  anyReader?: string;
   /** DICOM SR (TID 1500) and HTML report of a scan. */
   sr?: string;
   html?: string;
@@ -152,6 +154,10 @@ export function register(program: Command): void {
       'write a DICOM SR (TID 1500) of the measurements, type and categories, referencing the SEG (-o <file.dcm>) and the series',
     )
     .option('--html <file.html>', 'write a printable HTML report: key images with the mask, measurements, type, Lung-RADS and Fleischner')
+    .option(
+      '--any-reader <file>',
+      "also write the any-reader mask (.nii.gz/.nii): the extent some radiologist would draw (the model's any-reader level), labelled as the mask; its volume is in the report either way",
+    )
     .option(
       '--dicomweb <url>',
       'instead of --input: a DICOMweb server (e.g. http://host:8042/dicom-web); the SEG is stored back there. Credentials: NODULESEG_DICOMWEB_USER/_PASSWORD, _TOKEN or --dicomweb-auth',
@@ -258,6 +264,8 @@ async function runSegment(opts: SegmentCliOptions, remote?: SegmentRemote): Prom
   const folderOfCrops = isDir && cropFiles.length > 0 && prompts === 0;
   if (folderOfCrops) {
     if (opts.sr || opts.html) throw new UserError(`${opts.sr ?? opts.html}: --sr and --html describe one scan, not a folder of crops`);
+    if (opts.anyReader)
+      throw new UserError(`${opts.anyReader}: --any-reader writes the mask of one scan or crop, not of a folder of crops`);
     checkCropFolderPaths(opts, cropFiles);
   } else {
     if (opts.output && !/\.(nii\.gz|nii|dcm)$/i.test(opts.output)) {
@@ -267,8 +275,15 @@ async function runSegment(opts: SegmentCliOptions, remote?: SegmentRemote): Prom
     if (opts.sr && !(opts.output && /\.dcm$/i.test(opts.output)))
       throw new UserError(`${opts.sr}: the SR references the DICOM SEG; give -o <file.dcm> too`);
     if (opts.html && !/\.html?$/i.test(opts.html)) throw new UserError(`${opts.html}: the HTML report must end in .html`);
+    if (opts.anyReader !== undefined) {
+      if (!/\.(nii\.gz|nii)$/i.test(opts.anyReader))
+        throw new UserError(`${opts.anyReader}: the any-reader mask must end in .nii.gz or .nii`);
+      const others = [opts.output, reportPathOf(opts), opts.sr, opts.html].filter((p): p is string => p !== undefined);
+      if (others.some((p) => resolve(p) === resolve(opts.anyReader!)))
+        throw new UserError(`${opts.anyReader}: --any-reader must be a file of its own, not another output`);
+    }
     refuseOutputsOverInputs(
-      [opts.output, reportPathOf(opts), opts.png, opts.sr, opts.html],
+      [opts.output, reportPathOf(opts), opts.png, opts.sr, opts.html, opts.anyReader],
       [...imageInputFiles(opts.input), opts.model, opts.points],
     );
   }
@@ -282,6 +297,8 @@ async function runSegment(opts: SegmentCliOptions, remote?: SegmentRemote): Prom
   }
   const { model, info } = lib.models.loadModel(opts.model);
   try {
+    if (opts.anyReader && info.anyReaderThreshold === undefined)
+      throw new UserError(`${opts.anyReader}: the model ${basename(opts.model)} has no any-reader level, so no any-reader mask to write`);
     const heads = lib.classify.readHeads(opts.model, model);
     if (folderOfCrops) {
       await segmentCropFolder(lib, info, opts, cropFiles, { model, heads });
@@ -313,7 +330,7 @@ async function runSegment(opts: SegmentCliOptions, remote?: SegmentRemote): Prom
     }
     const progress = makeProgress();
     progress.start(nodulePrompts.length, 'segmenting nodules');
-    const { labels, nodules } = lib.inference.segmentAtPrompts(model, info, volume, nodulePrompts, {
+    const { labels, anyReaderLabels, nodules } = lib.inference.segmentAtPrompts(model, info, volume, nodulePrompts, {
       ...segmentOptionsOf(opts, heads),
       onNodule: (d) => progress.update(d),
     });
@@ -327,6 +344,7 @@ async function runSegment(opts: SegmentCliOptions, remote?: SegmentRemote): Prom
       opts,
       volume,
       labels,
+      anyReaderLabels,
       nodules,
       info,
       stored && remote ? { input: remote.input, seg: stored.seg, sr: stored.sr, report: stored.report } : undefined,
@@ -379,8 +397,8 @@ async function segmentOneCrop(
   crop: Volume,
   heads: NoduleHeads | null,
 ): Promise<void> {
-  const { seg, nodule } = lib.inference.segmentCrop(model, info, crop, segmentOptionsOf(opts, heads));
-  writeOutputs(lib, opts, crop, seg.mask.data, [nodule], info);
+  const { seg, nodule, anyReaderMask } = lib.inference.segmentCrop(model, info, crop, segmentOptionsOf(opts, heads));
+  writeOutputs(lib, opts, crop, seg.mask.data, anyReaderMask, [nodule], info);
 }
 
 /** A folder of crops: one at a time with the model loaded here, or side by side in crop threads. */
@@ -540,6 +558,7 @@ function writeOutputs(
   opts: SegmentCliOptions,
   volume: Volume,
   labels: Uint8Array,
+  anyReaderLabels: Uint8Array | null,
   nodules: NoduleResult[],
   info: ModelInfo,
   remote?: { input: string; seg: Uint8Array; sr: Uint8Array; report: Record<string, unknown> },
@@ -573,6 +592,9 @@ function writeOutputs(
   const files: Array<[string, Uint8Array | string]> = [];
   if (out) {
     files.push([out, segBytes ?? lib.io.encodeNiftiFile(out, volume.withData(labels, 'SEG'))]);
+  }
+  if (opts.anyReader && anyReaderLabels) {
+    files.push([opts.anyReader, lib.io.encodeNiftiFile(opts.anyReader, volume.withData(anyReaderLabels, 'SEG'))]);
   }
   if (opts.png) {
     for (const n of nodules) {

@@ -5,6 +5,7 @@
  * Reads whose outlines share a voxel are one lesion (as groupNodules makes them).
  */
 import type { Vec3, Volume } from '../io/volume.ts';
+import { sortedIntersectionSize, sortedUnion, type LidcNodule } from '../io/lidc.ts';
 import { boxPrompt, segmentAtPrompts, type NodulePrompt, type SegmentOptions } from '../inference/nodules.ts';
 import type { ModelInfo } from '../models/io.ts';
 import type { SegmentationNetwork } from '../models/types.ts';
@@ -17,6 +18,11 @@ export interface ReferenceLesion {
   /** Sorted voxel indices of the union, and the readers' votes for each. */
   voxels: Int32Array;
   votes: Uint8Array;
+  /**
+   * Each reader's own voxels (sorted), in the order of readerIds; absent where only the votes are
+   * known (the per-reader scores are then NaN).
+   */
+  readerVoxels?: Int32Array[];
 }
 
 export type PromptKind = 'point' | 'box';
@@ -35,6 +41,15 @@ export interface ScanBenchmarkRow {
   diceConsensus: number;
   sensitivityUnion: number;
   precisionUnion: number;
+  /** Mean Dice against each reader's own outline (NaN without per-reader voxels). */
+  diceReaders: number;
+  /** The readers' own agreement: each reader against the union of the others, averaged (NaN under two readers). */
+  panelLevel: number;
+  /** The readers' 50% consensus against their union: what drawing the consensus exactly would score there. */
+  consensusVsUnion: number;
+  /** The model's any-reader mask (segment --any-reader) against the union and the consensus; NaN for a model without that level. */
+  anyReaderDiceUnion: number;
+  anyReaderDiceConsensus: number;
 }
 
 function consensusOf(l: ReferenceLesion, share = 0.5): Int32Array {
@@ -90,14 +105,34 @@ export function mergeTouchingLesions(lesions: readonly ReferenceLesion[], dims: 
       });
     }
     pairs.sort((p, q) => p[0] - q[0]);
+    const readerIds = [...new Set(members.flatMap((i) => lesions[i]!.readerIds))].sort((p, q) => p - q);
+    const perReader = members.every((i) => lesions[i]!.readerVoxels !== undefined);
     out.push({
       index: out.length + 1,
-      readerIds: [...new Set(members.flatMap((i) => lesions[i]!.readerIds))].sort((p, q) => p - q),
+      readerIds,
       voxels: Int32Array.from(pairs, (p) => p[0]),
       votes: Uint8Array.from(pairs, (p) => p[1]),
+      ...(perReader
+        ? {
+            // A reader's voxels in the merged lesion: theirs from every member lesion they read.
+            readerVoxels: readerIds.map((id) =>
+              sortedUnion(
+                members.flatMap((i) => lesions[i]!.readerIds.flatMap((r, k) => (r === id ? [lesions[i]!.readerVoxels![k]!] : []))),
+              ),
+            ),
+          }
+        : {}),
     });
   }
   return out;
+}
+
+/** The reference lesions of an LIDC scan's grouped nodules (each reader's outline kept), touching ones merged. */
+export function referenceLesions(nodules: readonly LidcNodule[], dims: Vec3): ReferenceLesion[] {
+  return mergeTouchingLesions(
+    nodules.map((n) => ({ index: n.index, readerIds: n.readers, voxels: n.voxels, votes: n.votes, readerVoxels: n.readerVoxels })),
+    dims,
+  );
 }
 
 /** The point a reader would click: the centroid of the 50% consensus (of the union when that is empty), to the voxel. */
@@ -145,13 +180,34 @@ export function scoreLesion(
   lesion: ReferenceLesion,
 ): Pick<
   ScanBenchmarkRow,
-  'unionVoxels' | 'consensusVoxels' | 'predictedVoxels' | 'diceUnion' | 'diceConsensus' | 'sensitivityUnion' | 'precisionUnion'
+  | 'unionVoxels'
+  | 'consensusVoxels'
+  | 'predictedVoxels'
+  | 'diceUnion'
+  | 'diceConsensus'
+  | 'sensitivityUnion'
+  | 'precisionUnion'
+  | 'diceReaders'
+  | 'panelLevel'
+  | 'consensusVsUnion'
 > {
   const cons = consensusOf(lesion);
   let predicted = 0;
   for (let i = 0; i < labels.length; i++) if (labels[i] === 1) predicted++;
   const tpUnion = hits(labels, 1, lesion.voxels);
   const tpConsensus = hits(labels, 1, cons);
+  const readers = lesion.readerVoxels ?? [];
+  const mean = (xs: number[]) => (xs.length ? xs.reduce((a, b) => a + b, 0) / xs.length : Number.NaN);
+  const diceReaders = mean(readers.map((r) => (2 * hits(labels, 1, r)) / Math.max(1, predicted + r.length)));
+  const panelLevel =
+    readers.length < 2
+      ? Number.NaN
+      : mean(
+          readers.map((r, k) => {
+            const others = sortedUnion(readers.filter((_, j) => j !== k));
+            return (2 * sortedIntersectionSize(r, others)) / Math.max(1, r.length + others.length);
+          }),
+        );
   return {
     unionVoxels: lesion.voxels.length,
     consensusVoxels: cons.length,
@@ -160,6 +216,10 @@ export function scoreLesion(
     diceConsensus: (2 * tpConsensus) / Math.max(1, predicted + cons.length),
     sensitivityUnion: tpUnion / Math.max(1, lesion.voxels.length),
     precisionUnion: predicted ? tpUnion / predicted : Number.NaN,
+    diceReaders,
+    panelLevel,
+    // The consensus lies within the union, so they share all of its voxels.
+    consensusVsUnion: (2 * cons.length) / Math.max(1, cons.length + lesion.voxels.length),
   };
 }
 
@@ -193,7 +253,8 @@ export function benchmarkScan(
         prompt = boxPrompt(lo, hi);
         promptVoxels = [...lo, ...hi];
       }
-      const { labels } = segmentAtPrompts(model, info, scan, [prompt], options);
+      const { labels, anyReaderLabels } = segmentAtPrompts(model, info, scan, [prompt], options);
+      const wide = anyReaderLabels ? scoreLesion(anyReaderLabels, lesion) : null;
       rows.push({
         scan: scanName,
         nodule: lesion.index,
@@ -201,6 +262,8 @@ export function benchmarkScan(
         prompt: kind,
         promptVoxels,
         ...scoreLesion(labels, lesion),
+        anyReaderDiceUnion: wide?.diceUnion ?? Number.NaN,
+        anyReaderDiceConsensus: wide?.diceConsensus ?? Number.NaN,
       });
       options.onNodule?.(++done, lesions.length * kinds.length);
     }
@@ -212,19 +275,25 @@ const f3 = (v: number) => (Number.isFinite(v) ? v.toFixed(3) : '-');
 
 export function scanRowsMarkdown(rows: readonly ScanBenchmarkRow[]): string {
   const lines = [
-    '| scan | nodule | readers | prompt | union voxels | consensus voxels | predicted voxels | Dice vs union | Dice vs 50% consensus | sensitivity | precision |',
-    '|---|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|',
+    '| scan | nodule | readers | prompt | union voxels | consensus voxels | predicted voxels | Dice vs union | Dice vs 50% consensus | sensitivity | precision | Dice vs each reader | readers vs the rest of their panel | consensus vs union | any-reader mask vs union | any-reader mask vs consensus |',
+    '|---|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|',
   ];
   for (const r of rows) {
     lines.push(
-      `| ${r.scan} | ${r.nodule} | ${r.readers} | ${r.prompt} | ${r.unionVoxels} | ${r.consensusVoxels} | ${r.predictedVoxels} | ${f3(r.diceUnion)} | ${f3(r.diceConsensus)} | ${f3(r.sensitivityUnion)} | ${f3(r.precisionUnion)} |`,
+      `| ${r.scan} | ${r.nodule} | ${r.readers} | ${r.prompt} | ${r.unionVoxels} | ${r.consensusVoxels} | ${r.predictedVoxels} | ${f3(r.diceUnion)} | ${f3(r.diceConsensus)} | ${f3(r.sensitivityUnion)} | ${f3(r.precisionUnion)} | ${f3(r.diceReaders)} | ${f3(r.panelLevel)} | ${f3(r.consensusVsUnion)} | ${f3(r.anyReaderDiceUnion)} | ${f3(r.anyReaderDiceConsensus)} |`,
     );
   }
   for (const kind of ['point', 'box'] as const) {
     const k = rows.filter((r) => r.prompt === kind);
     if (!k.length) continue;
-    const m = (f: (r: ScanBenchmarkRow) => number) => k.reduce((s, r) => s + f(r), 0) / k.length;
-    lines.push(`| mean | ${k.length} nodules | | ${kind} | | | | ${f3(m((r) => r.diceUnion))} | ${f3(m((r) => r.diceConsensus))} | | |`);
+    // Means over the lesions where a score exists (the panel level needs two readers).
+    const m = (f: (r: ScanBenchmarkRow) => number) => {
+      const xs = k.map(f).filter(Number.isFinite);
+      return xs.length ? xs.reduce((s, x) => s + x, 0) / xs.length : Number.NaN;
+    };
+    lines.push(
+      `| mean | ${k.length} nodules | | ${kind} | | | | ${f3(m((r) => r.diceUnion))} | ${f3(m((r) => r.diceConsensus))} | | | ${f3(m((r) => r.diceReaders))} | ${f3(m((r) => r.panelLevel))} | ${f3(m((r) => r.consensusVsUnion))} | ${f3(m((r) => r.anyReaderDiceUnion))} | ${f3(m((r) => r.anyReaderDiceConsensus))} |`,
+    );
   }
   return lines.join('\n') + '\n';
 }
@@ -243,6 +312,11 @@ export function scanRowsCsv(rows: readonly ScanBenchmarkRow[]): string {
     'diceConsensus',
     'sensitivityUnion',
     'precisionUnion',
+    'diceReaders',
+    'panelLevel',
+    'consensusVsUnion',
+    'anyReaderDiceUnion',
+    'anyReaderDiceConsensus',
   ] as const;
   const lines = [cols.join(',')];
   for (const r of rows)
@@ -252,9 +326,11 @@ export function scanRowsCsv(rows: readonly ScanBenchmarkRow[]): string {
           c === 'promptVoxels'
             ? r.promptVoxels.join(' ')
             : typeof r[c] === 'number'
-              ? Number.isInteger(r[c])
-                ? String(r[c])
-                : (r[c] as number).toFixed(4)
+              ? !Number.isFinite(r[c])
+                ? '' // no score (as in the crop benchmark's CSV)
+                : Number.isInteger(r[c])
+                  ? String(r[c])
+                  : (r[c] as number).toFixed(4)
               : String(r[c]),
         )
         .join(','),

@@ -126,7 +126,7 @@ export function segmentCrop(
   crop: Volume,
   options: SegmentOptions = {},
   promptVoxel?: Vec3,
-): { seg: CropSegmentation; nodule: NoduleResult } {
+): { seg: CropSegmentation; nodule: NoduleResult; anyReaderMask: Uint8Array | null } {
   const centre: Vec3 = promptVoxel ?? [(crop.dims[0] - 1) / 2, (crop.dims[1] - 1) / 2, (crop.dims[2] - 1) / 2];
   const seg = segmentVolume(model, crop, info.slice, {
     ...modelOptions(info, options),
@@ -134,14 +134,15 @@ export function segmentCrop(
     ...(options.recentre !== false ? { recentreMm: RECENTRE_MM } : {}),
   });
   const nodule = describeNodule(1, crop, seg, centre, crop, [0, 0, 0], options.solidThresholdHU);
-  addAnyReaderVolume(nodule, info, seg, crop, seg.centreVoxel, null, [0, 0, 0], options.fillHoles !== false);
+  const anyReaderMask = addAnyReaderVolume(nodule, info, seg, crop, seg.centreVoxel, null, [0, 0, 0], options.fillHoles !== false);
   addClassification(nodule, model, info, options.heads, crop, seg, seg.centreVoxel);
-  return { seg, nodule };
+  return { seg, nodule, anyReaderMask };
 }
 
 /**
  * Segments one nodule per prompt (in voxels of `scan`) and pastes them into one label mask on the
- * scan's grid (label k for prompt k; a later nodule does not overwrite an earlier).
+ * scan's grid (label k for prompt k; a later nodule does not overwrite an earlier). With a model
+ * that has an any-reader level, the any-reader masks are pasted the same way into a second one.
  */
 export function segmentAtPrompts(
   model: SegmentationNetwork,
@@ -149,9 +150,10 @@ export function segmentAtPrompts(
   scan: Volume,
   prompts: readonly NodulePrompt[],
   options: SegmentOptions & { onNodule?: (done: number, total: number) => void } = {},
-): { labels: Uint8Array; nodules: NoduleResult[] } {
+): { labels: Uint8Array; anyReaderLabels: Uint8Array | null; nodules: NoduleResult[] } {
   if (prompts.length > 255) throw new RangeError('segmentAtPrompts: at most 255 nodules per label mask');
   const labels = scan.withData(new Uint8Array(scan.voxelCount), 'SEG');
+  const anyReaderLabels = info.anyReaderThreshold !== undefined ? scan.withData(new Uint8Array(scan.voxelCount), 'SEG') : null;
   const nodules: NoduleResult[] = [];
   prompts.forEach((prompt, k) => {
     const p = promptCentre(prompt);
@@ -170,7 +172,17 @@ export function segmentAtPrompts(
     const labelled = Uint8Array.from(seg.mask.data, (v) => (v ? k + 1 : 0));
     pasteCrop(labels, crop.withData(labelled, 'SEG'), 'fill');
     const nodule = describeNodule(k + 1, crop, seg, local, scan, startVoxel, options.solidThresholdHU);
-    addAnyReaderVolume(nodule, info, seg, crop, seg.centreVoxel, prompt, startVoxel, options.fillHoles !== false);
+    const anyReader = addAnyReaderVolume(nodule, info, seg, crop, seg.centreVoxel, prompt, startVoxel, options.fillHoles !== false);
+    if (anyReader && anyReaderLabels) {
+      pasteCrop(
+        anyReaderLabels,
+        crop.withData(
+          Uint8Array.from(anyReader, (v) => (v ? k + 1 : 0)),
+          'SEG',
+        ),
+        'fill',
+      );
+    }
     addClassification(nodule, model, info, options.heads, crop, seg, seg.centreVoxel);
     if (prompt.kind === 'box') {
       nodule.promptBoxVoxels = [prompt.minVoxel, prompt.maxVoxel];
@@ -187,7 +199,7 @@ export function segmentAtPrompts(
     nodules.push(nodule);
     options.onNodule?.(k + 1, prompts.length);
   });
-  return { labels: labels.data, nodules };
+  return { labels: labels.data, anyReaderLabels: anyReaderLabels?.data ?? null, nodules };
 }
 
 /** Clears the voxels of a crop's mask outside the prompt box widened by BOX_MARGIN_MM. */
@@ -215,7 +227,8 @@ function clipToBox(mask: Uint8Array, crop: Volume, box: Extract<NodulePrompt, { 
 /**
  * The any-reader mask of a model that has that level: its probability above the level, cut as
  * the default mask is (the box, or the 3D component at the prompt and the waist along z, and the
- * holes it encloses), joined with the default mask; its volume goes in the report.
+ * holes it encloses), joined with the default mask; its volume goes in the report. Returns the
+ * mask on the crop's grid (null without that level).
  */
 function addAnyReaderVolume(
   nodule: NoduleResult,
@@ -226,9 +239,9 @@ function addAnyReaderVolume(
   prompt: NodulePrompt | null,
   startVoxel: Vec3,
   fillHoles: boolean,
-): void {
+): Uint8Array | null {
   const level = info.anyReaderThreshold;
-  if (level === undefined) return;
+  if (level === undefined) return null;
   let m: Uint8Array = Uint8Array.from(seg.probability.data, (p) => (p > level ? 1 : 0));
   if (prompt?.kind === 'box') {
     clipToBox(m, crop, prompt, startVoxel);
@@ -239,10 +252,14 @@ function addAnyReaderVolume(
   }
   if (fillHoles) fillHolesInPlane(m, crop.dims);
   let count = 0;
-  for (let i = 0; i < m.length; i++) count += m[i] || seg.mask.data[i] ? 1 : 0;
+  for (let i = 0; i < m.length; i++) {
+    m[i] = m[i] || seg.mask.data[i] ? 1 : 0;
+    count += m[i]!;
+  }
   const [sx, sy, sz] = crop.spacingMm;
   nodule.anyReaderVolumeMm3 = count * sx * sy * sz;
   nodule.anyReaderLevel = level;
+  return m;
 }
 
 /** Type and probabilities from the heads, on the nodule's own crop (the grid its mask is on). */

@@ -276,6 +276,14 @@ export function rasteriseNodule(
   return { voxels: Int32Array.from(on).sort(), missingSlices };
 }
 
+/** The sorted, distinct voxels of several voxel lists. */
+export function sortedUnion(lists: readonly ArrayLike<number>[]): Int32Array {
+  if (lists.length === 1) return Int32Array.from(lists[0]!);
+  const all = new Set<number>();
+  for (const l of lists) for (let i = 0; i < l.length; i++) all.add(l[i]!);
+  return Int32Array.from(all).sort();
+}
+
 /** How many indices two sorted voxel lists share. */
 export function sortedIntersectionSize(a: ArrayLike<number>, b: ArrayLike<number>): number {
   let i = 0;
@@ -329,6 +337,8 @@ export interface LidcNodule {
   /** Every voxel some reader marked (sorted), and how many readers marked it. */
   voxels: Int32Array;
   votes: Uint8Array;
+  /** Each reader's own voxels (sorted; the reader's reads joined), in the order of `readers`. */
+  readerVoxels: Int32Array[];
 }
 
 function intersects(a: Int32Array, b: Int32Array): boolean {
@@ -380,11 +390,13 @@ export function groupNodules(xml: LidcXml, vol: Volume): LidcNodule[] {
     }
     const c = Math.max(1, all.length);
     const reads = members.map((i) => xml.nodules[i]!);
+    const readers = [...new Set(reads.map((r) => r.reader))].sort((p, q) => p - q);
     nodules.push({
       reads,
-      readers: [...new Set(reads.map((r) => r.reader))].sort((p, q) => p - q),
+      readers,
       voxels: all,
       votes,
+      readerVoxels: readers.map((reader) => sortedUnion(members.filter((i) => xml.nodules[i]!.reader === reader).map((i) => voxels[i]!))),
       key: [sx / c, sy / c, sz / c],
     });
   }

@@ -3,7 +3,7 @@ import { isAbsolute, join } from 'node:path';
 import { dataRoot, scanNegatives, type CropCase } from '../data/index.ts';
 import { readLidcScan } from '../io/lidc.ts';
 import type { TrainConfig } from './config.ts';
-import { mergeTouchingLesions, type ReferenceLesion } from '../eval/scans.ts';
+import { referenceLesions, type ReferenceLesion } from '../eval/scans.ts';
 import type { Volume } from '../io/volume.ts';
 
 /** A whole scan and its reference lesions, for validation during training. */
@@ -23,10 +23,7 @@ export async function loadValScans(cfg: TrainConfig): Promise<ValScan[]> {
     out.push({
       name: rel,
       volume,
-      lesions: mergeTouchingLesions(
-        scan.nodules.map((n) => ({ index: n.index, readerIds: n.readers, voxels: n.voxels, votes: n.votes })),
-        volume.dims,
-      ),
+      lesions: referenceLesions(scan.nodules, volume.dims),
     });
   }
   return out;

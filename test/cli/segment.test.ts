@@ -91,6 +91,35 @@ test('segment: bad arguments and files end with one line, exit 1 and no output',
       [['segment', '-i', folder, '-m', model, '-o', join(dir, 'new-out', 'nested'), '--png', join(dir, 'new-png')], /b-bad\.nii\.gz/],
       [['segment', '-i', twins, '-m', model, '-o', join(dir, 'twins-out')], /both be written as a-good\.nii\.gz/],
       [['segment', '-i', folder, '-m', model, '-o', keptOut], /b-bad\.nii\.gz/],
+      // The any-reader mask: a model without that level, a wrong extension, one file for two outputs, a folder.
+      [
+        [
+          'segment',
+          '-i',
+          image,
+          '-m',
+          model,
+          '--voxel',
+          '20,20,6',
+          '-o',
+          join(dir, 'ar-out.nii.gz'),
+          '--any-reader',
+          join(dir, 'ar.nii.gz'),
+        ],
+        /ar\.nii\.gz: the model tiny\.safetensors has no any-reader level/,
+      ],
+      [
+        ['segment', '-i', image, '-m', model, '--voxel', '20,20,6', '--any-reader', join(dir, 'ar.png')],
+        /ar\.png: the any-reader mask must end in \.nii\.gz or \.nii/,
+      ],
+      [
+        ['segment', '-i', image, '-m', model, '--voxel', '20,20,6', '-o', join(dir, 'ar2.nii.gz'), '--any-reader', join(dir, 'ar2.nii.gz')],
+        /ar2\.nii\.gz: --any-reader must be a file of its own/,
+      ],
+      [
+        ['segment', '-i', folder, '-m', model, '-o', join(dir, 'ar-folder'), '--any-reader', join(dir, 'ar3.nii.gz')],
+        /not of a folder of crops/,
+      ],
     ];
     // Command lines run in a child process: capturing this process's stdout would hide the test
     // runner's own reports.
@@ -112,6 +141,8 @@ test('segment: bad arguments and files end with one line, exit 1 and no output',
     assert.ok(!existsSync(join(dir, 'out.dcm')) && !existsSync(join(dir, 'out.png')));
     assert.ok(!existsSync(join(dir, 'new-out')) && !existsSync(join(dir, 'new-png')), 'folders made for a failed run are removed');
     assert.ok(!existsSync(join(dir, 'twins-out')));
+    for (const f of ['ar-out.nii.gz', 'ar-out.json', 'ar.nii.gz', 'ar.png', 'ar2.nii.gz', 'ar-folder', 'ar3.nii.gz'])
+      assert.ok(!existsSync(join(dir, f)), `${f} written by a failed run`);
     assert.deepEqual(readdirSync(keptOut), ['earlier.txt'], 'an existing output folder keeps only what it had');
     // The pipeline itself, with an untrained model: a mask on the input's exact grid and a report.
     const out = join(dir, 'mask.nii.gz');
@@ -231,7 +262,8 @@ test('segment with a box prompt: the mask stays inside the box plus its margin; 
     const zMid = Math.round((lo[2]! + hi[2]!) / 2);
     const box = (a: number[], b: number[]) => [...a, ...b].join(',');
     const runs: Record<string, string[]> = {
-      point: ['--voxel', [(nx - 1) / 2, (ny - 1) / 2, (nz - 1) / 2].join(',')],
+      point: ['--voxel', [(nx - 1) / 2, (ny - 1) / 2, (nz - 1) / 2].join(','), '--any-reader', join(dir, 'point-any.nii.gz')],
+      crop: ['--any-reader', join(dir, 'crop-any.nii.gz')],
       whole: ['--voxel-box', box(lo, hi)],
       half: ['--voxel-box', box(lo, [xMid, hi[1]!, hi[2]!])],
       flat: ['--voxel-box', box([lo[0]!, lo[1]!, zMid], [hi[0]!, hi[1]!, zMid])],
@@ -262,6 +294,24 @@ test('segment with a box prompt: the mask stays inside the box plus its margin; 
     for (let d = 0; d < 2; d++) assert.ok(flat.lo[d]! >= lo[d]! - margin[d]! && flat.hi[d]! <= hi[d]! + margin[d]!);
     const report = JSON.parse(readFileSync(join(dir, 'half.json'), 'utf8')) as { nodules: Array<{ promptBoxVoxels: number[][] | null }> };
     assert.deepEqual(report.nodules[0]!.promptBoxVoxels, [lo, [xMid, hi[1], hi[2]]]);
+    // --any-reader, from a point and for the crop as a whole: a mask on the crop's grid, labelled as
+    // the default one, that holds it and more, whose volume is the report's any-reader volume.
+    const voxelMm3 = ref.spacingMm[0] * ref.spacingMm[1] * ref.spacingMm[2];
+    for (const n of ['point', 'crop']) {
+      const wide = await readVolume(join(dir, `${n}-any.nii.gz`));
+      assert.ok(wide.sameGrid(ref));
+      assert.deepEqual([...new Set(Array.from(wide.data as ArrayLike<number>))].sort(), [0, 1]);
+      const w = Uint8Array.from(wide.data as ArrayLike<number>, (v) => (v ? 1 : 0));
+      const m = masks[n]!;
+      assert.ok(
+        m.every((v, i) => !v || w[i]),
+        `${n}: the any-reader mask holds the mask`,
+      );
+      const [wc, mc] = [extent(w).count, extent(m).count];
+      assert.ok(wc > mc, `${n}: any-reader ${wc} voxels, mask ${mc}`);
+      const rep = JSON.parse(readFileSync(join(dir, `${n}.json`), 'utf8')) as { nodules: Array<{ anyReaderVolumeMm3: number }> };
+      assert.ok(Math.abs(rep.nodules[0]!.anyReaderVolumeMm3 - wc * voxelMm3) < 1e-6 * wc * voxelMm3, `${n}: report vs file`);
+    }
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

@@ -9,10 +9,14 @@ import {
   lesionBox,
   lesionCentreVoxel,
   mergeTouchingLesions,
+  referenceLesions,
+  scanRowsCsv,
+  scanRowsMarkdown,
   scoreLesion,
   type ReferenceLesion,
 } from '../../src/eval/scans.ts';
 import { benchmarkCrops } from '../../src/eval/benchmark.ts';
+import { segmentAtPrompts } from '../../src/inference/nodules.ts';
 import { readReaderIndex } from '../../src/eval/readers.ts';
 import type { LidcXml } from '../../src/io/lidc.ts';
 import { join } from 'node:path';
@@ -63,6 +67,58 @@ test('lesion scoring: centre, box, Dice against union and consensus', () => {
   assert.equal(s.diceUnion, (2 * 4) / (5 + 6));
   assert.equal(s.sensitivityUnion, 4 / 6);
   assert.equal(s.precisionUnion, 4 / 5);
+  // Only the votes known: no per-reader scores; the consensus (= the union here) against the union is 1.
+  assert.ok(Number.isNaN(s.diceReaders) && Number.isNaN(s.panelLevel));
+  assert.equal(s.consensusVsUnion, 1);
+});
+
+test('lesion scoring against each reader, the readers against each other, and the consensus against the union', () => {
+  // Three readers on one row of one slice: A marks x 0..3, B 2..5, C 2..3. Votes: 1 1 3 3 1 1.
+  const at = (x: number) => x + 10 * (5 + 10 * 1);
+  const A = Int32Array.from([0, 1, 2, 3].map(at));
+  const B = Int32Array.from([2, 3, 4, 5].map(at));
+  const C = Int32Array.from([2, 3].map(at));
+  const lesion: ReferenceLesion = {
+    index: 1,
+    readerIds: [0, 1, 2],
+    voxels: Int32Array.from([0, 1, 2, 3, 4, 5].map(at)),
+    votes: Uint8Array.from([1, 1, 3, 3, 1, 1]),
+    readerVoxels: [A, B, C],
+  };
+  const labels = new Uint8Array(300);
+  for (const x of [2, 3, 4]) labels[at(x)] = 1;
+  const s = scoreLesion(labels, lesion);
+  // Against A: 2 shared of 3 + 4; B: 3 of 3 + 4; C: 2 of 3 + 2.
+  assert.ok(Math.abs(s.diceReaders - (4 / 7 + 6 / 7 + 4 / 5) / 3) < 1e-12, String(s.diceReaders));
+  // A against B + C (x 2..5): 2 of 4 + 4; B against A + C (x 0..3): 2 of 4 + 4; C against A + B (x 0..5): 2 of 2 + 6.
+  assert.ok(Math.abs(s.panelLevel - (4 / 8 + 4 / 8 + 4 / 8) / 3) < 1e-12, String(s.panelLevel));
+  // Consensus: two of three readers, x 2..3; against the union of six voxels.
+  assert.equal(s.consensusVoxels, 2);
+  assert.equal(s.consensusVsUnion, (2 * 2) / (2 + 6));
+  // One reader: no panel to agree with.
+  const single = scoreLesion(labels, { ...lesion, readerIds: [1], votes: new Uint8Array(6).fill(1), readerVoxels: [lesion.voxels] });
+  assert.ok(Number.isNaN(single.panelLevel));
+  assert.equal(single.diceReaders, single.diceUnion);
+  // The table and the CSV carry the columns; a missing score is an empty CSV cell, not "NaN".
+  const row = {
+    scan: 's',
+    nodule: 1,
+    readers: 1,
+    prompt: 'point' as const,
+    promptVoxels: [3, 5, 1],
+    ...single,
+    anyReaderDiceUnion: Number.NaN,
+    anyReaderDiceConsensus: Number.NaN,
+  };
+  const csv = scanRowsCsv([row]).trim().split('\n');
+  const cells = Object.fromEntries(csv[0]!.split(',').map((k, i) => [k, csv[1]!.split(',')[i]]));
+  assert.equal(cells['panelLevel'], '');
+  assert.equal(cells['anyReaderDiceUnion'], '');
+  assert.equal(cells['diceReaders'], single.diceReaders.toFixed(4));
+  assert.ok(!csv[1]!.includes('NaN'));
+  const md = scanRowsMarkdown([row]);
+  assert.match(md, /readers vs the rest of their panel \| consensus vs union \|/);
+  assert.match(md, /\| mean \| 1 nodules \| \| point \|.*\| - \| 1\.000 \| - \| - \|$/m);
 });
 
 test('reads that touch in 3D are one lesion; apart they stay two', () => {
@@ -73,14 +129,30 @@ test('reads that touch in 3D are one lesion; apart they stay two', () => {
     readerIds: [3],
     voxels: Int32Array.from([v(4, 4, 0), v(4, 4, 1)]),
     votes: Uint8Array.from([1, 1]),
+    readerVoxels: [Int32Array.from([v(4, 4, 0), v(4, 4, 1)])],
   };
-  const b: ReferenceLesion = { index: 2, readerIds: [0, 1, 2, 3], voxels: Int32Array.from([v(5, 5, 2)]), votes: Uint8Array.from([4]) };
+  const one = Int32Array.from([v(5, 5, 2)]);
+  const b: ReferenceLesion = {
+    index: 2,
+    readerIds: [0, 1, 2, 3],
+    voxels: one,
+    votes: Uint8Array.from([4]),
+    readerVoxels: [one, one, one, one],
+  };
   const c: ReferenceLesion = { index: 3, readerIds: [0], voxels: Int32Array.from([v(9, 9, 3)]), votes: Uint8Array.from([1]) };
   const merged = mergeTouchingLesions([a, b, c], dims);
   assert.equal(merged.length, 2);
   assert.deepEqual(merged[0]!.readerIds, [0, 1, 2, 3]);
   assert.deepEqual([...merged[0]!.voxels], [v(4, 4, 0), v(4, 4, 1), v(5, 5, 2)]);
   assert.deepEqual([...merged[0]!.votes], [1, 1, 4]);
+  // Reader 3 read the nodule as two reads: its outline in the merged lesion is both.
+  assert.deepEqual(
+    merged[0]!.readerVoxels!.map((r) => [...r]),
+    [[v(5, 5, 2)], [v(5, 5, 2)], [v(5, 5, 2)], [v(4, 4, 0), v(4, 4, 1), v(5, 5, 2)]],
+  );
+  // A lesion known only by its votes leaves its merged lesion without per-reader outlines.
+  assert.equal(merged[1]!.readerVoxels, undefined);
+  assert.equal(mergeTouchingLesions([a, { ...b, readerVoxels: undefined }], dims)[0]!.readerVoxels, undefined);
   assert.deepEqual(
     merged.map((m) => m.index),
     [1, 2],
@@ -100,7 +172,15 @@ test('whole-scan benchmark: the shipped model on a synthetic scan finds the know
       assert.equal(r.unionVoxels, lesion.voxels.length);
       assert.ok(r.diceUnion > 0.8, `${r.prompt}: Dice ${r.diceUnion.toFixed(3)} against the sphere`);
       assert.equal(r.diceUnion, r.diceConsensus); // one reader: consensus = union
+      // The shipped model has an any-reader level: its wider mask is scored too.
+      assert.ok(r.anyReaderDiceUnion > 0.7, `${r.prompt}: any-reader Dice ${r.anyReaderDiceUnion.toFixed(3)}`);
     }
+    // The any-reader labels hold the default labels, with the same label per prompt.
+    const { labels, anyReaderLabels } = segmentAtPrompts(model, info, scan, [{ kind: 'point', voxel: [50, 50, 20] }]);
+    assert.ok(anyReaderLabels);
+    assert.ok(labels.every((v, i) => !v || anyReaderLabels[i] === v));
+    assert.ok(anyReaderLabels.reduce((a, v) => a + (v ? 1 : 0), 0) >= labels.reduce((a, v) => a + (v ? 1 : 0), 0));
+    assert.deepEqual([...new Set(anyReaderLabels)].sort(), [0, 1]);
   } finally {
     model.dispose();
   }
@@ -117,7 +197,7 @@ test('negatives from a whole scan stay away from every reader mark and have empt
     smallNodules: [],
     nonNodules: [],
   };
-  const nodule = { index: 1, reads: [], readers: [0], voxels: lesion.voxels, votes: lesion.votes };
+  const nodule = { index: 1, reads: [], readers: [0], voxels: lesion.voxels, votes: lesion.votes, readerVoxels: [lesion.voxels] };
   const negs = scanNegatives(scan, xml, [nodule], DEFAULT_SLICE_CONFIG, 'S', 'S', {
     count: 40,
     minDistanceMm: 10,
@@ -177,15 +257,25 @@ test('shipped model: a real part-solid crop and the LIDC-IDRI-0001 nodule from a
       `${crop.id}: Dice ${row!.diceUnion.toFixed(3)} vs union (floor ${PART_SOLID_CROP_FLOOR})`,
     );
     const scanned = await readLidcScan(join(lidcScansDir(), 'LIDC-IDRI-0001'));
-    const lesions = mergeTouchingLesions(
-      scanned.nodules.map((n) => ({ index: n.index, readerIds: n.readers, voxels: n.voxels, votes: n.votes })),
-      scanned.series.volume.dims,
+    const lesions = referenceLesions(scanned.nodules, scanned.series.volume.dims);
+    // Each reader's outline is kept: together they are the union, and their counts the votes.
+    const l = lesions[0]!;
+    assert.equal(l.readerVoxels!.length, l.readerIds.length);
+    assert.deepEqual(
+      [...new Set(l.readerVoxels!.flatMap((r) => [...r]))].sort((p, q) => p - q),
+      [...l.voxels],
+    );
+    assert.equal(
+      l.readerVoxels!.reduce((s, r) => s + r.length, 0),
+      l.votes.reduce((s, x) => s + x, 0),
     );
     const [r] = benchmarkScan(model, info, scanned.series.volume, '0001', lesions, { prompts: ['point'] });
     assert.ok(
       r!.diceUnion >= WHOLE_SCAN_FLOOR,
       `LIDC-IDRI-0001 from a point: Dice ${r!.diceUnion.toFixed(3)} vs union (floor ${WHOLE_SCAN_FLOOR})`,
     );
+    // Four readers, each of whom drew the nodule: per-reader scores exist and lie in (0.5, 1).
+    for (const k of ['diceReaders', 'panelLevel', 'consensusVsUnion'] as const) assert.ok(r![k] > 0.5 && r![k] < 1, `${k} ${r![k]}`);
   } finally {
     model.dispose();
   }
