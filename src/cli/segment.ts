@@ -332,6 +332,7 @@ async function runSegment(opts: SegmentCliOptions, remote?: SegmentRemote): Prom
     progress.start(nodulePrompts.length, 'segmenting nodules');
     const { labels, anyReaderLabels, nodules } = lib.inference.segmentAtPrompts(model, info, volume, nodulePrompts, {
       ...segmentOptionsOf(opts, heads),
+      anyReaderLabels: opts.anyReader !== undefined,
       onNodule: (d) => progress.update(d),
     });
     progress.stop();

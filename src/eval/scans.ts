@@ -253,7 +253,7 @@ export function benchmarkScan(
         prompt = boxPrompt(lo, hi);
         promptVoxels = [...lo, ...hi];
       }
-      const { labels, anyReaderLabels } = segmentAtPrompts(model, info, scan, [prompt], options);
+      const { labels, anyReaderLabels } = segmentAtPrompts(model, info, scan, [prompt], { ...options, anyReaderLabels: true });
       const wide = anyReaderLabels ? scoreLesion(anyReaderLabels, lesion) : null;
       rows.push({
         scan: scanName,

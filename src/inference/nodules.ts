@@ -141,19 +141,21 @@ export function segmentCrop(
 
 /**
  * Segments one nodule per prompt (in voxels of `scan`) and pastes them into one label mask on the
- * scan's grid (label k for prompt k; a later nodule does not overwrite an earlier). With a model
- * that has an any-reader level, the any-reader masks are pasted the same way into a second one.
+ * scan's grid (label k for prompt k; a later nodule does not overwrite an earlier). With
+ * `anyReaderLabels` and a model that has an any-reader level, the any-reader masks are pasted the
+ * same way into a second one (opt-in: a scan-sized array the viewer's clicks do not need).
  */
 export function segmentAtPrompts(
   model: SegmentationNetwork,
   info: ModelInfo,
   scan: Volume,
   prompts: readonly NodulePrompt[],
-  options: SegmentOptions & { onNodule?: (done: number, total: number) => void } = {},
+  options: SegmentOptions & { onNodule?: (done: number, total: number) => void; anyReaderLabels?: boolean } = {},
 ): { labels: Uint8Array; anyReaderLabels: Uint8Array | null; nodules: NoduleResult[] } {
   if (prompts.length > 255) throw new RangeError('segmentAtPrompts: at most 255 nodules per label mask');
   const labels = scan.withData(new Uint8Array(scan.voxelCount), 'SEG');
-  const anyReaderLabels = info.anyReaderThreshold !== undefined ? scan.withData(new Uint8Array(scan.voxelCount), 'SEG') : null;
+  const anyReaderLabels =
+    options.anyReaderLabels && info.anyReaderThreshold !== undefined ? scan.withData(new Uint8Array(scan.voxelCount), 'SEG') : null;
   const nodules: NoduleResult[] = [];
   prompts.forEach((prompt, k) => {
     const p = promptCentre(prompt);

@@ -176,7 +176,9 @@ test('whole-scan benchmark: the shipped model on a synthetic scan finds the know
       assert.ok(r.anyReaderDiceUnion > 0.7, `${r.prompt}: any-reader Dice ${r.anyReaderDiceUnion.toFixed(3)}`);
     }
     // The any-reader labels hold the default labels, with the same label per prompt.
-    const { labels, anyReaderLabels } = segmentAtPrompts(model, info, scan, [{ kind: 'point', voxel: [50, 50, 20] }]);
+    const prompt = { kind: 'point' as const, voxel: [50, 50, 20] as [number, number, number] };
+    assert.equal(segmentAtPrompts(model, info, scan, [prompt]).anyReaderLabels, null, 'only when asked');
+    const { labels, anyReaderLabels } = segmentAtPrompts(model, info, scan, [prompt], { anyReaderLabels: true });
     assert.ok(anyReaderLabels);
     assert.ok(labels.every((v, i) => !v || anyReaderLabels[i] === v));
     assert.ok(anyReaderLabels.reduce((a, v) => a + (v ? 1 : 0), 0) >= labels.reduce((a, v) => a + (v ? 1 : 0), 0));
