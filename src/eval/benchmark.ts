@@ -36,6 +36,9 @@ export interface CropBenchmarkRow {
   consensusVsUnion: number;
   predictedVoxels: number;
   unionVoxels: number;
+  /** The model's any-reader mask (segment --any-reader) against the union and the consensus; NaN for a model without that level. */
+  anyReaderDiceUnion: number;
+  anyReaderDiceConsensus: number;
 }
 
 export interface CropBenchmarkOptions extends SegmentOptions {
@@ -111,10 +114,19 @@ export function usableReaderMasks(cropsDir: string | null, readerIndex: Map<stri
   return cropsDir && usable ? readReaderMasks(cropsDir, c.id, c.image, r.readers) : [];
 }
 
-/** Scores one prediction of one crop. Exposed for tests and for training's validation. */
-export function scoreCrop(c: CropCase, pred: Uint8Array, readerMasks: readonly Uint8Array[]): CropBenchmarkRow {
+/**
+ * Scores one prediction of one crop, and the model's any-reader mask when there is one. Exposed
+ * for tests and for training's validation.
+ */
+export function scoreCrop(
+  c: CropCase,
+  pred: Uint8Array,
+  readerMasks: readonly Uint8Array[],
+  anyReaderMask: Uint8Array | null = null,
+): CropBenchmarkRow {
   const consensus = readerMasks.length ? agreementMask(readerMasks, 0.5) : null;
   const vsUnion = maskOverlap(pred, c.mask);
+  const wide = anyReaderMask ? maskOverlap(anyReaderMask, c.mask) : null;
   return {
     id: c.id,
     patientId: c.patientId,
@@ -130,6 +142,8 @@ export function scoreCrop(c: CropCase, pred: Uint8Array, readerMasks: readonly U
     consensusVsUnion: consensus ? zeroIfEmpty(diceOf(consensus, c.mask)) : Number.NaN,
     predictedVoxels: vsUnion.predicted,
     unionVoxels: vsUnion.reference,
+    anyReaderDiceUnion: wide ? (2 * wide.tp) / Math.max(1, wide.predicted + wide.reference) : Number.NaN,
+    anyReaderDiceConsensus: anyReaderMask && consensus ? zeroIfEmpty(diceOf(anyReaderMask, consensus)) : Number.NaN,
   };
 }
 
@@ -148,8 +162,8 @@ export function benchmarkCrops(
   cases.forEach((c, i) => {
     const readers = usableReaderMasks(options.cropsDir, options.readerIndex, c);
     const prompt = options.click && options.click.kind !== 'centre' ? clickVoxel(c, options.click, readers) : undefined;
-    const { seg } = segmentCrop(model, info, c.image, options, prompt);
-    rows.push(scoreCrop(c, seg.mask.data, readers));
+    const { seg, anyReaderMask } = segmentCrop(model, info, c.image, options, prompt);
+    rows.push(scoreCrop(c, seg.mask.data, readers, anyReaderMask));
     options.onCase?.(i + 1, cases.length);
   });
   return rows;
@@ -166,6 +180,8 @@ export interface GroupSummary {
   modelVsReaders: number;
   panelLevel: number;
   consensusVsUnion: number;
+  anyReaderDiceUnion: number;
+  anyReaderDiceConsensus: number;
 }
 
 const meanOf = (v: number[]) => {
@@ -185,6 +201,8 @@ export function summariseGroup(group: string, rows: readonly CropBenchmarkRow[])
     modelVsReaders: meanOf(panel.map((r) => r.diceReaders)),
     panelLevel: meanOf(panel.map((r) => r.panelLevel)),
     consensusVsUnion: meanOf(rows.map((r) => r.consensusVsUnion)),
+    anyReaderDiceUnion: meanOf(rows.map((r) => r.anyReaderDiceUnion)),
+    anyReaderDiceConsensus: meanOf(rows.map((r) => r.anyReaderDiceConsensus)),
   };
 }
 
@@ -226,12 +244,12 @@ const f3 = (v: number) => (Number.isFinite(v) ? v.toFixed(3) : '-');
 
 export function groupTableMarkdown(groups: readonly GroupSummary[]): string {
   const lines = [
-    "| group | nodules | Dice vs union | Dice vs 50% consensus | Dice vs each reader | nodules with 2+ readers | model vs each reader | readers vs the rest of their panel | readers' consensus vs union |",
-    '|---|---:|---:|---:|---:|---:|---:|---:|---:|',
+    "| group | nodules | Dice vs union | Dice vs 50% consensus | Dice vs each reader | nodules with 2+ readers | model vs each reader | readers vs the rest of their panel | readers' consensus vs union | any-reader mask vs union | any-reader mask vs consensus |",
+    '|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|',
   ];
   for (const g of groups) {
     lines.push(
-      `| ${g.group} | ${g.nodules} | ${f3(g.diceUnion)} | ${f3(g.diceConsensus)} | ${f3(g.diceReaders)} | ${g.panelNodules} | ${f3(g.modelVsReaders)} | ${f3(g.panelLevel)} | ${f3(g.consensusVsUnion)} |`,
+      `| ${g.group} | ${g.nodules} | ${f3(g.diceUnion)} | ${f3(g.diceConsensus)} | ${f3(g.diceReaders)} | ${g.panelNodules} | ${f3(g.modelVsReaders)} | ${f3(g.panelLevel)} | ${f3(g.consensusVsUnion)} | ${f3(g.anyReaderDiceUnion)} | ${f3(g.anyReaderDiceConsensus)} |`,
     );
   }
   return lines.join('\n') + '\n';
@@ -252,6 +270,8 @@ export const CROP_ROW_COLUMNS = [
   'consensusVsUnion',
   'predictedVoxels',
   'unionVoxels',
+  'anyReaderDiceUnion',
+  'anyReaderDiceConsensus',
 ] as const;
 
 export function cropRowsCsv(rows: readonly CropBenchmarkRow[], extra: Record<string, string> = {}): string {

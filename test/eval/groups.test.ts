@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { noduleTypeOfTexture, isSubsolid } from '../../src/data/index.ts';
 import { sizeGroupOf, touchesPleura } from '../../src/eval/groups.ts';
-import { groupSummaries, scoreCrop, type CropBenchmarkRow } from '../../src/eval/benchmark.ts';
+import { groupSummaries, scoreCrop, cropRowsCsv, type CropBenchmarkRow } from '../../src/eval/benchmark.ts';
 import { agreementMask, diceOf, panelAgreement, readerLevel, unionMask } from '../../src/eval/readers.ts';
 import { Volume } from '../../src/io/index.ts';
 import type { CropCase } from '../../src/data/index.ts';
@@ -113,4 +113,14 @@ test('crop rows: scored against union, consensus and readers, grouped by type', 
   assert.equal(g.find((x) => x.group === 'type: part-solid')!.diceConsensus, 1);
   assert.equal(g.find((x) => x.group === 'type: solid')!.diceUnion, 1);
   assert.equal(g.find((x) => x.group === 'type: ground-glass')!.nodules, 0);
+  // No any-reader mask: no score. With one (the prediction widened by a voxel), it is scored on
+  // the same references, and the group means skip the crops without one.
+  assert.ok(Number.isNaN(r.anyReaderDiceUnion) && Number.isNaN(r.anyReaderDiceConsensus));
+  const wide = scoreCrop(mk('a', 'part-solid'), pred, readers, Uint8Array.from([0, 1, 1, 1, 1, 0]));
+  assert.equal(wide.diceUnion, r.diceUnion, 'the default mask is scored as before');
+  assert.equal(wide.anyReaderDiceUnion, (2 * 4) / (4 + 5));
+  assert.equal(wide.anyReaderDiceConsensus, (2 * 3) / (4 + 3));
+  const withWide = groupSummaries([wide, rows[1]!]).find((x) => x.group === 'all')!;
+  assert.equal(withWide.anyReaderDiceUnion, wide.anyReaderDiceUnion);
+  assert.ok(cropRowsCsv([r, wide]).split('\n')[1]!.endsWith(',,'), 'no any-reader mask: empty cells');
 });

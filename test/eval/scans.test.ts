@@ -258,6 +258,8 @@ test('shipped model: a real part-solid crop and the LIDC-IDRI-0001 nodule from a
       row!.diceUnion >= PART_SOLID_CROP_FLOOR,
       `${crop.id}: Dice ${row!.diceUnion.toFixed(3)} vs union (floor ${PART_SOLID_CROP_FLOOR})`,
     );
+    // The shipped file has an any-reader level: its wider mask is scored on the crop as well.
+    assert.ok(row!.anyReaderDiceUnion > 0.5 && row!.anyReaderDiceUnion <= 1, `any-reader ${row!.anyReaderDiceUnion}`);
     const scanned = await readLidcScan(join(lidcScansDir(), 'LIDC-IDRI-0001'));
     const lesions = referenceLesions(scanned.nodules, scanned.series.volume.dims);
     // Each reader's outline is kept: together they are the union, and their counts the votes.
