@@ -85,17 +85,15 @@ export async function buildProgram(argv: readonly string[] = [], options: { load
 
 /**
  * train writes into --out (default runs/<config name>); it may not write over its config or into
- * the data folder. Here rather than in train.ts, which is not ours to change at the moment.
+ * the data folder. Checked before the command loads the engine.
  */
 async function checkTrainPaths(opts: { config?: string; out?: string }): Promise<void> {
   if (opts.config === undefined) return;
   const { loadTrainConfig } = await import('../train/config.ts');
   const { dataRoot } = await import('../data/paths.ts');
+  const { TRAIN_OUTPUT_FILES } = await import('../train/output-files.ts');
   const out = opts.out ?? join('runs', loadTrainConfig(opts.config).name);
-  // The files the trainer writes there (src/train/trainer.ts).
-  const files = ['config.json', 'best.safetensors', 'last.safetensors', 'latest.ckpt.safetensors', 'log.jsonl', 'curves.png'].map((f) =>
-    join(out, f),
-  );
+  const files = Object.values(TRAIN_OUTPUT_FILES).map((f) => join(out, f));
   refuseOutputsOverInputs([out, ...files], [opts.config, dataRoot()]);
 }
 

@@ -18,6 +18,7 @@ import { saveCheckpoint, loadCheckpoint, shareCheckpoint, type CheckpointState, 
 import { DataParallel, SyncBatchNorm, shardLength, shardOf, type DistributedTraining } from '../distributed/index.ts';
 import { checkResumeConfig, type TrainConfig } from './config.ts';
 import type { ValScan } from './scans.ts';
+import { TRAIN_OUTPUT_FILES } from './output-files.ts';
 import { benchmarkScan } from '../eval/scans.ts';
 
 export interface TrainerEvents {
@@ -171,15 +172,15 @@ export function train(cfg: TrainConfig, options: TrainOptions): TrainResult {
     const n = syncBn.convert(model);
     ev.onMessage?.(`sync-bn: ${n} batch norms normalise over the global batch of ${worldSize} workers`);
   }
-  const latestPath = join(options.outDir, 'latest.ckpt.safetensors');
-  const bestPath = join(options.outDir, 'best.safetensors');
+  const latestPath = join(options.outDir, TRAIN_OUTPUT_FILES.latestCheckpoint);
+  const bestPath = join(options.outDir, TRAIN_OUTPUT_FILES.best);
   // Under --fold the best epoch is chosen on the held-out fold itself; the last epoch's network is
   // the one a fold's scores can be taken from without that choice.
-  const lastPath = join(options.outDir, 'last.safetensors');
-  const logPath = join(options.outDir, 'log.jsonl');
+  const lastPath = join(options.outDir, TRAIN_OUTPUT_FILES.last);
+  const logPath = join(options.outDir, TRAIN_OUTPUT_FILES.log);
   const saveNetwork = (file: string, metrics: Record<string, number>): void =>
     saveModel(file, model, { slice: cfg.slice, sizeBins, threshold: cfg.threshold, provenance: provenance(cfg, options, metrics) });
-  if (isMain) writeFileAtomic(join(options.outDir, 'config.json'), JSON.stringify(cfg, null, 2) + '\n');
+  if (isMain) writeFileAtomic(join(options.outDir, TRAIN_OUTPUT_FILES.config), JSON.stringify(cfg, null, 2) + '\n');
 
   let epoch = 0,
     step = 0,
@@ -411,7 +412,7 @@ export function train(cfg: TrainConfig, options: TrainOptions): TrainResult {
         worldSize,
         stepsPerEpoch,
       });
-      writeCurves(join(options.outDir, 'curves.png'), log);
+      writeCurves(join(options.outDir, TRAIN_OUTPUT_FILES.curves), log);
     }
     ev.onEpochEnd?.(record, isBest);
   }

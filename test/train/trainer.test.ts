@@ -1,12 +1,13 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { inputChannels, loadCrops, missingDataReason, lidcCropsDir } from '../../src/data/index.ts';
 import { loadModel, readModelInfo } from '../../src/models/index.ts';
 import { configDifferences, resolveTrainConfig, loadTrainConfig } from '../../src/train/config.ts';
 import { train, lrAt, trainingCases } from '../../src/train/trainer.ts';
+import { TRAIN_OUTPUT_FILES } from '../../src/train/output-files.ts';
 
 const missing = missingDataReason(lidcCropsDir());
 
@@ -194,8 +195,8 @@ test('train on a few real crops, keep best and latest, resume where it stopped',
     );
     const r1 = train(cfg, { outDir: dir, cases });
     assert.equal(r1.epochs, 1);
-    for (const f of ['best.safetensors', 'last.safetensors', 'latest.ckpt.safetensors', 'log.jsonl', 'curves.png', 'config.json'])
-      assert.ok(existsSync(join(dir, f)), f);
+    // Exactly the files the CLI's path check guards (src/train/output-files.ts).
+    assert.deepEqual(readdirSync(dir).sort(), Object.values(TRAIN_OUTPUT_FILES).sort());
     // "Killed" after epoch 1: resume with a longer schedule and continue from epoch 2.
     const cfg2 = { ...cfg, epochs: 2 };
     const r2 = train(cfg2, { outDir: dir, cases, resume: true });
