@@ -276,7 +276,7 @@ export function rasteriseNodule(
   return { voxels: Int32Array.from(on).sort(), missingSlices };
 }
 
-/** The sorted, distinct voxels of several voxel lists. */
+/** The sorted, distinct voxels of several voxel lists (each sorted and distinct, as rasteriseNodule gives them). */
 export function sortedUnion(lists: readonly ArrayLike<number>[]): Int32Array {
   if (lists.length === 1) return Int32Array.from(lists[0]!);
   const all = new Set<number>();
