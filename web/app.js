@@ -202,14 +202,16 @@ function pagePointOf(p) {
 /**
  * The masks, drawn in NiiVue's drawing layer (its own texture: replacing it does not re-upload
  * the scan): the selected nodule green, the others red, the LIDC readers' consensus (when shown)
- * blue where the model's masks do not cover it.
+ * blue where the model's masks do not cover it, and (when shown) the any-reader extent yellow
+ * where some radiologist would draw beyond the mask.
  */
 async function refreshOverlay() {
   const s = state.session;
   const lidc = $('show-lidc').checked && s?.lidc.length > 0;
+  const anyReader = $('show-any-reader').checked;
   if (s && (s.nodules.length || lidc)) {
     const ok = await nv.loadDrawingFromUrl(
-      `/api/sessions/${s.id}/overlay-${state.displayStep}-${state.selected ?? 0}-${lidc ? 1 : 0}-${Date.now()}.nii`,
+      `/api/sessions/${s.id}/overlay-${state.displayStep}-${state.selected ?? 0}-${lidc ? 1 : 0}-${anyReader ? 1 : 0}-${Date.now()}.nii`,
     );
     if (!ok) throw new Error('the mask overlay could not be loaded');
   } else if (nv.drawBitmap) {
@@ -492,6 +494,16 @@ $('show-lidc').addEventListener('change', (e) =>
       e.target.checked
         ? "The readers' consensus is shown in blue where the model's masks do not cover it."
         : "The readers' consensus is hidden.",
+    );
+  }),
+);
+$('show-any-reader').addEventListener('change', (e) =>
+  withBusy('Updating the overlay…', async () => {
+    await refreshOverlay();
+    setStatus(
+      e.target.checked
+        ? 'The any-reader extent is shown in yellow where some radiologist would draw beyond the mask.'
+        : 'The any-reader extent is hidden.',
     );
   }),
 );

@@ -141,9 +141,10 @@ export function segmentCrop(
 
 /**
  * Segments one nodule per prompt (in voxels of `scan`) and pastes them into one label mask on the
- * scan's grid (label k for prompt k; a later nodule does not overwrite an earlier). With
- * `anyReaderLabels` and a model that has an any-reader level, the any-reader masks are pasted the
- * same way into a second one (opt-in: a scan-sized array the viewer's clicks do not need).
+ * scan's grid (label k for prompt k; a later nodule does not overwrite an earlier). With a model
+ * that has an any-reader level, each nodule's any-reader mask comes back as the sorted scan
+ * voxels it covers, and with `anyReaderLabels` also pasted as the masks are into a second label
+ * mask (opt-in: a scan-sized array costs a viewer's click about a quarter of a second).
  */
 export function segmentAtPrompts(
   model: SegmentationNetwork,
@@ -151,12 +152,13 @@ export function segmentAtPrompts(
   scan: Volume,
   prompts: readonly NodulePrompt[],
   options: SegmentOptions & { onNodule?: (done: number, total: number) => void; anyReaderLabels?: boolean } = {},
-): { labels: Uint8Array; anyReaderLabels: Uint8Array | null; nodules: NoduleResult[] } {
+): { labels: Uint8Array; anyReaderLabels: Uint8Array | null; anyReaderVoxels: Array<Int32Array | null>; nodules: NoduleResult[] } {
   if (prompts.length > 255) throw new RangeError('segmentAtPrompts: at most 255 nodules per label mask');
   const labels = scan.withData(new Uint8Array(scan.voxelCount), 'SEG');
   const anyReaderLabels =
     options.anyReaderLabels && info.anyReaderThreshold !== undefined ? scan.withData(new Uint8Array(scan.voxelCount), 'SEG') : null;
   const nodules: NoduleResult[] = [];
+  const anyReaderVoxels: Array<Int32Array | null> = [];
   prompts.forEach((prompt, k) => {
     const p = promptCentre(prompt);
     const { crop, startVoxel } = cropAround(scan, { voxel: p }, promptCropSize(scan, info, prompt));
@@ -175,6 +177,7 @@ export function segmentAtPrompts(
     pasteCrop(labels, crop.withData(labelled, 'SEG'), 'fill');
     const nodule = describeNodule(k + 1, crop, seg, local, scan, startVoxel, options.solidThresholdHU);
     const anyReader = addAnyReaderVolume(nodule, info, seg, crop, seg.centreVoxel, prompt, startVoxel, options.fillHoles !== false);
+    anyReaderVoxels.push(anyReader ? scanVoxelsOf(anyReader, crop.dims, startVoxel, scan.dims) : null);
     if (anyReader && anyReaderLabels) {
       pasteCrop(
         anyReaderLabels,
@@ -201,7 +204,28 @@ export function segmentAtPrompts(
     nodules.push(nodule);
     options.onNodule?.(k + 1, prompts.length);
   });
-  return { labels: labels.data, anyReaderLabels: anyReaderLabels?.data ?? null, nodules };
+  return { labels: labels.data, anyReaderLabels: anyReaderLabels?.data ?? null, anyReaderVoxels, nodules };
+}
+
+/** The sorted scan indices of a crop mask's voxels (the crop starting at `startVoxel`; voxels outside the scan dropped). */
+function scanVoxelsOf(mask: Uint8Array, dims: Vec3, startVoxel: Vec3, scanDims: Vec3): Int32Array {
+  const [nx, ny, nz] = dims;
+  const [sx, sy, sz] = scanDims;
+  const out: number[] = [];
+  // z, y, x ascending in the crop is ascending in the scan: the list comes out sorted.
+  for (let z = 0; z < nz; z++) {
+    const Z = z + startVoxel[2];
+    if (Z < 0 || Z >= sz) continue;
+    for (let y = 0; y < ny; y++) {
+      const Y = y + startVoxel[1];
+      if (Y < 0 || Y >= sy) continue;
+      for (let x = 0; x < nx; x++) {
+        const X = x + startVoxel[0];
+        if (X >= 0 && X < sx && mask[x + nx * (y + ny * z)]) out.push(X + sx * (Y + sy * Z));
+      }
+    }
+  }
+  return Int32Array.from(out);
 }
 
 /** Clears the voxels of a crop's mask outside the prompt box widened by BOX_MARGIN_MM. */

@@ -59,15 +59,25 @@ port.on('message', (m: ToWorker) => {
     const scan = scans.get(m.scanId);
     // The main thread checks this before sending; a miss here is a bug, not the user's doing.
     if (!scan) throw new Error(`model worker: scan ${m.scanId} is not open here`);
-    const { labels, nodules } = segmentAtPrompts(model, info, scan, [m.prompt], { heads });
-    let count = 0;
-    for (let i = 0; i < labels.length; i++) if (labels[i]) count++;
-    const voxels = new Int32Array(count);
-    for (let i = 0, n = 0; i < labels.length; i++) if (labels[i]) voxels[n++] = i;
-    post({ type: 'done', jobId: m.jobId, voxels, nodule: nodules[0]!, ms: performance.now() - t0 }, [voxels.buffer as ArrayBuffer]);
+    const { labels, anyReaderVoxels: wide, nodules } = segmentAtPrompts(model, info, scan, [m.prompt], { heads });
+    const voxels = voxelsOf(labels);
+    const anyReaderVoxels = wide[0] ?? null;
+    post({ type: 'done', jobId: m.jobId, voxels, anyReaderVoxels, nodule: nodules[0]!, ms: performance.now() - t0 }, [
+      voxels.buffer as ArrayBuffer,
+      ...(anyReaderVoxels ? [anyReaderVoxels.buffer as ArrayBuffer] : []),
+    ]);
   } catch (e) {
     post({ type: 'failed', jobId: m.jobId, error: wire(e) });
   }
 });
+
+/** The sorted indices of a label mask's non-zero voxels. */
+function voxelsOf(labels: Uint8Array): Int32Array {
+  let count = 0;
+  for (let i = 0; i < labels.length; i++) if (labels[i]) count++;
+  const voxels = new Int32Array(count);
+  for (let i = 0, n = 0; i < labels.length; i++) if (labels[i]) voxels[n++] = i;
+  return voxels;
+}
 
 post({ type: 'ready', model: { arch: info.config.arch, threshold: info.threshold, slice: info.slice } });

@@ -27,6 +27,8 @@ export interface SegmenterOptions {
 export interface SegmentOutput {
   /** Sorted voxel indices of the mask in the scan. */
   voxels: Int32Array;
+  /** The same for the any-reader mask (null for a model without that level). */
+  anyReaderVoxels: Int32Array | null;
   nodule: NoduleResult;
   /** Time in the model worker. */
   ms: number;
@@ -280,7 +282,7 @@ export class Segmenter {
       this.settle(job, new Cancelled('the request went away while its job ran'));
     } else if (m.type === 'done') {
       this.counts.completed++;
-      this.settle(job, { voxels: m.voxels, nodule: m.nodule, ms: m.ms }, true);
+      this.settle(job, { voxels: m.voxels, anyReaderVoxels: m.anyReaderVoxels, nodule: m.nodule, ms: m.ms }, true);
     } else {
       this.counts.failed++;
       this.settle(job, fromWire(m.error));

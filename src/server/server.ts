@@ -181,10 +181,15 @@ export function createViewerServer(opts: ViewerServerOptions): { server: Server;
       const scanMatch = /^\/scan-([12])\.nii$/.exec(rest);
       if (scanMatch && method === 'GET')
         return send(res, 200, s.scanBytes(Number(scanMatch[1]) as DisplayStep), 'application/octet-stream');
-      // overlay-<step>-<selected label>-<LIDC consensus 0|1>-<cache buster>.nii
-      const overlayMatch = /^\/overlay-([12])-(\d+)-([01])(?:-\w+)?\.nii$/.exec(rest);
+      // overlay-<step>-<selected label>-<LIDC consensus 0|1>[-<any-reader extent 0|1>]-<cache buster>.nii
+      const overlayMatch = /^\/overlay-([12])-(\d+)-([01])(?:-([01]))?(?:-\w+)?\.nii$/.exec(rest);
       if (overlayMatch && method === 'GET') {
-        const bytes = s.overlayNifti(Number(overlayMatch[2]), Number(overlayMatch[1]) as DisplayStep, overlayMatch[3] === '1');
+        const bytes = s.overlayNifti(
+          Number(overlayMatch[2]),
+          Number(overlayMatch[1]) as DisplayStep,
+          overlayMatch[3] === '1',
+          overlayMatch[4] === '1',
+        );
         return send(res, 200, bytes, 'application/octet-stream', { 'cache-control': 'no-store' });
       }
       if (rest === '/nodules' && method === 'POST') {

@@ -12,12 +12,13 @@ import type { Segmenter } from './segmenter.ts';
 
 /** In-plane display subsampling: 1 = full resolution. */
 export type DisplayStep = 1 | 2;
-/** Overlay values, shown with NiiVue's drawing palette (1 red, 2 green, 3 blue). */
+/** Overlay values, shown with NiiVue's drawing palette (1 red, 2 green, 3 blue, 4 yellow). */
 const OVERLAY_SELECTED = 2;
 const OVERLAY_OTHER = 1;
 const OVERLAY_LIDC = 3;
-/** Which value a display voxel shows when a block holds several: selected > other > LIDC > none. */
-const OVERLAY_RANK = [0, 2, 3, 1];
+const OVERLAY_ANY_READER = 4;
+/** Which value a display voxel shows when a block holds several: selected > other > LIDC > any reader > none. */
+const OVERLAY_RANK = [0, 3, 4, 2, 1];
 
 /** One LIDC nodule as the page shows it: the readers' consensus (>= half of them) and its voxels. */
 export interface LidcRead extends NoduleReport {
@@ -32,6 +33,8 @@ export interface SessionNodule {
   result: NoduleResult;
   /** Sorted voxel indices of the mask in the scan. */
   voxels: Int32Array;
+  /** The same for its any-reader mask (the extent some reader would draw; null without that level). */
+  anyReaderVoxels: Int32Array | null;
   /** The LIDC nodule it overlaps most, and the Dice with its consensus mask. */
   lidcMatch: { index: number; dice: number } | null;
 }
@@ -134,12 +137,12 @@ export class Session {
     }
     const replacing = prompt.kind === 'box' ? this.noduleAt(this.voxelIndex(centre)) : undefined;
     if (!replacing && this.nextLabel > 255) throw new HttpError(400, 'at most 255 nodules per scan; remove some first');
-    const { voxels, nodule: result } = await segmenter.segment(this.id, voxelPrompt, signal);
+    const { voxels, anyReaderVoxels, nodule: result } = await segmenter.segment(this.id, voxelPrompt, signal);
     // The nodule being replaced may have been removed by another request meanwhile.
     const at = replacing ? this.nodules.indexOf(replacing) : -1;
     if (at < 0 && this.nextLabel > 255) throw new HttpError(400, 'at most 255 nodules per scan; remove some first');
     const label = at >= 0 ? replacing!.label : this.nextLabel++;
-    const nodule: SessionNodule = { label, result: { ...result, label }, voxels, lidcMatch: this.matchLidc(voxels) };
+    const nodule: SessionNodule = { label, result: { ...result, label }, voxels, anyReaderVoxels, lidcMatch: this.matchLidc(voxels) };
     if (at >= 0) this.nodules[at] = nodule;
     else this.nodules.push(nodule);
     return nodule;
@@ -172,11 +175,13 @@ export class Session {
 
   /**
    * The display overlay on the display grid of `step`: OVERLAY_SELECTED for the selected nodule,
-   * OVERLAY_OTHER for the others, OVERLAY_LIDC for the LIDC consensus outside them (NiiVue's
-   * drawing colours tell them apart).
+   * OVERLAY_OTHER for the others, OVERLAY_LIDC for the LIDC consensus outside them, and
+   * OVERLAY_ANY_READER where some reader would draw beyond them (NiiVue's drawing colours tell
+   * them apart).
    */
-  overlayNifti(selected: number | null, step: DisplayStep, showLidc = false): Uint8Array {
+  overlayNifti(selected: number | null, step: DisplayStep, showLidc = false, showAnyReader = false): Uint8Array {
     const out = new Uint8Array(this.volume.voxelCount);
+    if (showAnyReader) for (const n of this.nodules) for (const v of n.anyReaderVoxels ?? []) out[v] = OVERLAY_ANY_READER;
     // The readers' consensus first, so the model's masks draw over it: blue shows where only the readers are.
     if (showLidc) for (const r of this.lidc) for (const v of r.consensus) out[v] = OVERLAY_LIDC;
     for (const n of this.nodules) {

@@ -45,5 +45,5 @@ export type FromWorker =
   | { type: 'ready'; model: ModelSummary }
   | { type: 'startFailed'; error: WireError }
   /** `voxels`: sorted indices of the mask's voxels in the scan (its buffer is transferred). */
-  | { type: 'done'; jobId: number; voxels: Int32Array; nodule: NoduleResult; ms: number }
+  | { type: 'done'; jobId: number; voxels: Int32Array; anyReaderVoxels: Int32Array | null; nodule: NoduleResult; ms: number }
   | { type: 'failed'; jobId: number; error: WireError };

@@ -183,6 +183,12 @@ test('whole-scan benchmark: the shipped model on a synthetic scan finds the know
     assert.ok(labels.every((v, i) => !v || anyReaderLabels[i] === v));
     assert.ok(anyReaderLabels.reduce((a, v) => a + (v ? 1 : 0), 0) >= labels.reduce((a, v) => a + (v ? 1 : 0), 0));
     assert.deepEqual([...new Set(anyReaderLabels)].sort(), [0, 1]);
+    // Its voxel list (what the viewer keeps) is the same mask without the scan-sized array.
+    const listed = segmentAtPrompts(model, info, scan, [prompt]).anyReaderVoxels[0]!;
+    assert.deepEqual(
+      [...listed],
+      [...anyReaderLabels.keys()].filter((i) => anyReaderLabels[i]),
+    );
   } finally {
     model.dispose();
   }

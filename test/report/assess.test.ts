@@ -57,7 +57,7 @@ test('without heads: no categories, and a warning that says why', () => {
 
 test('the viewer panel gets the same type, measurements and categories; the count selects multiple', () => {
   const { nodule } = scene();
-  const sessionNodule = { label: 1, result: nodule, voxels: new Int32Array(0), lidcMatch: null };
+  const sessionNodule = { label: 1, result: nodule, voxels: new Int32Array(0), anyReaderVoxels: null, lidcMatch: null };
   const v1 = Session.view(sessionNodule, 1);
   const [expected] = withGuidelines([nodule]);
   assert.equal(v1.type, 'part-solid');
@@ -72,7 +72,7 @@ test("the viewer's HTML download: the same page as segment --html, from the sess
   const { volume, labels, nodule } = scene();
   const session = new Session('s', 'LIDC-IDRI-9999/series', volume, [], []);
   const voxels = Int32Array.from([...labels.keys()].filter((i) => labels[i] === 1));
-  session.nodules.push({ label: 1, result: nodule, voxels, lidcMatch: null });
+  session.nodules.push({ label: 1, result: nodule, voxels, anyReaderVoxels: null, lidcMatch: null });
   const html = session.htmlReport('noduleseg.safetensors (joint)');
   assert.match(html, /Input: LIDC-IDRI-9999\/series/);
   assert.match(html, /<b>part-solid<\/b>/);

@@ -16,7 +16,14 @@ const SECRET = 'TOP-SECRET-CONTENT-0123';
 let srv: ServeProcess;
 
 interface NoduleJson {
-  nodule: { label: number; volumeMm3: number; voxelCount: number; promptWorldMm: number[]; warnings: string[] };
+  nodule: {
+    label: number;
+    volumeMm3: number;
+    anyReaderVolumeMm3: number | null;
+    voxelCount: number;
+    promptWorldMm: number[];
+    warnings: string[];
+  };
   existing: boolean;
 }
 interface SessionJson {
@@ -308,6 +315,18 @@ describe('noduleseg serve (HTTP, no browser)', () => {
       const fetchNifti = async (p: string) => decodeNifti1(new Uint8Array(await (await fetch(new URL(p, srv.url))).arrayBuffer()), p);
       const full = await fetchNifti(`/api/sessions/${large.id}/overlay-1-${nb.label}-0.nii`);
       assert.equal(Array.from(full.data).filter((v) => v === 2).length, nb.voxelCount, 'the selected nodule is value 2');
+      assert.equal(Array.from(full.data).filter((v) => v === 4).length, 0, 'the any-reader extent only when asked');
+      // With it: yellow (4) where the any-reader mask reaches beyond the mask, the mask unchanged;
+      // its voxels and the mask's make the report's any-reader volume.
+      const wide = await fetchNifti(`/api/sessions/${large.id}/overlay-1-${nb.label}-0-1-123.nii`);
+      const beyond = Array.from(wide.data).filter((v) => v === 4).length;
+      assert.equal(Array.from(wide.data).filter((v) => v === 2).length, nb.voxelCount);
+      assert.ok(beyond > 0, 'the shipped model draws some reader beyond its mask');
+      const voxelMm3 = wide.spacingMm[0] * wide.spacingMm[1] * wide.spacingMm[2];
+      assert.ok(
+        nb.anyReaderVolumeMm3 !== null &&
+          Math.abs((nb.voxelCount + beyond) * voxelMm3 - nb.anyReaderVolumeMm3) < 1e-6 * nb.anyReaderVolumeMm3,
+      );
       const half = await fetchNifti(`/api/sessions/${large.id}/overlay-2-${nb.label}-0.nii`);
       assert.deepEqual(half.dims, [32, 32, 24]);
       assert.deepEqual(

@@ -201,6 +201,16 @@ test('viewer: open LIDC-IDRI-0001, click the large nodule, see its mask, downloa
     await page.waitForFunction("document.body.dataset.busy === '0'");
     assert.equal(await countValue(3), 0);
     lap('LIDC overlay on/off, screenshot');
+    // The any-reader extent: yellow (4) beyond the mask, the mask itself unchanged; off again.
+    assert.equal(await countValue(4), 0);
+    await page.check('#show-any-reader');
+    await page.waitForFunction("document.body.dataset.busy === '0'");
+    assert.ok((await countValue(4)) > 0, 'any-reader extent shown');
+    assert.equal(await countValue(2), selectedBefore, 'the model mask is still drawn over it');
+    await page.uncheck('#show-any-reader');
+    await page.waitForFunction("document.body.dataset.busy === '0'");
+    assert.equal(await countValue(4), 0);
+    lap('any-reader overlay on/off');
     // The mediastinal window (each window change re-uploads the scan: seconds in software WebGL).
     await page.click('button[data-window="mediastinal"]');
     assert.equal(await page.evaluate(() => (globalThis as unknown as PageGlobal).viewer.nv.volumes[0]!.cal_min), -160);
