@@ -144,7 +144,7 @@ export function segmentCrop(
  * scan's grid (label k for prompt k; a later nodule does not overwrite an earlier). With a model
  * that has an any-reader level, each nodule's any-reader mask comes back as the sorted scan
  * voxels it covers, and with `anyReaderLabels` also pasted as the masks are into a second label
- * mask (opt-in: a scan-sized array costs a viewer's click about a quarter of a second).
+ * mask (opt-in: a second scan-sized array, which the viewer's clicks do not need).
  */
 export function segmentAtPrompts(
   model: SegmentationNetwork,
