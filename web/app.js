@@ -487,25 +487,24 @@ $('full-res').addEventListener('change', async (e) => {
   state.displayStep = e.target.checked ? 1 : 2;
   if (state.session) await withBusy('Reloading the display…', () => showSession(state.session));
 });
-$('show-lidc').addEventListener('change', (e) =>
-  withBusy('Updating the overlay…', async () => {
-    await refreshOverlay();
-    setStatus(
-      e.target.checked
-        ? "The readers' consensus is shown in blue where the model's masks do not cover it."
-        : "The readers' consensus is hidden.",
-    );
-  }),
+/** A checkbox that adds a layer to the overlay, and the status line for each state. */
+function overlayToggle(id, shown, hidden) {
+  $(id).addEventListener('change', (e) =>
+    withBusy('Updating the overlay…', async () => {
+      await refreshOverlay();
+      setStatus(e.target.checked ? shown : hidden);
+    }),
+  );
+}
+overlayToggle(
+  'show-lidc',
+  "The readers' consensus is shown in blue where the model's masks do not cover it.",
+  "The readers' consensus is hidden.",
 );
-$('show-any-reader').addEventListener('change', (e) =>
-  withBusy('Updating the overlay…', async () => {
-    await refreshOverlay();
-    setStatus(
-      e.target.checked
-        ? 'The any-reader extent is shown in yellow where some radiologist would draw beyond the mask.'
-        : 'The any-reader extent is hidden.',
-    );
-  }),
+overlayToggle(
+  'show-any-reader',
+  'The any-reader extent is shown in yellow where some radiologist would draw beyond the mask.',
+  'The any-reader extent is hidden.',
 );
 $('scan-filter').addEventListener('input', renderScanList);
 $('open-scan').addEventListener('click', () => openFromData($('scan-list').value));
