@@ -6,7 +6,7 @@
  */
 import type { Vec3, Volume } from '../io/volume.ts';
 import { sortedIntersectionSize, sortedUnion, type LidcNodule } from '../io/lidc.ts';
-import { boxPrompt, segmentAtPrompts, type NodulePrompt, type SegmentOptions } from '../inference/nodules.ts';
+import { boxPrompt, labelsFromVoxelLists, segmentAtPrompts, type NodulePrompt, type SegmentOptions } from '../inference/nodules.ts';
 import type { ModelInfo } from '../models/io.ts';
 import type { SegmentationNetwork } from '../models/types.ts';
 
@@ -253,7 +253,8 @@ export function benchmarkScan(
         prompt = boxPrompt(lo, hi);
         promptVoxels = [...lo, ...hi];
       }
-      const { labels, anyReaderLabels } = segmentAtPrompts(model, info, scan, [prompt], { ...options, anyReaderLabels: true });
+      const { labels, anyReaderVoxels } = segmentAtPrompts(model, info, scan, [prompt], options);
+      const anyReaderLabels = labelsFromVoxelLists(anyReaderVoxels, scan.voxelCount);
       const wide = anyReaderLabels ? scoreLesion(anyReaderLabels, lesion) : null;
       rows.push({
         scan: scanName,

@@ -10,6 +10,7 @@ export { keepComponentAt } from './components.ts';
 export {
   segmentCrop,
   segmentAtPrompts,
+  labelsFromVoxelLists,
   promptCropSize,
   promptCentre,
   boxPrompt,

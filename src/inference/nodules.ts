@@ -134,7 +134,7 @@ export function segmentCrop(
     ...(options.recentre !== false ? { recentreMm: RECENTRE_MM } : {}),
   });
   const nodule = describeNodule(1, crop, seg, centre, crop, [0, 0, 0], options.solidThresholdHU);
-  const anyReaderMask = addAnyReaderVolume(nodule, info, seg, crop, seg.centreVoxel, null, [0, 0, 0], options.fillHoles !== false);
+  const anyReaderMask = addAnyReaderMask(nodule, info, seg, crop, seg.centreVoxel, null, [0, 0, 0], options.fillHoles !== false);
   addClassification(nodule, model, info, options.heads, crop, seg, seg.centreVoxel);
   return { seg, nodule, anyReaderMask };
 }
@@ -143,20 +143,18 @@ export function segmentCrop(
  * Segments one nodule per prompt (in voxels of `scan`) and pastes them into one label mask on the
  * scan's grid (label k for prompt k; a later nodule does not overwrite an earlier). With a model
  * that has an any-reader level, each nodule's any-reader mask comes back as the sorted scan
- * voxels it covers, and with `anyReaderLabels` also pasted as the masks are into a second label
- * mask (opt-in: a second scan-sized array, which the viewer's clicks do not need).
+ * voxels it covers (`labelsFromVoxelLists` pastes them into a label mask where one is wanted: the
+ * viewer's clicks need none).
  */
 export function segmentAtPrompts(
   model: SegmentationNetwork,
   info: ModelInfo,
   scan: Volume,
   prompts: readonly NodulePrompt[],
-  options: SegmentOptions & { onNodule?: (done: number, total: number) => void; anyReaderLabels?: boolean } = {},
-): { labels: Uint8Array; anyReaderLabels: Uint8Array | null; anyReaderVoxels: Array<Int32Array | null>; nodules: NoduleResult[] } {
+  options: SegmentOptions & { onNodule?: (done: number, total: number) => void } = {},
+): { labels: Uint8Array; anyReaderVoxels: Array<Int32Array | null>; nodules: NoduleResult[] } {
   if (prompts.length > 255) throw new RangeError('segmentAtPrompts: at most 255 nodules per label mask');
   const labels = scan.withData(new Uint8Array(scan.voxelCount), 'SEG');
-  const anyReaderLabels =
-    options.anyReaderLabels && info.anyReaderThreshold !== undefined ? scan.withData(new Uint8Array(scan.voxelCount), 'SEG') : null;
   const nodules: NoduleResult[] = [];
   const anyReaderVoxels: Array<Int32Array | null> = [];
   prompts.forEach((prompt, k) => {
@@ -176,18 +174,8 @@ export function segmentAtPrompts(
     const labelled = Uint8Array.from(seg.mask.data, (v) => (v ? k + 1 : 0));
     pasteCrop(labels, crop.withData(labelled, 'SEG'), 'fill');
     const nodule = describeNodule(k + 1, crop, seg, local, scan, startVoxel, options.solidThresholdHU);
-    const anyReader = addAnyReaderVolume(nodule, info, seg, crop, seg.centreVoxel, prompt, startVoxel, options.fillHoles !== false);
+    const anyReader = addAnyReaderMask(nodule, info, seg, crop, seg.centreVoxel, prompt, startVoxel, options.fillHoles !== false);
     anyReaderVoxels.push(anyReader ? scanVoxelsOf(anyReader, crop.dims, startVoxel, scan.dims) : null);
-    if (anyReader && anyReaderLabels) {
-      pasteCrop(
-        anyReaderLabels,
-        crop.withData(
-          Uint8Array.from(anyReader, (v) => (v ? k + 1 : 0)),
-          'SEG',
-        ),
-        'fill',
-      );
-    }
     addClassification(nodule, model, info, options.heads, crop, seg, seg.centreVoxel);
     if (prompt.kind === 'box') {
       nodule.promptBoxVoxels = [prompt.minVoxel, prompt.maxVoxel];
@@ -204,7 +192,22 @@ export function segmentAtPrompts(
     nodules.push(nodule);
     options.onNodule?.(k + 1, prompts.length);
   });
-  return { labels: labels.data, anyReaderLabels: anyReaderLabels?.data ?? null, anyReaderVoxels, nodules };
+  return { labels: labels.data, anyReaderVoxels, nodules };
+}
+
+/**
+ * Nodule k's voxels (scan indices, as `segmentAtPrompts` returns the any-reader masks) as label
+ * k + 1 of a label mask of `voxelCount` voxels; a later nodule does not overwrite an earlier, as
+ * in `segmentAtPrompts`' labels. Null when no nodule has a list (a model without the level).
+ */
+export function labelsFromVoxelLists(lists: ReadonlyArray<Int32Array | null>, voxelCount: number): Uint8Array | null {
+  if (lists.every((l) => l === null)) return null;
+  if (lists.length > 255) throw new RangeError('labelsFromVoxelLists: at most 255 nodules per label mask');
+  const out = new Uint8Array(voxelCount);
+  lists.forEach((list, k) => {
+    for (const v of list ?? []) if (out[v] === 0) out[v] = k + 1;
+  });
+  return out;
 }
 
 /** The sorted scan indices of a crop mask's voxels (the crop starting at `startVoxel`; voxels outside the scan dropped). */
@@ -256,7 +259,7 @@ function clipToBox(mask: Uint8Array, crop: Volume, box: Extract<NodulePrompt, { 
  * holes it encloses), joined with the default mask; its volume goes in the report. Returns the
  * mask on the crop's grid (null without that level).
  */
-function addAnyReaderVolume(
+function addAnyReaderMask(
   nodule: NoduleResult,
   info: ModelInfo,
   seg: CropSegmentation,

@@ -1,5 +1,6 @@
 /**
- * DICOM Segmentation (binary SEG) of one mask, referencing the CT series it was made on.
+ * DICOM Segmentation (binary SEG) of one mask, or of a few overlapping ones as segments 1, 2, ...
+ * (a nodule mask and its wider any-reader extent), referencing the CT series it was made on.
  *
  * Built as a naturalized dataset and written by dcmjs. dcmjs's own derivations.Segmentation
  * wants the source as an enhanced multi-frame dataset and adds little for a single segment, so
@@ -22,6 +23,15 @@ export interface SegOptions {
   algorithmType?: 'MANUAL' | 'SEMIAUTOMATIC' | 'AUTOMATIC';
   algorithmName?: string;
   seriesDescription?: string;
+  /** Segments after the first (numbered 2, 3, ...), each on the same grid; they may overlap it. */
+  moreSegments?: readonly MoreSegment[];
+}
+
+export interface MoreSegment {
+  mask: Uint8Array;
+  label: string;
+  /** What the segment is, for a reader of the SEG (SegmentDescription). */
+  description?: string;
 }
 
 function code(value: string, scheme: string, meaning: string): Record<string, unknown> {
@@ -33,32 +43,52 @@ function tag(group: number, element: number): number {
   return group * 0x10000 + element;
 }
 
-/** Encodes a 0/1 mask on `source`'s grid as a DICOM SEG Part 10 file. */
+/** The z indices of the slices where `mask` has a voxel. */
+function slicesWithMask(mask: Uint8Array, plane: number, nz: number): number[] {
+  const out: number[] = [];
+  for (let k = 0; k < nz; k++) {
+    for (let p = k * plane; p < (k + 1) * plane; p++) {
+      if (mask[p]) {
+        out.push(k);
+        break;
+      }
+    }
+  }
+  return out;
+}
+
+/**
+ * Encodes a 0/1 mask on `source`'s grid as a DICOM SEG Part 10 file: segment 1, then
+ * `options.moreSegments` as segments 2, 3, ... (a frame per segment and slice it covers).
+ */
 export function encodeDicomSeg(mask: Uint8Array, source: Volume, options: SegOptions = {}): Uint8Array {
   if (source.source?.format !== 'dicom')
     throw new UserError(`DICOM SEG: the image was not read from a DICOM series, so there is nothing to reference; write NIfTI instead`);
-  if (mask.length !== source.voxelCount)
-    throw new RangeError(`encodeDicomSeg: mask has ${mask.length} voxels, the series ${source.voxelCount}`);
+  const segments = [
+    { mask, label: options.segmentLabel ?? 'Nodule', description: undefined as string | undefined },
+    ...(options.moreSegments ?? []),
+  ];
+  for (const [n, s] of segments.entries()) {
+    if (s.mask.length !== source.voxelCount)
+      throw new RangeError(`encodeDicomSeg: segment ${n + 1} has ${s.mask.length} voxels, the series ${source.voxelCount}`);
+  }
   const ref = source.source.series;
   const [cols, rows, nz] = source.dims;
   const plane = cols * rows;
   const d = source.direction;
   const iop = [d[0], d[3], d[6], d[1], d[4], d[7]];
-  let frames: number[] = [];
-  for (let k = 0; k < nz; k++) {
-    for (let p = k * plane; p < (k + 1) * plane; p++) {
-      if (mask[p]) {
-        frames.push(k);
-        break;
-      }
-    }
-  }
-  if (frames.length === 0) frames = [0]; // a SEG needs at least one frame; this one is empty
+  // Frames by segment, then by slice; a SEG needs at least one frame: an empty SEG has one empty frame of segment 1.
+  const frames = segments.flatMap((s, n) => slicesWithMask(s.mask, plane, nz).map((k) => ({ segment: n + 1, k })));
+  if (frames.length === 0) frames.push({ segment: 1, k: 0 });
+  // The position dimension's index: a slice's rank among all the slices any frame is on (1-based, no gaps).
+  const positions = [...new Set(frames.map((f) => f.k))].sort((a, b) => a - b);
+  const positionIndex = new Map(positions.map((k, r) => [k, r + 1]));
   // 1-bit pixels, packed LSB first, frames back to back (PS3.5 8.1.1).
   const bits = new Uint8Array(Math.ceil((frames.length * plane) / 8));
-  frames.forEach((k, f) => {
+  frames.forEach(({ segment, k }, f) => {
+    const m = segments[segment - 1]!.mask;
     const base = f * plane;
-    for (let p = 0; p < plane; p++) if (mask[k * plane + p]) bits[(base + p) >> 3]! |= 1 << ((base + p) & 7);
+    for (let p = 0; p < plane; p++) if (m[k * plane + p]) bits[(base + p) >> 3]! |= 1 << ((base + p) & 7);
   });
   const meta = dcmjs.data.DicomMetaDictionary;
   const uid = meta.uid;
@@ -118,16 +148,15 @@ export function encodeDicomSeg(mask: Uint8Array, source: Volume, options: SegOpt
     PixelRepresentation: 0,
     LossyImageCompression: '00',
     NumberOfFrames: frames.length,
-    SegmentSequence: [
-      {
-        SegmentNumber: 1,
-        SegmentLabel: options.segmentLabel ?? 'Nodule',
-        SegmentAlgorithmType: options.algorithmType ?? 'AUTOMATIC',
-        ...(options.algorithmType === 'MANUAL' ? {} : { SegmentAlgorithmName: options.algorithmName ?? 'noduleseg' }),
-        SegmentedPropertyCategoryCodeSequence: [code('49755003', 'SCT', 'Morphologically Altered Structure')],
-        SegmentedPropertyTypeCodeSequence: [code('27925004', 'SCT', 'Nodule')],
-      },
-    ],
+    SegmentSequence: segments.map((s, n) => ({
+      SegmentNumber: n + 1,
+      SegmentLabel: s.label,
+      ...(s.description ? { SegmentDescription: s.description } : {}),
+      SegmentAlgorithmType: options.algorithmType ?? 'AUTOMATIC',
+      ...(options.algorithmType === 'MANUAL' ? {} : { SegmentAlgorithmName: options.algorithmName ?? 'noduleseg' }),
+      SegmentedPropertyCategoryCodeSequence: [code('49755003', 'SCT', 'Morphologically Altered Structure')],
+      SegmentedPropertyTypeCodeSequence: [code('27925004', 'SCT', 'Nodule')],
+    })),
     ReferencedSeriesSequence: [
       {
         SeriesInstanceUID: ref.seriesInstanceUid,
@@ -166,11 +195,10 @@ export function encodeDicomSeg(mask: Uint8Array, source: Volume, options: SegOpt
         ],
       },
     ],
-    // Frames are in increasing k, so a frame's rank is its position index (1-based, no gaps).
-    PerFrameFunctionalGroupsSequence: frames.map((k, f) => ({
-      FrameContentSequence: [{ DimensionIndexValues: [1, f + 1] }],
+    PerFrameFunctionalGroupsSequence: frames.map(({ segment, k }) => ({
+      FrameContentSequence: [{ DimensionIndexValues: [segment, positionIndex.get(k)!] }],
       PlanePositionSequence: [{ ImagePositionPatient: source.voxelToWorld([0, 0, k]) }],
-      SegmentIdentificationSequence: [{ ReferencedSegmentNumber: 1 }],
+      SegmentIdentificationSequence: [{ ReferencedSegmentNumber: segment }],
       DerivationImageSequence: [
         {
           SourceImageSequence: [
@@ -217,8 +245,10 @@ export interface DicomSegContents {
   frameOfReferenceUid: string;
   segmentLabels: string[];
   frames: number;
-  /** The mask on `reference`'s grid, placed frame by frame through each frame's source image. */
+  /** The first segment's mask on `reference`'s grid (the whole SEG's when it has one segment). */
   mask: Uint8Array;
+  /** Every segment's mask, in the order of the SegmentSequence, placed frame by frame through each frame's source image. */
+  segments: Array<{ number: number; label: string; mask: Uint8Array }>;
 }
 
 /**
@@ -254,9 +284,23 @@ export function readDicomSeg(path: string, reference: Volume): DicomSegContents 
   if (bytes.length * 8 < frames * plane) throw new UserError(`${path}: truncated pixel data`);
   const sopUids = reference.source?.format === 'dicom' ? reference.source.series.sopInstanceUids : [];
   const perFrame = seq(ds['PerFrameFunctionalGroupsSequence']);
-  const mask = new Uint8Array(reference.voxelCount);
+  const shared = seq(ds['SharedFunctionalGroupsSequence'])[0] ?? {};
+  const segments = seq(ds['SegmentSequence']).map((s, n) => ({
+    number: Number(s['SegmentNumber'] ?? n + 1),
+    label: String(s['SegmentLabel'] ?? ''),
+    mask: new Uint8Array(reference.voxelCount),
+  }));
+  if (segments.length === 0) throw new UserError(`${path}: the SEG lists no segment`);
   for (let f = 0; f < frames; f++) {
     const fg = perFrame[f] ?? {};
+    // A frame's segment is per frame, or shared by all frames of a one-segment SEG.
+    const segmentNumber = Number(
+      seq(fg['SegmentIdentificationSequence'] ?? shared['SegmentIdentificationSequence'])[0]?.['ReferencedSegmentNumber'] ??
+        segments[0]!.number,
+    );
+    const segment = segments.find((s) => s.number === segmentNumber);
+    if (!segment) throw new UserError(`${path}: frame ${f + 1} refers to segment ${segmentNumber}, which the SEG does not list`);
+    const mask = segment.mask;
     const src = seq(seq(fg['DerivationImageSequence'])[0]?.['SourceImageSequence'])[0];
     let k = src ? sopUids.indexOf(String(src['ReferencedSOPInstanceUID'])) : -1;
     if (k < 0) {
@@ -276,8 +320,9 @@ export function readDicomSeg(path: string, reference: Volume): DicomSegContents 
     referencedSeriesUid: String(refSeries?.['SeriesInstanceUID'] ?? ''),
     studyInstanceUid: String(ds['StudyInstanceUID'] ?? ''),
     frameOfReferenceUid: String(ds['FrameOfReferenceUID'] ?? ''),
-    segmentLabels: seq(ds['SegmentSequence']).map((s) => String(s['SegmentLabel'] ?? '')),
+    segmentLabels: segments.map((s) => s.label),
     frames,
-    mask,
+    mask: segments[0]!.mask,
+    segments,
   };
 }

@@ -2,7 +2,8 @@
  * DICOM Structured Report of the nodules: a TID 1500 "Imaging Measurement Report" (Enhanced SR
  * IOD, PS3.3 A.35.2) with one TID 1411 volumetric measurement group per nodule, each
  * referencing its segment of the DICOM SEG and the CT series it was segmented on: volume, long
- * and short axis, mean diameter, the solid component of a part-solid nodule, and as
+ * and short axis, mean diameter, the volume as any one reader would draw it (where the model has
+ * that level), the solid component of a part-solid nodule, and as
  * qualitative evaluations the type, the Lung-RADS category and the Fleischner recommendation
  * (decision support, with the guidelines' versions).
  *
@@ -29,6 +30,8 @@ export interface SrNodule {
   shortAxisMm: number;
   /** Mean of long and short axis, rounded as Lung-RADS does (0.1 mm). */
   meanDiameterMm: number;
+  /** The volume of the nodule's any-reader extent (segment 2 of noduleseg's SEG), where the model has that level. */
+  anyReaderVolumeMm3: number | null;
   /** Part-solid nodules: the solid component's mean diameter and volume. */
   solidComponent: { meanDiameterMm: number; volumeMm3: number; thresholdHU: number } | null;
   type: string | null;
@@ -142,6 +145,8 @@ export function encodeDicomSr(nodules: readonly SrNodule[], source: Volume, ref:
         codeItem('HAS CONCEPT MOD', code('121401', 'DCM', 'Derivation'), code('373098007', 'SCT', 'Mean')),
       ]),
     ];
+    if (n.anyReaderVolumeMm3 !== null)
+      items.push(num(own('ANYREADERVOL', 'Volume as any one reader would draw it'), n.anyReaderVolumeMm3, MM3));
     if (n.solidComponent) {
       const s = n.solidComponent;
       items.push(num(own('SOLIDDIAM', 'Solid component mean diameter'), s.meanDiameterMm, MM));

@@ -25,6 +25,13 @@ export interface OverlayOptions {
   scale?: number;
   /** Outline colour, RGB. Default red. */
   colour?: [number, number, number];
+  /**
+   * A second mask on the same grid (a wider extent, such as the any-reader mask), drawn as its own
+   * outline in `outerColour` where the first outline is not; the view's bounds take in both.
+   */
+  outerMask?: Uint8Array;
+  /** The second outline's colour, RGB. Default yellow. */
+  outerColour?: [number, number, number];
 }
 
 export const LUNG_WINDOW_HU: [number, number] = [-1350, 150];
@@ -32,6 +39,9 @@ export const LUNG_WINDOW_HU: [number, number] = [-1350, 150];
 /** Renders the overlay as a PNG file's bytes. */
 export function renderOverlayPng(ct: Volume, mask: Uint8Array, options: OverlayOptions = {}): Uint8Array {
   if (mask.length !== ct.voxelCount) throw new RangeError(`renderOverlayPng: mask has ${mask.length} voxels, the image ${ct.voxelCount}`);
+  const outer = options.outerMask;
+  if (outer && outer.length !== ct.voxelCount)
+    throw new RangeError(`renderOverlayPng: outer mask has ${outer.length} voxels, the image ${ct.voxelCount}`);
   const [nx, ny, nz] = ct.dims;
   const plane = nx * ny;
   const counts = new Int32Array(nz);
@@ -42,8 +52,9 @@ export function renderOverlayPng(ct: Volume, mask: Uint8Array, options: OverlayO
   for (let k = 0; k < nz; k++) {
     for (let j = 0; j < ny; j++) {
       for (let i = 0; i < nx; i++) {
-        if (!mask[i + nx * j + plane * k]) continue;
-        counts[k]!++;
+        const n = i + nx * j + plane * k;
+        if (mask[n]) counts[k]!++;
+        else if (!outer?.[n]) continue;
         if (i < i0) i0 = i;
         if (i > i1) i1 = i;
         if (j < j0) j0 = j;
@@ -84,6 +95,10 @@ export function renderOverlayPng(ct: Volume, mask: Uint8Array, options: OverlayO
   for (let p = 3; p < png.data.length; p += 4) png.data[p] = 255;
   const [lo, hi] = options.windowHU ?? LUNG_WINDOW_HU;
   const colour = options.colour ?? [255, 40, 40];
+  const outerColour = options.outerColour ?? [255, 220, 0];
+  // Outline: mask voxels with a 4-neighbour outside the mask (or at the slice border).
+  const isEdge = (m: Uint8Array, n: number, x: number, y: number): boolean =>
+    m[n] === 1 && (x === 0 || y === 0 || x === nx - 1 || y === ny - 1 || !m[n - 1] || !m[n + 1] || !m[n - nx] || !m[n + nx]);
   slices.forEach((k, t) => {
     const ox = (t % columns) * (tw * scale + gap);
     const oy = Math.floor(t / columns) * (th * scale + gap);
@@ -93,11 +108,7 @@ export function renderOverlayPng(ct: Volume, mask: Uint8Array, options: OverlayO
         const hu = ct.data[n]!;
         let g = Math.round(((hu - lo) / (hi - lo)) * 255);
         g = g < 0 ? 0 : Math.min(g, 255);
-        // Outline: mask voxels with a 4-neighbour outside the mask (or at the slice border).
-        const m = mask[n] === 1;
-        const edge =
-          m && (x === 0 || y === 0 || x === nx - 1 || y === ny - 1 || !mask[n - 1] || !mask[n + 1] || !mask[n - nx] || !mask[n + nx]);
-        const rgb = edge ? colour : [g, g, g];
+        const rgb = isEdge(mask, n, x, y) ? colour : outer && isEdge(outer, n, x, y) ? outerColour : [g, g, g];
         for (let sy = 0; sy < scale; sy++) {
           for (let sx = 0; sx < scale; sx++) {
             const px = ox + (x - x0) * scale + sx;

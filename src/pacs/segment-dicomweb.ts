@@ -64,14 +64,10 @@ export async function runSegmentDicomweb(opts: SegmentCliOptions, runSegment: Ru
     process.stderr.write(`fetched series ${seriesUid} (${files.length} instances) from ${client.label} in ${fetchS.toFixed(1)} s\n`);
     const remote: SegmentRemote = {
       input: `${client.label} study ${studyUid} series ${seriesUid}`,
-      store: async (volume, labels, info, reported) => {
-        const [{ encodeDicomSeg }, { segOptionsOf, binaryMask }, { encodeNoduleSr }] = await Promise.all([
-          import('../io/index.ts'),
-          import('../cli/segment.ts'),
-          import('../report/index.ts'),
-        ]);
+      store: async (volume, labels, anyReaderLabels, info, reported) => {
+        const { encodeNoduleSeg, encodeNoduleSr } = await import('../report/index.ts');
         // Both built before either is stored: a failure stores nothing.
-        const seg = withSegUids(encodeDicomSeg(binaryMask(labels), volume, segOptionsOf(info)), uids);
+        const seg = withSegUids(encodeNoduleSeg(volume, labels, anyReaderLabels, info.config.arch), uids);
         const sr = withSegUids(encodeNoduleSr(reported, volume, seg, info.config.arch), srUids);
         const t1 = performance.now();
         const stored = await storeSegOnce(client, studyUid, seg, uids);

@@ -41,13 +41,19 @@ export interface SegUids {
   sopInstanceUid: string;
 }
 
+/**
+ * What noduleseg's SEG and SR hold, part of their UIDs: a SEG stored by an earlier version (one
+ * segment, no any-reader extent) is a different object and is not taken for this one's.
+ */
+const CONTENTS = 'nodule, any-reader extent';
+
 export function segUidsFor(key: string): SegUids {
-  return { seriesInstanceUid: uidFrom(key, 'seg-series'), sopInstanceUid: uidFrom(key, 'seg-instance') };
+  return { seriesInstanceUid: uidFrom(key, `seg-series ${CONTENTS}`), sopInstanceUid: uidFrom(key, `seg-instance ${CONTENTS}`) };
 }
 
 /** The UIDs of the SR that goes with the SEG of the same key. */
 export function srUidsFor(key: string): SegUids {
-  return { seriesInstanceUid: uidFrom(key, 'sr-series'), sopInstanceUid: uidFrom(key, 'sr-instance') };
+  return { seriesInstanceUid: uidFrom(key, `sr-series ${CONTENTS}`), sopInstanceUid: uidFrom(key, `sr-instance ${CONTENTS}`) };
 }
 
 /** A Part 10 SEG with its Series and SOP Instance UIDs (and the file meta's copy) replaced. */

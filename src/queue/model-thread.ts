@@ -7,13 +7,12 @@
  */
 import { parentPort, workerData } from 'node:worker_threads';
 import { UserError } from '../errors.ts';
-import { encodeDicomSeg, readVolume } from '../io/index.ts';
-import { boxPrompt, promptCentre, segmentAtPrompts, type NodulePrompt } from '../inference/index.ts';
+import { readVolume } from '../io/index.ts';
+import { boxPrompt, labelsFromVoxelLists, promptCentre, segmentAtPrompts, type NodulePrompt } from '../inference/index.ts';
 import { loadModel } from '../models/index.ts';
 import { setNumThreads } from '../tensor/index.ts';
-import { binaryMask, segOptionsOf } from '../cli/segment.ts';
 import { withSegUids } from '../pacs/uids.ts';
-import { encodeNoduleSr, withGuidelines } from '../report/index.ts';
+import { encodeNoduleSeg, encodeNoduleSr, withGuidelines } from '../report/index.ts';
 import type { FromModelThread, ModelThreadInit, ToModelThread } from './model-protocol.ts';
 import { toWire as wire } from '../worker-thread.ts';
 
@@ -48,8 +47,12 @@ async function run(m: Extract<ToModelThread, { type: 'segment' }>): Promise<void
       );
     }
   }
-  const { labels, nodules } = segmentAtPrompts(model, info, volume, prompts, { threshold: m.threshold ?? undefined, flipTta: m.tta });
-  const seg = withSegUids(encodeDicomSeg(binaryMask(labels), volume, segOptionsOf(info)), m.uids);
+  const { labels, anyReaderVoxels, nodules } = segmentAtPrompts(model, info, volume, prompts, {
+    threshold: m.threshold ?? undefined,
+    flipTta: m.tta,
+  });
+  const anyReaderLabels = labelsFromVoxelLists(anyReaderVoxels, volume.voxelCount);
+  const seg = withSegUids(encodeNoduleSeg(volume, labels, anyReaderLabels, info.config.arch), m.uids);
   // The report as `segment` gives it (guidelines with the default context), and its DICOM SR.
   const reported = withGuidelines(nodules);
   const sr = withSegUids(encodeNoduleSr(reported, volume, seg, info.config.arch), m.srUids);

@@ -27,25 +27,42 @@ export interface KeyImages {
   mediastinal: Uint8Array;
   /** z index in the scan of the slice shown. */
   sliceIndex: number;
+  /** Whether the images also outline the any-reader extent (in yellow). */
+  anyReaderOutline: boolean;
 }
 
 export const MEDIASTINAL_WINDOW_HU: [number, number] = [-160, 240];
 
+/** Label `label` of a label mask as 0/1 (a plain loop: Uint8Array.from with a function is far slower on a scan). */
+function labelOf(labels: Uint8Array, label: number): Uint8Array {
+  const out = new Uint8Array(labels.length);
+  for (let i = 0; i < labels.length; i++) out[i] = labels[i] === label ? 1 : 0;
+  return out;
+}
+
 /**
  * Key images of one nodule: the axial slice of its longest diameter, in the scan, with the
- * outline of its mask (label `label` of `labels`, on `volume`'s grid).
+ * outline of its mask (label `label` of `labels`, on `volume`'s grid) in red and, given the
+ * any-reader label mask, the outline of its any-reader extent in yellow where it lies beyond.
  */
-export function keyImages(volume: Volume, labels: Uint8Array, nodule: ReportedNodule): KeyImages | null {
+export function keyImages(
+  volume: Volume,
+  labels: Uint8Array,
+  nodule: ReportedNodule,
+  anyReaderLabels: Uint8Array | null = null,
+): KeyImages | null {
   if (nodule.measures.voxelCount === 0 || !nodule.centroidWorldMm || !nodule.measures.centroidVoxel) return null;
   // Measures are on the nodule's crop; the centroid in both frames gives the crop's z offset (an integer).
   const offsetZ = Math.round(volume.worldToVoxel(nodule.centroidWorldMm)[2] - nodule.measures.centroidVoxel[2]);
   const k = Math.min(volume.dims[2] - 1, Math.max(0, nodule.guidelineMeasures.axialSlice + offsetZ));
-  const mask = Uint8Array.from(labels, (v) => (v === nodule.label ? 1 : 0));
-  const opts: OverlayOptions = { slices: [k], marginVoxels: 28, scale: 3 };
+  const mask = labelOf(labels, nodule.label);
+  const outerMask = anyReaderLabels ? labelOf(anyReaderLabels, nodule.label) : undefined;
+  const opts: OverlayOptions = { slices: [k], marginVoxels: 28, scale: 3, ...(outerMask ? { outerMask } : {}) };
   return {
     lung: renderOverlayPng(volume, mask, opts),
     mediastinal: renderOverlayPng(volume, mask, { ...opts, windowHU: MEDIASTINAL_WINDOW_HU }),
     sliceIndex: k,
+    anyReaderOutline: outerMask !== undefined,
   };
 }
 
@@ -121,7 +138,11 @@ function noduleSection(n: ReportedNodule, img: KeyImages | undefined): string {
     ? `centre ${n.centroidWorldMm.map((v) => v.toFixed(1)).join(', ')} mm (LPS)`
     : `prompt ${n.promptWorldMm.map((v) => v.toFixed(1)).join(', ')} mm (LPS)`;
   const images = img
-    ? `<div class="images"><figure><img alt="nodule ${n.label}, lung window" src="${png(img.lung)}"><figcaption>lung window</figcaption></figure><figure><img alt="nodule ${n.label}, mediastinal window" src="${png(img.mediastinal)}"><figcaption>mediastinal window</figcaption></figure></div>`
+    ? `<div class="images"><figure><img alt="nodule ${n.label}, lung window" src="${png(img.lung)}"><figcaption>lung window</figcaption></figure><figure><img alt="nodule ${n.label}, mediastinal window" src="${png(img.mediastinal)}"><figcaption>mediastinal window</figcaption></figure></div>${
+        img.anyReaderOutline
+          ? '<p class="legend">Red: the outline measured here. Yellow: as far as any one radiologist would draw it, where it lies beyond.</p>'
+          : ''
+      }`
     : '';
   return `<section class="nodule"><h2>Nodule ${n.label} <small>${escapeHtml(where)}</small></h2>${images}<table>${rows.map(([k, v]) => `<tr><th>${k}</th><td>${v}</td></tr>`).join('')}</table></section>`;
 }
@@ -142,7 +163,7 @@ body{font:14px/1.4 system-ui,sans-serif;margin:2em auto;max-width:60em;color:#11
 h1{font-size:1.5em;margin:0 0 .2em}h2{font-size:1.15em;margin:0 0 .5em;border-bottom:1px solid #999}h2 small{font-weight:normal;color:#555;font-size:.8em}
 table{border-collapse:collapse;width:100%;margin:.5em 0}th,td{border:1px solid #bbb;padding:.25em .5em;text-align:left;vertical-align:top}th{background:#f2f2f2;width:14em}
 .summary th{width:auto}.meta{color:#444;overflow-wrap:anywhere}.images{display:flex;gap:1em}.images figure{margin:0}.images img{image-rendering:pixelated;max-width:100%;border:1px solid #999}
-figcaption{font-size:.85em;color:#555}.nodule{page-break-inside:avoid;margin-top:1.5em}.note{font-size:.85em;color:#444;border-top:1px solid #999;margin-top:2em;padding-top:.5em}
+figcaption,.legend{font-size:.85em;color:#555}.legend{margin:.2em 0}.nodule{page-break-inside:avoid;margin-top:1.5em}.note{font-size:.85em;color:#444;border-top:1px solid #999;margin-top:2em;padding-top:.5em}
 @media print{body{margin:0;max-width:none}.nodule{page-break-inside:avoid}}
 </style></head><body>
 <h1>${escapeHtml(r.title)}</h1>

@@ -16,7 +16,7 @@ import {
   type ReferenceLesion,
 } from '../../src/eval/scans.ts';
 import { benchmarkCrops } from '../../src/eval/benchmark.ts';
-import { segmentAtPrompts } from '../../src/inference/nodules.ts';
+import { labelsFromVoxelLists, segmentAtPrompts } from '../../src/inference/nodules.ts';
 import { readReaderIndex } from '../../src/eval/readers.ts';
 import type { LidcXml } from '../../src/io/lidc.ts';
 import { join } from 'node:path';
@@ -175,23 +175,29 @@ test('whole-scan benchmark: the shipped model on a synthetic scan finds the know
       // The shipped model has an any-reader level: its wider mask is scored too.
       assert.ok(r.anyReaderDiceUnion > 0.7, `${r.prompt}: any-reader Dice ${r.anyReaderDiceUnion.toFixed(3)}`);
     }
-    // The any-reader labels hold the default labels, with the same label per prompt.
+    // The any-reader mask holds the default mask: as a voxel list (what the viewer keeps) and,
+    // pasted by labelsFromVoxelLists, as labels with the same label per prompt.
     const prompt = { kind: 'point' as const, voxel: [50, 50, 20] as [number, number, number] };
-    assert.equal(segmentAtPrompts(model, info, scan, [prompt]).anyReaderLabels, null, 'only when asked');
-    const { labels, anyReaderLabels } = segmentAtPrompts(model, info, scan, [prompt], { anyReaderLabels: true });
+    const { labels, anyReaderVoxels } = segmentAtPrompts(model, info, scan, [prompt]);
+    const anyReaderLabels = labelsFromVoxelLists(anyReaderVoxels, scan.voxelCount);
     assert.ok(anyReaderLabels);
     assert.ok(labels.every((v, i) => !v || anyReaderLabels[i] === v));
     assert.ok(anyReaderLabels.reduce((a, v) => a + (v ? 1 : 0), 0) >= labels.reduce((a, v) => a + (v ? 1 : 0), 0));
     assert.deepEqual([...new Set(anyReaderLabels)].sort(), [0, 1]);
-    // Its voxel list (what the viewer keeps) is the same mask without the scan-sized array.
-    const listed = segmentAtPrompts(model, info, scan, [prompt]).anyReaderVoxels[0]!;
     assert.deepEqual(
-      [...listed],
+      [...anyReaderVoxels[0]!],
       [...anyReaderLabels.keys()].filter((i) => anyReaderLabels[i]),
     );
   } finally {
     model.dispose();
   }
+});
+
+test('labelsFromVoxelLists: nodule k is label k + 1, an earlier nodule keeps a shared voxel, null without lists', () => {
+  const labels = labelsFromVoxelLists([Int32Array.from([1, 2, 3]), null, Int32Array.from([3, 4])], 6);
+  assert.deepEqual([...labels!], [0, 1, 1, 1, 3, 0]);
+  assert.equal(labelsFromVoxelLists([null, null], 6), null);
+  assert.equal(labelsFromVoxelLists([], 6), null);
 });
 
 test('negatives from a whole scan stay away from every reader mark and have empty masks', () => {

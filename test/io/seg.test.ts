@@ -64,6 +64,48 @@ test('DICOM SEG references its source series and reads back voxel for voxel', as
   );
 });
 
+test('DICOM SEG with a second segment (a wider extent): each segment reads back on its own', async () => {
+  const dir = tempDir('seg-two');
+  writeFakeSeries(
+    join(dir, 'ct'),
+    [0, 2, 4, 6].map((z) => ({ z, rows: 12, cols: 10 })),
+  );
+  const ct = (await readDicomSeries(join(dir, 'ct'))).volume;
+  const inner = new Uint8Array(ct.voxelCount);
+  const outer = new Uint8Array(ct.voxelCount);
+  for (let j = 2; j < 7; j++) for (let i = 3; i < 9; i++) inner[ct.index(i, j, 1)] = 1;
+  // The extent holds the mask and goes one slice further (a slice segment 1 has no frame on).
+  for (let j = 1; j < 8; j++) for (let i = 2; i < 10; i++) for (const k of [1, 2]) outer[ct.index(i, j, k)] = 1;
+  const out = join(dir, 'two.dcm');
+  writeDicomSeg(out, inner, ct, { moreSegments: [{ mask: outer, label: 'Nodule, any-reader extent', description: 'wider' }] });
+  const back = readDicomSeg(out, ct);
+  assert.equal(back.frames, 3, 'one frame for segment 1, two for segment 2');
+  assert.deepEqual(back.segmentLabels, ['Nodule', 'Nodule, any-reader extent']);
+  assert.deepEqual(
+    back.segments.map((s) => s.number),
+    [1, 2],
+  );
+  assert.deepEqual(back.mask, inner, 'mask is segment 1');
+  assert.deepEqual(back.segments[0]!.mask, inner);
+  assert.deepEqual(back.segments[1]!.mask, outer);
+  // Frames index (segment, position), the position counted over the slices of all frames.
+  const ds = dicomParser.parseDicom(readFileSync(out));
+  const indexValues = ds.elements['x52009230']!.items!.map((f) => {
+    const content = f.dataSet!.elements['x00209111']!.items![0]!.dataSet!;
+    return [content.uint32('x00209157', 0), content.uint32('x00209157', 1)];
+  });
+  assert.deepEqual(indexValues, [
+    [1, 1],
+    [2, 1],
+    [2, 2],
+  ]);
+  assert.equal(ds.elements['x00620002']!.items![1]!.dataSet!.string('x00620006'), 'wider');
+  assert.throws(
+    () => writeDicomSeg(join(dir, 'bad.dcm'), inner, ct, { moreSegments: [{ mask: new Uint8Array(3), label: 'x' }] }),
+    RangeError,
+  );
+});
+
 const hasDciodvfy = spawnSync('sh', ['-c', 'command -v dciodvfy']).status === 0;
 
 /** dciodvfy's lines that start with "Error" (it writes its findings to stderr, the IOD name too). */
@@ -86,12 +128,15 @@ test('DICOM SEG: dciodvfy finds no error (dicom3tools)', {
   const mask = new Uint8Array(ct.voxelCount);
   for (let j = 2; j < 7; j++) for (let i = 3; i < 9; i++) for (const k of [1, 3]) mask[ct.index(i, j, k)] = 1;
   // A mask over two slices (frames with a gap between their source slices) and an empty one.
-  for (const [name, m] of [
-    ['mask.dcm', mask],
-    ['empty.dcm', new Uint8Array(ct.voxelCount)],
+  const wider = mask.map((v, i) => (v || (i % 10 > 1 && Math.floor(i / 10) % 12 === 8) ? 1 : 0));
+  for (const [name, m, more] of [
+    ['mask.dcm', mask, []],
+    ['empty.dcm', new Uint8Array(ct.voxelCount), []],
+    // Two segments: the mask and a wider extent that overlaps it.
+    ['two.dcm', mask, [{ mask: wider, label: 'Nodule, any-reader extent', description: 'as far as any one reader would draw it' }]],
   ] as const) {
     const out = join(dir, name);
-    writeDicomSeg(out, m, ct, { algorithmType: 'AUTOMATIC', algorithmName: 'noduleseg test' });
+    writeDicomSeg(out, m, ct, { algorithmType: 'AUTOMATIC', algorithmName: 'noduleseg test', moreSegments: more });
     const { text, errors } = dciodvfyErrors(out);
     assert.match(text, /Segmentation/, `dciodvfy did not recognise ${name} as a Segmentation:\n${text}`);
     assert.deepEqual(errors, [], `${name}:\n${text}`);

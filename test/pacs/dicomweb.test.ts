@@ -63,6 +63,8 @@ test('deterministic UIDs: same job, same UIDs; valid DICOM UIDs; order of keys i
   assert.equal(k1, k2);
   assert.deepEqual(segUidsFor(k1), segUidsFor(k2));
   assert.notEqual(uidFrom(k1, 'seg-series'), uidFrom(k1, 'seg-instance'));
+  // The SEG's contents (since the any-reader segment) are part of its UIDs: an earlier version's SEG is another object.
+  assert.notEqual(segUidsFor(k1).seriesInstanceUid, uidFrom(k1, 'seg-series'));
   assert.notEqual(uidFrom(k1, 'x'), uidFrom(canonicalJson({ study: '1.3' }), 'x'));
   const u = uidFrom(k1, 'x');
   assert.match(u, /^2\.25\.[1-9][0-9]*$/);

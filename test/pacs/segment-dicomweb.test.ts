@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { readDicomSeg, readVolume } from '../../src/io/index.ts';
+import { readDicomSeg, readNifti, readVolume } from '../../src/io/index.ts';
 import {
   DICOMWEB_URL,
   LIDC1_NODULE,
@@ -50,7 +50,19 @@ test('segment --dicomweb: fetch, segment, store the SEG and SR; the SEG on Ortha
     assert.throws(() => readFileSync(join(dir, 'x.dcm')));
 
     // The same run from the local folder and from the server (same process start-up for both).
-    const local = await runBin(['segment', '-i', lidc1Dir(), '--point', LIDC1_NODULE, '-o', join(dir, 'local.dcm')]);
+    const local = await runBin([
+      'segment',
+      '-i',
+      lidc1Dir(),
+      '--point',
+      LIDC1_NODULE,
+      '-o',
+      join(dir, 'local.dcm'),
+      '--any-reader',
+      join(dir, 'local-any.nii.gz'),
+      '--html',
+      join(dir, 'local.html'),
+    ]);
     assert.equal(local.code, 0, local.stderr);
     const remote = await runBin(
       ['segment', '--dicomweb', DICOMWEB_URL, '--study', LIDC1_STUDY, '--point', LIDC1_NODULE, '-o', join(dir, 'remote.dcm')],
@@ -94,6 +106,24 @@ test('segment --dicomweb: fetch, segment, store the SEG and SR; the SEG on Ortha
     }
     assert.ok(n > 1000, `the nodule has ${n} voxels`);
     assert.equal(diff, 0, 'voxel for voxel');
+    // Segment 2 is the any-reader extent, the same on Orthanc, equal to the --any-reader file
+    // and holding segment 1; the HTML key images outline it too.
+    assert.deepEqual(fromLocal.segmentLabels, ['Nodule', 'Nodule, any-reader extent']);
+    assert.deepEqual(fromPacs.segmentLabels, fromLocal.segmentLabels);
+    const extent = fromLocal.segments[1]!.mask;
+    assert.deepEqual(fromPacs.segments[1]!.mask, extent);
+    const anyReaderFile = readNifti(join(dir, 'local-any.nii.gz')).data;
+    let wide = 0;
+    for (let i = 0; i < extent.length; i++) {
+      assert.equal(extent[i], anyReaderFile[i] ? 1 : 0);
+      if (fromLocal.mask[i]) assert.equal(extent[i], 1);
+      wide += extent[i]!;
+    }
+    assert.ok(wide > n, `the extent (${wide} voxels) is wider than the mask (${n})`);
+    const reported = JSON.parse(readFileSync(join(dir, 'local.json'), 'utf8')) as { nodules: Array<{ anyReaderVolumeMm3: number }> };
+    const [sx, sy, sz] = volume.spacingMm;
+    assert.ok(Math.abs(reported.nodules[0]!.anyReaderVolumeMm3 - wide * sx * sy * sz) < 1e-3 * wide * sx * sy * sz);
+    assert.match(readFileSync(join(dir, 'local.html'), 'utf8'), /Yellow: as far as any one radiologist would draw it/);
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

@@ -177,6 +177,11 @@ test('serve --dicomweb in a browser: search the PACS, open a series, click a nod
         back.mask.reduce((a, v) => a + (v ? 1 : 0), 0),
         voxels,
       );
+      // Segment 2: the nodule's any-reader extent, holding its mask.
+      assert.deepEqual(back.segmentLabels, ['Nodule', 'Nodule, any-reader extent']);
+      const extent = back.segments[1]!.mask;
+      assert.ok(back.mask.every((v, i) => !v || extent[i] === 1));
+      assert.ok(extent.reduce((a, v) => a + v, 0) > voxels);
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }

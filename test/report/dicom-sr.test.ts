@@ -22,6 +22,7 @@ const nodule: SrNodule = {
   longAxisMm: 11.25,
   shortAxisMm: 8.5,
   meanDiameterMm: 9.9,
+  anyReaderVolumeMm3: 700.2,
   solidComponent: { meanDiameterMm: 6.4, volumeMm3: 120, thresholdHU: -300 },
   type: 'part-solid',
   typeProbability: 0.81,
@@ -83,6 +84,7 @@ test('SR: a TID 1500 report referencing the SEG and the source series, values re
   assert.equal(value('Long Axis'), 11.25);
   assert.equal(value('Short Axis'), 8.5);
   assert.equal(value('Diameter'), 9.9);
+  assert.equal(value('Volume as any one reader would draw it'), 700.2);
   assert.equal(value('Solid component mean diameter'), 6.4);
   assert.equal(byName('Nodule type')['TextValue'], 'part-solid');
   assert.equal(byName('Lung-RADS v2022 (baseline) category')['TextValue'], '4A');
@@ -119,6 +121,7 @@ test('SR: dsrdump (dcmtk) reads the tree back', { skip: has('dsrdump') ? false :
   assert.match(r.stdout, /"Imaging Measurement Report"/);
   assert.match(r.stdout, /"Referenced Segment"\)=\(SG image,,1\)/);
   assert.match(r.stdout, /"Long Axis"\)="11.25" \(mm,UCUM/);
+  assert.match(r.stdout, /"Volume as any one reader would draw it"\)="700.2" \(mm3,UCUM/);
   assert.match(r.stdout, /"Lung-RADS v2022 \(baseline\) category"\)="4A"/);
 });
 

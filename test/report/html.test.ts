@@ -5,6 +5,7 @@ import { renderHtmlReport, keyImages, escapeHtml } from '../../src/report/html.t
 import { withGuidelines } from '../../src/report/assess.ts';
 import { DEFAULT_FLEISCHNER_CONTEXT } from '../../src/guidelines/index.ts';
 import type { NoduleResult } from '../../src/inference/nodules.ts';
+import { PNG } from 'pngjs';
 import { scene } from './helpers.ts';
 
 test('HTML report: summary, measurements, guidelines, escaped text, inline PNG key images', () => {
@@ -64,4 +65,50 @@ test('HTML report: an empty nodule is listed as not found, without images', () =
   assert.match(html, /no nodule found at this prompt/);
   assert.doesNotMatch(html, /data:image\/png/);
   assert.equal(escapeHtml(`<'&">`), '&lt;&#39;&amp;&quot;&gt;');
+});
+
+test('HTML report: the any-reader extent outlined in yellow beyond the red outline, with a legend', () => {
+  const { volume, labels, nodule } = scene();
+  const [reported] = withGuidelines([nodule]);
+  // The any-reader mask: the nodule's mask grown by two voxels in-plane on its slices.
+  const [nx, ny] = volume.dims;
+  const wider = new Uint8Array(labels.length);
+  for (let i = 0; i < labels.length; i++) {
+    if (!labels[i]) continue;
+    const x = i % nx,
+      y = Math.floor(i / nx) % ny,
+      z = Math.floor(i / (nx * ny));
+    for (let dy = -2; dy <= 2; dy++) for (let dx = -2; dx <= 2; dx++) wider[x + dx + nx * (y + dy + ny * z)] = 1;
+  }
+  const pixels = (png: Uint8Array) => {
+    const { data } = PNG.sync.read(Buffer.from(png));
+    let red = 0,
+      yellow = 0;
+    for (let p = 0; p < data.length; p += 4) {
+      if (data[p] === 255 && data[p + 1] === 40 && data[p + 2] === 40) red++;
+      if (data[p] === 255 && data[p + 1] === 220 && data[p + 2] === 0) yellow++;
+    }
+    return { red, yellow };
+  };
+  const plain = keyImages(volume, labels, reported!)!;
+  const withExtent = keyImages(volume, labels, reported!, wider)!;
+  assert.equal(plain.anyReaderOutline, false);
+  assert.equal(withExtent.anyReaderOutline, true);
+  const a = pixels(plain.lung);
+  const b = pixels(withExtent.lung);
+  assert.equal(a.yellow, 0);
+  assert.ok(b.yellow > 0, 'a yellow outline');
+  assert.equal(b.red, a.red, 'the red outline is the same');
+  const page = (img: typeof plain) =>
+    renderHtmlReport({
+      title: 't',
+      input: 'i',
+      modelName: 'm',
+      createdAt: 'c',
+      patient: DEFAULT_FLEISCHNER_CONTEXT,
+      nodules: [reported!],
+      images: new Map([[1, img]]),
+    });
+  assert.match(page(withExtent), /Yellow: as far as any one radiologist would draw it/);
+  assert.doesNotMatch(page(plain), /Yellow:/);
 });
