@@ -39,6 +39,13 @@ export interface SynthParams {
   supersample: number;
   /** Small background vessels. */
   backgroundVessels: number;
+  /**
+   * Ground glass only: the width (mm) over which its density fades into the lung at its edge
+   * (0: a sharp edge). The mask stays the half-density surface; `SynthCase.share` is the density.
+   */
+  groundGlassEdgeMm?: number;
+  /** Ground glass only: the standard deviation (HU) of a smooth texture inside it (0: uniform). */
+  groundGlassTextureHU?: number;
 }
 
 export interface SynthCase {
@@ -47,6 +54,12 @@ export interface SynthCase {
   image: Int16Array;
   /** 0/1, same grid. */
   mask: Uint8Array;
+  /**
+   * With a soft ground-glass edge: each voxel's nodule density (0..1, averaged over its
+   * sub-samples), whose 0.5 level is the mask; a stand-in for the share of readers who would
+   * include the voxel. Null otherwise.
+   */
+  share: Float32Array | null;
   /** Volume of the mask (voxels x voxel volume). */
   maskVolumeMm3: number;
 }
@@ -100,6 +113,9 @@ export function drawSynthParams(rng: Rng, overrides: Partial<SynthParams> = {}):
     noiseHU: overrides.noiseHU ?? 10 + 25 * rng(),
     supersample: overrides.supersample ?? 3,
     backgroundVessels: overrides.backgroundVessels ?? Math.floor(rng() * 4),
+    // Not drawn (no draw from the stream): a case without them is the same as before they existed.
+    ...(overrides.groundGlassEdgeMm !== undefined ? { groundGlassEdgeMm: overrides.groundGlassEdgeMm } : {}),
+    ...(overrides.groundGlassTextureHU !== undefined ? { groundGlassTextureHU: overrides.groundGlassTextureHU } : {}),
   };
 }
 
@@ -221,21 +237,30 @@ class Scene {
 
   /** Smallest |distance| to any boundary: far from all, a voxel is one material throughout. */
   boundaryDistance(x: V): number {
-    let d = Math.abs(this.noduleDistance(x));
+    let d = Math.max(0, Math.abs(this.noduleDistance(x)) - this.softEdgeMm / 2);
     d = Math.min(d, Math.abs(this.wallDistance(x)), Math.abs(this.tubeDistance(x)));
     if (this.coreR > 0) d = Math.min(d, Math.abs(len(sub(x, this.core)) - this.coreR));
     return d;
   }
 
-  /** [HU, nodule?] at a point: wall beats nodule (the pleura cuts it), nodule beats vessel. */
-  sample(x: V): [number, boolean] {
-    if (this.wallDistance(x) < 0) return [WALL_HU, false];
-    if (this.noduleDistance(x) < 0) {
-      if (this.coreR > 0 && len(sub(x, this.core)) < this.coreR) return [this.coreHU, true];
-      return [this.noduleHU, true];
-    }
-    if (this.tubeDistance(x) < 0) return [VESSEL_HU, false];
-    return [LUNG_HU, false];
+  /**
+   * [HU, nodule?, density] at a point: wall beats nodule (the pleura cuts it), nodule beats vessel.
+   * A soft ground-glass edge fades the density from 1 to 0 across the surface (0.5 on it).
+   */
+  sample(x: V): [number, boolean, number] {
+    if (this.wallDistance(x) < 0) return [WALL_HU, false, 0];
+    const d = this.noduleDistance(x);
+    const edge = this.softEdgeMm;
+    const density = edge > 0 ? Math.max(0, Math.min(1, 0.5 - d / edge)) : d < 0 ? 1 : 0;
+    if (d < 0 && this.coreR > 0 && len(sub(x, this.core)) < this.coreR) return [this.coreHU, true, 1];
+    const background = this.tubeDistance(x) < 0 ? VESSEL_HU : LUNG_HU;
+    if (density > 0) return [background + density * (this.noduleHU - background), d < 0, density];
+    return [background, false, 0];
+  }
+
+  /** The ground glass's soft edge width (mm); 0 for solid nodules or a sharp edge. */
+  get softEdgeMm(): number {
+    return this.p.type === 'solid' ? 0 : (this.p.groundGlassEdgeMm ?? 0);
   }
 }
 
@@ -255,6 +280,7 @@ export function renderSynthCase(p: SynthParams, seed: number): SynthCase {
   const n = nx * ny * nz;
   const hu = new Float32Array(n);
   const mask = new Uint8Array(n);
+  const share = scene.softEdgeMm > 0 ? new Float32Array(n) : null;
   const cx = (nx - 1) / 2,
     cy = (ny - 1) / 2,
     cz = (nz - 1) / 2;
@@ -270,39 +296,48 @@ export function renderSynthCase(p: SynthParams, seed: number): SynthCase {
         x[1] = (j - cy) * sy;
         x[2] = (k - cz) * sz;
         if (s === 1 || scene.boundaryDistance(x) > margin) {
-          const [v, inside] = scene.sample(x);
+          const [v, inside, density] = scene.sample(x);
           hu[idx] = v;
           mask[idx] = inside ? 1 : 0;
+          if (share) share[idx] = density;
           continue;
         }
         let sum = 0,
-          count = 0;
+          count = 0,
+          densitySum = 0;
         for (let c = 0; c < s; c++) {
           for (let b = 0; b < s; b++) {
             for (let a = 0; a < s; a++) {
               const q: V = [(i - cx + (a + 0.5) / s - 0.5) * sx, (j - cy + (b + 0.5) / s - 0.5) * sy, (k - cz + (c + 0.5) / s - 0.5) * sz];
-              const [v, inside] = scene.sample(q);
+              const [v, inside, density] = scene.sample(q);
               sum += v;
+              densitySum += density;
               if (inside) count++;
             }
           }
         }
         hu[idx] = sum / (s * s * s);
         mask[idx] = 2 * count >= s * s * s ? 1 : 0;
+        if (share) share[idx] = densitySum / (s * s * s);
       }
     }
   }
   // Parenchymal texture (smooth, about 25 HU) on lung voxels only, then acquisition noise everywhere.
   const texture = smoothNoise(p.dims, rng, 2);
+  // Ground glass's own texture (drawn only when asked, so that other cases keep their random stream).
+  const ggTextureHU = p.type === 'solid' ? 0 : (p.groundGlassTextureHU ?? 0);
+  const ggTexture = ggTextureHU > 0 ? smoothNoise(p.dims, rng, 1) : null;
   const image = new Int16Array(n);
   for (let i = 0; i < n; i++) {
     const lungShare = Math.max(0, Math.min(1, (hu[i]! - SOLID_HU) / (LUNG_HU - SOLID_HU)));
-    const v = hu[i]! + lungShare * 25 * texture[i]! + p.noiseHU * gauss(rng);
+    // Texture where the voxel is ground glass: its density (or mask) and not the solid core.
+    const gg = ggTexture && hu[i]! < scene.noduleHU + 150 ? (share ? share[i]! : mask[i]!) * ggTextureHU * ggTexture[i]! : 0;
+    const v = hu[i]! + lungShare * 25 * texture[i]! + gg + p.noiseHU * gauss(rng);
     image[i] = Math.max(-1024, Math.min(3071, Math.round(v)));
   }
   let voxels = 0;
   for (let i = 0; i < n; i++) voxels += mask[i]!;
-  return { params: p, image, mask, maskVolumeMm3: voxels * sx * sy * sz };
+  return { params: p, image, mask, share, maskVolumeMm3: voxels * sx * sy * sz };
 }
 
 /** White noise box-blurred three times per axis (about Gaussian), rescaled to unit variance. */

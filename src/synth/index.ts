@@ -12,3 +12,4 @@ export {
   type SynthCase,
 } from './generator.ts';
 export { writeSynthSet, synthCase, synthCaseId, type SynthSetOptions } from './write.ts';
+export { syntheticCropCases, type SyntheticCasesOptions } from './cases.ts';

@@ -79,6 +79,19 @@ export interface SamplingConfig {
   typeRepeat: Record<NoduleType, number>;
   /** null: none. `scans`: LIDC scan folders, relative to the data folder (or absolute). */
   scanNegatives: (Partial<ScanNegativeOptions> & { scans: string[] }) | null;
+  /**
+   * null: none. Synthetic nodules (src/synth) added to each epoch, `counts` of each type, each seen
+   * once (not repeated by typeRepeat); ground glass with a soft edge of `groundGlassEdgeMm` (its
+   * density the target) and a texture of `groundGlassTextureHU`.
+   */
+  synthetic: SyntheticSampling | null;
+}
+
+export interface SyntheticSampling {
+  counts: Partial<Record<NoduleType, number>>;
+  seed: number;
+  groundGlassEdgeMm: number;
+  groundGlassTextureHU: number;
 }
 
 export function defaultModelFor(arch: ModelConfig['arch'], inChannels: number): ModelConfig {
@@ -106,7 +119,7 @@ export const DEFAULT_TRAIN: Omit<TrainConfig, 'model' | 'name'> = {
   trainLimit: null,
   valLimit: null,
   valFlipTta: false,
-  sampling: { typeRepeat: { solid: 1, 'part-solid': 1, 'ground-glass': 1 }, scanNegatives: null },
+  sampling: { typeRepeat: { solid: 1, 'part-solid': 1, 'ground-glass': 1 }, scanNegatives: null, synthetic: null },
   fold: null,
   valScans: [],
   labels: 'union',
@@ -322,11 +335,13 @@ function valueAt(obj: unknown, path: string): unknown {
 const NEGATIVE_KEYS = new Set(['scans', 'count', 'minDistanceMm', 'endGapMm', 'endSpanMm', 'endJitterMm', 'endPerSlice', 'seed']);
 
 function resolveSampling(raw: unknown, where: string): SamplingConfig {
-  const out: SamplingConfig = { typeRepeat: { ...DEFAULT_TRAIN.sampling.typeRepeat }, scanNegatives: null };
+  const out: SamplingConfig = { typeRepeat: { ...DEFAULT_TRAIN.sampling.typeRepeat }, scanNegatives: null, synthetic: null };
   if (raw === undefined) return out;
   if (!isObject(raw)) throw new UserError(`${where}: sampling must be an object`);
   for (const k of Object.keys(raw))
-    if (k !== 'typeRepeat' && k !== 'scanNegatives' && !k.startsWith('$')) throw new UserError(`${where}: unknown setting "sampling.${k}"`);
+    if (k !== 'typeRepeat' && k !== 'scanNegatives' && k !== 'synthetic' && !k.startsWith('$'))
+      throw new UserError(`${where}: unknown setting "sampling.${k}"`);
+  if (raw['synthetic'] !== undefined && raw['synthetic'] !== null) out.synthetic = resolveSynthetic(raw['synthetic'], where);
   if (raw['typeRepeat'] !== undefined) {
     const tr = raw['typeRepeat'];
     if (!isObject(tr)) throw new UserError(`${where}: sampling.typeRepeat must be an object`);
@@ -357,6 +372,39 @@ function resolveSampling(raw: unknown, where: string): SamplingConfig {
         throw new UserError(`${where}: sampling.scanNegatives.${k} must be a non-negative number (mm)`);
     }
     out.scanNegatives = sn as SamplingConfig['scanNegatives'];
+  }
+  return out;
+}
+
+const SYNTHETIC_KEYS = new Set(['counts', 'seed', 'groundGlassEdgeMm', 'groundGlassTextureHU']);
+
+function resolveSynthetic(raw: unknown, where: string): SyntheticSampling {
+  if (!isObject(raw)) throw new UserError(`${where}: sampling.synthetic must be an object or null`);
+  for (const k of Object.keys(raw))
+    if (!SYNTHETIC_KEYS.has(k) && !k.startsWith('$')) throw new UserError(`${where}: unknown setting "sampling.synthetic.${k}"`);
+  const counts = raw['counts'];
+  if (!isObject(counts) || Object.keys(counts).length === 0)
+    throw new UserError(`${where}: sampling.synthetic.counts must name at least one type`);
+  const out: SyntheticSampling = { counts: {}, seed: 1, groundGlassEdgeMm: 0, groundGlassTextureHU: 0 };
+  for (const [k, v] of Object.entries(counts)) {
+    if (!(NODULE_TYPES as readonly string[]).includes(k))
+      throw new UserError(`${where}: sampling.synthetic.counts: unknown type "${k}" (${NODULE_TYPES.join(', ')})`);
+    if (typeof v !== 'number' || !Number.isInteger(v) || v < 0)
+      throw new UserError(`${where}: sampling.synthetic.counts.${k} must be a non-negative integer, got ${JSON.stringify(v)}`);
+    out.counts[k as NoduleType] = v;
+  }
+  const seed = raw['seed'];
+  if (seed !== undefined) {
+    if (typeof seed !== 'number' || !Number.isInteger(seed) || seed < 0)
+      throw new UserError(`${where}: sampling.synthetic.seed must be a non-negative integer`);
+    out.seed = seed;
+  }
+  for (const k of ['groundGlassEdgeMm', 'groundGlassTextureHU'] as const) {
+    const v = raw[k];
+    if (v === undefined) continue;
+    if (typeof v !== 'number' || !(v >= 0) || !Number.isFinite(v))
+      throw new UserError(`${where}: sampling.synthetic.${k} must be a non-negative number`);
+    out[k] = v;
   }
   return out;
 }

@@ -16,10 +16,11 @@ import { writeFileAtomic } from '../io/atomic.ts';
 import { UserError } from '../errors.ts';
 import { saveCheckpoint, loadCheckpoint, shareCheckpoint, type CheckpointState, type EpochRecord } from './checkpoint.ts';
 import { DataParallel, SyncBatchNorm, shardLength, shardOf, type DistributedTraining } from '../distributed/index.ts';
-import { checkResumeConfig, type TrainConfig } from './config.ts';
+import { checkResumeConfig, type SyntheticSampling, type TrainConfig } from './config.ts';
 import type { ValScan } from './scans.ts';
 import { TRAIN_OUTPUT_FILES } from './output-files.ts';
 import { benchmarkScan } from '../eval/scans.ts';
+import { syntheticCropCases } from '../synth/cases.ts';
 
 export interface TrainerEvents {
   onEpochStart?(epoch: number, totalEpochs: number, steps: number): void;
@@ -150,13 +151,14 @@ export function train(cfg: TrainConfig, options: TrainOptions): TrainResult {
     throw new UserError('the config asks for sampling.scanNegatives: load them with loadScanNegatives and pass them as options.negatives');
   const cases = options.cases ?? loadSplitCases(cfg);
   const sizeBins = options.sizeBins ?? computeSizeBins(cases.train);
-  const trainCases = trainingCases(cases.train, cfg, options.negatives ?? []);
+  const synthetic = cfg.sampling.synthetic ? syntheticCasesOf(cfg.sampling.synthetic) : [];
+  const trainCases = trainingCases(cases.train, cfg, [...(options.negatives ?? []), ...synthetic]);
   const trainSet = new SliceDataset({ cases: trainCases, slice: cfg.slice, sizeBins, augment: cfg.augment, slices: cfg.sliceSelection });
   const stats = trainSet.labelStats();
   ev.onMessage?.(
     `data: ${cases.train.length} train / ${cases.val.length} val nodules` +
       (trainCases.length !== cases.train.length
-        ? ` (${trainCases.length - cases.train.length - (options.negatives?.length ?? 0)} repeats of subsolid nodules, ${options.negatives?.length ?? 0} negatives from whole scans)`
+        ? ` (${trainCases.length - cases.train.length - (options.negatives?.length ?? 0) - synthetic.length} repeats of subsolid nodules, ${options.negatives?.length ?? 0} negatives from whole scans${synthetic.length ? `, ${synthetic.length} synthetic nodules` : ''})`
         : '') +
       `, ${stats.samples} training slices (${stats.withNodule} with nodule; size classes ${stats.sizeClassCounts.join('/')}` +
       (cfg.loss.type > 0 ? `; types ${stats.typeCounts.join('/')}` : '') +
@@ -453,9 +455,18 @@ function diceByType(val: readonly CropCase[], dice: readonly number[]): Record<s
   return Object.fromEntries([...sums].map(([k, e]) => [k, e.s / e.n]));
 }
 
+/** The config's synthetic nodules (sampling.synthetic), the same for every run of one config. */
+function syntheticCasesOf(s: SyntheticSampling): CropCase[] {
+  return syntheticCropCases({
+    counts: s.counts,
+    seed: s.seed,
+    overrides: { groundGlassEdgeMm: s.groundGlassEdgeMm, groundGlassTextureHU: s.groundGlassTextureHU },
+  });
+}
+
 /**
  * The training set of one epoch: every crop once, those of a repeated type (sampling.typeRepeat)
- * again, then the negatives. Repeats are the same case objects: their slices are separate
+ * again, then the negatives (and any synthetic nodules: each once). Repeats are the same case objects: their slices are separate
  * samples, each with its own augmentation stream.
  */
 export function trainingCases(train: readonly CropCase[], cfg: TrainConfig, negatives: readonly CropCase[]): CropCase[] {

@@ -4,7 +4,7 @@ import { readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { loadCrops } from '../../src/data/index.ts';
 import { mulberry32 } from '../../src/data/prng.ts';
-import { drawSynthParams, renderSynthCase, synthCase, writeSynthSet, type SynthParams } from '../../src/synth/index.ts';
+import { drawSynthParams, renderSynthCase, synthCase, syntheticCropCases, writeSynthSet, type SynthParams } from '../../src/synth/index.ts';
 import { tempDir } from '../transfer/helpers.ts';
 
 const dir = tempDir('synth');
@@ -94,4 +94,63 @@ test('a written set reads back through loadCrops, masks and metadata intact', ()
     assert.ok(meta[i + 1]!.startsWith(`${c.id},${c.id},1,`));
   });
   assert.throws(() => writeSynthSet(out, { count: 1, seed: 1, valFraction: 0 }), /exists and is not empty/);
+});
+
+test('soft-edged, textured ground glass: the density fades across the edge, its 0.5 level is the mask; defaults unchanged', () => {
+  const sharp = make({ type: 'ground-glass', shape: 'round', attachment: 'none', diameterMm: 12, spacingMm: [0.7, 0.7, 1.25] });
+  assert.equal(sharp.share, null);
+  const soft = make({
+    type: 'ground-glass',
+    shape: 'round',
+    attachment: 'none',
+    diameterMm: 12,
+    spacingMm: [0.7, 0.7, 1.25],
+    groundGlassEdgeMm: 2,
+    groundGlassTextureHU: 60,
+  });
+  const share = soft.share!;
+  assert.ok(share);
+  let fractional = 0,
+    agree = 0;
+  for (let i = 0; i < share.length; i++) {
+    if (share[i]! > 0.02 && share[i]! < 0.98) fractional++;
+    if ((share[i]! >= 0.5 ? 1 : 0) === soft.mask[i]) agree++;
+  }
+  assert.ok(fractional > 500, `${fractional} voxels in the soft edge`);
+  assert.ok(agree / share.length > 0.995, 'the mask is the 0.5 level of the density');
+  // Same mask volume as the sharp nodule (the edge is centred on the surface), within 3%.
+  const vol = (m: Uint8Array) => m.reduce((a, b) => a + b, 0);
+  assert.ok(Math.abs(vol(soft.mask) / vol(sharp.mask) - 1) < 0.03);
+  // The texture widens the spread of HU inside the ground glass's core (density 1).
+  const sd = (c: typeof soft, inCore: (i: number) => boolean) => {
+    const v: number[] = [];
+    for (let i = 0; i < c.image.length; i++) if (inCore(i)) v.push(c.image[i]!);
+    const m = v.reduce((a, b) => a + b, 0) / v.length;
+    return Math.sqrt(v.reduce((a, b) => a + (b - m) ** 2, 0) / v.length);
+  };
+  assert.ok(sd(soft, (i) => share[i]! === 1) > sd(sharp, (i) => sharp.mask[i] === 1 && share[i]! === 1) + 10);
+});
+
+test("synthetic training cases: cut to the nodule's slices and one beyond each end, density as the target", () => {
+  const cases = syntheticCropCases({ counts: { 'ground-glass': 3, solid: 1 }, seed: 2, overrides: { groundGlassEdgeMm: 2 } });
+  assert.equal(cases.length, 4);
+  for (const c of cases) {
+    const [nx, ny, nz] = c.image.dims;
+    assert.equal(c.mask.length, nx * ny * nz);
+    const withNodule = [...c.sliceAreaMm2.keys()].filter((k) => c.sliceAreaMm2[k]! > 0);
+    assert.ok(withNodule.length > 0);
+    assert.ok(withNodule[0]! <= 1 && withNodule.at(-1)! >= nz - 2, `${c.id}: slices ${withNodule.join(',')} of ${nz}`);
+    assert.equal(c.split, 'train');
+    if (c.noduleType === 'ground-glass') {
+      assert.ok(c.target);
+      assert.ok(c.mask.every((m, i) => m === (c.target![i]! >= 0.5 ? 1 : 0)));
+    } else assert.equal(c.target, undefined, 'a solid nodule keeps its sharp mask');
+  }
+  assert.deepEqual(
+    cases.map((c) => c.id),
+    ['SYN-ground-glass-0001', 'SYN-ground-glass-0002', 'SYN-ground-glass-0003', 'SYN-solid-0001'],
+  );
+  // Seeded: the same cases again.
+  const again = syntheticCropCases({ counts: { 'ground-glass': 1 }, seed: 2, overrides: { groundGlassEdgeMm: 2 } });
+  assert.deepEqual(again[0]!.image.data, cases[0]!.image.data);
 });

@@ -63,7 +63,22 @@ test('bad configs are refused naming the file and the setting', () => {
 
 test('sampling, folds and valScans: defaults, checks that name the nested setting', () => {
   const d = resolveTrainConfig({}, 'd.json');
-  assert.deepEqual(d.sampling, { typeRepeat: { solid: 1, 'part-solid': 1, 'ground-glass': 1 }, scanNegatives: null });
+  assert.deepEqual(d.sampling, { typeRepeat: { solid: 1, 'part-solid': 1, 'ground-glass': 1 }, scanNegatives: null, synthetic: null });
+  const syn = loadTrainConfig(join('configs', 'joint-2d-agreement-ggo-shift-synth.json'));
+  assert.deepEqual(syn.sampling.synthetic, { counts: { 'ground-glass': 100 }, seed: 1, groundGlassEdgeMm: 2, groundGlassTextureHU: 60 });
+  assert.throws(
+    () => resolveTrainConfig({ sampling: { synthetic: { counts: { ggo: 3 } } } }, 's.json'),
+    /sampling\.synthetic\.counts: unknown type "ggo"/,
+  );
+  assert.throws(
+    () => resolveTrainConfig({ sampling: { synthetic: { counts: { solid: -1 } } } }, 's.json'),
+    /counts\.solid must be a non-negative integer/,
+  );
+  assert.throws(() => resolveTrainConfig({ sampling: { synthetic: { counts: {} } } }, 's.json'), /must name at least one type/);
+  assert.throws(
+    () => resolveTrainConfig({ sampling: { synthetic: { counts: { solid: 1 }, edgeMm: 2 } } }, 's.json'),
+    /unknown setting "sampling\.synthetic\.edgeMm"/,
+  );
   assert.equal(d.fold, null);
   assert.deepEqual(d.valScans, []);
   const ws = loadTrainConfig(join('configs', 'joint-2d-wholescan.json'));
