@@ -1,12 +1,25 @@
 /** The printable HTML report: content, escaping, inline key images, no external resource. */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { renderHtmlReport, keyImages, escapeHtml } from '../../src/report/html.ts';
-import { withGuidelines } from '../../src/report/assess.ts';
+import { renderHtmlReport, keyImages, escapeHtml, type KeyImages } from '../../src/report/html.ts';
+import { withGuidelines, type ReportedNodule } from '../../src/report/assess.ts';
 import { DEFAULT_FLEISCHNER_CONTEXT } from '../../src/guidelines/index.ts';
 import type { NoduleResult } from '../../src/inference/nodules.ts';
 import { PNG } from 'pngjs';
 import { scene } from './helpers.ts';
+
+/** The page of one nodule with placeholder metadata. */
+function pageOf(nodule: ReportedNodule, images: ReadonlyMap<number, KeyImages>): string {
+  return renderHtmlReport({
+    title: 't',
+    input: 'i',
+    modelName: 'm',
+    createdAt: 'c',
+    patient: DEFAULT_FLEISCHNER_CONTEXT,
+    nodules: [nodule],
+    images,
+  });
+}
 
 test('HTML report: summary, measurements, guidelines, escaped text, inline PNG key images', () => {
   const { volume, labels, nodule } = scene();
@@ -52,15 +65,7 @@ test('HTML report: an empty nodule is listed as not found, without images', () =
   const [reported] = withGuidelines([empty]);
   assert.equal(reported!.lungRads, null);
   assert.equal(keyImages(volume, new Uint8Array(volume.voxelCount), reported!), null);
-  const html = renderHtmlReport({
-    title: 't',
-    input: 'i',
-    modelName: 'm',
-    createdAt: 'c',
-    patient: DEFAULT_FLEISCHNER_CONTEXT,
-    nodules: [reported!],
-    images: new Map(),
-  });
+  const html = pageOf(reported!, new Map());
   assert.match(html, /none found/);
   assert.match(html, /no nodule found at this prompt/);
   assert.doesNotMatch(html, /data:image\/png/);
@@ -99,16 +104,6 @@ test('HTML report: the any-reader extent outlined in yellow beyond the red outli
   assert.equal(a.yellow, 0);
   assert.ok(b.yellow > 0, 'a yellow outline');
   assert.equal(b.red, a.red, 'the red outline is the same');
-  const page = (img: typeof plain) =>
-    renderHtmlReport({
-      title: 't',
-      input: 'i',
-      modelName: 'm',
-      createdAt: 'c',
-      patient: DEFAULT_FLEISCHNER_CONTEXT,
-      nodules: [reported!],
-      images: new Map([[1, img]]),
-    });
-  assert.match(page(withExtent), /Yellow: as far as any one radiologist would draw it/);
-  assert.doesNotMatch(page(plain), /Yellow:/);
+  assert.match(pageOf(reported!, new Map([[1, withExtent]])), /Yellow: as far as any one radiologist would draw it/);
+  assert.doesNotMatch(pageOf(reported!, new Map([[1, plain]])), /Yellow:/);
 });
