@@ -8,7 +8,7 @@ import { sliceAreasMm2, type CropCase } from '../data/crops.ts';
 import type { NoduleType } from '../data/nodule-type.ts';
 import { mixSeed } from '../data/prng.ts';
 import { Volume } from '../io/volume.ts';
-import type { SynthParams } from './generator.ts';
+import { NODULE_TYPES, type SynthParams } from './generator.ts';
 import { synthCase } from './write.ts';
 
 export interface SyntheticCasesOptions {
@@ -22,25 +22,16 @@ export interface SyntheticCasesOptions {
 export function syntheticCropCases(o: SyntheticCasesOptions): CropCase[] {
   const out: CropCase[] = [];
   for (const [t, count] of Object.entries(o.counts) as Array<[NoduleType, number]>) {
-    const typeSeed = mixSeed(o.seed, ['solid', 'part-solid', 'ground-glass'].indexOf(t) + 1);
+    const typeSeed = mixSeed(o.seed, NODULE_TYPES.indexOf(t) + 1);
     for (let i = 0; i < count; i++) {
       const c = synthCase(typeSeed, i, { ...o.overrides, type: t });
       const [nx, ny, nz] = c.params.dims;
       const plane = nx * ny;
-      let k0 = nz,
-        k1 = -1;
-      for (let k = 0; k < nz; k++) {
-        for (let p = k * plane; p < (k + 1) * plane; p++) {
-          if (c.mask[p]) {
-            k0 = Math.min(k0, k);
-            k1 = k;
-            break;
-          }
-        }
-      }
-      if (k1 < 0) continue; // a nodule under half a voxel everywhere: nothing to learn from
-      const z0 = Math.max(0, k0 - 1);
-      const z1 = Math.min(nz - 1, k1 + 1);
+      const areas = sliceAreasMm2(c.mask, c.params.dims, c.params.spacingMm);
+      const withNodule = [...areas.keys()].filter((k) => areas[k]! > 0);
+      if (withNodule.length === 0) continue; // a nodule under half a voxel everywhere: nothing to learn from
+      const z0 = Math.max(0, withNodule[0]! - 1);
+      const z1 = Math.min(nz - 1, withNodule.at(-1)! + 1);
       const dims: [number, number, number] = [nx, ny, z1 - z0 + 1];
       const spacingMm = c.params.spacingMm;
       const originMm = [0, 1, 2].map((a) => (-(dims[a]! - 1) / 2) * spacingMm[a]!) as [number, number, number];
