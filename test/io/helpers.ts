@@ -5,6 +5,8 @@ import assert from 'node:assert/strict';
 import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { readDicomSeries } from '../../src/io/index.ts';
+import type { Volume } from '../../src/io/volume.ts';
 
 export function tempDir(tag: string): string {
   return mkdtempSync(join(tmpdir(), `noduleseg-${tag}-`));
@@ -108,6 +110,15 @@ export function writeFakeSeries(dir: string, slices: FakeSlice[]): string[] {
 }
 
 /** A NIfTI-1 header (348 bytes + 4 extension bytes) with the given fields, little endian. */
+/** A small CT series (10 x 12, four slices 2 mm apart) written under `dir`/ct and read back. */
+export async function smallFakeCt(dir: string): Promise<Volume> {
+  writeFakeSeries(
+    join(dir, 'ct'),
+    [0, 2, 4, 6].map((z) => ({ z, rows: 12, cols: 10 })),
+  );
+  return (await readDicomSeries(join(dir, 'ct'))).volume;
+}
+
 export function niftiHeader(o: {
   dims: number[];
   datatype?: number;

@@ -6,26 +6,13 @@ import { join } from 'node:path';
 import dicomParser from 'dicom-parser';
 import { PNG } from 'pngjs';
 import { isUserError } from '../../src/errors.ts';
-import {
-  consensusMask,
-  readDicomSeg,
-  readDicomSeries,
-  readLidcScan,
-  readNifti,
-  SEG_SOP_CLASS,
-  Volume,
-  writeDicomSeg,
-} from '../../src/io/index.ts';
+import { consensusMask, readDicomSeg, readLidcScan, readNifti, SEG_SOP_CLASS, Volume, writeDicomSeg } from '../../src/io/index.ts';
 import { lidcScansDir, missingDataReason } from '../../src/data/paths.ts';
-import { runCliBatch, tempDir, writeFakeSeries, type CliResult } from './helpers.ts';
+import { runCliBatch, smallFakeCt, tempDir, type CliResult } from './helpers.ts';
 
 test('DICOM SEG references its source series and reads back voxel for voxel', async () => {
   const dir = tempDir('seg');
-  writeFakeSeries(
-    join(dir, 'ct'),
-    [0, 2, 4, 6].map((z) => ({ z, rows: 12, cols: 10 })),
-  );
-  const ct = (await readDicomSeries(join(dir, 'ct'))).volume;
+  const ct = await smallFakeCt(dir);
   const mask = new Uint8Array(ct.voxelCount);
   for (let j = 2; j < 7; j++) for (let i = 3; i < 9; i++) mask[ct.index(i, j, 1)] = 1;
   mask[ct.index(0, 0, 3)] = 1;
@@ -66,11 +53,7 @@ test('DICOM SEG references its source series and reads back voxel for voxel', as
 
 test('DICOM SEG with a second segment (a wider extent): each segment reads back on its own', async () => {
   const dir = tempDir('seg-two');
-  writeFakeSeries(
-    join(dir, 'ct'),
-    [0, 2, 4, 6].map((z) => ({ z, rows: 12, cols: 10 })),
-  );
-  const ct = (await readDicomSeries(join(dir, 'ct'))).volume;
+  const ct = await smallFakeCt(dir);
   const inner = new Uint8Array(ct.voxelCount);
   const outer = new Uint8Array(ct.voxelCount);
   for (let j = 2; j < 7; j++) for (let i = 3; i < 9; i++) inner[ct.index(i, j, 1)] = 1;
@@ -120,11 +103,7 @@ test('DICOM SEG: dciodvfy finds no error (dicom3tools)', {
   skip: hasDciodvfy ? false : 'dciodvfy (dicom3tools) is not installed: apt-get install dicom3tools',
 }, async () => {
   const dir = tempDir('seg-dciodvfy');
-  writeFakeSeries(
-    join(dir, 'ct'),
-    [0, 2, 4, 6].map((z) => ({ z, rows: 12, cols: 10 })),
-  );
-  const ct = (await readDicomSeries(join(dir, 'ct'))).volume;
+  const ct = await smallFakeCt(dir);
   const mask = new Uint8Array(ct.voxelCount);
   for (let j = 2; j < 7; j++) for (let i = 3; i < 9; i++) for (const k of [1, 3]) mask[ct.index(i, j, k)] = 1;
   // A mask over two slices (frames with a gap between their source slices) and an empty one.

@@ -8,10 +8,10 @@ import { spawnSync } from 'node:child_process';
 import { readFileSync, existsSync } from 'node:fs';
 import { join } from 'node:path';
 import dcmjs from 'dcmjs';
-import { readDicomSeries, encodeDicomSeg, Volume } from '../../src/io/index.ts';
+import { encodeDicomSeg, Volume } from '../../src/io/index.ts';
 import { writeDicomSr, segUidsOf, ENHANCED_SR_SOP_CLASS, type SrNodule } from '../../src/io/dicom-sr.ts';
 import { isUserError } from '../../src/errors.ts';
-import { tempDir, writeFakeSeries } from '../io/helpers.ts';
+import { smallFakeCt, tempDir } from '../io/helpers.ts';
 
 const has = (tool: string) => spawnSync('sh', ['-c', `command -v ${tool}`]).status === 0;
 
@@ -38,11 +38,7 @@ const nodule: SrNodule = {
 
 async function fixture() {
   const dir = tempDir('sr');
-  writeFakeSeries(
-    join(dir, 'ct'),
-    [0, 2, 4, 6].map((z) => ({ z, rows: 12, cols: 10 })),
-  );
-  const ct = (await readDicomSeries(join(dir, 'ct'))).volume;
+  const ct = await smallFakeCt(dir);
   const mask = new Uint8Array(ct.voxelCount);
   for (let j = 2; j < 7; j++) for (let i = 3; i < 9; i++) for (const k of [1, 2]) mask[ct.index(i, j, k)] = 1;
   const seg = encodeDicomSeg(mask, ct);
