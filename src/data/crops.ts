@@ -36,6 +36,12 @@ export interface CropCase {
    * the mask (the union of the readers).
    */
   target?: Float32Array;
+  /**
+   * For a model with a prompt channel: where this case is prompted (voxels of the crop, any real
+   * position). Negatives past a nodule's end carry that nodule's centre; absent: the crop's centre,
+   * or in training a voxel of the nodule.
+   */
+  promptVoxel?: Vec3;
 }
 
 /**

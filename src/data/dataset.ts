@@ -7,11 +7,13 @@ import { cropCentreVoxel } from './crops.ts';
 import { mixSeed, mulberry32, shuffle, uniform, type Rng } from './prng.ts';
 import { sizeClassOf, type SizeBins } from './size-bins.ts';
 import { NODULE_TYPES } from './nodule-type.ts';
+import type { Vec3 } from '../io/volume.ts';
 import {
   inputChannels,
   intensityMaps,
   planeMap,
   sampleImage,
+  samplePromptChannel,
   sampleMask,
   sampleSoft,
   sampleWindows,
@@ -173,19 +175,23 @@ export class SliceDataset {
       let jitterShift = 0;
       let centre = cropCentreVoxel(c.image.dims);
       let shifted = false;
+      const promptChannel = this.config.promptChannel;
+      let prompt: Vec3 = c.promptVoxel ?? centre;
       if (this.augment && seed !== null) {
         const rng = mulberry32(mixSeed(seed, s));
         const drawn = drawAugment(this.augment, rng);
         A = drawn.A;
         jitterScale = drawn.jitterScale;
         jitterShift = drawn.jitterShift;
-        if (drawn.shiftPick !== null) {
-          const at = this.footprintOf(ci);
-          if (at.length) {
-            const i = at[Math.min(at.length - 1, Math.floor(drawn.shiftPick * at.length))]!;
-            centre = [i % nx, Math.floor(i / nx), centre[2]];
-            shifted = true;
-          }
+        const at = drawn.shiftPick !== null || (promptChannel && !c.promptVoxel) ? this.footprintOf(ci) : null;
+        if (drawn.shiftPick !== null && at?.length) {
+          const v = voxelOfIndex(at[Math.min(at.length - 1, Math.floor(drawn.shiftPick * at.length))]!, nx, ny);
+          centre = [v[0], v[1], centre[2]];
+          shifted = true;
+          if (!c.promptVoxel) prompt = v;
+        } else if (promptChannel && !c.promptVoxel && at?.length && rng() < PROMPT_ON_NODULE_PROB) {
+          // Drawn only with a prompt channel, so that other configs' streams are unchanged.
+          prompt = voxelOfIndex(at[Math.min(at.length - 1, Math.floor(rng() * at.length))]!, nx, ny);
         }
       }
       const area = c.sliceAreaMm2[z]!;
@@ -215,6 +221,10 @@ export class SliceDataset {
         if (c.target) sampleSoft(c.target, nx, ny, z, map, P, out.target, b * plane);
         else for (let p = 0; p < plane; p++) out.target[b * plane + p] = out.mask[b * plane + p]!;
       }
+      if (promptChannel) {
+        const map = planeMap(centre, c.image.spacingMm, this.config, A);
+        samplePromptChannel(map, P, z, prompt, c.image.spacingMm, promptChannel.sigmaMm, out.image, (b * C + C - 1) * plane);
+      }
       out.areaMm2[b] = area;
       out.sizeClass[b] = sizeClassOf(area, this.sizeBins);
       out.presence[b] = area > 0 ? 1 : 0;
@@ -225,14 +235,13 @@ export class SliceDataset {
     return out;
   }
 
-  /** The in-plane positions (x + nx * y) of case ci's nodule voxels, over all slices, one per voxel; made once. */
+  /** The indices of case ci's nodule voxels, over all slices; made once. */
   private footprintOf(ci: number): Int32Array {
     const cached = this.footprints[ci];
     if (cached) return cached;
     const c = this.cases[ci]!;
-    const plane = c.image.dims[0] * c.image.dims[1];
     const at: number[] = [];
-    for (let i = 0; i < c.mask.length; i++) if (c.mask[i]) at.push(i % plane);
+    for (let i = 0; i < c.mask.length; i++) if (c.mask[i]) at.push(i);
     const out = Int32Array.from(at);
     this.footprints[ci] = out;
     return out;
@@ -333,6 +342,18 @@ export class SliceDataset {
     }
     return { samples: this.length, withNodule, sizeClassCounts: counts, typeCounts };
   }
+}
+
+/**
+ * With a prompt channel, the share of training patches centred on the crop whose prompt is a random
+ * voxel of the nodule instead of its centre: after a click off the centre, `segment` recentres the
+ * patches on the nodule found and the prompt stays where it was. (A patch centred on a voxel of the
+ * nodule, `shiftOnNoduleProb`, is prompted there.)
+ */
+export const PROMPT_ON_NODULE_PROB = 0.5;
+
+function voxelOfIndex(i: number, nx: number, ny: number): Vec3 {
+  return [i % nx, Math.floor(i / nx) % ny, Math.floor(i / (nx * ny))];
 }
 
 /** Draws one sample's augmentation, in a fixed order so streams stay reproducible. */

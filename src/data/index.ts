@@ -40,6 +40,7 @@ export {
   type SliceConfig,
   type Normalisation,
   type IntensityWindow,
+  type PromptChannel,
 } from './slices.ts';
 export { sliceGrid, volumeToSlices, slicesToProbability, slicesToMask, type SliceGrid } from './inference.ts';
 export { NODULE_TYPES, noduleTypeOfTexture, isSubsolid, type NoduleType } from './nodule-type.ts';

@@ -9,7 +9,16 @@
  *   const mask = slicesToMask(probs, grid);            // Volume<Uint8Array> on crop's grid
  */
 import type { Volume, Vec3 } from '../io/volume.ts';
-import { inputChannels, intensityMaps, planeMap, sampleWindows, stackSlices, validateSliceConfig, type SliceConfig } from './slices.ts';
+import {
+  inputChannels,
+  intensityMaps,
+  planeMap,
+  samplePromptChannel,
+  sampleWindows,
+  stackSlices,
+  validateSliceConfig,
+  type SliceConfig,
+} from './slices.ts';
 
 /** Everything needed to go from a volume to patches and back. */
 export interface SliceGrid {
@@ -18,12 +27,15 @@ export interface SliceGrid {
   volume: Volume;
   /** Patch centre in voxels (x, y; z is unused): the volume centre unless given. */
   centreVoxel: Vec3;
+  /** Where the prompt is (voxels, 3D), for a model with a prompt channel: the centre unless given. */
+  promptVoxel: Vec3;
 }
 
-export function sliceGrid(volume: Volume, config: SliceConfig, centreVoxel?: Vec3): SliceGrid {
+export function sliceGrid(volume: Volume, config: SliceConfig, centreVoxel?: Vec3, promptVoxel?: Vec3): SliceGrid {
   validateSliceConfig(config);
   const [nx, ny, nz] = volume.dims;
-  return { config: { ...config }, volume, centreVoxel: centreVoxel ?? [(nx - 1) / 2, (ny - 1) / 2, (nz - 1) / 2] };
+  const centre: Vec3 = centreVoxel ?? [(nx - 1) / 2, (ny - 1) / 2, (nz - 1) / 2];
+  return { config: { ...config }, volume, centreVoxel: centre, promptVoxel: promptVoxel ?? centre };
 }
 
 /** One sample per axial slice of the volume, z ascending: input [Z, C, P, P]. */
@@ -36,8 +48,10 @@ export function volumeToSlices(grid: SliceGrid): { input: Float32Array; shape: [
   const map = planeMap(grid.centreVoxel, volume.spacingMm, config);
   const maps = intensityMaps(config);
   const input = new Float32Array(nz * C * P * P);
+  const prompt = config.promptChannel;
   for (let z = 0; z < nz; z++) {
     sampleWindows(src, nx, ny, stackSlices(z, nz, config.contextSlices), map, P, maps, input, z * C * P * P);
+    if (prompt) samplePromptChannel(map, P, z, grid.promptVoxel, volume.spacingMm, prompt.sigmaMm, input, ((z + 1) * C - 1) * P * P);
   }
   return { input, shape: [nz, C, P, P] };
 }

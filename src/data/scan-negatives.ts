@@ -112,8 +112,9 @@ export function scanNegatives(
   const odd = (v: number) => 2 * Math.ceil(v / 2) + 1;
   const size: Vec3 = [odd(fovMm / sp[0]) + 2, odd(fovMm / sp[1]) + 2, slice.contextSlices];
   const out: CropCase[] = [];
-  const add = (c: Vec3, kind: string) => {
-    const { crop } = cropAround(scan, { voxel: c }, size);
+  // prompt: where the case is prompted (scan voxels), for a model with a prompt channel.
+  const add = (c: Vec3, kind: string, prompt?: Vec3) => {
+    const { crop, startVoxel } = cropAround(scan, { voxel: c }, size);
     const image =
       crop.data instanceof Int16Array
         ? (crop as Volume<Int16Array>)
@@ -127,6 +128,7 @@ export function scanNegatives(
       sliceAreaMm2: new Float64Array(size[2]),
       diameterMm: Number.NaN,
       noduleType: null,
+      ...(prompt ? { promptVoxel: [prompt[0] - startVoxel[0], prompt[1] - startVoxel[1], prompt[2] - startVoxel[2]] as Vec3 } : {}),
     });
   };
   const hu = (x: number, y: number, z: number) =>
@@ -138,6 +140,8 @@ export function scanNegatives(
     const b = marks[k]!;
     const cx = (b.lo[0] + b.hi[0]) / 2,
       cy = (b.lo[1] + b.hi[1]) / 2;
+    // Prompted at the nodule's centre, as a point at the readers' centre is.
+    const noduleCentre: Vec3 = [cx, cy, (b.lo[2] + b.hi[2]) / 2];
     for (const dir of [-1, 1]) {
       const edge = dir < 0 ? b.lo[2] : b.hi[2];
       for (let dz = Math.ceil(o.endGapMm / sp[2]); dz * sp[2] <= o.endSpanMm; dz++) {
@@ -147,7 +151,8 @@ export function scanNegatives(
           const x = Math.round(cx + ((rng() * 2 - 1) * o.endJitterMm) / sp[0]);
           const y = Math.round(cy + ((rng() * 2 - 1) * o.endJitterMm) / sp[1]);
           // Only this nodule's own marks may be near (it ends above or below); others are kept away.
-          if (farFromMarks([x, y, z], o.minDistanceMm, b) && distanceToBoxMm([x, y, z], b, sp) >= o.endGapMm) add([x, y, z], 'end');
+          if (farFromMarks([x, y, z], o.minDistanceMm, b) && distanceToBoxMm([x, y, z], b, sp) >= o.endGapMm)
+            add([x, y, z], 'end', noduleCentre);
         }
       }
     }

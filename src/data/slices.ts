@@ -30,6 +30,19 @@ export interface SliceConfig {
    * third of the range. Absent (older models): none.
    */
   extraWindows?: IntensityWindow[];
+  /**
+   * The prompt as one more input channel, after the intensity windows (DeepGrow's click map):
+   * exp(-d^2 / (2 sigmaMm^2)), d the distance in mm (3D) from each patch pixel to the prompt. The
+   * patches are centred on the prompt in-plane, so what it adds is how far the slice lies from the
+   * prompt along z, and where the prompt was once the patches are recentred on the nodule found.
+   * Absent (older models): none.
+   */
+  promptChannel?: PromptChannel;
+}
+
+export interface PromptChannel {
+  /** Width of the Gaussian around the prompt (mm). */
+  sigmaMm: number;
 }
 
 /** An intensity window (HU): clip to [minHU, maxHU], scale to [0, 1]. */
@@ -71,11 +84,50 @@ export function validateSliceConfig(cfg: SliceConfig): void {
         throw new RangeError(`SliceConfig.extraWindows[${i}] must be {minHU, maxHU} with maxHU > minHU, got ${JSON.stringify(w)}`);
     });
   }
+  const prompt = cfg.promptChannel;
+  if (prompt !== undefined) {
+    const keys = typeof prompt === 'object' && prompt !== null ? Object.keys(prompt) : [];
+    if (keys.some((k) => k !== 'sigmaMm') || !Number.isFinite(prompt.sigmaMm) || !(prompt.sigmaMm > 0))
+      throw new RangeError(`SliceConfig.promptChannel must be {sigmaMm} with sigmaMm > 0, got ${JSON.stringify(prompt)}`);
+  }
 }
 
-/** Input channels of the network: `contextSlices` per intensity window (the normalisation's, then the extra ones). */
+/**
+ * Input channels of the network: `contextSlices` per intensity window (the normalisation's, then
+ * the extra ones), then the prompt channel when there is one.
+ */
 export function inputChannels(cfg: SliceConfig): number {
-  return cfg.contextSlices * (1 + (cfg.extraWindows?.length ?? 0));
+  return cfg.contextSlices * (1 + (cfg.extraWindows?.length ?? 0)) + (cfg.promptChannel ? 1 : 0);
+}
+
+/**
+ * The prompt channel of slice z (SliceConfig.promptChannel) into out[off .. off + P*P): for each
+ * patch pixel, exp(-d^2 / (2 sigma^2)) with d its distance in mm from `promptVoxel` (voxels of
+ * the same volume, any real position, also outside it).
+ */
+export function samplePromptChannel(
+  m: PlaneMap,
+  P: number,
+  z: number,
+  promptVoxel: readonly number[],
+  voxelSpacingMm: Vec3,
+  sigmaMm: number,
+  out: Float32Array,
+  off: number,
+): void {
+  const [sx, sy, sz] = voxelSpacingMm;
+  const k = -1 / (2 * sigmaMm * sigmaMm);
+  const dz2 = ((z - promptVoxel[2]!) * sz) ** 2;
+  let o = off;
+  for (let v = 0; v < P; v++) {
+    let x = m.x0 + m.bx * v;
+    let y = m.y0 + m.by * v;
+    for (let u = 0; u < P; u++, x += m.ax, y += m.ay, o++) {
+      const dx = (x - promptVoxel[0]!) * sx;
+      const dy = (y - promptVoxel[1]!) * sy;
+      out[o] = Math.exp((dx * dx + dy * dy + dz2) * k);
+    }
+  }
 }
 
 /** The intensity map of each window, in channel order: the normalisation's, then the extra windows. */

@@ -103,6 +103,11 @@ export interface SegmentCropOptions extends PredictOptions {
   threshold?: number;
   /** The prompt: where the nodule is, in voxels of `volume` (default: the volume's centre). */
   centreVoxel?: Vec3;
+  /**
+   * Where the prompt was (voxels), for a model with a prompt channel, when the patches are
+   * centred elsewhere (recentred on the nodule found); default: centreVoxel.
+   */
+  promptVoxel?: Vec3;
   /** Keep only the 3D component at the prompt (default true). */
   keepPromptComponent?: boolean;
   /** Then cut that component where it narrows to a waist and widens again along z (default true). */
@@ -169,7 +174,7 @@ export function segmentVolume(
   const [sx, sy] = volume.spacingMm;
   const offMm = Math.hypot((centroid[0] - prompt[0]) * sx, (centroid[1] - prompt[1]) * sy);
   if (offMm <= options.recentreMm) return first;
-  return segmentOnce(model, volume, slice, { ...options, centreVoxel: centroid });
+  return segmentOnce(model, volume, slice, { ...options, centreVoxel: centroid, promptVoxel: options.promptVoxel ?? prompt });
 }
 
 /** The centroid (voxels) of a mask's foreground, or null when it is empty. */
@@ -190,7 +195,7 @@ export function maskCentroid(mask: ArrayLike<number>, dims: Vec3): Vec3 | null {
 }
 
 function segmentOnce(model: SegmentationNetwork, volume: Volume, slice: SliceConfig, options: SegmentCropOptions): CropSegmentation {
-  const grid = sliceGrid(volume, slice, options.centreVoxel);
+  const grid = sliceGrid(volume, slice, options.centreVoxel, options.promptVoxel);
   const x = volumeToSlices(grid);
   const pred = predictSlices(model, x.input, x.shape, options);
   const probability = slicesToProbability(pred.probs, grid);

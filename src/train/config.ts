@@ -178,7 +178,8 @@ export function resolveTrainConfig(raw: unknown, where: string): TrainConfig {
   }
   if (cfg.model.inChannels !== inputChannels(cfg.slice)) {
     const windows = 1 + (cfg.slice.extraWindows?.length ?? 0);
-    const each = windows > 1 ? ` x ${windows} intensity windows = ${inputChannels(cfg.slice)}` : '';
+    const prompt = cfg.slice.promptChannel ? ' + 1 prompt channel' : '';
+    const each = windows > 1 || prompt ? ` x ${windows} intensity windows${prompt} = ${inputChannels(cfg.slice)}` : '';
     throw new UserError(
       `${where}: model.inChannels (${cfg.model.inChannels}) must equal slice.contextSlices (${cfg.slice.contextSlices})${each}`,
     );
@@ -233,7 +234,7 @@ export function resolveTrainConfig(raw: unknown, where: string): TrainConfig {
  * ignored and the default used without a word). Keys starting with "$" are comments.
  */
 const NESTED_KEYS: Record<string, readonly string[]> = {
-  slice: [...Object.keys(DEFAULT_SLICE_CONFIG), 'extraWindows'],
+  slice: [...Object.keys(DEFAULT_SLICE_CONFIG), 'extraWindows', 'promptChannel'],
   augment: Object.keys(DEFAULT_AUGMENT),
   optimizer: ['kind', 'lr', 'weightDecay', 'momentum'],
   schedule: Object.keys(DEFAULT_TRAIN.schedule),

@@ -22,6 +22,7 @@ import {
   stackSlices,
   volumeToSlices,
   inputChannels,
+  validateSliceConfig,
   DEFAULT_SLICE_CONFIG,
   NODULE_TYPES,
   type AugmentConfig,
@@ -322,15 +323,17 @@ test('lidc-crops pipeline: decode, bins, shapes, labels, augmentation, inference
   await t.test('the cached path (flips, turns, no augmentation) equals direct resampling', () => {
     const aug: AugmentConfig = { ...DEFAULT_AUGMENT_FOR_TEST };
     const lungWindow = [{ minHU: -1000, maxHU: -300 }];
-    for (const [k, extraWindows] of [
-      [1, undefined],
-      [3, undefined],
-      [3, lungWindow],
+    for (const [k, extraWindows, promptChannel] of [
+      [1, undefined, undefined],
+      [3, undefined, undefined],
+      [3, lungWindow, undefined],
+      [1, undefined, { sigmaMm: 8 }],
     ] as const) {
       const slice: SliceConfig = {
         ...DEFAULT_SLICE_CONFIG,
         contextSlices: k,
         ...(extraWindows ? { extraWindows: [...extraWindows] } : {}),
+        ...(promptChannel ? { promptChannel } : {}),
       };
       const cached = new SliceDataset({ cases: train, slice, sizeBins: data.sizeBins, augment: aug });
       const direct = new SliceDataset({ cases: train, slice, sizeBins: data.sizeBins, augment: aug, cache: false });
@@ -420,6 +423,67 @@ test('lidc-crops pipeline: decode, bins, shapes, labels, augmentation, inference
     const b = ds.batch(Array.from({ length: nz }, (_, z) => first + z));
     assert.deepEqual(b.imageShape, [nz, 6, P, P]);
     assert.deepEqual(x.input, b.image);
+  });
+
+  await t.test('the prompt channel: a Gaussian of the distance from the prompt, last, the same in training and inference', () => {
+    const ci = 10;
+    const c = train[ci]!;
+    const sigmaMm = 8;
+    const slice: SliceConfig = { ...DEFAULT_SLICE_CONFIG, promptChannel: { sigmaMm } };
+    assert.equal(inputChannels(slice), 2);
+    assert.equal(inputChannels({ ...slice, contextSlices: 3, extraWindows: [{ minHU: -1000, maxHU: -300 }] }), 7);
+    for (const bad of [{ sigmaMm: 0 }, { sigmaMm: -1 }, { sigma: 8 }])
+      assert.throws(() => validateSliceConfig({ ...slice, promptChannel: bad as never }), /promptChannel/);
+    const [nx, ny, nz] = c.image.dims;
+    const sz = c.image.spacingMm[2];
+    const plane = P * P;
+    const h = (P - 1) / 2;
+    const x = volumeToSlices(sliceGrid(c.image, slice));
+    assert.deepEqual(x.shape, [nz, 2, P, P]);
+    const plain = volumeToSlices(sliceGrid(c.image, DEFAULT_SLICE_CONFIG));
+    const zc = (nz - 1) / 2;
+    for (let z = 0; z < nz; z++) {
+      assert.deepEqual(x.input.subarray(2 * z * plane, (2 * z + 1) * plane), plain.input.subarray(z * plane, (z + 1) * plane));
+      const ch = x.input.subarray((2 * z + 1) * plane, (2 * z + 2) * plane);
+      // Pixel (u, v) lies (u - h, v - h) * 0.7 mm from the prompt in-plane, (z - zc) * sz along z.
+      for (const [u, v] of [
+        [31, 31],
+        [0, 0],
+        [40, 20],
+      ] as const) {
+        const d2 = ((u - h) * 0.7) ** 2 + ((v - h) * 0.7) ** 2 + ((z - zc) * sz) ** 2;
+        assert.ok(Math.abs(ch[u + P * v]! - Math.exp(-d2 / (2 * sigmaMm ** 2))) < 1e-5, `z ${z} (${u}, ${v}): ${ch[u + P * v]}`);
+      }
+    }
+    // A prompt away from the patches' centre (recentred patches): its peak is where the prompt is.
+    const prompt: [number, number, number] = [(nx - 1) / 2 + 6, (ny - 1) / 2 - 4, 0];
+    const off = volumeToSlices(sliceGrid(c.image, slice, undefined, prompt));
+    const ch0 = off.input.subarray(plane, 2 * plane);
+    const peak = ch0.indexOf(Math.max(...ch0));
+    const ku = c.image.spacingMm[0] / 0.7;
+    const kv = c.image.spacingMm[1] / 0.7;
+    assert.ok(Math.abs((peak % P) - (h + 6 * ku)) <= 0.5 && Math.abs(Math.floor(peak / P) - (h - 4 * kv)) <= 0.5, `peak at ${peak}`);
+    // Training without augmentation sees what inference sees.
+    const ds = new SliceDataset({ cases: train, slice, sizeBins: data.sizeBins });
+    const first = [...ds.sampleCase].indexOf(ci);
+    assert.deepEqual(ds.batch(Array.from({ length: nz }, (_, z) => first + z)).image, x.input);
+    // With augmentation, about half of the centred patches are prompted on a voxel of the nodule
+    // instead of its centre.
+    const aug = new SliceDataset({ cases: train, slice, sizeBins: data.sizeBins, augment: { ...NONE } });
+    const idx = Array.from({ length: 300 }, (_, i) => (i * 53) % aug.length);
+    const b = aug.batch(idx, 9);
+    let offCentre = 0;
+    idx.forEach((s, n) => {
+      const cc = train[aug.sampleCase[s]!]!;
+      const z = aug.sampleSlice[s]!;
+      const ch = b.image.subarray((2 * n + 1) * plane, (2 * n + 2) * plane);
+      const top = ch.indexOf(Math.max(...ch));
+      // The peak's distance along z from this slice, from its value and in-plane offset.
+      const inPlane2 = ((top % P) - h) ** 2 * 0.49 + (Math.floor(top / P) - h) ** 2 * 0.49;
+      const dz2 = Math.max(0, -2 * sigmaMm ** 2 * Math.log(ch[top]!) - inPlane2);
+      if (inPlane2 > 2 || Math.abs(Math.sqrt(dz2) - Math.abs(z - (cc.image.dims[2] - 1) / 2) * cc.image.spacingMm[2]) > 0.5) offCentre++;
+    });
+    assert.ok(offCentre > 0.3 * idx.length && offCentre < 0.7 * idx.length, `${offCentre} of ${idx.length} prompts off the centre`);
   });
 
   await t.test('epoch timing', () => {

@@ -111,3 +111,56 @@ test('benchmark clicks: parsed from --click, drawn per crop id, inside the conse
     assert.deepEqual(clickVoxel(c, { kind: 'on-nodule' }, [truth, half, half]), [x, y, z]);
   }
 });
+
+/**
+ * CentreBlobNet for a model with a prompt channel (channel 1): the same marks from channel 0, and
+ * it keeps where each pass's prompt channel peaks on the prompt's slice.
+ */
+class PromptRecordingNet extends Module<[Tensor], SegmentationOutput> {
+  readonly config = { arch: 'unet', inChannels: 2, features: [8], norm: 'batch' } as unknown as ModelConfig;
+  readonly peaks: number[] = [];
+  constructor(private readonly promptSlice: number) {
+    super();
+  }
+  forward(x: Tensor): SegmentationOutput {
+    const [n, , p] = x.shape as [number, number, number, number];
+    const h = (p - 1) / 2;
+    const input = x.toTypedArray() as Float32Array;
+    const plane = p * p;
+    const logits = new Float32Array(n * plane);
+    for (let s = 0; s < n; s++) {
+      const prompt = input.subarray((2 * s + 1) * plane, (2 * s + 2) * plane);
+      if (s === this.promptSlice) this.peaks.push(prompt.indexOf(Math.max(...prompt)));
+      for (let i = 0; i < plane; i++) {
+        const near = Math.hypot((i % p) - h, Math.floor(i / p) - h) <= RADIUS_PX;
+        logits[s * plane + i] = near && input[2 * s * plane + i]! > 0.5 ? 10 : -10;
+      }
+    }
+    const t = tensor(logits, [n, 1, p, p]);
+    return { maskLogits: t, rawMaskLogits: t, classLogits: null };
+  }
+}
+
+test('recentred patches keep the prompt channel at the click', () => {
+  const { volume, centre } = sphereScan();
+  const model = new PromptRecordingNet(centre[2]);
+  const slice = { ...DEFAULT_SLICE_CONFIG, spacingMm: 1, promptChannel: { sigmaMm: 4 } };
+  const edge: Vec3 = [centre[0] + 5, centre[1] - 2, centre[2]];
+  const seg = segmentVolume(model, volume, slice, { threshold: 0.5, centreVoxel: edge, recentreMm: 1, batchSize: 64 });
+  assert.equal(model.peaks.length, 2, 'one pass at the click, one recentred');
+  const P = slice.patchSize;
+  const h = (P - 1) / 2;
+  // Patch pixel (u, v) lies at the patch centre + (u - h, v - h) voxels (1 mm pixels, 1 mm voxels).
+  const at = (peak: number, c: Vec3) => [c[0] + (peak % P) - h, c[1] + Math.floor(peak / P) - h];
+  for (const [pass, c] of [
+    [0, edge],
+    [1, seg.centreVoxel],
+  ] as const) {
+    const [x, y] = at(model.peaks[pass]!, c);
+    assert.ok(
+      Math.hypot(x - edge[0], y - edge[1]) <= 1,
+      `pass ${pass}: prompt channel peaks at (${x}, ${y}), the click is (${edge[0]}, ${edge[1]})`,
+    );
+  }
+  assert.ok(Math.hypot(seg.centreVoxel[0] - edge[0], seg.centreVoxel[1] - edge[1]) > 2, 'the second pass is centred elsewhere');
+});

@@ -238,8 +238,12 @@ test('negatives from a whole scan stay away from every reader mark and have empt
       assert.ok(distMm >= 10 - 1.1, `${n.id} is ${distMm.toFixed(1)} mm from the sphere`);
       const hu = scan.data[Math.round(c[0]) + 100 * (Math.round(c[1]) + 100 * Math.round(c[2]))]!;
       assert.ok(hu >= -500 && hu <= 200, `${n.id}: centre ${hu} HU`);
+      assert.equal(n.promptVoxel, undefined);
     } else {
       assert.ok(Math.abs(c[2] - 20) * 1.5 >= 5 + 4 - 1e-6, `${n.id} at z ${c[2]}`);
+      // Prompted at the nodule's centre (its box's), in the negative's own voxels.
+      const p = scan.worldToVoxel(n.image.voxelToWorld(n.promptVoxel!));
+      for (const [d, v] of p.entries()) assert.ok(Math.abs(v - [50, 50, 20][d]!) < 1e-6, `${n.id}: prompt ${p.join(', ')}`);
     }
   }
   // Seeded.
