@@ -148,7 +148,8 @@ export class SliceDataset {
     const P = this.config.patchSize;
     const C = inputChannels(this.config);
     const stack = this.config.contextSlices;
-    const windows = C / stack;
+    // Intensity windows; the prompt channel, when there is one, comes after them.
+    const windows = (C - (this.config.promptChannel ? 1 : 0)) / stack;
     const plane = P * P;
     const out: SliceBatch = {
       image: new Float32Array(n * C * plane),

@@ -328,6 +328,7 @@ test('lidc-crops pipeline: decode, bins, shapes, labels, augmentation, inference
       [3, undefined, undefined],
       [3, lungWindow, undefined],
       [1, undefined, { sigmaMm: 8 }],
+      [3, lungWindow, { sigmaMm: 8 }],
     ] as const) {
       const slice: SliceConfig = {
         ...DEFAULT_SLICE_CONFIG,
